@@ -1,0 +1,155 @@
+"""The one place that opens connections to the stack: Postgres, Redis, the AWS endpoint, SMTP.
+
+Addresses come from the registry (`infra.*`: both backends publish every part there, on the
+host's loopback); credentials come from the workspace's env files (`.env`, or `.env.example`
+before `env.copy` has run). Heavy client libraries are imported here, inside the functions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from . import envfiles
+from .errors import UserError
+from .registry import Service
+from .workspace import Workspace
+
+DEFAULT_PASSWORD = "changeme_local"
+
+
+# -- credentials --------------------------------------------------------------------------------
+def _root_value(ws: Workspace, key: str) -> str | None:
+    pair = ws.env_pair(None)
+    for path in (pair.env, pair.example):
+        if path.is_file():
+            value = envfiles.read_env(path).get(key)
+            if value:
+                return value
+    return None
+
+
+def superuser_password(ws: Workspace) -> str:
+    return _root_value(ws, "POSTGRES_PASSWORD") or DEFAULT_PASSWORD
+
+
+def redis_password(ws: Workspace) -> str:
+    return _root_value(ws, "REDIS_PASSWORD") or DEFAULT_PASSWORD
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: str
+
+
+def service_credentials(ws: Workspace, svc: Service) -> Credentials:
+    """The service's role and password, as its own env file's DATABASE_URL gives them."""
+    if not svc.has_database:
+        raise UserError(f"{svc.name} has no database (it owns no Postgres role or database).")
+    pair = ws.env_pair(svc)
+    for path in (pair.env, pair.example):
+        if not path.is_file():
+            continue
+        url = envfiles.read_env(path).get("DATABASE_URL")
+        if url:
+            try:
+                parts = urlsplit(url)
+            except ValueError:
+                continue
+            if parts.password is not None:
+                return Credentials(unquote(parts.username or svc.role or ""),
+                                   unquote(parts.password))
+    return Credentials(svc.role or "", DEFAULT_PASSWORD)
+
+
+# -- URLs ---------------------------------------------------------------------------------------
+def database_url(ws: Workspace, svc: Service, database: str | None = None) -> str:
+    """A host-reachable `postgresql://` URL for the service's role and database."""
+    creds = service_credentials(ws, svc)
+    pg = ws.registry.postgres
+    return (f"postgresql://{quote(creds.user, safe='')}:{quote(creds.password, safe='')}"
+            f"@{pg.host}:{pg.port}/{database or svc.database}?schema=public")
+
+
+def redis_url(ws: Workspace, index: int) -> str:
+    rd = ws.registry.redis
+    return f"redis://:{quote(redis_password(ws), safe='')}@{rd.host}:{rd.port}/{index}"
+
+
+# -- safety -------------------------------------------------------------------------------------
+def is_local(host: str) -> bool:
+    """True for loopback names and addresses (what a destructive task may touch unasked)."""
+    if host in ("localhost", "localhost.localdomain", "") or host.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def refuse_remote(host: str, what: str, allow_remote: bool) -> None:
+    if not allow_remote and not is_local(host):
+        raise UserError(f"Refusing to {what} on {host}: it is not a local address. "
+                        f"Pass --allow-remote if you really mean that server.")
+
+
+# -- clients ------------------------------------------------------------------------------------
+def pg_connect(ws: Workspace, svc: Service | None = None, dbname: str | None = None,
+               superuser: bool = False, timeout: float = 5.0, **kwargs: Any) -> Any:
+    """A psycopg connection: as the service's role (default) or the superuser (`superuser`)."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - a core dependency
+        raise UserError("psycopg is not installed: run `pip install -e .`.") from None
+    pg = ws.registry.postgres
+    if superuser or svc is None:
+        user, password = pg.superuser, superuser_password(ws)
+        dbname = dbname or "postgres"
+    else:
+        creds = service_credentials(ws, svc)
+        user, password = creds.user, creds.password
+        dbname = dbname or svc.database
+    return psycopg.connect(host=pg.host, port=pg.port, user=user, password=password,
+                           dbname=dbname, connect_timeout=max(1, int(timeout + 0.999)),
+                           application_name="lomash-tasks", **kwargs)
+
+
+def redis_client(ws: Workspace, index: int = 0, timeout: float = 5.0) -> Any:
+    import redis
+
+    rd = ws.registry.redis
+    return redis.Redis(host=rd.host, port=rd.port, db=index, password=redis_password(ws),
+                       socket_timeout=timeout, socket_connect_timeout=timeout,
+                       decode_responses=True)
+
+
+def aws_client(ws: Workspace, service: str, timeout: float = 10.0) -> Any:
+    """A boto3 client for the local AWS endpoint (path-style S3, test credentials)."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:  # pragma: no cover - a core dependency
+        raise UserError("boto3 is not installed: run `pip install -e .`.") from None
+    aws = ws.registry.aws
+    key_id = _root_value(ws, "AWS_ACCESS_KEY_ID") or "test"
+    secret = _root_value(ws, "AWS_SECRET_ACCESS_KEY") or "test"
+    config = Config(s3={"addressing_style": "path"}, connect_timeout=timeout,
+                    read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"})
+    return boto3.client(service, endpoint_url=aws.url, region_name=aws.region,
+                        aws_access_key_id=key_id, aws_secret_access_key=secret, config=config)
+
+
+def smtp_client(ws: Workspace, timeout: float = 5.0) -> Any:
+    import smtplib
+
+    smtp = ws.registry.smtp
+    return smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)

@@ -1,0 +1,69 @@
+"""What counts as a secret, and how it is hidden in everything the suite prints.
+
+Three rules, applied to every printed line:
+- values of keys that look secret (`*PASSWORD*`, `*SECRET*`, `*_KEY*`, `*TOKEN*`, ...) when a
+  `KEY=value` pair is shown;
+- shapes that are secret wherever they appear: the password in `scheme://user:password@host`,
+  Stripe signing secrets (`whsec_...`) and API keys (`sk_...`, `rk_...`);
+- every value registered at run time (read from the workspace's env files), wherever it appears.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Iterable
+
+MASK = "****"
+MIN_REGISTERED = 6  # shorter values ("test", "true") are too common to hide by value
+
+_SECRET_KEY = re.compile(r"(PASSWORD|PASSWD|SECRET|_KEY|^KEY|TOKEN|CREDENTIAL|PRIVATE|_PASS$|AUTH$)",
+                         re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?=@)")
+_STRIPE = re.compile(r"\b(?P<prefix>whsec_|sk_(?:test|live)_|rk_(?:test|live)_)[A-Za-z0-9]+")
+_PAIR = re.compile(r"(?P<key>\b[A-Za-z_][A-Za-z0-9_]*)(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|\S+)")
+
+_lock = threading.Lock()
+_registered: set[str] = set()
+
+
+def is_secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key))
+
+
+def register(values: Iterable[str | None]) -> list[str]:
+    """Hide these values from now on; returns those newly registered."""
+    new = []
+    with _lock:
+        for value in values:
+            if value and len(value) >= MIN_REGISTERED and value not in _registered:
+                _registered.add(value)
+                new.append(value)
+    return new
+
+
+def registered() -> list[str]:
+    with _lock:
+        return sorted(_registered, key=len, reverse=True)
+
+
+def mask_value(value: str | None) -> str:
+    return MASK if value else ""
+
+
+def mask(text: str) -> str:
+    """`text` with every secret it holds replaced by `****`."""
+    if not text:
+        return text
+    for value in registered():
+        if value in text:
+            text = text.replace(value, MASK)
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    text = _STRIPE.sub(lambda m: m.group("prefix") + MASK, text)
+
+    def pair(m: re.Match[str]) -> str:
+        if not is_secret_key(m.group("key")) or m.group("value") in (MASK, '""', "''"):
+            return m.group(0)
+        return m.group("key") + m.group("sep") + MASK
+
+    return _PAIR.sub(pair, text)

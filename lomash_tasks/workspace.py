@@ -1,0 +1,109 @@
+"""Finding the monorepo root and the files in it that the tasks read and write."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .errors import UserError
+from .registry import Registry, Service
+
+STATE_DIR = ".lomash"
+COMPOSE_DIR = "infra/docker"
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.override.yml")
+INIT_SQL = "infra/docker/postgres/init.sql"
+MARKERS = ("pnpm-workspace.yaml", "package.json")
+
+
+@dataclass(frozen=True)
+class EnvPair:
+    """One `.env` and the `.env.example` it is made from."""
+
+    label: str  # "root" or a service's full name
+    example: Path
+    env: Path
+    service: Service | None = None
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    registry: Registry
+
+    @classmethod
+    def locate(cls, root: str | os.PathLike[str], registry: Registry,
+               base: str | os.PathLike[str] | None = None) -> "Workspace":
+        """The workspace at `root` (relative to `base`); a folder that is not one is an error."""
+        path = Path(root).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = Path(base) / path
+        path = path.resolve()
+        hint = ("Point the suite at the monorepo's root with INVOKE_WORKSPACE_ROOT=/path/to/repo "
+                "or the 'workspace.root' key of invoke.yaml.")
+        if not path.is_dir():
+            raise UserError(f"Workspace root {path} does not exist or is not a folder. {hint}")
+        missing = [m for m in MARKERS if not (path / m).is_file()]
+        if missing:
+            raise UserError(
+                f"{path} is not a Lomash Wood workspace: it has no {' or '.join(missing)}. {hint}"
+            )
+        return cls(path, registry)
+
+    # -- places ----------------------------------------------------------------------------
+    @property
+    def state_dir(self) -> Path:
+        """Where the suite keeps its own state (servers' data, pids, logs); ignored by git."""
+        return self.root / STATE_DIR
+
+    def ensure_state_dir(self, *parts: str) -> Path:
+        """Create (owner-only) and return a folder under the state dir."""
+        path = self.state_dir.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    def service_dir(self, service: Service) -> Path:
+        return self.root / service.path
+
+    def migrations_dir(self, service: Service) -> Path:
+        return self.service_dir(service) / "prisma" / "migrations"
+
+    def seed_file(self, service: Service) -> Path:
+        return self.service_dir(service) / "prisma" / "seed.sql"
+
+    @property
+    def compose_dir(self) -> Path:
+        return self.root / COMPOSE_DIR
+
+    @property
+    def compose_files(self) -> list[Path]:
+        return [self.compose_dir / name for name in COMPOSE_FILES]
+
+    @property
+    def init_sql(self) -> Path:
+        return self.root / INIT_SQL
+
+    def relative(self, path: Path) -> str:
+        """A path as the user knows it: relative to the workspace root when inside it."""
+        try:
+            return str(Path(path).resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    # -- env files -------------------------------------------------------------------------
+    def env_pair(self, service: Service | None) -> EnvPair:
+        folder = self.root if service is None else self.service_dir(service)
+        return EnvPair(
+            "root" if service is None else service.name,
+            folder / ".env.example",
+            folder / ".env",
+            service,
+        )
+
+    def env_pairs(self, services: Iterable[Service] | None = None) -> list[EnvPair]:
+        """The root pair and each service's; only the named services' (no root) when given."""
+        chosen = list(services) if services else None
+        if chosen:
+            return [self.env_pair(s) for s in chosen]
+        return [self.env_pair(None)] + [self.env_pair(s) for s in self.registry.services]

@@ -1,0 +1,19 @@
+"""Lomash Wood task suite: the Invoke entry point. It composes the namespaces, nothing else.
+
+Python can import only one module named `tasks`, and Invoke loads this file first. The
+namespace modules live in the `tasks/` folder beside it (one module per namespace, no
+`__init__.py`); setting `__path__` below makes this module their package, so `tasks.db` is
+`tasks/db.py` both for Invoke and for a plain `import`.
+"""
+
+import os
+
+from invoke import Collection
+
+__path__ = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks")]
+
+from tasks import env  # noqa: E402
+
+namespace = Collection()
+for module in (env,):
+    namespace.add_collection(module.ns)
