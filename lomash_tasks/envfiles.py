@@ -141,13 +141,23 @@ def write_atomic(path: Path, text: str, mode: int | None = ENV_MODE) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists() and not os.access(path, os.W_OK):
-            raise UserError(f"Cannot write {path}: the file is read-only. "
-                            f"Make it writable (`chmod u+w {path}`) and run again.")
+        ensure_writable(path)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def ensure_writable(path: Path) -> None:
+    """Refuse a read-only file (no owner write bit: even root respects the owner's intent)."""
+    path = Path(path)
+    folder = path.parent
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"Cannot write {path}: its folder is not writable (permission denied). "
+                        f"Check the folder's owner and mode; nothing was changed.")
+    if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o200):
+        raise UserError(f"Cannot write {path}: the file is read-only (permission denied). "
+                        f"Make it writable (`chmod u+w {path}`) and run again; nothing was changed.")
 
 
 def backup(path: Path) -> Path:

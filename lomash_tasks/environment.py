@@ -51,10 +51,9 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
         if current is not None and not pair.env.is_file():
             raise UserError(f"{pair.env} exists but is not a file.")
         plans.append((pair, example, current))
-    for pair, _, current in plans:
-        if not _writable(pair.env):
-            raise UserError(f"Cannot write {pair.env}: permission denied. Check its owner and mode "
-                            f"(`ls -l {pair.env}`); nothing was changed.")
+    for pair, example, current in plans:  # would write: must be writable, checked up front
+        if current is None or force or envfiles.missing_lines(example, current)[0]:
+            envfiles.ensure_writable(pair.env)
     results = []
     for pair, example, current in plans:
         fresh = overlays.apply(example.text, overlay) if overlay else example.text
@@ -78,14 +77,6 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
             else:
                 results.append(CopyResult(pair, "unchanged"))
     return results
-
-
-def _writable(path: Path) -> bool:
-    import os
-
-    if path.exists():
-        return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    return os.access(path.parent, os.W_OK)
 
 
 # -- check --------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ _SECRET_KEY = re.compile(r"(PASSWORD|PASSWD|SECRET|_KEY|^KEY|TOKEN|CREDENTIAL|PR
                          re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?=@)")
 _STRIPE = re.compile(r"\b(?P<prefix>whsec_|sk_(?:test|live)_|rk_(?:test|live)_)[A-Za-z0-9]+")
-_PAIR = re.compile(r"(?P<key>\b[A-Za-z_][A-Za-z0-9_]*)(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|\S+)")
+# KEY=value (env style: upper-case names only, so prose such as "key: x" is left alone)
+_PAIR = re.compile(r"(?P<key>\b[A-Z_][A-Z0-9_]*)(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;)]+)")
 
 _lock = threading.Lock()
 _registered: set[str] = set()
