@@ -2,7 +2,7 @@
 # Starts the official entrypoint with the development config appended to postgresql.conf.
 # The official entrypoint runs /docker-entrypoint-initdb.d/*.sql (our init.sql) on the first
 # start only, as: psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB".
-set -eu
+set -euf   # -f: no globbing of the settings (listen_addresses=*)
 
 DEV_CONF=/etc/postgresql/postgresql.dev.conf
 
