@@ -45,6 +45,8 @@ def make_workspace(dest: Path, node_modules: bool = False) -> Path:
 
 
 def _copy_links(src: Path, dest: Path) -> None:
+    if "node_modules" in src.relative_to(EXAMPLE).parts[:-1]:
+        return  # inside the shared root node_modules (e.g. node_modules/.pnpm/node_modules)
     shutil.copytree(src, dest, symlinks=True)
 
 
@@ -114,3 +116,72 @@ def checksums(root: Path) -> dict[str, str]:
             out[str(path.relative_to(root))] = (hashlib.sha256(data).hexdigest()
                                                 + oct(path.stat().st_mode))
     return out
+
+
+# -- the embedded stack, shared by a test session (one per xdist worker) ----------------------
+@dataclass
+class StackHandle:
+    """A running embedded stack in a workspace copy, on free ports."""
+
+    root: Path       # the workspace copy (with node_modules linked)
+    env: dict        # INVOKE_WORKSPACE_ROOT and INVOKE_INFRA_*_PORT for `inv` subprocesses
+    inv: Inv         # `inv` pointed at that workspace and those ports
+    config: object   # load_config(overrides=...) with the same root and ports
+    ws: object       # the Workspace built from that config
+    results: list = field(default_factory=list)  # what backend.up() returned
+
+
+def stack_env(root: Path) -> dict[str, str]:
+    return {
+        "INVOKE_WORKSPACE_ROOT": str(root),
+        "INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
+        "INVOKE_INFRA_REDIS_PORT": str(free_port()),
+        "INVOKE_INFRA_SMTP_PORT": str(free_port()),
+        "INVOKE_INFRA_SMTP_WEB_PORT": str(free_port()),
+        "INVOKE_INFRA_AWS_PORT": str(free_port()),
+    }
+
+
+def stack_config(env: dict[str, str]):
+    """The suite's config (and its Workspace) for a workspace root and ports from `stack_env`."""
+    from lomash_tasks.context import load_config, plain
+    from lomash_tasks.registry import Registry
+    from lomash_tasks.workspace import Workspace
+
+    overrides = {
+        "workspace": {"root": env["INVOKE_WORKSPACE_ROOT"]},
+        "infra": {
+            "postgres": {"port": int(env["INVOKE_INFRA_POSTGRES_PORT"])},
+            "redis": {"port": int(env["INVOKE_INFRA_REDIS_PORT"])},
+            "smtp": {"port": int(env["INVOKE_INFRA_SMTP_PORT"]),
+                     "web_port": int(env["INVOKE_INFRA_SMTP_WEB_PORT"])},
+            "aws": {"port": int(env["INVOKE_INFRA_AWS_PORT"])},
+        },
+    }
+    config = load_config(overrides=overrides, env=False)
+    ws = Workspace.locate(env["INVOKE_WORKSPACE_ROOT"], Registry.from_mapping(plain(config)))
+    return config, ws
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_root):
+    """The embedded stack (postgres with init.sql applied, redis, aws, smtp) for the session.
+
+    Started through the same backend code `inv stack.up --backend embedded` runs; stopped (no
+    process left) when the session ends.
+    """
+    from lomash_tasks import backends
+    from lomash_tasks.backends.base import Settings
+    from lomash_tasks.context import plain
+
+    parent = Path(tempfile.mkdtemp(prefix="stack-", dir=tmp_root))
+    parent.chmod(0o755)  # the unprivileged PostgreSQL user must reach the workspace
+    root = make_workspace(parent / "ws", node_modules=True)
+    env = stack_env(root)
+    config, ws = stack_config(env)
+    backend = backends.get(ws, Settings.from_config(plain(config)), "embedded")
+    try:
+        results = backend.up()
+        yield StackHandle(root, env, Inv(env), config, ws, results)
+    finally:
+        backend.down()

@@ -1,0 +1,68 @@
+"""Where the stack's infrastructure comes from: Docker Compose or servers the suite embeds.
+
+    get(ws, settings, name=None) -> Backend     `name` (a --backend flag) beats stack.backend
+
+`auto` (the default) picks Compose when a Docker engine answers a ping within a short
+timeout, and the embedded backend otherwise.
+"""
+
+from __future__ import annotations
+
+from ..errors import UserError, suggest
+from ..workspace import Workspace
+from .base import (ALREADY_RUNNING, PARTS, PORT_KEYS, STARTED, Backend, PartResult, PartStatus,
+                   Settings, select_parts)
+
+BACKENDS = ("auto", "embedded", "compose")
+PING_TIMEOUT = 1.0
+
+__all__ = ["ALREADY_RUNNING", "BACKENDS", "PARTS", "PORT_KEYS", "STARTED", "Backend",
+           "PartResult", "PartStatus", "Settings", "docker_engine", "get", "resolve",
+           "select_parts"]
+
+
+def docker_engine(timeout: float = PING_TIMEOUT) -> tuple[bool, str]:
+    """(True, version) when a Docker engine answers a ping; (False, why) otherwise."""
+    try:
+        import docker
+    except ImportError:
+        return False, "the docker Python SDK is not installed"
+    try:
+        client = docker.from_env(timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - DockerException and friends: no engine
+        return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    try:
+        client.ping()
+        version = client.version().get("Version", "?")
+        return True, version
+    except Exception as exc:  # noqa: BLE001
+        return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    finally:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def resolve(name: str | None, settings: Settings) -> str:
+    """The concrete backend for a flag/config value: 'embedded' or 'compose'."""
+    chosen = (name or settings.backend or "auto").strip().lower()
+    if chosen not in BACKENDS:
+        raise UserError(f"Unknown backend '{chosen}'.{suggest(chosen, BACKENDS)} Valid backends: "
+                        f"{', '.join(BACKENDS)} (flag --backend or config stack.backend / "
+                        f"INVOKE_STACK_BACKEND).")
+    if chosen == "auto":
+        return "compose" if docker_engine()[0] else "embedded"
+    return chosen
+
+
+def get(ws: Workspace, settings: Settings | None = None, name: str | None = None) -> Backend:
+    settings = settings or Settings()
+    chosen = resolve(name, settings)
+    if chosen == "compose":
+        from .compose import ComposeBackend
+
+        return ComposeBackend(ws, settings)
+    from .embedded import EmbeddedBackend
+
+    return EmbeddedBackend(ws, settings)

@@ -1,0 +1,163 @@
+"""The embedded backend: real servers the suite starts itself, without Docker.
+
+PostgreSQL (initdb/pg_ctl), Redis (valkey-server), the AWS endpoint (moto) and an SMTP trap
+(aiosmtpd), each bound to the registry's infra host:port, each with its state under
+`<workspace>/.lomash/<part>/` (data, pid file, log). The servers are detached (their own
+session), so they outlive the `inv` that started them; `stack.down` stops them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+import time
+from typing import Any, Callable, Iterable, Iterator
+
+from ... import probes
+from ...errors import UserError
+from ..base import (ALREADY_RUNNING, RUNNING, STALE, STARTED, STOPPED, UNHEALTHY, Backend,
+                    PartResult, PartStatus, select_parts)
+from .aws import AwsPart
+from .postgres import PostgresPart
+from .process import Part, follow as follow_log
+from .smtp import SmtpPart
+from .valkey import RedisPart
+
+PART_CLASSES = {"postgres": PostgresPart, "redis": RedisPart, "aws": AwsPart, "smtp": SmtpPart}
+
+
+class EmbeddedBackend(Backend):
+    name = "embedded"
+
+    def part(self, name: str) -> Part:
+        return PART_CLASSES[name](self.ws, self.settings)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One `stack.up`/`stack.down` at a time per workspace."""
+        state = self.ws.ensure_state_dir()
+        with open(state / "stack.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- up ----------------------------------------------------------------------------------
+    def up(self, parts: Iterable[str] | None = None, timeout: float | None = None,
+           log: Callable[[str], Any] | None = None) -> list[PartResult]:
+        chosen = select_parts(parts)
+        timeout = float(timeout or self.settings.start_timeout)
+        say = log or (lambda text: None)
+        # Fast path (no lock, no imports): everything asked for already answers.
+        objs = {name: self.part(name) for name in chosen}
+        t0 = time.monotonic()
+        if all(p.running() for p in objs.values()):
+            return [PartResult(n, ALREADY_RUNNING, p.address, time.monotonic() - t0, self.name)
+                    for n, p in objs.items()]
+        with self._lock():
+            return self._up_locked(objs, timeout, say)
+
+    def _up_locked(self, objs: dict[str, Part], timeout: float,
+                   say: Callable[[str], Any]) -> list[PartResult]:
+        results: dict[str, PartResult] = {}
+        starting: list[str] = []
+        began: dict[str, float] = {}
+        for name, part in objs.items():
+            t = time.monotonic()
+            if part.running():
+                results[name] = PartResult(name, ALREADY_RUNNING, part.address,
+                                           time.monotonic() - t, self.name)
+                continue
+            if part.pid() is not None:  # ours, alive, but not answering: start it afresh
+                say(f"{name}: a previous server (pid {part.pid()}) does not answer; restarting it")
+                part.stop()
+            if name != "postgres":  # postgres's pid file is its own postmaster.pid
+                part.pid_file.unlink(missing_ok=True)
+            starting.append(name)
+        for name in starting:  # every port checked before anything starts
+            objs[name].check_ports()
+        spawned: list[str] = []
+        try:
+            notes: dict[str, list[str]] = {}
+            for name in starting:
+                began[name] = time.monotonic()
+                notes[name] = objs[name].prepare()
+                for note in notes[name]:
+                    say(f"{name}: {note}")
+            # the quick spawns first, so they boot while PostgreSQL's pg_ctl waits
+            for name in sorted(starting, key=lambda n: n == "postgres"):
+                objs[name].spawn()
+                spawned.append(name)
+            deadline = time.monotonic() + timeout
+            for name in starting:
+                part = objs[name]
+                left = max(0.5, deadline - time.monotonic())
+                if name == "postgres":
+                    self._wait_answering(part, left)
+                    for note in part.after_ready():
+                        notes[name].append(note)
+                        say(f"{name}: {note}")
+                    left = max(0.5, deadline - time.monotonic())
+                probes.wait_for(self.ws, name, left, backend=self.name, abort=part.died)
+                results[name] = PartResult(name, STARTED, part.address,
+                                           time.monotonic() - began[name], self.name,
+                                           notes[name])
+        except BaseException:
+            for name in reversed(spawned):
+                try:
+                    objs[name].stop(timeout=10)
+                except Exception:  # noqa: BLE001 - the first error is the one to report
+                    pass
+            raise
+        return [results[name] for name in objs]
+
+    @staticmethod
+    def _wait_answering(part: Part, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not part.answering(0.2):
+            message = part.died()
+            if message:
+                raise UserError(message)
+            if time.monotonic() > deadline:
+                raise UserError(part.death_message("did not open its port in time"))
+            time.sleep(0.01)
+
+    # -- down --------------------------------------------------------------------------------
+    def down(self, volumes: bool = False, log: Callable[[str], Any] | None = None) -> list[str]:
+        done: list[str] = []
+        if not self.ws.state_dir.exists():
+            return done
+        with self._lock():
+            for name in reversed(list(PART_CLASSES)):
+                part = self.part(name)
+                if part.stop():
+                    done.append(name)
+                if volumes:
+                    for path in part.data_paths():
+                        if path.exists():
+                            shutil.rmtree(path)
+                            done.append(f"{name} data")
+        return done
+
+    # -- status / logs -------------------------------------------------------------------------
+    def status(self) -> list[PartStatus]:
+        out = []
+        for name in PART_CLASSES:
+            part = self.part(name)
+            pid = part.pid()
+            if pid is None:
+                state = STALE if part.recorded_pid() else STOPPED
+                if name == "postgres" and state == STALE:
+                    state = STOPPED  # postmaster.pid is removed on a clean stop only
+            else:
+                state = RUNNING if part.answering() else UNHEALTHY
+            out.append(PartStatus(name, self.name, part.address, state, part.version(), pid,
+                                  "" if state != STALE else "pid file left by a server that "
+                                  "is gone"))
+        return out
+
+    def logs(self, part: str, follow: bool = False) -> Iterator[str]:
+        chosen = select_parts([part])[0]
+        yield from follow_log(self.part(chosen).log_file, follow)

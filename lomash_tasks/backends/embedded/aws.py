@@ -1,0 +1,34 @@
+"""The embedded AWS endpoint: moto's server (S3, SQS, SES, Secrets Manager) on one port."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from ...errors import UserError
+from .process import Part
+
+INSTALL_HINT = ("Install the suite's embedded extra: `pip install -e '.[embedded]'` "
+                "(it brings moto[server]==5.2.1).")
+
+
+class AwsPart(Part):
+    name = "aws"
+    marker = "moto"
+
+    def prepare(self) -> list[str]:
+        for module in ("moto", "flask", "werkzeug"):
+            if importlib.util.find_spec(module) is None:
+                raise UserError(f"The embedded AWS endpoint needs moto's server, but the Python "
+                                f"package '{module}' is not installed. {INSTALL_HINT}")
+        from importlib.metadata import version
+
+        self.ws.ensure_state_dir()
+        self.dir.mkdir(exist_ok=True, mode=0o700)
+        self.version_file.write_text(f"moto {version('moto')}\n")
+        return []
+
+    def spawn(self) -> None:
+        ep = self.endpoint
+        self._spawn([sys.executable, "-m", "moto.server", "-H", ep.host, "-p", str(ep.port)],
+                    env={"PYTHONUNBUFFERED": "1", "MOTO_ALLOW_NONEXISTENT_REGION": "true"})
