@@ -1,0 +1,96 @@
+"""stripe: the webhook signing secret from the Stripe CLI, test events, and offline replays.
+
+The module is not named `stripe.py` so that it never shadows the `stripe` library.
+"""
+
+from invoke import Collection, task
+
+from lomash_tasks import context, webhooks
+from lomash_tasks.errors import UserError
+
+
+def _target(c, forward_to=None):
+    cfg = c.config.stripe
+    return webhooks.target(context.workspace(c), cfg.service, cfg.path,
+                           forward_to or cfg.forward_to or None)
+
+
+@task(
+    iterable=["events"],
+    help={
+        "events": "Only forward these event types (repeatable, or comma-separated).",
+        "forward_to": "Where to forward events (default: the order service's port + "
+                      "stripe.path, e.g. localhost:3003/v1/webhooks/stripe).",
+    },
+)
+def listen(c, events=None, forward_to=None):
+    """Forward Stripe test events to the order service; save the signing secret to its .env."""
+    ws = context.workspace(c)
+    tgt = _target(c, forward_to)
+    code = webhooks.listen(ws, tgt, c.config.stripe.cli, context.console(c), events or (),
+                           ready_timeout=float(c.config.stripe.ready_timeout))
+    if code:
+        raise UserError(f"The Stripe CLI exited with status {code}.", code=code)
+
+
+@task(help={"timeout": "Seconds to wait for the CLI to print the secret (default: "
+                       "stripe.ready_timeout)."})
+def secret(c, timeout=None):
+    """Save the webhook signing secret (stripe listen --print-secret) to the order service's .env."""
+    ws = context.workspace(c)
+    webhooks.print_secret(ws, _target(c), c.config.stripe.cli, context.console(c),
+                          timeout=float(timeout or c.config.stripe.ready_timeout))
+
+
+@task(help={"event": "The event to create, e.g. payment_intent.succeeded (`stripe trigger --help` "
+                     "lists them)."})
+def trigger(c, event):
+    """Create a Stripe test event with `stripe trigger EVENT` (needs Stripe's servers)."""
+    code = webhooks.trigger(_target(c), c.config.stripe.cli, event, context.console(c))
+    if code:
+        raise UserError(f"`stripe trigger {event}` exited with status {code}.", code=code)
+
+
+@task(
+    positional=["fixture"],
+    help={
+        "fixture": "The events to send, comma-separated: shipped fixtures ("
+                   + ", ".join(webhooks.fixture_names()) + ") or paths to event JSON files.",
+        "to": "The webhook URL (default: the order service's, as for stripe.listen).",
+        "timeout": "Seconds to wait for each response.",
+    },
+)
+def replay(c, fixture=None, to=None, timeout=10):
+    """Sign stored Stripe events with the local secret and POST them (no Stripe account needed)."""
+    ws = context.workspace(c)
+    out = context.console(c)
+    tgt = _target(c)
+    names = [f.strip() for f in (fixture or "").split(",") if f.strip()]
+    deliveries = webhooks.replay(ws, tgt, names, url=to, timeout=float(timeout))
+    dest = to or tgt.url
+    failed = [d for d in deliveries if not d.ok]
+    for d in deliveries:
+        label = f"{d.fixture.event_type} [{d.fixture.event_id}]"
+        if d.status is None:
+            out.error(f"{label}: no answer from {dest} ({d.detail})", title="stripe.replay")
+        elif d.ok:
+            out.ok(f"{label}: {d.status}")
+        else:
+            out.error(f"{label}: {d.status} {d.detail}", title="stripe.replay")
+    if any(d.status is None for d in deliveries):
+        raise UserError(f"The webhook endpoint {dest} did not answer. Start the order service "
+                        f"(it listens on port {tgt.service.port}), or point the replay elsewhere "
+                        f"with --to URL.")
+    if failed:
+        raise UserError(f"{len(failed)} of {len(deliveries)} events were refused (status above).")
+    out.ok(f"{len(deliveries)} event{'s' if len(deliveries) != 1 else ''} delivered to {dest}.")
+
+
+ns = Collection("stripe", listen, secret, trigger, replay)
+ns.configure({"stripe": {
+    "cli": "stripe",                 # the Stripe CLI executable (name on PATH or a path)
+    "service": "order-payment-service",  # the service that receives webhooks
+    "path": webhooks.DEFAULT_PATH,   # its webhook route
+    "forward_to": "",                # override the whole target (host:port/path); "" = derived
+    "ready_timeout": 30.0,           # seconds to wait for the CLI's ready line
+}})
