@@ -12,8 +12,8 @@ from invoke import Collection
 
 __path__ = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks")]
 
-from tasks import env, stack, stripe_tasks  # noqa: E402
+from tasks import aws, cache, debug, env, stack, stripe_tasks  # noqa: E402
 
 namespace = Collection()
-for module in (env, stack, stripe_tasks):
+for module in (env, stack, stripe_tasks, cache, aws, debug):
     namespace.add_collection(module.ns)
