@@ -11,8 +11,9 @@ What "ready" means per part:
   postgres  TCP connect + `SELECT 1` as the superuser, and every role and database of the
             registry exists (57P03 "the database system is starting up" is not ready)
   redis     AUTH with the workspace's password + PING
-  aws       a real API call: S3 ListBuckets (moto, or any endpoint); with backend="compose",
-            LocalStack's /_localstack/health first reporting s3 available/running
+  aws       a real API call: S3 ListBuckets (the embedded moto endpoint, or any endpoint);
+            with backend="compose", LocalStack's /_localstack/health reporting s3
+            "available" or "running"
   smtp      EHLO answered with 250
 
 Retries back off from 20 ms, doubling to a 1 s cap; while the port refuses connections the
@@ -187,8 +188,7 @@ def _attempt(ws: Workspace, part: str, backend: str | None, timeout: float) -> C
         return _Redis(ws, timeout)
     if part == "aws":
         if backend == "compose":
-            health, api = _LocalStack(ws, timeout), _S3(ws, timeout)
-            return lambda: (health(), api())[0]
+            return _LocalStack(ws, timeout)
         return _S3(ws, timeout)
     return _Smtp(ws, timeout)
 

@@ -15,6 +15,7 @@ from .base import (ALREADY_RUNNING, PARTS, PORT_KEYS, STARTED, Backend, PartResu
 
 BACKENDS = ("auto", "embedded", "compose")
 PING_TIMEOUT = 1.0
+DEFAULT_SOCKET = "/var/run/docker.sock"
 
 __all__ = ["ALREADY_RUNNING", "BACKENDS", "PARTS", "PORT_KEYS", "STARTED", "Backend",
            "PartResult", "PartStatus", "Settings", "docker_engine", "get", "resolve",
@@ -23,6 +24,11 @@ __all__ = ["ALREADY_RUNNING", "BACKENDS", "PARTS", "PORT_KEYS", "STARTED", "Back
 
 def docker_engine(timeout: float = PING_TIMEOUT) -> tuple[bool, str]:
     """(True, version) when a Docker engine answers a ping; (False, why) otherwise."""
+    import os
+
+    if not os.environ.get("DOCKER_HOST") and not os.path.exists(DEFAULT_SOCKET):
+        # exactly where docker.from_env() would look; answered without importing the SDK
+        return False, f"DOCKER_HOST is not set and {DEFAULT_SOCKET} does not exist"
     try:
         import docker
     except ImportError:

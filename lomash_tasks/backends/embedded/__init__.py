@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator
 
 from ... import probes
@@ -86,24 +87,39 @@ class EmbeddedBackend(Backend):
                 notes[name] = objs[name].prepare()
                 for note in notes[name]:
                     say(f"{name}: {note}")
-            # the quick spawns first, so they boot while PostgreSQL's pg_ctl waits
-            for name in sorted(starting, key=lambda n: n == "postgres"):
-                objs[name].spawn()
-                spawned.append(name)
             deadline = time.monotonic() + timeout
+            # quick spawns first (they boot while PostgreSQL's pg_ctl waits in its thread)
             for name in starting:
+                if name != "postgres":
+                    objs[name].spawn()
+                    spawned.append(name)
+            if "postgres" in starting:
+                spawned.append("postgres")
+
+            def finish(name: str) -> PartResult:
                 part = objs[name]
-                left = max(0.5, deadline - time.monotonic())
                 if name == "postgres":
-                    self._wait_answering(part, left)
+                    part.spawn()
+                    self._wait_answering(part, max(0.5, deadline - time.monotonic()))
                     for note in part.after_ready():
                         notes[name].append(note)
                         say(f"{name}: {note}")
-                    left = max(0.5, deadline - time.monotonic())
-                probes.wait_for(self.ws, name, left, backend=self.name, abort=part.died)
-                results[name] = PartResult(name, STARTED, part.address,
-                                           time.monotonic() - began[name], self.name,
-                                           notes[name])
+                probes.wait_for(self.ws, name, max(0.5, deadline - time.monotonic()),
+                                backend=self.name, abort=part.died)
+                return PartResult(name, STARTED, part.address, time.monotonic() - began[name],
+                                  self.name, notes[name])
+
+            if starting:
+                with ThreadPoolExecutor(max_workers=len(starting)) as pool:
+                    futures = {name: pool.submit(finish, name) for name in starting}
+                    errors = []
+                    for name, future in futures.items():
+                        try:
+                            results[name] = future.result()
+                        except BaseException as exc:  # noqa: BLE001 - reported below
+                            errors.append(exc)
+                if errors:
+                    raise errors[0]
         except BaseException:
             for name in reversed(spawned):
                 try:

