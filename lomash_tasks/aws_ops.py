@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from . import connections, envfiles, masking
+from . import connections, envfiles, masking, ports
 from .errors import UserError
 from .registry import Service
 from .workspace import Workspace
@@ -82,6 +82,11 @@ class _Calls:
         self.ws, self.what = ws, what
 
     def __enter__(self) -> "_Calls":
+        aws = self.ws.registry.aws
+        if not ports.answers(aws.host, aws.port, timeout=1.0):
+            raise UserError(f"Cannot reach the AWS endpoint at {aws.url} to {self.what}: nothing "
+                            f"listens on {aws.address}. Start the stack (`inv stack.up`) and "
+                            f"check it with `inv aws.wait`.")
         return self
 
     def __exit__(self, kind, exc, tb) -> bool:

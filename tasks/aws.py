@@ -3,6 +3,7 @@
 from invoke import Collection, task
 
 from lomash_tasks import aws_ops, context, probes
+from lomash_tasks.flagvalues import number
 
 
 def _show(c, title, outcomes):
@@ -28,7 +29,7 @@ def buckets(c):
 def queues(c):
     """Create the SQS queues (infra.aws.queues), each with a <name>-dlq dead-letter queue."""
     ws = context.workspace(c)
-    _show(c, "SQS queues", aws_ops.ensure_queues(ws, int(c.config.aws.max_receive_count)))
+    _show(c, "SQS queues", aws_ops.ensure_queues(ws, number(c.config.aws.max_receive_count, "aws.max_receive_count", int, 1)))
 
 
 @task
@@ -49,7 +50,7 @@ def bootstrap(c, json=False):
     """Create buckets, queues, secrets and the SES sender in one go (idempotent)."""
     ws = context.workspace(c)
     out = context.console(c)
-    report = aws_ops.bootstrap(ws, c.config.aws.secret_prefix, int(c.config.aws.max_receive_count))
+    report = aws_ops.bootstrap(ws, c.config.aws.secret_prefix, number(c.config.aws.max_receive_count, "aws.max_receive_count", int, 1))
     if json:
         out.json(report.as_dict())
         return
@@ -87,7 +88,7 @@ def wait(c, timeout=None):
     """Wait until the AWS endpoint answers an S3 call."""
     ws = context.workspace(c)
     backend = _backend(c)
-    result = probes.wait_for(ws, "aws", timeout=float(timeout or c.config.aws.wait_timeout),
+    result = probes.wait_for(ws, "aws", timeout=number(timeout or c.config.aws.wait_timeout, "--timeout"),
                              backend=backend)
     context.console(c).ok(f"AWS endpoint {result.address} is ready ({result.detail}, "
                           f"{result.elapsed:.2f} s).")

@@ -5,6 +5,7 @@ from invoke import Collection, task
 from lomash_tasks import cache_ops, context, probes
 from lomash_tasks.console import in_ci
 from lomash_tasks.errors import UserError
+from lomash_tasks.flagvalues import number
 
 
 def _backend(c):
@@ -12,6 +13,10 @@ def _backend(c):
     from lomash_tasks.debugging import stack_backend
 
     return stack_backend(c.config)
+
+
+def _seconds(c):
+    return number(c.config.cache.timeout, "cache.timeout")
 
 
 @task(help={
@@ -34,7 +39,7 @@ def flush(c, service, yes=False, allow_remote=False):
                             f"Pass --yes to flush without being asked.")
         raise UserError("Nothing was flushed (not confirmed).")
     result = cache_ops.flush(ws, svc, allow_remote=allow_remote,
-                             timeout=float(c.config.cache.timeout))
+                             timeout=_seconds(c))
     out.ok(f"Flushed Redis index {result.index} ({result.service}): {result.removed} "
            f"key{'s' if result.removed != 1 else ''} removed; other indexes untouched.")
 
@@ -50,9 +55,8 @@ def keys(c, service, pattern=None, limit=None, json=False):
     ws = context.workspace(c)
     out = context.console(c)
     svc = cache_ops.cache_service(ws, service)
-    cap = int(limit if limit is not None else c.config.cache.limit)
-    listing = cache_ops.list_keys(ws, svc, pattern, cap or None,
-                                  timeout=float(c.config.cache.timeout))
+    cap = number(limit if limit is not None else c.config.cache.limit, "--limit", int)
+    listing = cache_ops.list_keys(ws, svc, pattern, cap or None, timeout=_seconds(c))
     if json:
         out.json({"service": listing.service, "index": listing.index, "pattern": listing.pattern,
                   "count": len(listing.keys), "truncated": listing.truncated,
@@ -78,7 +82,7 @@ def stats(c, json=False):
     """Show each Redis index's key count and namespaces, flagging keys in the wrong index."""
     ws = context.workspace(c)
     out = context.console(c)
-    rows = cache_ops.stats(ws, timeout=float(c.config.cache.timeout))
+    rows = cache_ops.stats(ws, timeout=_seconds(c))
     if json:
         out.json([r.as_dict() for r in rows])
         return
@@ -104,7 +108,7 @@ def wait(c, timeout=None):
     """Wait until Redis answers PING with the workspace's password."""
     ws = context.workspace(c)
     backend = _backend(c)
-    result = probes.wait_for(ws, "redis", timeout=float(timeout or c.config.cache.wait_timeout),
+    result = probes.wait_for(ws, "redis", timeout=number(timeout or c.config.cache.wait_timeout, "--timeout"),
                              backend=backend)
     context.console(c).ok(f"Redis at {result.address} is ready ({result.detail}, "
                           f"{result.elapsed:.2f} s).")

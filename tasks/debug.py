@@ -4,6 +4,7 @@ from invoke import Collection, task
 
 from lomash_tasks import context, debugging, doctor as _doctor
 from lomash_tasks.errors import UserError
+from lomash_tasks.flagvalues import number
 
 
 def _backend(c):
@@ -61,7 +62,7 @@ def doctor(c, json=False, timeout=None):
     out = context.console(c)
     backend = _backend(c)
     checks = _doctor.run_checks(ws, backend=backend,
-                                timeout=float(timeout or c.config.debug.check_timeout))
+                                timeout=number(timeout or c.config.debug.check_timeout, "--timeout"))
     failed = [ch for ch in checks if ch.ok is False]
     if json:
         out.json({"ok": not failed, "checks": [ch.as_dict() for ch in checks]})
