@@ -153,3 +153,20 @@ def _closed_port() -> int:
     from conftest import free_port
 
     return free_port()
+
+
+@pytest.mark.xdist_group("stack")
+def test_doctor_against_the_running_stack(stack, workspace, inv):
+    """Every stack check passes on the session's stack once env files and buckets exist."""
+    env = dict(stack.env, INVOKE_WORKSPACE_ROOT=str(workspace))
+    inv("env.copy", env=env, check=True)
+    inv("aws.buckets", env=env, check=True)
+    result = inv("debug.doctor", "--json", env=env, timeout=120)
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    for name in ("env files", "Redis URLs", "PostgreSQL", "Redis", "AWS endpoint", "SMTP",
+                 "CREATEDB", "S3 buckets"):
+        assert checks[name]["ok"] is True, checks[name]
+    tools_ok = all(checks[n]["ok"] is not False for n in ("Node", "pnpm", "Docker",
+                                                            "Docker Compose"))
+    assert result.returncode == (0 if tools_ok else 1), result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
