@@ -24,7 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from . import envfiles
 from .console import Console
@@ -122,7 +122,7 @@ def print_secret(ws: Workspace, tgt: Target, cli: str, out: Console,
 
 
 def listen(ws: Workspace, tgt: Target, cli: str, out: Console, events: Sequence[str] = (),
-           ready_timeout: float = 30.0, stop_after: Callable[[], bool] | None = None) -> int:
+           ready_timeout: float = 30.0) -> int:
     """Run `stripe listen`, capture the secret from its ready line, stream events until Ctrl-C.
 
     Returns the CLI's exit status when it stops by itself, 0 after a Ctrl-C (SIGINT) or
@@ -149,7 +149,7 @@ def listen(ws: Workspace, tgt: Target, cli: str, out: Console, events: Sequence[
         for sig in previous:
             signal.signal(sig, _raise_interrupt)
     try:
-        return _follow(proc, lines, tgt, ws, out, ready_timeout, stop_after)
+        return _follow(proc, lines, tgt, ws, out, ready_timeout)
     except KeyboardInterrupt:
         out.print("Stopping the Stripe CLI ...")
         _stop(proc)
@@ -163,7 +163,7 @@ def listen(ws: Workspace, tgt: Target, cli: str, out: Console, events: Sequence[
 
 
 def _follow(proc: subprocess.Popen, lines: queue.Queue, tgt: Target, ws: Workspace,
-            out: Console, ready_timeout: float, stop_after: Callable[[], bool] | None) -> int:
+            out: Console, ready_timeout: float) -> int:
     deadline = time.monotonic() + ready_timeout
     recent: deque[str] = deque(maxlen=8)
     secret = None
@@ -180,8 +180,6 @@ def _follow(proc: subprocess.Popen, lines: queue.Queue, tgt: Target, ws: Workspa
                     f"Its last lines: {_tail(recent) or '(none)'}. Check `stripe login` or "
                     f"STRIPE_SECRET_KEY in {ws.relative(tgt.env_path)}, your network, or raise "
                     f"the deadline (INVOKE_STRIPE_READY_TIMEOUT).")
-            if stop_after is not None and stop_after():
-                raise KeyboardInterrupt
             continue
         if line is None:
             open_streams -= 1
@@ -270,8 +268,11 @@ def _stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
 
 
 def _tail(lines, n: int = 3) -> str:
+    """The last lines a CLI printed, masked (error messages bypass the console)."""
+    from . import masking
+
     kept = [line.strip() for line in lines if line.strip()][-n:]
-    return " | ".join(kept)
+    return masking.mask(" | ".join(kept))
 
 
 # -- replay -------------------------------------------------------------------------------------

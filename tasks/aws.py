@@ -6,6 +6,10 @@ from lomash_tasks import aws_ops, context, probes
 from lomash_tasks.flagvalues import number
 
 
+def _max_receive(c):
+    return number(c.config.aws.max_receive_count, "aws.max_receive_count", int, 1)
+
+
 def _show(c, title, outcomes):
     out = context.console(c)
     rows = [[o.kind, o.name, o.status, o.detail] for o in outcomes]
@@ -29,7 +33,7 @@ def buckets(c):
 def queues(c):
     """Create the SQS queues (infra.aws.queues), each with a <name>-dlq dead-letter queue."""
     ws = context.workspace(c)
-    _show(c, "SQS queues", aws_ops.ensure_queues(ws, number(c.config.aws.max_receive_count, "aws.max_receive_count", int, 1)))
+    _show(c, "SQS queues", aws_ops.ensure_queues(ws, _max_receive(c)))
 
 
 @task
@@ -50,7 +54,9 @@ def bootstrap(c, json=False):
     """Create buckets, queues, secrets and the SES sender in one go (idempotent)."""
     ws = context.workspace(c)
     out = context.console(c)
-    report = aws_ops.bootstrap(ws, c.config.aws.secret_prefix, number(c.config.aws.max_receive_count, "aws.max_receive_count", int, 1))
+    report = aws_ops.bootstrap(ws, c.config.aws.secret_prefix, _max_receive(c))
+    out.step_summary(f"### aws.bootstrap: {report.state}\n\n| kind | name | result |\n|---|---|---|\n"
+                     + "\n".join(f"| {o.kind} | {o.name} | {o.status} |" for o in report.outcomes))
     if json:
         out.json(report.as_dict())
         return

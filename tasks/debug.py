@@ -64,6 +64,9 @@ def doctor(c, json=False, timeout=None):
     checks = _doctor.run_checks(ws, backend=backend,
                                 timeout=number(timeout or c.config.debug.check_timeout, "--timeout"))
     failed = [ch for ch in checks if ch.ok is False]
+    out.step_summary("### debug.doctor\n\n| | check | detail | fix |\n|---|---|---|---|\n"
+                     + "\n".join(f"| {ch.mark} | {ch.name} | {ch.detail} | "
+                                  f"{ch.fix if ch.ok is False else ''} |" for ch in checks))
     if json:
         out.json({"ok": not failed, "checks": [ch.as_dict() for ch in checks]})
     else:

@@ -367,3 +367,22 @@ def test_secret_key_never_reaches_argv_when_unset(workspace, tmp_path):
 def test_unknown_fixture_is_a_user_error():
     with pytest.raises(UserError, match="Shipped fixtures"):
         webhooks.load_fixture("nope")
+
+
+def test_listen_with_standin_cli_forwards_where_told(workspace, tmp_path):
+    with_env(workspace, secret=None)
+    log = tmp_path / "cli.log"
+    proc = start_listen(workspace, standin_env(workspace, log), "--forward-to",
+                        "localhost:9999/hooks/stripe")
+    try:
+        wait_for_log(log, "listening")
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    started = next(e for e in wait_for_log(log, "stopped") if e["event"] == "listening")
+    assert started["argv"] == ["listen", "--forward-to", "localhost:9999/hooks/stripe"]
+    assert "Forwarding Stripe events to http://localhost:9999/hooks/stripe" in out
