@@ -21,10 +21,12 @@ import shutil
 import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 from ... import connections
 from ...errors import UserError
+from . import pgtemplate
 from .process import Part, tail
 
 INSTALL_HINT = ("Install PostgreSQL with its contrib extensions (Debian/Ubuntu: `apt-get install "
@@ -191,12 +193,44 @@ class PostgresPart(Part):
             raise UserError(f"The workspace has no {self.ws.relative(self.ws.init_sql)}: the "
                             f"embedded PostgreSQL needs it to create the services' roles and "
                             f"databases.")
+        self.save_template: Path | None = None
         if not (self.data_dir / "PG_VERSION").is_file():
-            self._initdb()
-            notes.append(f"initialised a new PostgreSQL cluster in "
-                         f"{self.ws.relative(self.data_dir)}")
+            template = self._template()
+            account = self._account()
+            owner = (account[0], account[1]) if account else None
+            if template is not None and pgtemplate.restore(template, self.data_dir, owner):
+                self.init_marker.write_text("applied (cluster copied from the template cache)\n")
+                self._own(self.init_marker)
+                notes.append(f"copied a ready cluster (init.sql applied) from the template "
+                             f"cache {template.parent.parent} into "
+                             f"{self.ws.relative(self.data_dir)}")
+            else:
+                self._initdb()
+                self.save_template = template
+                notes.append(f"initialised a new PostgreSQL cluster in "
+                             f"{self.ws.relative(self.data_dir)}")
+            self.version_file.write_text(self._server_version() + "\n")
         self._write_conf()
         return notes
+
+    def _initdb_options(self) -> list[str]:
+        return ["-U", self.ws.registry.postgres.superuser, "--auth", "scram-sha-256",
+                "-E", "UTF8", "--locale", "C"]
+
+    def _server_version(self) -> str:
+        out = subprocess.run([str(self.bindir / "postgres"), "--version"], capture_output=True,
+                             text=True).stdout.strip()
+        return out.replace("postgres (PostgreSQL) ", "PostgreSQL ")
+
+    def _template(self) -> Path | None:
+        """Where a ready cluster for this workspace's inputs is (or would be) cached."""
+        root = pgtemplate.cache_root(self.settings.cache_dir)
+        if root is None:
+            return None
+        cache_key = pgtemplate.key(self._server_version(), self.ws.registry.postgres.superuser,
+                                   connections.superuser_password(self.ws),
+                                   self.ws.init_sql.read_bytes(), self._initdb_options())
+        return pgtemplate.location(root, cache_key)
 
     def _initdb(self) -> None:
         if self.data_dir.exists():
@@ -207,9 +241,8 @@ class PostgresPart(Part):
         with os.fdopen(fd, "w") as handle:
             handle.write(connections.superuser_password(self.ws) + "\n")
         self._own(pwfile)
-        argv = [str(self.bindir / "initdb"), "-D", str(self.data_dir),
-                "-U", self.ws.registry.postgres.superuser, "--pwfile", str(pwfile),
-                "--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync"]
+        argv = [str(self.bindir / "initdb"), "-D", str(self.data_dir), "--pwfile", str(pwfile),
+                *self._initdb_options(), "--no-sync"]
         try:
             result = subprocess.run(argv, capture_output=True, text=True, cwd=str(self.dir),
                                     timeout=self.settings.start_timeout, **self._run_kwargs())
@@ -222,10 +255,6 @@ class PostgresPart(Part):
         conf = self.data_dir / "postgresql.conf"
         with open(conf, "a") as handle:
             handle.write(f"\n# Lomash Wood task suite: address and dev settings\n{INCLUDE_LINE}\n")
-        version = subprocess.run([str(self.bindir / "postgres"), "--version"],
-                                 capture_output=True, text=True).stdout.strip()
-        self.version_file.write_text(version.replace("postgres (PostgreSQL) ", "PostgreSQL ")
-                                     + "\n")
 
     def _write_conf(self) -> None:
         ep = self.endpoint
@@ -277,39 +306,42 @@ class PostgresPart(Part):
             self._apply_init_sql()
             self.init_marker.write_text("applied\n")
             notes.append(f"applied {self.ws.relative(self.ws.init_sql)}")
-        self._set_passwords()
+            template = getattr(self, "save_template", None)
+            if template is not None and self._save(template):
+                notes.append(f"saved the ready cluster to the template cache "
+                             f"{template.parent.parent} (new workspaces start from a copy)")
+        else:
+            self._set_passwords()  # applying init.sql sets them too
         return notes
 
+    def _save(self, template: Path) -> bool:
+        """Stop cleanly, copy the cluster into the cache, start again."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        from .process import terminate
+
+        terminate(pid, self.stop_signal, timeout=15)
+        try:
+            saved = pgtemplate.save(self.data_dir, template)
+        except OSError:
+            saved = False  # a cache we cannot write is no reason to fail the start
+        self.spawn()
+        deadline = time.monotonic() + self.settings.start_timeout
+        while not self.answering(0.2) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return saved
+
     def _apply_init_sql(self) -> None:
-        pg = self.ws.registry.postgres
-        env = dict(os.environ)
-        env.update(PGPASSWORD=connections.superuser_password(self.ws), PGCONNECT_TIMEOUT="10",
-                   PGAPPNAME="lomash-tasks")
-        argv = [str(self.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                "-h", pg.host, "-p", str(pg.port), "-U", pg.superuser, "-d", "postgres",
-                "-f", str(self.ws.init_sql)]
-        result = subprocess.run(argv, capture_output=True, text=True, env=env,
-                                cwd=str(self.ws.init_sql.parent), stdin=subprocess.DEVNULL,
-                                timeout=max(60.0, self.settings.start_timeout))
-        if result.returncode != 0:
-            raise UserError(f"Applying {self.ws.relative(self.ws.init_sql)} to the embedded "
-                            f"PostgreSQL failed (psql exit {result.returncode}):\n"
-                            f"{(result.stderr or result.stdout).strip()[-2000:]}\nFix the "
-                            f"script and run `inv stack.up` again (it is applied until it "
-                            f"succeeds once).")
+        from ...dbinit import apply_init_sql
+
+        apply_init_sql(self.ws, psql=self.bindir / "psql",
+                       timeout=max(60.0, self.settings.start_timeout))
 
     def _set_passwords(self) -> None:
-        """Each service role's password as its env file says (so .env edits take effect)."""
-        from psycopg import sql
+        from ...dbinit import set_role_passwords
 
-        with connections.pg_connect(self.ws, superuser=True, timeout=10, autocommit=True) as conn:
-            existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
-            for svc in self.ws.registry.with_database:
-                if svc.role not in existing:
-                    continue
-                creds = connections.service_credentials(self.ws, svc)
-                conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(svc.role), sql.Literal(creds.password)))
+        set_role_passwords(self.ws)
 
     def data_paths(self) -> list[Path]:
         return [self.dir]
