@@ -12,8 +12,11 @@ from invoke import Collection
 
 __path__ = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks")]
 
-from tasks import aws, cache, debug, env, stack, stripe_tasks  # noqa: E402
+from tasks import aws, cache, db, debug, env, setup, stack, stripe_tasks  # noqa: E402
 
 namespace = Collection()
-for module in (env, stack, stripe_tasks, cache, aws, debug):
+for module in (env, stack, db, cache, aws, stripe_tasks, debug):
     namespace.add_collection(module.ns)
+namespace.add_task(setup.setup, default=False)
+namespace.add_task(setup.teardown)
+namespace.configure(setup.CONFIG)
