@@ -105,6 +105,12 @@ def run(steps: Sequence[Step], skipped: set[str], state: Any, console: Console,
                                     f"fix the above, then run again (steps before it are kept); "
                                     f"`inv setup --only {name}` retries just this step")
                 failed = True
+            except Exception as err:  # noqa: BLE001 - a bug must not hide the summary
+                result = StepResult(name, FAILED, time.monotonic() - started,
+                                    f"unexpected error: {type(err).__name__}: {err}",
+                                    "this is a bug in the task suite: please report it with "
+                                    "the output above")
+                failed = True
             if result.status == FAILED:
                 console.error(f"{name}: {result.detail}", title=f"setup: {name}")
         results.append(result)
