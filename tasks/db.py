@@ -27,7 +27,8 @@ def init(c):
     ws = context.workspace(c)
     out = context.console(c)
     result = database.init(ws)
-    out.ok(f"{ws.relative(ws.init_sql)} applied ({result.status}, {result.seconds:.2f}s).")
+    summary = result.detail.summary() if hasattr(result.detail, "summary") else result.status
+    out.ok(f"{ws.relative(ws.init_sql)} applied: {summary} ({result.seconds:.2f}s).")
 
 
 @task(
