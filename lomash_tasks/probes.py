@@ -17,7 +17,8 @@ What "ready" means per part:
   smtp      EHLO answered with 250
 
 Retries back off from 20 ms, doubling to a 1 s cap; while the port refuses connections the
-wait is spent polling the port every 5 ms, so a server that starts listening is probed at once.
+wait is spent polling the port every 5 ms, so a server that starts listening is probed at once
+(and the back-off starts again from 20 ms).
 """
 
 from __future__ import annotations
@@ -221,10 +222,13 @@ def wait_for(ws: Workspace, part: str, timeout: float = 60.0, backend: str | Non
     start = time.monotonic()
     deadline = start + timeout
     attempt = _attempt(ws, part, backend, timeout=max(0.5, min(5.0, timeout)))
-    delay, attempts, last = FIRST_DELAY, 0, "no attempt was made"
+    delay, attempts, last, was_open = FIRST_DELAY, 0, "no attempt was made", None
     while True:
         attempts += 1
         if ports.answers(ep.host, ep.port, timeout=0.5):
+            if was_open is False:
+                delay = FIRST_DELAY  # the server just started listening: back off afresh
+            was_open = True
             try:
                 detail = attempt()
                 return ProbeResult(part, ep.address, True, detail=detail,
@@ -233,7 +237,7 @@ def wait_for(ws: Workspace, part: str, timeout: float = 60.0, backend: str | Non
                 last = str(exc)
             port_open = True
         else:
-            last, port_open = "connection refused (nothing listens)", False
+            last, port_open, was_open = "connection refused (nothing listens)", False, False
         if abort is not None:
             message = abort()
             if message:

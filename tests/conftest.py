@@ -131,9 +131,14 @@ class StackHandle:
     results: list = field(default_factory=list)  # what backend.up() returned
 
 
-def stack_env(root: Path) -> dict[str, str]:
+# Ready PostgreSQL clusters cached across test workers and runs (never the user's ~/.cache).
+STACK_CACHE = Path(tempfile.gettempdir()) / "lomash-tasks-test-cache"
+
+
+def stack_env(root: Path, cache: Path | str = STACK_CACHE) -> dict[str, str]:
     return {
         "INVOKE_WORKSPACE_ROOT": str(root),
+        "INVOKE_STACK_CACHE_DIR": str(cache),
         "INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
         "INVOKE_INFRA_REDIS_PORT": str(free_port()),
         "INVOKE_INFRA_SMTP_PORT": str(free_port()),
@@ -157,6 +162,7 @@ def stack_config(env: dict[str, str]):
                      "web_port": int(env["INVOKE_INFRA_SMTP_WEB_PORT"])},
             "aws": {"port": int(env["INVOKE_INFRA_AWS_PORT"])},
         },
+        "stack": {"cache_dir": env.get("INVOKE_STACK_CACHE_DIR", str(STACK_CACHE))},
     }
     config = load_config(overrides=overrides, env=False)
     ws = Workspace.locate(env["INVOKE_WORKSPACE_ROOT"], Registry.from_mapping(plain(config)))

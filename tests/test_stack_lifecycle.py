@@ -44,10 +44,19 @@ def _answers(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_up_then_down_leaves_no_process_and_no_open_port(ws_env):
+def test_up_then_down_leaves_no_process_and_no_open_port(tmp_root):
+    """A first start with an empty template cache: initdb, init.sql, then the cache is filled."""
+    cache = Path(tempfile.mkdtemp(dir=tmp_root)) / "cache"
+    parent = Path(tempfile.mkdtemp(prefix="life-", dir=tmp_root))
+    parent.chmod(0o755)
+    ws_env = stack_env(make_workspace(parent / "ws"), cache=cache)
     inv = Inv(ws_env)
     result = inv("stack.up", "--backend", "embedded", check=True)
     assert result.stdout.count("started") >= 4, result.stdout
+    assert "initialised a new PostgreSQL cluster" in result.stdout
+    assert "applied infra/docker/postgres/init.sql" in result.stdout
+    assert "saved the ready cluster to the template cache" in result.stdout
+    assert len(list((cache / "postgres").iterdir())) == 1
     root = Path(ws_env["INVOKE_WORKSPACE_ROOT"])
     status = inv("stack.status", "--backend", "embedded", "--json", check=True).stdout
     pids = [int(line.split(":")[1].strip(" ,")) for line in status.splitlines()
@@ -63,6 +72,32 @@ def test_up_then_down_leaves_no_process_and_no_open_port(ws_env):
     assert (root / ".lomash/postgres/data/PG_VERSION").is_file()
     status = inv("stack.status", "--backend", "embedded", check=True).stdout
     assert status.count("stopped") == 4, status
+
+    # a second new workspace starts from the cached cluster, with the roles and databases
+    other = Path(tempfile.mkdtemp(prefix="life-", dir=tmp_root))
+    other.chmod(0o755)
+    env2 = stack_env(make_workspace(other / "ws"), cache=cache)
+    again = Inv(env2)("stack.up", "--backend", "embedded", "--part", "postgres", check=True)
+    assert "copied a ready cluster" in again.stdout, again.stdout
+    assert "initialised" not in again.stdout
+    Inv(env2)("stack.wait", "--part", "postgres", "--timeout", "10", check=True)
+    Inv(env2)("stack.down", "--backend", "embedded", check=True)
+    assert not _answers(int(env2["INVOKE_INFRA_POSTGRES_PORT"]))
+
+
+def test_template_key_follows_what_the_cluster_is_made_from():
+    from lomash_tasks.backends.embedded import pgtemplate
+
+    base = ("PostgreSQL 15.18", "lomash_master", "changeme_local", b"CREATE ROLE a;", ["-E"])
+    k = pgtemplate.key(*base)
+    assert k == pgtemplate.key(*base)
+    for i, changed in enumerate(("PostgreSQL 16.4", "other", "secret", b"CREATE ROLE b;",
+                                 ["-E", "x"])):
+        args = list(base)
+        args[i] = changed
+        assert pgtemplate.key(*args) != k
+    assert pgtemplate.cache_root("off") is None
+    assert pgtemplate.cache_root("/x/y") == Path("/x/y")
 
 
 def test_down_when_nothing_runs_is_not_an_error(ws_env):

@@ -38,6 +38,7 @@ class Settings:
     postgres_user: str = "lomash-pg"
     redis_server: str = ""
     project: str = "lomash-wood"
+    cache_dir: str = ""  # ready PostgreSQL clusters: "" = ~/.cache/lomash-tasks, "off" = none
     start_timeout: float = 30.0
     wait_timeout: float = 60.0
 

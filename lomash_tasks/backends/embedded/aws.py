@@ -1,10 +1,14 @@
-"""The embedded AWS endpoint: moto's server (S3, SQS, SES, Secrets Manager) on one port."""
+"""The embedded AWS endpoint: moto's server (S3, SQS, SES, Secrets Manager) on one port.
+
+Run through our `aws_endpoint` module: moto's own application, warmed up before it listens.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
 
+from ...context import SUITE_ROOT
 from ...errors import UserError
 from .process import Part
 
@@ -14,7 +18,7 @@ INSTALL_HINT = ("Install the suite's embedded extra: `pip install -e '.[embedded
 
 class AwsPart(Part):
     name = "aws"
-    marker = "moto"
+    marker = "aws_endpoint"
 
     def prepare(self) -> list[str]:
         for module in ("moto", "flask", "werkzeug"):
@@ -30,5 +34,6 @@ class AwsPart(Part):
 
     def spawn(self) -> None:
         ep = self.endpoint
-        self._spawn([sys.executable, "-m", "moto.server", "-H", ep.host, "-p", str(ep.port)],
-                    env={"PYTHONUNBUFFERED": "1", "MOTO_ALLOW_NONEXISTENT_REGION": "true"})
+        self._spawn([sys.executable, "-m", "lomash_tasks.backends.aws_endpoint",
+                     "--host", ep.host, "--port", str(ep.port)],
+                    env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(SUITE_ROOT)})

@@ -1,0 +1,84 @@
+"""A cache of ready PostgreSQL clusters, so a new workspace skips initdb and init.sql.
+
+The first embedded PostgreSQL made on a machine (initdb, then init.sql applied, then a clean
+stop) is copied to `<cache>/postgres/<key>/`; a later new workspace whose key matches starts
+from a copy of it (a fraction of a second instead of several). The key covers everything the
+cluster is made from: the server's version, the superuser and its password, init.sql's bytes
+and the initdb options. Service role passwords are set from the env files at every start
+anyway. The cache is `stack.cache_dir` (default: $XDG_CACHE_HOME/lomash-tasks, else
+~/.cache/lomash-tasks); `off` disables it. `stack.down --volumes` never touches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+FORMAT = "1"  # bump when the way clusters are made changes
+SKIP = shutil.ignore_patterns("postmaster.pid", "postmaster.opts", "lomash.conf")
+
+
+def cache_root(configured: str) -> Path | None:
+    """The cache folder, or None when the cache is off."""
+    value = (configured or "").strip()
+    if value.lower() in ("off", "none", "false", "0", "no"):
+        return None
+    if value:
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lomash-tasks"
+
+
+def key(server_version: str, superuser: str, password: str, init_sql: bytes,
+        initdb_args: list[str]) -> str:
+    digest = hashlib.sha256()
+    for part in (FORMAT, server_version, superuser, password, " ".join(initdb_args)):
+        digest.update(part.encode() + b"\0")
+    digest.update(init_sql)
+    return digest.hexdigest()[:24]
+
+
+def location(root: Path, cache_key: str) -> Path:
+    return root / "postgres" / cache_key
+
+
+def restore(template: Path, data_dir: Path, owner: tuple[int, int] | None) -> bool:
+    """Copy a cached cluster to `data_dir` (owned by `owner`); False when there is none."""
+    if not (template / "PG_VERSION").is_file():
+        return False
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    shutil.copytree(template, data_dir, symlinks=True, ignore=SKIP)
+    data_dir.chmod(0o700)
+    if owner is not None:
+        _chown_tree(data_dir, *owner)
+    return True
+
+
+def save(data_dir: Path, template: Path) -> bool:
+    """Copy a cleanly stopped cluster into the cache (atomically); False if one is there."""
+    if (template / "PG_VERSION").is_file():
+        return False
+    template.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in (template.parent, template.parent.parent):
+        folder.chmod(0o700)
+    temp = template.parent / f".tmp-{template.name}-{os.getpid()}"
+    if temp.exists():
+        shutil.rmtree(temp)
+    shutil.copytree(data_dir, temp, symlinks=True, ignore=SKIP)
+    temp.chmod(0o700)
+    try:
+        os.rename(temp, template)
+    except OSError:  # another run saved it first
+        shutil.rmtree(temp, ignore_errors=True)
+        return False
+    return True
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    os.chown(root, uid, gid)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
