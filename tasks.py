@@ -17,6 +17,9 @@ from tasks import aws, cache, db, debug, env, setup, stack, stripe_tasks  # noqa
 namespace = Collection()
 for module in (env, stack, db, cache, aws, stripe_tasks, debug):
     namespace.add_collection(module.ns)
+    # Every task sees every namespace's defaults (Invoke otherwise gives a task only its own
+    # namespace's subtree), so setup can read db.* and debug.doctor can read stack.*.
+    namespace.configure(module.ns.configuration())
 namespace.add_task(setup.setup, default=False)
 namespace.add_task(setup.teardown)
 namespace.configure(setup.CONFIG)

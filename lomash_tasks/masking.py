@@ -28,8 +28,13 @@ _lock = threading.Lock()
 _registered: set[str] = set()
 
 
+# Names that merely describe a secret (where it lives, how long it lasts) hold no secret.
+_DESCRIPTIVE = re.compile(r"_(PREFIX|NAME|PATH|FILE|REGION|HOST|PORT|TTL|EXPIRY|EXPIRES_IN|"
+                          r"ALGORITHM|LENGTH|ROUNDS|ENABLED)$", re.IGNORECASE)
+
+
 def is_secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key))
+    return bool(_SECRET_KEY.search(key)) and not _DESCRIPTIVE.search(key)
 
 
 def register(values: Iterable[str | None]) -> list[str]:

@@ -158,7 +158,8 @@ def exclusive(lock_path: Path, console: Console, timeout: float, what: str) -> I
     import fcntl
 
     lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = open(lock_path, "a+", encoding="utf-8")
+    handle = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+",
+                       encoding="utf-8")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

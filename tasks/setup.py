@@ -1,5 +1,6 @@
 """setup / teardown: the root pipeline, from a fresh clone to a working stack and back."""
 
+import contextlib
 import sys
 
 from invoke import task
@@ -28,7 +29,9 @@ def setup(c, backend=None, runner=None, skip=None, only=None, dry=False, json=Fa
     steps, skipped = pipeline.choose(setup_steps.STEPS, only, skip)
     state = setup_steps.SetupState(ws, context.plain(c.config), out, backend, runner)
     timeout = float(c.config.setup.lock_timeout)
-    with pipeline.exclusive(ws.state_dir / "setup.lock", out, timeout, "inv setup"):
+    lock = (contextlib.nullcontext() if dry else  # a dry run writes nothing, not even a lock
+            pipeline.exclusive(ws.state_dir / "setup.lock", out, timeout, "inv setup"))
+    with lock:
         try:
             results = pipeline.run(steps, skipped, state, out, dry=dry)
         except pipeline.Interrupted as stop:
