@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import make_workspace
+from conftest import free_port, make_workspace
 
 FAKE_DOCKER = """#!/bin/sh
 # stand-in for the docker CLI: record argv (one JSON list per line), print nothing
@@ -83,7 +83,10 @@ def ws(tmp_path):
     from lomash_tasks.workspace import Workspace
 
     root = make_workspace(tmp_path / "ws")
-    return Workspace.locate(root, Registry.from_mapping(plain(load_config(env=False))))
+    ports = {"postgres": {"port": free_port()}, "redis": {"port": free_port()},
+             "aws": {"port": free_port()}, "smtp": {"port": free_port()}}
+    config = load_config(overrides={"infra": ports}, env=False)  # the seed's ports may be taken
+    return Workspace.locate(root, Registry.from_mapping(plain(config)))
 
 
 @pytest.fixture
@@ -220,7 +223,7 @@ def test_status_reads_state_health_image_fake_sdk(ws):
     rows = {r.part: r for r in ComposeBackend(ws, Settings(), client=client).status()}
     assert rows["postgres"].state == "running" and rows["postgres"].pid == 4242
     assert rows["postgres"].version == "lomash-wood/postgres:dev"
-    assert rows["postgres"].address == "127.0.0.1:5432"
+    assert rows["postgres"].address == f"127.0.0.1:{ws.registry.postgres.port}"
     assert rows["redis"].state == "unhealthy"
     assert rows["aws"].state == "stopped"
     assert rows["smtp"].state == "running"  # no healthcheck: running is enough
@@ -241,7 +244,8 @@ def test_compose_gets_the_registry_ports_fake_docker(ws, fake_docker, monkeypatc
 
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", "somebody-else")
     env = compose_env(ws)
-    assert env["POSTGRES_PORT"] == "5432" and env["REDIS_PORT"] == "6379"
+    assert env["POSTGRES_PORT"] == str(ws.registry.postgres.port)
+    assert env["REDIS_PORT"] == str(ws.registry.redis.port)
     assert "COMPOSE_PROJECT_NAME" not in env
 
 

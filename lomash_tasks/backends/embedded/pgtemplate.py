@@ -13,11 +13,30 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 FORMAT = "1"  # bump when the way clusters are made changes
 SKIP = shutil.ignore_patterns("postmaster.pid", "postmaster.opts", "lomash.conf")
+WAL_SEGMENT = re.compile(r"[0-9A-F]{24}")
+
+
+def checkpoint_segment(bindir: Path, data_dir: Path) -> str | None:
+    """The WAL segment a cleanly shut down cluster needs (None when it was not shut down
+    cleanly, or pg_controldata cannot tell)."""
+    try:
+        out = subprocess.run([str(bindir / "pg_controldata"), "-D", str(data_dir)],
+                             capture_output=True, text=True, timeout=10,
+                             env={**os.environ, "LC_ALL": "C"}).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    if fields.get("Database cluster state", "").strip() != "shut down":
+        return None
+    segment = fields.get("Latest checkpoint's REDO WAL file", "").strip()
+    return segment if WAL_SEGMENT.fullmatch(segment) else None
 
 
 def cache_root(configured: str) -> Path | None:
@@ -57,7 +76,20 @@ def restore(template: Path, data_dir: Path, owner: tuple[int, int] | None) -> bo
     return True
 
 
-def save(data_dir: Path, template: Path) -> bool:
+def _skip(keep_wal: str | None):
+    """What not to copy: run-time files, and (after a clean shutdown) every WAL segment but
+    the one holding the last checkpoint (the others are only recycled space)."""
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = set(SKIP(folder, names))
+        if keep_wal and os.path.basename(folder) == "pg_wal":
+            skipped |= {n for n in names if WAL_SEGMENT.fullmatch(n) and n != keep_wal}
+        return skipped
+
+    return ignore
+
+
+def save(data_dir: Path, template: Path, keep_wal: str | None = None) -> bool:
     """Copy a cleanly stopped cluster into the cache (atomically); False if one is there."""
     if (template / "PG_VERSION").is_file():
         return False
@@ -67,7 +99,7 @@ def save(data_dir: Path, template: Path) -> bool:
     temp = template.parent / f".tmp-{template.name}-{os.getpid()}"
     if temp.exists():
         shutil.rmtree(temp)
-    shutil.copytree(data_dir, temp, symlinks=True, ignore=SKIP)
+    shutil.copytree(data_dir, temp, symlinks=True, ignore=_skip(keep_wal))
     temp.chmod(0o700)
     try:
         os.rename(temp, template)

@@ -323,7 +323,8 @@ class PostgresPart(Part):
 
         terminate(pid, self.stop_signal, timeout=15)
         try:
-            saved = pgtemplate.save(self.data_dir, template)
+            keep = pgtemplate.checkpoint_segment(self.bindir, self.data_dir)
+            saved = pgtemplate.save(self.data_dir, template, keep_wal=keep)
         except OSError:
             saved = False  # a cache we cannot write is no reason to fail the start
         self.spawn()
