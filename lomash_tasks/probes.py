@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable
 
@@ -145,6 +143,9 @@ class _LocalStack:
         self.timeout = timeout
 
     def __call__(self) -> str:
+        import urllib.error
+        import urllib.request
+
         try:
             with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
                 data = json.loads(response.read().decode() or "{}")

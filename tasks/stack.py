@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from invoke import Collection, task
 
-from lomash_tasks import backends, context, probes
+from lomash_tasks import backends, context
 from lomash_tasks.backends.base import PARTS, Settings
 from lomash_tasks.errors import UserError
 
@@ -101,6 +101,8 @@ def logs(c, part=None, follow=False, backend=None):
 })
 def wait(c, part=None, timeout=None, backend=None):
     """Wait until the parts answer real protocol checks (deadline: --timeout)."""
+    from lomash_tasks import probes
+
     ws = context.workspace(c)
     settings = Settings.from_config(context.plain(c.config))
     out = context.console(c)

@@ -159,3 +159,19 @@ def test_inv_up_status_and_wait_on_the_running_stack(stack):
 def test_state_folders_are_private(stack):
     for part in ("redis", "aws", "smtp", "postgres"):
         assert (stack.root / ".lomash" / part).stat().st_mode & 0o077 == 0, part
+
+
+def test_logs_of_one_part_and_of_all(stack):
+    one = stack.inv("stack.logs", "--backend", "embedded", "--part", "smtp", check=True).stdout
+    assert "SMTP trap on 127.0.0.1" in one
+    every = stack.inv("stack.logs", "--backend", "embedded", check=True).stdout
+    for part in ("postgres", "redis", "aws", "smtp"):
+        assert f"── {part} (embedded)" in every
+    assert "database system is ready to accept connections" in every
+
+
+def test_logs_follow_needs_one_part(stack):
+    from conftest import assert_user_error
+
+    result = stack.inv("stack.logs", "--backend", "embedded", "--follow")
+    assert_user_error(result, "--follow needs one part")
