@@ -17,6 +17,19 @@ BACKEND_HELP = "auto | embedded | compose (default: config stack.backend, i.e. a
 PART_HELP = f"A part of the stack: {', '.join(PARTS)} (repeatable); all when omitted."
 
 
+def _seconds(value, flag):
+    """A --timeout value as seconds (None when not given)."""
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds <= 0:
+        raise UserError(f"{flag} must be a positive number of seconds, not {value!r}.")
+    return seconds
+
+
 def _setup(c, backend=None):
     ws = context.workspace(c)
     settings = Settings.from_config(context.plain(c.config))
@@ -33,7 +46,7 @@ def up(c, backend=None, part=None, timeout=None):
     ws, settings, chosen = _setup(c, backend)
     out = context.console(c)
     parts = backends.select_parts(part)
-    results = chosen.up(parts, timeout=float(timeout) if timeout else None, log=out.info)
+    results = chosen.up(parts, timeout=_seconds(timeout, "--timeout"), log=out.info)
     out.table(["part", "state", "address", "time"],
               [[r.part, r.state, r.address, f"{r.elapsed:.2f}s"] for r in results],
               title=f"stack ({chosen.name})")
@@ -108,7 +121,8 @@ def wait(c, part=None, timeout=None, backend=None):
     out = context.console(c)
     parts = backends.select_parts(part)
     which = backends.resolve(backend, settings)
-    results = probes.wait_all(ws, parts, float(timeout or settings.wait_timeout), backend=which)
+    seconds = _seconds(timeout, "--timeout") or settings.wait_timeout
+    results = probes.wait_all(ws, parts, seconds, backend=which)
     for r in results:
         out.ok(f"{r.part} at {r.address}: ready in {r.elapsed:.2f}s ({r.detail})")
 

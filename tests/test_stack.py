@@ -175,3 +175,25 @@ def test_logs_follow_needs_one_part(stack):
 
     result = stack.inv("stack.logs", "--backend", "embedded", "--follow")
     assert_user_error(result, "--follow needs one part")
+
+
+def test_sqs_ses_and_secrets_manager_answer_too(stack):
+    import boto3
+
+    kwargs = dict(endpoint_url=f"http://127.0.0.1:{port(stack, 'AWS')}", region_name="eu-west-2",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+    sqs = boto3.client("sqs", **kwargs)
+    url = sqs.create_queue(QueueName="lomash-test-queue")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="hi")
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "hi"
+    boto3.client("ses", **kwargs).verify_email_identity(EmailAddress="no-reply@lomashwood.local")
+    secrets = boto3.client("secretsmanager", **kwargs)
+    secrets.create_secret(Name="lomash/dev/test", SecretString="s3cr3t")
+    assert secrets.get_secret_value(SecretId="lomash/dev/test")["SecretString"] == "s3cr3t"
+
+
+def test_bad_timeout_is_a_user_error(stack):
+    from conftest import assert_user_error
+
+    result = stack.inv("stack.wait", "--timeout", "soon")
+    assert_user_error(result, "--timeout must be a positive number of seconds")
