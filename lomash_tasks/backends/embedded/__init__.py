@@ -77,20 +77,24 @@ class EmbeddedBackend(Backend):
             if name != "postgres":  # postgres's pid file is its own postmaster.pid
                 part.pid_file.unlink(missing_ok=True)
             starting.append(name)
-        for name in starting:  # every port checked before anything starts
+        for name in starting:  # binaries found and every port checked before anything starts
+            objs[name].check()
             objs[name].check_ports()
         spawned: list[str] = []
+        notes: dict[str, list[str]] = {name: [] for name in starting}
+
+        def prepare(name: str) -> None:
+            began[name] = time.monotonic()
+            notes[name] += objs[name].prepare()
+            for note in notes[name]:
+                say(f"{name}: {note}")
+
         try:
-            notes: dict[str, list[str]] = {}
-            for name in starting:
-                began[name] = time.monotonic()
-                notes[name] = objs[name].prepare()
-                for note in notes[name]:
-                    say(f"{name}: {note}")
             deadline = time.monotonic() + timeout
-            # quick spawns first (they boot while PostgreSQL's pg_ctl waits in its thread)
+            # the quick servers first: they boot while PostgreSQL is made ready in its thread
             for name in starting:
                 if name != "postgres":
+                    prepare(name)
                     objs[name].spawn()
                     spawned.append(name)
             if "postgres" in starting:
@@ -99,6 +103,7 @@ class EmbeddedBackend(Backend):
             def finish(name: str) -> PartResult:
                 part = objs[name]
                 if name == "postgres":
+                    prepare(name)
                     part.spawn()
                     self._wait_answering(part, max(0.5, deadline - time.monotonic()))
                     for note in part.after_ready():

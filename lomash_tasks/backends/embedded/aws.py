@@ -20,11 +20,14 @@ class AwsPart(Part):
     name = "aws"
     marker = "aws_endpoint"
 
-    def prepare(self) -> list[str]:
+    def check(self) -> None:
         for module in ("moto", "flask", "werkzeug"):
             if importlib.util.find_spec(module) is None:
                 raise UserError(f"The embedded AWS endpoint needs moto's server, but the Python "
                                 f"package '{module}' is not installed. {INSTALL_HINT}")
+
+    def prepare(self) -> list[str]:
+        self.check()
         from importlib.metadata import version
 
         self.ws.ensure_state_dir()

@@ -162,9 +162,13 @@ class PostgresPart(Part):
             os.chown(path, account[0], account[1])
 
     # -- start -------------------------------------------------------------------------------
+    def check(self) -> None:
+        self.bindir = find_bindir(self.settings.postgres_bindir)
+
     def prepare(self) -> list[str]:
         notes = []
-        self.bindir = find_bindir(self.settings.postgres_bindir)
+        if not hasattr(self, "bindir"):
+            self.check()
         if os.geteuid() == 0:
             name = self.settings.postgres_user
             if not name or name == "root":

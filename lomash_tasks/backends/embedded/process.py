@@ -154,6 +154,9 @@ class Part:
             ports.ensure_free(self.endpoint.host, port, f"the embedded {self.name}", key)
 
     # -- work ------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Fail early (before anything starts) when the server's program is missing."""
+
     def prepare(self) -> list[str]:
         """Everything before spawning (binaries found, folders made); returns notes."""
         return []

@@ -23,10 +23,13 @@ class SmtpPart(Part):
     def ports(self) -> list[tuple[int, str]]:
         return super().ports() + [(self.ws.registry.smtp.web_port, PORT_KEYS["smtp_web"])]
 
-    def prepare(self) -> list[str]:
+    def check(self) -> None:
         if importlib.util.find_spec("aiosmtpd") is None:
             raise UserError("The embedded SMTP trap needs the Python package aiosmtpd: "
                             "`pip install -e '.[embedded]'` (aiosmtpd==1.4.6).")
+
+    def prepare(self) -> list[str]:
+        self.check()
         from importlib.metadata import version
 
         self.ws.ensure_state_dir()

@@ -58,8 +58,12 @@ class RedisPart(Part):
     def conf_file(self) -> Path:
         return self.dir / "redis.conf"
 
-    def prepare(self) -> list[str]:
+    def check(self) -> None:
         self.server = find_server(self.settings.redis_server)
+
+    def prepare(self) -> list[str]:
+        if not hasattr(self, "server"):
+            self.check()
         self.ws.ensure_state_dir()
         self.dir.mkdir(exist_ok=True, mode=0o700)
         ep = self.endpoint
