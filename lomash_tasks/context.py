@@ -11,12 +11,13 @@ from typing import Any
 
 from invoke import Config, Context
 
-from . import console as _console, masking
+from . import configguard, console as _console, masking
 from .errors import UserError
 from .registry import CONFIG_FILE, Registry
 from .workspace import Workspace
 
 SUITE_ROOT = Path(__file__).resolve().parents[1]
+configguard.install()  # a bad INVOKE_* variable or -f file: a message, not a traceback
 
 
 def plain(value: Any) -> Any:

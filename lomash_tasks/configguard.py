@@ -1,0 +1,128 @@
+"""Invoke's own config loading, made to fail the way every task does: one clear paragraph.
+
+`inv` reads the runtime file (`inv -f FILE`) and the `INVOKE_*` variables itself, before any task
+runs. Left alone, a typo there ends in a Python traceback (`INVOKE_DB_JOBS=abc` raises
+ValueError while casting to the default's type; a YAML syntax error raises the parser's error)
+or is silently ignored (`inv -f` naming a file that does not exist). `install()` wraps the three
+places so each becomes a `UserError` naming the variable or the file and what to do; Invoke
+prints it and exits 1. It is installed when `lomash_tasks.context` is imported, which every
+namespace module does while `inv` loads the collection, before the config is completed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from .errors import UserError
+
+_INSTALLED = False
+SUFFIXES = (".yaml", ".yml", ".json", ".py")
+
+
+def install() -> None:
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from invoke.config import Config
+    from invoke.env import Environment
+
+    original_set = Environment._path_set
+    original_runtime = Config.load_runtime
+    original_yaml = Config._load_yaml
+    original_json = Config._load_json
+
+    def _path_set(self: Environment, key_path: Sequence[str], value: str) -> None:
+        try:
+            original_set(self, key_path, value)
+        except Exception as err:  # noqa: BLE001 - ValueError, TypeError, UncastableEnvVar
+            raise UserError(env_message(self._prefix or "", key_path, value,
+                                        _old(self, key_path), err)) from None
+
+    def load_runtime(self: Config, merge: bool = True) -> None:
+        path = getattr(self, "_runtime_path", None)
+        if path:
+            check_runtime_file(str(path))
+        original_runtime(self, merge=merge)
+
+    def _load_yaml(self: Config, path: Any) -> Any:
+        try:
+            data = original_yaml(self, path)
+        except OSError:
+            raise
+        except Exception as err:  # noqa: BLE001 - yaml's parser and scanner errors
+            raise UserError(f"{path} is not valid YAML: {_first_line(err)}. Fix the file "
+                            f"(or leave it out) and run again.") from None
+        return _mapping(path, data)
+
+    def _load_json(self: Config, path: Any) -> Any:
+        try:
+            data = original_json(self, path)
+        except OSError:
+            raise
+        except ValueError as err:
+            raise UserError(f"{path} is not valid JSON: {err}. Fix the file (or leave it out) "
+                            f"and run again.") from None
+        return _mapping(path, data)
+
+    Environment._path_set = _path_set
+    Config.load_runtime = load_runtime
+    Config._load_yaml = _load_yaml
+    Config._load_yml = _load_yaml
+    Config._load_json = _load_json
+    _INSTALLED = True
+
+
+def env_message(prefix: str, key_path: Sequence[str], value: str, old: Any,
+                err: Exception) -> str:
+    name = prefix + "_".join(key_path).upper()
+    key = ".".join(key_path)
+    if isinstance(old, (list, tuple, dict)):
+        want = "a list, which an environment variable cannot set (use an `inv -f FILE` instead)"
+    elif isinstance(old, bool):
+        want = "true or false"
+    elif isinstance(old, int):
+        want = "a whole number"
+    elif isinstance(old, float):
+        want = "a number"
+    else:
+        want = f"a {type(old).__name__}"
+    shown = value if len(value) <= 40 else value[:39] + "…"
+    return (f"The environment variable {name}={shown!r} cannot be used: config key '{key}' "
+            f"takes {want} (its default is {old!r}). Fix or unset it (`unset {name}`) and run "
+            f"again.")
+
+
+def check_runtime_file(path: str) -> None:
+    full = os.path.expanduser(path)
+    suffix = os.path.splitext(full)[1].lower()
+    if suffix not in SUFFIXES:
+        raise UserError(f"The config file given with -f ({path}) must end in "
+                        f"{', '.join(SUFFIXES)}: Invoke picks the parser by the suffix. "
+                        f"Rename it and run again.")
+    if os.path.isdir(full):
+        raise UserError(f"The config file given with -f ({path}) is a folder, not a file. "
+                        f"Give the path of a YAML file.")
+    if not os.path.isfile(full):
+        raise UserError(f"The config file given with -f ({path}) does not exist. Check the "
+                        f"path (it is taken from the current folder, {os.getcwd()}), or leave "
+                        f"-f out.")
+
+
+def _mapping(path: Any, data: Any) -> Any:
+    if data is None or isinstance(data, dict):
+        return data or {}
+    raise UserError(f"{path} must hold a mapping of config keys (e.g. `infra: {{postgres: "
+                    f"{{port: 55432}}}}`), not a {type(data).__name__}. Fix the file and run again.")
+
+
+def _old(env: Any, key_path: Sequence[str]) -> Any:
+    try:
+        return env._path_get(key_path)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _first_line(err: Exception) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= 300 else text[:299] + "…"
