@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from .errors import UserError
@@ -14,8 +15,18 @@ def number(value: Any, name: str, cast: Callable[[str], Any] = float,
         result = cast(str(value).strip())
     except (TypeError, ValueError):
         result = None
+    if result is not None and not math.isfinite(result):
+        result = None  # nan and inf are no deadline and no count
     if result is None or (minimum is not None and result < minimum):
         kind = "a whole number" if cast is int else "a number"
         floor = f" of at least {minimum:g}" if minimum is not None else ""
         raise UserError(f"{name} must be {kind}{floor}, not {value!r}.")
+    return result
+
+
+def seconds(value: Any, name: str) -> float:
+    """A deadline in seconds: a finite number greater than 0 (0 or less would never wait)."""
+    result = number(value, name)
+    if result <= 0:
+        raise UserError(f"{name} must be a number of seconds greater than 0, not {value!r}.")
     return result

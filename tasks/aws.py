@@ -3,7 +3,7 @@
 from invoke import Collection, task
 
 from lomash_tasks import aws_ops, context, probes
-from lomash_tasks.flagvalues import number
+from lomash_tasks.flagvalues import number, seconds
 
 
 def _max_receive(c):
@@ -94,7 +94,7 @@ def wait(c, timeout=None):
     """Wait until the AWS endpoint answers an S3 call."""
     ws = context.workspace(c)
     backend = _backend(c)
-    result = probes.wait_for(ws, "aws", timeout=number(timeout or c.config.aws.wait_timeout, "--timeout"),
+    result = probes.wait_for(ws, "aws", timeout=seconds(timeout or c.config.aws.wait_timeout, "--timeout"),
                              backend=backend)
     context.console(c).ok(f"AWS endpoint {result.address} is ready ({result.detail}, "
                           f"{result.elapsed:.2f} s).")

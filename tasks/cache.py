@@ -5,7 +5,7 @@ from invoke import Collection, task
 from lomash_tasks import cache_ops, context, probes
 from lomash_tasks.console import in_ci
 from lomash_tasks.errors import UserError
-from lomash_tasks.flagvalues import number
+from lomash_tasks.flagvalues import number, seconds
 
 
 def _backend(c):
@@ -16,7 +16,7 @@ def _backend(c):
 
 
 def _seconds(c):
-    return number(c.config.cache.timeout, "cache.timeout")
+    return seconds(c.config.cache.timeout, "cache.timeout")
 
 
 @task(help={
@@ -108,7 +108,7 @@ def wait(c, timeout=None):
     """Wait until Redis answers PING with the workspace's password."""
     ws = context.workspace(c)
     backend = _backend(c)
-    result = probes.wait_for(ws, "redis", timeout=number(timeout or c.config.cache.wait_timeout, "--timeout"),
+    result = probes.wait_for(ws, "redis", timeout=seconds(timeout or c.config.cache.wait_timeout, "--timeout"),
                              backend=backend)
     context.console(c).ok(f"Redis at {result.address} is ready ({result.detail}, "
                           f"{result.elapsed:.2f} s).")

@@ -4,7 +4,7 @@ from invoke import Collection, task
 
 from lomash_tasks import context, debugging, doctor as _doctor
 from lomash_tasks.errors import UserError
-from lomash_tasks.flagvalues import number
+from lomash_tasks.flagvalues import seconds
 
 
 def _backend(c):
@@ -62,7 +62,7 @@ def doctor(c, json=False, timeout=None):
     out = context.console(c)
     backend = _backend(c)
     checks = _doctor.run_checks(ws, backend=backend,
-                                timeout=number(timeout or c.config.debug.check_timeout, "--timeout"))
+                                timeout=seconds(timeout or c.config.debug.check_timeout, "--timeout"))
     failed = [ch for ch in checks if ch.ok is False]
     out.step_summary("### debug.doctor\n\n| | check | detail | fix |\n|---|---|---|---|\n"
                      + "\n".join(f"| {ch.mark} | {ch.name} | {ch.detail} | "

@@ -7,7 +7,7 @@ from invoke import Collection, task
 
 from lomash_tasks import context, webhooks
 from lomash_tasks.errors import UserError
-from lomash_tasks.flagvalues import number
+from lomash_tasks.flagvalues import seconds
 
 
 def _target(c, forward_to=None):
@@ -29,7 +29,7 @@ def listen(c, events=None, forward_to=None):
     ws = context.workspace(c)
     tgt = _target(c, forward_to)
     code = webhooks.listen(ws, tgt, c.config.stripe.cli, context.console(c), events or (),
-                           ready_timeout=number(c.config.stripe.ready_timeout,
+                           ready_timeout=seconds(c.config.stripe.ready_timeout,
                                                          "stripe.ready_timeout"))
     if code:
         raise UserError(f"The Stripe CLI exited with status {code}.", code=code)
@@ -41,7 +41,7 @@ def secret(c, timeout=None):
     """Save the webhook signing secret (stripe listen --print-secret) to the order service's .env."""
     ws = context.workspace(c)
     webhooks.print_secret(ws, _target(c), c.config.stripe.cli, context.console(c),
-                          timeout=number(timeout or c.config.stripe.ready_timeout, "--timeout"))
+                          timeout=seconds(timeout or c.config.stripe.ready_timeout, "--timeout"))
 
 
 @task(help={"event": "The event to create, e.g. payment_intent.succeeded (`stripe trigger --help` "
@@ -68,7 +68,7 @@ def replay(c, fixture=None, to=None, timeout=10):
     out = context.console(c)
     tgt = _target(c)
     names = [f.strip() for f in (fixture or "").split(",") if f.strip()]
-    deliveries = webhooks.replay(ws, tgt, names, url=to, timeout=number(timeout, "--timeout"))
+    deliveries = webhooks.replay(ws, tgt, names, url=to, timeout=seconds(timeout, "--timeout"))
     dest = to or tgt.url
     failed = [d for d in deliveries if not d.ok]
     for d in deliveries:
