@@ -4,6 +4,7 @@ from invoke import Collection, Exit, task
 
 from lomash_tasks import context
 from lomash_tasks.errors import UserError
+from lomash_tasks.flagvalues import number
 
 SERVICE_HELP = "A service by alias or full name (repeatable); all database services when omitted."
 
@@ -14,9 +15,12 @@ def _cfg(c):
 
 def _float(value, key):
     try:
-        return float(value)
+        result = float(value)
     except (TypeError, ValueError):
-        raise UserError(f"db.{key} must be a number of seconds, not {value!r}.") from None
+        result = None
+    if result is None or not 0 < result < float("inf"):
+        raise UserError(f"db.{key} must be a number of seconds greater than 0, not {value!r}.")
+    return result
 
 
 @task
@@ -54,7 +58,7 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
     out = context.console(c)
     cfg = _cfg(c)
     runner = runner or cfg.get("runner") or "auto"
-    jobs = int(jobs if jobs is not None else cfg.get("jobs") or 0)
+    jobs = number(jobs if jobs is not None else cfg.get("jobs") or 0, "--jobs", int)
     timeout = _float(cfg.get("timeout", 300), "timeout")
     if mode not in ("deploy", "dev"):
         raise UserError(f"Unknown --mode '{mode}': use deploy (apply pending migrations) or dev "
