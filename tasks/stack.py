@@ -25,7 +25,7 @@ def _seconds(value, flag):
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = -1.0
-    if seconds <= 0:
+    if not 0 < seconds < float("inf"):  # nan and inf are no deadline
         raise UserError(f"{flag} must be a positive number of seconds, not {value!r}.")
     return seconds
 
