@@ -102,6 +102,13 @@ def launch_path(ws: Workspace) -> Path:
 
 def read_launch(path: Path, rel: str) -> dict[str, Any] | None:
     """The parsed launch.json (comments and trailing commas allowed), None when absent."""
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UserError(f"{Path(rel).parent} is a file, but VS Code keeps launch.json in a "
+                        f"folder of that name; it was left as it is. Move that file away and "
+                        f"run again.")
+    if path.is_dir():
+        raise UserError(f"{rel} is a folder, not a file; it was left as it is. Move it away "
+                        f"and run again.")
     if not path.exists():
         return None
     try:
