@@ -228,3 +228,9 @@ def test_running_as_root_uses_the_unprivileged_user(ws_env):
         assert "changeme_local" not in Path(f"/proc/{pid}/cmdline").read_text()
     finally:
         backend.down()
+
+
+def test_embedded_refuses_a_non_loopback_host(ws_env):
+    result = Inv(ws_env)("stack.up", "--backend", "embedded", "--part", "redis",
+                         env={"INVOKE_INFRA_REDIS_HOST": "10.1.2.3"})
+    assert_user_error(result, "loopback only", "infra.redis.host is 10.1.2.3")

@@ -150,6 +150,13 @@ class Part:
         return [self.dir]
 
     def check_ports(self) -> None:
+        from ...connections import is_local
+
+        host = self.endpoint.host
+        if not is_local(host):
+            raise UserError(f"The embedded {self.name} listens on the loopback only, but "
+                            f"infra.{self.name}.host is {host}. Set it to 127.0.0.1 (or "
+                            f"localhost), or use a remote server without the embedded backend.")
         for port, key in self.ports():
             ports.ensure_free(self.endpoint.host, port, f"the embedded {self.name}", key)
 
