@@ -41,7 +41,7 @@ def init(c):
         "service": SERVICE_HELP,
         "runner": "auto (Prisma CLI where installed, else native), prisma or native "
                   "(default: db.runner).",
-        "jobs": "Services migrated at a time (default: db.jobs; 0 picks per runner).",
+        "jobs": "Services migrated at a time (default: db.jobs; 0 = all eight at once).",
         "mode": "deploy (apply pending migrations) or dev (create one from the schema, then "
                 "apply it; needs one --service and --name).",
         "name": "With --mode dev: the new migration's name, e.g. add_wishlist_notes.",
@@ -213,7 +213,7 @@ def wait(c, timeout=None):
 ns = Collection("db", init, migrate, status, seed, reset, psql, url, wait)
 ns.configure({"db": {
     "runner": "auto",      # auto | prisma | native
-    "jobs": 0,             # services at a time; 0 = per runner (prisma: cores, native: 8)
+    "jobs": 0,             # services at a time; 0 = the runner's measured default (8)
     "timeout": 300.0,      # seconds per service's migration run
     "seed_timeout": 60.0,  # seconds per service's seed
     "wait_timeout": 60.0,  # db.wait's default deadline
