@@ -27,7 +27,7 @@ from pathlib import Path
 from ... import connections
 from ...errors import UserError
 from . import pgtemplate
-from .process import Part, tail
+from .process import Part, alive, tail
 
 INSTALL_HINT = ("Install PostgreSQL with its contrib extensions (Debian/Ubuntu: `apt-get install "
                 "postgresql postgresql-contrib`; macOS: `brew install postgresql@16`), or point "
@@ -281,7 +281,31 @@ class PostgresPart(Part):
         path.chmod(0o600)
         self._own(path)
 
+    def _clear_stale_lock(self) -> None:
+        """Remove postmaster.pid left by a server that was killed (kill -9, OOM, a crash).
+
+        PostgreSQL removes a stale lock itself when its pid is gone, but not while that pid is a
+        zombie its parent has not reaped yet (a container whose init reaps slowly): it would
+        refuse to start, "lock file already exists". The file goes only when its postmaster is
+        dead or a zombie and no process works in the data folder any more (old backends chdir
+        there), so PostgreSQL's own shared-memory interlock is never bypassed for a live one.
+        """
+        lock = self.data_dir / "postmaster.pid"
+        pid = self.recorded_pid()
+        if pid is None or alive(pid) or not os.path.isdir("/proc"):
+            return
+        data = str(self.data_dir.resolve())
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != pid and alive(int(entry)):
+                try:
+                    if os.readlink(f"/proc/{entry}/cwd") == data:
+                        return
+                except OSError:
+                    continue
+        lock.unlink(missing_ok=True)
+
     def spawn(self) -> None:
+        self._clear_stale_lock()
         if not self.log_file.exists():
             self.log_file.touch(mode=0o600)
         self._own(self.log_file)
