@@ -297,6 +297,10 @@ def apply(ws: Workspace, svc: Service, timeout: float = 300.0,
         result.error = (f"lost the connection to {address} while migrating "
                         f"{svc.database}: {first_line(str(exc))}. Migrations applied before "
                         f"that are committed; run again when the server is back")
+    except psycopg.Error as exc:  # e.g. no CREATE on schema public for _prisma_migrations
+        address = ws.registry.postgres.address
+        result.error = (classify(str(exc), svc, address)
+                        or f"{svc.database}: {first_line(str(exc))}")
     finally:
         result.seconds = time.monotonic() - began
     return result
