@@ -10,6 +10,9 @@ import os
 
 from invoke import Collection
 
+from lomash_tasks import configguard
+
+configguard.install()  # a bad INVOKE_* variable or -f file: a clear message, not a traceback
 __path__ = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks")]
 
 from tasks import aws, cache, db, debug, env, setup, stack, stripe_tasks  # noqa: E402

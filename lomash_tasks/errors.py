@@ -7,7 +7,6 @@ Plain functions raise it too, so tests can call them directly and catch it.
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
 from invoke import Exit
@@ -29,5 +28,7 @@ class UserError(Exit):
 
 def suggest(name: str, choices: Iterable[str]) -> str:
     """' Did you mean X?' for the nearest choice, or ''."""
+    import difflib
+
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{close[0]}'?" if close else ""

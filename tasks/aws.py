@@ -2,8 +2,13 @@
 
 from invoke import Collection, task
 
-from lomash_tasks import aws_ops, context, probes
 from lomash_tasks.flagvalues import number, seconds
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+aws_ops = lazy("lomash_tasks.aws_ops")
+context = lazy("lomash_tasks.context")
+probes = lazy("lomash_tasks.probes")
 
 
 def _max_receive(c):
@@ -102,8 +107,8 @@ def wait(c, timeout=None):
 
 ns = Collection("aws", buckets, queues, secrets, ses, bootstrap, status, wait)
 ns.configure({"aws": {
-    "secret_prefix": aws_ops.SECRET_PREFIX,  # secret names: <prefix>/<alias> (unless the
+    "secret_prefix": "lomash/dev",            # secret names: <prefix>/<alias> (unless the
                                               # service's .env sets SECRETS_MANAGER_PREFIX)
-    "max_receive_count": aws_ops.MAX_RECEIVE_COUNT,  # receives before a message dead-letters
+    "max_receive_count": 5,                           # receives before a message dead-letters
     "wait_timeout": 60.0,                    # aws.wait's deadline
 }})

@@ -2,10 +2,15 @@
 
 from invoke import Collection, task
 
-from lomash_tasks import cache_ops, context, probes
 from lomash_tasks.console import in_ci
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import number, seconds
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+cache_ops = lazy("lomash_tasks.cache_ops")
+context = lazy("lomash_tasks.context")
+probes = lazy("lomash_tasks.probes")
 
 
 def _backend(c):

@@ -2,9 +2,11 @@
 
 from invoke import Collection, Exit, task
 
-from lomash_tasks import context
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import number
+from lomash_tasks.lazy import lazy
+
+context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stays fast
 
 SERVICE_HELP = "A service by alias or full name (repeatable); all database services when omitted."
 

@@ -2,9 +2,14 @@
 
 from invoke import Collection, task
 
-from lomash_tasks import context, debugging, doctor as _doctor
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import seconds
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+context = lazy("lomash_tasks.context")
+debugging = lazy("lomash_tasks.debugging")
+_doctor = lazy("lomash_tasks.doctor")
 
 
 def _backend(c):

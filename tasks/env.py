@@ -2,8 +2,13 @@
 
 from invoke import Collection, task
 
-from lomash_tasks import context, environment, overlays
 from lomash_tasks.errors import UserError
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+context = lazy("lomash_tasks.context")
+environment = lazy("lomash_tasks.environment")
+overlays = lazy("lomash_tasks.overlays")
 
 SERVICE_HELP = "A service by alias or full name (repeatable); all when omitted."
 

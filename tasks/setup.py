@@ -5,8 +5,12 @@ import sys
 
 from invoke import task
 
-from lomash_tasks import context, pipeline
 from lomash_tasks.errors import UserError
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+context = lazy("lomash_tasks.context")
+pipeline = lazy("lomash_tasks.pipeline")
 
 STEPS_HELP = "env, stack, wait, db.init, deps, db.migrate, db.seed, aws"
 

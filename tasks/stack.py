@@ -9,9 +9,13 @@ from dataclasses import asdict
 
 from invoke import Collection, task
 
-from lomash_tasks import backends, context
 from lomash_tasks.backends.base import PARTS, Settings
 from lomash_tasks.errors import UserError
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+backends = lazy("lomash_tasks.backends")
+context = lazy("lomash_tasks.context")
 
 BACKEND_HELP = "auto | embedded | compose (default: config stack.backend, i.e. auto)."
 PART_HELP = f"A part of the stack: {', '.join(PARTS)} (repeatable); all when omitted."

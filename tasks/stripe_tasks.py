@@ -5,9 +5,13 @@ The module is not named `stripe.py` so that it never shadows the `stripe` librar
 
 from invoke import Collection, task
 
-from lomash_tasks import context, webhooks
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import seconds
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+context = lazy("lomash_tasks.context")
+webhooks = lazy("lomash_tasks.webhooks")
 
 
 def _target(c, forward_to=None):
@@ -56,8 +60,9 @@ def trigger(c, event):
 @task(
     positional=["fixture"],
     help={
-        "fixture": "The events to send, comma-separated: shipped fixtures ("
-                   + ", ".join(webhooks.fixture_names()) + ") or paths to event JSON files.",
+        "fixture": "The events to send, comma-separated: shipped fixtures (checkout.session."
+                   "completed, payment_intent.succeeded, payment_intent.payment_failed, "
+                   "charge.refunded, invoice.paid) or paths to event JSON files.",
         "to": "The webhook URL (default: the order service's, as for stripe.listen).",
         "timeout": "Seconds to wait for each response.",
     },
@@ -92,7 +97,7 @@ ns = Collection("stripe", listen, secret, trigger, replay)
 ns.configure({"stripe": {
     "cli": "stripe",                 # the Stripe CLI executable (name on PATH or a path)
     "service": "order-payment-service",  # the service that receives webhooks
-    "path": webhooks.DEFAULT_PATH,   # its webhook route
+    "path": "/v1/webhooks/stripe",   # its webhook route
     "forward_to": "",                # override the whole target (host:port/path); "" = derived
     "ready_timeout": 30.0,           # seconds to wait for the CLI's ready line
 }})

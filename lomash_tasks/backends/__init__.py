@@ -8,8 +8,12 @@ timeout, and the embedded backend otherwise.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import UserError, suggest
-from ..workspace import Workspace
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
 from .base import (ALREADY_RUNNING, PARTS, PORT_KEYS, STARTED, Backend, PartResult, PartStatus,
                    Settings, select_parts)
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import abc
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from ..errors import UserError, suggest
-from ..registry import Endpoint
-from ..workspace import Workspace
+
+if TYPE_CHECKING:  # annotations only: keeps `inv --list` from importing the registry
+    from ..registry import Endpoint
+    from ..workspace import Workspace
 
 PARTS = ("postgres", "redis", "aws", "smtp")
 
