@@ -79,9 +79,31 @@ def parse_env(text: str, path: Path) -> EnvFile:
     return EnvFile(path, text, entries)
 
 
+_parsed: dict[str, tuple[tuple[int, int, int], EnvFile]] = {}
+
+
 def read_env(path: Path) -> EnvFile:
-    """Read and parse a `.env` file; missing, unreadable or non-UTF-8 files are user errors."""
+    """Read and parse a `.env` file; missing, unreadable or non-UTF-8 files are user errors.
+
+    A file is parsed once while it stays the same (same inode, size and modification time):
+    a task reads the same env files many times (credentials, masking, checks).
+    """
     path = Path(path)
+    try:
+        info = path.stat()
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        cached = _parsed.get(str(path))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    except OSError:
+        stamp = None
+    env = _read_env(path)
+    if stamp is not None:
+        _parsed[str(path)] = (stamp, env)
+    return env
+
+
+def _read_env(path: Path) -> EnvFile:
     try:
         data = path.read_bytes()
     except FileNotFoundError:

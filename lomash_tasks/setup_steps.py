@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import connections
+from . import connections, envfiles
 from .console import Console
 from .context import SUITE_ROOT
 from .errors import UserError
@@ -217,16 +217,54 @@ def _db_migrate(state: SetupState) -> Outcome:
 
 
 # -- db.seed ------------------------------------------------------------------------------------
+SEEDED_FILE = "seeded.json"
+
+
+def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]]:
+    """Per service: the database's OID and the seed file's hash, as they are now."""
+    import hashlib
+
+    with connections.pg_connect(state.ws, superuser=True, timeout=10) as conn:
+        oids = dict(conn.execute("SELECT datname, oid::bigint FROM pg_database").fetchall())
+    marks = {}
+    for svc in state.ws.registry.with_database:
+        path = state.ws.seed_file(svc)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        marks[svc.name] = {"database_oid": oids.get(svc.database), "seed_sha256": digest}
+    return marks
+
+
 def _db_seed(state: SetupState) -> Outcome:
+    """Seed each database once per (database, seed file) pair; `inv db.seed` always re-runs.
+
+    A database dropped and re-created has a new OID, and an edited seed a new hash: both are
+    seeded again. Rows deleted by hand are not noticed here: `inv db.seed` puts them back.
+    """
+    import json
+
     from . import database
 
-    results = database.seed(state.ws, timeout=float(state.db_setting("seed_timeout", 60.0)))
+    record = state.ws.state_dir / SEEDED_FILE
+    try:
+        seen = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        seen = {}
+    marks = _seed_marks(state)
+    due = [name for name, mark in marks.items() if seen.get(name) != mark]
+    if not due:
+        return Outcome(ALREADY, "every database was seeded from its current seed file "
+                                "(`inv db.seed` re-runs the seeds)")
+    results = database.seed(state.ws, due, timeout=float(state.db_setting("seed_timeout", 60.0)))
     failed = [r for r in results if not r.ok]
+    ok = {r.service for r in results if r.ok}
+    seen.update({name: marks[name] for name in due if name in ok})
+    state.ws.ensure_state_dir()
+    envfiles.write_atomic(record, json.dumps(seen, indent=2) + "\n")
     if failed:
         raise UserError("Seeding failed: " + "; ".join(f"{r.service}: {r.error}" for r in failed))
     inserted = sum(r.inserted for r in results)
     if inserted:
-        return Outcome(DONE, f"{inserted} rows inserted")
+        return Outcome(DONE, f"{inserted} rows inserted into {len(due)} databases")
     return Outcome(ALREADY, "every seed row is present")
 
 
