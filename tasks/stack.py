@@ -63,11 +63,18 @@ def up(c, backend=None, part=None, timeout=None):
     "backend": BACKEND_HELP,
     "volumes": "Also remove the parts' data (databases, buckets, mail); asks first.",
     "yes": "Do not ask before removing data.",
+    "allow_remote": "With --volumes: allow it while infra.* points at a non-local host.",
 })
-def down(c, backend=None, volumes=False, yes=False):
+def down(c, backend=None, volumes=False, yes=False, allow_remote=False):
     """Stop what the suite started; with --volumes also remove its data."""
+    from lomash_tasks.connections import refuse_remote
+
     ws, settings, chosen = _setup(c, backend)
     out = context.console(c)
+    if volumes:  # the config names the servers whose data goes: never a remote one unasked
+        for endpoint in ws.registry.infra:
+            refuse_remote(endpoint.host, f"remove the stack's data (infra.{endpoint.name}.host)",
+                          allow_remote)
     if volumes and not out.confirm(
             f"Remove the stack's data ({chosen.name} backend: databases, buckets, mail)?", yes):
         raise UserError("Not removing the stack's data without confirmation: pass --yes to "
