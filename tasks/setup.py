@@ -75,12 +75,13 @@ def _report(c, ws, results, json, dry):
     "backend": "auto | embedded | compose (default: config stack.backend).",
     "volumes": "Also remove the stack's data (databases, buckets, mail); asks first.",
     "yes": "Do not ask before removing data.",
+    "allow_remote": "With --volumes: allow it while infra.* points at a non-local host.",
 })
-def teardown(c, backend=None, volumes=False, yes=False):
+def teardown(c, backend=None, volumes=False, yes=False, allow_remote=False):
     """Stop the local stack (the way back from setup); --volumes also deletes its data."""
     from tasks import stack
 
-    stack.down(c, backend=backend, volumes=volumes, yes=yes)
+    stack.down(c, backend=backend, volumes=volumes, yes=yes, allow_remote=allow_remote)
 
 
 CONFIG = {"setup": {"lock_timeout": 120.0}}  # seconds a second `inv setup` waits for the first
