@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,8 @@ class EmbeddedBackend(Backend):
     def _lock(self) -> Iterator[None]:
         """One `stack.up`/`stack.down` at a time per workspace."""
         state = self.ws.ensure_state_dir()
-        with open(state / "stack.lock", "a") as handle:
+        fd = os.open(state / "stack.lock", os.O_RDWR | os.O_CREAT, 0o600)  # owner-only state
+        with os.fdopen(fd, "r+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
