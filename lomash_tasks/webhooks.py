@@ -401,7 +401,30 @@ def replay(ws: Workspace, tgt: Target, fixtures: Sequence[str], url: str | None 
     dest = url or tgt.url
     if "://" not in dest:
         dest = f"http://{dest}"
+    check_url(dest)
     return [deliver(f, dest, secret, timeout) for f in loaded]
+
+
+def check_url(url: str) -> None:
+    """An http(s) URL with a host, a valid port and no spaces or control characters."""
+    from urllib.parse import urlsplit
+
+    problem = ""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError as err:
+        problem = str(err)
+    else:
+        if parts.scheme not in ("http", "https"):
+            problem = f"the scheme is {parts.scheme!r}, not http or https"
+        elif not parts.hostname:
+            problem = "it names no host"
+        elif any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+            problem = "it contains spaces or control characters (percent-encode them)"
+    if problem:
+        raise UserError(f"The webhook URL {url!r} cannot be used: {problem}. Give a URL such "
+                        f"as http://localhost:3003{DEFAULT_PATH} (--to).")
 
 
 def _snippet(data: bytes, width: int = 120) -> str:
