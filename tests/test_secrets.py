@@ -114,21 +114,23 @@ def leaks(text: str, secrets: dict[str, str]) -> list[str]:
     return found
 
 
-NORMAL = [
-    ("env.check",), ("env.diff",), ("env.show", "auth"), ("env.show", "order"), ("env.copy",),
+# Normal paths: those that only read run a few at a time; those that write, one after another.
+READING = [
+    ("env.check",), ("env.diff",), ("env.show", "auth"), ("env.show", "order"),
     ("stack.status",), ("stack.status", "--json"), ("stack.wait",), ("stack.logs",),
     ("db.wait",), ("db.status",), ("db.status", "--json"), ("db.url", "auth"),
-    ("db.migrate", "--runner", "native"), ("db.seed",), ("db.reset", "customer", "--yes",
-                                                         "--runner", "native"),
     ("cache.wait",), ("cache.stats",), ("cache.stats", "--json"), ("cache.keys", "auth"),
-    ("cache.keys", "auth", "--json"), ("cache.flush", "auth", "--yes"),
-    ("aws.wait",), ("aws.bootstrap",), ("aws.bootstrap", "--json"), ("aws.secrets",),
-    ("aws.status",), ("aws.status", "--json"),
-    ("debug.ports",), ("debug.ports", "--json"), ("debug.vscode",),
+    ("cache.keys", "auth", "--json"), ("aws.wait",), ("aws.status",), ("aws.status", "--json"),
+    ("debug.ports",), ("debug.ports", "--json"), ("setup", "--dry"),
+]
+WRITING = [
+    ("env.copy",), ("db.migrate", "--runner", "native"), ("db.seed",),
+    ("db.reset", "customer", "--yes", "--runner", "native"), ("cache.flush", "auth", "--yes"),
+    ("aws.bootstrap",), ("aws.bootstrap", "--json"), ("aws.secrets",), ("debug.vscode",),
     ("stripe.secret",), ("stripe.trigger", "charge.succeeded"),
     ("setup", "--runner", "native"), ("setup", "--runner", "native", "--json"),
-    ("setup", "--dry"),
 ]
+NORMAL = READING + WRITING
 
 # Failing paths: the stack is not where the config says, the CLI fails, the endpoint is down.
 def failing(inv: Inv) -> list[tuple[tuple[str, ...], dict[str, str]]]:
@@ -159,13 +161,21 @@ def failing(inv: Inv) -> list[tuple[tuple[str, ...], dict[str, str]]]:
 
 
 def test_no_task_prints_a_secret_on_normal_and_failing_paths(planted):
+    from concurrent.futures import ThreadPoolExecutor
+
     root, inv, secrets, outputs = planted
-    for args in NORMAL:
+    for args in WRITING:
         result = inv(*args, timeout=300)
         assert result.returncode == 0, (args, result.stdout + result.stderr)
         outputs.append((" ".join(args), result.stdout + result.stderr))
-    for args, env in failing(inv):
-        result = inv(*args, env=env, timeout=120)
+    with ThreadPoolExecutor(3) as pool:
+        reading = list(pool.map(lambda args: (args, inv(*args, timeout=300)), READING))
+        failed = list(pool.map(lambda case: (case[0], inv(*case[0], env=case[1], timeout=120)),
+                               failing(inv)))
+    for args, result in reading:
+        assert result.returncode == 0, (args, result.stdout + result.stderr)
+        outputs.append((" ".join(args), result.stdout + result.stderr))
+    for args, result in failed:
         assert result.returncode != 0, (args, result.stdout + result.stderr)
         assert "Traceback" not in result.stderr, result.stderr
         outputs.append((" ".join(args) + " (failing)", result.stdout + result.stderr))
