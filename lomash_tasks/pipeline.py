@@ -112,7 +112,7 @@ def run(steps: Sequence[Step], skipped: set[str], state: Any, console: Console,
                                     "the output above")
                 failed = True
             if result.status == FAILED:
-                console.error(f"{name}: {result.detail}", title=f"setup: {name}")
+                console.error(result.detail, title=f"setup: {name}")
         results.append(result)
         if on_result:
             on_result(result)

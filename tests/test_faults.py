@@ -20,23 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SUITE_ROOT, Inv, assert_user_error, free_port, make_workspace
+from conftest import Inv, SUITE_ROOT, assert_user_error, make_workspace, stack_env
 
 pytestmark = pytest.mark.xdist_group("faults")  # one worker: these start their own stack
 
 STANDIN = SUITE_ROOT / "tests" / "standins" / "stripe"
 
 
-def port_env(root: Path) -> dict[str, str]:
-    return {
-        "INVOKE_WORKSPACE_ROOT": str(root),
-        "INVOKE_STACK_BACKEND": "embedded",
-        "INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
-        "INVOKE_INFRA_REDIS_PORT": str(free_port()),
-        "INVOKE_INFRA_AWS_PORT": str(free_port()),
-        "INVOKE_INFRA_SMTP_PORT": str(free_port()),
-        "INVOKE_INFRA_SMTP_WEB_PORT": str(free_port()),
-    }
+def port_env(root) -> dict[str, str]:
+    """Free ports for a dedicated embedded stack in `root`."""
+    return {**stack_env(root), "INVOKE_STACK_BACKEND": "embedded"}
 
 
 def spawn(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SUITE_ROOT, Inv, assert_user_error, free_port, make_workspace
+from conftest import Inv, SUITE_ROOT, assert_user_error, free_port, make_workspace, stack_env
 
 pytestmark = pytest.mark.xdist_group("secrets")  # one worker: these start their own stack
 
@@ -30,17 +30,9 @@ GH = {"GITHUB_ACTIONS": "true", "CI": "true"}
 
 
 def port_env(root: Path) -> dict[str, str]:
-    return {
-        "INVOKE_WORKSPACE_ROOT": str(root),
-        "INVOKE_STACK_BACKEND": "embedded",
-        "INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
-        "INVOKE_INFRA_REDIS_PORT": str(free_port()),
-        "INVOKE_INFRA_AWS_PORT": str(free_port()),
-        "INVOKE_INFRA_SMTP_PORT": str(free_port()),
-        "INVOKE_INFRA_SMTP_WEB_PORT": str(free_port()),
-        "INVOKE_STRIPE_CLI": str(STANDIN),
-        "STANDIN_STRIPE_SECRET": f"whsec_captured{TAG}",
-    }
+    """Free ports for a dedicated embedded stack, with the stand-in Stripe CLI."""
+    return {**stack_env(root), "INVOKE_STACK_BACKEND": "embedded",
+            "INVOKE_STRIPE_CLI": str(STANDIN), "STANDIN_STRIPE_SECRET": f"whsec_captured{TAG}"}
 
 
 def plant_secrets(root: Path) -> dict[str, str]:

@@ -8,21 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Inv, assert_user_error, checksums, free_port, make_workspace
+from conftest import Inv, assert_user_error, checksums, make_workspace, stack_env
 
 pytestmark = pytest.mark.xdist_group("setup")  # one worker runs these: they start their own stack
 
 
-def port_env(root):
-    return {
-        "INVOKE_WORKSPACE_ROOT": str(root),
-        "INVOKE_STACK_BACKEND": "embedded",
-        "INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
-        "INVOKE_INFRA_REDIS_PORT": str(free_port()),
-        "INVOKE_INFRA_AWS_PORT": str(free_port()),
-        "INVOKE_INFRA_SMTP_PORT": str(free_port()),
-        "INVOKE_INFRA_SMTP_WEB_PORT": str(free_port()),
-    }
+def port_env(root) -> dict[str, str]:
+    """Free ports for a dedicated embedded stack in `root`."""
+    return {**stack_env(root), "INVOKE_STACK_BACKEND": "embedded"}
 
 
 @pytest.fixture(scope="module")
