@@ -226,19 +226,25 @@ def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]]:
 
     with connections.pg_connect(state.ws, superuser=True, timeout=10) as conn:
         oids = dict(conn.execute("SELECT datname, oid::bigint FROM pg_database").fetchall())
+        # A cluster copied from a template repeats OIDs: the server's start time tells a
+        # fresh copy (or any restart) from the server that was seeded.
+        started = str(conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0])
     marks = {}
     for svc in state.ws.registry.with_database:
         path = state.ws.seed_file(svc)
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-        marks[svc.name] = {"database_oid": oids.get(svc.database), "seed_sha256": digest}
+        marks[svc.name] = {"database_oid": oids.get(svc.database), "server_started": started,
+                           "seed_sha256": digest}
     return marks
 
 
 def _db_seed(state: SetupState) -> Outcome:
-    """Seed each database once per (database, seed file) pair; `inv db.seed` always re-runs.
+    """Seed each database once per (database, server run, seed file); `inv db.seed` always
+    re-runs.
 
-    A database dropped and re-created has a new OID, and an edited seed a new hash: both are
-    seeded again. Rows deleted by hand are not noticed here: `inv db.seed` puts them back.
+    A database dropped and re-created has a new OID, a restarted or re-created server a new
+    start time, an edited seed a new hash: each is seeded again (the seeds are idempotent).
+    Rows deleted by hand on a running server are not noticed here: `inv db.seed` puts them back.
     """
     import json
 

@@ -145,3 +145,21 @@ def test_a_second_setup_waits_then_refuses(fresh):
         result = inv("setup", env={"INVOKE_SETUP_LOCK_TIMEOUT": "1"})
     assert_user_error(result, "Another inv setup is still running on this workspace",
                       "setup.lock")
+
+
+def test_setup_after_teardown_with_volumes_seeds_again(fresh):
+    """A stack re-created from the cluster template (same database OIDs) is seeded again."""
+    root, inv = fresh
+    assert (root / ".lomash" / "seeded.json").exists()  # seeded by the tests above
+    inv("teardown", "--volumes", "--yes", check=True, timeout=120)
+    result = inv("setup", "--runner", "native", "--json", check=True, timeout=300)
+    assert summary(result)["db.seed"] == "done"
+    import psycopg
+    with psycopg.connect(host="127.0.0.1", port=int(inv.env["INVOKE_INFRA_POSTGRES_PORT"]),
+                         dbname="lomash_products", user="lomash_product",
+                         password="changeme_local") as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+            "AND tablename <> '_prisma_migrations'")]
+        rows = sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
+    assert rows > 0
