@@ -1,5 +1,6 @@
 # Two commands on a fresh clone:
-#   make setup   install the suite, then `inv setup`: a working local stack (no Docker needed)
+#   make setup   install the suite, then `inv setup --backend embedded`: a working local
+#                stack with no Docker needed
 #   make test    install the suite, then run the whole test suite
 # Installs are idempotent and quick when nothing changed (stamp files under .venv/).
 
@@ -11,7 +12,7 @@ WS     := examples/lomash-wood
 .PHONY: setup test install bench clean
 
 setup: install
-	$(BIN)/inv setup
+	$(BIN)/inv setup --backend embedded
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadgroup

@@ -49,7 +49,7 @@ class SetupState:
         from .backends import resolve
 
         if not hasattr(self, "_backend_name"):
-            self._backend_name = resolve(self.backend, self.stack_settings)
+            self._backend_name = resolve(self.backend, self.stack_settings, self.ws)
         return self._backend_name
 
     @property

@@ -131,7 +131,7 @@ def wait(c, part=None, timeout=None, backend=None):
     settings = Settings.from_config(context.plain(c.config))
     out = context.console(c)
     parts = backends.select_parts(part)
-    which = backends.resolve(backend, settings)
+    which = backends.resolve(backend, settings, ws)
     seconds = _seconds(timeout, "--timeout") or settings.wait_timeout
     results = probes.wait_all(ws, parts, seconds, backend=which)
     for r in results:

@@ -22,8 +22,8 @@ PING_TIMEOUT = 1.0
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
 __all__ = ["ALREADY_RUNNING", "BACKENDS", "PARTS", "PORT_KEYS", "STARTED", "Backend",
-           "PartResult", "PartStatus", "Settings", "docker_engine", "get", "resolve",
-           "select_parts"]
+           "PartResult", "PartStatus", "Settings", "docker_engine", "embedded_running", "get",
+           "resolve", "select_parts"]
 
 
 def docker_engine(timeout: float = PING_TIMEOUT) -> tuple[bool, str]:
@@ -54,21 +54,38 @@ def docker_engine(timeout: float = PING_TIMEOUT) -> tuple[bool, str]:
             pass
 
 
-def resolve(name: str | None, settings: Settings) -> str:
-    """The concrete backend for a flag/config value: 'embedded' or 'compose'."""
+def resolve(name: str | None, settings: Settings, ws: Workspace | None = None) -> str:
+    """The concrete backend for a flag/config value: 'embedded' or 'compose'.
+
+    `auto` follows a stack that already runs: with `ws`, servers the embedded backend started
+    in that workspace win (so `inv stack.down` stops what `inv setup --backend embedded`
+    started, even where a Docker engine answers); otherwise Compose when an engine answers.
+    """
     chosen = (name or settings.backend or "auto").strip().lower()
     if chosen not in BACKENDS:
         raise UserError(f"Unknown backend '{chosen}'.{suggest(chosen, BACKENDS)} Valid backends: "
                         f"{', '.join(BACKENDS)} (flag --backend or config stack.backend / "
                         f"INVOKE_STACK_BACKEND).")
     if chosen == "auto":
+        if ws is not None and embedded_running(ws, settings):
+            return "embedded"
         return "compose" if docker_engine()[0] else "embedded"
     return chosen
 
 
+def embedded_running(ws: Workspace, settings: Settings) -> bool:
+    """True when a server the embedded backend started in `ws` is alive (pid files, /proc)."""
+    if not ws.state_dir.is_dir():
+        return False
+    from .embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend(ws, settings)
+    return any(backend.part(part).pid() is not None for part in PARTS)
+
+
 def get(ws: Workspace, settings: Settings | None = None, name: str | None = None) -> Backend:
     settings = settings or Settings()
-    chosen = resolve(name, settings)
+    chosen = resolve(name, settings, ws)
     if chosen == "compose":
         from .compose import ComposeBackend
 
