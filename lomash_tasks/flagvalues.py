@@ -26,7 +26,10 @@ def number(value: Any, name: str, cast: Callable[[str], Any] = float,
 
 def seconds(value: Any, name: str) -> float:
     """A deadline in seconds: a finite number greater than 0 (0 or less would never wait)."""
-    result = number(value, name)
-    if result <= 0:
+    try:
+        result = number(value, name, minimum=None)
+    except UserError:
+        result = None
+    if result is None or result <= 0:
         raise UserError(f"{name} must be a number of seconds greater than 0, not {value!r}.")
     return result

@@ -3,7 +3,7 @@
 from invoke import Collection, Exit, task
 
 from lomash_tasks.errors import UserError
-from lomash_tasks.flagvalues import number
+from lomash_tasks.flagvalues import number, seconds
 from lomash_tasks.lazy import lazy
 
 context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stays fast
@@ -13,16 +13,6 @@ SERVICE_HELP = "A service by alias or full name (repeatable); all database servi
 
 def _cfg(c):
     return context.plain(c.config).get("db", {})
-
-
-def _float(value, key):
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        result = None
-    if result is None or not 0 < result < float("inf"):
-        raise UserError(f"db.{key} must be a number of seconds greater than 0, not {value!r}.")
-    return result
 
 
 @task
@@ -61,7 +51,7 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
     cfg = _cfg(c)
     runner = runner or cfg.get("runner") or "auto"
     jobs = number(jobs if jobs is not None else cfg.get("jobs") or 0, "--jobs", int)
-    timeout = _float(cfg.get("timeout", 300), "timeout")
+    timeout = seconds(cfg.get("timeout", 300), "db.timeout")
     if mode not in ("deploy", "dev"):
         raise UserError(f"Unknown --mode '{mode}': use deploy (apply pending migrations) or dev "
                         f"(create a new migration from the schema).")
@@ -125,8 +115,8 @@ def seed(c, service=None):
 
     ws = context.workspace(c)
     out = context.console(c)
-    results = database.seed(ws, service, timeout=_float(_cfg(c).get("seed_timeout", 60),
-                                                        "seed_timeout"))
+    limit = seconds(_cfg(c).get("seed_timeout", 60), "db.seed_timeout")
+    results = database.seed(ws, service, timeout=limit)
     rows = [[r.service, r.inserted, f"{r.seconds:.2f}s",
              r.error or r.skipped or ("inserted" if r.inserted else "already seeded")]
             for r in results]
@@ -153,7 +143,7 @@ def reset(c, service, yes=False, allow_remote=False, runner=None):
     cfg = _cfg(c)
     result = database.reset(ws, svc, yes=yes, allow_remote=allow_remote,
                             runner=runner or cfg.get("runner") or "auto",
-                            timeout=_float(cfg.get("timeout", 300), "timeout"), out=out)
+                            timeout=seconds(cfg.get("timeout", 300), "db.timeout"), out=out)
     m = result.migrate
     if not m.ok:
         raise UserError(f"db.reset: {svc.database} was recreated but migrating it failed: "
@@ -206,8 +196,8 @@ def wait(c, timeout=None):
 
     ws = context.workspace(c)
     out = context.console(c)
-    limit = _float(timeout if timeout is not None else _cfg(c).get("wait_timeout", 60),
-                   "wait_timeout")
+    limit = seconds(timeout if timeout is not None else _cfg(c).get("wait_timeout", 60),
+                    "db.wait_timeout")
     result = database.wait(ws, timeout=limit)
     out.ok(f"PostgreSQL at {result.address} is ready ({result.detail}, {result.elapsed:.2f}s).")
 
