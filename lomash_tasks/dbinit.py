@@ -48,6 +48,18 @@ def _inventory(ws: Workspace) -> tuple[set[str], set[str]]:
     return roles, dbs
 
 
+def _missing(ws: Workspace, roles: set[str], dbs: set[str]) -> list[str]:
+    wanted = ws.registry.with_database
+    return sorted({s.role for s in wanted if s.role not in roles}
+                  | {s.database for s in wanted if s.database not in dbs})
+
+
+def missing_objects(ws: Workspace) -> list[str]:
+    """The registry's roles and databases that do not exist on the server (none once init.sql
+    has run)."""
+    return _missing(ws, *_inventory(ws))
+
+
 def apply_init_sql(ws: Workspace, psql: Path | None = None, timeout: float = 60.0,
                    ) -> InitOutcome:
     """Run init.sql as the superuser, then sync role passwords; report what was created."""
@@ -82,7 +94,7 @@ def apply_init_sql(ws: Workspace, psql: Path | None = None, timeout: float = 60.
     roles_after, dbs_after = _inventory(ws)
     wanted_roles = {s.role for s in reg.with_database}
     wanted_dbs = {s.database for s in reg.with_database}
-    missing = sorted((wanted_roles - roles_after) | (wanted_dbs - dbs_after))
+    missing = _missing(ws, roles_after, dbs_after)
     if missing:
         raise UserError(f"{ws.relative(ws.init_sql)} ran, but these roles/databases of the "
                         f"registry still do not exist: {', '.join(missing)}. Make init.sql and "

@@ -88,7 +88,7 @@ class _Postgres:
             state = getattr(exc, "sqlstate", None)
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if state == "57P03":
-                raise _NotReady(f"the database system is starting up (57P03)") from None
+                raise _NotReady("the database system is starting up (57P03)") from None
             raise _NotReady(text) from None
         missing_roles = [s.role for s in reg.with_database if s.role not in roles]
         missing_dbs = [s.database for s in reg.with_database if s.database not in dbs]

@@ -116,19 +116,10 @@ def _wait(state: SetupState) -> Outcome:
 
 
 # -- db.init ------------------------------------------------------------------------------------
-def _missing_roles_or_databases(ws: Workspace) -> list[str]:
-    with connections.pg_connect(ws, superuser=True, timeout=10, autocommit=True) as conn:
-        roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
-        dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
-    wanted = [s for s in ws.registry.with_database]
-    return sorted({s.role for s in wanted if s.role not in roles}
-                  | {s.database for s in wanted if s.database not in dbs})
-
-
 def _db_init(state: SetupState) -> Outcome:
     from . import dbinit
 
-    if not _missing_roles_or_databases(state.ws):
+    if not dbinit.missing_objects(state.ws):
         dbinit.set_role_passwords(state.ws)  # a password edited in a .env takes effect
         return Outcome(ALREADY, "every role and database exists (`inv db.init` re-applies)")
     outcome = dbinit.apply_init_sql(state.ws)
