@@ -15,12 +15,10 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import connections, envfiles
 from .console import Console
-from .context import SUITE_ROOT
 from .errors import UserError
 from .pipeline import ALREADY, DONE, SKIPPED, Outcome, Step
 from .workspace import Workspace
@@ -127,15 +125,6 @@ def _db_init(state: SetupState) -> Outcome:
 
 
 # -- deps ---------------------------------------------------------------------------------------
-def find_pnpm() -> Path | None:
-    """The suite's pinned pnpm (tools/), else one on PATH."""
-    pinned = SUITE_ROOT / "tools" / "node_modules" / ".bin" / "pnpm"
-    if pinned.exists():
-        return pinned
-    found = shutil.which("pnpm")
-    return Path(found) if found else None
-
-
 def _deps_needed(state: SetupState) -> list[str]:
     from .migrate import prisma
 
@@ -149,7 +138,9 @@ def _deps(state: SetupState) -> Outcome:
     missing = _deps_needed(state)
     if not missing:
         return Outcome(ALREADY, "every service's Prisma CLI is installed")
-    pnpm = find_pnpm()
+    from .doctor import pnpm_path
+
+    pnpm = pnpm_path()
     lockfile = state.ws.root / "pnpm-lock.yaml"
     if pnpm is None or shutil.which("node") is None or not lockfile.is_file():
         why = ("pnpm was not found (`make install` puts it in tools/)" if pnpm is None else
