@@ -26,7 +26,7 @@ from pathlib import Path
 
 from _common import SUITE_ROOT
 
-from conftest import free_port, make_workspace  # noqa: E402  (tests/ is on the path)
+from conftest import free_port, make_workspace, stack_config  # noqa: E402  (tests/ is on the path)
 
 
 def inv_cmd(*args: str) -> list[str]:
@@ -60,25 +60,11 @@ def breakdown(data: dict) -> str:
 
 def fresh_databases(env: dict) -> None:
     """Drop the eight service databases and re-create them (init.sql); remove the .env files."""
-    sys.path[:0] = [str(SUITE_ROOT)]
-    from lomash_tasks.context import load_config, plain, SUITE_ROOT as _  # noqa: F401
     from lomash_tasks import connections, dbinit
-    from lomash_tasks.registry import Registry
-    from lomash_tasks.workspace import Workspace
 
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        reg = Registry.from_mapping(plain(load_config()))
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    ws = Workspace.locate(env["INVOKE_WORKSPACE_ROOT"], reg)
+    _, ws = stack_config(env)
     with connections.pg_connect(ws, superuser=True, autocommit=True) as conn:
-        for svc in reg.with_database:
+        for svc in ws.registry.with_database:
             conn.execute(f'DROP DATABASE IF EXISTS "{svc.database}" WITH (FORCE)')
     dbinit.apply_init_sql(ws)
     for pair in ws.env_pairs():
