@@ -22,10 +22,19 @@ EXAMPLE = SUITE_ROOT / "examples" / "lomash-wood"
 IGNORED = shutil.ignore_patterns("node_modules", ".env", ".lomash", ".env.bak-*", ".vscode")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, never one this process has handed out before
+    (the kernel may offer the same free port twice in a row)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def make_workspace(dest: Path, node_modules: bool = False) -> Path:
