@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,32 +29,18 @@ import time
 from pathlib import Path
 
 SUITE = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(SUITE))
-EXAMPLE = SUITE / "examples" / "lomash-wood"
+sys.path[:0] = [str(SUITE), str(SUITE / "tests")]
 PARTS = ("postgres", "redis", "aws", "smtp")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import make_workspace, stack_env  # noqa: E402  (tests/ is on the path)
 
 
 def new_workspace(base: Path) -> tuple[Path, dict[str, str]]:
+    """A fresh copy of the reference workspace on free ports (the tests' own helpers)."""
     parent = Path(tempfile.mkdtemp(prefix="bench-", dir=base))
     parent.chmod(0o755)
-    root = parent / "ws"
-    shutil.copytree(EXAMPLE, root, symlinks=True, ignore=shutil.ignore_patterns(
-        "node_modules", ".env", ".lomash", ".env.bak-*"))
-    env = {
-        "INVOKE_WORKSPACE_ROOT": str(root),
-        "INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
-        "INVOKE_INFRA_REDIS_PORT": str(free_port()),
-        "INVOKE_INFRA_SMTP_PORT": str(free_port()),
-        "INVOKE_INFRA_SMTP_WEB_PORT": str(free_port()),
-        "INVOKE_INFRA_AWS_PORT": str(free_port()),
-    }
-    return root, env
+    root = make_workspace(parent / "ws")
+    return root, stack_env(root)  # main() points INVOKE_STACK_CACHE_DIR at its own cache
 
 
 def inv(env: dict[str, str], *args: str) -> float:
