@@ -26,7 +26,8 @@ from _common import SUITE_ROOT, median, row
 
 
 def recreate(ws) -> None:
-    from lomash_tasks import connections, database
+    from lomash_tasks import connections
+    from lomash_tasks.db import ops as database
 
     for svc in ws.registry.with_database:
         database.drop_database(ws, svc)
@@ -54,7 +55,7 @@ def pnpm_loop(ws) -> float:
 
 
 def runner(ws, name: str, jobs: int) -> float:
-    from lomash_tasks import migrate
+    from lomash_tasks.db import migrate
 
     began = time.perf_counter()
     report = migrate.migrate(ws, runner=name, jobs=jobs)
@@ -65,7 +66,7 @@ def runner(ws, name: str, jobs: int) -> float:
 
 
 def single(ws, svc) -> float:
-    from lomash_tasks.migrate import prisma
+    from lomash_tasks.db.migrate import prisma
 
     began = time.perf_counter()
     result = prisma.deploy(ws, svc)
@@ -82,8 +83,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from conftest import make_workspace, stack_config, stack_env
-    from lomash_tasks import backends
-    from lomash_tasks.backends.base import Settings
+    from lomash_tasks import stack as backends
+    from lomash_tasks.stack.base import Settings
     from lomash_tasks.context import plain
 
     parent = Path(tempfile.mkdtemp(prefix="migrate-bench-"))

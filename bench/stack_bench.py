@@ -72,9 +72,10 @@ def workspace_of(env: dict[str, str]):
 
 def latency(ws, part_name: str) -> float:
     """Seconds from the server accepting connections to wait_for() returning ready."""
-    from lomash_tasks import ports, probes
-    from lomash_tasks.backends.base import Settings
-    from lomash_tasks.backends.embedded import EmbeddedBackend
+    from lomash_tasks.stack import ports
+    from lomash_tasks.stack import probes
+    from lomash_tasks.stack.base import Settings
+    from lomash_tasks.stack.embedded import EmbeddedBackend
 
     backend = EmbeddedBackend(ws, Settings())
     part = backend.part(part_name)
@@ -125,8 +126,8 @@ def main() -> int:
             inv(env, "stack.up", "--backend", "embedded")
             for _ in range(3):
                 warm_inv.append(inv(env, "stack.up", "--backend", "embedded"))
-            from lomash_tasks.backends.base import Settings
-            from lomash_tasks.backends.embedded import EmbeddedBackend
+            from lomash_tasks.stack.base import Settings
+            from lomash_tasks.stack.embedded import EmbeddedBackend
 
             ws = workspace_of(env)
             for _ in range(5):

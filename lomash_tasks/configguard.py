@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from .errors import UserError
+from lomash_tasks.errors import UserError
 
 _INSTALLED = False
 SUFFIXES = (".yaml", ".yml", ".json", ".py")

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from . import envfiles
-from .errors import UserError
-from .registry import Service
-from .workspace import Workspace
+from lomash_tasks.env import files as envfiles
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Service
+from lomash_tasks.workspace import Workspace
 
 DEFAULT_PASSWORD = "changeme_local"
 

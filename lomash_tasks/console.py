@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any, Iterator, Sequence, TextIO
 
-from . import masking
+from lomash_tasks import masking
 
 OK, FAIL, SKIP, WARN = "✓", "✗", "-", "!"
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from invoke import Config, Context
 
-from . import configguard, console as _console, masking
-from .errors import UserError
-from .registry import CONFIG_FILE, Registry
-from .workspace import Workspace
+from lomash_tasks import configguard, console as _console, masking
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import CONFIG_FILE, Registry
+from lomash_tasks.workspace import Workspace
 
 SUITE_ROOT = Path(__file__).resolve().parents[1]
 configguard.install()  # a bad INVOKE_* variable or -f file: a message, not a traceback
@@ -53,7 +53,7 @@ def workspace(ctx: Context, root: str | None = None) -> Workspace:
 
 def register_secrets(ws: Workspace) -> None:
     """Hide every secret-looking value of the workspace's env files from all output."""
-    from .envfiles import read_env
+    from lomash_tasks.env.files import read_env
 
     values = []
     for pair in ws.env_pairs():
@@ -87,7 +87,7 @@ def load_config(overrides: dict[str, Any] | None = None, env: bool = True) -> Co
 
     For scripts and tests that call the plain functions without going through `inv`.
     """
-    from tasks import namespace  # the composed collection carries every subtree's defaults
+    from lomash_tasks.tasks import namespace  # the composed collection carries every subtree's defaults
 
     config = Config(project_location=str(SUITE_ROOT), defaults=None)
     config.load_collection(namespace.configuration())

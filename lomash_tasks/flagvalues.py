@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from .errors import UserError
+from lomash_tasks.errors import UserError
 
 
 def number(value: Any, name: str, cast: Callable[[str], Any] = float,

@@ -1,6 +1,6 @@
 """Modules loaded on first use, so `inv --list` pays only for Invoke and the task modules.
 
-    aws_ops = lazy("lomash_tasks.aws_ops")   # imported when a task first touches aws_ops.X
+    aws_ops = lazy("lomash_tasks.aws")   # imported when a task first touches aws_ops.X
 
 This is the standard library's recipe (`importlib.util.LazyLoader`): the module object exists
 at once and runs its body on the first attribute access.

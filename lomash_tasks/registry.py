@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import UserError, suggest
+from lomash_tasks.errors import UserError, suggest
 
 CONFIG_FILE = "invoke.yaml"
 

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from . import envfiles
-from .console import Console
-from .errors import UserError
-from .registry import Service
-from .workspace import Workspace
+from lomash_tasks.env import files as envfiles
+from lomash_tasks.console import Console
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Service
+from lomash_tasks.workspace import Workspace
 
 SECRET_KEY = "STRIPE_WEBHOOK_SECRET"
 API_KEY = "STRIPE_SECRET_KEY"
@@ -269,7 +269,7 @@ def _stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
 
 def _tail(lines, n: int = 3) -> str:
     """The last lines a CLI printed, masked (error messages bypass the console)."""
-    from . import masking
+    from lomash_tasks import masking
 
     kept = [line.strip() for line in lines if line.strip()][-n:]
     return masking.mask(" | ".join(kept))
@@ -311,7 +311,7 @@ def load_fixture(name_or_path: str) -> Fixture:
             raise UserError(f"Fixture file {name_or_path} does not exist. Give a path to an event "
                             f"JSON file or a shipped fixture: {', '.join(fixture_names())}.")
         else:
-            from .errors import suggest
+            from lomash_tasks.errors import suggest
 
             raise UserError(f"Unknown fixture '{name_or_path}'.{suggest(name_or_path, fixture_names())}"
                             f" Shipped fixtures: {', '.join(fixture_names())}; or give a path to "

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .errors import UserError
-from .registry import Registry, Service
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Registry, Service
 
 STATE_DIR = ".lomash"
 COMPOSE_DIR = "infra/docker"

@@ -185,8 +185,8 @@ def stack(tmp_root):
     Started through the same backend code `inv stack.up --backend embedded` runs; stopped (no
     process left) when the session ends.
     """
-    from lomash_tasks import backends
-    from lomash_tasks.backends.base import Settings
+    from lomash_tasks import stack as backends
+    from lomash_tasks.stack.base import Settings
     from lomash_tasks.context import plain
 
     parent = Path(tempfile.mkdtemp(prefix="stack-", dir=tmp_root))

@@ -13,7 +13,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from lomash_tasks import aws_ops, environment
+from lomash_tasks import aws as aws_ops
+from lomash_tasks.env import ops as environment
 from lomash_tasks.workspace import Workspace
 
 from conftest import assert_user_error, free_port, make_workspace

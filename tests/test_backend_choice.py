@@ -4,8 +4,8 @@ No Docker engine runs here: the engine's answer is a stand-in (monkeypatched pin
 test names say; the embedded stack is real (the session `stack` fixture).
 """
 
-from lomash_tasks import backends
-from lomash_tasks.backends import Settings
+from lomash_tasks import stack as backends
+from lomash_tasks.stack import Settings
 from lomash_tasks.workspace import Workspace
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import redis
 
-from lomash_tasks import cache_ops
+from lomash_tasks import cache as cache_ops
 from lomash_tasks.connections import redis_password
 
 from conftest import assert_user_error

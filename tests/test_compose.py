@@ -118,7 +118,7 @@ def _prefix(ws, exe):
 
 
 def test_compose_command_is_one_argument_list_fake_docker_on_path(ws, fake_docker):
-    from lomash_tasks.backends.compose import compose_command
+    from lomash_tasks.stack.compose import compose_command
 
     assert compose_command(ws, "lomash-wood", "up", "-d", "postgres") == \
         _prefix(ws, fake_docker.exe) + ["up", "-d", "postgres"]
@@ -129,9 +129,9 @@ def test_compose_command_is_one_argument_list_fake_docker_on_path(ws, fake_docke
 
 def test_up_runs_compose_for_the_missing_parts_fake_docker_and_fake_sdk(ws, fake_docker,
                                                                          monkeypatch):
-    from lomash_tasks import probes
-    from lomash_tasks.backends.base import Settings
-    from lomash_tasks.backends.compose import ComposeBackend
+    from lomash_tasks.stack import probes
+    from lomash_tasks.stack.base import Settings
+    from lomash_tasks.stack.compose import ComposeBackend
 
     client = FakeClient([FakeContainer("redis")])  # redis already up and healthy
     started = []
@@ -169,8 +169,8 @@ def test_up_runs_compose_for_the_missing_parts_fake_docker_and_fake_sdk(ws, fake
 
 
 def test_a_container_that_exits_during_start_shows_its_log_fake_sdk(ws, fake_docker):
-    from lomash_tasks.backends.base import Settings
-    from lomash_tasks.backends.compose import ComposeBackend
+    from lomash_tasks.stack.base import Settings
+    from lomash_tasks.stack.compose import ComposeBackend
     from lomash_tasks.errors import UserError
 
     client = FakeClient()
@@ -188,8 +188,8 @@ def test_a_container_that_exits_during_start_shows_its_log_fake_sdk(ws, fake_doc
 
 
 def test_down_removes_only_the_stack_containers_and_volumes_fake_docker_and_sdk(ws, fake_docker):
-    from lomash_tasks.backends.base import Settings
-    from lomash_tasks.backends.compose import ComposeBackend
+    from lomash_tasks.stack.base import Settings
+    from lomash_tasks.stack.compose import ComposeBackend
 
     vols = [FakeVolume("lomash-wood_postgres-data"), FakeVolume("lomash-wood_grafana-data"),
             FakeVolume("lomash-wood_redis-data")]
@@ -207,16 +207,16 @@ def test_down_removes_only_the_stack_containers_and_volumes_fake_docker_and_sdk(
 
 
 def test_down_with_nothing_running_calls_nothing_fake_docker_and_sdk(ws, fake_docker):
-    from lomash_tasks.backends.base import Settings
-    from lomash_tasks.backends.compose import ComposeBackend
+    from lomash_tasks.stack.base import Settings
+    from lomash_tasks.stack.compose import ComposeBackend
 
     assert ComposeBackend(ws, Settings(), client=FakeClient()).down() == []
     assert fake_docker() == []
 
 
 def test_status_reads_state_health_image_fake_sdk(ws):
-    from lomash_tasks.backends.base import Settings
-    from lomash_tasks.backends.compose import ComposeBackend
+    from lomash_tasks.stack.base import Settings
+    from lomash_tasks.stack.compose import ComposeBackend
 
     client = FakeClient([FakeContainer("postgres"), FakeContainer("redis", health="unhealthy"),
                          FakeContainer("mailhog", health=None)])
@@ -230,8 +230,8 @@ def test_status_reads_state_health_image_fake_sdk(ws):
 
 
 def test_logs_stream_from_compose_logs_fake_docker(ws, fake_docker):
-    from lomash_tasks.backends.base import Settings
-    from lomash_tasks.backends.compose import ComposeBackend
+    from lomash_tasks.stack.base import Settings
+    from lomash_tasks.stack.compose import ComposeBackend
 
     lines = list(ComposeBackend(ws, Settings(), client=FakeClient()).logs("postgres",
                                                                           follow=True))
@@ -240,7 +240,7 @@ def test_logs_stream_from_compose_logs_fake_docker(ws, fake_docker):
 
 
 def test_compose_gets_the_registry_ports_fake_docker(ws, fake_docker, monkeypatch):
-    from lomash_tasks.backends.compose import compose_env
+    from lomash_tasks.stack.compose import compose_env
 
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", "somebody-else")
     env = compose_env(ws)
@@ -250,8 +250,8 @@ def test_compose_gets_the_registry_ports_fake_docker(ws, fake_docker, monkeypatc
 
 
 def test_no_engine_is_a_user_error_real_sdk_unreachable_host(ws, monkeypatch):
-    from lomash_tasks.backends.base import Settings
-    from lomash_tasks.backends.compose import ComposeBackend
+    from lomash_tasks.stack.base import Settings
+    from lomash_tasks.stack.compose import ComposeBackend
     from lomash_tasks.errors import UserError
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
@@ -261,8 +261,8 @@ def test_no_engine_is_a_user_error_real_sdk_unreachable_host(ws, monkeypatch):
 
 
 def test_auto_resolves_by_engine_ping(monkeypatch):
-    from lomash_tasks import backends
-    from lomash_tasks.backends.base import Settings
+    from lomash_tasks import stack as backends
+    from lomash_tasks.stack.base import Settings
 
     monkeypatch.setattr(backends, "docker_engine", lambda timeout=1.0: (True, "27.0"))
     assert backends.resolve(None, Settings()) == "compose"
@@ -274,7 +274,7 @@ def test_auto_resolves_by_engine_ping(monkeypatch):
 def test_engine_ping_uses_the_sdk_when_a_host_is_set_fake_sdk(monkeypatch):
     import docker
 
-    from lomash_tasks import backends
+    from lomash_tasks import stack as backends
 
     class Pinged(FakeClient):
         def version(self):

@@ -20,8 +20,11 @@ import pytest
 
 from conftest import Inv, assert_user_error, make_workspace, stack_config
 
-from lomash_tasks import connections, database, dbinit, migrate
-from lomash_tasks.migrate import native
+from lomash_tasks import connections
+from lomash_tasks.db import ops as database
+from lomash_tasks.db import initsql as dbinit
+from lomash_tasks.db import migrate
+from lomash_tasks.db.migrate import native
 
 pytestmark = pytest.mark.xdist_group("db")
 

@@ -8,7 +8,8 @@ import socket
 
 import pytest
 
-from lomash_tasks import debugging, jsonc
+from lomash_tasks.debug import launch as debugging
+from lomash_tasks.debug import jsonc
 
 from conftest import assert_user_error
 

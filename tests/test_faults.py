@@ -122,7 +122,7 @@ def half_written(root: Path) -> list[str]:
 
 
 def env_files_parse(root: Path) -> None:
-    from lomash_tasks.envfiles import read_env
+    from lomash_tasks.env.files import read_env
 
     for path in root.rglob(".env"):
         if "node_modules" not in path.parts:

@@ -6,7 +6,7 @@ from conftest import Inv
 
 
 def all_tasks():
-    from tasks import namespace
+    from lomash_tasks.tasks import namespace
 
     for name in namespace.task_names:
         yield name, namespace[name]

@@ -146,7 +146,7 @@ def test_migration_names_are_checked_before_any_file_or_command(stack):
 
 
 def test_psql_gets_an_argument_list_and_the_password_in_its_environment(stack):
-    from lomash_tasks import database
+    from lomash_tasks.db import ops as database
 
     svc = stack.ws.registry.service("auth")
     argv, env = database.psql_command(stack.ws, svc)
@@ -160,7 +160,7 @@ FORBIDDEN_CALLS = {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"
 
 
 def python_sources() -> list[Path]:
-    files = [SUITE_ROOT / "tasks.py", *sorted((SUITE_ROOT / "tasks").glob("*.py")),
+    files = [SUITE_ROOT / "tasks.py",
              *sorted((SUITE_ROOT / "lomash_tasks").rglob("*.py"))]
     assert len(files) > 30
     return files

@@ -12,10 +12,11 @@ import pytest
 
 from conftest import Inv, assert_user_error, free_port, stack_config, stack_env
 
-from lomash_tasks import database, migrate
+from lomash_tasks.db import ops as database
+from lomash_tasks.db import migrate
 from lomash_tasks.errors import UserError
-from lomash_tasks.migrate import native, prisma, problems
-from lomash_tasks.migrate.runner import MigrateResult, run_all
+from lomash_tasks.db.migrate import native, prisma, problems
+from lomash_tasks.db.migrate.runner import MigrateResult, run_all
 
 
 @pytest.fixture
@@ -190,7 +191,7 @@ def test_psql_command_keeps_the_password_off_argv(ws):
 
 def test_missing_psql_names_the_package(ws, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    from lomash_tasks.backends.embedded import postgres as pgmod
+    from lomash_tasks.stack.embedded import postgres as pgmod
 
     def nothing(configured=""):
         raise UserError("no server binaries")

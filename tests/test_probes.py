@@ -26,7 +26,7 @@ def _with_ports(ws, **ports):
 
 
 def test_every_part_of_the_running_stack_is_ready(stack):
-    from lomash_tasks import probes
+    from lomash_tasks.stack import probes
 
     for part in ("postgres", "redis", "aws", "smtp"):
         result = probes.check(stack.ws, part)
@@ -40,7 +40,7 @@ def test_every_part_of_the_running_stack_is_ready(stack):
 
 
 def test_postgres_is_not_ready_while_a_registry_role_is_missing(stack):
-    from lomash_tasks import probes
+    from lomash_tasks.stack import probes
 
     reg = stack.ws.registry
     services = tuple(dataclasses.replace(s, role="lomash_missing", database="lomash_nowhere")
@@ -52,7 +52,7 @@ def test_postgres_is_not_ready_while_a_registry_role_is_missing(stack):
 
 
 def test_redis_with_a_wrong_password_is_not_ready(stack, tmp_root):
-    from lomash_tasks import probes
+    from lomash_tasks.stack import probes
 
     other = make_workspace(Path(tmp_root) / f"wrongpw-{time.monotonic_ns()}")
     (other / ".env").write_text("REDIS_PASSWORD=not-the-password\n")
@@ -62,7 +62,7 @@ def test_redis_with_a_wrong_password_is_not_ready(stack, tmp_root):
 
 
 def test_wait_for_a_closed_port_names_part_address_wait_and_last_error(stack):
-    from lomash_tasks import probes
+    from lomash_tasks.stack import probes
     from lomash_tasks.errors import UserError
 
     port = free_port()
@@ -83,7 +83,7 @@ def test_wait_for_notices_a_late_server_at_once(stack):
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Sink
 
-    from lomash_tasks import probes
+    from lomash_tasks.stack import probes
 
     port = free_port()
     ws = _with_ports(stack.ws, smtp=port)
@@ -108,7 +108,7 @@ def test_wait_for_notices_a_late_server_at_once(stack):
 
 
 def test_abort_ends_the_wait_with_its_message(stack):
-    from lomash_tasks import probes
+    from lomash_tasks.stack import probes
     from lomash_tasks.errors import UserError
 
     ws = _with_ports(stack.ws, postgres=free_port())
@@ -132,7 +132,7 @@ class _Health(BaseHTTPRequestHandler):
 
 
 def test_localstack_health_is_the_compose_aws_probe_fake_localstack(stack):
-    from lomash_tasks import probes
+    from lomash_tasks.stack import probes
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -150,7 +150,7 @@ def test_localstack_health_is_the_compose_aws_probe_fake_localstack(stack):
 
 
 def test_unknown_part_is_a_user_error(stack):
-    from lomash_tasks import probes
+    from lomash_tasks.stack import probes
     from lomash_tasks.errors import UserError
 
     with pytest.raises(UserError, match="Valid parts: postgres, redis, aws, smtp"):
@@ -161,7 +161,7 @@ def test_port_holder_is_found_in_proc():
     import os
     import socket
 
-    from lomash_tasks import ports
+    from lomash_tasks.stack import ports
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

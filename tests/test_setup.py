@@ -138,7 +138,7 @@ def test_a_second_setup_waits_then_refuses(fresh):
     """Two `inv setup` on one workspace never interleave: the second waits for the lock."""
     root, inv = fresh
     from lomash_tasks.console import Console
-    from lomash_tasks.pipeline import exclusive
+    from lomash_tasks.setup.pipeline import exclusive
 
     import io
     with exclusive(root / ".lomash" / "setup.lock", Console(out=io.StringIO()), 1, "test"):

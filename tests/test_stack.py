@@ -133,8 +133,8 @@ def test_sent_mail_is_kept_and_listed(stack):
 
 
 def test_warm_up_is_a_fast_no_op(stack):
-    from lomash_tasks import backends
-    from lomash_tasks.backends.base import Settings
+    from lomash_tasks import stack as backends
+    from lomash_tasks.stack.base import Settings
 
     backend = backends.get(stack.ws, Settings(), "embedded")
     start = time.monotonic()

@@ -86,7 +86,7 @@ def test_up_then_down_leaves_no_process_and_no_open_port(tmp_root):
 
 
 def test_template_key_follows_what_the_cluster_is_made_from():
-    from lomash_tasks.backends.embedded import pgtemplate
+    from lomash_tasks.stack.embedded import pgtemplate
 
     base = ("PostgreSQL 15.18", "lomash_master", "changeme_local", b"CREATE ROLE a;", ["-E"])
     k = pgtemplate.key(*base)
@@ -155,7 +155,7 @@ def test_missing_postgres_binaries_name_the_package(ws_env):
 
 
 def test_no_postgres_anywhere_names_the_package(monkeypatch):
-    from lomash_tasks.backends.embedded import postgres
+    from lomash_tasks.stack.embedded import postgres
     from lomash_tasks.errors import UserError
 
     monkeypatch.setattr(postgres.shutil, "which", lambda name: None)
@@ -211,8 +211,8 @@ def test_running_as_root_uses_the_unprivileged_user(ws_env):
         pytest.skip("only as root")
     import pwd
 
-    from lomash_tasks import backends
-    from lomash_tasks.backends.base import Settings
+    from lomash_tasks import stack as backends
+    from lomash_tasks.stack.base import Settings
 
     config, ws = stack_config(ws_env)
     backend = backends.get(ws, Settings(), "embedded")

@@ -169,7 +169,7 @@ def test_replay_to_an_endpoint_that_is_down(workspace, inv):
 
 def test_replay_default_target_is_the_order_service_port(workspace, inv):
     with_env(workspace)
-    from lomash_tasks import ports
+    from lomash_tasks.stack import ports
 
     if ports.answers("localhost", 3003):
         pytest.skip("something listens on port 3003 here")

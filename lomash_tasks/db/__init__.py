@@ -1,0 +1,1 @@
+"""The services' PostgreSQL databases: init.sql, seeds, reset, psql; migrate/ (Prisma, native)."""

@@ -1,0 +1,221 @@
+"""The Prisma runner: each service's own Prisma CLI (`node_modules/.bin/prisma`), as developers run it.
+
+The CLI runs from the service's folder (its prisma.config.ts sets the Wasm engine and the driver
+adapter, so nothing is downloaded), with a host-reachable DATABASE_URL in its environment (never
+on the command line: it would show in `ps`), stdin closed and a deadline. Its exit code decides;
+its output is classified into one line per service. What was applied is read from
+`_prisma_migrations` before and after, so the counts do not depend on Prisma's wording.
+
+New migrations (`db.migrate --mode dev --name NAME`) are created with `prisma migrate diff` from
+the migration folders to the schema, written as `prisma/migrations/<UTC timestamp>_<name>/`:
+`prisma migrate dev --create-only` exits 1 after writing in 6.19.3 (a known defect).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lomash_tasks import connections
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Service
+from lomash_tasks.workspace import Workspace
+from lomash_tasks.db.migrate import native
+from lomash_tasks.db.migrate.problems import classify, first_line
+from lomash_tasks.db.migrate.runner import MigrateResult
+
+
+def cli_path(ws: Workspace, svc: Service) -> Path:
+    return ws.service_dir(svc) / "node_modules" / ".bin" / "prisma"
+
+
+def available(ws: Workspace, svc: Service) -> bool:
+    """True when the service's Prisma CLI is installed and Node is on PATH."""
+    return cli_path(ws, svc).exists() and shutil.which("node") is not None
+
+
+def missing_reason(ws: Workspace, svc: Service) -> str:
+    if shutil.which("node") is None:
+        return "node is not on PATH (install Node 20)"
+    return (f"{ws.relative(cli_path(ws, svc))} is missing: run `pnpm install` in the workspace "
+            f"root, or use --runner native")
+
+
+@dataclass
+class CliRun:
+    code: int | None  # None: timed out
+    output: str  # stdout and stderr
+    seconds: float
+    stdout: str = ""
+
+
+def run_cli(ws: Workspace, svc: Service, args: list[str], timeout: float,
+            database_url: str | None = None) -> CliRun:
+    """`prisma ARGS` in the service's folder with DATABASE_URL in the environment."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url or connections.database_url(ws, svc)
+    env.setdefault("PRISMA_HIDE_UPDATE_MESSAGE", "1")
+    env["CHECKPOINT_DISABLE"] = "1"  # no telemetry call (unreachable here anyway)
+    env["NO_COLOR"] = "1"
+    env.pop("FORCE_COLOR", None)
+    began = time.monotonic()
+    try:
+        # Its own process group: bin/prisma is a shell shim around node, and a deadline must
+        # end both (killing only the shim would leave node holding the output pipes).
+        proc = subprocess.Popen([str(cli_path(ws, svc)), *args], cwd=ws.service_dir(svc),
+                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+    except OSError as exc:
+        return CliRun(127, str(exc), time.monotonic() - began)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        stdout, stderr = proc.communicate()
+        return CliRun(None, f"{stdout}\n{stderr}", time.monotonic() - began, stdout)
+    return CliRun(proc.returncode, f"{stdout}\n{stderr}", time.monotonic() - began, stdout)
+
+
+def explain(output: str, svc: Service, address: str) -> str:
+    """One line for a failed Prisma command."""
+    known = classify(output, svc, address)
+    if known:
+        return known
+    if "P3009" in output:
+        found = re.search(r"The `([^`]+)` migration started at .* failed", output)
+        name = found.group(1) if found else "a migration"
+        return (f"migration {name} failed earlier; nothing more is applied until it is resolved "
+                f"(P3009): {native.failed_hint(svc)}")
+    if "P3018" in output or "external connector error" in output or "Migration name:" in output:
+        name = re.search(r'migration_name="([^"]+)"', output) or \
+            re.search(r"Migration name: (\S+)", output)
+        lines = [l.strip() for l in output.splitlines() if l.strip()]
+        cause = ""
+        for i, line in enumerate(lines):
+            if line.startswith("Error: external connector error") and i + 1 < len(lines):
+                cause = lines[i + 1]
+                break
+            if line.startswith("Database error:") and i + 1 < len(lines):
+                cause = lines[i + 1]
+                break
+        which = name.group(1) if name else "a migration"
+        return (f"migration {which} failed and was rolled back: {cause or 'see prisma output'}; "
+                f"{native.failed_hint(svc)}")
+    if "permission denied" in output.lower():
+        line = next((l for l in output.splitlines() if "permission denied" in l.lower()), "")
+        return f"permission denied: {line.strip()}"
+    errors = [l.strip() for l in output.splitlines() if l.strip().startswith("Error")]
+    return errors[0] if errors else first_line(output[-2000:]) or "prisma failed"
+
+
+def deploy(ws: Workspace, svc: Service, timeout: float = 300.0,
+           retry: bool = False) -> MigrateResult:
+    """`prisma migrate deploy` for one service; applied / already applied from the table."""
+    began = time.monotonic()
+    result = MigrateResult(svc.name, runner="prisma")
+    address = ws.registry.postgres.address
+    before = native.status(ws, svc, timeout=min(timeout, 10.0))
+    if before.error:
+        result.error = before.error
+        result.seconds = time.monotonic() - began
+        return result
+    if retry and before.failed:
+        marked = native.retry_failed(ws, svc)
+        result.warnings.append(f"marked failed migration(s) {', '.join(marked)} as rolled back, "
+                               f"applying again")
+        before = native.status(ws, svc, timeout=min(timeout, 10.0))
+    result.warnings += before.warnings()
+    result.already = len(before.applied)
+    if not before.pending and not before.failed:
+        # Nothing for Prisma to do (its deploy would say "No pending migrations to apply."):
+        # skip the ~1 s Node start-up per service.
+        result.seconds = time.monotonic() - began
+        return result
+    run = run_cli(ws, svc, ["migrate", "deploy"], timeout)
+    after = native.status(ws, svc, timeout=min(timeout, 10.0))
+    done_before = set(before.applied)
+    result.applied = [n for n in after.applied if n not in done_before]
+    if run.code is None:
+        result.error = (f"prisma migrate deploy did not finish within {timeout:.0f} s "
+                        f"(last output: {first_line(run.output[-300:]) or 'none'})")
+    elif run.code != 0:
+        result.error = explain(run.output, svc, address)
+    result.seconds = time.monotonic() - began
+    return result
+
+
+# -- new migrations (--mode dev) -----------------------------------------------------------------
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,200}$")
+EXTENSION_RE = re.compile(r'CREATE EXTENSION IF NOT EXISTS "([^"]+)"[^;]*;', re.I)
+
+
+@dataclass
+class NewMigration:
+    service: str
+    name: str
+    path: Path | None  # None: nothing to write (the schema matches the migrations)
+    sql: str
+
+
+def create_migration(ws: Workspace, svc: Service, name: str, timeout: float = 120.0,
+                     now: datetime | None = None) -> NewMigration:
+    """Write prisma/migrations/<UTC timestamp>_<name>/migration.sql from the schema's changes.
+
+    Prisma computes the SQL (`migrate diff --from-migrations ... --to-schema-datamodel ...`,
+    replaying the migrations in a temporary shadow database that the adapter creates and
+    drops); an empty difference writes nothing and raises a UserError.
+    """
+    if not NAME_RE.match(name or ""):
+        raise UserError(f"Migration name {name!r} is not usable: use letters, digits and "
+                        f"underscores, e.g. --name add_wishlist_notes.")
+    if not available(ws, svc):
+        raise UserError(f"Creating a migration needs the Prisma CLI of {svc.name}: "
+                        f"{missing_reason(ws, svc)}.")
+    mig_dir = ws.migrations_dir(svc)
+    schema = ws.service_dir(svc) / "prisma" / "schema.prisma"
+    if not schema.is_file():
+        raise UserError(f"{ws.relative(schema)} does not exist: nothing to create a migration from.")
+    args = ["migrate", "diff", "--from-migrations", "prisma/migrations",
+            "--to-schema-datamodel", "prisma/schema.prisma", "--script"]
+    run = run_cli(ws, svc, args, timeout)
+    if run.code != 0:
+        why = "timed out" if run.code is None else explain(run.output, svc,
+                                                           ws.registry.postgres.address)
+        raise UserError(f"prisma migrate diff failed for {svc.name}: {why}")
+    sql = run.stdout
+    known = set()
+    for m in native.local_migrations(mig_dir):
+        known.update(x.lower() for x in EXTENSION_RE.findall(m.sql()))
+    # Prisma repeats CREATE EXTENSION IF NOT EXISTS for every extension of the datasource in
+    # every diff; drop the ones the migrations already create (they are no-ops).
+    cleaned = EXTENSION_RE.sub(lambda m: "" if m.group(1).lower() in known else m.group(0), sql)
+    cleaned = re.sub(r"-- CreateExtension\s*(?=(--|\Z))", "", cleaned)
+    if not _has_statements(cleaned):
+        raise UserError(f"{svc.name}: the schema (prisma/schema.prisma) already matches its "
+                        f"migrations: no migration written. Edit the schema first.")
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
+    folder = mig_dir / f"{stamp}_{name}"
+    if folder.exists():
+        raise UserError(f"{ws.relative(folder)} already exists: wait a second or pick another name.")
+    folder.mkdir(parents=True)
+    path = folder / native.MIGRATION_FILE
+    path.write_text(cleaned.strip() + "\n", encoding="utf-8")
+    return NewMigration(svc.name, folder.name, path, cleaned)
+
+
+def _has_statements(sql: str) -> bool:
+    for line in sql.splitlines():
+        text = line.strip()
+        if text and not text.startswith("--"):
+            return True
+    return False

@@ -1,0 +1,147 @@
+"""What every migration runner shares: the per-service result, the parallel driver, the summary.
+
+A runner is a function `(ws, service, options) -> MigrateResult`. `run_all` calls it for each
+service, `jobs` at a time, in threads (the work is I/O: a database round trip, or a Node process
+for the Prisma CLI), updates a live progress display, and never lets one service's failure hide
+another's result.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from lomash_tasks.console import FAIL, OK, SKIP, Console
+from lomash_tasks.registry import Service
+
+# Default parallelism per runner, chosen with bench/migrate_bench.py (2 CPUs, busy machine,
+# fresh databases, median of 3): the Prisma runner took 38.3 s at 1 job, 28.1 s at 2, 16.4 s at 4
+# and 15.0 s at 8 (each Prisma CLI is a Node process of ~190 MB and ~1-3 CPU-seconds: the CPU is
+# the limit, and all eight at once used it best); the native runner 0.65 s at 1, 0.46 s at 4 and
+# 0.46 s at 8 (a few round trips per service). Both default to every service at once.
+DEFAULT_JOBS = {"prisma": 8, "native": 8}
+
+
+@dataclass
+class MigrateResult:
+    """One service's outcome: what was applied now, what already was, and any error."""
+
+    service: str
+    runner: str = "-"
+    applied: list[str] = field(default_factory=list)
+    already: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    skipped: str | None = None  # the reason, when the service was not migrated at all
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def status(self) -> str:
+        """'done', 'already done', 'skipped' or 'failed' (for a setup pipeline's summary)."""
+        if self.error is not None:
+            return "failed"
+        if self.skipped is not None:
+            return "skipped"
+        return "done" if self.applied else "already done"
+
+    @property
+    def result_text(self) -> str:
+        if self.error is not None:
+            return f"{FAIL} {self.error}"
+        if self.skipped is not None:
+            return f"{SKIP} {self.skipped}"
+        if self.applied:
+            return f"{OK} applied {', '.join(self.applied)}"
+        return f"{OK} up to date"
+
+
+@dataclass
+class MigrateReport:
+    results: list[MigrateResult]
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def failed(self) -> list[MigrateResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def applied_count(self) -> int:
+        return sum(len(r.applied) for r in self.results)
+
+    @property
+    def status(self) -> str:
+        if not self.ok:
+            return "failed"
+        return "done" if self.applied_count else "already done"
+
+    def rows(self) -> list[list[str]]:
+        return [[r.service, r.runner, str(len(r.applied)), str(r.already), f"{r.seconds:.2f}s",
+                 r.result_text] for r in self.results]
+
+    COLUMNS = ("service", "runner", "applied", "already applied", "time", "result")
+
+    def print(self, out: Console, title: str = "db.migrate") -> None:
+        for r in self.results:
+            for warning in r.warnings:
+                out.warn(f"{r.service}: {warning}")
+        out.table(list(self.COLUMNS), self.rows(), title=title)
+        for r in self.failed:
+            out.error(r.error or "", title=r.service)
+        out.step_summary(self.markdown(title))
+
+    def markdown(self, title: str) -> str:
+        lines = [f"### {title}", "", "| " + " | ".join(self.COLUMNS) + " |",
+                 "|" + "---|" * len(self.COLUMNS)]
+        for row in self.rows():
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+        return "\n".join(lines)
+
+
+Runner = Callable[[Service], MigrateResult]
+
+
+def run_all(services: Sequence[Service], run: Runner, jobs: int, out: Console | None = None,
+            title: str = "Migrating") -> MigrateReport:
+    """Run `run(service)` for every service, `jobs` at a time, with live progress."""
+    start = time.monotonic()
+    names = [s.name for s in services]
+    results: dict[str, MigrateResult] = {}
+
+    def one(svc: Service, progress) -> MigrateResult:
+        if progress is not None:
+            progress.update(svc.name, "running")
+        began = time.monotonic()
+        try:
+            result = run(svc)
+        except Exception as exc:  # one service's surprise must not hide the others' results
+            result = MigrateResult(svc.name, error=f"{type(exc).__name__}: {exc}".strip())
+        if not result.seconds:
+            result.seconds = time.monotonic() - began
+        if progress is not None:
+            progress.update(svc.name, result.result_text, final=True)
+        return result
+
+    jobs = max(1, min(int(jobs or 1), len(services) or 1))
+    if out is None:
+        progress_cm = None
+    else:
+        progress_cm = out.progress(names, title)
+    if progress_cm is None:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for svc, result in zip(services, pool.map(lambda s: one(s, None), services)):
+                results[svc.name] = result
+    else:
+        with progress_cm as progress, ThreadPoolExecutor(max_workers=jobs) as pool:
+            for svc, result in zip(services, pool.map(lambda s: one(s, progress), services)):
+                results[svc.name] = result
+    return MigrateReport([results[n] for n in names], time.monotonic() - start)

@@ -1,0 +1,283 @@
+"""The databases themselves: init, seed, reset, psql, URLs, readiness.
+
+Public entry points (plain functions; `tasks/db.py` is a thin layer over them):
+
+    init(ws) -> InitResult                              apply init.sql (idempotent)
+    seed(ws, names=None, timeout=60) -> [SeedResult]     run prisma/seed.sql per service
+    reset(ws, svc, yes=False, allow_remote=False, runner="auto", out=None) -> ResetResult
+    url(ws, svc) -> str                                  the service's DATABASE_URL (host side)
+    psql_command(ws, svc) -> (argv, env)                 an interactive psql as the service role
+    wait(ws, timeout=60) -> probes.ProbeResult           PostgreSQL ready (roles, databases)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from lomash_tasks import connections
+from lomash_tasks.console import Console
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Service
+from lomash_tasks.workspace import Workspace
+
+
+# -- init ---------------------------------------------------------------------------------------
+@dataclass
+class InitResult:
+    seconds: float
+    detail: Any = None  # what dbinit.apply_init_sql returned
+
+    @property
+    def status(self) -> str:
+        changed = getattr(self.detail, "changed", None)
+        if changed is None and isinstance(self.detail, dict):
+            changed = self.detail.get("changed")
+        if changed is None:
+            return "done"
+        return "done" if changed else "already done"
+
+
+def init(ws: Workspace, timeout: float = 60.0) -> InitResult:
+    """Apply infra/docker/postgres/init.sql as the superuser (roles, databases, grants,
+    extensions) and sync each role's password from its env file. Running it twice changes
+    nothing."""
+    from lomash_tasks.db.migrate import check_reachable
+
+    if not ws.init_sql.is_file():
+        raise UserError(f"{ws.relative(ws.init_sql)} does not exist: the workspace has no "
+                        f"database init script.")
+    check_reachable(ws)
+    dbinit = _dbinit()
+    began = time.monotonic()
+    detail = dbinit.apply_init_sql(ws)
+    return InitResult(time.monotonic() - began, detail)
+
+
+def _dbinit():
+    try:
+        from lomash_tasks.db import initsql as dbinit
+    except ImportError:
+        raise UserError("This checkout has no lomash_tasks/dbinit.py (apply_init_sql): "
+                        "update the task suite.") from None
+    return dbinit
+
+
+# -- seed ---------------------------------------------------------------------------------------
+@dataclass
+class SeedResult:
+    service: str
+    inserted: int = 0  # rows inserted by this run (0 on a re-run: the seeds are idempotent)
+    seconds: float = 0.0
+    error: str | None = None
+    skipped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "failed"
+        if self.skipped is not None:
+            return "skipped"
+        return "done" if self.inserted else "already done"
+
+
+def seed_one(ws: Workspace, svc: Service, timeout: float = 60.0) -> SeedResult:
+    """Run the service's prisma/seed.sql as its role, in one transaction; count rows inserted."""
+    import psycopg
+
+    from lomash_tasks.db.migrate import native
+    from lomash_tasks.db.migrate.problems import classify, first_line
+
+    began = time.monotonic()
+    result = SeedResult(svc.name)
+    path = ws.seed_file(svc)
+    if not path.is_file():
+        result.skipped = f"no {ws.relative(path)}"
+        return result
+    script = path.read_text(encoding="utf-8")
+    try:
+        conn = connections.pg_connect(ws, svc, timeout=min(timeout, 10.0), autocommit=True)
+    except psycopg.Error as exc:
+        address = ws.registry.postgres.address
+        result.error = classify(str(exc), svc, address) or first_line(str(exc))
+        result.seconds = time.monotonic() - began
+        return result
+    try:
+        with conn:
+            conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
+            with conn.transaction():
+                conn.execute(script, prepare=False)
+                # Tuples this transaction inserted, over every table (ON CONFLICT DO NOTHING
+                # skips count as none).
+                row = conn.execute("SELECT coalesce(sum(n_tup_ins), 0)::bigint "
+                                   "FROM pg_stat_xact_user_tables").fetchone()
+                result.inserted = int(row[0])
+    except psycopg.Error as exc:
+        text = native.describe_sql_error(exc, script)
+        hint = ""
+        if getattr(exc, "sqlstate", None) == "42P01":
+            hint = f"; are its migrations applied? (`inv db.migrate --service {svc.alias}`)"
+        result.error = f"{ws.relative(path)} failed and was rolled back: {text}{hint}"
+    finally:
+        result.seconds = time.monotonic() - began
+    return result
+
+
+def seed(ws: Workspace, names: Iterable[str] | None = None,
+         timeout: float = 60.0) -> list[SeedResult]:
+    """Seed the named (default: all) database services; the gateway, when named, is skipped."""
+    from lomash_tasks.db.migrate import check_reachable, select
+
+    services, without = select(ws, names)
+    skipped = [SeedResult(s.name, skipped="has no database") for s in without]
+    if not services:
+        return skipped
+    check_reachable(ws)
+    with ThreadPoolExecutor(max_workers=len(services)) as pool:
+        done = list(pool.map(lambda s: seed_one(ws, s, timeout), services))
+    order = {s.name: i for i, s in enumerate(ws.registry.services)}
+    return sorted(done + skipped, key=lambda r: order.get(r.service, 99))
+
+
+# -- reset --------------------------------------------------------------------------------------
+@dataclass
+class ResetResult:
+    service: str
+    database: str
+    init: InitResult | None = None
+    migrate: Any = None  # migrate.MigrateResult
+    seed: SeedResult | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.migrate is not None and self.migrate.ok
+                    and (self.seed is None or self.seed.ok))
+
+    @property
+    def status(self) -> str:
+        return "done" if self.ok else "failed"
+
+
+def drop_database(ws: Workspace, svc: Service, timeout: float = 10.0) -> bool:
+    """DROP DATABASE ... WITH (FORCE) as the superuser; True when it existed. No questions
+    asked: callers confirm first (see `reset`)."""
+    from psycopg import sql
+
+    with connections.pg_connect(ws, superuser=True, timeout=timeout, autocommit=True) as conn:
+        existed = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                               (svc.database,)).fetchone() is not None
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(svc.database)))
+    return existed
+
+
+def reset(ws: Workspace, svc: Service, yes: bool = False, allow_remote: bool = False,
+          runner: str = "auto", timeout: float = 300.0, with_seed: bool = True,
+          out: Console | None = None) -> ResetResult:
+    """Drop and recreate one service's database (per init.sql), migrate it and seed it.
+
+    Asks first unless `yes` (never prompts in CI: then a UserError says to pass --yes) and
+    refuses a non-local server unless `allow_remote`.
+    """
+    from lomash_tasks import console as _console
+    from lomash_tasks.db import migrate
+
+    out = out or _console.get()
+    if not svc.has_database:
+        raise UserError(f"{svc.name} has no database: nothing to reset.")
+    pg = ws.registry.postgres
+    connections.refuse_remote(pg.host, f"drop database {svc.database}", allow_remote)
+    question = (f"Drop database {svc.database} on {pg.address} (all its data is lost), then "
+                f"recreate, migrate and seed it?")
+    if not out.confirm(question, yes):
+        if not out.interactive:
+            raise UserError(f"db.reset drops database {svc.database} and needs confirmation: "
+                            f"pass --yes to confirm (nothing was dropped).")
+        raise UserError(f"Not confirmed: database {svc.database} was left as it was.")
+    if not ws.init_sql.is_file():
+        raise UserError(f"{ws.relative(ws.init_sql)} does not exist: db.reset recreates the "
+                        f"database from it, so nothing was dropped.")
+    _dbinit()  # checked before anything is dropped
+    migrate.check_reachable(ws)
+    began = time.monotonic()
+    result = ResetResult(svc.name, svc.database)
+    drop_database(ws, svc)
+    result.init = init(ws)
+    report = migrate.migrate(ws, [svc.name], runner=runner, jobs=1, timeout=timeout)
+    result.migrate = report.results[0]
+    if with_seed and result.migrate.ok:
+        result.seed = seed_one(ws, svc)
+    result.seconds = time.monotonic() - began
+    return result
+
+
+# -- psql and URLs ------------------------------------------------------------------------------
+def url(ws: Workspace, svc: Service) -> str:
+    """The service's host-reachable DATABASE_URL (with its password: print it masked)."""
+    if not svc.has_database:
+        raise UserError(f"{svc.name} has no database, so it has no DATABASE_URL.")
+    return connections.database_url(ws, svc)
+
+
+PSQL_HINT = ("psql (the PostgreSQL client) was not found on PATH or next to the server "
+             "binaries. Install it: Debian/Ubuntu `apt-get install postgresql-client`, Fedora "
+             "`dnf install postgresql`, macOS `brew install libpq` (then add its bin folder to "
+             "PATH).")
+
+
+def find_psql(bindir: str = "") -> Path:
+    """psql: on PATH, else next to the PostgreSQL server binaries (see stack.postgres_bindir)."""
+    found = shutil.which("psql")
+    if found:
+        return Path(found)
+    try:
+        from lomash_tasks.stack.embedded.postgres import find_bindir
+
+        folder = find_bindir(bindir)
+    except (UserError, ImportError):
+        folder = None
+    if folder is not None and (folder / "psql").exists():
+        return folder / "psql"
+    raise UserError(PSQL_HINT)
+
+
+def psql_command(ws: Workspace, svc: Service, bindir: str = "") -> tuple[list[str], dict[str, str]]:
+    """argv and environment for an interactive psql as the service's role in its database.
+
+    The password goes in PGPASSWORD (the environment), never on the command line."""
+    if not svc.has_database:
+        raise UserError(f"{svc.name} has no database to open psql on.")
+    creds = connections.service_credentials(ws, svc)
+    pg = ws.registry.postgres
+    env = dict(os.environ)
+    env.update(PGPASSWORD=creds.password, PGAPPNAME="lomash-tasks psql", PGCONNECT_TIMEOUT="10")
+    argv = [str(find_psql(bindir)), "-h", pg.host, "-p", str(pg.port), "-U", creds.user,
+            "-d", svc.database or ""]
+    return argv, env
+
+
+def run_psql(ws: Workspace, svc: Service, bindir: str = "", extra: Iterable[str] = ()) -> int:
+    """Run psql attached to this terminal; its exit code."""
+    import subprocess
+
+    argv, env = psql_command(ws, svc, bindir)
+    return subprocess.call(argv + list(extra), env=env)
+
+
+# -- readiness ----------------------------------------------------------------------------------
+def wait(ws: Workspace, timeout: float = 60.0) -> Any:
+    """Wait until PostgreSQL accepts the superuser and every role and database exists."""
+    from lomash_tasks.stack import probes
+
+    return probes.wait_for(ws, "postgres", timeout=timeout)
+

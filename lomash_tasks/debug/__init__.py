@@ -1,0 +1,1 @@
+"""Debugging aids: the port map, VS Code attach configurations, the doctor's checks."""

@@ -1,0 +1,260 @@
+"""`debug.doctor`: the seed's Troubleshooting section as checks, each with its fix.
+
+Every check is bounded by a short timeout and never raises: it returns a `Check` saying what
+was seen and, when it failed, what to do. Checks run side by side, reported in a fixed order.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from lomash_tasks import connections
+from lomash_tasks.env import files as envfiles
+from lomash_tasks.stack import ports
+from lomash_tasks.stack import probes
+from lomash_tasks.context import SUITE_ROOT
+from lomash_tasks.workspace import Workspace
+
+NODE_MAJOR = 20
+PNPM_VERSION = "9.1.0"
+DOCKER_MIN = (25, 0)
+COMPOSE_MIN = (2, 24)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None          # None: skipped (does not apply here)
+    detail: str
+    fix: str = ""
+
+    @property
+    def mark(self) -> str:
+        return {True: "✓", False: "✗", None: "-"}[self.ok]
+
+    def line(self) -> str:
+        text = f"{self.mark} {self.name}: {self.detail}"
+        if self.ok is False and self.fix:
+            text += f" -> fix: {self.fix}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_checks(ws: Workspace, backend: str | None = None, timeout: float = 3.0) -> list[Check]:
+    """Every check, in order; each bounded by `timeout` seconds (plus a small margin)."""
+    plan: list[tuple[str, Callable[[], Check]]] = []
+    compose = backend == "compose"
+    plan.append(("Docker", lambda: _docker(timeout) if compose else
+                 Check("Docker", None, f"not needed (stack backend: {backend or 'embedded'})")))
+    plan.append(("Docker Compose", lambda: _compose(timeout) if compose else
+                 Check("Docker Compose", None,
+                       f"not needed (stack backend: {backend or 'embedded'})")))
+    plan.append(("Node", lambda: _node(timeout)))
+    plan.append(("pnpm", lambda: _pnpm(ws, timeout)))
+    plan.append(("env files", lambda: _env(ws)))
+    plan.append(("Redis URLs", lambda: _redis_urls(ws)))
+    for part in probes.PARTS:
+        plan.append((part, lambda part=part: _reachable(ws, part, backend, timeout)))
+    plan.append(("CREATEDB", lambda: _createdb(ws, timeout)))
+    plan.append(("S3 buckets", lambda: _buckets(ws, timeout)))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [(name, pool.submit(_guard, name, fn)) for name, fn in plan]
+        results = []
+        for name, future in futures:
+            try:
+                results.append(future.result(timeout=timeout + 5.0))
+            except FutureTimeout:
+                results.append(Check(name, False, f"no answer within {timeout + 5.0:g} s",
+                                     "see what hangs with `inv debug.ports`"))
+    return results
+
+
+def _guard(name: str, fn: Callable[[], Check]) -> Check:
+    try:
+        return fn()
+    except Exception as exc:  # a check reports, it never stops the others
+        return Check(name, False, f"check failed: {type(exc).__name__}: {exc}")
+
+
+# -- tools --------------------------------------------------------------------------------------
+def _version_of(argv: list[str], timeout: float) -> str | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", done.stdout + done.stderr)
+    return match.group(0) if match else None
+
+
+def _tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def _docker(timeout: float) -> Check:
+    if not shutil.which("docker"):
+        return Check("Docker", False, "not found", "install Docker 25 or later "
+                     "(https://docs.docker.com/get-docker/)")
+    version = _version_of(["docker", "--version"], timeout)
+    if not version:
+        return Check("Docker", False, "`docker --version` failed", "reinstall Docker")
+    if _tuple(version)[:2] < DOCKER_MIN:
+        return Check("Docker", False, f"{version} (25.0 or later needed)", "upgrade Docker")
+    return Check("Docker", True, version)
+
+
+def _compose(timeout: float) -> Check:
+    version = None
+    if shutil.which("docker"):
+        version = _version_of(["docker", "compose", "version", "--short"], timeout)
+    if version is None and shutil.which("docker-compose"):
+        version = _version_of(["docker-compose", "version", "--short"], timeout)
+    if version is None:
+        return Check("Docker Compose", False, "not found (`docker compose version` failed)",
+                     "install the Compose plugin 2.24 or later (bundled with Docker Desktop)")
+    if _tuple(version)[:2] < COMPOSE_MIN:
+        return Check("Docker Compose", False, f"{version} (2.24 or later needed)",
+                     "upgrade Docker Compose")
+    return Check("Docker Compose", True, version)
+
+
+def _node(timeout: float) -> Check:
+    if not shutil.which("node"):
+        return Check("Node", False, "not found", f"install Node {NODE_MAJOR} LTS "
+                     f"(https://nodejs.org/ or `nvm install {NODE_MAJOR}`)")
+    version = _version_of(["node", "--version"], timeout)
+    if not version:
+        return Check("Node", False, "`node --version` failed", f"reinstall Node {NODE_MAJOR}")
+    if _tuple(version)[0] != NODE_MAJOR:
+        return Check("Node", False, f"{version} (the services target Node {NODE_MAJOR} LTS)",
+                     f"switch to Node {NODE_MAJOR} (`nvm use {NODE_MAJOR}`)")
+    return Check("Node", True, version)
+
+
+def pnpm_path(ws: Workspace | None = None) -> str | None:
+    """The pnpm the suite uses: its own tools/ install first, then PATH."""
+    local = SUITE_ROOT / "tools" / "node_modules" / ".bin" / "pnpm"
+    if local.exists():
+        return str(local)
+    return shutil.which("pnpm")
+
+
+def _pnpm(ws: Workspace, timeout: float) -> Check:
+    exe = pnpm_path(ws)
+    fix = (f"`npm ci --prefix tools` in the suite (pins pnpm {PNPM_VERSION}), or `corepack "
+           f"enable && corepack prepare pnpm@{PNPM_VERSION} --activate`")
+    if not exe:
+        return Check("pnpm", False, "not found", fix)
+    version = _version_of([exe, "--version"], timeout + 2.0)
+    if version != PNPM_VERSION:
+        return Check("pnpm", False, f"{version or 'unknown version'} at {exe} "
+                     f"({PNPM_VERSION} needed)", fix)
+    return Check("pnpm", True, f"{version} ({exe})")
+
+
+# -- env files ----------------------------------------------------------------------------------
+def _env(ws: Workspace) -> Check:
+    from lomash_tasks.env.ops import check_env
+    from lomash_tasks.errors import UserError
+
+    try:
+        problems = check_env(ws)
+    except UserError as err:
+        return Check("env files", False, err.text, "fix that file")
+    if problems:
+        first = problems[0].line()
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return Check("env files", False, f"{len(problems)} problem(s): {first}{more}",
+                     "`inv env.check` lists them; `inv env.copy` adds missing files and keys")
+    return Check("env files", True, f"{len(ws.env_pairs())} files match their examples")
+
+
+def _redis_urls(ws: Workspace) -> Check:
+    bad, seen = [], 0
+    for svc in ws.registry.with_cache:
+        pair = ws.env_pair(svc)
+        path = pair.env if pair.env.is_file() else pair.example
+        if not path.is_file():
+            continue
+        url = envfiles.read_env(path).get("REDIS_URL")
+        if not url:
+            continue
+        seen += 1
+        netloc = urlsplit(url).netloc
+        userinfo = netloc.rpartition("@")[0] if "@" in netloc else ""
+        if userinfo and ":" not in userinfo:
+            bad.append(ws.relative(path))
+    if bad:
+        return Check("Redis URLs", False, f"no ':' before the password in {', '.join(bad)} "
+                     f"(ioredis takes it for a user name and AUTH fails)",
+                     "write REDIS_URL=redis://:PASSWORD@HOST:6379/INDEX")
+    return Check("Redis URLs", True, f"{seen} REDIS_URL values use redis://:PASSWORD@... ")
+
+
+# -- the stack ----------------------------------------------------------------------------------
+def _reachable(ws: Workspace, part: str, backend: str | None, timeout: float) -> Check:
+    name = {"postgres": "PostgreSQL", "redis": "Redis", "aws": "AWS endpoint",
+            "smtp": "SMTP"}[part]
+    result = probes.check(ws, part, backend=backend, timeout=timeout)
+    if result.ready:
+        return Check(name, True, f"{result.address}: {result.detail}")
+    port = int(result.address.rsplit(":", 1)[1])
+    held = ports.holder(port) if ports.answers(result.address.rsplit(":", 1)[0], port) else None
+    who = f" (port held by {held.describe()})" if held else ""
+    fix = "start the stack with `inv stack.up`"
+    if held:
+        fix = (f"that port is taken by another program: stop it, or move the stack with "
+               f"INVOKE_INFRA_{part.upper()}_PORT=<port>")
+    return Check(name, False, f"{result.address}: {result.error}{who}", fix)
+
+
+def _createdb(ws: Workspace, timeout: float) -> Check:
+    roles = [s.role for s in ws.registry.with_database]
+    try:
+        with connections.pg_connect(ws, superuser=True, timeout=timeout,
+                                    autocommit=True) as conn:
+            rows = dict(conn.execute("SELECT rolname, rolcreatedb FROM pg_roles "
+                                     "WHERE rolname = ANY(%s)", (roles,)).fetchall())
+    except Exception as exc:  # psycopg.Error, OSError: not reachable or refused
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Check("CREATEDB", False, f"cannot ask PostgreSQL: {first}",
+                     "start the stack (`inv stack.up`), then run again")
+    missing = [r for r in roles if r not in rows]
+    lacking = [r for r in roles if r in rows and not rows[r]]
+    if missing or lacking:
+        parts = []
+        if missing:
+            parts.append(f"missing roles: {', '.join(missing)}")
+        if lacking:
+            parts.append(f"without CREATEDB: {', '.join(lacking)}")
+        return Check("CREATEDB", False, "; ".join(parts) + " (Prisma's shadow database "
+                     "needs it)", "run infra/docker/postgres/init.sql again as lomash_master, "
+                     "or `ALTER ROLE <role> CREATEDB;`")
+    return Check("CREATEDB", True, f"all {len(roles)} service roles may create databases")
+
+
+def _buckets(ws: Workspace, timeout: float) -> Check:
+    aws = ws.registry.aws
+    if not ports.answers(aws.host, aws.port, timeout=0.5):
+        return Check("S3 buckets", False, f"nothing listens on {aws.address}",
+                     "start the stack (`inv stack.up`), then `inv aws.buckets`")
+    from lomash_tasks.aws import missing_buckets
+
+    try:
+        missing = missing_buckets(ws, timeout=timeout)
+    except Exception as exc:
+        return Check("S3 buckets", False, f"cannot list buckets: {exc}",
+                     "check the AWS endpoint (`inv aws.wait`)")
+    if missing:
+        return Check("S3 buckets", False, f"missing: {', '.join(missing)}", "`inv aws.buckets`")
+    return Check("S3 buckets", True, ", ".join(aws.buckets))

@@ -1,0 +1,1 @@
+"""The `inv setup` pipeline: ordered, idempotent steps and their summary."""

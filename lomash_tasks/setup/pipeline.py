@@ -1,0 +1,196 @@
+"""An ordered, idempotent pipeline of named steps with a summary at the end.
+
+Each step reports what it did: "done" (it changed something), "already done" (nothing to do),
+or "skipped". The first failing step stops the run; later steps are shown as "not run". A lock
+file in the workspace's state folder keeps two runs on one workspace from interleaving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from lomash_tasks.console import Console, FAIL, OK, SKIP
+from lomash_tasks.errors import UserError, suggest
+
+DONE, ALREADY, SKIPPED, FAILED, NOT_RUN, PLANNED = (
+    "done", "already done", "skipped", "failed", "not run", "planned")
+
+
+@dataclass
+class Outcome:
+    status: str  # DONE | ALREADY | SKIPPED
+    detail: str = ""
+
+
+@dataclass
+class StepResult:
+    step: str
+    status: str
+    seconds: float = 0.0
+    detail: str = ""
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str  # what it does, one line (shown by --dry and in help)
+    run: Callable[[Any], Outcome]
+    plan: Callable[[Any], str] | None = None  # what it would do now, for --dry
+
+
+def choose(steps: Sequence[Step], only: Sequence[str] | None,
+           skip: Sequence[str] | None) -> tuple[list[Step], set[str]]:
+    """The steps to run, and the names skipped on request; unknown names list the steps."""
+    names = [s.name for s in steps]
+    for flag, given in (("--only", only), ("--skip", skip)):
+        for name in given or []:
+            if name not in names:
+                raise UserError(f"Unknown step '{name}' for {flag}.{suggest(name, names)} "
+                                f"The steps, in order: {', '.join(names)}.")
+    if only:
+        skipped = {n for n in names if n not in only}
+    else:
+        skipped = set(skip or [])
+    return [s for s in steps if s.name not in skipped], skipped
+
+
+def run(steps: Sequence[Step], skipped: set[str], state: Any, console: Console,
+        dry: bool = False, on_result: Callable[[StepResult], None] | None = None
+        ) -> list[StepResult]:
+    """Run the steps in order; stop at the first failure. Ctrl-C marks the step interrupted."""
+    results: list[StepResult] = []
+    order = [s.name for s in steps]
+    by_name = {s.name: s for s in steps}
+    all_names = list(dict.fromkeys(order + sorted(skipped)))
+    failed = False
+    for name in all_names:
+        if name in skipped:
+            results.append(StepResult(name, SKIPPED, detail="skipped on request"))
+            continue
+        step = by_name[name]
+        if failed:
+            results.append(StepResult(name, NOT_RUN))
+            continue
+        if dry:
+            detail = step.plan(state) if step.plan else step.title
+            results.append(StepResult(name, PLANNED, detail=detail))
+            continue
+        started = time.monotonic()
+        with console.group(f"{name}: {step.title}"):
+            try:
+                outcome = step.run(state)
+                result = StepResult(name, outcome.status, time.monotonic() - started,
+                                    outcome.detail)
+            except KeyboardInterrupt:
+                result = StepResult(name, FAILED, time.monotonic() - started,
+                                    "interrupted (Ctrl-C)",
+                                    "run the same command again: every step resumes where it "
+                                    "stopped")
+                results.append(result)
+                for rest in all_names[all_names.index(name) + 1:]:
+                    results.append(StepResult(rest, SKIPPED if rest in skipped else NOT_RUN))
+                raise Interrupted(results) from None
+            except UserError as err:
+                result = StepResult(name, FAILED, time.monotonic() - started, err.text,
+                                    f"fix the above, then run again (steps before it are kept); "
+                                    f"`inv setup --only {name}` retries just this step")
+                failed = True
+            except Exception as err:  # noqa: BLE001 - a bug must not hide the summary
+                result = StepResult(name, FAILED, time.monotonic() - started,
+                                    f"unexpected error: {type(err).__name__}: {err}",
+                                    "this is a bug in the task suite: please report it with "
+                                    "the output above")
+                failed = True
+            if result.status == FAILED:
+                console.error(result.detail, title=f"setup: {name}")
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results
+
+
+class Interrupted(Exception):
+    def __init__(self, results: list[StepResult]) -> None:
+        super().__init__("interrupted")
+        self.results = results
+
+
+ICONS = {DONE: OK, ALREADY: OK, SKIPPED: SKIP, FAILED: FAIL, NOT_RUN: " ", PLANNED: "·"}
+
+
+def summary_rows(results: Sequence[StepResult]) -> list[list[str]]:
+    return [[f"{ICONS.get(r.status, ' ')} {r.step}", r.status,
+             f"{r.seconds:.2f}s" if r.seconds else "", _first_line(r.detail)] for r in results]
+
+
+def markdown(results: Sequence[StepResult], title: str, extra: str = "") -> str:
+    lines = [f"### {title}", "", "| step | result | time | detail |", "|---|---|---|---|"]
+    for r in results:
+        detail = _first_line(r.detail).replace("|", "\\|")
+        lines.append(f"| {r.step} | {ICONS.get(r.status, '')} {r.status} | "
+                     f"{r.seconds:.2f}s | {detail} |")
+    return "\n".join(lines) + ("\n\n" + extra if extra else "")
+
+
+def as_json(results: Sequence[StepResult], **extra: Any) -> str:
+    return json.dumps({"steps": [r.as_dict() for r in results], **extra}, indent=2)
+
+
+def _first_line(text: str) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= 110 else line[:109] + "…"
+
+
+# -- one run per workspace --------------------------------------------------------------------
+@contextmanager
+def exclusive(lock_path: Path, console: Console, timeout: float, what: str) -> Iterator[None]:
+    """Hold an exclusive lock; wait up to `timeout` seconds for another holder, then refuse."""
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+",
+                       encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(lock_path)
+            console.print(f"Another {what} is running on this workspace{holder}: waiting up to "
+                          f"{timeout:.0f}s for it to finish...")
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise UserError(
+                            f"Another {what} is still running on this workspace{holder} after "
+                            f"{timeout:.0f}s. Wait for it to finish (or stop it), then run "
+                            f"again. Lock file: {lock_path}.") from None
+                    time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _holder(lock_path: Path) -> str:
+    try:
+        pid = lock_path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""

@@ -1,0 +1,302 @@
+"""The steps of `inv setup`, from a fresh clone to a working stack.
+
+    env -> stack -> wait -> db.init -> deps -> db.migrate -> db.seed -> aws
+
+Each step calls the same plain functions as its namespace's tasks and says whether it changed
+anything. Checks come first where they are cheap, so a second run on a ready stack does no
+work: it reads `_prisma_migrations` instead of starting eight Prisma processes, and looks
+for the roles and databases instead of re-running init.sql.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lomash_tasks import connections
+from lomash_tasks.env import files as envfiles
+from lomash_tasks.console import Console
+from lomash_tasks.errors import UserError
+from lomash_tasks.setup.pipeline import ALREADY, DONE, SKIPPED, Outcome, Step
+from lomash_tasks.workspace import Workspace
+
+
+@dataclass
+class SetupState:
+    """What the steps share: the workspace, the options, what earlier steps learnt."""
+
+    ws: Workspace
+    config: dict[str, Any]
+    out: Console
+    backend: str | None = None  # flag value; None = stack.backend
+    runner: str | None = None   # flag value; None = db.runner
+    started: list[str] = field(default_factory=list)
+
+    # -- settings, flag beats config ------------------------------------------------------
+    @property
+    def stack_settings(self) -> Any:
+        from lomash_tasks.stack import Settings
+
+        return Settings.from_config(self.config)
+
+    @property
+    def backend_name(self) -> str:
+        from lomash_tasks.stack import resolve
+
+        if not hasattr(self, "_backend_name"):
+            self._backend_name = resolve(self.backend, self.stack_settings, self.ws)
+        return self._backend_name
+
+    @property
+    def runner_name(self) -> str:
+        return (self.runner or self.config.get("db", {}).get("runner") or "auto").strip()
+
+    def db_setting(self, key: str, default: Any) -> Any:
+        return self.config.get("db", {}).get(key, default)
+
+
+# -- env ----------------------------------------------------------------------------------------
+def _env(state: SetupState) -> Outcome:
+    from lomash_tasks.env import ops as environment
+    from lomash_tasks.env import overlays
+
+    overlay = overlays.load(state.config.get("env", {}).get("overlay", "host"), state.ws.registry)
+    results = environment.copy_env(state.ws, overlay=overlay)
+    changed = [r for r in results if r.status != "unchanged"]
+    for r in changed:
+        state.out.info(f"  {state.ws.relative(r.pair.env)}: {r.summary}")
+    if not changed:
+        return Outcome(ALREADY, f"{len(results)} env files in place")
+    created = sum(r.status == "created" for r in changed)
+    return Outcome(DONE, f"{created} created, {len(changed) - created} updated")
+
+
+def _env_plan(state: SetupState) -> str:
+    missing = [p for p in state.ws.env_pairs() if not p.env.exists()]
+    return (f"create {len(missing)} missing .env files from their examples" if missing
+            else "check the .env files for keys new in the examples")
+
+
+# -- stack --------------------------------------------------------------------------------------
+def _stack(state: SetupState) -> Outcome:
+    from lomash_tasks import stack as backends
+
+    chosen = backends.get(state.ws, state.stack_settings, state.backend_name)
+    results = chosen.up(log=state.out.info)
+    state.started = [r.part for r in results if r.state == backends.STARTED]
+    if state.started:
+        return Outcome(DONE, f"{chosen.name}: started {', '.join(state.started)}")
+    return Outcome(ALREADY, f"{chosen.name}: every part already running")
+
+
+def _stack_plan(state: SetupState) -> str:
+    return f"start postgres, redis, aws, smtp with the {state.backend_name} backend (if not running)"
+
+
+# -- wait ---------------------------------------------------------------------------------------
+def _wait(state: SetupState) -> Outcome:
+    from lomash_tasks.stack import probes
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lomash_tasks.stack import PARTS
+
+    timeout = float(state.stack_settings.wait_timeout)
+    with ThreadPoolExecutor(max_workers=len(PARTS)) as pool:  # one deadline, probed side by side
+        results = list(pool.map(
+            lambda part: probes.wait_for(state.ws, part, timeout, backend=state.backend_name),
+            PARTS))
+    slowest = max(results, key=lambda r: r.elapsed)
+    detail = f"{len(results)} parts ready (slowest: {slowest.part}, {slowest.elapsed:.2f}s)"
+    return Outcome(DONE if state.started else ALREADY, detail)
+
+
+# -- db.init ------------------------------------------------------------------------------------
+def _db_init(state: SetupState) -> Outcome:
+    from lomash_tasks.db import initsql as dbinit
+
+    if not dbinit.missing_objects(state.ws):
+        dbinit.set_role_passwords(state.ws)  # a password edited in a .env takes effect
+        return Outcome(ALREADY, "every role and database exists (`inv db.init` re-applies)")
+    outcome = dbinit.apply_init_sql(state.ws)
+    return Outcome(DONE if outcome.changed else ALREADY, outcome.summary())
+
+
+# -- deps ---------------------------------------------------------------------------------------
+def _deps_needed(state: SetupState) -> list[str]:
+    from lomash_tasks.db.migrate import prisma
+
+    return [s.name for s in state.ws.registry.with_database if not prisma.available(state.ws, s)]
+
+
+def _deps(state: SetupState) -> Outcome:
+    runner = state.runner_name
+    if runner == "native":
+        return Outcome(SKIPPED, "the native runner needs no Node dependencies")
+    missing = _deps_needed(state)
+    if not missing:
+        return Outcome(ALREADY, "every service's Prisma CLI is installed")
+    from lomash_tasks.debug.doctor import pnpm_path
+
+    pnpm = pnpm_path()
+    lockfile = state.ws.root / "pnpm-lock.yaml"
+    if pnpm is None or shutil.which("node") is None or not lockfile.is_file():
+        why = ("pnpm was not found (`make install` puts it in tools/)" if pnpm is None else
+               "node was not found" if shutil.which("node") is None else
+               "the workspace has no pnpm-lock.yaml")
+        if runner == "prisma":
+            raise UserError(f"The Prisma runner needs the workspace's Node dependencies, but "
+                            f"{why}. Install Node 20 and pnpm 9.1.0, or use --runner native.")
+        return Outcome(SKIPPED, f"{why}: migrations will use the native runner")
+    argv = [str(pnpm), "install", "--frozen-lockfile", "--reporter=append-only"]
+    env = dict(os.environ, CI="true")  # non-interactive: pnpm never asks
+    began = time.monotonic()
+    result = subprocess.run(argv, cwd=state.ws.root, env=env, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise UserError(f"`pnpm install --frozen-lockfile` failed in {state.ws.root} "
+                        f"(exit {result.returncode}):\n{tail}\nFix the install (or use "
+                        f"--runner native) and run `inv setup` again.")
+    return Outcome(DONE, f"pnpm install in {time.monotonic() - began:.1f}s "
+                         f"({len(missing)} services lacked the Prisma CLI)")
+
+
+def _deps_plan(state: SetupState) -> str:
+    if state.runner_name == "native":
+        return "nothing: the native runner needs no Node dependencies"
+    missing = _deps_needed(state)
+    return (f"pnpm install --frozen-lockfile ({len(missing)} services lack the Prisma CLI)"
+            if missing else "nothing: every service's Prisma CLI is installed")
+
+
+# -- db.migrate ---------------------------------------------------------------------------------
+def _pending(state: SetupState) -> list[str]:
+    """Services with a pending or failed migration, or whose state cannot be read."""
+    from lomash_tasks.db import migrate
+
+    return [st.service for st in migrate.status(state.ws)
+            if st.error or st.pending or st.failed]
+
+
+def _db_migrate(state: SetupState) -> Outcome:
+    from lomash_tasks.db import migrate
+
+    pending = _pending(state)
+    if not pending:
+        return Outcome(ALREADY, "every service's migrations are applied")
+    report = migrate.migrate(state.ws, pending, runner=state.runner_name,
+                             jobs=int(state.db_setting("jobs", 0) or 0),
+                             timeout=float(state.db_setting("timeout", 300.0)), out=state.out)
+    report.print(state.out, title="db.migrate")
+    if not report.ok:
+        failed = ", ".join(r.service for r in report.failed)
+        raise UserError(f"Migrations failed for {failed} (see above). Fix them, then run "
+                        f"`inv setup` again (or `inv db.migrate --service NAME`).")
+    return Outcome(DONE, f"{report.applied_count} migrations applied to {len(pending)} databases")
+
+
+# -- db.seed ------------------------------------------------------------------------------------
+SEEDED_FILE = "seeded.json"
+
+
+def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]]:
+    """Per service: the database's OID and the seed file's hash, as they are now."""
+    import hashlib
+
+    with connections.pg_connect(state.ws, superuser=True, timeout=10) as conn:
+        oids = dict(conn.execute("SELECT datname, oid::bigint FROM pg_database").fetchall())
+        # A cluster copied from a template repeats OIDs: the server's start time tells a
+        # fresh copy (or any restart) from the server that was seeded.
+        started = str(conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0])
+    marks = {}
+    for svc in state.ws.registry.with_database:
+        path = state.ws.seed_file(svc)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        marks[svc.name] = {"database_oid": oids.get(svc.database), "server_started": started,
+                           "seed_sha256": digest}
+    return marks
+
+
+def _db_seed(state: SetupState) -> Outcome:
+    """Seed each database once per (database, server run, seed file); `inv db.seed` always
+    re-runs.
+
+    A database dropped and re-created has a new OID, a restarted or re-created server a new
+    start time, an edited seed a new hash: each is seeded again (the seeds are idempotent).
+    Rows deleted by hand on a running server are not noticed here: `inv db.seed` puts them back.
+    """
+    import json
+
+    from lomash_tasks.db import ops as database
+
+    record = state.ws.state_dir / SEEDED_FILE
+    try:
+        seen = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        seen = {}
+    marks = _seed_marks(state)
+    due = [name for name, mark in marks.items() if seen.get(name) != mark]
+    if not due:
+        return Outcome(ALREADY, "every database was seeded from its current seed file "
+                                "(`inv db.seed` re-runs the seeds)")
+    results = database.seed(state.ws, due, timeout=float(state.db_setting("seed_timeout", 60.0)))
+    failed = [r for r in results if not r.ok]
+    ok = {r.service for r in results if r.ok}
+    seen.update({name: marks[name] for name in due if name in ok})
+    state.ws.ensure_state_dir()
+    envfiles.write_atomic(record, json.dumps(seen, indent=2) + "\n")
+    if failed:
+        raise UserError("Seeding failed: " + "; ".join(f"{r.service}: {r.error}" for r in failed))
+    inserted = sum(r.inserted for r in results)
+    if inserted:
+        return Outcome(DONE, f"{inserted} rows inserted into {len(due)} databases")
+    return Outcome(ALREADY, "every seed row is present")
+
+
+# -- aws ----------------------------------------------------------------------------------------
+def _aws(state: SetupState) -> Outcome:
+    from lomash_tasks import aws as aws_ops
+
+    prefix = state.config.get("aws", {}).get("secret_prefix", aws_ops.SECRET_PREFIX)
+    report = aws_ops.bootstrap(state.ws, prefix=prefix)
+    return Outcome(DONE if report.changed else ALREADY, report.summary)
+
+
+STEPS = [
+    Step("env", "create missing .env files from their examples", _env, _env_plan),
+    Step("stack", "start PostgreSQL, Redis, the AWS endpoint and the SMTP trap", _stack,
+         _stack_plan),
+    Step("wait", "wait until every part answers a real protocol check", _wait,
+         lambda s: "probe postgres, redis, aws and smtp until ready"),
+    Step("db.init", "apply init.sql: roles, databases, grants, extensions", _db_init,
+         lambda s: "apply infra/docker/postgres/init.sql if a role or database is missing"),
+    Step("deps", "install the workspace's Node dependencies when Prisma needs them", _deps,
+         _deps_plan),
+    Step("db.migrate", "apply every service's pending migrations", _db_migrate,
+         lambda s: f"apply pending migrations of the 8 databases ({s.runner_name} runner)"),
+    Step("db.seed", "run every service's idempotent seed", _db_seed,
+         lambda s: "run prisma/seed.sql of each database service"),
+    Step("aws", "create buckets, queues, secrets and the SES sender", _aws,
+         lambda s: "create missing buckets, queues (+DLQ), secrets, SES sender"),
+]
+STEP_NAMES = [s.name for s in STEPS]
+
+
+def urls(ws: Workspace) -> list[list[str]]:
+    """Every service and tool of the seed's port maps, with where to reach it."""
+    reg = ws.registry
+    rows = [[s.name, f"http://localhost:{s.port}", f"debug {s.debug_port}"] for s in reg.services]
+    rows.append(["postgres", f"postgresql://{reg.postgres.superuser}:****@{reg.postgres.address}",
+                 "superuser"])
+    rows.append(["redis", f"redis://:****@{reg.redis.address}", "indexes 0-7"])
+    rows.append(["mail (SMTP)", f"smtp://{reg.smtp.address}",
+                 f"web http://{reg.smtp.host}:{reg.smtp.web_port}"])
+    rows.append(["aws endpoint", reg.aws.url, f"region {reg.aws.region}"])
+    rows += [[t.name, t.url, t.login.split(" / ")[0] + " / ****" if t.login else ""]
+             for t in reg.tools]
+    return rows

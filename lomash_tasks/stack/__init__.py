@@ -1,0 +1,95 @@
+"""Where the stack's infrastructure comes from: Docker Compose or servers the suite embeds.
+
+    get(ws, settings, name=None) -> Backend     `name` (a --backend flag) beats stack.backend
+
+`auto` (the default) picks Compose when a Docker engine answers a ping within a short
+timeout, and the embedded backend otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lomash_tasks.errors import UserError, suggest
+if TYPE_CHECKING:
+    from lomash_tasks.workspace import Workspace
+
+from lomash_tasks.stack.base import (ALREADY_RUNNING, PARTS, PORT_KEYS, STARTED, Backend,
+                                     PartResult, PartStatus, Settings, select_parts)
+
+BACKENDS = ("auto", "embedded", "compose")
+PING_TIMEOUT = 1.0
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+__all__ = ["ALREADY_RUNNING", "BACKENDS", "PARTS", "PORT_KEYS", "STARTED", "Backend",
+           "PartResult", "PartStatus", "Settings", "docker_engine", "embedded_running", "get",
+           "resolve", "select_parts"]
+
+
+def docker_engine(timeout: float = PING_TIMEOUT) -> tuple[bool, str]:
+    """(True, version) when a Docker engine answers a ping; (False, why) otherwise."""
+    import os
+
+    if not os.environ.get("DOCKER_HOST") and not os.path.exists(DEFAULT_SOCKET):
+        # exactly where docker.from_env() would look; answered without importing the SDK
+        return False, f"DOCKER_HOST is not set and {DEFAULT_SOCKET} does not exist"
+    try:
+        import docker
+    except ImportError:
+        return False, "the docker Python SDK is not installed"
+    try:
+        client = docker.from_env(timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - DockerException and friends: no engine
+        return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    try:
+        client.ping()
+        version = client.version().get("Version", "?")
+        return True, version
+    except Exception as exc:  # noqa: BLE001
+        return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    finally:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def resolve(name: str | None, settings: Settings, ws: Workspace | None = None) -> str:
+    """The concrete backend for a flag/config value: 'embedded' or 'compose'.
+
+    `auto` follows a stack that already runs: with `ws`, servers the embedded backend started
+    in that workspace win (so `inv stack.down` stops what `inv setup --backend embedded`
+    started, even where a Docker engine answers); otherwise Compose when an engine answers.
+    """
+    chosen = (name or settings.backend or "auto").strip().lower()
+    if chosen not in BACKENDS:
+        raise UserError(f"Unknown backend '{chosen}'.{suggest(chosen, BACKENDS)} Valid backends: "
+                        f"{', '.join(BACKENDS)} (flag --backend or config stack.backend / "
+                        f"INVOKE_STACK_BACKEND).")
+    if chosen == "auto":
+        if ws is not None and embedded_running(ws, settings):
+            return "embedded"
+        return "compose" if docker_engine()[0] else "embedded"
+    return chosen
+
+
+def embedded_running(ws: Workspace, settings: Settings) -> bool:
+    """True when a server the embedded backend started in `ws` is alive (pid files, /proc)."""
+    if not ws.state_dir.is_dir():
+        return False
+    from lomash_tasks.stack.embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend(ws, settings)
+    return any(backend.part(part).pid() is not None for part in PARTS)
+
+
+def get(ws: Workspace, settings: Settings | None = None, name: str | None = None) -> Backend:
+    settings = settings or Settings()
+    chosen = resolve(name, settings, ws)
+    if chosen == "compose":
+        from lomash_tasks.stack.compose import ComposeBackend
+
+        return ComposeBackend(ws, settings)
+    from lomash_tasks.stack.embedded import EmbeddedBackend
+
+    return EmbeddedBackend(ws, settings)

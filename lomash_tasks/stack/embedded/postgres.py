@@ -1,0 +1,376 @@
+"""The embedded PostgreSQL: initdb + pg_ctl from the system's binaries, init.sql like the image.
+
+First start: `initdb` (superuser from the registry, its password from the workspace's env files,
+scram-sha-256 over TCP), then `pg_ctl start -w` listening on the registry's host:port only
+(no Unix socket), then `psql -v ON_ERROR_STOP=1 -f infra/docker/postgres/init.sql` over TCP as
+the superuser (the password in PGPASSWORD, never on the command line), as the official image
+does. Every start then sets each service role's password from that service's env file.
+
+PostgreSQL refuses to run as root: under root the server runs as an unprivileged system user
+(config `stack.postgres_user`, default `lomash-pg`), created deliberately and announced.
+"""
+
+from __future__ import annotations
+
+import glob
+import grp
+import os
+import pwd
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+from lomash_tasks import connections
+from lomash_tasks.errors import UserError
+from lomash_tasks.stack.embedded import pgtemplate
+from lomash_tasks.stack.embedded.process import Part, alive, tail
+
+INSTALL_HINT = ("Install PostgreSQL with its contrib extensions (Debian/Ubuntu: `apt-get install "
+                "postgresql postgresql-contrib`; macOS: `brew install postgresql@16`), or point "
+                "the suite at a folder holding initdb, pg_ctl, postgres and psql with "
+                "INVOKE_STACK_POSTGRES_BINDIR=/path/to/bin (config key stack.postgres_bindir).")
+TOOLS = ("initdb", "pg_ctl", "postgres", "psql")
+INCLUDE_LINE = "include_if_exists = 'lomash.conf'"
+
+
+def find_bindir(configured: str = "") -> Path:
+    """Where initdb/pg_ctl/postgres/psql live: config, `pg_config --bindir`, the usual layouts."""
+    candidates: list[Path] = []
+    if configured:
+        path = Path(configured).expanduser()
+        if not all((path / t).exists() for t in TOOLS):
+            raise UserError(f"stack.postgres_bindir is {configured}, but that folder does not "
+                            f"hold {', '.join(TOOLS)}. {INSTALL_HINT}")
+        return path
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
+                                 timeout=5).stdout.strip()
+            if out:
+                candidates.append(Path(out))
+        except (OSError, subprocess.SubprocessError):
+            pass
+    candidates += sorted((Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")),
+                         key=_version_key, reverse=True)
+    candidates += sorted((Path(p) for p in glob.glob("/opt/homebrew/opt/postgresql@*/bin")
+                          + glob.glob("/usr/local/opt/postgresql@*/bin")),
+                         key=_version_key, reverse=True)
+    candidates += [Path("/opt/homebrew/bin"), Path("/usr/local/bin"),
+                   Path("/usr/local/pgsql/bin"), Path("/usr/pgsql/bin")]
+    for path in candidates:
+        if all((path / t).exists() for t in TOOLS):
+            return path
+    raise UserError(f"PostgreSQL server binaries ({', '.join(TOOLS)}) were not found. "
+                    f"{INSTALL_HINT}")
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    numbers = re.findall(r"(\d+)", str(path))
+    return tuple(int(n) for n in numbers[-1:]) or (0,)
+
+
+def ensure_system_user(name: str) -> bool:
+    """Create the unprivileged system user `name` when missing; True when it was created."""
+    try:
+        pwd.getpwnam(name)
+        return False
+    except KeyError:
+        pass
+    tool = shutil.which("useradd") or "/usr/sbin/useradd"
+    argv = [tool, "--system", "--no-create-home", "--home-dir", "/nonexistent",
+            "--shell", "/usr/sbin/nologin", "--user-group", name]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except OSError as exc:
+        raise UserError(f"PostgreSQL refuses to run as root, and the system user '{name}' to "
+                        f"run it could not be created ({exc}). Create it yourself "
+                        f"(`useradd --system {name}`) or set stack.postgres_user to an existing "
+                        f"unprivileged user.") from None
+    try:
+        pwd.getpwnam(name)  # a parallel run may have created it first
+    except KeyError:
+        raise UserError(f"PostgreSQL refuses to run as root, and creating the system user "
+                        f"'{name}' failed: {result.stderr.strip() or result.stdout.strip()}. "
+                        f"Create it yourself or set stack.postgres_user to an existing "
+                        f"unprivileged user.") from None
+    return result.returncode == 0
+
+
+def untraversable(path: Path, uid: int, gids: set[int]) -> Path | None:
+    """The first folder from / down to `path` that user uid/gids cannot enter, or None."""
+    current = Path("/")
+    for part in path.resolve().parts[1:]:
+        current = current / part
+        try:
+            st = current.stat()
+        except OSError:
+            return None  # created later, by us
+        if st.st_uid == uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid in gids:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return current
+    return None
+
+
+class PostgresPart(Part):
+    name = "postgres"
+    marker = "postgres"
+    stop_signal = signal.SIGINT  # "fast" shutdown
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def init_marker(self) -> Path:
+        return self.dir / "init-applied"
+
+    def recorded_pid(self) -> int | None:
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    # -- running as whom ---------------------------------------------------------------------
+    def _account(self) -> tuple[int, int, str] | None:
+        """(uid, gid, name) to run the server as, or None to run as ourselves."""
+        if os.geteuid() != 0:
+            return None
+        name = self.settings.postgres_user
+        entry = pwd.getpwnam(name)
+        return entry.pw_uid, entry.pw_gid, name
+
+    def _run_kwargs(self) -> dict:
+        account = self._account()
+        if account is None:
+            return {}
+        uid, gid, _ = account
+        return {"user": uid, "group": gid, "extra_groups": []}
+
+    def _own(self, path: Path) -> None:
+        account = self._account()
+        if account is not None:
+            os.chown(path, account[0], account[1])
+
+    # -- start -------------------------------------------------------------------------------
+    def check(self) -> None:
+        self.bindir = find_bindir(self.settings.postgres_bindir)
+
+    def prepare(self) -> list[str]:
+        notes = []
+        if not hasattr(self, "bindir"):
+            self.check()
+        if os.geteuid() == 0:
+            name = self.settings.postgres_user
+            if not name or name == "root":
+                raise UserError("stack.postgres_user must name an unprivileged user: "
+                                "PostgreSQL refuses to run as root.")
+            if ensure_system_user(name):
+                notes.append(f"created system user {name} to run PostgreSQL "
+                             f"(it refuses to run as root)")
+            entry = pwd.getpwnam(name)
+            gids = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if name in g.gr_mem}
+            blocked = untraversable(self.ws.state_dir, entry.pw_uid, gids)
+            if blocked is not None and blocked != self.ws.state_dir:
+                raise UserError(
+                    f"PostgreSQL runs as the system user '{name}' (it refuses to run as root), "
+                    f"and that user cannot enter the folder {blocked}, which holds the "
+                    f"workspace. Make it traversable (`chmod o+x {blocked}`) or move the "
+                    f"workspace somewhere every user can reach.")
+            state = self.ws.ensure_state_dir()
+            state.chmod(0o711)  # others may pass through to their own folder, not list it
+        else:
+            self.ws.ensure_state_dir()
+        self.dir.mkdir(exist_ok=True, mode=0o700)
+        self.dir.chmod(0o700)
+        self._own(self.dir)
+        if not self.ws.init_sql.is_file():
+            raise UserError(f"The workspace has no {self.ws.relative(self.ws.init_sql)}: the "
+                            f"embedded PostgreSQL needs it to create the services' roles and "
+                            f"databases.")
+        self.save_template: Path | None = None
+        if not (self.data_dir / "PG_VERSION").is_file():
+            template = self._template()
+            account = self._account()
+            owner = (account[0], account[1]) if account else None
+            if template is not None and pgtemplate.restore(template, self.data_dir, owner):
+                self.init_marker.write_text("applied (cluster copied from the template cache)\n")
+                self._own(self.init_marker)
+                notes.append(f"copied a ready cluster (init.sql applied) from the template "
+                             f"cache {template.parent.parent} into "
+                             f"{self.ws.relative(self.data_dir)}")
+            else:
+                self._initdb()
+                self.save_template = template
+                notes.append(f"initialised a new PostgreSQL cluster in "
+                             f"{self.ws.relative(self.data_dir)}")
+            self.version_file.write_text(self._server_version() + "\n")
+        self._write_conf()
+        return notes
+
+    def _initdb_options(self) -> list[str]:
+        return ["-U", self.ws.registry.postgres.superuser, "--auth", "scram-sha-256",
+                "-E", "UTF8", "--locale", "C"]
+
+    def _server_version(self) -> str:
+        out = subprocess.run([str(self.bindir / "postgres"), "--version"], capture_output=True,
+                             text=True).stdout.strip()
+        return out.replace("postgres (PostgreSQL) ", "PostgreSQL ")
+
+    def _template(self) -> Path | None:
+        """Where a ready cluster for this workspace's inputs is (or would be) cached."""
+        root = pgtemplate.cache_root(self.settings.cache_dir)
+        if root is None:
+            return None
+        cache_key = pgtemplate.key(self._server_version(), self.ws.registry.postgres.superuser,
+                                   connections.superuser_password(self.ws),
+                                   self.ws.init_sql.read_bytes(), self._initdb_options())
+        return pgtemplate.location(root, cache_key)
+
+    def _initdb(self) -> None:
+        if self.data_dir.exists():
+            shutil.rmtree(self.data_dir)  # a half-made cluster from an interrupted first start
+        self.init_marker.unlink(missing_ok=True)
+        pwfile = self.dir / "pwfile"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(connections.superuser_password(self.ws) + "\n")
+        self._own(pwfile)
+        argv = [str(self.bindir / "initdb"), "-D", str(self.data_dir), "--pwfile", str(pwfile),
+                *self._initdb_options(), "--no-sync"]
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, cwd=str(self.dir),
+                                    timeout=self.settings.start_timeout, **self._run_kwargs())
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise UserError(f"initdb failed for the embedded PostgreSQL "
+                            f"({self.ws.relative(self.data_dir)}):\n"
+                            f"{(result.stderr or result.stdout).strip()[-2000:]}")
+        conf = self.data_dir / "postgresql.conf"
+        with open(conf, "a") as handle:
+            handle.write(f"\n# Lomash Wood task suite: address and dev settings\n{INCLUDE_LINE}\n")
+
+    def _write_conf(self) -> None:
+        ep = self.endpoint
+        host = "localhost" if ep.host == "localhost" else ep.host
+        text = (
+            "# Written by the Lomash Wood task suite at each start; edit invoke.yaml instead.\n"
+            f"listen_addresses = '{host}'\n"
+            f"port = {int(ep.port)}\n"
+            "unix_socket_directories = ''\n"
+            "fsync = off\n"
+            "synchronous_commit = off\n"
+            "full_page_writes = off\n"
+            "max_connections = 200\n"
+            "log_destination = 'stderr'\n"
+            "wal_init_zero = off\n"
+            "wal_buffers = '16MB'\n"
+        )
+        path = self.data_dir / "lomash.conf"
+        path.write_text(text)
+        path.chmod(0o600)
+        self._own(path)
+
+    def _clear_stale_lock(self) -> None:
+        """Remove postmaster.pid left by a server that was killed (kill -9, OOM, a crash).
+
+        PostgreSQL removes a stale lock itself when its pid is gone, but not while that pid is a
+        zombie its parent has not reaped yet (a container whose init reaps slowly): it would
+        refuse to start, "lock file already exists". The file goes only when its postmaster is
+        dead or a zombie and no process works in the data folder any more (old backends chdir
+        there), so PostgreSQL's own shared-memory interlock is never bypassed for a live one.
+        """
+        lock = self.data_dir / "postmaster.pid"
+        pid = self.recorded_pid()
+        if pid is None or alive(pid) or not os.path.isdir("/proc"):
+            return
+        data = str(self.data_dir.resolve())
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != pid and alive(int(entry)):
+                try:
+                    if os.readlink(f"/proc/{entry}/cwd") == data:
+                        return
+                except OSError:
+                    continue
+        lock.unlink(missing_ok=True)
+
+    def spawn(self) -> None:
+        self._clear_stale_lock()
+        if not self.log_file.exists():
+            self.log_file.touch(mode=0o600)
+        self._own(self.log_file)
+        argv = [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                "-w", "-t", str(int(self.settings.start_timeout)), "-s", "start"]
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, cwd=str(self.dir),
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    timeout=self.settings.start_timeout + 10, **self._run_kwargs())
+        except subprocess.TimeoutExpired:
+            raise UserError(self.death_message("did not start in time")) from None
+        if result.returncode != 0:
+            raise UserError(
+                f"The embedded postgres did not start (pg_ctl exit {result.returncode}"
+                f"{': ' + result.stderr.strip() if result.stderr.strip() else ''}). Last lines "
+                f"of {self.ws.relative(self.log_file)}:\n{tail(self.log_file)}")
+
+    def died(self) -> str | None:
+        if self.pid() is None:
+            return self.death_message()
+        return None
+
+    def after_ready(self) -> list[str]:
+        notes = []
+        if not self.init_marker.exists():
+            self._apply_init_sql()
+            self.init_marker.write_text("applied\n")
+            notes.append(f"applied {self.ws.relative(self.ws.init_sql)}")
+            template = getattr(self, "save_template", None)
+            if template is not None and self._save(template):
+                notes.append(f"saved the ready cluster to the template cache "
+                             f"{template.parent.parent} (new workspaces start from a copy)")
+        else:
+            self._set_passwords()  # applying init.sql sets them too
+        return notes
+
+    def _save(self, template: Path) -> bool:
+        """Stop cleanly, copy the cluster into the cache, start again."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        from lomash_tasks.stack.embedded.process import terminate
+
+        terminate(pid, self.stop_signal, timeout=15)
+        try:
+            keep = pgtemplate.checkpoint_segment(self.bindir, self.data_dir)
+            saved = pgtemplate.save(self.data_dir, template, keep_wal=keep)
+        except OSError:
+            saved = False  # a cache we cannot write is no reason to fail the start
+        self.spawn()
+        deadline = time.monotonic() + self.settings.start_timeout
+        while not self.answering(0.2) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return saved
+
+    def _apply_init_sql(self) -> None:
+        from lomash_tasks.db.initsql import apply_init_sql
+
+        apply_init_sql(self.ws, psql=self.bindir / "psql",
+                       timeout=max(60.0, self.settings.start_timeout))
+
+    def _set_passwords(self) -> None:
+        from lomash_tasks.db.initsql import set_role_passwords
+
+        set_role_passwords(self.ws)
+
+    def data_paths(self) -> list[Path]:
+        return [self.dir]

@@ -1,0 +1,170 @@
+"""Ports: is one free, does one answer, and which process holds it.
+
+A port already taken is found before a server is started and reported with the process
+holding it (from /proc on Linux; `ss -ltnp` or `lsof` when /proc says nothing) and the config
+key to change, e.g. INVOKE_INFRA_POSTGRES_PORT.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from lomash_tasks.errors import UserError
+
+LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The process listening on a port (as much of it as could be found)."""
+
+    pid: int | None
+    name: str = ""
+    cmdline: str = ""
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return self.name or "an unknown process"
+        words = self.cmdline or self.name or "?"
+        if len(words) > 120:
+            words = words[:117] + "..."
+        return f"pid {self.pid} ({words})"
+
+
+def answers(host: str, port: int, timeout: float = 0.2) -> bool:
+    """True when something accepts a TCP connection on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def is_free(host: str, port: int) -> bool:
+    """True when a server could bind host:port now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def holder(port: int) -> Holder | None:
+    """The process listening on TCP `port` (any address), or None when nothing is found."""
+    inodes = _listening_inodes(port)
+    if inodes:
+        found = _process_of(inodes)
+        if found:
+            return found
+    found = _from_ss(port) or _from_lsof(port)
+    if found:
+        return found
+    if inodes:
+        return Holder(None, "a process this user cannot inspect")
+    return None
+
+
+def ensure_free(host: str, port: int, what: str, config_key: str) -> None:
+    """Raise a UserError naming the holder and the key to change when host:port is taken."""
+    if is_free(host, port):
+        return
+    held = holder(port)
+    who = held.describe() if held else "another process"
+    raise UserError(
+        f"Port {port} on {host} is already in use by {who}, so {what} cannot start there. "
+        f"Stop that process, or pick another port with {config_key}=<port> "
+        f"(or the matching key in invoke.yaml)."
+    )
+
+
+# -- /proc ----------------------------------------------------------------------------------
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != LISTEN:
+                continue
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port:
+                inodes.add(fields[9])
+    inodes.discard("0")
+    return inodes
+
+
+def _process_of(inodes: set[str]) -> Holder | None:
+    targets = {f"socket:[{i}]" for i in inodes}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        fd_dir = f"/proc/{entry.name}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"{fd_dir}/{fd}") in targets:
+                    return process_info(int(entry.name))
+            except OSError:
+                continue
+    return None
+
+
+def process_info(pid: int) -> Holder:
+    name = cmdline = ""
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmdline = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    except OSError:
+        pass
+    return Holder(pid, name, cmdline)
+
+
+# -- tools ----------------------------------------------------------------------------------
+def _from_ss(port: int) -> Holder | None:
+    if not shutil.which("ss"):
+        return None
+    try:
+        out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True,
+                             text=True, timeout=2).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r'users:\(\("(?P<name>[^"]+)",pid=(?P<pid>\d+)', out)
+    if not match:
+        return None
+    info = process_info(int(match.group("pid")))
+    return Holder(info.pid, info.name or match.group("name"), info.cmdline)
+
+
+def _from_lsof(port: int) -> Holder | None:
+    if not shutil.which("lsof"):
+        return None
+    try:
+        out = subprocess.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"],
+                             capture_output=True, text=True, timeout=3).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    pid = name = None
+    for line in out.splitlines():
+        if line.startswith("p") and pid is None:
+            pid = int(line[1:])
+        elif line.startswith("c") and name is None:
+            name = line[1:]
+    if pid is None:
+        return None
+    info = process_info(pid)
+    return Holder(pid, info.name or name or "", info.cmdline)

@@ -1,0 +1,279 @@
+"""Readiness probes: real protocol checks of the stack's parts, with deadlines.
+
+    check(ws, part, backend=None, timeout=2.0) -> ProbeResult     one attempt, never raises
+    wait_for(ws, part, timeout=60.0, backend=None, abort=None) -> ProbeResult
+                                                                  retries until ready; on
+                                                                  timeout a UserError naming the
+                                                                  part, address, wait, last error
+    wait_all(ws, parts=None, timeout=60.0, backend=None) -> list[ProbeResult]
+
+What "ready" means per part:
+  postgres  TCP connect + `SELECT 1` as the superuser, and every role and database of the
+            registry exists (57P03 "the database system is starting up" is not ready)
+  redis     AUTH with the workspace's password + PING
+  aws       a real API call: S3 ListBuckets (the embedded moto endpoint, or any endpoint);
+            with backend="compose", LocalStack's /_localstack/health reporting s3
+            "available" or "running"
+  smtp      EHLO answered with 250
+
+Retries back off from 20 ms, doubling to a 1 s cap; while the port refuses connections the
+wait is spent polling the port every 5 ms, so a server that starts listening is probed at once
+(and the back-off starts again from 20 ms).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable
+
+from lomash_tasks import connections
+from lomash_tasks.stack import ports
+from lomash_tasks.errors import UserError
+from lomash_tasks.workspace import Workspace
+
+PARTS = ("postgres", "redis", "aws", "smtp")
+FIRST_DELAY, MAX_DELAY, PORT_POLL = 0.02, 1.0, 0.005
+
+
+@dataclass
+class ProbeResult:
+    part: str
+    address: str
+    ready: bool
+    detail: str = ""    # when ready: e.g. the server's version
+    error: str = ""     # when not: the last error seen
+    elapsed: float = 0.0  # seconds spent (all attempts)
+    attempts: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _endpoint(ws: Workspace, part: str):
+    reg = ws.registry
+    try:
+        return {"postgres": reg.postgres, "redis": reg.redis, "aws": reg.aws,
+                "smtp": reg.smtp}[part]
+    except KeyError:
+        raise UserError(f"Unknown stack part '{part}'. Valid parts: {', '.join(PARTS)}.") from None
+
+
+class _NotReady(Exception):
+    """One failed attempt: the message says what was seen."""
+
+
+# -- one attempt per part -------------------------------------------------------------------------
+class _Postgres:
+    def __init__(self, ws: Workspace, timeout: float) -> None:
+        self.ws, self.timeout = ws, timeout
+        import psycopg  # noqa: F401 - paid once, before the first attempt
+
+    def __call__(self) -> str:
+        import psycopg
+
+        reg = self.ws.registry
+        try:
+            with connections.pg_connect(self.ws, superuser=True, timeout=self.timeout,
+                                        autocommit=True) as conn:
+                conn.execute("SELECT 1")
+                roles = {r[0] for r in conn.execute(
+                    "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
+                    ([s.role for s in reg.with_database],))}
+                dbs = {r[0] for r in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname = ANY(%s)",
+                    ([s.database for s in reg.with_database],))}
+                version = conn.execute("SHOW server_version").fetchone()[0]
+        except psycopg.Error as exc:
+            state = getattr(exc, "sqlstate", None)
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if state == "57P03":
+                raise _NotReady("the database system is starting up (57P03)") from None
+            raise _NotReady(text) from None
+        missing_roles = [s.role for s in reg.with_database if s.role not in roles]
+        missing_dbs = [s.database for s in reg.with_database if s.database not in dbs]
+        if missing_roles or missing_dbs:
+            parts = []
+            if missing_roles:
+                parts.append("roles " + ", ".join(missing_roles))
+            if missing_dbs:
+                parts.append("databases " + ", ".join(missing_dbs))
+            raise _NotReady(f"connected, but missing {' and '.join(parts)} "
+                            f"(has infra/docker/postgres/init.sql run?)")
+        return f"PostgreSQL {version}"
+
+
+class _Redis:
+    def __init__(self, ws: Workspace, timeout: float) -> None:
+        self.client = connections.redis_client(ws, 0, timeout=timeout)
+
+    def __call__(self) -> str:
+        import redis
+
+        try:
+            self.client.ping()
+            info = self.client.info("server")
+        except redis.AuthenticationError as exc:
+            raise _NotReady(f"authentication failed: {exc}") from None
+        except redis.RedisError as exc:
+            raise _NotReady(str(exc) or type(exc).__name__) from None
+        finally:
+            self.client.connection_pool.disconnect()
+        name = "Valkey" if info.get("valkey_version") else "Redis"
+        return f"{name} {info.get('valkey_version') or info.get('redis_version', '?')}"
+
+
+class _S3:
+    def __init__(self, ws: Workspace, timeout: float) -> None:
+        self.client = connections.aws_client(ws, "s3", timeout=timeout)
+
+    def __call__(self) -> str:
+        import botocore.exceptions
+
+        try:
+            buckets = self.client.list_buckets().get("Buckets", [])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise _NotReady(f"S3 ListBuckets failed: {exc}") from None
+        return f"S3 answers ({len(buckets)} bucket{'s' if len(buckets) != 1 else ''})"
+
+
+class _LocalStack:
+    def __init__(self, ws: Workspace, timeout: float) -> None:
+        self.url = ws.registry.aws.url + "/_localstack/health"
+        self.timeout = timeout
+
+    def __call__(self) -> str:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
+                data = json.loads(response.read().decode() or "{}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise _NotReady(f"GET /_localstack/health failed: {exc}") from None
+        services = data.get("services") or {}
+        s3 = services.get("s3")
+        if s3 not in ("available", "running"):
+            raise _NotReady(f"LocalStack reports s3 {s3 or 'absent'}")
+        return f"LocalStack {data.get('version', '?')}"
+
+
+class _Smtp:
+    def __init__(self, ws: Workspace, timeout: float) -> None:
+        self.ws, self.timeout = ws, timeout
+
+    def __call__(self) -> str:
+        import smtplib
+
+        try:
+            client = connections.smtp_client(self.ws, timeout=self.timeout)
+            try:
+                code, banner = client.ehlo("lomash-tasks")
+            finally:
+                try:
+                    client.quit()
+                except smtplib.SMTPException:
+                    client.close()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _NotReady(f"SMTP: {exc or type(exc).__name__}") from None
+        if code != 250:
+            raise _NotReady(f"EHLO answered {code} {banner!r}")
+        first = banner.decode(errors="replace").splitlines()[0] if banner else ""
+        return f"SMTP EHLO 250 {first}".strip()
+
+
+def _attempt(ws: Workspace, part: str, backend: str | None, timeout: float) -> Callable[[], str]:
+    _endpoint(ws, part)
+    if part == "postgres":
+        return _Postgres(ws, timeout)
+    if part == "redis":
+        return _Redis(ws, timeout)
+    if part == "aws":
+        if backend == "compose":
+            return _LocalStack(ws, timeout)
+        return _S3(ws, timeout)
+    return _Smtp(ws, timeout)
+
+
+# -- public API ---------------------------------------------------------------------------------
+def check(ws: Workspace, part: str, backend: str | None = None,
+          timeout: float = 2.0) -> ProbeResult:
+    """One readiness check of `part`; never raises for a part that is down."""
+    ep = _endpoint(ws, part)
+    start = time.monotonic()
+    if not ports.answers(ep.host, ep.port, timeout=min(timeout, 0.5)):
+        return ProbeResult(part, ep.address, False, error="connection refused (nothing listens)",
+                           elapsed=time.monotonic() - start)
+    try:
+        detail = _attempt(ws, part, backend, timeout)()
+    except _NotReady as exc:
+        return ProbeResult(part, ep.address, False, error=str(exc),
+                           elapsed=time.monotonic() - start)
+    return ProbeResult(part, ep.address, True, detail=detail, elapsed=time.monotonic() - start)
+
+
+def wait_for(ws: Workspace, part: str, timeout: float = 60.0, backend: str | None = None,
+             abort: Callable[[], str | None] | None = None) -> ProbeResult:
+    """Retry `part`'s check until it is ready; a UserError after `timeout` seconds.
+
+    `abort` (optional) is called between attempts; a message from it ends the wait at once
+    with a UserError carrying that message (e.g. "the server exited", with its log).
+    """
+    ep = _endpoint(ws, part)
+    start = time.monotonic()
+    deadline = start + timeout
+    attempt = _attempt(ws, part, backend, timeout=max(0.5, min(5.0, timeout)))
+    delay, attempts, last, was_open = FIRST_DELAY, 0, "no attempt was made", None
+    while True:
+        attempts += 1
+        if ports.answers(ep.host, ep.port, timeout=0.5):
+            if was_open is False:
+                delay = FIRST_DELAY  # the server just started listening: back off afresh
+            was_open = True
+            try:
+                detail = attempt()
+                return ProbeResult(part, ep.address, True, detail=detail,
+                                   elapsed=time.monotonic() - start, attempts=attempts)
+            except _NotReady as exc:
+                last = str(exc)
+            port_open = True
+        else:
+            last, port_open, was_open = "connection refused (nothing listens)", False, False
+        if abort is not None:
+            message = abort()
+            if message:
+                raise UserError(message)
+        now = time.monotonic()
+        if now >= deadline:
+            waited = now - start
+            raise UserError(
+                f"{part} at {ep.address} was not ready after {waited:.1f} s "
+                f"({attempts} attempt{'s' if attempts != 1 else ''}); last error: {last}. "
+                f"Check that it is running (`inv stack.status`, `inv stack.logs --part {part}`) "
+                f"or wait longer with --timeout.")
+        pause = min(delay, deadline - now)
+        if port_open:
+            time.sleep(pause)
+        else:
+            _sleep_until_port_opens(ep.host, ep.port, pause)
+        delay = min(delay * 2, MAX_DELAY)
+
+
+def wait_all(ws: Workspace, parts: Iterable[str] | None = None, timeout: float = 60.0,
+             backend: str | None = None) -> list[ProbeResult]:
+    """Wait for several parts, sharing one deadline."""
+    chosen = list(parts) if parts else list(PARTS)
+    deadline = time.monotonic() + timeout
+    return [wait_for(ws, p, max(0.0, deadline - time.monotonic()), backend) for p in chosen]
+
+
+def _sleep_until_port_opens(host: str, port: int, pause: float) -> None:
+    end = time.monotonic() + pause
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(PORT_POLL, left))
+        if ports.answers(host, port, timeout=0.05):
+            return

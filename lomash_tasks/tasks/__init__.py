@@ -1,0 +1,30 @@
+"""The Invoke layer of the suite, shipped in the package: one thin module per namespace.
+
+    from lomash_tasks import tasks as suite
+
+    namespace = suite.namespace            # every namespace, with every namespace's defaults
+    suite.db.migrate, suite.stack.up, ...  # the task objects, for pre=/post=/call(...)
+
+`namespace` is what `inv` loads from a monorepo's `tasks.py` (`from lomash_tasks.tasks import
+namespace`) and what the `lomash` console script runs.
+"""
+
+from invoke import Collection
+
+from lomash_tasks import configguard
+
+configguard.install()  # a bad INVOKE_* variable or -f file: a clear message, not a traceback
+
+from lomash_tasks.tasks import aws, cache, db, debug, env, setup, stack, stripe_tasks  # noqa: E402
+
+stripe = stripe_tasks  # `suite.stripe`, like the namespace's name
+
+namespace = Collection()
+for module in (env, stack, db, cache, aws, stripe_tasks, debug):
+    namespace.add_collection(module.ns)
+    # Every task sees every namespace's defaults (Invoke otherwise gives a task only its own
+    # namespace's subtree), so setup can read db.* and debug.doctor can read stack.*.
+    namespace.configure(module.ns.configuration())
+namespace.add_task(setup.setup, default=False)
+namespace.add_task(setup.teardown)
+namespace.configure(setup.CONFIG)

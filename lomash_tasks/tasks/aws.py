@@ -1,0 +1,114 @@
+"""aws: the S3 buckets, SQS queues, Secrets Manager secrets and SES sender of the local endpoint."""
+
+from invoke import Collection, task
+
+from lomash_tasks.flagvalues import number, seconds
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+aws_ops = lazy("lomash_tasks.aws")
+context = lazy("lomash_tasks.context")
+probes = lazy("lomash_tasks.stack.probes")
+
+
+def _max_receive(c):
+    return number(c.config.aws.max_receive_count, "aws.max_receive_count", int, 1)
+
+
+def _show(c, title, outcomes):
+    out = context.console(c)
+    rows = [[o.kind, o.name, o.status, o.detail] for o in outcomes]
+    out.table(["kind", "name", "result", "detail"], rows, title=title)
+
+
+def _backend(c):
+    """The concrete stack backend (embedded or compose) from config stack.backend."""
+    from lomash_tasks.debug.launch import stack_backend
+
+    return stack_backend(c.config)
+
+
+@task
+def buckets(c):
+    """Create the S3 buckets from config (infra.aws.buckets) in the configured region."""
+    _show(c, "S3 buckets", aws_ops.ensure_buckets(context.workspace(c)))
+
+
+@task
+def queues(c):
+    """Create the SQS queues (infra.aws.queues), each with a <name>-dlq dead-letter queue."""
+    ws = context.workspace(c)
+    _show(c, "SQS queues", aws_ops.ensure_queues(ws, _max_receive(c)))
+
+
+@task
+def secrets(c):
+    """Store each service's secrets from its .env in Secrets Manager (values never printed)."""
+    ws = context.workspace(c)
+    _show(c, "Secrets Manager", aws_ops.sync_secrets(ws, c.config.aws.secret_prefix))
+
+
+@task
+def ses(c):
+    """Verify the SES sender identity (infra.aws.sender)."""
+    _show(c, "SES", aws_ops.verify_sender(context.workspace(c)))
+
+
+@task(help={"json": "Print the report as JSON."})
+def bootstrap(c, json=False):
+    """Create buckets, queues, secrets and the SES sender in one go (idempotent)."""
+    ws = context.workspace(c)
+    out = context.console(c)
+    report = aws_ops.bootstrap(ws, c.config.aws.secret_prefix, _max_receive(c))
+    out.step_summary(f"### aws.bootstrap: {report.state}\n\n| kind | name | result |\n|---|---|---|\n"
+                     + "\n".join(f"| {o.kind} | {o.name} | {o.status} |" for o in report.outcomes))
+    if json:
+        out.json(report.as_dict())
+        return
+    _show(c, f"AWS endpoint {ws.registry.aws.url}", report.outcomes)
+    out.ok(f"aws.bootstrap: {report.state} ({report.summary}).")
+
+
+@task(help={"json": "Print JSON instead of a table."})
+def status(c, json=False):
+    """Show which configured buckets, queues, secrets and sender exist on the endpoint."""
+    ws = context.workspace(c)
+    out = context.console(c)
+    found = aws_ops.status(ws, c.config.aws.secret_prefix)
+    if json:
+        out.json(found)
+        return
+    rows = []
+    for kind, items in found.items():
+        for item in items:
+            extra = ""
+            if kind == "queues" and item["exists"]:
+                extra = (f"dlq {'present' if item['dlq'] else 'MISSING'}, maxReceiveCount "
+                         f"{item['max_receive_count']}")
+            elif kind == "secrets":
+                extra = item["service"]
+            rows.append([kind, item["name"], "yes" if item["exists"] else "no", extra])
+    out.table(["kind", "name", "exists", "detail"], rows, title=ws.registry.aws.url)
+    missing = sum(not item["exists"] for items in found.values() for item in items)
+    if missing:
+        out.warn(f"{missing} missing: run `inv aws.bootstrap`.")
+
+
+@task(help={"timeout": "Seconds to wait (default: aws.wait_timeout)."})
+def wait(c, timeout=None):
+    """Wait until the AWS endpoint answers an S3 call."""
+    ws = context.workspace(c)
+    backend = _backend(c)
+    result = probes.wait_for(ws, "aws", timeout=seconds(timeout or c.config.aws.wait_timeout, "--timeout"),
+                             backend=backend)
+    context.console(c).ok(f"AWS endpoint {result.address} is ready ({result.detail}, "
+                          f"{result.elapsed:.2f} s).")
+
+
+ns = Collection("aws", buckets, queues, secrets, ses, bootstrap, status, wait)
+ns.configure({"aws": {
+    "secret_prefix": "lomash/dev",            # secret names: <prefix>/<alias> (unless the
+                                              # service's .env sets SECRETS_MANAGER_PREFIX)
+    "max_receive_count": 5,                           # receives before a message dead-letters
+    "wait_timeout": 60.0,                    # aws.wait's deadline
+}})

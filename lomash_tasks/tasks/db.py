@@ -1,0 +1,212 @@
+"""db: create, migrate, inspect, seed and reset the services' PostgreSQL databases."""
+
+from invoke import Collection, Exit, task
+
+from lomash_tasks.errors import UserError
+from lomash_tasks.flagvalues import number, seconds
+from lomash_tasks.lazy import lazy
+
+context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stays fast
+
+SERVICE_HELP = "A service by alias or full name (repeatable); all database services when omitted."
+
+
+def _cfg(c):
+    return context.plain(c.config).get("db", {})
+
+
+@task
+def init(c):
+    """Create roles, databases, grants and extensions (init.sql); safe to repeat."""
+    from lomash_tasks.db import ops as database
+
+    ws = context.workspace(c)
+    out = context.console(c)
+    result = database.init(ws)
+    summary = result.detail.summary() if hasattr(result.detail, "summary") else result.status
+    out.ok(f"{ws.relative(ws.init_sql)} applied: {summary} ({result.seconds:.2f}s).")
+
+
+@task(
+    iterable=["service"],
+    help={
+        "service": SERVICE_HELP,
+        "runner": "auto (Prisma CLI where installed, else native), prisma or native "
+                  "(default: db.runner).",
+        "jobs": "Services migrated at a time (default: db.jobs; 0 = all eight at once).",
+        "mode": "deploy (apply pending migrations) or dev (create one from the schema, then "
+                "apply it; needs one --service and --name).",
+        "name": "With --mode dev: the new migration's name, e.g. add_wishlist_notes.",
+        "retry_failed": "Mark failed migrations rolled back (as `prisma migrate resolve "
+                        "--rolled-back` does) and apply them again, after fixing them.",
+    },
+)
+def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
+            retry_failed=False):
+    """Apply pending migrations per service (Prisma CLI or native runner)."""
+    from lomash_tasks.db import migrate as migrations
+
+    ws = context.workspace(c)
+    out = context.console(c)
+    cfg = _cfg(c)
+    runner = runner or cfg.get("runner") or "auto"
+    jobs = number(jobs if jobs is not None else cfg.get("jobs") or 0, "--jobs", int)
+    timeout = seconds(cfg.get("timeout", 300), "db.timeout")
+    if mode not in ("deploy", "dev"):
+        raise UserError(f"Unknown --mode '{mode}': use deploy (apply pending migrations) or dev "
+                        f"(create a new migration from the schema).")
+    if mode == "dev":
+        names = service or []
+        if len(names) != 1 or not name:
+            raise UserError("--mode dev creates one migration for one service: pass exactly one "
+                            "--service and --name, e.g. `inv db.migrate --mode dev --service "
+                            "auth --name add_user_locale`.")
+        svc = ws.registry.service(names[0])
+        if not svc.has_database:
+            raise UserError(f"{svc.name} has no database: no migrations to create.")
+        migrations.check_reachable(ws)
+        created = migrations.create_migration(ws, svc, name)
+        out.ok(f"wrote {ws.relative(created.path)}")
+    report = migrations.migrate(ws, service, runner=runner, jobs=jobs, timeout=timeout,
+                                retry_failed=retry_failed, out=out)
+    report.print(out)
+    if not report.ok:
+        raise UserError(f"db.migrate: {len(report.failed)} of {len(report.results)} services "
+                        f"failed (see above).")
+    out.ok(f"{report.applied_count} migration(s) applied in {report.seconds:.2f}s.")
+
+
+@task(iterable=["service"], help={"service": SERVICE_HELP,
+                                  "json": "Print the state as JSON."})
+def status(c, service=None, json=False):
+    """Show applied/pending/failed/edited migrations per service."""
+    from lomash_tasks.db import migrate as migrations
+
+    ws = context.workspace(c)
+    out = context.console(c)
+    migrations.check_reachable(ws)
+    states = migrations.status(ws, service)
+    if json:
+        out.json([s.as_dict() for s in states])
+    else:
+        rows = []
+        for s in states:
+            if s.error:
+                rows.append([s.service, "", "", "", "", "", f"✗ {s.error}"])
+                continue
+            rows.append([s.service, len(s.applied), ", ".join(m.name for m in s.pending),
+                         ", ".join(r.name for r in s.failed), ", ".join(s.modified),
+                         ", ".join(s.missing), "up to date" if not (s.pending or s.failed)
+                         else "needs attention" if s.failed else "pending"])
+        out.table(["service", "applied", "pending", "failed", "edited", "folder gone", "state"],
+                  rows, title="db.status")
+        for s in states:
+            for warning in ([] if s.error else s.warnings()):
+                out.warn(f"{s.service}: {warning}")
+    bad = [s for s in states if s.error or s.failed]
+    if bad:
+        raise Exit(code=1)
+
+
+@task(iterable=["service"], help={"service": SERVICE_HELP})
+def seed(c, service=None):
+    """Load development data (prisma/seed.sql); safe to repeat."""
+    from lomash_tasks.db import ops as database
+
+    ws = context.workspace(c)
+    out = context.console(c)
+    limit = seconds(_cfg(c).get("seed_timeout", 60), "db.seed_timeout")
+    results = database.seed(ws, service, timeout=limit)
+    rows = [[r.service, r.inserted, f"{r.seconds:.2f}s",
+             r.error or r.skipped or ("inserted" if r.inserted else "already seeded")]
+            for r in results]
+    out.table(["service", "rows inserted", "time", "result"], rows, title="db.seed")
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        out.error(r.error or "", title=r.service)
+    if failed:
+        raise UserError(f"db.seed: {len(failed)} service(s) failed (see above).")
+    out.ok(f"{sum(r.inserted for r in results)} row(s) inserted.")
+
+
+@task(help={"service": "The service whose database is dropped and recreated (alias or name).",
+            "yes": "Do not ask for confirmation (required in CI).",
+            "allow_remote": "Allow a database server that is not on this machine.",
+            "runner": "Migration runner after recreating: auto, prisma or native."})
+def reset(c, service, yes=False, allow_remote=False, runner=None):
+    """Drop, recreate, migrate and seed one service's database."""
+    from lomash_tasks.db import ops as database
+
+    ws = context.workspace(c)
+    out = context.console(c)
+    svc = ws.registry.service(service)
+    cfg = _cfg(c)
+    result = database.reset(ws, svc, yes=yes, allow_remote=allow_remote,
+                            runner=runner or cfg.get("runner") or "auto",
+                            timeout=seconds(cfg.get("timeout", 300), "db.timeout"), out=out)
+    m = result.migrate
+    if not m.ok:
+        raise UserError(f"db.reset: {svc.database} was recreated but migrating it failed: "
+                        f"{m.error}")
+    if result.seed is not None and not result.seed.ok:
+        raise UserError(f"db.reset: {svc.database} was recreated and migrated but seeding "
+                        f"failed: {result.seed.error}")
+    seeded = f", {result.seed.inserted} seed rows" if result.seed else ""
+    out.ok(f"{svc.database} recreated: {len(m.applied)} migration(s){seeded} "
+           f"({result.seconds:.2f}s).")
+
+
+@task(help={"service": "The service (alias or full name) whose database to open."})
+def psql(c, service):
+    """Open psql as the service's role in its database."""
+    from lomash_tasks.db import ops as database
+
+    ws = context.workspace(c)
+    svc = ws.registry.service(service)
+    bindir = context.plain(c.config).get("stack", {}).get("postgres_bindir") or ""
+    code = database.run_psql(ws, svc, bindir=bindir)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"service": "The service (alias or full name).",
+            "reveal": "Print the password unmasked (masked by default)."})
+def url(c, service, reveal=False):
+    """Print a service's DATABASE_URL (password masked)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from lomash_tasks.db import ops as database
+
+    ws = context.workspace(c)
+    out = context.console(c)
+    value = database.url(ws, ws.registry.service(service))
+    if reveal:
+        out.print_raw(value)
+        return
+    parts = urlsplit(value)
+    netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1) if parts.password \
+        else parts.netloc
+    out.print(urlunsplit(parts._replace(netloc=netloc)))
+
+
+@task(help={"timeout": "Seconds to wait before giving up (default: db.wait_timeout)."})
+def wait(c, timeout=None):
+    """Wait until PostgreSQL and its roles and databases are ready."""
+    from lomash_tasks.db import ops as database
+
+    ws = context.workspace(c)
+    out = context.console(c)
+    limit = seconds(timeout if timeout is not None else _cfg(c).get("wait_timeout", 60),
+                    "db.wait_timeout")
+    result = database.wait(ws, timeout=limit)
+    out.ok(f"PostgreSQL at {result.address} is ready ({result.detail}, {result.elapsed:.2f}s).")
+
+
+ns = Collection("db", init, migrate, status, seed, reset, psql, url, wait)
+ns.configure({"db": {
+    "runner": "auto",      # auto | prisma | native
+    "jobs": 0,             # services at a time; 0 = the runner's measured default (8)
+    "timeout": 300.0,      # seconds per service's migration run
+    "seed_timeout": 60.0,  # seconds per service's seed
+    "wait_timeout": 60.0,  # db.wait's default deadline
+}})

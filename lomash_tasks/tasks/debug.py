@@ -1,0 +1,90 @@
+"""debug: the port map, VS Code attach configurations, and a doctor for the local setup."""
+
+from invoke import Collection, task
+
+from lomash_tasks.errors import UserError
+from lomash_tasks.flagvalues import seconds
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+context = lazy("lomash_tasks.context")
+debugging = lazy("lomash_tasks.debug.launch")
+_doctor = lazy("lomash_tasks.debug.doctor")
+
+
+def _backend(c):
+    """The concrete stack backend (embedded or compose) from config stack.backend."""
+    from lomash_tasks.debug.launch import stack_backend
+
+    return stack_backend(c.config)
+
+
+@task(help={"json": "Print JSON instead of a table."})
+def ports(c, json=False):
+    """Show every port of the map (services, inspectors, infra, tools) and who holds it."""
+    ws = context.workspace(c)
+    out = context.console(c)
+    entries = debugging.port_map(ws.registry)
+    if json:
+        out.json([e.as_dict() for e in entries])
+        return
+    out.table(["group", "name", "port", "listening", "held by"],
+              [[e.group, e.name, e.port, "yes" if e.listening else "no", e.holder]
+               for e in entries])
+    up = sum(e.listening for e in entries)
+    out.ok(f"{up} of {len(entries)} ports have a listener.")
+
+
+@task
+def vscode(c):
+    """Write or merge .vscode/launch.json with an attach configuration per service."""
+    ws = context.workspace(c)
+    out = context.console(c)
+    result = debugging.write_launch(ws)
+    rel = ws.relative(result.path)
+    if result.status == "unchanged":
+        out.ok(f"{rel}: all {len(ws.registry.services)} attach configurations already there "
+               f"({result.kept} of your own kept).")
+        return
+    parts = []
+    if result.added:
+        parts.append(f"{len(result.added)} added")
+    if result.changed:
+        parts.append(f"{len(result.changed)} updated ({', '.join(result.changed)})")
+    if result.kept:
+        parts.append(f"{result.kept} of your own kept")
+    out.ok(f"{rel} {result.status}: {', '.join(parts)}.")
+    if result.backup:
+        out.info(f"The file had comments, which a rewrite cannot keep: the original is saved "
+                 f"as {ws.relative(result.backup)}.")
+
+
+@task(help={"json": "Print JSON instead of lines.",
+            "timeout": "Seconds each check may take (default: debug.check_timeout)."})
+def doctor(c, json=False, timeout=None):
+    """Check tools, env files, ports, Postgres roles, buckets and SMTP; print each fix."""
+    ws = context.workspace(c)
+    out = context.console(c)
+    backend = _backend(c)
+    checks = _doctor.run_checks(ws, backend=backend,
+                                timeout=seconds(timeout or c.config.debug.check_timeout, "--timeout"))
+    failed = [ch for ch in checks if ch.ok is False]
+    out.step_summary("### debug.doctor\n\n| | check | detail | fix |\n|---|---|---|---|\n"
+                     + "\n".join(f"| {ch.mark} | {ch.name} | {ch.detail} | "
+                                  f"{ch.fix if ch.ok is False else ''} |" for ch in checks))
+    if json:
+        out.json({"ok": not failed, "checks": [ch.as_dict() for ch in checks]})
+    else:
+        for ch in checks:
+            out.print(ch.line())
+    if failed:
+        raise UserError(f"doctor: {len(failed)} of {len(checks)} checks failed "
+                        f"({', '.join(ch.name for ch in failed)}).")
+    if not json:
+        out.ok(f"doctor: all {sum(ch.ok is True for ch in checks)} checks passed.")
+
+
+ns = Collection("debug", ports, vscode, doctor)
+ns.configure({"debug": {
+    "check_timeout": 3.0,   # seconds each doctor check may take
+}})

@@ -1,0 +1,87 @@
+"""setup / teardown: the root pipeline, from a fresh clone to a working stack and back."""
+
+import contextlib
+import sys
+
+from invoke import task
+
+from lomash_tasks.errors import UserError
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+context = lazy("lomash_tasks.context")
+pipeline = lazy("lomash_tasks.setup.pipeline")
+
+STEPS_HELP = "env, stack, wait, db.init, deps, db.migrate, db.seed, aws"
+
+
+@task(iterable=["skip", "only"], help={
+    "backend": "auto | embedded | compose (default: config stack.backend, i.e. auto).",
+    "runner": "Migration runner: auto | prisma | native (default: config db.runner).",
+    "skip": f"Leave out a step (repeatable). Steps: {STEPS_HELP}.",
+    "only": "Run only this step (repeatable); the others are reported as skipped.",
+    "dry": "Print the plan and what each step would do now; change nothing.",
+    "json": "Print the summary as JSON on stdout (progress goes to stderr).",
+})
+def setup(c, backend=None, runner=None, skip=None, only=None, dry=False, json=False):
+    """Take a fresh clone to a working local stack (idempotent: run it again any time)."""
+    from lomash_tasks.setup import steps as setup_steps
+    from lomash_tasks.console import Console
+
+    ws = context.workspace(c)
+    out = Console(out=sys.stderr) if json else context.console(c)
+    steps, skipped = pipeline.choose(setup_steps.STEPS, only, skip)
+    state = setup_steps.SetupState(ws, context.plain(c.config), out, backend, runner)
+    timeout = float(c.config.setup.lock_timeout)
+    lock = (contextlib.nullcontext() if dry else  # a dry run writes nothing, not even a lock
+            pipeline.exclusive(ws.state_dir / "setup.lock", out, timeout, "inv setup"))
+    with lock:
+        try:
+            results = pipeline.run(steps, skipped, state, out, dry=dry)
+        except pipeline.Interrupted as stop:
+            _report(c, ws, stop.results, json, dry)
+            raise UserError("inv setup was interrupted (Ctrl-C). The servers it started keep "
+                            "running; run `inv setup` again to resume.", code=130) from None
+    _report(c, ws, results, json, dry)
+    failed = [r for r in results if r.status == pipeline.FAILED]
+    if failed:
+        raise UserError(f"inv setup stopped at step '{failed[0].step}': {failed[0].detail}\n"
+                        f"Fix: {failed[0].fix}.")
+
+
+def _report(c, ws, results, json, dry):
+    from lomash_tasks.setup import steps as setup_steps
+
+    out = context.console(c)
+    links = setup_steps.urls(ws)
+    if json:
+        out.print(pipeline.as_json(results, workspace=str(ws.root),
+                                   urls={name: url for name, url, _ in links}))
+        return
+    title = "inv setup --dry (nothing changed)" if dry else "inv setup"
+    out.table(["step", "result", "time", "detail"], pipeline.summary_rows(results), title=title)
+    table = "\n".join(f"| {n} | {u} | {x} |" for n, u, x in links)
+    out.step_summary(pipeline.markdown(results, title, "| service | address | note |\n|---|---|---|\n"
+                                       + table))
+    if dry:
+        return
+    if all(r.status in (pipeline.ALREADY, pipeline.SKIPPED) for r in results):
+        out.ok("Nothing to do: the stack was already set up.")
+    if not any(r.status in (pipeline.FAILED, pipeline.NOT_RUN) for r in results):
+        out.table(["service", "address", "note"], links, title="Where things are")
+
+
+@task(help={
+    "backend": "auto | embedded | compose (default: config stack.backend).",
+    "volumes": "Also remove the stack's data (databases, buckets, mail); asks first.",
+    "yes": "Do not ask before removing data.",
+    "allow_remote": "With --volumes: allow it while infra.* points at a non-local host.",
+})
+def teardown(c, backend=None, volumes=False, yes=False, allow_remote=False):
+    """Stop the local stack (the way back from setup); --volumes also deletes its data."""
+    from lomash_tasks.tasks import stack
+
+    stack.down(c, backend=backend, volumes=volumes, yes=yes, allow_remote=allow_remote)
+
+
+CONFIG = {"setup": {"lock_timeout": 120.0}}  # seconds a second `inv setup` waits for the first

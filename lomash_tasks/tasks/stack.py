@@ -1,0 +1,142 @@
+"""stack: bring the local infrastructure up and down (PostgreSQL, Redis, AWS endpoint, SMTP trap).
+
+Backends (`--backend` or config `stack.backend`): `auto` (Compose when a Docker engine
+answers, else embedded), `embedded` (real servers the suite starts itself, state under
+<workspace>/.lomash/), `compose` (the workspace's docker-compose files).
+"""
+
+from dataclasses import asdict
+
+from invoke import Collection, task
+
+from lomash_tasks.stack.base import PARTS, Settings
+from lomash_tasks.errors import UserError
+from lomash_tasks.lazy import lazy
+
+# Loaded on first use, so `inv --list` stays fast.
+backends = lazy("lomash_tasks.stack")
+context = lazy("lomash_tasks.context")
+
+BACKEND_HELP = "auto | embedded | compose (default: config stack.backend, i.e. auto)."
+PART_HELP = f"A part of the stack: {', '.join(PARTS)} (repeatable); all when omitted."
+
+
+def _seconds(value, flag):
+    """A --timeout value as seconds (None when not given)."""
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):  # nan and inf are no deadline
+        raise UserError(f"{flag} must be a positive number of seconds, not {value!r}.")
+    return seconds
+
+
+def _setup(c, backend=None):
+    ws = context.workspace(c)
+    settings = Settings.from_config(context.plain(c.config))
+    return ws, settings, backends.get(ws, settings, backend)
+
+
+@task(iterable=["part"], help={
+    "backend": BACKEND_HELP,
+    "part": PART_HELP,
+    "timeout": "Seconds to wait for each part to be ready (default: stack.start_timeout).",
+})
+def up(c, backend=None, part=None, timeout=None):
+    """Start the stack (or some parts) and return once every part is ready."""
+    ws, settings, chosen = _setup(c, backend)
+    out = context.console(c)
+    parts = backends.select_parts(part)
+    results = chosen.up(parts, timeout=_seconds(timeout, "--timeout"), log=out.info)
+    out.table(["part", "state", "address", "time"],
+              [[r.part, r.state, r.address, f"{r.elapsed:.2f}s"] for r in results],
+              title=f"stack ({chosen.name})")
+    started = sum(r.state == backends.STARTED for r in results)
+    out.ok(f"{len(results)} part{'s' if len(results) != 1 else ''} ready "
+           f"({started} started, {len(results) - started} already running).")
+
+
+@task(help={
+    "backend": BACKEND_HELP,
+    "volumes": "Also remove the parts' data (databases, buckets, mail); asks first.",
+    "yes": "Do not ask before removing data.",
+    "allow_remote": "With --volumes: allow it while infra.* points at a non-local host.",
+})
+def down(c, backend=None, volumes=False, yes=False, allow_remote=False):
+    """Stop what the suite started; with --volumes also remove its data."""
+    from lomash_tasks.connections import refuse_remote
+
+    ws, settings, chosen = _setup(c, backend)
+    out = context.console(c)
+    if volumes:  # the config names the servers whose data goes: never a remote one unasked
+        for endpoint in ws.registry.infra:
+            refuse_remote(endpoint.host, f"remove the stack's data (infra.{endpoint.name}.host)",
+                          allow_remote)
+    if volumes and not out.confirm(
+            f"Remove the stack's data ({chosen.name} backend: databases, buckets, mail)?", yes):
+        raise UserError("Not removing the stack's data without confirmation: pass --yes to "
+                        "`inv stack.down --volumes` (nothing was stopped or deleted).")
+    done = chosen.down(volumes=volumes, log=out.info)
+    if done:
+        out.ok(f"stopped/removed: {', '.join(done)}.")
+    else:
+        out.ok("nothing was running.")
+
+
+@task(help={"backend": BACKEND_HELP, "json": "Print JSON instead of a table."})
+def status(c, backend=None, json=False):
+    """Show each part: backend, address, state, version."""
+    ws, settings, chosen = _setup(c, backend)
+    out = context.console(c)
+    rows = chosen.status()
+    if json:
+        out.json([r.as_dict() for r in rows])
+        return
+    out.table(["part", "backend", "address", "state", "version", "pid"],
+              [[r.part, r.backend, r.address, r.state, r.version, r.pid or ""] for r in rows])
+
+
+@task(help={"backend": BACKEND_HELP,
+            "part": f"Whose log: {', '.join(PARTS)} (every part's when omitted).",
+            "follow": "Keep printing new lines (Ctrl-C to stop); needs --part."})
+def logs(c, part=None, follow=False, backend=None):
+    """Print a part's server log (or every part's)."""
+    ws, settings, chosen = _setup(c, backend)
+    out = context.console(c)
+    if follow and not part:
+        raise UserError(f"--follow needs one part: add --part ({', '.join(PARTS)}).")
+    names = backends.select_parts([part] if part else None)
+    try:
+        for name in names:
+            with out.group(f"{name} ({chosen.name})"):
+                for line in chosen.logs(name, follow=follow):
+                    out.print(line)
+    except KeyboardInterrupt:
+        pass
+
+
+@task(iterable=["part"], help={
+    "backend": BACKEND_HELP + " Decides how the AWS endpoint is probed.",
+    "part": PART_HELP,
+    "timeout": "Seconds to wait in all (default: stack.wait_timeout).",
+})
+def wait(c, part=None, timeout=None, backend=None):
+    """Wait until the parts answer real protocol checks (deadline: --timeout)."""
+    from lomash_tasks.stack import probes
+
+    ws = context.workspace(c)
+    settings = Settings.from_config(context.plain(c.config))
+    out = context.console(c)
+    parts = backends.select_parts(part)
+    which = backends.resolve(backend, settings, ws)
+    seconds = _seconds(timeout, "--timeout") or settings.wait_timeout
+    results = probes.wait_all(ws, parts, seconds, backend=which)
+    for r in results:
+        out.ok(f"{r.part} at {r.address}: ready in {r.elapsed:.2f}s ({r.detail})")
+
+
+ns = Collection("stack", up, down, status, logs, wait)
+ns.configure({"stack": asdict(Settings())})
