@@ -1,54 +1,80 @@
-"""From an Invoke context to the typed model: the registry, the workspace, the console.
+"""From an Invoke context to the typed model: settings, the registry, the workspace, the console.
 
-Tasks call these three helpers and then hand plain data to the functions that do the work.
+Tasks call these helpers once and hand plain data to the functions that do the work. Every
+helper falls back to the packaged defaults for what the context's config lacks, so a task run
+as a pre-call of a monorepo's own collection sees the same settings, validated the same way.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from invoke import Config, Context
 
-from lomash_tasks import configguard, console as _console, masking
+from lomash_tasks import commands, configguard, console as _console, masking, settings
 from lomash_tasks.errors import UserError
-from lomash_tasks.registry import CONFIG_FILE, Registry
-from lomash_tasks.workspace import Workspace
+from lomash_tasks.registry import Registry
+from lomash_tasks.settings import plain  # noqa: F401 - re-exported for the task modules
+from lomash_tasks.workspace import HINT, Workspace, find_root
 
-SUITE_ROOT = Path(__file__).resolve().parents[1]
 configguard.install()  # a bad INVOKE_* variable or -f file: a message, not a traceback
 
-
-def plain(value: Any) -> Any:
-    """Invoke's config proxies as plain dicts and lists."""
-    if hasattr(value, "items") and callable(value.items):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
+S = TypeVar("S", bound=settings.Section)
 
 
 def project_dir(ctx: Context) -> Path:
+    """The folder of the project's invoke.yaml (relative config paths are taken from it)."""
     prefix = getattr(ctx.config, "_project_prefix", None)
-    return Path(prefix) if prefix else SUITE_ROOT
+    return Path(prefix) if prefix else Path.cwd()
+
+
+def data(ctx: Context) -> dict[str, Any]:
+    """The context's config as plain data over the packaged defaults."""
+    return settings.merged(settings.all_defaults(), plain(ctx.config))
+
+
+def section(ctx: Context, cls: type[S]) -> S:
+    """One namespace's settings, typed and validated (a bad value names its key)."""
+    return cls.load(data(ctx))  # type: ignore[return-value]
 
 
 def registry(ctx: Context) -> Registry:
-    source = str(project_dir(ctx) / CONFIG_FILE)
-    return Registry.from_mapping(plain(ctx.config), source=source)
+    source = str(project_dir(ctx) / "invoke.yaml")
+    return Registry.from_mapping(data(ctx), source=source)
 
 
 def workspace(ctx: Context, root: str | None = None) -> Workspace:
-    """The workspace: `root` (a flag) beats `workspace.root` (config or INVOKE_WORKSPACE_ROOT)."""
+    """The workspace: `root` (a flag) beats `workspace.root` (--root, INVOKE_WORKSPACE_ROOT,
+    invoke.yaml), which beats the nearest folder up from here holding pnpm-workspace.yaml."""
+    _commands(ctx)
     reg = registry(ctx)
-    configured = root or plain(ctx.config).get("workspace", {}).get("root")
-    if not configured:
-        raise UserError("No workspace root is configured: set 'workspace.root' in invoke.yaml "
-                        "or INVOKE_WORKSPACE_ROOT=/path/to/lomash-wood.")
-    ws = Workspace.locate(configured, reg, base=project_dir(ctx))
+    configured = root or section(ctx, settings.WorkspaceSettings).root
+    if configured:
+        ws = Workspace.locate(configured, reg, base=project_dir(ctx))
+    else:
+        found = find_root(Path.cwd())
+        if found is None:
+            raise UserError(f"No Lomash Wood workspace was found at or above {Path.cwd()} (no "
+                            f"pnpm-workspace.yaml). {HINT}")
+        ws = Workspace.locate(found, reg)
     register_secrets(ws)
     return ws
+
+
+def stack_backend(ctx: Context) -> str:
+    """The concrete stack backend ('embedded' or 'compose') for config `stack.backend`."""
+    from lomash_tasks import stack as backends
+
+    return backends.resolve(None, section(ctx, settings.StackSettings))
+
+
+def _commands(ctx: Context) -> None:
+    """Invoke's --echo / --dry reach the one command layer."""
+    run = getattr(ctx.config, "run", None)
+    if run is not None:
+        commands.configure(echo=bool(run.get("echo")), dry=bool(run.get("dry")))
 
 
 def register_secrets(ws: Workspace) -> None:
@@ -79,18 +105,18 @@ def _url_password(url: str) -> str | None:
 
 
 def console(ctx: Context | None = None) -> _console.Console:
+    if ctx is not None:
+        _commands(ctx)
     return _console.get()
 
 
-def load_config(overrides: dict[str, Any] | None = None, env: bool = True) -> Config:
-    """The suite's config as `inv` builds it (defaults, invoke.yaml, INVOKE_* variables).
-
-    For scripts and tests that call the plain functions without going through `inv`.
-    """
-    from lomash_tasks.tasks import namespace  # the composed collection carries every subtree's defaults
-
-    config = Config(project_location=str(SUITE_ROOT), defaults=None)
-    config.load_collection(namespace.configuration())
+def load_config(overrides: dict[str, Any] | None = None, env: bool = True,
+                project: str | os.PathLike[str] | None = None) -> Config:
+    """The suite's config as `inv` builds it (packaged defaults, the project's invoke.yaml,
+    INVOKE_* variables, then `overrides`), for scripts and tests that call the plain functions
+    without going through `inv`. `project`: the folder of invoke.yaml (default: here)."""
+    config = Config(project_location=str(project or Path.cwd()), defaults=None)
+    config.load_collection(settings.all_defaults())
     config.load_project()
     if env:
         config.load_shell_env()

@@ -15,6 +15,21 @@ COMPOSE_DIR = "infra/docker"
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.override.yml")
 INIT_SQL = "infra/docker/postgres/init.sql"
 MARKERS = ("pnpm-workspace.yaml", "package.json")
+WORKSPACE_MARKER = "pnpm-workspace.yaml"
+
+
+def find_root(start: str | os.PathLike[str]) -> Path | None:
+    """The nearest folder at or above `start` holding pnpm-workspace.yaml (the monorepo's root)."""
+    path = Path(start).resolve()
+    for folder in (path, *path.parents):
+        if (folder / WORKSPACE_MARKER).is_file():
+            return folder
+    return None
+
+
+HINT = ("Run the task inside the monorepo (the suite finds the folder holding "
+        "pnpm-workspace.yaml), or point it there: `lomash --root /path/to/repo ...`, "
+        "INVOKE_WORKSPACE_ROOT=/path/to/repo, or the 'workspace.root' key of invoke.yaml.")
 
 
 @dataclass(frozen=True)
@@ -40,8 +55,7 @@ class Workspace:
         if not path.is_absolute() and base is not None:
             path = Path(base) / path
         path = path.resolve()
-        hint = ("Point the suite at the monorepo's root with INVOKE_WORKSPACE_ROOT=/path/to/repo "
-                "or the 'workspace.root' key of invoke.yaml.")
+        hint = HINT
         if not path.is_dir():
             raise UserError(f"Workspace root {path} does not exist or is not a folder. {hint}")
         missing = [m for m in MARKERS if not (path / m).is_file()]

@@ -1,4 +1,5 @@
-"""The registry: loaded from invoke.yaml, validated, and resolving services by name."""
+"""The registry: the packaged defaults (lomash_tasks/defaults/registry.yaml), validated, and
+resolving services by name."""
 
 import copy
 
@@ -8,9 +9,9 @@ import yaml
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Registry
 
-from conftest import SUITE_ROOT
+from lomash_tasks.settings import REGISTRY_FILE
 
-DATA = yaml.safe_load((SUITE_ROOT / "invoke.yaml").read_text())
+DATA = yaml.safe_load(REGISTRY_FILE.read_text())
 
 
 def load(data=None):

@@ -18,7 +18,7 @@ from lomash_tasks import connections
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.stack import ports
 from lomash_tasks.stack import probes
-from lomash_tasks.context import SUITE_ROOT
+from lomash_tasks import CHECKOUT_DIR
 from lomash_tasks.workspace import Workspace
 
 NODE_MAJOR = 20
@@ -143,7 +143,7 @@ def _node(timeout: float) -> Check:
 
 def pnpm_path(ws: Workspace | None = None) -> str | None:
     """The pnpm the suite uses: its own tools/ install first, then PATH."""
-    local = SUITE_ROOT / "tools" / "node_modules" / ".bin" / "pnpm"
+    local = CHECKOUT_DIR / "tools" / "node_modules" / ".bin" / "pnpm"
     if local.exists():
         return str(local)
     return shutil.which("pnpm")

@@ -16,27 +16,6 @@ from lomash_tasks.workspace import Workspace
 
 
 # -- the stack's backend ------------------------------------------------------------------------
-def stack_backend(config: Any) -> str:
-    """The concrete stack backend ('embedded' or 'compose') for config `stack.backend`.
-
-    A task of another namespace sees only its own subtree of the collection defaults, so the
-    `stack` subtree (and its INVOKE_STACK_* overrides) is loaded here when it is absent.
-    """
-    from dataclasses import asdict as _asdict
-
-    from lomash_tasks import stack as backends
-    from lomash_tasks.stack.base import Settings
-    from lomash_tasks.context import plain
-
-    if "stack" not in config:
-        config = config.clone()
-        collection = plain(getattr(config, "_collection", {}) or {})
-        collection.setdefault("stack", _asdict(Settings()))
-        config.load_collection(collection)
-        config.load_shell_env()
-    return backends.resolve(None, Settings.from_config(plain(config)))
-
-
 # -- ports --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PortEntry:

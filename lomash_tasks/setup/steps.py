@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from lomash_tasks import connections
+from lomash_tasks import commands, connections, settings
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.console import Console
 from lomash_tasks.errors import UserError
@@ -38,10 +37,12 @@ class SetupState:
 
     # -- settings, flag beats config ------------------------------------------------------
     @property
-    def stack_settings(self) -> Any:
-        from lomash_tasks.stack import Settings
+    def stack_settings(self) -> settings.StackSettings:
+        return settings.StackSettings.load(self.config)
 
-        return Settings.from_config(self.config)
+    @property
+    def db(self) -> settings.DbSettings:
+        return settings.DbSettings.load(self.config)
 
     @property
     def backend_name(self) -> str:
@@ -53,10 +54,7 @@ class SetupState:
 
     @property
     def runner_name(self) -> str:
-        return (self.runner or self.config.get("db", {}).get("runner") or "auto").strip()
-
-    def db_setting(self, key: str, default: Any) -> Any:
-        return self.config.get("db", {}).get(key, default)
+        return (self.runner or self.db.runner).strip()
 
 
 # -- env ----------------------------------------------------------------------------------------
@@ -64,7 +62,7 @@ def _env(state: SetupState) -> Outcome:
     from lomash_tasks.env import ops as environment
     from lomash_tasks.env import overlays
 
-    overlay = overlays.load(state.config.get("env", {}).get("overlay", "host"), state.ws.registry)
+    overlay = overlays.load(settings.EnvSettings.load(state.config).overlay, state.ws.registry)
     results = environment.copy_env(state.ws, overlay=overlay)
     changed = [r for r in results if r.status != "unchanged"]
     for r in changed:
@@ -155,13 +153,12 @@ def _deps(state: SetupState) -> Outcome:
     argv = [str(pnpm), "install", "--frozen-lockfile", "--reporter=append-only"]
     env = dict(os.environ, CI="true")  # non-interactive: pnpm never asks
     began = time.monotonic()
-    result = subprocess.run(argv, cwd=state.ws.root, env=env, stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+    try:
+        commands.run(argv, cwd=state.ws.root, env=env, timeout=600, effect=True)
+    except commands.CommandError as err:
         raise UserError(f"`pnpm install --frozen-lockfile` failed in {state.ws.root} "
-                        f"(exit {result.returncode}):\n{tail}\nFix the install (or use "
-                        f"--runner native) and run `inv setup` again.")
+                        f"(exit {err.returncode}):\n{err.tail()}\nFix the install (or use "
+                        f"--runner native) and run `inv setup` again.") from None
     return Outcome(DONE, f"pnpm install in {time.monotonic() - began:.1f}s "
                          f"({len(missing)} services lacked the Prisma CLI)")
 
@@ -190,8 +187,7 @@ def _db_migrate(state: SetupState) -> Outcome:
     if not pending:
         return Outcome(ALREADY, "every service's migrations are applied")
     report = migrate.migrate(state.ws, pending, runner=state.runner_name,
-                             jobs=int(state.db_setting("jobs", 0) or 0),
-                             timeout=float(state.db_setting("timeout", 300.0)), out=state.out)
+                             jobs=state.db.jobs, timeout=state.db.timeout, out=state.out)
     report.print(state.out, title="db.migrate")
     if not report.ok:
         failed = ", ".join(r.service for r in report.failed)
@@ -244,7 +240,7 @@ def _db_seed(state: SetupState) -> Outcome:
     if not due:
         return Outcome(ALREADY, "every database was seeded from its current seed file "
                                 "(`inv db.seed` re-runs the seeds)")
-    results = database.seed(state.ws, due, timeout=float(state.db_setting("seed_timeout", 60.0)))
+    results = database.seed(state.ws, due, timeout=state.db.seed_timeout)
     failed = [r for r in results if not r.ok]
     ok = {r.service for r in results if r.ok}
     seen.update({name: marks[name] for name in due if name in ok})
@@ -262,7 +258,7 @@ def _db_seed(state: SetupState) -> Outcome:
 def _aws(state: SetupState) -> Outcome:
     from lomash_tasks import aws as aws_ops
 
-    prefix = state.config.get("aws", {}).get("secret_prefix", aws_ops.SECRET_PREFIX)
+    prefix = settings.AwsSettings.load(state.config).secret_prefix
     report = aws_ops.bootstrap(state.ws, prefix=prefix)
     return Outcome(DONE if report.changed else ALREADY, report.summary)
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from lomash_tasks.errors import UserError, suggest
+from lomash_tasks.settings import StackSettings as Settings  # noqa: F401 - the stack.* settings
 
 if TYPE_CHECKING:  # annotations only: keeps `inv --list` from importing the registry
     from lomash_tasks.registry import Endpoint
@@ -29,36 +30,6 @@ PORT_KEYS = {
 
 STARTED, ALREADY_RUNNING = "started", "already running"
 RUNNING, STOPPED, STALE, UNHEALTHY = "running", "stopped", "stale", "unhealthy"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The `stack.*` config, typed (flags beat config, config beats these defaults)."""
-
-    backend: str = "auto"
-    postgres_bindir: str = ""
-    postgres_user: str = "lomash-pg"
-    redis_server: str = ""
-    project: str = "lomash-wood"
-    cache_dir: str = ""  # ready PostgreSQL clusters: "" = ~/.cache/lomash-tasks, "off" = none
-    start_timeout: float = 30.0
-    wait_timeout: float = 60.0
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any] | Any) -> "Settings":
-        raw = config.get("stack", {}) if hasattr(config, "get") else {}
-        raw = raw or {}
-        values = {}
-        for name, default in asdict(cls()).items():
-            value = raw.get(name, default)
-            if value is None:
-                value = default
-            try:
-                values[name] = type(default)(value)
-            except (TypeError, ValueError):
-                raise UserError(f"Invalid configuration: 'stack.{name}' must be a "
-                                f"{type(default).__name__}, not {value!r}.") from None
-        return cls(**values)
 
 
 @dataclass

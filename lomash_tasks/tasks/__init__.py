@@ -11,7 +11,7 @@ namespace`) and what the `lomash` console script runs.
 
 from invoke import Collection
 
-from lomash_tasks import configguard
+from lomash_tasks import configguard, settings
 
 configguard.install()  # a bad INVOKE_* variable or -f file: a clear message, not a traceback
 
@@ -22,9 +22,9 @@ stripe = stripe_tasks  # `suite.stripe`, like the namespace's name
 namespace = Collection()
 for module in (env, stack, db, cache, aws, stripe_tasks, debug):
     namespace.add_collection(module.ns)
-    # Every task sees every namespace's defaults (Invoke otherwise gives a task only its own
-    # namespace's subtree), so setup can read db.* and debug.doctor can read stack.*.
-    namespace.configure(module.ns.configuration())
 namespace.add_task(setup.setup, default=False)
 namespace.add_task(setup.teardown)
-namespace.configure(setup.CONFIG)
+# The root carries every namespace's settings and the packaged registry, so every task (and
+# every INVOKE_* override) sees all of them; Invoke would otherwise give a task only its own
+# namespace's subtree.
+namespace.configure(settings.all_defaults())

@@ -4,6 +4,7 @@ from invoke import Collection, task
 
 from lomash_tasks.flagvalues import number, seconds
 from lomash_tasks.lazy import lazy
+from lomash_tasks.settings import AwsSettings
 
 # Loaded on first use, so `inv --list` stays fast.
 aws_ops = lazy("lomash_tasks.aws")
@@ -12,20 +13,13 @@ probes = lazy("lomash_tasks.stack.probes")
 
 
 def _max_receive(c):
-    return number(c.config.aws.max_receive_count, "aws.max_receive_count", int, 1)
+    return number(context.section(c, AwsSettings).max_receive_count, "aws.max_receive_count", int, 1)
 
 
 def _show(c, title, outcomes):
     out = context.console(c)
     rows = [[o.kind, o.name, o.status, o.detail] for o in outcomes]
     out.table(["kind", "name", "result", "detail"], rows, title=title)
-
-
-def _backend(c):
-    """The concrete stack backend (embedded or compose) from config stack.backend."""
-    from lomash_tasks.debug.launch import stack_backend
-
-    return stack_backend(c.config)
 
 
 @task
@@ -45,7 +39,7 @@ def queues(c):
 def secrets(c):
     """Store each service's secrets from its .env in Secrets Manager (values never printed)."""
     ws = context.workspace(c)
-    _show(c, "Secrets Manager", aws_ops.sync_secrets(ws, c.config.aws.secret_prefix))
+    _show(c, "Secrets Manager", aws_ops.sync_secrets(ws, context.section(c, AwsSettings).secret_prefix))
 
 
 @task
@@ -59,7 +53,7 @@ def bootstrap(c, json=False):
     """Create buckets, queues, secrets and the SES sender in one go (idempotent)."""
     ws = context.workspace(c)
     out = context.console(c)
-    report = aws_ops.bootstrap(ws, c.config.aws.secret_prefix, _max_receive(c))
+    report = aws_ops.bootstrap(ws, context.section(c, AwsSettings).secret_prefix, _max_receive(c))
     out.step_summary(f"### aws.bootstrap: {report.state}\n\n| kind | name | result |\n|---|---|---|\n"
                      + "\n".join(f"| {o.kind} | {o.name} | {o.status} |" for o in report.outcomes))
     if json:
@@ -74,7 +68,7 @@ def status(c, json=False):
     """Show which configured buckets, queues, secrets and sender exist on the endpoint."""
     ws = context.workspace(c)
     out = context.console(c)
-    found = aws_ops.status(ws, c.config.aws.secret_prefix)
+    found = aws_ops.status(ws, context.section(c, AwsSettings).secret_prefix)
     if json:
         out.json(found)
         return
@@ -98,17 +92,12 @@ def status(c, json=False):
 def wait(c, timeout=None):
     """Wait until the AWS endpoint answers an S3 call."""
     ws = context.workspace(c)
-    backend = _backend(c)
-    result = probes.wait_for(ws, "aws", timeout=seconds(timeout or c.config.aws.wait_timeout, "--timeout"),
+    backend = context.stack_backend(c)
+    result = probes.wait_for(ws, "aws", timeout=seconds(timeout or context.section(c, AwsSettings).wait_timeout, "--timeout"),
                              backend=backend)
     context.console(c).ok(f"AWS endpoint {result.address} is ready ({result.detail}, "
                           f"{result.elapsed:.2f} s).")
 
 
 ns = Collection("aws", buckets, queues, secrets, ses, bootstrap, status, wait)
-ns.configure({"aws": {
-    "secret_prefix": "lomash/dev",            # secret names: <prefix>/<alias> (unless the
-                                              # service's .env sets SECRETS_MANAGER_PREFIX)
-    "max_receive_count": 5,                           # receives before a message dead-letters
-    "wait_timeout": 60.0,                    # aws.wait's deadline
-}})
+ns.configure(AwsSettings.defaults())

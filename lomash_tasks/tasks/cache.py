@@ -6,6 +6,7 @@ from lomash_tasks.console import in_ci
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import number, seconds
 from lomash_tasks.lazy import lazy
+from lomash_tasks.settings import CacheSettings
 
 # Loaded on first use, so `inv --list` stays fast.
 cache_ops = lazy("lomash_tasks.cache")
@@ -13,15 +14,8 @@ context = lazy("lomash_tasks.context")
 probes = lazy("lomash_tasks.stack.probes")
 
 
-def _backend(c):
-    """The concrete stack backend (embedded or compose) from config stack.backend."""
-    from lomash_tasks.debug.launch import stack_backend
-
-    return stack_backend(c.config)
-
-
 def _seconds(c):
-    return seconds(c.config.cache.timeout, "cache.timeout")
+    return seconds(context.section(c, CacheSettings).timeout, "cache.timeout")
 
 
 @task(help={
@@ -60,7 +54,7 @@ def keys(c, service, pattern=None, limit=None, json=False):
     ws = context.workspace(c)
     out = context.console(c)
     svc = cache_ops.cache_service(ws, service)
-    cap = number(limit if limit is not None else c.config.cache.limit, "--limit", int)
+    cap = number(limit if limit is not None else context.section(c, CacheSettings).limit, "--limit", int)
     listing = cache_ops.list_keys(ws, svc, pattern, cap or None, timeout=_seconds(c))
     if json:
         out.json({"service": listing.service, "index": listing.index, "pattern": listing.pattern,
@@ -112,16 +106,12 @@ def stats(c, json=False):
 def wait(c, timeout=None):
     """Wait until Redis answers PING with the workspace's password."""
     ws = context.workspace(c)
-    backend = _backend(c)
-    result = probes.wait_for(ws, "redis", timeout=seconds(timeout or c.config.cache.wait_timeout, "--timeout"),
+    backend = context.stack_backend(c)
+    result = probes.wait_for(ws, "redis", timeout=seconds(timeout or context.section(c, CacheSettings).wait_timeout, "--timeout"),
                              backend=backend)
     context.console(c).ok(f"Redis at {result.address} is ready ({result.detail}, "
                           f"{result.elapsed:.2f} s).")
 
 
 ns = Collection("cache", flush, keys, stats, wait)
-ns.configure({"cache": {
-    "limit": 1000,          # cache.keys stops after this many keys (0 = no limit)
-    "timeout": 5.0,         # seconds for each Redis call
-    "wait_timeout": 60.0,   # cache.wait's deadline
-}})
+ns.configure(CacheSettings.defaults())

@@ -5,14 +5,15 @@ from invoke import Collection, Exit, task
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import number, seconds
 from lomash_tasks.lazy import lazy
+from lomash_tasks.settings import DbSettings, StackSettings
 
 context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stays fast
 
 SERVICE_HELP = "A service by alias or full name (repeatable); all database services when omitted."
 
 
-def _cfg(c):
-    return context.plain(c.config).get("db", {})
+def _cfg(c) -> DbSettings:
+    return context.section(c, DbSettings)
 
 
 @task
@@ -49,9 +50,9 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
     ws = context.workspace(c)
     out = context.console(c)
     cfg = _cfg(c)
-    runner = runner or cfg.get("runner") or "auto"
-    jobs = number(jobs if jobs is not None else cfg.get("jobs") or 0, "--jobs", int)
-    timeout = seconds(cfg.get("timeout", 300), "db.timeout")
+    runner = runner or cfg.runner
+    jobs = number(jobs if jobs is not None else cfg.jobs, "--jobs", int)
+    timeout = cfg.timeout
     if mode not in ("deploy", "dev"):
         raise UserError(f"Unknown --mode '{mode}': use deploy (apply pending migrations) or dev "
                         f"(create a new migration from the schema).")
@@ -115,7 +116,7 @@ def seed(c, service=None):
 
     ws = context.workspace(c)
     out = context.console(c)
-    limit = seconds(_cfg(c).get("seed_timeout", 60), "db.seed_timeout")
+    limit = _cfg(c).seed_timeout
     results = database.seed(ws, service, timeout=limit)
     rows = [[r.service, r.inserted, f"{r.seconds:.2f}s",
              r.error or r.skipped or ("inserted" if r.inserted else "already seeded")]
@@ -142,8 +143,7 @@ def reset(c, service, yes=False, allow_remote=False, runner=None):
     svc = ws.registry.service(service)
     cfg = _cfg(c)
     result = database.reset(ws, svc, yes=yes, allow_remote=allow_remote,
-                            runner=runner or cfg.get("runner") or "auto",
-                            timeout=seconds(cfg.get("timeout", 300), "db.timeout"), out=out)
+                            runner=runner or cfg.runner, timeout=cfg.timeout, out=out)
     m = result.migrate
     if not m.ok:
         raise UserError(f"db.reset: {svc.database} was recreated but migrating it failed: "
@@ -163,7 +163,7 @@ def psql(c, service):
 
     ws = context.workspace(c)
     svc = ws.registry.service(service)
-    bindir = context.plain(c.config).get("stack", {}).get("postgres_bindir") or ""
+    bindir = context.section(c, StackSettings).postgres_bindir
     code = database.run_psql(ws, svc, bindir=bindir)
     if code:
         raise Exit(code=code)
@@ -196,17 +196,11 @@ def wait(c, timeout=None):
 
     ws = context.workspace(c)
     out = context.console(c)
-    limit = seconds(timeout if timeout is not None else _cfg(c).get("wait_timeout", 60),
-                    "db.wait_timeout")
+    limit = (seconds(timeout, "--timeout") if timeout is not None
+             else _cfg(c).wait_timeout)
     result = database.wait(ws, timeout=limit)
     out.ok(f"PostgreSQL at {result.address} is ready ({result.detail}, {result.elapsed:.2f}s).")
 
 
 ns = Collection("db", init, migrate, status, seed, reset, psql, url, wait)
-ns.configure({"db": {
-    "runner": "auto",      # auto | prisma | native
-    "jobs": 0,             # services at a time; 0 = the runner's measured default (8)
-    "timeout": 300.0,      # seconds per service's migration run
-    "seed_timeout": 60.0,  # seconds per service's seed
-    "wait_timeout": 60.0,  # db.wait's default deadline
-}})
+ns.configure(DbSettings.defaults())

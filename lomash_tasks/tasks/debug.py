@@ -5,18 +5,12 @@ from invoke import Collection, task
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import seconds
 from lomash_tasks.lazy import lazy
+from lomash_tasks.settings import DebugSettings
 
 # Loaded on first use, so `inv --list` stays fast.
 context = lazy("lomash_tasks.context")
 debugging = lazy("lomash_tasks.debug.launch")
 _doctor = lazy("lomash_tasks.debug.doctor")
-
-
-def _backend(c):
-    """The concrete stack backend (embedded or compose) from config stack.backend."""
-    from lomash_tasks.debug.launch import stack_backend
-
-    return stack_backend(c.config)
 
 
 @task(help={"json": "Print JSON instead of a table."})
@@ -65,9 +59,9 @@ def doctor(c, json=False, timeout=None):
     """Check tools, env files, ports, Postgres roles, buckets and SMTP; print each fix."""
     ws = context.workspace(c)
     out = context.console(c)
-    backend = _backend(c)
+    backend = context.stack_backend(c)
     checks = _doctor.run_checks(ws, backend=backend,
-                                timeout=seconds(timeout or c.config.debug.check_timeout, "--timeout"))
+                                timeout=seconds(timeout or context.section(c, DebugSettings).check_timeout, "--timeout"))
     failed = [ch for ch in checks if ch.ok is False]
     out.step_summary("### debug.doctor\n\n| | check | detail | fix |\n|---|---|---|---|\n"
                      + "\n".join(f"| {ch.mark} | {ch.name} | {ch.detail} | "
@@ -85,6 +79,4 @@ def doctor(c, json=False, timeout=None):
 
 
 ns = Collection("debug", ports, vscode, doctor)
-ns.configure({"debug": {
-    "check_timeout": 3.0,   # seconds each doctor check may take
-}})
+ns.configure(DebugSettings.defaults())

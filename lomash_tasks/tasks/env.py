@@ -4,6 +4,7 @@ from invoke import Collection, task
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
+from lomash_tasks.settings import EnvSettings
 
 # Loaded on first use, so `inv --list` stays fast.
 context = lazy("lomash_tasks.context")
@@ -26,7 +27,9 @@ def copy(c, service=None, force=False, overlay=None):
     ws = context.workspace(c)
     out = context.console(c)
     chosen = ws.registry.select(service) if service else None
-    layer = overlays.load(overlay or c.config.env.overlay, ws.registry)
+    cfg = context.section(c, EnvSettings)
+    folder = {"folder": context.project_dir(c) / cfg.overlay_dir} if cfg.overlay_dir else {}
+    layer = overlays.load(overlay or cfg.overlay, ws.registry, **folder)
     results = environment.copy_env(ws, chosen, force=force, overlay=layer)
     out.table(["file", "result"], [[ws.relative(r.pair.env), r.summary] for r in results])
     counts = {s: sum(r.status == s for r in results) for s in ("created", "updated", "rewritten")}
@@ -87,4 +90,4 @@ def diff(c, service=None):
 
 
 ns = Collection("env", copy, check, show, diff)
-ns.configure({"env": {"overlay": "host"}})
+ns.configure(EnvSettings.defaults())

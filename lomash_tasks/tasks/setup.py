@@ -7,6 +7,7 @@ from invoke import task
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
+from lomash_tasks.settings import SetupSettings
 
 # Loaded on first use, so `inv --list` stays fast.
 context = lazy("lomash_tasks.context")
@@ -31,8 +32,8 @@ def setup(c, backend=None, runner=None, skip=None, only=None, dry=False, json=Fa
     ws = context.workspace(c)
     out = Console(out=sys.stderr) if json else context.console(c)
     steps, skipped = pipeline.choose(setup_steps.STEPS, only, skip)
-    state = setup_steps.SetupState(ws, context.plain(c.config), out, backend, runner)
-    timeout = float(c.config.setup.lock_timeout)
+    state = setup_steps.SetupState(ws, context.data(c), out, backend, runner)
+    timeout = context.section(c, SetupSettings).lock_timeout
     lock = (contextlib.nullcontext() if dry else  # a dry run writes nothing, not even a lock
             pipeline.exclusive(ws.state_dir / "setup.lock", out, timeout, "inv setup"))
     with lock:
@@ -84,4 +85,3 @@ def teardown(c, backend=None, volumes=False, yes=False, allow_remote=False):
     stack.down(c, backend=backend, volumes=volumes, yes=yes, allow_remote=allow_remote)
 
 
-CONFIG = {"setup": {"lock_timeout": 120.0}}  # seconds a second `inv setup` waits for the first

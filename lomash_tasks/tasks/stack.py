@@ -5,11 +5,10 @@ answers, else embedded), `embedded` (real servers the suite starts itself, state
 <workspace>/.lomash/), `compose` (the workspace's docker-compose files).
 """
 
-from dataclasses import asdict
-
 from invoke import Collection, task
 
-from lomash_tasks.stack.base import PARTS, Settings
+from lomash_tasks.settings import StackSettings as Settings
+from lomash_tasks.stack.base import PARTS
 from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
 
@@ -36,7 +35,7 @@ def _seconds(value, flag):
 
 def _setup(c, backend=None):
     ws = context.workspace(c)
-    settings = Settings.from_config(context.plain(c.config))
+    settings = context.section(c, Settings)
     return ws, settings, backends.get(ws, settings, backend)
 
 
@@ -128,7 +127,7 @@ def wait(c, part=None, timeout=None, backend=None):
     from lomash_tasks.stack import probes
 
     ws = context.workspace(c)
-    settings = Settings.from_config(context.plain(c.config))
+    settings = context.section(c, Settings)
     out = context.console(c)
     parts = backends.select_parts(part)
     which = backends.resolve(backend, settings, ws)
@@ -139,4 +138,4 @@ def wait(c, part=None, timeout=None, backend=None):
 
 
 ns = Collection("stack", up, down, status, logs, wait)
-ns.configure({"stack": asdict(Settings())})
+ns.configure(Settings.defaults())

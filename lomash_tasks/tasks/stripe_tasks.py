@@ -8,6 +8,7 @@ from invoke import Collection, task
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import seconds
 from lomash_tasks.lazy import lazy
+from lomash_tasks.settings import StripeSettings
 
 # Loaded on first use, so `inv --list` stays fast.
 context = lazy("lomash_tasks.context")
@@ -15,7 +16,7 @@ webhooks = lazy("lomash_tasks.webhooks")
 
 
 def _target(c, forward_to=None):
-    cfg = c.config.stripe
+    cfg = context.section(c, StripeSettings)
     return webhooks.target(context.workspace(c), cfg.service, cfg.path,
                            forward_to or cfg.forward_to or None)
 
@@ -32,8 +33,8 @@ def listen(c, events=None, forward_to=None):
     """Forward Stripe test events to the order service; save the signing secret to its .env."""
     ws = context.workspace(c)
     tgt = _target(c, forward_to)
-    code = webhooks.listen(ws, tgt, c.config.stripe.cli, context.console(c), events or (),
-                           ready_timeout=seconds(c.config.stripe.ready_timeout,
+    code = webhooks.listen(ws, tgt, context.section(c, StripeSettings).cli, context.console(c), events or (),
+                           ready_timeout=seconds(context.section(c, StripeSettings).ready_timeout,
                                                          "stripe.ready_timeout"))
     if code:
         raise UserError(f"The Stripe CLI exited with status {code}.", code=code)
@@ -44,15 +45,15 @@ def listen(c, events=None, forward_to=None):
 def secret(c, timeout=None):
     """Save the webhook signing secret (stripe listen --print-secret) to the order service's .env."""
     ws = context.workspace(c)
-    webhooks.print_secret(ws, _target(c), c.config.stripe.cli, context.console(c),
-                          timeout=seconds(timeout or c.config.stripe.ready_timeout, "--timeout"))
+    webhooks.print_secret(ws, _target(c), context.section(c, StripeSettings).cli, context.console(c),
+                          timeout=seconds(timeout or context.section(c, StripeSettings).ready_timeout, "--timeout"))
 
 
 @task(help={"event": "The event to create, e.g. payment_intent.succeeded (`stripe trigger --help` "
                      "lists them)."})
 def trigger(c, event):
     """Create a Stripe test event with `stripe trigger EVENT` (needs Stripe's servers)."""
-    code = webhooks.trigger(_target(c), c.config.stripe.cli, event, context.console(c))
+    code = webhooks.trigger(_target(c), context.section(c, StripeSettings).cli, event, context.console(c))
     if code:
         raise UserError(f"`stripe trigger {event}` exited with status {code}.", code=code)
 
@@ -94,10 +95,4 @@ def replay(c, fixture=None, to=None, timeout=10):
 
 
 ns = Collection("stripe", listen, secret, trigger, replay)
-ns.configure({"stripe": {
-    "cli": "stripe",                 # the Stripe CLI executable (name on PATH or a path)
-    "service": "order-payment-service",  # the service that receives webhooks
-    "path": "/v1/webhooks/stripe",   # its webhook route
-    "forward_to": "",                # override the whole target (host:port/path); "" = derived
-    "ready_timeout": 30.0,           # seconds to wait for the CLI's ready line
-}})
+ns.configure(StripeSettings.defaults())

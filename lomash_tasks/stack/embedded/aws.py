@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from lomash_tasks.context import SUITE_ROOT
+from lomash_tasks import CHECKOUT_DIR
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.embedded.process import Part
 
@@ -39,4 +39,4 @@ class AwsPart(Part):
         ep = self.endpoint
         self._spawn([sys.executable, "-m", "lomash_tasks.stack.aws_endpoint",
                      "--host", ep.host, "--port", str(ep.port)],
-                    env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(SUITE_ROOT)})
+                    env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(CHECKOUT_DIR)})

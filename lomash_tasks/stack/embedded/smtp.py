@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from lomash_tasks.context import SUITE_ROOT
+from lomash_tasks import CHECKOUT_DIR
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.base import PORT_KEYS
 from lomash_tasks.stack.embedded.process import Part
@@ -43,4 +43,4 @@ class SmtpPart(Part):
         self._spawn([sys.executable, "-m", "lomash_tasks.stack.smtp_trap", "--host", smtp.host,
                      "--port", str(smtp.port), "--web-port", str(smtp.web_port),
                      "--dir", str(self.mail_dir)],
-                    env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(SUITE_ROOT)})
+                    env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(CHECKOUT_DIR)})

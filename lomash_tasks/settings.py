@@ -1,0 +1,238 @@
+"""Every namespace's settings, typed and declared once, and the packaged registry defaults.
+
+Each namespace module of the Invoke layer declares its collection's defaults from one of these
+classes (`ns.configure(DbSettings.defaults())`) and reads them back typed
+(`DbSettings.load(c.config)`). `load` validates on every path: `inv db.migrate`, a pre-call from
+a monorepo's own task, a script calling the functions directly. A bad value (a mistyped
+`INVOKE_DB_RUNNER`, a string where a number belongs in an `-f` file) is one message naming the
+key. A section the config lacks (a monorepo whose own root collection does not carry the
+suite's defaults) falls back to these defaults.
+
+Precedence is Invoke's: these defaults < /etc, ~ and the project's invoke.yaml < `INVOKE_*`
+variables < `inv -f FILE` < flags (the tasks apply flags over what `load` returns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from lomash_tasks.errors import UserError, suggest
+
+REGISTRY_FILE = Path(__file__).resolve().parent / "defaults" / "registry.yaml"
+
+
+def plain(value: Any) -> Any:
+    """Invoke's config proxies as plain dicts and lists."""
+    if hasattr(value, "items") and callable(value.items):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`over` merged into `base`, recursively (Invoke's merge: the later value wins)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@lru_cache(maxsize=1)
+def registry_defaults() -> dict[str, Any]:
+    """The seed's stack (services and infrastructure), shipped with the package."""
+    from invoke.vendor import yaml  # already imported by Invoke: no extra cost
+
+    data = yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8"))
+    return {key: data[key] for key in ("services", "infra")}
+
+
+def choice(*values: str, default: str, label: str, help: str) -> Any:
+    return field(default=default, metadata={"choices": values, "label": label, "help": help})
+
+
+def number(default: float | int, help: str, minimum: float | None = 0,
+           positive: bool = False) -> Any:
+    """A number setting; `positive`: a deadline in seconds (greater than 0)."""
+    return field(default=default, metadata={"minimum": minimum, "positive": positive,
+                                            "help": help})
+
+
+def text(default: str, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Section:
+    """One namespace's settings (`<NAME>.*` in the config)."""
+
+    NAME: ClassVar[str] = ""
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {cls.NAME: asdict(cls())}
+
+    @classmethod
+    def load(cls, config: Any) -> "Section":
+        raw = plain(config).get(cls.NAME) if config is not None else None
+        raw = raw or {}
+        if not isinstance(raw, Mapping):
+            raise UserError(f"Invalid configuration: '{cls.NAME}' must be a mapping of settings, "
+                            f"not {raw!r}.")
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            value = raw.get(f.name, default)
+            values[f.name] = _convert(f"{cls.NAME}.{f.name}", value, default, f.metadata)
+        return cls(**values)
+
+    from_config = load
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        return next(f.metadata.get("help", "") for f in fields(cls) if f.name == name)
+
+
+def _convert(key: str, value: Any, default: Any, meta: Mapping[str, Any]) -> Any:
+    from lomash_tasks import flagvalues
+
+    fix = (f" Fix '{key}' (invoke.yaml, the INVOKE_{key.replace('.', '_').upper()} variable "
+           f"or the -f file that sets it) and run again.")
+    if value is None:
+        value = default
+    try:
+        if isinstance(default, bool):
+            return _boolean(key, value)
+        if isinstance(default, (int, float)):
+            if meta.get("positive"):
+                return flagvalues.seconds(value, key)
+            cast = int if isinstance(default, int) else float
+            return flagvalues.number(value, key, cast, meta.get("minimum"))
+        if isinstance(default, str):
+            return _text(key, value, meta)
+    except UserError as err:
+        raise UserError(err.text + fix) from None
+    return value
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    words = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False, "": False}
+    if isinstance(value, str) and value.strip().lower() in words:
+        return words[value.strip().lower()]
+    raise UserError(f"{key} must be true or false, not {value!r}.")
+
+
+def _text(key: str, value: Any, meta: Mapping[str, Any]) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UserError(f"{key} must be a string, not {value!r}.")
+    value = str(value).strip()
+    choices = meta.get("choices")
+    if choices and value.lower() not in choices:
+        label = meta.get("label", "value")
+        raise UserError(f"Unknown {label} '{value}' in config {key}.{suggest(value, choices)} "
+                        f"Valid {label}s: {', '.join(choices)}.")
+    return value.lower() if choices else value
+
+
+# -- the sections -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkspaceSettings(Section):
+    NAME: ClassVar[str] = "workspace"
+    root: str = text("", "The monorepo's root; '' = the nearest folder up from here holding "
+                         "pnpm-workspace.yaml. Relative paths are taken from invoke.yaml's folder.")
+
+
+@dataclass(frozen=True)
+class EnvSettings(Section):
+    NAME: ClassVar[str] = "env"
+    overlay: str = text("host", "The overlay env.copy applies to the .env files it creates.")
+    overlay_dir: str = text("", "A folder of overlay files of your own ('' = the suite's).")
+
+
+@dataclass(frozen=True)
+class StackSettings(Section):
+    NAME: ClassVar[str] = "stack"
+    backend: str = choice("auto", "embedded", "compose", default="auto", label="backend",
+                          help="Where the stack comes from.")
+    postgres_bindir: str = text("", "PostgreSQL's server binaries ('' = found).")
+    postgres_user: str = text("lomash-pg", "The system user that runs PostgreSQL when the "
+                                           "suite runs as root.")
+    redis_server: str = text("", "A redis-server/valkey-server binary ('' = the packaged one).")
+    project: str = text("lomash-wood", "The Compose project name.")
+    cache_dir: str = text("", "Ready PostgreSQL clusters: '' = ~/.cache/lomash-tasks, off = none.")
+    start_timeout: float = number(30.0, "Seconds a server may take to start.", positive=True)
+    wait_timeout: float = number(60.0, "stack.wait's deadline in seconds.", positive=True)
+
+
+@dataclass(frozen=True)
+class DbSettings(Section):
+    NAME: ClassVar[str] = "db"
+    runner: str = choice("auto", "prisma", "native", default="auto", label="runner",
+                         help="Which migration runner db.migrate uses.")
+    jobs: int = number(0, "Services migrated at a time; 0 = the measured default (8).")
+    timeout: float = number(300.0, "Seconds per service's migration run.", positive=True)
+    seed_timeout: float = number(60.0, "Seconds per service's seed.", positive=True)
+    wait_timeout: float = number(60.0, "db.wait's deadline in seconds.", positive=True)
+
+
+@dataclass(frozen=True)
+class CacheSettings(Section):
+    NAME: ClassVar[str] = "cache"
+    limit: int = number(1000, "cache.keys stops after this many keys (0 = no limit).")
+    timeout: float = number(5.0, "Seconds for each Redis call.", positive=True)
+    wait_timeout: float = number(60.0, "cache.wait's deadline in seconds.", positive=True)
+
+
+@dataclass(frozen=True)
+class AwsSettings(Section):
+    NAME: ClassVar[str] = "aws"
+    secret_prefix: str = text("lomash/dev", "Secret names: <prefix>/<alias> (unless the "
+                                            "service's .env sets SECRETS_MANAGER_PREFIX).")
+    max_receive_count: int = number(5, "Receives before a message dead-letters.", minimum=1)
+    wait_timeout: float = number(60.0, "aws.wait's deadline in seconds.", positive=True)
+
+
+@dataclass(frozen=True)
+class StripeSettings(Section):
+    NAME: ClassVar[str] = "stripe"
+    cli: str = text("stripe", "The Stripe CLI executable (a name on PATH or a path).")
+    service: str = text("order-payment-service", "The service that receives webhooks.")
+    path: str = text("/v1/webhooks/stripe", "Its webhook route.")
+    forward_to: str = text("", "The whole forward target (host:port/path); '' = derived.")
+    ready_timeout: float = number(30.0, "Seconds to wait for the CLI's ready line.",
+                                  positive=True)
+
+
+@dataclass(frozen=True)
+class DebugSettings(Section):
+    NAME: ClassVar[str] = "debug"
+    check_timeout: float = number(3.0, "Seconds each doctor check may take.", positive=True)
+
+
+@dataclass(frozen=True)
+class SetupSettings(Section):
+    NAME: ClassVar[str] = "setup"
+    lock_timeout: float = number(120.0, "Seconds a second `inv setup` waits for the first.",
+                                 positive=True)
+
+
+SECTIONS: tuple[type[Section], ...] = (WorkspaceSettings, EnvSettings, StackSettings,
+                                       DbSettings, CacheSettings, AwsSettings, StripeSettings,
+                                       DebugSettings, SetupSettings)
+
+
+def all_defaults() -> dict[str, Any]:
+    """Every section's defaults and the packaged registry: what the root collection carries."""
+    out: dict[str, Any] = dict(registry_defaults())
+    for section in SECTIONS:
+        out.update(section.defaults())
+    return out
