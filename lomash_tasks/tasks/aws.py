@@ -1,7 +1,8 @@
 """aws: the S3 buckets, SQS queues, Secrets Manager secrets and SES sender of the local endpoint."""
 
-from invoke import Collection, task
+from invoke import Collection
 
+from lomash_tasks.tasks.base import task
 from lomash_tasks.flagvalues import number, seconds
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import AwsSettings

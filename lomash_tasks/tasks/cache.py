@@ -1,7 +1,8 @@
 """cache: the services' Redis indexes (one logical database each): flush, keys, stats, wait."""
 
-from invoke import Collection, task
+from invoke import Collection
 
+from lomash_tasks.tasks.base import task
 from lomash_tasks.console import in_ci
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import number, seconds

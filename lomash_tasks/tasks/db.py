@@ -1,7 +1,8 @@
 """db: create, migrate, inspect, seed and reset the services' PostgreSQL databases."""
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 
+from lomash_tasks.tasks.base import task
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import number, seconds
 from lomash_tasks.lazy import lazy

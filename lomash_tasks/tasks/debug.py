@@ -1,7 +1,8 @@
 """debug: the port map, VS Code attach configurations, and a doctor for the local setup."""
 
-from invoke import Collection, task
+from invoke import Collection
 
+from lomash_tasks.tasks.base import task
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import seconds
 from lomash_tasks.lazy import lazy

@@ -1,7 +1,8 @@
 """env: create, check and inspect the workspace's `.env` files."""
 
-from invoke import Collection, task
+from invoke import Collection
 
+from lomash_tasks.tasks.base import task
 from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import EnvSettings

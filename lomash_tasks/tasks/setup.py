@@ -3,8 +3,7 @@
 import contextlib
 import sys
 
-from invoke import task
-
+from lomash_tasks.tasks.base import task
 from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import SetupSettings

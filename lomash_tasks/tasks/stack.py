@@ -5,8 +5,9 @@ answers, else embedded), `embedded` (real servers the suite starts itself, state
 <workspace>/.lomash/), `compose` (the workspace's docker-compose files).
 """
 
-from invoke import Collection, task
+from invoke import Collection
 
+from lomash_tasks.tasks.base import task
 from lomash_tasks.settings import StackSettings as Settings
 from lomash_tasks.stack.base import PARTS
 from lomash_tasks.errors import UserError

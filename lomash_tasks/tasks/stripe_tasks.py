@@ -3,8 +3,9 @@
 The module is not named `stripe.py` so that it never shadows the `stripe` library.
 """
 
-from invoke import Collection, task
+from invoke import Collection
 
+from lomash_tasks.tasks.base import task
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import seconds
 from lomash_tasks.lazy import lazy
