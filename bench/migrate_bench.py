@@ -31,14 +31,7 @@ def recreate(ws) -> None:
 
     for svc in ws.registry.with_database:
         database.drop_database(ws, svc)
-    try:
-        database.init(ws)
-    except Exception:  # a checkout without dbinit: apply init.sql with psql directly
-        pg = ws.registry.postgres
-        subprocess.run([str(database.find_psql()), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                        "-h", pg.host, "-p", str(pg.port), "-U", pg.superuser, "-d", "postgres",
-                        "-f", str(ws.init_sql)], check=True, capture_output=True,
-                       env=dict(os.environ, PGPASSWORD=connections.superuser_password(ws)))
+    database.init(ws)
 
 
 def pnpm_loop(ws) -> float:

@@ -61,7 +61,7 @@ def breakdown(data: dict) -> str:
 def fresh_databases(env: dict) -> None:
     """Drop the eight service databases and re-create them (init.sql); remove the .env files."""
     from lomash_tasks import connections
-    from lomash_tasks.db import initsql as dbinit
+    from lomash_tasks.stack import initsql as dbinit
 
     _, ws = stack_config(env)
     with connections.pg_connect(ws, superuser=True, autocommit=True) as conn:

@@ -22,7 +22,7 @@ from conftest import Inv, assert_user_error, make_workspace, stack_config
 
 from lomash_tasks import connections
 from lomash_tasks.db import ops as database
-from lomash_tasks.db import initsql as dbinit
+from lomash_tasks.stack import initsql as dbinit
 from lomash_tasks.db import migrate
 from lomash_tasks.db.migrate import native
 

@@ -191,7 +191,7 @@ def test_psql_command_keeps_the_password_off_argv(ws):
 
 def test_missing_psql_names_the_package(ws, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    from lomash_tasks.stack.embedded import postgres as pgmod
+    from lomash_tasks.stack import pgtools as pgmod
 
     def nothing(configured=""):
         raise UserError("no server binaries")

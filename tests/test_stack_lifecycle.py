@@ -155,7 +155,7 @@ def test_missing_postgres_binaries_name_the_package(ws_env):
 
 
 def test_no_postgres_anywhere_names_the_package(monkeypatch):
-    from lomash_tasks.stack.embedded import postgres
+    from lomash_tasks.stack import pgtools as postgres
     from lomash_tasks.errors import UserError
 
     monkeypatch.setattr(postgres.shutil, "which", lambda name: None)
@@ -197,13 +197,35 @@ def test_a_server_dying_during_start_shows_its_log(ws_env, tmp_root):
                       "FATAL CONFIG FILE ERROR: something is wrong")
 
 
-def test_workspace_the_server_user_cannot_reach_is_named(tmp_root):
+def test_workspace_under_a_0700_folder_keeps_postgres_where_its_user_can_reach(tmp_root):
+    """Root's clone under a 0700 home: the cluster lives outside the workspace, the user's
+    folders keep their modes, migrations work, and teardown --volumes removes it all."""
     if os.geteuid() != 0:
         pytest.skip("only root runs PostgreSQL as another user")
-    private = Path(tempfile.mkdtemp(dir=tmp_root))  # 0700
-    env = stack_env(make_workspace(private / "ws"))
-    result = Inv(env)("stack.up", "--backend", "embedded", "--part", "postgres")
-    assert_user_error(result, "lomash-pg", f"chmod o+x {private}")
+    import psycopg
+
+    private = Path(tempfile.mkdtemp(dir=tmp_root))  # 0700, like /root
+    ws = make_workspace(private / "ws")
+    env = stack_env(ws)
+    inv = Inv(env)
+    try:
+        inv("stack.up", "--backend", "embedded", "--part", "postgres", check=True)
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700
+        outside = Path((ws / ".lomash" / "postgres.location").read_text().strip())
+        assert outside.is_relative_to(Path("/var/lib/lomash-tasks"))
+        assert (outside / "data" / "PG_VERSION").is_file()
+        inv("env.copy", check=True)
+        inv("db.migrate", "--service", "auth", "--runner", "native", check=True)
+        port = env["INVOKE_INFRA_POSTGRES_PORT"]
+        with psycopg.connect(f"postgresql://lomash_master:changeme_local@127.0.0.1:{port}/"
+                             f"lomash_auth") as conn:
+            rows = conn.execute("SELECT count(*) FROM _prisma_migrations").fetchone()[0]
+        assert rows >= 1
+        inv("teardown", "--volumes", "--yes", check=True)
+        assert not outside.parent.exists()
+        assert not (ws / ".lomash" / "postgres.location").exists()
+    finally:
+        inv("stack.down", "--volumes", "--yes")
 
 
 def test_running_as_root_uses_the_unprivileged_user(ws_env):

@@ -24,6 +24,7 @@ from lomash_tasks import connections
 from lomash_tasks.console import Console
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
+from lomash_tasks.stack.pgtools import find_psql
 from lomash_tasks.workspace import Workspace
 
 
@@ -53,19 +54,11 @@ def init(ws: Workspace, timeout: float = 60.0) -> InitResult:
         raise UserError(f"{ws.relative(ws.init_sql)} does not exist: the workspace has no "
                         f"database init script.")
     check_reachable(ws)
-    dbinit = _dbinit()
+    from lomash_tasks.stack import initsql as dbinit
+
     began = time.monotonic()
     detail = dbinit.apply_init_sql(ws)
     return InitResult(time.monotonic() - began, detail)
-
-
-def _dbinit():
-    try:
-        from lomash_tasks.db import initsql as dbinit
-    except ImportError:
-        raise UserError("This checkout has no lomash_tasks/dbinit.py (apply_init_sql): "
-                        "update the task suite.") from None
-    return dbinit
 
 
 # -- seed ---------------------------------------------------------------------------------------
@@ -207,7 +200,6 @@ def reset(ws: Workspace, svc: Service, yes: bool = False, allow_remote: bool = F
     if not ws.init_sql.is_file():
         raise UserError(f"{ws.relative(ws.init_sql)} does not exist: db.reset recreates the "
                         f"database from it, so nothing was dropped.")
-    _dbinit()  # checked before anything is dropped
     migrate.check_reachable(ws)
     began = time.monotonic()
     result = ResetResult(svc.name, svc.database)
@@ -229,28 +221,6 @@ def url(ws: Workspace, svc: Service) -> str:
     return connections.database_url(ws, svc)
 
 
-PSQL_HINT = ("psql (the PostgreSQL client) was not found on PATH or next to the server "
-             "binaries. Install it: Debian/Ubuntu `apt-get install postgresql-client`, Fedora "
-             "`dnf install postgresql`, macOS `brew install libpq` (then add its bin folder to "
-             "PATH).")
-
-
-def find_psql(bindir: str = "") -> Path:
-    """psql: on PATH, else next to the PostgreSQL server binaries (see stack.postgres_bindir)."""
-    found = shutil.which("psql")
-    if found:
-        return Path(found)
-    try:
-        from lomash_tasks.stack.embedded.postgres import find_bindir
-
-        folder = find_bindir(bindir)
-    except (UserError, ImportError):
-        folder = None
-    if folder is not None and (folder / "psql").exists():
-        return folder / "psql"
-    raise UserError(PSQL_HINT)
-
-
 def psql_command(ws: Workspace, svc: Service, bindir: str = "") -> tuple[list[str], dict[str, str]]:
     """argv and environment for an interactive psql as the service's role in its database.
 
@@ -268,10 +238,10 @@ def psql_command(ws: Workspace, svc: Service, bindir: str = "") -> tuple[list[st
 
 def run_psql(ws: Workspace, svc: Service, bindir: str = "", extra: Iterable[str] = ()) -> int:
     """Run psql attached to this terminal; its exit code."""
-    import subprocess
+    from lomash_tasks import commands
 
     argv, env = psql_command(ws, svc, bindir)
-    return subprocess.call(argv + list(extra), env=env)
+    return commands.interactive(argv + list(extra), env=env)
 
 
 # -- readiness ----------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ def _wait(state: SetupState) -> Outcome:
 
 # -- db.init ------------------------------------------------------------------------------------
 def _db_init(state: SetupState) -> Outcome:
-    from lomash_tasks.db import initsql as dbinit
+    from lomash_tasks.stack import initsql as dbinit
 
     if not dbinit.missing_objects(state.ws):
         dbinit.set_role_passwords(state.ws)  # a password edited in a .env takes effect

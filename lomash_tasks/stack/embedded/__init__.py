@@ -158,10 +158,16 @@ class EmbeddedBackend(Backend):
                 if part.stop():
                     done.append(name)
                 if volumes:
+                    removed = False
                     for path in part.data_paths():
-                        if path.exists():
+                        if path.is_dir() and not path.is_symlink():
                             shutil.rmtree(path)
-                            done.append(f"{name} data")
+                            removed = True
+                        elif path.exists() or path.is_symlink():
+                            path.unlink()
+                            removed = True
+                    if removed:
+                        done.append(f"{name} data")
         return done
 
     # -- status / logs -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ PostgreSQL refuses to run as root: under root the server runs as an unprivileged
 
 from __future__ import annotations
 
-import glob
+import hashlib
 import grp
 import os
 import pwd
@@ -27,51 +27,10 @@ from pathlib import Path
 from lomash_tasks import connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.embedded import pgtemplate
+from lomash_tasks.stack.pgtools import find_bindir
 from lomash_tasks.stack.embedded.process import Part, alive, tail
 
-INSTALL_HINT = ("Install PostgreSQL with its contrib extensions (Debian/Ubuntu: `apt-get install "
-                "postgresql postgresql-contrib`; macOS: `brew install postgresql@16`), or point "
-                "the suite at a folder holding initdb, pg_ctl, postgres and psql with "
-                "INVOKE_STACK_POSTGRES_BINDIR=/path/to/bin (config key stack.postgres_bindir).")
-TOOLS = ("initdb", "pg_ctl", "postgres", "psql")
 INCLUDE_LINE = "include_if_exists = 'lomash.conf'"
-
-
-def find_bindir(configured: str = "") -> Path:
-    """Where initdb/pg_ctl/postgres/psql live: config, `pg_config --bindir`, the usual layouts."""
-    candidates: list[Path] = []
-    if configured:
-        path = Path(configured).expanduser()
-        if not all((path / t).exists() for t in TOOLS):
-            raise UserError(f"stack.postgres_bindir is {configured}, but that folder does not "
-                            f"hold {', '.join(TOOLS)}. {INSTALL_HINT}")
-        return path
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        try:
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                                 timeout=5).stdout.strip()
-            if out:
-                candidates.append(Path(out))
-        except (OSError, subprocess.SubprocessError):
-            pass
-    candidates += sorted((Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")),
-                         key=_version_key, reverse=True)
-    candidates += sorted((Path(p) for p in glob.glob("/opt/homebrew/opt/postgresql@*/bin")
-                          + glob.glob("/usr/local/opt/postgresql@*/bin")),
-                         key=_version_key, reverse=True)
-    candidates += [Path("/opt/homebrew/bin"), Path("/usr/local/bin"),
-                   Path("/usr/local/pgsql/bin"), Path("/usr/pgsql/bin")]
-    for path in candidates:
-        if all((path / t).exists() for t in TOOLS):
-            return path
-    raise UserError(f"PostgreSQL server binaries ({', '.join(TOOLS)}) were not found. "
-                    f"{INSTALL_HINT}")
-
-
-def _version_key(path: Path) -> tuple[int, ...]:
-    numbers = re.findall(r"(\d+)", str(path))
-    return tuple(int(n) for n in numbers[-1:]) or (0,)
 
 
 def ensure_system_user(name: str) -> bool:
@@ -121,10 +80,35 @@ def untraversable(path: Path, uid: int, gids: set[int]) -> Path | None:
     return None
 
 
+# Where the cluster goes when the server's user cannot reach the workspace (root's clone under a
+# 0700 home): a folder of its own, keyed by the workspace, recorded in the workspace.
+OUTSIDE_ROOT = Path("/var/lib/lomash-tasks")
+LOCATION_FILE = "postgres.location"
+
+
+def outside_dir(ws_root: Path) -> Path:
+    digest = hashlib.sha256(str(ws_root.resolve()).encode()).hexdigest()[:12]
+    return OUTSIDE_ROOT / f"{ws_root.name}-{digest}" / "postgres"
+
+
 class PostgresPart(Part):
     name = "postgres"
     marker = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown
+
+    @property
+    def location_file(self) -> Path:
+        return self.ws.state_dir / LOCATION_FILE
+
+    @property
+    def dir(self) -> Path:
+        """`<workspace>/.lomash/postgres`, or the folder recorded in .lomash/postgres.location
+        when the server's user could not reach the workspace."""
+        try:
+            recorded = self.location_file.read_text().strip()
+        except OSError:
+            recorded = ""
+        return Path(recorded) if recorded else self.ws.state_dir / self.name
 
     @property
     def data_dir(self) -> Path:
@@ -180,14 +164,11 @@ class PostgresPart(Part):
             entry = pwd.getpwnam(name)
             gids = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if name in g.gr_mem}
             blocked = untraversable(self.ws.state_dir, entry.pw_uid, gids)
-            if blocked is not None and blocked != self.ws.state_dir:
-                raise UserError(
-                    f"PostgreSQL runs as the system user '{name}' (it refuses to run as root), "
-                    f"and that user cannot enter the folder {blocked}, which holds the "
-                    f"workspace. Make it traversable (`chmod o+x {blocked}`) or move the "
-                    f"workspace somewhere every user can reach.")
             state = self.ws.ensure_state_dir()
             state.chmod(0o711)  # others may pass through to their own folder, not list it
+            if blocked is not None and blocked != self.ws.state_dir and \
+                    not self.location_file.is_file():
+                notes.append(self._move_outside(name, blocked))
         else:
             self.ws.ensure_state_dir()
         self.dir.mkdir(exist_ok=True, mode=0o700)
@@ -216,6 +197,19 @@ class PostgresPart(Part):
             self.version_file.write_text(self._server_version() + "\n")
         self._write_conf()
         return notes
+
+    def _move_outside(self, user: str, blocked: Path) -> str:
+        """Keep the cluster where `user` can reach it, without touching the modes of the
+        user's own folders; `stack.down --volumes` removes it."""
+        target = outside_dir(self.ws.root)
+        for folder in (OUTSIDE_ROOT, target.parent):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o711)
+            folder.chmod(0o711)
+        fd = os.open(self.location_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{target}\n")
+        return (f"{blocked} is closed to the system user {user} that runs PostgreSQL, so its "
+                f"cluster lives in {target} (removed by `inv teardown --volumes`)")
 
     def _initdb_options(self) -> list[str]:
         return ["-U", self.ws.registry.postgres.superuser, "--auth", "scram-sha-256",
@@ -362,15 +356,20 @@ class PostgresPart(Part):
         return saved
 
     def _apply_init_sql(self) -> None:
-        from lomash_tasks.db.initsql import apply_init_sql
+        from lomash_tasks.stack.initsql import apply_init_sql
 
         apply_init_sql(self.ws, psql=self.bindir / "psql",
                        timeout=max(60.0, self.settings.start_timeout))
 
     def _set_passwords(self) -> None:
-        from lomash_tasks.db.initsql import set_role_passwords
+        from lomash_tasks.stack.initsql import set_role_passwords
 
         set_role_passwords(self.ws)
 
     def data_paths(self) -> list[Path]:
-        return [self.dir]
+        paths = [self.dir]
+        if self.location_file.is_file():
+            paths += [self.location_file]
+            if self.dir.parent.parent == OUTSIDE_ROOT:
+                paths.insert(1, self.dir.parent)  # its keyed folder, once the cluster is gone
+        return paths

@@ -67,7 +67,7 @@ def apply_init_sql(ws: Workspace, psql: Path | None = None, timeout: float = 60.
         raise UserError(f"{ws.relative(ws.init_sql)} does not exist: the workspace has no "
                         f"database init script.")
     if psql is None:
-        from lomash_tasks.db.ops import find_psql
+        from lomash_tasks.stack.pgtools import find_psql
 
         psql = find_psql()
     reg = ws.registry

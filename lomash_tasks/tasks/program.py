@@ -1,0 +1,59 @@
+"""`lomash`: the suite as a program of its own, for a monorepo without a tasks.py.
+
+    lomash --list
+    lomash setup
+    lomash --root ~/src/lomash-wood db.migrate --service auth
+
+The same namespace `inv` loads from a tasks.py; the project config is the workspace's own
+invoke.yaml (found by walking up to the folder holding pnpm-workspace.yaml, or at `--root`).
+`--root` is the strongest way to name the workspace: it beats `workspace.root` from
+invoke.yaml, INVOKE_WORKSPACE_ROOT and `-f` files.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from invoke import Argument, Program
+
+from lomash_tasks.settings import merged
+from lomash_tasks.tasks import namespace
+from lomash_tasks.workspace import find_root
+
+
+class Lomash(Program):
+    def core_args(self) -> list[Argument]:
+        return [*super().core_args(),
+                Argument(names=("root",), help="The monorepo's root (default: the nearest "
+                                               "folder up from here holding "
+                                               "pnpm-workspace.yaml).")]
+
+    def update_config(self, merge: bool = True) -> None:
+        root = self.args.root.value
+        start = Path(root).expanduser().resolve() if root else Path.cwd()
+        project = start if root else (find_root(start) or start)
+        self.config.set_project_location(str(project))
+        self.config.load_project(merge=False)
+        super().update_config(merge=False)
+        if root:
+            overrides = merged(getattr(self.config, "_overrides", {}) or {},
+                               {"workspace": {"root": str(start)}})
+            self.config.load_overrides(overrides, merge=False)
+        if merge:
+            self.config.merge()
+
+
+def _version() -> str:
+    try:
+        return version("lomash-tasks")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+program = Lomash(namespace=namespace, name="lomash", binary="lomash", binary_names=["lomash"],
+                 version=_version())
+
+
+def main() -> None:
+    program.run()
