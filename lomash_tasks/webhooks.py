@@ -18,14 +18,14 @@ import queue
 import re
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
+from lomash_tasks import commands
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.console import Console
 from lomash_tasks.errors import UserError
@@ -102,16 +102,16 @@ def print_secret(ws: Workspace, tgt: Target, cli: str, out: Console,
     _require_env(tgt, ws)
     exe = find_cli(cli)
     try:
-        done = subprocess.run([exe, "listen", "--print-secret"], capture_output=True, text=True,
-                              env=cli_env(tgt), timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
+        done = commands.run([exe, "listen", "--print-secret"], env=cli_env(tgt),
+                            timeout=timeout, check=False)
+    except commands.CommandTimeout:
         raise UserError(f"`stripe listen --print-secret` printed nothing within {timeout:g} s. "
                         f"Check your network and `stripe login`, or raise the deadline "
                         f"(--timeout).") from None
     match = SECRET_RE.search(done.stdout)
-    if done.returncode != 0 or not match:
+    if done.code != 0 or not match:
         tail = _tail(done.stderr.splitlines() or done.stdout.splitlines())
-        raise UserError(f"`stripe listen --print-secret` exited {done.returncode} without a "
+        raise UserError(f"`stripe listen --print-secret` exited {done.code} without a "
                         f"signing secret. Its last lines: {tail or '(none)'}. Log in with "
                         f"`stripe login` or set STRIPE_SECRET_KEY in {ws.relative(tgt.env_path)}.")
     secret = match.group(1)
@@ -133,9 +133,7 @@ def listen(ws: Workspace, tgt: Target, cli: str, out: Console, events: Sequence[
     argv = [exe, "listen", "--forward-to", tgt.forward_to]
     if events:
         argv += ["--events", ",".join(e for ev in events for e in ev.split(",") if e)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            bufsize=1, env=cli_env(tgt), stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = commands.spawn(argv, env=cli_env(tgt), pipe=True)
     lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
     readers = [threading.Thread(target=_pump, args=(proc.stdout, "out", lines), daemon=True),
                threading.Thread(target=_pump, args=(proc.stderr, "err", lines), daemon=True)]
@@ -162,7 +160,7 @@ def listen(ws: Workspace, tgt: Target, cli: str, out: Console, events: Sequence[
                 signal.signal(sig, handler)
 
 
-def _follow(proc: subprocess.Popen, lines: queue.Queue, tgt: Target, ws: Workspace,
+def _follow(proc: Any, lines: queue.Queue, tgt: Target, ws: Workspace,
             out: Console, ready_timeout: float) -> int:
     deadline = time.monotonic() + ready_timeout
     recent: deque[str] = deque(maxlen=8)
@@ -215,26 +213,15 @@ def _follow(proc: subprocess.Popen, lines: queue.Queue, tgt: Target, ws: Workspa
 def trigger(tgt: Target, cli: str, event: str, out: Console, timeout: float = 120.0) -> int:
     """`stripe trigger EVENT`: its output streamed; returns its exit status."""
     exe = find_cli(cli)
-    proc = subprocess.Popen([exe, "trigger", event], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=cli_env(tgt),
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    expired: list[bool] = []
-    timer = threading.Timer(timeout, lambda: (expired.append(True), _stop(proc)))
-    timer.start()
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out.print(line.rstrip("\n"))
-        code = proc.wait()
+        done = commands.run([exe, "trigger", event], env=cli_env(tgt), timeout=timeout,
+                            check=False, on_line=out.print)
     except KeyboardInterrupt:
-        _stop(proc)
         return 130
-    finally:
-        timer.cancel()
-    if expired:
+    except commands.CommandTimeout:
         raise UserError(f"`stripe trigger {event}` did not finish within {timeout:g} s and was "
-                        f"stopped. Check your network and `stripe login`.")
-    return code
+                        f"stopped. Check your network and `stripe login`.") from None
+    return done.code
 
 
 def _pump(stream, name: str, lines: queue.Queue) -> None:
@@ -251,7 +238,7 @@ def _raise_interrupt(signum, frame):  # noqa: ARG001 - a signal handler's signat
     raise KeyboardInterrupt
 
 
-def _stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
+def _stop(proc: Any, grace: float = 5.0) -> None:
     """Stop the CLI (SIGINT as Ctrl-C would, then SIGTERM, then SIGKILL) and reap it."""
     if proc.poll() is not None:
         return
@@ -260,11 +247,8 @@ def _stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
             proc.send_signal(sig)
         except ProcessLookupError:
             break
-        try:
-            proc.wait(timeout=wait)
+        if commands.wait(proc, wait) is not None:
             return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _tail(lines, n: int = 3) -> str:

@@ -10,11 +10,10 @@ its env file, so a password edited in a `.env` takes effect.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lomash_tasks import connections
+from lomash_tasks import commands, connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.workspace import Workspace
 
@@ -79,17 +78,15 @@ def apply_init_sql(ws: Workspace, psql: Path | None = None, timeout: float = 60.
     argv = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.host, "-p", str(pg.port),
             "-U", pg.superuser, "-d", "postgres", "-f", str(ws.init_sql)]
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, env=env,
-                                cwd=str(ws.init_sql.parent), stdin=subprocess.DEVNULL,
-                                timeout=timeout)
-    except subprocess.TimeoutExpired:
+        commands.run(argv, env=env, cwd=ws.init_sql.parent, timeout=timeout, effect=True)
+    except commands.CommandTimeout:
         raise UserError(f"Applying {ws.relative(ws.init_sql)} took longer than {timeout:.0f}s "
                         f"against {pg.address}; check the server (`inv stack.status`).") from None
-    if result.returncode != 0:
+    except commands.CommandError as err:
         raise UserError(f"Applying {ws.relative(ws.init_sql)} to PostgreSQL at {pg.address} "
-                        f"failed (psql exit {result.returncode}):\n"
-                        f"{(result.stderr or result.stdout).strip()[-2000:]}\n"
-                        f"Fix the script and run again: it only creates what is missing.")
+                        f"failed (psql exit {err.returncode}):\n{err.tail(30)}\n"
+                        f"Fix the script and run again: it only creates what is missing.") \
+            from None
     set_role_passwords(ws)
     roles_after, dbs_after = _inventory(ws)
     wanted_roles = {s.role for s in reg.with_database}

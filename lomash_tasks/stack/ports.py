@@ -11,10 +11,10 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from lomash_tasks import commands
 from lomash_tasks.errors import UserError
 
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
@@ -139,9 +139,8 @@ def _from_ss(port: int) -> Holder | None:
     if not shutil.which("ss"):
         return None
     try:
-        out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True,
-                             text=True, timeout=2).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = commands.run(["ss", "-Hltnp", f"sport = :{port}"], timeout=2, check=False).stdout
+    except commands.CommandError:
         return None
     match = re.search(r'users:\(\("(?P<name>[^"]+)",pid=(?P<pid>\d+)', out)
     if not match:
@@ -154,9 +153,9 @@ def _from_lsof(port: int) -> Holder | None:
     if not shutil.which("lsof"):
         return None
     try:
-        out = subprocess.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"],
-                             capture_output=True, text=True, timeout=3).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = commands.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"], timeout=3,
+                           check=False).stdout
+    except commands.CommandError:
         return None
     pid = name = None
     for line in out.splitlines():

@@ -15,8 +15,9 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
+
+from lomash_tasks import commands
 
 FORMAT = "1"  # bump when the way clusters are made changes
 SKIP = shutil.ignore_patterns("postmaster.pid", "postmaster.opts", "lomash.conf")
@@ -27,10 +28,9 @@ def checkpoint_segment(bindir: Path, data_dir: Path) -> str | None:
     """The WAL segment a cleanly shut down cluster needs (None when it was not shut down
     cleanly, or pg_controldata cannot tell)."""
     try:
-        out = subprocess.run([str(bindir / "pg_controldata"), "-D", str(data_dir)],
-                             capture_output=True, text=True, timeout=10,
-                             env={**os.environ, "LC_ALL": "C"}).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = commands.run([bindir / "pg_controldata", "-D", data_dir], timeout=10,
+                           env={"LC_ALL": "C"}).stdout
+    except commands.CommandError:
         return None
     fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
     if fields.get("Database cluster state", "").strip() != "shut down":

@@ -20,11 +20,10 @@ import re
 import shutil
 import signal
 import stat
-import subprocess
 import time
 from pathlib import Path
 
-from lomash_tasks import connections
+from lomash_tasks import commands, connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.embedded import pgtemplate
 from lomash_tasks.stack.pgtools import find_bindir
@@ -44,10 +43,10 @@ def ensure_system_user(name: str) -> bool:
     argv = [tool, "--system", "--no-create-home", "--home-dir", "/nonexistent",
             "--shell", "/usr/sbin/nologin", "--user-group", name]
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    except OSError as exc:
+        result = commands.run(argv, timeout=30, check=False)
+    except commands.CommandError as exc:
         raise UserError(f"PostgreSQL refuses to run as root, and the system user '{name}' to "
-                        f"run it could not be created ({exc}). Create it yourself "
+                        f"run it could not be created ({exc.text}). Create it yourself "
                         f"(`useradd --system {name}`) or set stack.postgres_user to an existing "
                         f"unprivileged user.") from None
     try:
@@ -57,7 +56,7 @@ def ensure_system_user(name: str) -> bool:
                         f"'{name}' failed: {result.stderr.strip() or result.stdout.strip()}. "
                         f"Create it yourself or set stack.postgres_user to an existing "
                         f"unprivileged user.") from None
-    return result.returncode == 0
+    return result.code == 0
 
 
 def untraversable(path: Path, uid: int, gids: set[int]) -> Path | None:
@@ -137,8 +136,7 @@ class PostgresPart(Part):
         account = self._account()
         if account is None:
             return {}
-        uid, gid, _ = account
-        return {"user": uid, "group": gid, "extra_groups": []}
+        return {"user": account[2]}
 
     def _own(self, path: Path) -> None:
         account = self._account()
@@ -216,8 +214,7 @@ class PostgresPart(Part):
                 "-E", "UTF8", "--locale", "C"]
 
     def _server_version(self) -> str:
-        out = subprocess.run([str(self.bindir / "postgres"), "--version"], capture_output=True,
-                             text=True).stdout.strip()
+        out = commands.run([self.bindir / "postgres", "--version"], timeout=10).stdout.strip()
         return out.replace("postgres (PostgreSQL) ", "PostgreSQL ")
 
     def _template(self) -> Path | None:
@@ -242,14 +239,13 @@ class PostgresPart(Part):
         argv = [str(self.bindir / "initdb"), "-D", str(self.data_dir), "--pwfile", str(pwfile),
                 *self._initdb_options(), "--no-sync"]
         try:
-            result = subprocess.run(argv, capture_output=True, text=True, cwd=str(self.dir),
-                                    timeout=self.settings.start_timeout, **self._run_kwargs())
+            commands.run(argv, cwd=self.dir, timeout=self.settings.start_timeout,
+                         **self._run_kwargs())
+        except commands.CommandError as err:
+            raise UserError(f"initdb failed for the embedded PostgreSQL "
+                            f"({self.ws.relative(self.data_dir)}):\n{err.tail(30)}") from None
         finally:
             pwfile.unlink(missing_ok=True)
-        if result.returncode != 0:
-            raise UserError(f"initdb failed for the embedded PostgreSQL "
-                            f"({self.ws.relative(self.data_dir)}):\n"
-                            f"{(result.stderr or result.stdout).strip()[-2000:]}")
         conf = self.data_dir / "postgresql.conf"
         with open(conf, "a") as handle:
             handle.write(f"\n# Lomash Wood task suite: address and dev settings\n{INCLUDE_LINE}\n")
@@ -306,16 +302,16 @@ class PostgresPart(Part):
         argv = [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
                 "-w", "-t", str(int(self.settings.start_timeout)), "-s", "start"]
         try:
-            result = subprocess.run(argv, capture_output=True, text=True, cwd=str(self.dir),
-                                    stdin=subprocess.DEVNULL, start_new_session=True,
-                                    timeout=self.settings.start_timeout + 10, **self._run_kwargs())
-        except subprocess.TimeoutExpired:
+            commands.run(argv, cwd=self.dir, timeout=self.settings.start_timeout + 10,
+                         **self._run_kwargs())
+        except commands.CommandTimeout:
             raise UserError(self.death_message("did not start in time")) from None
-        if result.returncode != 0:
+        except commands.CommandError as err:
+            said = err.stderr.strip()
             raise UserError(
-                f"The embedded postgres did not start (pg_ctl exit {result.returncode}"
-                f"{': ' + result.stderr.strip() if result.stderr.strip() else ''}). Last lines "
-                f"of {self.ws.relative(self.log_file)}:\n{tail(self.log_file)}")
+                f"The embedded postgres did not start (pg_ctl exit {err.returncode}"
+                f"{': ' + said if said else ''}). Last lines "
+                f"of {self.ws.relative(self.log_file)}:\n{tail(self.log_file)}") from None
 
     def died(self) -> str | None:
         if self.pid() is None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from lomash_tasks.stack import ports
+from lomash_tasks import commands
 from lomash_tasks.errors import UserError
 from lomash_tasks.workspace import Workspace
 from lomash_tasks.stack.base import PORT_KEYS, Settings, endpoint
@@ -88,7 +88,7 @@ class Part:
     def __init__(self, ws: Workspace, settings: Settings) -> None:
         self.ws = ws
         self.settings = settings
-        self.proc: subprocess.Popen | None = None
+        self.proc: Any = None  # the Popen of a server this process started
 
     # -- places ----------------------------------------------------------------------------
     @property
@@ -177,19 +177,15 @@ class Part:
         return []
 
     def _spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
-               cwd: Path | None = None, **kwargs: Any) -> subprocess.Popen:
+               cwd: Path | None = None, **kwargs: Any) -> Any:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.log_file, "ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
-            log.flush()
-            full_env = dict(os.environ)
-            full_env.update(env or {})
-            try:
-                proc = subprocess.Popen(
-                    list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    cwd=str(cwd or self.dir), env=full_env, start_new_session=True, **kwargs)
-            except OSError as exc:
-                raise UserError(f"Could not start the embedded {self.name} ({argv[0]}): {exc}.")
+        try:
+            proc = commands.spawn(argv, log=self.log_file, env=env, cwd=cwd or self.dir, **kwargs)
+        except (OSError, commands.CommandError) as exc:
+            raise UserError(f"Could not start the embedded {self.name} ({argv[0]}): {exc}.") \
+                from None
         self.proc = proc
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc

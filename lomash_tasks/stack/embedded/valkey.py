@@ -9,10 +9,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
-from lomash_tasks import connections
+from lomash_tasks import commands, connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.embedded.process import Part
 
@@ -85,9 +84,8 @@ class RedisPart(Part):
             handle.write(text)
         os.chmod(self.conf_file, 0o600)
         try:
-            out = subprocess.run([str(self.server), "--version"], capture_output=True, text=True,
-                                 timeout=5).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
+            out = commands.run([self.server, "--version"], timeout=5).stdout.strip()
+        except commands.CommandError:
             out = ""
         self.version_file.write_text(_short_version(out) + "\n")
         return []
