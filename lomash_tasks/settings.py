@@ -14,7 +14,6 @@ variables < `inv -f FILE` < flags (the tasks apply flags over what `load` return
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -47,56 +46,99 @@ def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def registry_defaults() -> dict[str, Any]:
     """The seed's stack (services and infrastructure), shipped with the package."""
-    from invoke.vendor import yaml  # already imported by Invoke: no extra cost
+    import yaml  # PyYAML: Invoke's own loading has imported it (and its C parser) already
 
-    data = yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(REGISTRY_FILE.read_text(encoding="utf-8"), Loader=loader)
     return {key: data[key] for key in ("services", "infra")}
 
 
+class Setting:
+    """One setting of a section: its default, help and checks (declared as a class attribute)."""
+
+    __slots__ = ("default", "help", "meta", "name")
+
+    def __init__(self, default: Any, help: str, **meta: Any) -> None:
+        self.default = default
+        self.help = help
+        self.meta = meta
+        self.name = ""
+
+
 def choice(*values: str, default: str, label: str, help: str) -> Any:
-    return field(default=default, metadata={"choices": values, "label": label, "help": help})
+    return Setting(default, help, choices=values, label=label)
 
 
 def number(default: float | int, help: str, minimum: float | None = 0,
            positive: bool = False) -> Any:
     """A number setting; `positive`: a deadline in seconds (greater than 0)."""
-    return field(default=default, metadata={"minimum": minimum, "positive": positive,
-                                            "help": help})
+    return Setting(default, help, minimum=minimum, positive=positive)
 
 
 def text(default: str, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+    return Setting(default, help)
 
 
-@dataclass(frozen=True)
 class Section:
-    """One namespace's settings (`<NAME>.*` in the config)."""
+    """One namespace's settings (`<NAME>.*` in the config): typed values, read-only.
+
+    A subclass declares each setting once as a class attribute (`runner = choice(...)`);
+    instances hold the values (`DbSettings.load(config).runner`). Plain classes rather than
+    dataclasses: they are built while `inv --list` loads the collection, and stay cheap.
+    """
 
     NAME: ClassVar[str] = ""
+    SETTINGS: ClassVar[dict[str, Setting]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.SETTINGS = {}
+        for name, value in list(vars(cls).items()):
+            if isinstance(value, Setting):
+                value.name = name
+                cls.SETTINGS[name] = value
+                delattr(cls, name)
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self.SETTINGS)
+        if unknown:
+            raise TypeError(f"unknown {self.NAME} settings: {', '.join(sorted(unknown))}")
+        for name, spec in self.SETTINGS.items():
+            object.__setattr__(self, name, values.get(name, spec.default))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{self.NAME} settings are read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.as_dict() == other.as_dict()  # type: ignore[union-attr]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
+        return f"{type(self).__name__}({inner})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.SETTINGS}
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        return {cls.NAME: asdict(cls())}
+        return {cls.NAME: {name: spec.default for name, spec in cls.SETTINGS.items()}}
 
     @classmethod
-    def load(cls, config: Any) -> "Section":
+    def load(cls, config: Any) -> Any:
         raw = plain(config).get(cls.NAME) if config is not None else None
         raw = raw or {}
         if not isinstance(raw, Mapping):
             raise UserError(f"Invalid configuration: '{cls.NAME}' must be a mapping of settings, "
                             f"not {raw!r}.")
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-            value = raw.get(f.name, default)
-            values[f.name] = _convert(f"{cls.NAME}.{f.name}", value, default, f.metadata)
-        return cls(**values)
+        return cls(**{name: _convert(f"{cls.NAME}.{name}", raw.get(name, spec.default),
+                                     spec.default, spec.meta)
+                      for name, spec in cls.SETTINGS.items()})
 
     from_config = load
 
     @classmethod
     def help(cls, name: str) -> str:
-        return next(f.metadata.get("help", "") for f in fields(cls) if f.name == name)
+        return cls.SETTINGS[name].help
 
 
 def _convert(key: str, value: Any, default: Any, meta: Mapping[str, Any]) -> Any:
@@ -144,21 +186,21 @@ def _text(key: str, value: Any, meta: Mapping[str, Any]) -> str:
 
 
 # -- the sections -------------------------------------------------------------------------------
-@dataclass(frozen=True)
 class WorkspaceSettings(Section):
     NAME: ClassVar[str] = "workspace"
     root: str = text("", "The monorepo's root; '' = the nearest folder up from here holding "
                          "pnpm-workspace.yaml. Relative paths are taken from invoke.yaml's folder.")
 
 
-@dataclass(frozen=True)
 class EnvSettings(Section):
     NAME: ClassVar[str] = "env"
     overlay: str = text("host", "The overlay env.copy applies to the .env files it creates.")
     overlay_dir: str = text("", "A folder of overlay files of your own ('' = the suite's).")
 
 
-@dataclass(frozen=True)
+STACK_PARTS = ("postgres", "redis", "aws", "smtp")  # the stack's parts, in start order
+
+
 class StackSettings(Section):
     NAME: ClassVar[str] = "stack"
     backend: str = choice("auto", "embedded", "compose", default="auto", label="backend",
@@ -173,7 +215,6 @@ class StackSettings(Section):
     wait_timeout: float = number(60.0, "stack.wait's deadline in seconds.", positive=True)
 
 
-@dataclass(frozen=True)
 class DbSettings(Section):
     NAME: ClassVar[str] = "db"
     runner: str = choice("auto", "prisma", "native", default="auto", label="runner",
@@ -184,7 +225,6 @@ class DbSettings(Section):
     wait_timeout: float = number(60.0, "db.wait's deadline in seconds.", positive=True)
 
 
-@dataclass(frozen=True)
 class CacheSettings(Section):
     NAME: ClassVar[str] = "cache"
     limit: int = number(1000, "cache.keys stops after this many keys (0 = no limit).")
@@ -192,7 +232,6 @@ class CacheSettings(Section):
     wait_timeout: float = number(60.0, "cache.wait's deadline in seconds.", positive=True)
 
 
-@dataclass(frozen=True)
 class AwsSettings(Section):
     NAME: ClassVar[str] = "aws"
     secret_prefix: str = text("lomash/dev", "Secret names: <prefix>/<alias> (unless the "
@@ -201,7 +240,6 @@ class AwsSettings(Section):
     wait_timeout: float = number(60.0, "aws.wait's deadline in seconds.", positive=True)
 
 
-@dataclass(frozen=True)
 class StripeSettings(Section):
     NAME: ClassVar[str] = "stripe"
     cli: str = text("stripe", "The Stripe CLI executable (a name on PATH or a path).")
@@ -212,13 +250,11 @@ class StripeSettings(Section):
                                   positive=True)
 
 
-@dataclass(frozen=True)
 class DebugSettings(Section):
     NAME: ClassVar[str] = "debug"
     check_timeout: float = number(3.0, "Seconds each doctor check may take.", positive=True)
 
 
-@dataclass(frozen=True)
 class SetupSettings(Section):
     NAME: ClassVar[str] = "setup"
     lock_timeout: float = number(120.0, "Seconds a second `inv setup` waits for the first.",

@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from lomash_tasks.errors import UserError, suggest
-from lomash_tasks.settings import StackSettings as Settings  # noqa: F401 - the stack.* settings
+from lomash_tasks.settings import STACK_PARTS, StackSettings as Settings  # noqa: F401
 
 if TYPE_CHECKING:  # annotations only: keeps `inv --list` from importing the registry
     from lomash_tasks.registry import Endpoint
     from lomash_tasks.workspace import Workspace
 
-PARTS = ("postgres", "redis", "aws", "smtp")
+PARTS = STACK_PARTS
 
 # The registry key (and its INVOKE_* variable) that sets each part's port.
 PORT_KEYS = {

@@ -10,7 +10,6 @@ into []), so the bodies see the same type however they are called.
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any, Callable
 
 import invoke
@@ -25,11 +24,11 @@ def task(*args: Any, **kwargs: Any) -> Any:
     def decorate(body: Callable[..., Any]) -> Any:
         if not iterable:
             return invoke.task(*args, **kwargs)(body)
-        signature = inspect.signature(body)
-
         @functools.wraps(body)
         def wrapper(*call_args: Any, **call_kwargs: Any) -> Any:
-            bound = signature.bind_partial(*call_args, **call_kwargs)
+            import inspect
+
+            bound = inspect.signature(body).bind_partial(*call_args, **call_kwargs)
             for name in iterable:
                 bound.arguments[name] = as_list(bound.arguments.get(name))
             return body(*bound.args, **bound.kwargs)

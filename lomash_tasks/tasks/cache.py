@@ -3,7 +3,6 @@
 from invoke import Collection
 
 from lomash_tasks.tasks.base import task
-from lomash_tasks.console import in_ci
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import number, seconds
 from lomash_tasks.lazy import lazy
@@ -11,6 +10,7 @@ from lomash_tasks.settings import CacheSettings
 
 # Loaded on first use, so `inv --list` stays fast.
 cache_ops = lazy("lomash_tasks.cache")
+console = lazy("lomash_tasks.console")
 context = lazy("lomash_tasks.context")
 probes = lazy("lomash_tasks.stack.probes")
 
@@ -34,7 +34,7 @@ def flush(c, service, yes=False, allow_remote=False):
                 f"{rd.address}?")
     if not out.confirm(question, yes):
         if yes or not out.interactive:
-            why = "this run is non-interactive (CI)" if in_ci() else "there is no terminal to ask on"
+            why = "this run is non-interactive (CI)" if console.in_ci() else "there is no terminal to ask on"
             raise UserError(f"Not flushing index {svc.redis_db} ({svc.name}): {why}. "
                             f"Pass --yes to flush without being asked.")
         raise UserError("Nothing was flushed (not confirmed).")
