@@ -170,8 +170,8 @@ def parse_env(text: str, path: Path) -> EnvFile:
         body = js_trim(line)
         if number in covered or not body or body.startswith("#"):
             continue
-        notes.append(EnvWarning(number, "Node's dotenv ignores this line (it is not KEY=value): "
-                                        "write KEY=value, or make it a comment with '#'",
+        notes.append(EnvWarning(number, "Node's dotenv ignores this line (it is no assignment): "
+                                        "write NAME=value, or make it a comment with '#'",
                                 ignored=True))
     notes.sort(key=lambda n: n.line)
     return EnvFile(path, text, entries, notes)
@@ -189,27 +189,27 @@ def _odd(key: str, value: str, match: re.Match, first: int, last: int,
         sep = re.search(f"(?:{_S}*={_S}*?|:{_S}+?)", rest[match.end(1) - match.start():])
         tail = rest[match.end(1) - match.start() + (sep.end() if sep else 0):]
         if tail.startswith("#"):
-            out.append(EnvWarning(first, f"{key}: an unquoted '#' right after '=' starts a "
-                                         f"comment, so Node reads {key} as empty; quote the "
-                                         f"value to keep it (e.g. {key}=\"#...\")"))
+            out.append(EnvWarning(first, f"the value of {key} starts with an unquoted '#', "
+                                         f"which starts a comment, so Node reads {key} as "
+                                         f"empty; quote the value to keep it"))
         return out
     quoted = trimmed[:1] in ("'", '"', "`") and len(trimmed) >= 2 and trimmed[-1] == trimmed[0]
     if trimmed[:1] in ("'", '"', "`") and not quoted:
-        out.append(EnvWarning(first, f"{key}: the value opens a quote ({trimmed[0]}) that is "
-                                     f"not closed on its line: Node keeps the quote as part of "
-                                     f"the value; close the quote", unsafe_to_append=True))
+        out.append(EnvWarning(first, f"the value of {key} opens a quote ({trimmed[0]}) that "
+                                     f"is not closed on its line: Node keeps the quote as part "
+                                     f"of the value; close the quote", unsafe_to_append=True))
     elif not quoted and after < len(norm) and norm[after] == "#" and raw and raw == raw.rstrip(
             _JS_SPACE_CHARS):
-        out.append(EnvWarning(first, f"{key}: an unquoted '#' inside the value starts a "
-                                     f"comment: Node reads only the part before it; quote the "
-                                     f"value to keep the rest"))
+        out.append(EnvWarning(first, f"the value of {key} has an unquoted '#', which "
+                                     f"starts a comment: Node reads only the part before it; "
+                                     f"quote the value to keep the rest"))
     if quoted and last > first:
         swallowed = [m.group(0).strip() for m in
                      re.finditer(r"(?m)^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*(?=\s*=)",
                                  value)]
         if swallowed:
             names = ", ".join(dict.fromkeys(swallowed))
-            out.append(EnvWarning(first, f"{key}: its quoted value runs over lines {first}-"
+            out.append(EnvWarning(first, f"the quoted value of {key} runs over lines {first}-"
                                          f"{last} and holds lines that look like assignments "
                                          f"({names}): Node reads them as part of {key}'s value, "
                                          f"not as variables; check the quotes"))

@@ -65,9 +65,9 @@ def test_the_pinned_dotenv_is_the_one_in_the_lockfile():
 
 
 @pytest.mark.parametrize("name, line, words", [
-    ("hash_in_unquoted", 1, "JWT_SECRET: an unquoted '#' inside the value"),
-    ("hash_in_unquoted", 2, "COLOR: an unquoted '#' right after '='"),
-    ("unterminated", 1, "A: the value opens a quote"),
+    ("hash_in_unquoted", 1, "the value of JWT_SECRET has an unquoted '#'"),
+    ("hash_in_unquoted", 2, "the value of COLOR starts with an unquoted '#'"),
+    ("unterminated", 1, "the value of A opens a quote"),
     ("bare_key_and_quoted_key", 1, "Node's dotenv ignores this line"),
     ("bare_key_and_quoted_key", 2, "Node's dotenv ignores this line"),
     ("multiline_with_assignments", 1, "holds lines that look like assignments (KEY_INSIDE, export ALSO)"),
