@@ -203,6 +203,16 @@ def _odd(key: str, value: str, match: re.Match, first: int, last: int,
         out.append(EnvWarning(first, f"the value of {key} has an unquoted '#', which "
                                      f"starts a comment: Node reads only the part before it; "
                                      f"quote the value to keep the rest"))
+    if quoted:
+        inner, q = trimmed[1:-1], trimmed[0]
+        if re.search(f"(?<!\\\\){re.escape(q)}", inner):
+            out.append(EnvWarning(first, f"the value of {key} has its quote character ({q}) "
+                                         f"inside the quotes too: Node strips only the outer "
+                                         f"pair and keeps the rest as written"))
+        if q == '"' and re.search(r"\\[^nr]", inner):
+            out.append(EnvWarning(first, f"the double-quoted value of {key} has backslash "
+                                         f"escapes other than \\n and \\r: Node keeps them as "
+                                         f"written (it expands only \\n and \\r)"))
     if quoted and last > first:
         swallowed = [m.group(0).strip() for m in
                      re.finditer(r"(?m)^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*(?=\s*=)",

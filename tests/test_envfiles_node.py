@@ -72,6 +72,9 @@ def test_the_pinned_dotenv_is_the_one_in_the_lockfile():
     ("bare_key_and_quoted_key", 2, "Node's dotenv ignores this line"),
     ("multiline_with_assignments", 1, "holds lines that look like assignments (KEY_INSIDE, export ALSO)"),
     ("proto", 1, "__proto__"),
+    ("quote_then_text", 2, "has its quote character (') inside the quotes too"),
+    ("windows_path", 2, "backslash escapes other than \\n and \\r: Node keeps them"),
+    ("escaped_quote", 1, "backslash escapes other than"),
 ])
 def test_ambiguous_lines_are_warned_with_file_and_line(corpus, name, line, words):
     path, _ = corpus[name]
