@@ -19,7 +19,10 @@ MIN_REGISTERED = 6  # shorter values ("test", "true") are too common to hide by 
 
 _SECRET_KEY = re.compile(r"(PASSWORD|PASSWD|SECRET|_KEY|^KEY|TOKEN|CREDENTIAL|PRIVATE|_PASS$|AUTH$)",
                          re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?=@)")
+# The password of `scheme://user:password@host`, found from each `://` (a pattern that began with
+# the scheme, `[a-zA-Z][a-zA-Z0-9+.-]*://...`, retried at every letter: quadratic on long values).
+_URL_AFTER_SCHEME = re.compile(r"://[^:/@\s]*:(?P<pw>[^@\s/]+)(?=@)")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 _STRIPE = re.compile(r"\b(?P<prefix>whsec_|sk_(?:test|live)_|rk_(?:test|live)_)[A-Za-z0-9]+")
 # KEY=value (env style: upper-case names only, so prose such as "key: x" is left alone)
 _PAIR = re.compile(r"(?P<key>\b[A-Z_][A-Z0-9_]*)(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;)]+)")
@@ -57,6 +60,29 @@ def mask_value(value: str | None) -> str:
     return MASK if value else ""
 
 
+def _mask_url_passwords(text: str) -> str:
+    """Every `scheme://user:PASSWORD@` password masked, in time linear in the text."""
+    out: list[str] = []
+    done = 0  # text[:done] is in `out`
+    for m in _URL_AFTER_SCHEME.finditer(text):
+        # a scheme: a letter, then scheme characters, right before `://`, after the last match
+        i = m.start()
+        letter = None
+        while i > done and text[i - 1] in _SCHEME_CHARS:
+            i -= 1
+            if text[i].isascii() and text[i].isalpha():
+                letter = i
+        if letter is None:
+            continue
+        out.append(text[done:m.start("pw")])
+        out.append(MASK)
+        done = m.end("pw")
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
 def mask(text: str) -> str:
     """`text` with every secret it holds replaced by `****`."""
     if not text:
@@ -64,7 +90,7 @@ def mask(text: str) -> str:
     for value in registered():
         if value in text:
             text = text.replace(value, MASK)
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    text = _mask_url_passwords(text)
     text = _STRIPE.sub(lambda m: m.group("prefix") + MASK, text)
 
     def pair(m: re.Match[str]) -> str:

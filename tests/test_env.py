@@ -159,3 +159,45 @@ def test_not_a_workspace(tmp_root):
     from conftest import Inv
     result = Inv({"INVOKE_WORKSPACE_ROOT": str(tmp_root)})("env.copy")
     assert_user_error(result, "is not a Lomash Wood workspace", "INVOKE_WORKSPACE_ROOT")
+
+
+def test_show_reads_lines_as_node_does_and_warns_about_odd_ones(workspace, inv):
+    """`1BAD-NAME=x` is a variable for Node's dotenv (no longer a refused file); an unquoted
+    '#' glued to a value and a line Node ignores are warned about, naming file and line."""
+    import json
+    import re
+
+    inv("env.copy", check=True)
+    env = workspace / "services/auth-service/.env"
+    env.write_text(env.read_text() + "1BAD-NAME=x\nJWT_SECRET=abc#def\nJUST_A_WORD\n")
+    result = inv("env.show", "auth", check=True)
+    assert re.search(r"^1BAD-NAME +=  ?x$", result.stdout, re.M)
+    assert "JWT_SECRET" in result.stdout and "abc" not in result.stdout  # masked
+    lines = env.read_text().splitlines()
+    assert (f"services/auth-service/.env, line {lines.index('JWT_SECRET=abc#def') + 1}: "
+            f"the value of JWT_SECRET has an unquoted '#'") in result.stderr
+    assert f"line {lines.index('JUST_A_WORD') + 1}: Node's dotenv ignores this line" in result.stderr
+    shown = json.loads(inv("env.show", "auth", "--json", check=True).stdout)
+    by_key = {v["key"]: v for v in shown}
+    assert by_key["JWT_SECRET"]["value"] == "****" and by_key["JWT_SECRET"]["secret"]
+    assert by_key["1BAD-NAME"] == {"key": "1BAD-NAME", "value": "x", "source": ".env",
+                                   "secret": False}
+    assert "JUST_A_WORD" not in by_key
+    revealed = json.loads(inv("env.show", "auth", "--json", "--reveal", check=True).stdout)
+    assert {v["key"]: v["value"] for v in revealed}["JWT_SECRET"] == "abc"  # what Node reads
+
+
+def test_copy_appends_a_new_multiline_value_whole_and_is_stable(workspace, inv):
+    inv("env.copy", "--service", "auth", check=True)
+    env = workspace / "services/auth-service/.env"
+    example = workspace / "services/auth-service/.env.example"
+    example.write_text(example.read_text() + 'JWT_PUBLIC_KEY="-----BEGIN-----\nNOT_A_KEY=1\n'
+                       '-----END-----"\nA_BARE_LINE\n')
+    first = inv("env.copy", "--service", "auth", check=True)
+    assert "updated (+1 key: JWT_PUBLIC_KEY)" in first.stdout
+    text = env.read_text()
+    assert 'JWT_PUBLIC_KEY="-----BEGIN-----\nNOT_A_KEY=1\n-----END-----"\n' in text
+    assert "\nNOT_A_KEY=1\n" in text and text.count("NOT_A_KEY") == 1
+    before = checksums(workspace)
+    second = inv("env.copy", "--service", "auth", check=True)
+    assert "all unchanged" in second.stdout and checksums(workspace) == before

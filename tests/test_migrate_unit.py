@@ -249,3 +249,54 @@ def test_migrate_shim_calls_the_task():
         text = (SUITE_ROOT / "scripts" / name).read_text()
         assert task in text
         assert subprocess.run(["bash", "-n", str(SUITE_ROOT / "scripts" / name)]).returncode == 0
+
+
+# -- what Prisma 6.19.3 was seen to do (tests/test_migrate_corpus.py checks it against the CLI) ---
+def test_a_script_that_is_not_utf8_reads_and_checksums_as_prisma_reads_it(tmp_path):
+    data = b"INSERT INTO t VALUES ('caf\xe9 \xf0\x9f\x98 \xff');\n"
+    path = write_migration(tmp_path, "1_latin1", "")
+    path.write_bytes(data)
+    text = data.decode("utf-8", errors="replace")
+    assert native.local_migrations(tmp_path)[0].sql() == text and "\ufffd" in text
+    assert native.checksum(path) == hashlib.sha256(text.encode()).hexdigest()
+    path.write_bytes(b"\xef\xbb\xbfSELECT 1;\n")  # a BOM is kept (and so is its checksum)
+    assert native.checksum(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_folder_without_migration_sql_is_a_migration_of_its_own(tmp_path):
+    write_migration(tmp_path, "1_a", "SELECT 1;")
+    (tmp_path / "2_nofile").mkdir()
+    (tmp_path / "migration_lock.toml").write_text('provider = "postgresql"\n')
+    folders = native.migration_folders(tmp_path)
+    assert [(m.name, m.has_file) for m in folders] == [("1_a", True), ("2_nofile", False)]
+    state = native.MigrationState("svc", folders, [row("2_nofile")], True)
+    assert state.no_file == ["2_nofile"] and state.modified == []
+    assert any("2_nofile/migration.sql is gone" in w and "P3015" in w for w in state.warnings())
+    pending = native.MigrationState("svc", folders, [], True)
+    assert [m.name for m in pending.pending] == ["1_a", "2_nofile"]
+
+
+def test_messages_point_at_the_suites_own_resolve(ws):
+    svc = ws.registry.service("product")
+    hint = native.failed_hint(svc, "2_x")
+    assert "--retry-failed" in hint and "inv db.resolve --service product --applied 2_x" in hint
+    assert "prisma migrate resolve" not in hint
+    p3015 = prisma.explain("Error: P3015\nCould not find the migration file at migration.sql.",
+                           svc, "127.0.0.1:1")
+    assert "no migration.sql (P3015)" in p3015
+    lock = prisma.explain("Error: P1002\nThe database server was reached but timed out.\n"
+                          "Context: Timed out trying to acquire a postgres advisory lock "
+                          "(SELECT pg_advisory_lock(72707369)). Timeout: 10000ms.", svc, "h:1")
+    assert "another migration holds the lock" in lock
+
+
+def test_resolve_needs_exactly_one_action(ws):
+    from lomash_tasks.db.migrate.resolve import resolve
+
+    svc = ws.registry.service("auth")
+    with pytest.raises(UserError, match="exactly one of --applied"):
+        resolve(ws, svc)
+    with pytest.raises(UserError, match="exactly one of --applied"):
+        resolve(ws, svc, applied="a", rolled_back="b")
+    with pytest.raises(UserError, match="P3017"):
+        resolve(ws, svc, applied="19990101000000_nope")

@@ -1,13 +1,21 @@
-"""Parse, merge and write `.env` files without losing a developer's edits.
+r"""Parse, merge and write `.env` files exactly as the services' Node `dotenv` reads them.
 
-Parsing is python-dotenv's (the same grammar the Node services' loaders accept); every error
-names the file and the line. Writes are atomic (a temporary file in the same folder, then
-`os.replace`), so an interrupted write never leaves half a file behind.
+The grammar is Node dotenv's own (`lib/main.js` of dotenv 16.x and 17.x, which agree): its LINE
+regular expression and `parse()`, transcribed with JavaScript's meaning of `\s`, `.`, `^`/`$`
+(multiline) and `trim()`, so every input reads as Node reads it: an unquoted `#` starts a
+comment, `\n`/`\r` are expanded only inside double quotes, '...', "..." and `...` may span
+lines, `export ` and `KEY: value` are accepted, a line that is no assignment is ignored, the
+last assignment of a key wins. `tests/test_envfiles_node.py` runs Node's dotenv itself on a
+corpus and compares. Lines Node reads in a way their author probably did not mean (an unquoted
+`#` glued to a value, an unclosed quote, a quoted value that swallows later assignments, a line
+Node ignores) are read as Node reads them and reported as warnings naming the file and line.
+
+Writes are atomic (a temporary file in the same folder, then `os.replace`), so an interrupted
+write never leaves half a file behind; merges keep every byte of what the developer wrote.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import tempfile
@@ -19,12 +27,53 @@ from lomash_tasks.errors import UserError
 
 ENV_MODE = 0o600
 
+# JavaScript's \s (WhiteSpace + LineTerminator, also what String.prototype.trim strips), its
+# line terminators (what `.` does not match and where multiline ^ and $ match), and \w (ASCII).
+_JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_S = f"[{_JS_SPACE}]"
+_LT = "\n\r\u2028\u2029"
+_BOL = f"(?:^|(?<=[{_LT}]))"
+_EOL = f"(?=[{_LT}]|\\Z)"
+_DOT = f"[^{_LT}]"
+
+# dotenv's LINE, term by term:
+#   /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|
+#    \s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/mg
+_LINE = re.compile(
+    f"{_BOL}{_S}*(?:export{_S}+)?([A-Za-z0-9_.-]+)(?:{_S}*={_S}*?|:{_S}+?)"
+    f"({_S}*'(?:\\\\'|[^'])*'|{_S}*\"(?:\\\\\"|[^\"])*\"|{_S}*`(?:\\\\`|[^`])*`|[^#\r\n]+)?"
+    f"{_S}*(?:#{_DOT}*)?{_EOL}")
+_QUOTED = re.compile(f"{_BOL}(['\"`])([\\s\\S]*)\\1{_EOL}")
+
+
+def js_trim(text: str) -> str:
+    return text.strip(_JS_SPACE_CHARS)
+
+
+_JS_SPACE_CHARS = ("\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff"
+                   + "".join(chr(c) for c in range(0x2000, 0x200B)))
+
 
 @dataclass(frozen=True)
 class EnvEntry:
     key: str
     value: str
+    line: int           # the line of the key (1-based)
+    end_line: int = 0   # the last line of the assignment (a quoted value may span lines)
+    start: int = 0      # offsets of the assignment in the normalized text (CRLF -> LF)
+    end: int = 0
+
+    @property
+    def last_line(self) -> int:
+        return self.end_line or self.line
+
+
+@dataclass(frozen=True)
+class EnvWarning:
     line: int
+    message: str
+    unsafe_to_append: bool = False  # text added after this line could change how it reads
+    ignored: bool = False           # a line Node's dotenv skips: no assignment at all
 
 
 @dataclass
@@ -32,6 +81,7 @@ class EnvFile:
     path: Path
     text: str
     entries: list[EnvEntry] = field(default_factory=list)
+    notes: list[EnvWarning] = field(default_factory=list)
 
     @property
     def keys(self) -> list[str]:
@@ -44,6 +94,14 @@ class EnvFile:
                 found = entry.value
         return found
 
+    def entry(self, key: str) -> EnvEntry | None:
+        """The assignment Node uses (the last one of the key)."""
+        found = None
+        for entry in self.entries:
+            if entry.key == key:
+                found = entry
+        return found
+
     def as_dict(self) -> dict[str, str]:
         return {e.key: e.value for e in self.entries}
 
@@ -53,30 +111,119 @@ class EnvFile:
                 return entry.line
         return None
 
+    def refuse_ignored_lines(self) -> None:
+        """A UserError for the first line Node ignores (a writer must not guess what it meant)."""
+        for note in self.notes:
+            if note.ignored:
+                raise UserError(f"{self.path}, line {note.line}: cannot parse this line: "
+                                f"{note.message}. Fix or remove that line and run again.")
+
+    @property
+    def warnings(self) -> list[str]:
+        """Each warning as one line naming the file and the line."""
+        return [f"{self.path}, line {w.line}: {w.message}" for w in self.notes]
+
+
+def normalize(text: str) -> str:
+    """What dotenv parses: every CRLF and lone CR made LF (`src.replace(/\\r\\n?/mg, '\\n')`)."""
+    return re.sub("\r\n?", "\n", text)
+
+
+def parse_values(text: str) -> list[tuple[str, str, re.Match]]:
+    """(key, value, match) for every assignment, in order: dotenv's `parse()` loop."""
+    out = []
+    for match in _LINE.finditer(normalize(text)):
+        key = match.group(1)
+        value = js_trim(match.group(2) or "")
+        quote = value[:1]
+        value = _QUOTED.sub(lambda m: m.group(2), value)
+        if quote == '"':
+            value = value.replace("\\n", "\n").replace("\\r", "\r")
+        out.append((key, value, match))
+    return out
+
 
 def parse_env(text: str, path: Path) -> EnvFile:
-    """Parse `.env` text; a malformed line is a `UserError` naming the file and the line."""
-    from dotenv.parser import parse_stream
+    """Parse `.env` text as Node's dotenv does; odd lines become warnings, never errors."""
+    norm = normalize(text)
+    starts = [0] + [m.end() for m in re.finditer("\n", norm)]
+
+    def line_at(offset: int) -> int:
+        import bisect
+
+        return bisect.bisect_right(starts, offset)
 
     entries: list[EnvEntry] = []
-    for binding in parse_stream(io.StringIO(text)):
-        raw = binding.original.string
-        # A binding's text may start with blank lines: count them into its line number.
-        line = binding.original.line + (len(raw) - len(raw.lstrip("\n")))
-        if binding.error:
-            # The line's text is not shown: a malformed line may well hold a secret.
-            raise UserError(
-                f"{path}, line {line}: cannot parse this line. Each line must be KEY=value, "
-                f"a comment starting with '#', or blank; quote values with spaces. "
-                f"Fix or remove that line and run again."
-            )
-        if binding.key is None:
+    notes: list[EnvWarning] = []
+    covered: set[int] = set()
+    for key, value, match in parse_values(text):
+        first = line_at(match.start(1))
+        last = line_at(max(match.start(1), match.end() - 1))
+        covered.update(range(line_at(match.start()), last + 1))
+        if key == "__proto__":  # `obj["__proto__"] = "x"` sets nothing on a JS object
+            notes.append(EnvWarning(first, "Node's dotenv cannot set a variable named "
+                                           "__proto__: it is ignored"))
             continue
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", binding.key):
-            raise UserError(f"{path}, line {line}: '{_cut(binding.key)}' is not a valid "
-                            f"variable name. Fix that line and run again.")
-        entries.append(EnvEntry(binding.key, binding.value or "", line))
-    return EnvFile(path, text, entries)
+        entries.append(EnvEntry(key, value, first, last, match.start(), match.end()))
+        notes += _odd(key, value, match, first, last, norm)
+    for number, line in enumerate(norm.split("\n"), start=1):
+        body = js_trim(line)
+        if number in covered or not body or body.startswith("#"):
+            continue
+        notes.append(EnvWarning(number, "Node's dotenv ignores this line (it is no assignment): "
+                                        "write NAME=value, or make it a comment with '#'",
+                                ignored=True))
+    notes.sort(key=lambda n: n.line)
+    return EnvFile(path, text, entries, notes)
+
+
+def _odd(key: str, value: str, match: re.Match, first: int, last: int,
+         norm: str) -> list[EnvWarning]:
+    """Warnings for an assignment Node reads differently from how it looks."""
+    out = []
+    raw = match.group(2)
+    trimmed = js_trim(raw or "")
+    after = match.end(2) if raw is not None else None
+    if after is None:  # nothing after the separator but blanks and maybe a comment
+        rest = norm[match.start():match.end()]
+        sep = re.search(f"(?:{_S}*={_S}*?|:{_S}+?)", rest[match.end(1) - match.start():])
+        tail = rest[match.end(1) - match.start() + (sep.end() if sep else 0):]
+        if tail.startswith("#"):
+            out.append(EnvWarning(first, f"the value of {key} starts with an unquoted '#', "
+                                         f"which starts a comment, so Node reads {key} as "
+                                         f"empty; quote the value to keep it"))
+        return out
+    quoted = trimmed[:1] in ("'", '"', "`") and len(trimmed) >= 2 and trimmed[-1] == trimmed[0]
+    if trimmed[:1] in ("'", '"', "`") and not quoted:
+        out.append(EnvWarning(first, f"the value of {key} opens a quote ({trimmed[0]}) that "
+                                     f"is not closed on its line: Node keeps the quote as part "
+                                     f"of the value; close the quote", unsafe_to_append=True))
+    elif not quoted and after < len(norm) and norm[after] == "#" and raw and raw == raw.rstrip(
+            _JS_SPACE_CHARS):
+        out.append(EnvWarning(first, f"the value of {key} has an unquoted '#', which "
+                                     f"starts a comment: Node reads only the part before it; "
+                                     f"quote the value to keep the rest"))
+    if quoted:
+        inner, q = trimmed[1:-1], trimmed[0]
+        if re.search(f"(?<!\\\\){re.escape(q)}", inner):
+            out.append(EnvWarning(first, f"the value of {key} has its quote character ({q}) "
+                                         f"inside the quotes too: Node strips only the outer "
+                                         f"pair and keeps the rest as written"))
+        if q == '"' and re.search(r"\\[^nr]", inner):
+            out.append(EnvWarning(first, f"the double-quoted value of {key} has backslash "
+                                         f"escapes other than \\n and \\r: Node keeps them as "
+                                         f"written (it expands only \\n and \\r)"))
+    if quoted and last > first:
+        swallowed = [m.group(0).strip() for m in
+                     re.finditer(r"(?m)^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*(?=\s*=)",
+                                 value)]
+        if swallowed:
+            names = ", ".join(dict.fromkeys(swallowed))
+            out.append(EnvWarning(first, f"the quoted value of {key} runs over lines {first}-"
+                                         f"{last} and holds lines that look like assignments "
+                                         f"({names}): Node reads them as part of {key}'s value, "
+                                         f"not as variables; check the quotes"))
+    return out
 
 
 _parsed: dict[str, tuple[tuple[int, int, int], EnvFile]] = {}
@@ -123,25 +270,67 @@ def _read_env(path: Path) -> EnvFile:
 
 
 def missing_lines(example: EnvFile, current: EnvFile) -> tuple[list[str], list[str]]:
-    """The example's keys that `current` lacks, and their lines as written in the example."""
+    """The example's keys that `current` lacks (as Node reads both), and the text of each one's
+    assignment as written in the example: every line of it, a multiline value whole."""
     have = set(current.keys)
     keys = [k for k in example.keys if k not in have]
-    lines = [line for line in example.text.splitlines() if _key_of(line) in keys]
+    lines = [assignment_text(example, example.entry(k)) for k in keys]
     return keys, lines
 
 
+def assignment_text(env: EnvFile, entry: EnvEntry | None) -> str:
+    """The original lines (line endings as written) that hold one assignment."""
+    if entry is None:
+        return ""
+    return "".join(split_lines(env.text)[entry.line - 1:entry.last_line])
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings, broken where dotenv breaks them (LF, CRLF, a lone CR; not
+    \\v, \\f or U+2028 as `str.splitlines` would)."""
+    return [part for part in re.split("(?<=\r\n)|(?<=\r)(?!\n)|(?<=\n)", text) if part]
+
+
 def merged_text(example: EnvFile, current: EnvFile) -> tuple[str, list[str]]:
-    """`current` with the example's missing keys appended; every existing byte is kept."""
-    keys, lines = missing_lines(example, current)
+    """`current` with the example's missing keys appended; every existing byte is kept.
+
+    The result is checked as Node reads it: the current values unchanged, each added key with
+    the example's value. A current file that ends inside an open quote is refused (text added
+    after it would be read into that value).
+    """
+    keys, chunks = missing_lines(example, current)
     if not keys:
         return current.text, []
+    unsafe = [w for w in current.notes if w.unsafe_to_append]
+    if unsafe:
+        raise UserError(f"{current.path}, line {unsafe[0].line}: cannot parse this line "
+                        f"safely: {unsafe[0].message}. Keys added after it would be read into "
+                        f"that value. Fix or remove that line and run again.")
     text = current.text
-    if text and not text.endswith("\n"):
-        text += "\n"
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if text and not text.endswith(("\n", "\r")):
+        text += newline
     stamp = time.strftime("%Y-%m-%d")
-    text += f"\n# Added from {example.path.name} by `inv env.copy` on {stamp}\n"
-    text += "\n".join(lines) + "\n"
+    text += f"{newline}# Added from {example.path.name} by `inv env.copy` on {stamp}{newline}"
+    for chunk in chunks:
+        text += chunk if chunk.endswith(("\n", "\r")) else chunk + newline
+    check_merge(current, example, text, keys)
     return text, keys
+
+
+def check_merge(current: EnvFile, example: EnvFile, text: str, added: list[str]) -> None:
+    """Refuse a merge that Node would not read as intended (never write a corrupt file)."""
+    merged = {k: v for k, v, _ in parse_values(text)}
+    wanted = dict(current.as_dict())
+    wanted.update({k: example.get(k) or "" for k in added})
+    wanted.pop("__proto__", None)
+    merged.pop("__proto__", None)
+    if merged != wanted:
+        wrong = sorted(k for k in set(merged) | set(wanted) if merged.get(k) != wanted.get(k))
+        raise UserError(f"{current.path}: adding {', '.join(added)} from {example.path.name} "
+                        f"would change how Node reads {', '.join(wrong[:5])}; nothing was "
+                        f"written. Add the keys by hand, or run `inv env.copy --force` (keeps a "
+                        f"backup).")
 
 
 def write_atomic(path: Path, text: str, mode: int | None = ENV_MODE) -> None:
@@ -196,39 +385,45 @@ def backup(path: Path) -> Path:
 
 
 def set_key(path: Path, key: str, value: str) -> bool:
-    """Set KEY=value in place (other lines untouched, mode kept); True when the file changed."""
+    """Set KEY=value in place (other lines untouched, mode kept); True when the file changed.
+
+    The assignment Node uses (the key's last, all its lines) is replaced; a missing key is
+    appended. The value is quoted so that Node reads back exactly `value`.
+    """
     current = read_env(path)
-    line = f"{key}={_quote(value)}"
-    lines = current.text.splitlines(keepends=True)
-    out, done = [], False
-    for raw in lines:
-        if not done and _key_of(raw) == key:
-            ending = "\n" if raw.endswith("\n") else ""
-            out.append(line + ending)
-            done = True
-        else:
-            out.append(raw)
-    if not done:
-        if out and not out[-1].endswith("\n"):
-            out[-1] += "\n"
-        out.append(line + "\n")
-    text = "".join(out)
+    line = f"{key}={quote(value)}"
+    entry = current.entry(key)
+    if entry is None:
+        text = current.text
+        newline = "\r\n" if "\r\n" in text else "\n"
+        if text and not text.endswith(("\n", "\r")):
+            text += newline
+        text += line + newline
+    else:
+        parts = split_lines(current.text)
+        old = "".join(parts[entry.line - 1:entry.last_line])
+        ending = old[len(old.rstrip("\r\n")):]
+        text = "".join(parts[:entry.line - 1]) + line + ending + "".join(parts[entry.last_line:])
     if text == current.text:
         return False
+    if dict((k, v) for k, v, _ in parse_values(text)).get(key) != value:
+        raise UserError(f"{path}: {key} cannot be written so that Node's dotenv reads it back "
+                        f"exactly; set it by hand.")
     write_atomic(path, text, mode=None)
     return True
 
 
-def _key_of(line: str) -> str | None:
-    match = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=", line)
-    return match.group(1) if match else None
+_PLAIN = re.compile(r"[A-Za-z0-9_./:@+,%=*!?^~\[\]{}()<>|&;$-]*")
 
 
-def _quote(value: str) -> str:
-    if re.fullmatch(r"[A-Za-z0-9_./:@+,%-]*", value):
+def quote(value: str) -> str:
+    """`value` written so that Node's dotenv reads it back exactly (None if it cannot be)."""
+    if _PLAIN.fullmatch(value):
         return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _cut(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    if "'" not in value and "\r" not in value:
+        return f"'{value}'"
+    if "`" not in value and "\r" not in value:
+        return f"`{value}`"
+    if '"' not in value and "\\n" not in value and "\\r" not in value:
+        return '"' + value.replace("\r", "\\r") + '"'
+    return '"' + value + '"'  # set_key checks the result and refuses it

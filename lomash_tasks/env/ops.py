@@ -52,9 +52,14 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
         current = envfiles.read_env(pair.env) if pair.env.exists() else None
         if current is not None and not pair.env.is_file():
             raise UserError(f"{pair.env} exists but is not a file.")
+        if current is not None and not force:
+            current.refuse_ignored_lines()
         plans.append((pair, example, current))
+    merges = {}
     for pair, example, current in plans:  # would write: must be writable, checked up front
-        if current is None or force or envfiles.missing_lines(example, current)[0]:
+        if current is not None and not force:
+            merges[pair.env] = envfiles.merged_text(example, current)  # refuses unsafe merges
+        if current is None or force or merges[pair.env][1]:
             envfiles.ensure_writable(pair.env)
     results = []
     for pair, example, current in plans:
@@ -70,10 +75,12 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
             envfiles.write_atomic(pair.env, fresh)
             results.append(CopyResult(pair, "rewritten", backup=saved))
         else:
-            text, added = envfiles.merged_text(example, current)
+            text, added = merges[pair.env]
             if added:
                 if overlay:
                     text = current.text + overlays.apply(text[len(current.text):], overlay)
+                    envfiles.check_merge(current, envfiles.parse_env(fresh, pair.example),
+                                         text, added)
                 envfiles.write_atomic(pair.env, text, mode=None)
                 results.append(CopyResult(pair, "updated", added))
             else:
@@ -238,3 +245,25 @@ def effective_values(ws: Workspace, svc: Service) -> list[ShownValue]:
         secret = masking.is_secret_key(key) or ("://" in value and "@" in value)
         shown.append(ShownValue(key, value, source, secret))
     return shown
+
+
+def file_warnings(ws: Workspace, services: list[Service] | None = None) -> list[str]:
+    """Lines of the env files (and examples) that Node's dotenv reads differently from how they
+    look, each naming the file and the line (see envfiles)."""
+    out: list[str] = []
+    for pair in ws.env_pairs(services):
+        for path in (pair.example, pair.env):
+            if path.is_file():
+                try:
+                    parsed = envfiles.read_env(path)
+                except UserError:
+                    continue  # reported by the task itself
+                out += [w.replace(str(path), ws.relative(path), 1) for w in parsed.warnings]
+    return out
+
+
+def show_json(values: list[ShownValue], reveal: bool = False) -> list[dict]:
+    """`env.show --json`: the effective values, secrets masked unless `reveal`."""
+    return [{"key": v.key,
+             "value": v.value if reveal or not (v.secret and v.value) else masking.MASK,
+             "source": v.source, "secret": v.secret} for v in values]

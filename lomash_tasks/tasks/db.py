@@ -39,8 +39,8 @@ def init(c):
         "mode": "deploy (apply pending migrations) or dev (create one from the schema, then "
                 "apply it; needs one --service and --name).",
         "name": "With --mode dev: the new migration's name, e.g. add_wishlist_notes.",
-        "retry_failed": "Mark failed migrations rolled back (as `prisma migrate resolve "
-                        "--rolled-back` does) and apply them again, after fixing them.",
+        "retry_failed": "Mark failed migrations rolled back (as `db.resolve --rolled-back` "
+                        "does) and apply them again, after fixing them.",
     },
 )
 def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
@@ -76,6 +76,39 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
         raise UserError(f"db.migrate: {len(report.failed)} of {len(report.results)} services "
                         f"failed (see above).")
     out.ok(f"{report.applied_count} migration(s) applied in {report.seconds:.2f}s.")
+
+
+@task(help={
+    "service": "The service (alias or full name) whose migration to resolve.",
+    "applied": "Record this migration as applied without running it (you made its changes "
+               "by hand); its failed rows are marked rolled back.",
+    "rolled_back": "Mark this failed migration rolled back: the next db.migrate applies it "
+                   "again.",
+    "json": "Print the result as JSON.",
+})
+def resolve(c, service, applied=None, rolled_back=None, json=False):
+    """Resolve a failed migration, as `prisma migrate resolve` does (works offline)."""
+    from lomash_tasks.db.migrate import check_reachable
+    from lomash_tasks.db.migrate.resolve import resolve as resolve_migration
+
+    ws = context.workspace(c)
+    out = context.console(c)
+    svc = ws.registry.service(service)
+    if not svc.has_database:
+        raise UserError(f"{svc.name} has no database: no migrations to resolve.")
+    check_reachable(ws)
+    result = resolve_migration(ws, svc, applied=applied, rolled_back=rolled_back,
+                               timeout=_cfg(c).timeout)
+    if json:
+        out.json(result.as_dict())
+        return
+    if result.action == "applied":
+        out.ok(f"{svc.name}: {result.migration} recorded as applied (not run)"
+               + (f"; {len(result.rolled_back)} failed row(s) marked rolled back."
+                  if result.rolled_back else "."))
+    else:
+        out.ok(f"{svc.name}: {result.migration} marked rolled back; `inv db.migrate --service "
+               f"{svc.alias}` applies it again.")
 
 
 @task(iterable=["service"], help={"service": SERVICE_HELP,
@@ -203,5 +236,5 @@ def wait(c, timeout=None):
     out.ok(f"PostgreSQL at {result.address} is ready ({result.detail}, {result.elapsed:.2f}s).")
 
 
-ns = Collection("db", init, migrate, status, seed, reset, psql, url, wait)
+ns = Collection("db", init, migrate, resolve, status, seed, reset, psql, url, wait)
 ns.configure(DbSettings.defaults())

@@ -32,6 +32,7 @@ def copy(c, service=None, force=False, overlay=None):
     folder = {"folder": context.project_dir(c) / cfg.overlay_dir} if cfg.overlay_dir else {}
     layer = overlays.load(overlay or cfg.overlay, ws.registry, **folder)
     results = environment.copy_env(ws, chosen, force=force, overlay=layer)
+    _warn(out, ws, chosen)
     out.table(["file", "result"], [[ws.relative(r.pair.env), r.summary] for r in results])
     counts = {s: sum(r.status == s for r in results) for s in ("created", "updated", "rewritten")}
     changed = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -45,6 +46,7 @@ def check(c, service=None):
     out = context.console(c)
     chosen = ws.registry.select(service) if service else None
     problems = environment.check_env(ws, chosen)
+    _warn(out, ws, chosen)
     for problem in problems:
         out.error(problem.line(), title="env.check")
     if problems:
@@ -53,14 +55,31 @@ def check(c, service=None):
     out.ok(f"{len(ws.env_pairs(chosen))} env files match their examples and the registry.")
 
 
+def _warn(out, ws, services) -> None:
+    for line in environment.file_warnings(ws, services):
+        out.warn(line)
+
+
 @task(help={"service": "The service by alias or full name.",
-            "reveal": "Print secret values unmasked (they are masked by default)."})
-def show(c, service, reveal=False):
+            "reveal": "Print secret values unmasked (they are masked by default).",
+            "json": "Print the values as JSON (key, value, source, secret), masked unless "
+                    "--reveal."})
+def show(c, service, reveal=False, json=False):
     """Show a service's effective environment, secrets masked."""
+    import json as _json
+
     ws = context.workspace(c)
     out = context.console(c)
     svc = ws.registry.service(service)
     values = environment.effective_values(ws, svc)
+    _warn(out, ws, [svc])
+    if json:
+        data = environment.show_json(values, reveal=reveal)
+        if reveal:
+            out.print_raw(_json.dumps(data, indent=2))
+        else:
+            out.json(data)
+        return
     if reveal:
         for v in values:
             out.print_raw(f"{v.key}={v.value}")

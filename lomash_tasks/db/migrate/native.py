@@ -1,19 +1,26 @@
 """The native runner: applies Prisma migration folders with psycopg, no Node needed.
 
 It reads and writes `_prisma_migrations` exactly as Prisma 6's `migrate deploy` does, so either
-tool can take over from the other:
+tool can take over from the other (checked against the Prisma 6.19.3 CLI, `tests/test_migrate_corpus.py`):
 
-* `pg_advisory_lock(72707369)` for the run (Prisma's lock id; released when the connection ends);
+* `pg_advisory_lock(72707369)` for the run (Prisma's lock id); while another process holds it the
+  runner waits, up to the run's deadline, then says which process holds it;
 * the table is created if missing, with Prisma's DDL;
-* pending folders of `prisma/migrations/` are applied in folder-name order, each in ONE
-  transaction together with its row: a v4 UUID id, checksum = hex SHA-256 of the migration.sql
-  bytes, started_at / finished_at as client UTC to the millisecond, applied_steps_count 1,
-  logs NULL;
-* on failure the transaction is rolled back (nothing of the migration remains) and a row like
-  Prisma's is recorded: finished_at NULL, applied_steps_count 0, the error in logs. Like Prisma
-  (P3009) it then refuses to apply anything until the failed row is resolved: fix the file and
-  run `db.migrate --retry-failed`, which marks it rolled back (`rolled_back_at = now()`, what
-  `prisma migrate resolve --rolled-back` does) and applies it again.
+* pending folders of `prisma/migrations/` are applied in folder-name order. Each script is sent as
+  it is, as ONE simple query, never wrapped in a transaction of the runner's own: PostgreSQL runs a
+  multi-statement script as one implicit transaction (all or nothing), a lone statement such as
+  `CREATE INDEX CONCURRENTLY` or `VACUUM` outside one, and a script's own `BEGIN; ... COMMIT;`
+  commits what it says it commits. The text is the file decoded as UTF-8, a byte that is not
+  UTF-8 read as U+FFFD (what Prisma sends), and the checksum is the hex SHA-256 of that text
+  (the file's bytes whenever it is valid UTF-8);
+* success: a row with a v4 UUID id, started_at / finished_at as client UTC to the millisecond,
+  applied_steps_count 1, logs NULL;
+* an SQL error (the connection still alive, whatever the SQLSTATE): one failed row like Prisma's
+  (finished_at NULL, applied_steps_count 0, the error in logs) and nothing more is applied until
+  it is resolved (P3009): fix the file and run `db.migrate --retry-failed` (marks it rolled back
+  and applies it again), or `db.resolve` (what `prisma migrate resolve` does, offline);
+* a lost connection writes nothing (the migration stays pending) and says so;
+* a folder without migration.sql stops the run when it is reached, naming it (Prisma's P3015).
 
 Rows whose `rolled_back_at` is set are history and ignored, as Prisma ignores them.
 """
@@ -21,6 +28,7 @@ Rows whose `rolled_back_at` is set are history and ignored, as Prisma ignores th
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,6 +41,7 @@ from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
 from lomash_tasks.db.migrate.problems import classify, first_line
 from lomash_tasks.db.migrate.runner import MigrateResult
+from lomash_tasks.db.migrate.script import ScriptFailure, describe_sql_error, run_script
 
 LOCK_ID = 72707369
 TABLE = "_prisma_migrations"
@@ -55,30 +64,54 @@ TABLE_DDL = f"""CREATE TABLE IF NOT EXISTS "{TABLE}" (
 @dataclass(frozen=True)
 class LocalMigration:
     name: str
-    path: Path  # the migration.sql file
+    path: Path  # the migration.sql file (it may be missing: see `has_file`)
+
+    @property
+    def has_file(self) -> bool:
+        return self.path.is_file()
 
     @property
     def checksum(self) -> str:
         return checksum(self.path)
 
     def sql(self) -> str:
-        return self.path.read_bytes().decode("utf-8")
+        return script_text(self.path.read_bytes())
+
+
+def script_text(data: bytes) -> str:
+    """A migration's text as Prisma reads it: UTF-8, each invalid sequence read as U+FFFD.
+
+    A byte-order mark is kept (Prisma sends it, and PostgreSQL then reports a syntax error).
+    """
+    return data.decode("utf-8", errors="replace")
 
 
 def checksum(path: Path) -> str:
-    """Prisma's migration checksum: the hex SHA-256 of the file's bytes (`sha256sum`)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """Prisma's migration checksum: the hex SHA-256 of the script it reads (`sha256sum` of the
+    file whenever the file is valid UTF-8; otherwise of the text with U+FFFD replacements)."""
+    data = Path(path).read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        data = script_text(data).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
 
 
 def local_migrations(folder: Path) -> list[LocalMigration]:
     """The migration folders that hold a migration.sql, in name order (Prisma's order)."""
+    return [m for m in migration_folders(folder) if m.has_file]
+
+
+def migration_folders(folder: Path) -> list[LocalMigration]:
+    """Every folder under prisma/migrations/, with or without its migration.sql, in name order.
+
+    Prisma counts a folder without migration.sql as a migration and refuses it (P3015) when
+    it has to apply it; files beside the folders (migration_lock.toml) are not migrations.
+    """
     if not folder.is_dir():
         return []
-    found = []
-    for child in sorted(folder.iterdir(), key=lambda p: p.name):
-        if child.is_dir() and (child / MIGRATION_FILE).is_file():
-            found.append(LocalMigration(child.name, child / MIGRATION_FILE))
-    return found
+    return [LocalMigration(child.name, child / MIGRATION_FILE)
+            for child in sorted(folder.iterdir(), key=lambda p: p.name) if child.is_dir()]
 
 
 # -- what the database says ---------------------------------------------------------------------
@@ -136,7 +169,7 @@ class MigrationState:
     @property
     def modified(self) -> list[str]:
         active = self._active
-        return [m.name for m in self.local if m.name in active
+        return [m.name for m in self.local if m.name in active and m.has_file
                 and active[m.name].finished_at is not None
                 and active[m.name].checksum != m.checksum]
 
@@ -145,8 +178,19 @@ class MigrationState:
         names = {m.name for m in self.local}
         return [n for n in self.applied if n not in names]
 
+    @property
+    def no_file(self) -> list[str]:
+        """Folders without migration.sql (Prisma's P3015 when it has to read one)."""
+        return [m.name for m in self.local if not m.has_file]
+
     def warnings(self) -> list[str]:
         out = []
+        pending = {m.name for m in self.pending}
+        for name in self.no_file:
+            if name not in pending:
+                out.append(f"migration {name} is recorded as applied but prisma/migrations/{name}/"
+                           f"{MIGRATION_FILE} is gone (`prisma migrate status` refuses this "
+                           f"with P3015): restore the file from git")
         for name in self.modified:
             out.append(f"migration {name} was edited after it was applied (its checksum differs "
                        f"from the database's); the edit is not applied: put changes in a new "
@@ -165,6 +209,7 @@ class MigrationState:
             "failed": [r.name for r in self.failed],
             "modified": self.modified,
             "missing": self.missing,
+            "no_file": self.no_file,
         }
 
 
@@ -180,7 +225,7 @@ def read_rows(conn: Any) -> tuple[bool, list[Row]]:
 
 def read_state(conn: Any, svc: Service, folder: Path) -> MigrationState:
     exists, rows = read_rows(conn)
-    return MigrationState(svc.name, local_migrations(folder), rows, exists)
+    return MigrationState(svc.name, migration_folders(folder), rows, exists)
 
 
 def connect(ws: Workspace, svc: Service, timeout: float) -> Any:
@@ -206,35 +251,54 @@ def status(ws: Workspace, svc: Service, timeout: float = 5.0) -> MigrationState:
     try:
         conn = connect(ws, svc, timeout)
     except ConnectProblem as exc:
-        return MigrationState(svc.name, local_migrations(folder), error=str(exc))
+        return MigrationState(svc.name, migration_folders(folder), error=str(exc))
     with conn:
         return read_state(conn, svc, folder)
 
 
+
 # -- applying -----------------------------------------------------------------------------------
+LOCK_POLL = 0.2  # seconds between tries while another process holds the migration lock
+
+
 def utc_now_ms() -> datetime:
     now = datetime.now(timezone.utc)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def failed_hint(svc: Service) -> str:
+def failed_hint(svc: Service, name: str | None = None) -> str:
+    which = name or "MIGRATION"
     return (f"fix its migration.sql, then run `inv db.migrate --service {svc.alias} "
-            f"--retry-failed` (marks it rolled back, as `prisma migrate resolve --rolled-back` "
-            f"does, and applies it again)")
+            f"--retry-failed` (marks it rolled back and applies it again); if you finished its "
+            f"changes by hand, `inv db.resolve --service {svc.alias} --applied {which}` records "
+            f"it as applied instead")
 
 
 def failed_error(svc: Service, rows: list[Row]) -> str:
     row = rows[0]
-    cause = f": {first_line(row.logs)}" if row.logs else ""
+    cause = f": {_cause(row.logs)}" if row.logs else ""
     return (f"migration {row.name} failed earlier{cause}; nothing more is applied until it is "
-            f"resolved (P3009): {failed_hint(svc)}")
+            f"resolved (P3009): {failed_hint(svc, row.name)}")
 
 
-def mark_rolled_back(conn: Any) -> list[str]:
-    """Mark every failed (unfinished, not rolled back) row as rolled back; their names."""
-    cur = conn.execute(
-        f'UPDATE public."{TABLE}" SET rolled_back_at = now() '
-        f'WHERE finished_at IS NULL AND rolled_back_at IS NULL RETURNING migration_name')
+def _cause(logs: str) -> str:
+    """The error line of a failed row's logs (Prisma's or ours), without the wrapper lines."""
+    for line in logs.splitlines():
+        text = line.strip()
+        if text and text not in ("external connector error",):
+            return text.removeprefix("Database error: ")
+    return first_line(logs)
+
+
+def mark_rolled_back(conn: Any, name: str | None = None) -> list[str]:
+    """Mark failed (unfinished, not rolled back) rows as rolled back (all, or one name's)."""
+    where = "finished_at IS NULL AND rolled_back_at IS NULL"
+    params: tuple = ()
+    if name is not None:
+        where += " AND migration_name = %s"
+        params = (name,)
+    cur = conn.execute(f'UPDATE public."{TABLE}" SET rolled_back_at = now() WHERE {where} '
+                       f'RETURNING migration_name', params)
     return [r[0] for r in cur.fetchall()]
 
 
@@ -246,32 +310,54 @@ def retry_failed(ws: Workspace, svc: Service, timeout: float = 5.0) -> list[str]
         return mark_rolled_back(conn) if exists else []
 
 
+def take_lock(conn: Any, deadline: float, timeout: float, database: str) -> str | None:
+    """Prisma's advisory lock, waiting for it until `deadline`; an error line when not had."""
+    waited_from = time.monotonic()
+    holder = None
+    while True:
+        if conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_ID,)).fetchone()[0]:
+            return None
+        holder = conn.execute(
+            "SELECT l.pid, coalesce(nullif(a.application_name, ''), a.usename, '?') "
+            "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = %s "
+            "AND l.objsubid = 1 AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
+            (LOCK_ID,)).fetchone() or holder
+        if time.monotonic() + LOCK_POLL > deadline:
+            who = f"server process {holder[0]} ({holder[1]})" if holder else "another session"
+            return (f"another migration holds the lock of {database} (pg_advisory_lock "
+                    f"{LOCK_ID}, held by {who}); waited {time.monotonic() - waited_from:.0f} s, "
+                    f"up to the run's deadline of {timeout:.0f} s. Wait for it to finish and "
+                    f"run again")
+        time.sleep(LOCK_POLL)
+
+
 def apply(ws: Workspace, svc: Service, timeout: float = 300.0,
           retry: bool = False) -> MigrateResult:
-    """Apply the service's pending migrations; the result says what was done."""
+    """Apply the service's pending migrations before the run's deadline (`timeout` seconds
+    from now: waiting for the lock and every statement count against it)."""
     import psycopg
 
     began = time.monotonic()
+    deadline = began + timeout
     result = MigrateResult(svc.name, runner="native")
     folder = ws.migrations_dir(svc)
+    address = ws.registry.postgres.address
     try:
         conn = connect(ws, svc, min(timeout, 10.0))
     except ConnectProblem as exc:
         result.error = str(exc)
         result.seconds = time.monotonic() - began
         return result
+    current = None
     try:
         with conn:
-            conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
-            conn.execute(f"SET lock_timeout = {int(timeout * 1000)}")
-            try:
-                conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_ID,))
-            except psycopg.errors.LockNotAvailable:
-                result.error = (f"another migration of {svc.database} has held its lock "
-                                f"(pg_advisory_lock {LOCK_ID}) for over {timeout:.0f} s; "
-                                f"wait for it to finish and run again")
+            conn.execute("SET client_encoding TO 'UTF8'")  # Prisma's pg sends UTF-8
+            locked = take_lock(conn, deadline, timeout, svc.database)
+            if locked:
+                result.error = locked
                 return result
-            conn.execute("SET lock_timeout = 0")
             conn.execute(TABLE_DDL)
             if retry:
                 marked = mark_rolled_back(conn)
@@ -285,20 +371,29 @@ def apply(ws: Workspace, svc: Service, timeout: float = 300.0,
                 result.error = failed_error(svc, state.failed)
                 return result
             for migration in state.pending:
-                error = _apply_one(conn, migration)
-                if error:
-                    result.error = (f"migration {migration.name} failed and was rolled back: "
-                                    f"{error}; {failed_hint(svc)}")
+                current = migration
+                if not migration.has_file:
+                    result.error = (f"prisma/migrations/{migration.name} has no "
+                                    f"{MIGRATION_FILE} (P3015): restore the file, or delete the "
+                                    f"folder if it is not a migration")
+                    return result
+                failure = _apply_one(conn, migration, deadline, timeout)
+                if failure is not None and failure.connection_lost:
+                    raise _Lost(failure.message)
+                if failure is not None:
+                    result.error = (f"migration {migration.name} failed: {failure.message}; "
+                                    f"{_kept_note(migration)}{failed_hint(svc, migration.name)}")
                     return result
                 result.applied.append(migration.name)
+            current = None
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
-    except psycopg.OperationalError as exc:  # the server went away mid-run
-        address = ws.registry.postgres.address
+    except (_Lost, psycopg.OperationalError) as exc:  # the server went away mid-run
+        where = f" during {current.name}" if current is not None else ""
         result.error = (f"lost the connection to {address} while migrating "
-                        f"{svc.database}: {first_line(str(exc))}. Migrations applied before "
-                        f"that are committed; run again when the server is back")
+                        f"{svc.database}{where}: {first_line(str(exc))}. Migrations applied "
+                        f"before it are committed and recorded; that one is still pending "
+                        f"(nothing recorded). Run again when the server is back")
     except psycopg.Error as exc:  # e.g. no CREATE on schema public for _prisma_migrations
-        address = ws.registry.postgres.address
         result.error = (classify(str(exc), svc, address)
                         or f"{svc.database}: {first_line(str(exc))}")
     finally:
@@ -306,56 +401,34 @@ def apply(ws: Workspace, svc: Service, timeout: float = 300.0,
     return result
 
 
-def _apply_one(conn: Any, migration: LocalMigration) -> str | None:
-    """Apply one migration and its row in one transaction; the error text on failure."""
-    import psycopg
+class _Lost(Exception):
+    pass
 
-    data = migration.path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    row_id = str(uuid.uuid4())
+
+def _kept_note(migration: LocalMigration) -> str:
+    """What a failed script leaves: nothing, unless it committed a part itself."""
+    if re.search(r"^\s*(COMMIT|END)\s*;", migration.sql(), re.I | re.M):
+        return ("what it committed itself (its own COMMIT) stays, the rest was rolled back; ")
+    return "it was rolled back (nothing of it remains); "
+
+
+def _apply_one(conn: Any, migration: LocalMigration, deadline: float,
+               timeout: float) -> "ScriptFailure | None":
+    """Run one script as Prisma does, then record its row (finished, or failed with logs)."""
+    text = migration.sql()
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     started = utc_now_ms()
-    script = data.decode("utf-8")
-    try:
-        with conn.transaction():
-            conn.execute(
-                f'INSERT INTO public."{TABLE}" (id, checksum, started_at, migration_name, '
-                f'applied_steps_count) VALUES (%s, %s, %s, %s, 0)',
-                (row_id, digest, started, migration.name))
-            # The whole script as one simple query: `;` inside literals and $$ bodies are safe.
-            conn.execute(script, prepare=False)
-            conn.execute(
-                f'UPDATE public."{TABLE}" SET finished_at = %s, '
-                f'applied_steps_count = applied_steps_count + 1 WHERE id = %s',
-                (utc_now_ms(), row_id))
+    failure = run_script(conn, text, deadline, timeout, migration.name)
+    if failure is not None and failure.connection_lost:
+        return failure
+    if failure is None:
+        conn.execute(
+            f'INSERT INTO public."{TABLE}" (id, checksum, started_at, finished_at, '
+            f'migration_name, logs, applied_steps_count) VALUES (%s, %s, %s, %s, %s, NULL, 1)',
+            (str(uuid.uuid4()), digest, started, utc_now_ms(), migration.name))
         return None
-    except psycopg.OperationalError:
-        raise
-    except psycopg.Error as exc:
-        text = describe_sql_error(exc, script)
-        logs = f"{exc}".strip() or text
-        with conn.transaction():
-            conn.execute(
-                f'INSERT INTO public."{TABLE}" (id, checksum, started_at, migration_name, logs, '
-                f'applied_steps_count) VALUES (%s, %s, %s, %s, %s, 0)',
-                (str(uuid.uuid4()), digest, started, migration.name,
-                 f"{text}\n\n{logs}\n   0: lomash-tasks native runner\n"
-                 f"           with migration_name=\"{migration.name}\""))
-        return text
-
-
-def describe_sql_error(exc: Any, script: str) -> str:
-    """`relation "x" does not exist (SQLSTATE 42P01) at line 4: SELECT * FROM x;`"""
-    diag = getattr(exc, "diag", None)
-    primary = (diag.message_primary if diag else None) or first_line(str(exc))
-    code = getattr(exc, "sqlstate", None)
-    text = primary + (f" (SQLSTATE {code})" if code else "")
-    position = diag.statement_position if diag else None
-    if position:
-        try:
-            offset = int(position) - 1
-            line_no = script.count("\n", 0, offset) + 1
-            line = script.splitlines()[line_no - 1].strip()
-            text += f" at line {line_no}: {line[:160]}"
-        except (ValueError, IndexError):
-            pass
-    return text
+    conn.execute(
+        f'INSERT INTO public."{TABLE}" (id, checksum, started_at, migration_name, logs, '
+        f'applied_steps_count) VALUES (%s, %s, %s, %s, %s, 0)',
+        (str(uuid.uuid4()), digest, started, migration.name, failure.logs))
+    return failure

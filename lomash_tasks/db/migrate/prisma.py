@@ -95,7 +95,7 @@ def explain(output: str, svc: Service, address: str) -> str:
         found = re.search(r"The `([^`]+)` migration started at .* failed", output)
         name = found.group(1) if found else "a migration"
         return (f"migration {name} failed earlier; nothing more is applied until it is resolved "
-                f"(P3009): {native.failed_hint(svc)}")
+                f"(P3009): {native.failed_hint(svc, found.group(1) if found else None)}")
     if "P3018" in output or "external connector error" in output or "Migration name:" in output:
         name = re.search(r'migration_name="([^"]+)"', output) or \
             re.search(r"Migration name: (\S+)", output)
@@ -109,8 +109,15 @@ def explain(output: str, svc: Service, address: str) -> str:
                 cause = lines[i + 1]
                 break
         which = name.group(1) if name else "a migration"
-        return (f"migration {which} failed and was rolled back: {cause or 'see prisma output'}; "
-                f"{native.failed_hint(svc)}")
+        return (f"migration {which} failed: {cause or 'see prisma output'}; "
+                f"{native.failed_hint(svc, name.group(1) if name else None)}")
+    if "P3015" in output:
+        return (f"a migration folder has no migration.sql (P3015): restore the file, or delete "
+                f"the folder if it is not a migration")
+    if "P1002" in output and "advisory lock" in output:
+        return (f"another migration holds the lock of {svc.database} (pg_advisory_lock "
+                f"{native.LOCK_ID}); Prisma gave up after 10 s. Wait for it to finish and run "
+                f"again")
     if "permission denied" in output.lower():
         line = next((l for l in output.splitlines() if "permission denied" in l.lower()), "")
         return f"permission denied: {line.strip()}"
