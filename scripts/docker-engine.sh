@@ -260,6 +260,16 @@ build_standin() {  # build_standin FOLDER IMAGE NOTE [NAME=VALUE build args]: re
         || { tail -n 25 "$STATE/build-$(basename "$folder").log" >&2
              die "building $image failed (log: $STATE/build-$(basename "$folder").log)."; }
     say "$image ready in $(since "$began")s"
+    REBUILT=1
+}
+
+# Images the workspace built FROM a stand-in that changed are stale: remove them (Compose
+# builds them again on the next `up`), and the untagged leftovers of earlier builds.
+drop_stale() {
+    [ "${REBUILT:-0}" = 1 ] || return 0
+    local stale; stale="$(dk image ls -q --filter label=project=lomash-wood | sort -u)"
+    [ -n "$stale" ] && dk image rm -f $stale >/dev/null 2>&1 || true
+    dk image prune -f >/dev/null 2>&1 || true
 }
 
 prepare_context() {  # files from this machine that a stand-in's build needs
@@ -330,6 +340,7 @@ build_images() {
     build_standin mailhog "$IMAGE_MAILHOG" "the suite's SMTP trap: SMTP 1025, web view and API 8025"
     build_standin localstack "$IMAGE_LOCALSTACK" "moto's server on 4566 with LocalStack's health and init-hook endpoints"
     build_standin node "$IMAGE_NODE" "this machine's Node $(node --version 2>/dev/null || echo 20) on Debian $SUITE_NAME"
+    drop_stale
 }
 
 print_env() {

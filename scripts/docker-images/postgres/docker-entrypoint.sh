@@ -63,4 +63,4 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo
 fi
 
-exec postgres "$@"
+exec "$@"
