@@ -14,7 +14,7 @@ from .workspace import Workspace
 
 
 # -- the stack's backend ------------------------------------------------------------------------
-def stack_backend(config: Any) -> str:
+def stack_backend(config: Any, flag: str | None = None) -> str:
     """The concrete stack backend ('embedded' or 'compose') for config `stack.backend`.
 
     A task of another namespace sees only its own subtree of the collection defaults, so the
@@ -32,7 +32,7 @@ def stack_backend(config: Any) -> str:
         collection.setdefault("stack", _asdict(Settings()))
         config.load_collection(collection)
         config.load_shell_env()
-    return backends.resolve(None, Settings.from_config(plain(config)))
+    return backends.resolve(flag, Settings.from_config(plain(config)))
 
 
 # -- ports --------------------------------------------------------------------------------------

@@ -12,11 +12,11 @@ debugging = lazy("lomash_tasks.debugging")
 _doctor = lazy("lomash_tasks.doctor")
 
 
-def _backend(c):
-    """The concrete stack backend (embedded or compose) from config stack.backend."""
+def _backend(c, flag=None):
+    """The concrete stack backend (embedded or compose): the flag, else config stack.backend."""
     from lomash_tasks.debugging import stack_backend
 
-    return stack_backend(c.config)
+    return stack_backend(c.config, flag)
 
 
 @task(help={"json": "Print JSON instead of a table."})
@@ -60,12 +60,14 @@ def vscode(c):
 
 
 @task(help={"json": "Print JSON instead of lines.",
-            "timeout": "Seconds each check may take (default: debug.check_timeout)."})
-def doctor(c, json=False, timeout=None):
+            "timeout": "Seconds each check may take (default: debug.check_timeout).",
+            "backend": "auto | embedded | compose: which stack to check (default: config "
+                       "stack.backend)."})
+def doctor(c, json=False, timeout=None, backend=None):
     """Check tools, env files, ports, Postgres roles, buckets and SMTP; print each fix."""
     ws = context.workspace(c)
     out = context.console(c)
-    backend = _backend(c)
+    backend = _backend(c, backend)
     checks = _doctor.run_checks(ws, backend=backend,
                                 timeout=seconds(timeout or c.config.debug.check_timeout, "--timeout"))
     failed = [ch for ch in checks if ch.ok is False]
