@@ -151,7 +151,7 @@ def test_up_status_logs_on_the_registry_ports_loopback_only(compose_stack, engin
         port = int(env[f"INVOKE_INFRA_{key}_PORT"])
         assert published.get(port) == "127.0.0.1", (key, published)
     again = stack.inv("stack.up", "--backend", "compose", check=True)
-    assert again.stdout.count("already running") == 4, again.stdout
+    assert "0 started, 4 already running" in again.stdout, again.stdout
     logs = stack.inv("stack.logs", "--backend", "compose", "--part", "postgres", check=True)
     assert "ready to accept connections" in logs.stdout, logs.stdout[-2000:]
     assert "01-init.sql" in logs.stdout  # the image's init script ran on the first start
@@ -354,7 +354,7 @@ def test_too_old_compose_plugin_says_what_is_needed(tmp_root, engine, old_compos
     stack = _compose_stack(tmp_root, engine, prefix="oldc", node_modules=False)
     result = stack.inv("stack.up", "--backend", "compose", "--part", "redis",
                        env={"DOCKER_CONFIG": old_compose})
-    assert_user_error(result, "2.18.1 is too old", "2.24", "docker-engine.sh up")
+    assert_user_error(result, "is too old", "2.24", "docker-engine.sh up")
 
 
 def test_no_compose_plugin_says_what_is_needed(tmp_root, engine):
