@@ -63,11 +63,11 @@ def workspace(ctx: Context, root: str | None = None) -> Workspace:
     return ws
 
 
-def stack_backend(ctx: Context) -> str:
-    """The concrete stack backend ('embedded' or 'compose') for config `stack.backend`."""
+def stack_backend(ctx: Context, flag: str | None = None) -> str:
+    """The concrete stack backend for a --backend flag, else config `stack.backend`."""
     from lomash_tasks import stack as backends
 
-    return backends.resolve(None, section(ctx, settings.StackSettings))
+    return backends.resolve(flag, section(ctx, settings.StackSettings))
 
 
 def _commands(ctx: Context) -> None:

@@ -1,16 +1,18 @@
-"""The Compose backend against stand-ins: no Docker engine runs on these machines.
+"""The Compose backend's pieces that no real engine can stand in for.
 
-A fake `docker` executable on PATH records each argv it is given (and answers nothing), and a
-fake Docker SDK client object stands in for `docker.from_env()`; the names of the tests say
-which stand-in they use. What is checked is the command construction and the SDK calls.
+Everything an engine answers (up, status, logs, down, health, faults) is tested against a real
+Docker engine in test_compose_engine.py. What remains here: the argument list of a
+`docker compose` call and its environment (pure construction, checked against a recording
+`docker` executable so the exact argv is seen), and Compose v1 alone on PATH, which a real
+engine cannot show without installing Debian's deprecated Python docker-compose 1.29 on the
+machine (its `docker-compose` would then sit on every developer's PATH): a stand-in `docker`
+without the plugin and a stand-in `docker-compose` that reports 1.29.2 play that machine.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -19,61 +21,14 @@ from conftest import free_port, make_workspace
 FAKE_DOCKER = """#!/bin/sh
 # stand-in for the docker CLI: record argv (one JSON list per line), print nothing
 python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@" >> "$FAKE_DOCKER_LOG"
-case " $* " in *" logs "*) echo "postgres  | ready" ;; esac
+case " $* " in *" compose version "*) echo "docker: 'compose' is not a docker command." >&2; exit 1 ;; esac
 exit ${FAKE_DOCKER_EXIT:-0}
 """
 
-
-class FakeContainer:
-    def __init__(self, service, status="running", health="healthy", project="lomash-wood"):
-        self.name = f"lomash-{service}"
-        self.service = service
-        self.project = project
-        self.status = status
-        self.attrs = {"State": {"Status": status, "Pid": 4242,
-                                **({"Health": {"Status": health}} if health else {})},
-                      "Config": {"Image": f"lomash-wood/{service}:dev"}}
-        self.reloads = 0
-
-    def reload(self):
-        self.reloads += 1
-
-    def logs(self, tail=None):
-        return b"boom: the container failed\n"
-
-
-class FakeVolume:
-    def __init__(self, name):
-        self.name = name
-        self.removed = False
-
-    def remove(self, force=False):
-        self.removed = True
-
-
-class FakeClient:
-    """Stands in for docker.DockerClient: containers.list / volumes.list with label filters."""
-
-    def __init__(self, containers=(), volumes=()):
-        self.boxes = list(containers)
-        self.vols = list(volumes)
-        self.calls = []
-        self.containers = SimpleNamespace(list=self._list)
-        self.volumes = SimpleNamespace(list=self._volumes)
-
-    def _list(self, all=False, filters=None):
-        self.calls.append(("containers.list", all, filters))
-        labels = dict(label.split("=", 1) for label in filters["label"])
-        return [b for b in self.boxes
-                if labels.get("com.docker.compose.service") == b.service
-                and labels.get("com.docker.compose.project") == b.project]
-
-    def _volumes(self, filters=None):
-        self.calls.append(("volumes.list", filters))
-        return list(self.vols)
-
-    def ping(self):
-        return True
+FAKE_COMPOSE_V1 = """#!/bin/sh
+# stand-in for Compose v1 (the Python docker-compose 1.29)
+echo "1.29.2"
+"""
 
 
 @pytest.fixture
@@ -127,118 +82,6 @@ def test_compose_command_is_one_argument_list_fake_docker_on_path(ws, fake_docke
     assert compose_command(ws, "other", "ps")[3] == "other"
 
 
-def test_up_runs_compose_for_the_missing_parts_fake_docker_and_fake_sdk(ws, fake_docker,
-                                                                         monkeypatch):
-    from lomash_tasks.stack import probes
-    from lomash_tasks.stack.base import Settings
-    from lomash_tasks.stack.compose import ComposeBackend
-
-    client = FakeClient([FakeContainer("redis")])  # redis already up and healthy
-    started = []
-
-    def after_up(*args, **kwargs):  # containers appear once `compose up` ran
-        if fake_docker() and not started:
-            started.append(True)
-            client.boxes += [FakeContainer("postgres"), FakeContainer("localstack",
-                                                                      health="starting")]
-        return FakeClient._list(client, *args, **kwargs)
-
-    client.containers.list = after_up
-    waited = []
-    monkeypatch.setattr(probes, "wait_for", lambda ws, part, timeout, backend=None, abort=None:
-                        waited.append((part, backend)))
-    backend = ComposeBackend(ws, Settings(start_timeout=5), client=client)
-    box = {}
-
-    def healthy_later(container):  # localstack turns healthy after a look or two
-        box[container.service] = box.get(container.service, 0) + 1
-        if container.service == "localstack" and box[container.service] > 2:
-            container.attrs["State"]["Health"]["Status"] = "healthy"
-        return ComposeBackend.health(container)
-
-    monkeypatch.setattr(backend, "health", healthy_later)
-    results = backend.up(["postgres", "redis", "aws"])
-    assert [(r.part, r.state) for r in results] == [
-        ("postgres", "started"), ("redis", "already running"), ("aws", "started")]
-    calls = fake_docker()
-    assert calls == [_prefix(ws, fake_docker.exe)[1:] + ["up", "-d", "postgres", "localstack"]]
-    assert waited == [("postgres", "compose"), ("aws", "compose")]
-    labels = [c[2]["label"] for c in client.calls if c[0] == "containers.list"]
-    assert ["com.docker.compose.project=lomash-wood",
-            "com.docker.compose.service=localstack"] in labels
-
-
-def test_a_container_that_exits_during_start_shows_its_log_fake_sdk(ws, fake_docker):
-    from lomash_tasks.stack.base import Settings
-    from lomash_tasks.stack.compose import ComposeBackend
-    from lomash_tasks.errors import UserError
-
-    client = FakeClient()
-    original = client.containers.list
-
-    def appear(*args, **kwargs):
-        if fake_docker() and not client.boxes:
-            client.boxes.append(FakeContainer("postgres", status="exited", health=None))
-        return original(*args, **kwargs)
-
-    client.containers.list = appear
-    with pytest.raises(UserError) as err:
-        ComposeBackend(ws, Settings(start_timeout=3), client=client).up(["postgres"])
-    assert "stopped (exited)" in str(err.value) and "boom" in str(err.value)
-
-
-def test_down_removes_only_the_stack_containers_and_volumes_fake_docker_and_sdk(ws, fake_docker):
-    from lomash_tasks.stack.base import Settings
-    from lomash_tasks.stack.compose import ComposeBackend
-
-    vols = [FakeVolume("lomash-wood_postgres-data"), FakeVolume("lomash-wood_grafana-data"),
-            FakeVolume("lomash-wood_redis-data")]
-    client = FakeClient([FakeContainer("postgres"), FakeContainer("mailhog")], vols)
-    backend = ComposeBackend(ws, Settings(), client=client)
-    assert backend.down() == ["postgres", "smtp"]
-    assert fake_docker()[-1] == _prefix(ws, fake_docker.exe)[1:] + [
-        "rm", "--stop", "--force", "postgres", "mailhog"]
-    assert not any(v.removed for v in vols)
-    assert backend.down(volumes=True) == ["postgres", "smtp", "postgres data", "redis data"]
-    assert fake_docker()[-1][-6:] == ["rm", "--stop", "--force", "--volumes", "postgres",
-                                      "mailhog"]
-    assert [v.removed for v in vols] == [True, False, True]
-    assert ("volumes.list", {"label": "com.docker.compose.project=lomash-wood"}) in client.calls
-
-
-def test_down_with_nothing_running_calls_nothing_fake_docker_and_sdk(ws, fake_docker):
-    from lomash_tasks.stack.base import Settings
-    from lomash_tasks.stack.compose import ComposeBackend
-
-    assert ComposeBackend(ws, Settings(), client=FakeClient()).down() == []
-    assert fake_docker() == []
-
-
-def test_status_reads_state_health_image_fake_sdk(ws):
-    from lomash_tasks.stack.base import Settings
-    from lomash_tasks.stack.compose import ComposeBackend
-
-    client = FakeClient([FakeContainer("postgres"), FakeContainer("redis", health="unhealthy"),
-                         FakeContainer("mailhog", health=None)])
-    rows = {r.part: r for r in ComposeBackend(ws, Settings(), client=client).status()}
-    assert rows["postgres"].state == "running" and rows["postgres"].pid == 4242
-    assert rows["postgres"].version == "lomash-wood/postgres:dev"
-    assert rows["postgres"].address == f"127.0.0.1:{ws.registry.postgres.port}"
-    assert rows["redis"].state == "unhealthy"
-    assert rows["aws"].state == "stopped"
-    assert rows["smtp"].state == "running"  # no healthcheck: running is enough
-
-
-def test_logs_stream_from_compose_logs_fake_docker(ws, fake_docker):
-    from lomash_tasks.stack.base import Settings
-    from lomash_tasks.stack.compose import ComposeBackend
-
-    lines = list(ComposeBackend(ws, Settings(), client=FakeClient()).logs("postgres",
-                                                                          follow=True))
-    assert lines == ["postgres  | ready"]
-    assert fake_docker()[-1][-4:] == ["logs", "--no-color", "--follow", "postgres"]
-
-
 def test_compose_gets_the_registry_ports_fake_docker(ws, fake_docker, monkeypatch):
     from lomash_tasks.stack.compose import compose_env
 
@@ -249,47 +92,16 @@ def test_compose_gets_the_registry_ports_fake_docker(ws, fake_docker, monkeypatc
     assert "COMPOSE_PROJECT_NAME" not in env
 
 
-def test_no_engine_is_a_user_error_real_sdk_unreachable_host(ws, monkeypatch):
-    from lomash_tasks.stack.base import Settings
-    from lomash_tasks.stack.compose import ComposeBackend
+def test_compose_v1_alone_says_the_plugin_is_needed_fake_docker_and_v1(ws, fake_docker,
+                                                                       tmp_path):
+    from lomash_tasks.stack.compose import compose_version
     from lomash_tasks.errors import UserError
 
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    v1 = tmp_path / "bin" / "docker-compose"
+    v1.write_text(FAKE_COMPOSE_V1)
+    v1.chmod(0o755)
     with pytest.raises(UserError) as err:
-        ComposeBackend(ws, Settings()).status()
-    assert "--backend embedded" in str(err.value)
-
-
-def test_auto_resolves_by_engine_ping(monkeypatch):
-    from lomash_tasks import stack as backends
-    from lomash_tasks.stack.base import Settings
-
-    monkeypatch.setattr(backends, "docker_engine", lambda timeout=1.0: (True, "27.0"))
-    assert backends.resolve(None, Settings()) == "compose"
-    monkeypatch.setattr(backends, "docker_engine", lambda timeout=1.0: (False, "no socket"))
-    assert backends.resolve("auto", Settings()) == "embedded"
-    assert backends.resolve(None, Settings(backend="compose")) == "compose"
-
-
-def test_engine_ping_uses_the_sdk_when_a_host_is_set_fake_sdk(monkeypatch):
-    import docker
-
-    from lomash_tasks import stack as backends
-
-    class Pinged(FakeClient):
-        def version(self):
-            return {"Version": "27.1.1"}
-
-        def close(self):
-            pass
-
-    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
-    seen = {}
-
-    def from_env(timeout=None):
-        seen["timeout"] = timeout
-        return Pinged()
-
-    monkeypatch.setattr(docker, "from_env", from_env)
-    assert backends.docker_engine() == (True, "27.1.1")
-    assert seen["timeout"] == backends.PING_TIMEOUT
+        compose_version(dict(os.environ))
+    text = str(err.value)
+    assert "Only Compose v1 was found" in text and "1.29.2" in text
+    assert "2.24 or later" in text and "--backend embedded" in text

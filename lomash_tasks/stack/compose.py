@@ -6,14 +6,24 @@
                                             "--env-file", <root .env>, *args]
 
 Containers are started and stopped with the docker CLI (the workspace's Compose files are the
-source of truth); their state and health are read with the Docker SDK (imported lazily).
-The registry's ports are handed to Compose as POSTGRES_PORT / REDIS_PORT, which the files use
-for the published ports, so both backends publish each part at the same address.
+source of truth: `up -d --wait`, `rm`, `down`, `logs`); their state, health and logs are read
+with the Docker SDK (imported lazily). Both find the engine the same way: DOCKER_HOST (and the
+CLI its plugins under DOCKER_CONFIG) from the environment. The registry's ports are handed to
+Compose as variables the files publish on 127.0.0.1 (compose_env), so both backends publish
+each part at the same address.
+
+What a real engine can say, turned into one paragraph each (see `diagnose`): no engine (how to
+start one, or `--backend embedded`); an image missing with no registry (its name, and the
+command that builds it); a container that turned unhealthy (its last health output and log
+tail); a published port already taken; Compose v1 or a plugin older than 2.24; the engine
+going away during `up`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -31,9 +41,14 @@ from lomash_tasks.stack.base import (ALREADY_RUNNING, PORT_KEYS, RUNNING, STARTE
 # Compose service of each part, and the named volumes holding its data.
 SERVICES = {"postgres": "postgres", "redis": "redis", "aws": "localstack", "smtp": "mailhog"}
 VOLUMES = {"postgres": ("postgres-data",), "redis": ("redis-data",)}
-NO_ENGINE = ("Start Docker (Docker Desktop, `sudo systemctl start docker`, `colima start`, ...), "
-             "see https://docs.docker.com/get-docker/ to install it, or run the stack without "
-             "Docker: `inv stack.up --backend embedded` (or INVOKE_STACK_BACKEND=embedded).")
+COMPOSE_MIN = (2, 24)
+ENGINE_SCRIPT = "scripts/docker-engine.sh up"
+NO_ENGINE = ("Start Docker (Docker Desktop, `sudo systemctl start docker`, `colima start`, or, "
+             f"without them, the suite's `{ENGINE_SCRIPT}` and the DOCKER_HOST/DOCKER_CONFIG "
+             "lines it prints), or run the stack without Docker: `inv stack.up --backend "
+             "embedded` (or INVOKE_STACK_BACKEND=embedded).")
+BUILD_HINT = (f"No image registry is needed when the engine has it: `{ENGINE_SCRIPT}` builds "
+              "every image the workspace's Compose files and Dockerfiles name")
 
 
 def env_file(ws: Workspace) -> Path:
@@ -42,42 +57,123 @@ def env_file(ws: Workspace) -> Path:
     return pair.env if pair.env.is_file() else pair.example
 
 
+def docker_cli() -> str:
+    return shutil.which("docker") or "docker"
+
+
 def compose_command(ws: Workspace, project: str, *args: str) -> list[str]:
     """The argument list of one `docker compose` call for the workspace's stack."""
-    docker = shutil.which("docker") or "docker"
-    argv = [docker, "compose", "-p", project]
+    argv = [docker_cli(), "compose", "-p", project]
     for path in ws.compose_files:
         if path.is_file() or path.name == "docker-compose.yml":
             argv += ["-f", str(path)]
     return argv + ["--env-file", str(env_file(ws)), *args]
 
 
-def compose_env(ws: Workspace) -> dict[str, str]:
-    """The environment of a `docker compose` call: ours, plus the registry's published ports
-    (the Compose files read POSTGRES_PORT / REDIS_PORT); `-p` names the project."""
+def port_variables(ws: Workspace) -> dict[str, str]:
+    """The variables the Compose files publish their ports with, from the registry."""
     reg = ws.registry
+    out = {"POSTGRES_PORT": reg.postgres.port, "REDIS_PORT": reg.redis.port,
+           "MAILHOG_SMTP_PORT": reg.smtp.port, "MAILHOG_WEB_PORT": reg.smtp.web_port,
+           "LOCALSTACK_PORT": reg.aws.port}
+    for service in reg.services:
+        key = service.name.upper().replace("-", "_")
+        out[f"{key}_PORT"] = service.port
+        out[f"{key}_DEBUG_PORT"] = service.debug_port
+    return {k: str(v) for k, v in out.items()}
+
+
+def compose_env(ws: Workspace) -> dict[str, str]:
+    """The environment of a `docker compose` call: ours (DOCKER_HOST, DOCKER_CONFIG, ...), plus
+    the registry's published ports; `-p` names the project. Without a buildx plugin the classic
+    builder is asked for (Compose would otherwise fail: "buildx component is missing")."""
     env = dict(os.environ)
-    env.update(POSTGRES_PORT=str(reg.postgres.port), REDIS_PORT=str(reg.redis.port))
+    env.update(port_variables(ws))
     env.pop("COMPOSE_PROJECT_NAME", None)
+    if "DOCKER_BUILDKIT" not in env and not _has_buildx(env):
+        env["DOCKER_BUILDKIT"] = "0"
     return env
+
+
+def _has_buildx(env: dict[str, str]) -> bool:
+    config = Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    dirs = [config / "cli-plugins", Path("/usr/local/lib/docker/cli-plugins"),
+            Path("/usr/lib/docker/cli-plugins"), Path("/usr/libexec/docker/cli-plugins")]
+    return any((d / "docker-buildx").exists() for d in dirs)
+
+
+class ComposeError(UserError):
+    """`docker compose` failed; .detail keeps its output for a diagnosis."""
+
+    def __init__(self, message: str, detail: str = "", code: int = 1) -> None:
+        super().__init__(message)
+        self.detail, self.exit_code = detail, code
 
 
 def run_compose(ws: Workspace, project: str, *args: str, timeout: float | None = 600,
                 capture: bool = True) -> subprocess.CompletedProcess:
     argv = compose_command(ws, project, *args)
     try:
-        result = subprocess.run(argv, cwd=str(ws.compose_dir), env=compose_env(ws), capture_output=capture,
-                                text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+        result = subprocess.run(argv, cwd=str(ws.compose_dir), env=compose_env(ws),
+                                capture_output=capture, text=True, stdin=subprocess.DEVNULL,
+                                timeout=timeout)
     except FileNotFoundError:
         raise UserError(f"The docker CLI was not found. {NO_ENGINE}") from None
     except subprocess.TimeoutExpired:
         raise UserError(f"`docker compose {' '.join(args)}` did not finish in {timeout:.0f} s.") \
             from None
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout or "").strip()[-2000:]
-        raise UserError(f"`docker compose {' '.join(args)}` failed (exit {result.returncode}):\n"
-                        f"{detail}")
+        detail = (result.stderr or result.stdout or "").strip()[-3000:]
+        raise ComposeError(f"`docker compose {' '.join(args)}` failed (exit {result.returncode}):"
+                           f"\n{detail}", detail, result.returncode)
     return result
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    return tuple(int(x) for x in found.groups() if x is not None) if found else ()
+
+
+def compose_version(env: dict[str, str] | None = None, timeout: float = 10.0) -> str:
+    """The Compose v2 plugin's version ("2.40.3"); a UserError saying what is needed when
+    there is none, only Compose v1, or a plugin older than COMPOSE_MIN."""
+    need = f"Compose v2 {COMPOSE_MIN[0]}.{COMPOSE_MIN[1]} or later (the `docker compose` plugin)"
+    env = env if env is not None else dict(os.environ)
+    try:
+        result = subprocess.run([docker_cli(), "compose", "version", "--short"], env=env,
+                                capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                timeout=timeout)
+    except FileNotFoundError:
+        raise UserError(f"The docker CLI was not found. {NO_ENGINE}") from None
+    except subprocess.TimeoutExpired:
+        raise UserError(f"`docker compose version` did not answer in {timeout:.0f} s.") from None
+    version = result.stdout.strip().lstrip("v")
+    if result.returncode != 0 or not _version_tuple(version):
+        v1 = shutil.which("docker-compose", path=env.get("PATH"))
+        found = ""
+        if v1:
+            try:
+                found = subprocess.run([v1, "version", "--short"], env=env, capture_output=True,
+                                       text=True, stdin=subprocess.DEVNULL,
+                                       timeout=timeout).stdout.strip()
+            except (OSError, subprocess.TimeoutExpired):
+                found = "?"
+        if v1 and _version_tuple(found)[:1] == (1,):
+            raise UserError(f"Only Compose v1 was found ({v1}, {found}): the compose backend "
+                            f"needs {need}; v1 does not read the workspace's Compose files "
+                            f"(`env_file: required`, `depends_on: condition`). Install the "
+                            f"plugin (Docker Desktop, the docker-compose-plugin package, or "
+                            f"`{ENGINE_SCRIPT}`), or use `--backend embedded`.")
+        why = (result.stderr or result.stdout).strip().splitlines()
+        raise UserError(f"`docker compose` is not available ({why[0] if why else 'no output'}):"
+                        f" the compose backend needs {need}. Install it (Docker Desktop, the "
+                        f"docker-compose-plugin package, or `{ENGINE_SCRIPT}` with the "
+                        f"DOCKER_CONFIG it prints), or use `--backend embedded`.")
+    if _version_tuple(version)[:2] < COMPOSE_MIN:
+        raise UserError(f"Docker Compose {version} is too old: the workspace's Compose files need "
+                        f"{need} (`env_file` with `required: false`). Upgrade the plugin, or use "
+                        f"`{ENGINE_SCRIPT}` (it installs a pinned 2.40), or `--backend embedded`.")
+    return version
 
 
 class ComposeBackend(Backend):
@@ -87,6 +183,7 @@ class ComposeBackend(Backend):
                  client: Any = None) -> None:
         super().__init__(ws, settings)
         self._client = client
+        self._compose_checked = False
 
     @property
     def project(self) -> str:
@@ -101,6 +198,7 @@ class ComposeBackend(Backend):
             except ImportError:
                 raise UserError(f"The docker Python SDK is not installed (`pip install -e .`). "
                                 f"{NO_ENGINE}") from None
+            where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
             try:
                 self._client = docker.from_env(timeout=10)
                 self._client.ping()
@@ -108,14 +206,30 @@ class ComposeBackend(Backend):
                 self._client = None
                 why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise UserError(f"The compose backend needs a Docker engine, and none answers "
-                                f"({why}). {NO_ENGINE}") from None
+                                f"at {where} ({why}). {NO_ENGINE}") from None
         return self._client
+
+    def engine_alive(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except Exception:  # noqa: BLE001
+            return False
+
+    def check_compose(self) -> str:
+        if not self._compose_checked:
+            self.client  # noqa: B018 - the engine first: its message is the more useful one
+            self._compose_checked = compose_version(compose_env(self.ws))
+        return self._compose_checked
 
     def container(self, part: str) -> Any | None:
         labels = [f"com.docker.compose.project={self.project}",
                   f"com.docker.compose.service={SERVICES[part]}"]
         found = self.client.containers.list(all=True, filters={"label": labels})
         return found[0] if found else None
+
+    def project_containers(self) -> list[Any]:
+        return self.client.containers.list(
+            all=True, filters={"label": [f"com.docker.compose.project={self.project}"]})
 
     @staticmethod
     def health(container: Any) -> str:
@@ -125,6 +239,37 @@ class ComposeBackend(Backend):
         if state.get("Status") != "running":
             return state.get("Status") or container.status
         return (state.get("Health") or {}).get("Status") or "running"
+
+    # -- images ----------------------------------------------------------------------------
+    def missing_images(self, services: Iterable[str]) -> list[tuple[str, str]]:
+        """(service, image) for each image the services need that the engine does not have:
+        the service's image when it has no build section, else its Dockerfile's FROM images
+        (when the built image itself is not there yet)."""
+        config = json.loads(run_compose(self.ws, self.project, "config", "--format", "json",
+                                        *services).stdout or "{}")
+        missing = []
+        for name, spec in (config.get("services") or {}).items():
+            if name not in services:
+                continue
+            image, build = spec.get("image"), spec.get("build")
+            if image and self._has_image(image):
+                continue
+            if not build:
+                missing.append((name, image or "?"))
+                continue
+            for base in _dockerfile_bases(build):
+                if not self._has_image(base):
+                    missing.append((name, base))
+        return missing
+
+    def _has_image(self, name: str) -> bool:
+        import docker.errors
+
+        try:
+            self.client.images.get(name)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
 
     # -- up ----------------------------------------------------------------------------------
     def up(self, parts: Iterable[str] | None = None, timeout: float | None = None,
@@ -143,58 +288,105 @@ class ComposeBackend(Backend):
             else:
                 starting.append(part)
                 if box is None:
-                    ep = endpoint(self.ws, part)
-                    ports.ensure_free(ep.host, ep.port, f"the {part} container", PORT_KEYS[part])
+                    self._ensure_ports_free(part)
         if starting:
             if not env_file(self.ws).is_file():
                 raise UserError(f"The workspace has no {self.ws.relative(env_file(self.ws))}: "
                                 f"Compose reads it for passwords and ports.")
             if env_file(self.ws).name == ".env.example":
                 say("root .env not found: Compose reads .env.example (run `inv env.copy`)")
-            run_compose(self.ws, self.project, "up", "-d", *[SERVICES[p] for p in starting])
+            self.check_compose()
+            services = [SERVICES[p] for p in starting]
+            missing = self.missing_images(services)
+            if missing:
+                names = ", ".join(f"{image} (for {svc})" for svc, image in missing)
+                raise UserError(f"The Docker engine lacks the image{'s' if len(missing) > 1 else ''}"
+                                f" {names}, and no registry is used to pull "
+                                f"{'them' if len(missing) > 1 else 'it'}. {BUILD_HINT} "
+                                f"(or `docker pull` where a registry is reachable).")
+            wait = max(1, int(round(timeout)))
+            try:
+                run_compose(self.ws, self.project, "up", "-d", "--wait", "--wait-timeout",
+                            str(wait), *services, timeout=wait + 600)
+            except ComposeError as exc:
+                raise self.diagnose(starting, exc.detail) from None
             deadline = time.monotonic() + timeout
             for part in starting:
-                self._wait_healthy(part, deadline)
                 probes.wait_for(self.ws, part, max(0.5, deadline - time.monotonic()),
                                 backend=self.name)
                 results[part] = PartResult(part, STARTED, endpoint(self.ws, part).address,
                                            time.monotonic() - began, self.name)
         return [results[p] for p in chosen]
 
-    def _wait_healthy(self, part: str, deadline: float) -> None:
-        delay, seen = 0.05, "no container"
-        while True:
+    def _ensure_ports_free(self, part: str) -> None:
+        ep = endpoint(self.ws, part)
+        ports.ensure_free(ep.host, ep.port, f"the {part} container", PORT_KEYS[part])
+        if part == "smtp":
+            ports.ensure_free(ep.host, ep.web_port, "the smtp container's web view",
+                              PORT_KEYS["smtp_web"])
+
+    def diagnose(self, parts: list[str], detail: str) -> UserError:
+        """One paragraph for a failed `up`: what the engine and the containers say."""
+        if not self.engine_alive():
+            return UserError(f"The Docker engine stopped answering during `stack.up` "
+                             f"({_last_line(detail)}). {NO_ENGINE}")
+        taken = re.search(r"(?:127\.0\.0\.1|0\.0\.0\.0|\[::\]):(\d+).{0,80}?"
+                          r"(address already in use|port is already allocated)", detail, re.S)
+        if taken:
+            port = int(taken.group(1))
+            owner = next((p for p in parts if endpoint(self.ws, p).port == port
+                          or (p == "smtp" and self.ws.registry.smtp.web_port == port)), None)
+            key = (PORT_KEYS["smtp_web"] if owner == "smtp"
+                   and self.ws.registry.smtp.web_port == port else PORT_KEYS.get(owner or "", ""))
+            return UserError(f"Port {port} on 127.0.0.1 is already taken on this host, so "
+                             f"Compose could not publish {owner or 'a container'} on it. Stop "
+                             f"what holds it (`inv debug.ports`), or choose another port"
+                             f"{f' ({key}=...)' if key else ''}.")
+        lines = []
+        for part in parts:
             box = self.container(part)
-            if box is not None:
-                seen = self.health(box)
-                if seen in ("healthy", "running"):
-                    return
-                if seen in ("exited", "dead"):
-                    tail = box.logs(tail=15).decode(errors="replace").strip()
-                    raise UserError(f"The {SERVICES[part]} container stopped ({seen}) during "
-                                    f"start. Last lines of its log:\n{tail}")
-            if time.monotonic() >= deadline:
-                raise UserError(f"The {SERVICES[part]} container was not healthy in time "
-                                f"(last state: {seen}). See `inv stack.logs --part {part}`.")
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            if box is None:
+                continue
+            seen = self.health(box)
+            if seen in ("healthy", "running"):
+                continue
+            tail = box.logs(tail=15).decode(errors="replace").rstrip()
+            health = (box.attrs.get("State", {}).get("Health") or {}).get("Log") or []
+            last = (health[-1].get("Output") or "").strip() if health else ""
+            lines.append(f"The {SERVICES[part]} container is {seen}"
+                         + (f"; its last health check said: {last}" if last else "")
+                         + (f".\nLast lines of its log:\n{tail}" if tail else "."))
+        if lines:
+            return UserError("\n".join(lines) + f"\n(`inv stack.logs --part {parts[0]}` for "
+                             f"more; `inv stack.down` to remove the containers.)")
+        return UserError(f"`docker compose up` failed:\n{detail}")
 
     # -- down / status / logs ------------------------------------------------------------------
     def down(self, volumes: bool = False, log: Callable[[str], Any] | None = None) -> list[str]:
         present = [p for p in SERVICES if self.container(p) is not None]
-        done: list[str] = []
-        if present:
-            args = ["rm", "--stop", "--force"] + (["--volumes"] if volumes else [])
-            run_compose(self.ws, self.project, *args, *[SERVICES[p] for p in present])
-            done += present
+        others = [c for c in self.project_containers()
+                  if c.labels.get("com.docker.compose.service") not in SERVICES.values()]
+        wanted = {f"{self.project}_{v}": p for p, vols in VOLUMES.items() for v in vols}
+        data = []
         if volumes:
-            wanted = {f"{self.project}_{v}": p for p, vols in VOLUMES.items() for v in vols}
-            for volume in self.client.volumes.list(
-                    filters={"label": f"com.docker.compose.project={self.project}"}):
-                if volume.name in wanted:
-                    volume.remove(force=True)
-                    done.append(f"{wanted[volume.name]} data")
-        return done
+            data = [v for v in self.client.volumes.list(
+                filters={"label": f"com.docker.compose.project={self.project}"})
+                if v.name in wanted]
+        if present:
+            self.check_compose()
+            if not others:  # the whole project is ours: `down` also removes its network
+                run_compose(self.ws, self.project, "down", *(["--volumes"] if volumes else []))
+            else:
+                run_compose(self.ws, self.project, "rm", "--stop", "--force",
+                            *(["--volumes"] if volumes else []), *[SERVICES[p] for p in present])
+        import docker.errors
+
+        for volume in data:
+            try:
+                volume.remove(force=True)
+            except docker.errors.NotFound:
+                pass  # `down --volumes` took it already
+        return present + [f"{wanted[v.name]} data" for v in data]
 
     def status(self) -> list[PartStatus]:
         out = []
@@ -215,6 +407,7 @@ class ComposeBackend(Backend):
 
     def logs(self, part: str, follow: bool = False) -> Iterator[str]:
         chosen = select_parts([part])[0]
+        self.check_compose()
         argv = compose_command(self.ws, self.project, "logs", "--no-color",
                                *(["--follow"] if follow else []), SERVICES[chosen])
         with subprocess.Popen(argv, cwd=str(self.ws.compose_dir), env=compose_env(self.ws),
@@ -230,3 +423,29 @@ class ComposeBackend(Backend):
                     proc.terminate()
 
 
+def _last_line(text: str) -> str:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+def _dockerfile_bases(build: dict[str, Any]) -> list[str]:
+    """The images a build's Dockerfile starts FROM (not its own stages, not ARG-made names)."""
+    context = Path(build.get("context") or ".")
+    dockerfile = Path(build.get("dockerfile") or "Dockerfile")
+    path = dockerfile if dockerfile.is_absolute() else context / dockerfile
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    named = set((build.get("additional_contexts") or {}).keys())
+    stages: set[str] = set()
+    bases = []
+    for match in re.finditer(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", text,
+                             re.I | re.M):
+        image, stage = match.group(1), match.group(2)
+        if image.lower() not in stages and image not in named and "$" not in image \
+                and image != "scratch":
+            bases.append(image)
+        if stage:
+            stages.add(stage.lower())
+    return bases

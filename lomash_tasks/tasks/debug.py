@@ -55,12 +55,14 @@ def vscode(c):
 
 
 @task(help={"json": "Print JSON instead of lines.",
-            "timeout": "Seconds each check may take (default: debug.check_timeout)."})
-def doctor(c, json=False, timeout=None):
+            "timeout": "Seconds each check may take (default: debug.check_timeout).",
+            "backend": "auto | embedded | compose: which stack to check (default: config "
+                       "stack.backend)."})
+def doctor(c, json=False, timeout=None, backend=None):
     """Check tools, env files, ports, Postgres roles, buckets and SMTP; print each fix."""
     ws = context.workspace(c)
     out = context.console(c)
-    backend = context.stack_backend(c)
+    backend = context.stack_backend(c, backend)
     checks = _doctor.run_checks(ws, backend=backend,
                                 timeout=seconds(timeout or context.section(c, DebugSettings).check_timeout, "--timeout"))
     failed = [ch for ch in checks if ch.ok is False]
