@@ -70,6 +70,16 @@ def stack_backend(ctx: Context, flag: str | None = None) -> str:
     return backends.resolve(flag, section(ctx, settings.StackSettings))
 
 
+def wait_for_part(ctx: Context, part: str, timeout: Any, default: float) -> Any:
+    """A `*.wait` task's work: probe one part until ready (`--timeout`, else `default`)."""
+    from lomash_tasks import flagvalues
+    from lomash_tasks.stack import probes
+
+    ws = workspace(ctx)
+    limit = flagvalues.seconds(timeout, "--timeout") if timeout not in (None, "") else default
+    return probes.wait_for(ws, part, timeout=limit, backend=stack_backend(ctx))
+
+
 def _commands(ctx: Context) -> None:
     """Invoke's --echo / --dry reach the one command layer."""
     run = getattr(ctx.config, "run", None)

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 from lomash_tasks import connections
 from lomash_tasks.console import Console
+from lomash_tasks.db.migrate.runner import StepResult
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
 from lomash_tasks.stack.pgtools import find_psql
@@ -63,7 +64,7 @@ def init(ws: Workspace, timeout: float = 60.0) -> InitResult:
 
 # -- seed ---------------------------------------------------------------------------------------
 @dataclass
-class SeedResult:
+class SeedResult(StepResult):
     service: str
     inserted: int = 0  # rows inserted by this run (0 on a re-run: the seeds are idempotent)
     seconds: float = 0.0
@@ -71,16 +72,8 @@ class SeedResult:
     skipped: str | None = None
 
     @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def status(self) -> str:
-        if self.error is not None:
-            return "failed"
-        if self.skipped is not None:
-            return "skipped"
-        return "done" if self.inserted else "already done"
+    def changed(self) -> bool:
+        return bool(self.inserted)
 
 
 def seed_one(ws: Workspace, svc: Service, timeout: float = 60.0) -> SeedResult:

@@ -2,19 +2,17 @@
 
 from invoke import Collection
 
-from lomash_tasks.tasks.base import task
-from lomash_tasks.flagvalues import number, seconds
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import AwsSettings
+from lomash_tasks.tasks.base import task
 
 # Loaded on first use, so `inv --list` stays fast.
 aws_ops = lazy("lomash_tasks.aws")
 context = lazy("lomash_tasks.context")
-probes = lazy("lomash_tasks.stack.probes")
 
 
 def _max_receive(c):
-    return number(context.section(c, AwsSettings).max_receive_count, "aws.max_receive_count", int, 1)
+    return context.section(c, AwsSettings).max_receive_count
 
 
 def _show(c, title, outcomes):
@@ -92,10 +90,7 @@ def status(c, json=False):
 @task(help={"timeout": "Seconds to wait (default: aws.wait_timeout)."})
 def wait(c, timeout=None):
     """Wait until the AWS endpoint answers an S3 call."""
-    ws = context.workspace(c)
-    backend = context.stack_backend(c)
-    result = probes.wait_for(ws, "aws", timeout=seconds(timeout or context.section(c, AwsSettings).wait_timeout, "--timeout"),
-                             backend=backend)
+    result = context.wait_for_part(c, "aws", timeout, context.section(c, AwsSettings).wait_timeout)
     context.console(c).ok(f"AWS endpoint {result.address} is ready ({result.detail}, "
                           f"{result.elapsed:.2f} s).")
 

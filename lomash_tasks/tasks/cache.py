@@ -2,21 +2,20 @@
 
 from invoke import Collection
 
-from lomash_tasks.tasks.base import task
 from lomash_tasks.errors import UserError
-from lomash_tasks.flagvalues import number, seconds
+from lomash_tasks.flagvalues import number
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import CacheSettings
+from lomash_tasks.tasks.base import task
 
 # Loaded on first use, so `inv --list` stays fast.
 cache_ops = lazy("lomash_tasks.cache")
 console = lazy("lomash_tasks.console")
 context = lazy("lomash_tasks.context")
-probes = lazy("lomash_tasks.stack.probes")
 
 
 def _seconds(c):
-    return seconds(context.section(c, CacheSettings).timeout, "cache.timeout")
+    return context.section(c, CacheSettings).timeout
 
 
 @task(help={
@@ -106,10 +105,8 @@ def stats(c, json=False):
 @task(help={"timeout": "Seconds to wait (default: cache.wait_timeout)."})
 def wait(c, timeout=None):
     """Wait until Redis answers PING with the workspace's password."""
-    ws = context.workspace(c)
-    backend = context.stack_backend(c)
-    result = probes.wait_for(ws, "redis", timeout=seconds(timeout or context.section(c, CacheSettings).wait_timeout, "--timeout"),
-                             backend=backend)
+    result = context.wait_for_part(c, "redis", timeout,
+                                   context.section(c, CacheSettings).wait_timeout)
     context.console(c).ok(f"Redis at {result.address} is ready ({result.detail}, "
                           f"{result.elapsed:.2f} s).")
 

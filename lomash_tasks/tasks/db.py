@@ -2,11 +2,11 @@
 
 from invoke import Collection, Exit
 
-from lomash_tasks.tasks.base import task
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import number, seconds
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import DbSettings, StackSettings
+from lomash_tasks.tasks.base import task
 
 context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stays fast
 

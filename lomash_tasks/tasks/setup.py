@@ -3,10 +3,10 @@
 import contextlib
 import sys
 
-from lomash_tasks.tasks.base import task
 from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import SetupSettings
+from lomash_tasks.tasks.base import task
 
 # Loaded on first use, so `inv --list` stays fast.
 context = lazy("lomash_tasks.context")

@@ -7,10 +7,10 @@ answers, else embedded), `embedded` (real servers the suite starts itself, state
 
 from invoke import Collection
 
-from lomash_tasks.tasks.base import task
 from lomash_tasks.settings import STACK_PARTS as PARTS, StackSettings as Settings
 from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
+from lomash_tasks.tasks.base import task
 
 # Loaded on first use, so `inv --list` stays fast.
 backends = lazy("lomash_tasks.stack")

@@ -5,11 +5,11 @@ The module is not named `stripe.py` so that it never shadows the `stripe` librar
 
 from invoke import Collection
 
-from lomash_tasks.tasks.base import task
 from lomash_tasks.errors import UserError
 from lomash_tasks.flagvalues import seconds
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import StripeSettings
+from lomash_tasks.tasks.base import task
 
 # Loaded on first use, so `inv --list` stays fast.
 context = lazy("lomash_tasks.context")

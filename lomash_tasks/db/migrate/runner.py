@@ -24,18 +24,15 @@ from lomash_tasks.registry import Service
 DEFAULT_JOBS = {"prisma": 8, "native": 8}
 
 
-@dataclass
-class MigrateResult:
-    """One service's outcome: what was applied now, what already was, and any error."""
+class StepResult:
+    """What a per-service db step's result shares: ok, and its status for a summary."""
 
-    service: str
-    runner: str = "-"
-    applied: list[str] = field(default_factory=list)
-    already: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    skipped: str | None = None  # the reason, when the service was not migrated at all
+    error: str | None
+    skipped: str | None
+
+    @property
+    def changed(self) -> bool:
+        raise NotImplementedError
 
     @property
     def ok(self) -> bool:
@@ -48,7 +45,25 @@ class MigrateResult:
             return "failed"
         if self.skipped is not None:
             return "skipped"
-        return "done" if self.applied else "already done"
+        return "done" if self.changed else "already done"
+
+
+@dataclass
+class MigrateResult(StepResult):
+    """One service's outcome: what was applied now, what already was, and any error."""
+
+    service: str
+    runner: str = "-"
+    applied: list[str] = field(default_factory=list)
+    already: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    skipped: str | None = None  # the reason, when the service was not migrated at all
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.applied)
 
     @property
     def result_text(self) -> str:
