@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Inv, assert_user_error, free_port, make_workspace
 
-pytestmark = pytest.mark.xdist_group("stack")
+pytestmark = pytest.mark.xdist_group("remote")  # one worker: they share its stack, sshd and moto
 PASSWORD = "changeme_local"  # the root .env.example's POSTGRES_PASSWORD: the credentials given
 
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import assert_user_error
 from remote_peers import Rds, Sshd, aws_env, needs_sshd, store_secrets, target_config
 
-pytestmark = [needs_sshd, pytest.mark.xdist_group("stack")]
+pytestmark = [needs_sshd, pytest.mark.xdist_group("remote")]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from conftest import SUITE_ROOT, assert_user_error
 from remote_peers import Rds, aws_env, store_secrets, target_config
 from standins.ecs_tasks import EcsStandIn
 
-pytestmark = pytest.mark.xdist_group("stack")
+pytestmark = pytest.mark.xdist_group("remote")  # one worker: they share its stack, sshd and moto
 
 PRISMA = ["npx", "prisma", "migrate", "deploy"]
 

@@ -103,7 +103,7 @@ def wait_no_children(pid, seconds=5.0):
     return children(pid)
 
 
-@pytest.mark.xdist_group("stack")
+@pytest.mark.xdist_group("remote")
 def test_ctrl_c_inside_a_tunnel_through_a_jump_host_closes_everything(stack, sshd):
     """The bastion is reached through a jump host (fabric's gateway); Ctrl-C in the block."""
     import psycopg
@@ -128,7 +128,7 @@ def test_ctrl_c_inside_a_tunnel_through_a_jump_host_closes_everything(stack, ssh
     assert wait_no_children(sshd.proc.pid) == []
 
 
-@pytest.mark.xdist_group("stack")
+@pytest.mark.xdist_group("remote")
 def test_a_bastion_that_cannot_reach_the_database(sshd):
     from conftest import free_port
     from lomash_tasks.remote import tunnel
@@ -143,7 +143,7 @@ def test_a_bastion_that_cannot_reach_the_database(sshd):
 
 
 # -- nothing destructive reaches a target ---------------------------------------------------------
-@pytest.mark.xdist_group("stack")
+@pytest.mark.xdist_group("remote")
 def test_destructive_tasks_never_act_on_a_target(stack, sshd, tmp_path):
     from lomash_tasks import connections
     from lomash_tasks.remote import session, targets
@@ -186,3 +186,12 @@ def test_destructive_tasks_never_act_on_a_target(stack, sshd, tmp_path):
         for key in aws_env(stack):
             os.environ.pop(key, None)
         rds.drop(stack.ws)
+
+
+@pytest.mark.xdist_group("remote")
+def test_target_local_is_todays_behaviour(stack):
+    plain = stack.inv("db.url", "--service", "auth", check=True)
+    local = stack.inv("db.url", "--service", "auth", "--target", "local", check=True)
+    assert plain.stdout == local.stdout and ":****@" in plain.stdout
+    audit = stack.root / ".lomash" / "remote-audit.log"
+    assert not audit.exists() or '"target": "local"' not in audit.read_text()
