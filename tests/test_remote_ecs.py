@@ -177,7 +177,10 @@ def test_production_needs_yes_in_ci_and_the_typed_name_otherwise_on_the_fargate_
     audit = [json.loads(line) for line in
              (stack.root / ".lomash" / "remote-audit.log").read_text().splitlines()]
     mine = [e for e in audit if e["target"] == "production"]
-    assert [e["result"] for e in mine[-2:]] == ["done", "done"]
+    assert [e["result"][:40] for e in mine] == [
+        "failed: Target 'production' is productio", "failed: Not confirmed (the answer was no",
+        "done", "done"]  # refusals are recorded too
+    assert "under CI, db.migrate --target production (auth) needs --yes" in mine[0]["result"]
     assert all(e["who"] and e["when"] for e in mine)
 
 

@@ -15,8 +15,8 @@ def confirm(target: Target, what: str, yes: bool, out: _console.Console | None =
         return
     out = out or _console.get()
     if _console.in_ci():
-        raise UserError(f"Target '{target.name}' is production: under CI, {what} on it needs "
-                        f"--yes (nothing was done).")
+        raise UserError(f"Target '{target.name}' is production: under CI, {what} needs --yes "
+                        f"(nothing was done).")
     with out._lock:
         out.out.write(f"Target '{target.name}' is production: {what}. Type the target's name "
                       f"to go on: ")

@@ -80,11 +80,11 @@ def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, v
     if via == "ecs":
         for svc in services:
             target.ecs_service(svc)
-    guard.confirm(target, f"db.migrate applies pending migrations of "
-                          f"{', '.join(s.alias for s in services)}", yes, out)
     result = RemoteMigrate(via)
     with audit.action(ws, target.name, "db.migrate", via=via,
                       services=[s.alias for s in services]) as entry:
+        guard.confirm(target, f"db.migrate --target {target.name} "
+                              f"({', '.join(s.alias for s in services)})", yes, out)
         if via == "ecs":
             result.tasks = ecs.run(target, services, lambda svc, line: out.print(f"{svc} | {line}"),
                                    timeout=timeout, log=out.info)
