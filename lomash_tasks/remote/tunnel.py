@@ -13,7 +13,6 @@ ends, on errors and Ctrl-C too, and nothing is left listening.
 from __future__ import annotations
 
 import contextlib
-import errno
 import socket
 import time
 from dataclasses import dataclass
@@ -135,13 +134,20 @@ def _free_port(host: str) -> int:
 
 
 def listening(host: str, port: int) -> bool:
-    """True while something listens on host:port (checked by binding, so no connection is made)."""
+    """True while something listens on host:port (IPv4). Read from the kernel's socket table
+    where there is one (no connection is made, nothing is bound: a test bind could steal the
+    port from the tunnel's listener before it binds); elsewhere a connect test."""
+    table = Path("/proc/net/tcp")
+    if table.exists():
+        wanted = f":{port:04X}"
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A" and fields[1].endswith(wanted):
+                return True  # 0A: LISTEN
+        return False
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
 
 
 def _check_remote(conn: Any, hop: Hop, remote_host: str, remote_port: int, label: str) -> None:
