@@ -195,3 +195,19 @@ def test_target_local_is_todays_behaviour(stack):
     assert plain.stdout == local.stdout and ":****@" in plain.stdout
     audit = stack.root / ".lomash" / "remote-audit.log"
     assert not audit.exists() or '"target": "local"' not in audit.read_text()
+
+
+@pytest.mark.xdist_group("remote")
+def test_the_tunnel_opens_every_time(sshd):
+    """Twenty in a row, each one used: the local listener is waited for without racing it."""
+    from lomash_tasks.remote import tunnel
+    from lomash_tasks.remote.targets import Hop
+
+    hop = Hop("127.0.0.1", sshd.port, sshd.user, str(sshd.key), str(sshd.known_hosts))
+    import socket
+
+    for _ in range(20):
+        with tunnel.opened(hop, "127.0.0.1", sshd.port, label="staging") as local:
+            with socket.create_connection((local.host, local.port), timeout=5) as conn:
+                assert conn.recv(64).startswith(b"SSH-2.0-")  # sshd's banner, via the tunnel
+        assert not tunnel.listening(local.host, local.port)
