@@ -224,3 +224,29 @@ def test_no_secret_from_secrets_manager_reaches_output_logs_or_files(stack, stag
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
     assert {"who", "what", "when", "result", "target"} <= set(lines[-1])
     assert any(e["what"] == "db.migrate" and e["result"] == "done" for e in lines)
+
+
+def test_a_direct_target_whose_database_does_not_answer(stack, staging, tmp_path):
+    import yaml
+
+    from conftest import free_port
+
+    config = target_config(tmp_path / "t.yaml", "staging", stack=stack, rds=staging["rds"],
+                           prefix=staging["prefix"], sshd=None)
+    data = yaml.safe_load(config.read_text())
+    data["targets"]["staging"]["postgres"]["port"] = free_port()
+    config.write_text(yaml.safe_dump(data))
+    result = stack.inv("-f", str(config), "db.status", "--target", "staging", "--service",
+                       "auth", env=staging["env"])
+    assert_user_error(result, "Target 'staging': its database", "does not answer directly",
+                      "Connection refused")
+
+
+def test_db_status_direct_reaches_the_rds_database(stack, staging, tmp_path):
+    config = target_config(tmp_path / "t.yaml", "staging", stack=stack, rds=staging["rds"],
+                           prefix=staging["prefix"], sshd=None)
+    result = stack.inv("-f", str(config), "db.status", "--target", "staging", "--service",
+                       "auth", "--json", env=staging["env"])
+    assert result.returncode == 0, result.stderr
+    (state,) = json.loads(result.stdout)
+    assert state["pending"] and not state["applied"]  # a fresh RDS database, not the local one

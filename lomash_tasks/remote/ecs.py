@@ -188,15 +188,19 @@ def run(target: Target, services: Iterable[Service], on_line: Callable[[str, str
     ecs = connections.target_client(target.aws, "ecs")
     logs = connections.target_client(target.aws, "logs")
     began = time.monotonic()
-    results = [start(target, svc, ecs) for svc in chosen]
-    running = {r.task_arn: r for r in results if r.ok and r.task_arn}
-    for r in running.values():
-        if log:
-            log(f"{r.service}: task {r.task_id} started on {cfg.cluster} "
-                f"({r.task_definition.rsplit('/', 1)[-1]}, container {r.container}).")
     deadline = began + limit
+    results: list[TaskResult] = []
+    running: dict[str, TaskResult] = {}
     stopping: set[str] = set()
     try:
+        for svc in chosen:  # inside the try: Ctrl-C between two starts still reports the first
+            r = start(target, svc, ecs)
+            results.append(r)
+            if r.ok and r.task_arn:
+                running[r.task_arn] = r
+                if log:
+                    log(f"{r.service}: task {r.task_id} started on {cfg.cluster} "
+                        f"({r.task_definition.rsplit('/', 1)[-1]}, container {r.container}).")
         while running:
             with calls(target, "describe the migration tasks"):
                 answer = ecs.describe_tasks(cluster=cfg.cluster, tasks=list(running))

@@ -26,6 +26,26 @@ from lomash_tasks.workspace import Workspace
 VIAS = ("auto", "ecs", "tunnel")
 
 
+def _reachable(rws: Workspace, target: Target, timeout: float = 5.0) -> None:
+    """The target's database answers from here: the tunnel's end (whose far side the tunnel
+    has checked), or the server itself for `via: direct`."""
+    import socket
+
+    pg = rws.registry.postgres
+    try:
+        with socket.create_connection((pg.host, pg.port), timeout=timeout):
+            return
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, socket.timeout):
+            reason = f"no answer within {timeout:.0f} s"
+    how = "through the tunnel" if target.via == "bastion" else "directly (via: direct)"
+    raise UserError(f"Target '{target.name}': its database {target.postgres.address} does not "
+                    f"answer {how} ({reason}). Check the target's postgres host and port, and "
+                    f"the network from here (VPN, security groups), or reach it through a "
+                    f"bastion.")
+
+
 def _services(ws: Workspace, names: Iterable[str] | None) -> list[Service]:
     from lomash_tasks.db.migrate import select
 
@@ -39,7 +59,7 @@ def status(ws: Workspace, target: Target, names: Iterable[str] | None = None,
     services = _services(ws, names)
     with audit.action(ws, target.name, "db.status", services=[s.alias for s in services]) as e:
         with session.opened(ws, target, services, log=out.info if out else None) as rws:
-            migrations.check_reachable(rws)
+            _reachable(rws, target)
             states = migrations.status(rws, [s.name for s in services])
         e["result"] = "done" if not any(s.error for s in states) else "failed: " + "; ".join(
             f"{s.service}: {s.error}" for s in states if s.error)
@@ -92,7 +112,7 @@ def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, v
                                "stop_code": t.stop_code, "error": t.error} for t in result.tasks]
         else:
             with session.opened(ws, target, services, log=out.info) as rws:
-                migrations.check_reachable(rws)
+                _reachable(rws, target)
                 result.report = migrations.migrate(
                     rws, [s.name for s in services], runner=runner, jobs=jobs,
                     timeout=timeout or 300.0, retry_failed=retry_failed, out=out)

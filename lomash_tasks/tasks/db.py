@@ -106,7 +106,13 @@ def _migrate_remote(ws, tgt, out, service, via, yes, runner, jobs, limit, retry_
                             f"{len(result.report.results)} services failed (see above).")
         out.ok(f"{result.report.applied_count} migration(s) applied on {tgt.name}.")
         return
-    rows = [[t.service, t.task_id or "-", "" if t.exit_code is None else t.exit_code,
+    def codes(t):
+        if len(t.exit_codes) > 1:  # sidecars too: every container's exit code
+            return ", ".join(f"{name}: {'-' if code is None else code}"
+                             for name, code in t.exit_codes.items())
+        return "" if t.exit_code is None else t.exit_code
+
+    rows = [[t.service, t.task_id or "-", codes(t),
              t.stop_code or "-", t.stopped_reason or "-", t.log_lines, t.result_text]
             for t in result.tasks]
     out.table(["service", "task", "exit code", "stopCode", "stoppedReason", "log lines",
