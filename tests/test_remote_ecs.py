@@ -219,3 +219,30 @@ def test_aws_status_on_a_target(stack, fargate):
     ecs_rows = {r["name"]: r for r in found["ecs"]}
     assert ecs_rows[cluster]["exists"]
     assert ecs_rows[f"{rds.tag}-auth-service"]["detail"].startswith("container auth-service")
+
+
+def test_moto_still_cannot_run_an_awsvpc_task(stack):
+    """Why the stand-in exists. When this fails, moto's server runs awsvpc tasks: drop the
+    stand-in's RunTask and let these tests use moto's."""
+    import boto3
+    import botocore.exceptions
+    from botocore.config import Config
+
+    kw = {"endpoint_url": f"http://127.0.0.1:{stack.env['INVOKE_INFRA_AWS_PORT']}",
+          "region_name": "eu-west-2", "aws_access_key_id": "t", "aws_secret_access_key": "t",
+          "config": Config(retries={"max_attempts": 1, "mode": "standard"})}
+    ec2, ecs = boto3.client("ec2", **kw), boto3.client("ecs", **kw)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"g-{vpc}", Description="d",
+                                      VpcId=vpc)["GroupId"]
+    ecs.create_cluster(clusterName="awsvpc-probe")
+    ecs.register_task_definition(family="awsvpc-probe", networkMode="awsvpc",
+                                 requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+                                 containerDefinitions=[{"name": "app", "image": "x",
+                                                        "memory": 512}])
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        ecs.run_task(cluster="awsvpc-probe", taskDefinition="awsvpc-probe", count=1,
+                     launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": {
+                         "subnets": [subnet], "securityGroups": [group]}})
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
