@@ -1,9 +1,13 @@
 """Staging and production: targets, SSH tunnels through a bastion (fabric), secrets (Secrets
 Manager), migrations as ECS one-off tasks (boto3), the production guard and the audit log.
 
-    targets.load(config, name)        -> Target           (`--target NAME`; `local` is None)
-    session.opened(ws, target, ...)   -> a Workspace whose Postgres is the target's, for the
-                                         duration of a `with` block (the tunnel always closes)
-    ecs.migrate(target, services, ...)-> [TaskResult]     one `run_task` per service
-    audit.record(ws, ...)                                 who / what / when / result, JSON lines
+    targets.py   the typed, validated `targets:` config     targets.load(config, name, registry)
+    secrets.py   each service's DATABASE_URL (masked)       secrets.database_urls(target, services)
+    tunnel.py    the one place that uses fabric             tunnel.opened(hop, host, port)
+    session.py   a Workspace pointed at a target's Postgres session.opened(ws, target, services)
+    ecs.py       one run_task per service, watched         ecs.run(target, services, on_line)
+    guard.py     production needs --yes in CI, else the typed name
+    audit.py     who / what / when / result as JSON lines in .lomash/remote-audit.log
+    awscalls.py  botocore failures (expired credentials, ...) as one paragraph
+    ops.py       what the db and aws tasks call with --target
 """
