@@ -46,8 +46,8 @@ def init(c):
                "(this machine's runners through the target's tunnel) or auto (ECS when the "
                "target has it).",
         "yes": "With a production target: do not ask (required in CI).",
-        "timeout": "With --target: seconds each migration may run (default: the target's "
-                   "ecs.timeout, or db.timeout through the tunnel).",
+        "timeout": "Seconds each service's migration may run (default: db.timeout; on ECS "
+                   "the target's ecs.timeout, after which the task is stopped).",
     },
 )
 def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
