@@ -81,7 +81,10 @@ class RemoteMigrate:
 
 def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, via: str = "auto",
             yes: bool = False, runner: str = "auto", jobs: int = 0, timeout: float | None = None,
-            retry_failed: bool = False, out: Console | None = None) -> RemoteMigrate:
+            retry_failed: bool = False, out: Console | None = None,
+            tunnel_timeout: float = 300.0) -> RemoteMigrate:
+    """`timeout` (a --timeout flag) bounds each ECS task (default: the target's ecs.timeout)
+    or each service's run through the tunnel (default: `tunnel_timeout`, i.e. db.timeout)."""
     from lomash_tasks import console as _console
     from lomash_tasks.db import migrate as migrations
 
@@ -115,7 +118,7 @@ def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, v
                 _reachable(rws, target)
                 result.report = migrations.migrate(
                     rws, [s.name for s in services], runner=runner, jobs=jobs,
-                    timeout=timeout or 300.0, retry_failed=retry_failed, out=out)
+                    timeout=timeout or tunnel_timeout, retry_failed=retry_failed, out=out)
             entry["applied"] = result.report.applied_count
         if not result.ok:
             entry["result"] = "failed"

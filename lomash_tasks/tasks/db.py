@@ -70,7 +70,8 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
         if mode == "dev":
             raise UserError("--mode dev writes a new migration from a local database: it never "
                             "runs against a target. Create it locally, commit it, then deploy.")
-        _migrate_remote(ws, tgt, out, service, via, yes, runner, jobs, limit, retry_failed)
+        _migrate_remote(ws, tgt, out, service, via, yes, runner, jobs, limit, timeout,
+                        retry_failed)
         return
     if mode == "dev":
         names = service or []
@@ -93,11 +94,13 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
     out.ok(f"{report.applied_count} migration(s) applied in {report.seconds:.2f}s.")
 
 
-def _migrate_remote(ws, tgt, out, service, via, yes, runner, jobs, limit, retry_failed):
+def _migrate_remote(ws, tgt, out, service, via, yes, runner, jobs, limit, local_limit,
+                    retry_failed):
     from lomash_tasks.remote import ops as remote
 
     result = remote.migrate(ws, tgt, service, via=via, yes=yes, runner=runner, jobs=jobs,
-                            timeout=limit, retry_failed=retry_failed, out=out)
+                            timeout=limit, tunnel_timeout=local_limit,
+                            retry_failed=retry_failed, out=out)
     title = f"db.migrate --target {tgt.name} (via {result.via})"
     if result.report is not None:
         result.report.print(out, title=title)
