@@ -50,6 +50,10 @@ def service_credentials(ws: Workspace, svc: Service) -> Credentials:
     """The service's role and password, as its own env file's DATABASE_URL gives them."""
     if not svc.has_database:
         raise UserError(f"{svc.name} has no database (it owns no Postgres role or database).")
+    remote = ws.database_urls.get(svc.name)
+    if remote is not None:  # a target's secret: never the local .env
+        parts = urlsplit(remote)
+        return Credentials(unquote(parts.username or svc.role or ""), unquote(parts.password or ""))
     pair = ws.env_pair(svc)
     for path in (pair.env, pair.example):
         if not path.is_file():
@@ -71,6 +75,11 @@ def database_url(ws: Workspace, svc: Service, database: str | None = None) -> st
     """A host-reachable `postgresql://` URL for the service's role and database."""
     creds = service_credentials(ws, svc)
     pg = ws.registry.postgres
+    remote = ws.database_urls.get(svc.name)
+    if remote is not None:  # the secret's URL (its query: sslmode, ...) at the tunnel's address
+        parts = urlsplit(remote)
+        netloc = f"{quote(creds.user, safe='')}:{quote(creds.password, safe='')}@{pg.host}:{pg.port}"
+        return parts._replace(netloc=netloc, path=f"/{database or svc.database}").geturl()
     return (f"postgresql://{quote(creds.user, safe='')}:{quote(creds.password, safe='')}"
             f"@{pg.host}:{pg.port}/{database or svc.database}?schema=public")
 
@@ -111,6 +120,9 @@ def pg_connect(ws: Workspace, svc: Service | None = None, dbname: str | None = N
     except ImportError:  # pragma: no cover - a core dependency
         raise UserError("psycopg is not installed: run `pip install -e .`.") from None
     pg = ws.registry.postgres
+    if (superuser or svc is None) and not ws.is_local:
+        raise UserError(f"The suite never connects as the superuser to target '{ws.target}': "
+                        f"roles, databases and resets are not managed remotely.")
     if superuser or svc is None:
         user, password = pg.superuser, superuser_password(ws)
         dbname = dbname or "postgres"
@@ -153,3 +165,24 @@ def smtp_client(ws: Workspace, timeout: float = 5.0) -> Any:
 
     smtp = ws.registry.smtp
     return smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
+
+
+def target_client(aws: Any, service: str, timeout: float = 20.0) -> Any:
+    """A boto3 client for a target's AWS account (`remote.targets.Aws`: region, profile and,
+    for a stand-in endpoint, endpoint_url). Credentials come from boto3's own chain (the
+    profile, an OIDC role's environment, an instance role): never from the workspace's files."""
+    try:
+        import boto3
+        import botocore.exceptions
+        from botocore.config import Config
+    except ImportError:  # pragma: no cover - a core dependency
+        raise UserError("boto3 is not installed: run `pip install -e .`.") from None
+    try:
+        session = boto3.Session(profile_name=aws.profile or None, region_name=aws.region)
+    except botocore.exceptions.ProfileNotFound:
+        raise UserError(f"AWS profile '{aws.profile}' is not configured on this machine: add it "
+                        f"(`aws configure sso --profile {aws.profile}`) or change the target's "
+                        f"aws.profile.") from None
+    config = Config(connect_timeout=timeout, read_timeout=timeout,
+                    retries={"max_attempts": 3, "mode": "standard"})
+    return session.client(service, endpoint_url=aws.endpoint_url or None, config=config)

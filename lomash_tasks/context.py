@@ -137,3 +137,13 @@ def load_config(overrides: dict[str, Any] | None = None, env: bool = True,
 
 def environ_flag(name: str) -> bool:
     return (os.environ.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def target(ctx: Context, name: str | None, ws: Workspace):
+    """The `--target NAME` (a `remote.targets.Target`), or None for `local` / no flag."""
+    if not name or str(name).strip() == "local":
+        return None
+    from lomash_tasks.remote import targets
+
+    return targets.load(data(ctx), name, ws.registry,
+                        source=str(project_dir(ctx) / "invoke.yaml"))

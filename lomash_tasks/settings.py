@@ -203,7 +203,8 @@ STACK_PARTS = ("postgres", "redis", "aws", "smtp")  # the stack's parts, in star
 
 class StackSettings(Section):
     NAME: ClassVar[str] = "stack"
-    backend: str = choice("auto", "embedded", "compose", default="auto", label="backend",
+    backend: str = choice("auto", "embedded", "compose", "external", default="auto",
+                          label="backend",
                           help="Where the stack comes from.")
     postgres_bindir: str = text("", "PostgreSQL's server binaries ('' = found).")
     postgres_user: str = text("lomash-pg", "The system user that runs PostgreSQL when the "

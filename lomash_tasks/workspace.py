@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Registry, Service
@@ -46,6 +46,14 @@ class EnvPair:
 class Workspace:
     root: Path
     registry: Registry
+    # Acting on a target (`--target NAME`): its name, and each service's DATABASE_URL (by full
+    # name, from the target's secrets; the registry's postgres then points at the tunnel).
+    target: str = "local"
+    database_urls: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_local(self) -> bool:
+        return self.target == "local"
 
     @classmethod
     def locate(cls, root: str | os.PathLike[str], registry: Registry,

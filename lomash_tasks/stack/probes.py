@@ -14,6 +14,8 @@ What "ready" means per part:
   aws       a real API call: S3 ListBuckets (the embedded moto endpoint, or any endpoint);
             with backend="compose", LocalStack's /_localstack/health reporting s3
             "available" or "running"
+            (postgres with backend="external": the server answering is enough; db.init
+            creates the roles and databases there)
   smtp      EHLO answered with 250
 
 Retries back off from 20 ms, doubling to a 1 s cap; while the port refuses connections the
@@ -66,8 +68,10 @@ class _NotReady(Exception):
 
 # -- one attempt per part -------------------------------------------------------------------------
 class _Postgres:
-    def __init__(self, ws: Workspace, timeout: float) -> None:
-        self.ws, self.timeout = ws, timeout
+    def __init__(self, ws: Workspace, timeout: float, objects: bool = True) -> None:
+        # objects=False (the external backend's stack.up): the server answering is enough,
+        # since db.init creates the roles and databases on a server the suite did not start
+        self.ws, self.timeout, self.objects = ws, timeout, objects
         import psycopg  # noqa: F401 - paid once, before the first attempt
 
     def __call__(self) -> str:
@@ -91,6 +95,8 @@ class _Postgres:
             if state == "57P03":
                 raise _NotReady("the database system is starting up (57P03)") from None
             raise _NotReady(text) from None
+        if not self.objects:
+            return f"PostgreSQL {version}"
         missing_roles = [s.role for s in reg.with_database if s.role not in roles]
         missing_dbs = [s.database for s in reg.with_database if s.database not in dbs]
         if missing_roles or missing_dbs:
@@ -186,7 +192,7 @@ class _Smtp:
 def _attempt(ws: Workspace, part: str, backend: str | None, timeout: float) -> Callable[[], str]:
     _endpoint(ws, part)
     if part == "postgres":
-        return _Postgres(ws, timeout)
+        return _Postgres(ws, timeout, objects=backend != "external")
     if part == "redis":
         return _Redis(ws, timeout)
     if part == "aws":

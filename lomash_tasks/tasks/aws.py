@@ -62,11 +62,29 @@ def bootstrap(c, json=False):
     out.ok(f"aws.bootstrap: {report.state} ({report.summary}).")
 
 
-@task(help={"json": "Print JSON instead of a table."})
-def status(c, json=False):
+@task(help={"json": "Print JSON instead of a table.",
+            "target": "A target from config `targets` (e.g. staging): its secrets, ECS cluster "
+                      "and task definitions instead of the local endpoint (default: local)."})
+def status(c, json=False, target=None):
     """Show which configured buckets, queues, secrets and sender exist on the endpoint."""
     ws = context.workspace(c)
     out = context.console(c)
+    tgt = context.target(c, target, ws)
+    if tgt is not None:
+        from lomash_tasks.remote import ops as remote
+
+        found = remote.aws_status(ws, tgt)
+        if json:
+            out.json(found)
+            return
+        rows = [[kind, i["name"], "yes" if i["exists"] else "no", i["service"], i["detail"]]
+                for kind, items in found.items() for i in items]
+        out.table(["kind", "name", "exists", "service", "detail"], rows,
+                  title=f"target {tgt.name} ({tgt.aws.region})")
+        missing = sum(not i["exists"] for items in found.values() for i in items)
+        if missing:
+            out.warn(f"{missing} missing on {tgt.name}: see the README, 'Staging and production'.")
+        return
     found = aws_ops.status(ws, context.section(c, AwsSettings).secret_prefix)
     if json:
         out.json(found)

@@ -11,6 +11,8 @@ from lomash_tasks.tasks.base import task
 context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stays fast
 
 SERVICE_HELP = "A service by alias or full name (repeatable); all database services when omitted."
+TARGET_HELP = ("Act on this target from config `targets` (e.g. staging) instead of the local "
+               "stack (default: local).")
 
 
 def _cfg(c) -> DbSettings:
@@ -41,10 +43,17 @@ def init(c):
         "name": "With --mode dev: the new migration's name, e.g. add_wishlist_notes.",
         "retry_failed": "Mark failed migrations rolled back (as `db.resolve --rolled-back` "
                         "does) and apply them again, after fixing them.",
+        "target": TARGET_HELP,
+        "via": "With --target: ecs (one-off ECS tasks running `prisma migrate deploy`), tunnel "
+               "(this machine's runners through the target's tunnel) or auto (ECS when the "
+               "target has it).",
+        "yes": "With a production target: do not ask (required in CI).",
+        "timeout": "Seconds each service's migration may run (default: db.timeout; on ECS "
+                   "the target's ecs.timeout, after which the task is stopped).",
     },
 )
 def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
-            retry_failed=False):
+            retry_failed=False, target=None, via="auto", yes=False, timeout=None):
     """Apply pending migrations per service (Prisma CLI or native runner)."""
     from lomash_tasks.db import migrate as migrations
 
@@ -53,10 +62,19 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
     cfg = _cfg(c)
     runner = runner or cfg.runner
     jobs = number(jobs if jobs is not None else cfg.jobs, "--jobs", int)
-    timeout = cfg.timeout
+    limit = seconds(timeout, "--timeout") if timeout is not None else None
+    timeout = limit or cfg.timeout
     if mode not in ("deploy", "dev"):
         raise UserError(f"Unknown --mode '{mode}': use deploy (apply pending migrations) or dev "
                         f"(create a new migration from the schema).")
+    tgt = context.target(c, target, ws)
+    if tgt is not None:
+        if mode == "dev":
+            raise UserError("--mode dev writes a new migration from a local database: it never "
+                            "runs against a target. Create it locally, commit it, then deploy.")
+        _migrate_remote(ws, tgt, out, service, via, yes, runner, jobs, limit, timeout,
+                        retry_failed)
+        return
     if mode == "dev":
         names = service or []
         if len(names) != 1 or not name:
@@ -111,16 +129,62 @@ def resolve(c, service, applied=None, rolled_back=None, json=False):
                f"{svc.alias}` applies it again.")
 
 
+def _migrate_remote(ws, tgt, out, service, via, yes, runner, jobs, limit, local_limit,
+                    retry_failed):
+    from lomash_tasks.remote import ops as remote
+
+    result = remote.migrate(ws, tgt, service, via=via, yes=yes, runner=runner, jobs=jobs,
+                            timeout=limit, tunnel_timeout=local_limit,
+                            retry_failed=retry_failed, out=out)
+    title = f"db.migrate --target {tgt.name} (via {result.via})"
+    if result.report is not None:
+        result.report.print(out, title=title)
+        if not result.report.ok:
+            raise UserError(f"db.migrate --target {tgt.name}: {len(result.report.failed)} of "
+                            f"{len(result.report.results)} services failed (see above).")
+        out.ok(f"{result.report.applied_count} migration(s) applied on {tgt.name}.")
+        return
+    def codes(t):
+        if len(t.exit_codes) > 1:  # sidecars too: every container's exit code
+            return ", ".join(f"{name}: {'-' if code is None else code}"
+                             for name, code in t.exit_codes.items())
+        return "" if t.exit_code is None else t.exit_code
+
+    rows = [[t.service, t.task_id or "-", codes(t),
+             t.stop_code or "-", t.stopped_reason or "-", t.log_lines, t.result_text]
+            for t in result.tasks]
+    out.table(["service", "task", "exit code", "stopCode", "stoppedReason", "log lines",
+               "result"], rows, title=title)
+    out.step_summary(f"### {title}\n\n| service | task | exit code | stopCode | result |\n"
+                     f"|---|---|---|---|---|\n" + "\n".join(
+                         f"| {t.service} | {t.task_id or '-'} | {t.exit_code} | "
+                         f"{t.stop_code or '-'} | {t.error or 'ok'} |" for t in result.tasks))
+    failed = [t for t in result.tasks if not t.ok]
+    for t in failed:
+        out.error(t.error or "", title=t.service)
+    if failed:
+        raise UserError(f"db.migrate --target {tgt.name}: {len(failed)} of {len(result.tasks)} "
+                        f"migration task(s) failed (see above).")
+    out.ok(f"{len(result.tasks)} migration task(s) exited 0 on {tgt.name}.")
+
+
 @task(iterable=["service"], help={"service": SERVICE_HELP,
-                                  "json": "Print the state as JSON."})
-def status(c, service=None, json=False):
+                                  "json": "Print the state as JSON.",
+                                  "target": TARGET_HELP})
+def status(c, service=None, json=False, target=None):
     """Show applied/pending/failed/edited migrations per service."""
     from lomash_tasks.db import migrate as migrations
 
     ws = context.workspace(c)
     out = context.console(c)
-    migrations.check_reachable(ws)
-    states = migrations.status(ws, service)
+    tgt = context.target(c, target, ws)
+    if tgt is not None:
+        from lomash_tasks.remote import ops as remote
+
+        states = remote.status(ws, tgt, service, out=None if json else out)
+    else:
+        migrations.check_reachable(ws)
+        states = migrations.status(ws, service)
     if json:
         out.json([s.as_dict() for s in states])
     else:
@@ -190,22 +254,30 @@ def reset(c, service, yes=False, allow_remote=False, runner=None):
            f"({result.seconds:.2f}s).")
 
 
-@task(help={"service": "The service (alias or full name) whose database to open."})
-def psql(c, service):
+@task(help={"service": "The service (alias or full name) whose database to open.",
+            "target": TARGET_HELP})
+def psql(c, service, target=None):
     """Open psql as the service's role in its database."""
     from lomash_tasks.db import ops as database
 
     ws = context.workspace(c)
     svc = ws.registry.service(service)
     bindir = context.section(c, StackSettings).postgres_bindir
-    code = database.run_psql(ws, svc, bindir=bindir)
+    tgt = context.target(c, target, ws)
+    if tgt is not None:
+        from lomash_tasks.remote import ops as remote
+
+        code = remote.psql(ws, tgt, svc, bindir=bindir)
+    else:
+        code = database.run_psql(ws, svc, bindir=bindir)
     if code:
         raise Exit(code=code)
 
 
 @task(help={"service": "The service (alias or full name).",
-            "reveal": "Print the password unmasked (masked by default)."})
-def url(c, service, reveal=False):
+            "reveal": "Print the password unmasked (masked by default; never with --target).",
+            "target": TARGET_HELP + " Read from the target's Secrets Manager secret."})
+def url(c, service, reveal=False, target=None):
     """Print a service's DATABASE_URL (password masked)."""
     from urllib.parse import urlsplit, urlunsplit
 
@@ -213,7 +285,18 @@ def url(c, service, reveal=False):
 
     ws = context.workspace(c)
     out = context.console(c)
-    value = database.url(ws, ws.registry.service(service))
+    svc = ws.registry.service(service)
+    tgt = context.target(c, target, ws)
+    if tgt is not None:
+        if reveal:
+            raise UserError(f"--reveal is refused with --target: a target's credentials are "
+                            f"never printed. Read the secret {tgt.secret_name(svc)} with your "
+                            f"own AWS access if you need it.")
+        from lomash_tasks.remote import ops as remote
+
+        value = remote.database_url(ws, tgt, svc)
+    else:
+        value = database.url(ws, svc)
     if reveal:
         out.print_raw(value)
         return

@@ -16,7 +16,7 @@ STEPS_HELP = "env, stack, wait, db.init, deps, db.migrate, db.seed, aws"
 
 
 @task(iterable=["skip", "only"], help={
-    "backend": "auto | embedded | compose (default: config stack.backend, i.e. auto).",
+    "backend": "auto | embedded | compose | external (default: config stack.backend, i.e. auto).",
     "runner": "Migration runner: auto | prisma | native (default: config db.runner).",
     "skip": f"Leave out a step (repeatable). Steps: {STEPS_HELP}.",
     "only": "Run only this step (repeatable); the others are reported as skipped.",
@@ -72,7 +72,7 @@ def _report(c, ws, results, json, dry):
 
 
 @task(help={
-    "backend": "auto | embedded | compose (default: config stack.backend).",
+    "backend": "auto | embedded | compose | external (default: config stack.backend).",
     "volumes": "Also remove the stack's data (databases, buckets, mail); asks first.",
     "yes": "Do not ask before removing data.",
     "allow_remote": "With --volumes: allow it while infra.* points at a non-local host.",

@@ -16,7 +16,8 @@ from lomash_tasks.tasks.base import task
 backends = lazy("lomash_tasks.stack")
 context = lazy("lomash_tasks.context")
 
-BACKEND_HELP = "auto | embedded | compose (default: config stack.backend, i.e. auto)."
+BACKEND_HELP = ("auto | embedded | compose | external (default: config stack.backend, i.e. "
+                "auto).")
 PART_HELP = f"A part of the stack: {', '.join(PARTS)} (repeatable); all when omitted."
 
 

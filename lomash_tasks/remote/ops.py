@@ -1,0 +1,194 @@
+"""The work behind `--target NAME`: plain functions the db and aws tasks call.
+
+    status(ws, target, names)                    -> [MigrationState]  through the tunnel
+    migrate(ws, target, names, via=..., ...)     -> RemoteMigrate      ECS tasks or the tunnel
+    database_url(ws, target, svc)                -> str                (masked from then on)
+    psql(ws, target, svc, bindir)                -> exit code
+    aws_status(ws, target)                       -> {kind: [rows]}
+
+Every call is written to the audit log (who, what, when, result).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from lomash_tasks import connections
+from lomash_tasks.console import Console
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Service
+from lomash_tasks.remote import audit, ecs, guard, secrets, session
+from lomash_tasks.remote.awscalls import calls, code_of
+from lomash_tasks.remote.targets import Target
+from lomash_tasks.workspace import Workspace
+
+VIAS = ("auto", "ecs", "tunnel")
+
+
+def _reachable(rws: Workspace, target: Target, timeout: float = 5.0) -> None:
+    """The target's database answers from here: the tunnel's end (whose far side the tunnel
+    has checked), or the server itself for `via: direct`."""
+    import socket
+
+    pg = rws.registry.postgres
+    try:
+        with socket.create_connection((pg.host, pg.port), timeout=timeout):
+            return
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, socket.timeout):
+            reason = f"no answer within {timeout:.0f} s"
+    how = "through the tunnel" if target.via == "bastion" else "directly (via: direct)"
+    raise UserError(f"Target '{target.name}': its database {target.postgres.address} does not "
+                    f"answer {how} ({reason}). Check the target's postgres host and port, and "
+                    f"the network from here (VPN, security groups), or reach it through a "
+                    f"bastion.")
+
+
+def _services(ws: Workspace, names: Iterable[str] | None) -> list[Service]:
+    from lomash_tasks.db.migrate import select
+
+    return select(ws, names)[0]
+
+
+def status(ws: Workspace, target: Target, names: Iterable[str] | None = None,
+           out: Console | None = None) -> list[Any]:
+    from lomash_tasks.db import migrate as migrations
+
+    services = _services(ws, names)
+    with audit.action(ws, target.name, "db.status", services=[s.alias for s in services]) as e:
+        with session.opened(ws, target, services, log=out.info if out else None) as rws:
+            _reachable(rws, target)
+            states = migrations.status(rws, [s.name for s in services])
+        e["result"] = "done" if not any(s.error for s in states) else "failed: " + "; ".join(
+            f"{s.service}: {s.error}" for s in states if s.error)
+    return states
+
+
+@dataclass
+class RemoteMigrate:
+    via: str
+    tasks: list[ecs.TaskResult] = field(default_factory=list)
+    report: Any = None  # MigrateReport for --via tunnel
+
+    @property
+    def ok(self) -> bool:
+        if self.report is not None:
+            return bool(self.report.ok)
+        return all(t.ok for t in self.tasks)
+
+
+def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, via: str = "auto",
+            yes: bool = False, runner: str = "auto", jobs: int = 0, timeout: float | None = None,
+            retry_failed: bool = False, out: Console | None = None,
+            tunnel_timeout: float = 300.0) -> RemoteMigrate:
+    """`timeout` (a --timeout flag) bounds each ECS task (default: the target's ecs.timeout)
+    or each service's run through the tunnel (default: `tunnel_timeout`, i.e. db.timeout)."""
+    from lomash_tasks import console as _console
+    from lomash_tasks.db import migrate as migrations
+
+    out = out or _console.get()
+    via = (via or "auto").strip().lower()
+    if via not in VIAS:
+        raise UserError(f"Unknown --via '{via}': use ecs (one-off ECS tasks), tunnel (this "
+                        f"machine's runners through the tunnel) or auto (ECS when the target "
+                        f"has it).")
+    if via == "auto":
+        via = "ecs" if target.ecs is not None else "tunnel"
+    if via == "ecs" and retry_failed:
+        raise UserError("--retry-failed marks rows in _prisma_migrations from this machine: use "
+                        "it with `--via tunnel`.")
+    services = _services(ws, names)
+    if via == "ecs":
+        for svc in services:
+            target.ecs_service(svc)
+    result = RemoteMigrate(via)
+    with audit.action(ws, target.name, "db.migrate", via=via,
+                      services=[s.alias for s in services]) as entry:
+        guard.confirm(target, f"db.migrate --target {target.name} "
+                              f"({', '.join(s.alias for s in services)})", yes, out)
+        if via == "ecs":
+            result.tasks = ecs.run(target, services, lambda svc, line: out.print(f"{svc} | {line}"),
+                                   timeout=timeout, log=out.info)
+            entry["tasks"] = [{"service": t.service, "task": t.task_arn, "exit_code": t.exit_code,
+                               "stop_code": t.stop_code, "error": t.error} for t in result.tasks]
+        else:
+            with session.opened(ws, target, services, log=out.info) as rws:
+                _reachable(rws, target)
+                result.report = migrations.migrate(
+                    rws, [s.name for s in services], runner=runner, jobs=jobs,
+                    timeout=timeout or tunnel_timeout, retry_failed=retry_failed, out=out)
+            entry["applied"] = result.report.applied_count
+        if not result.ok:
+            entry["result"] = "failed"
+    return result
+
+
+def database_url(ws: Workspace, target: Target, svc: Service) -> str:
+    if not svc.has_database:
+        raise UserError(f"{svc.name} has no database, so it has no DATABASE_URL.")
+    with audit.action(ws, target.name, "db.url", services=[svc.alias]):
+        return secrets.database_url(target, svc)
+
+
+def psql(ws: Workspace, target: Target, svc: Service, bindir: str = "") -> int:
+    from lomash_tasks.db import ops as database
+
+    if not svc.has_database:
+        raise UserError(f"{svc.name} has no database to open psql on.")
+    with audit.action(ws, target.name, "db.psql", services=[svc.alias]) as entry:
+        with session.opened(ws, target, [svc]) as rws:
+            code = database.run_psql(rws, rws.registry.service(svc.name), bindir=bindir)
+        entry["result"] = f"psql exited {code}"
+    return code
+
+
+def aws_status(ws: Workspace, target: Target) -> dict[str, list[dict[str, Any]]]:
+    """What the target's account has of what the suite needs: each service's secret (described,
+    never read), the ECS cluster, each task definition with its container and log settings."""
+    import botocore.exceptions as bx
+
+    found: dict[str, list[dict[str, Any]]] = {"secrets": [], "ecs": []}
+    with audit.action(ws, target.name, "aws.status"):
+        sm = connections.target_client(target.aws, "secretsmanager")
+        for svc in ws.registry.with_database:
+            name = target.secret_name(svc)
+            try:
+                with calls(target, f"describe secret {name}"):
+                    sm.describe_secret(SecretId=name)
+                exists = True
+            except bx.ClientError as exc:
+                if code_of(exc) != "ResourceNotFoundException":
+                    raise
+                exists = False
+            found["secrets"].append({"name": name, "service": svc.name, "exists": exists,
+                                     "detail": ""})
+        if target.ecs is None:
+            return found
+        client = connections.target_client(target.aws, "ecs")
+        with calls(target, f"describe cluster {target.ecs.cluster}"):
+            clusters = client.describe_clusters(clusters=[target.ecs.cluster]).get("clusters", [])
+        state = clusters[0].get("status", "?") if clusters else "missing"
+        found["ecs"].append({"name": target.ecs.cluster, "service": "cluster",
+                             "exists": state == "ACTIVE", "detail": state})
+        for svc in ws.registry.with_database:
+            spec = target.ecs.services.get(svc.alias)
+            if spec is None:
+                continue
+            row = {"name": spec.task_definition, "service": svc.name, "exists": False,
+                   "detail": ""}
+            try:
+                with calls(target, f"describe task definition {spec.task_definition}"):
+                    definition = client.describe_task_definition(
+                        taskDefinition=spec.task_definition)["taskDefinition"]
+                row["exists"] = True
+                try:
+                    _, group, _ = ecs._log_settings(definition, spec.container)
+                    row["detail"] = f"container {spec.container}, logs " + (group or "NOT awslogs")
+                except LookupError as exc:
+                    row["detail"] = str(exc)
+            except bx.ClientError as exc:
+                row["detail"] = code_of(exc)
+            found["ecs"].append(row)
+    return found
