@@ -18,7 +18,7 @@ from lomash_tasks import connections
 from lomash_tasks.console import Console
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
-from lomash_tasks.remote import audit, ecs, guard, secrets, session
+from lomash_tasks.remote import audit, credentials, ecs, guard, session
 from lomash_tasks.remote.awscalls import calls, code_of
 from lomash_tasks.remote.targets import Target
 from lomash_tasks.workspace import Workspace
@@ -129,7 +129,7 @@ def database_url(ws: Workspace, target: Target, svc: Service) -> str:
     if not svc.has_database:
         raise UserError(f"{svc.name} has no database, so it has no DATABASE_URL.")
     with audit.action(ws, target.name, "db.url", services=[svc.alias]):
-        return secrets.database_url(target, svc)
+        return credentials.database_url(target, svc)
 
 
 def psql(ws: Workspace, target: Target, svc: Service, bindir: str = "") -> int:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Iterable, Iterator
 
 from lomash_tasks.registry import Service
-from lomash_tasks.remote import secrets, tunnel
+from lomash_tasks.remote import credentials, tunnel
 from lomash_tasks.remote.targets import Target
 from lomash_tasks.workspace import Workspace
 
@@ -36,7 +36,7 @@ def opened(ws: Workspace, target: Target, services: Iterable[Service] | None = N
            log=None) -> Iterator[Workspace]:
     chosen = [s for s in (services if services is not None else ws.registry.with_database)
               if s.has_database]
-    urls = secrets.database_urls(target, chosen)
+    urls = credentials.database_urls(target, chosen)
     pg = target.postgres
     if target.via == "bastion" and target.bastion is not None:
         with tunnel.opened(target.bastion, pg.host, pg.port, label=target.name) as local:
