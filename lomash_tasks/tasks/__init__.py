@@ -15,12 +15,13 @@ from lomash_tasks import configguard
 
 configguard.install()  # a bad INVOKE_* variable or -f file: a clear message, not a traceback
 
-from lomash_tasks.tasks import aws, cache, db, debug, env, setup, stack, stripe_tasks  # noqa: E402
+from lomash_tasks.tasks import (aws, cache, db, debug, env, services, setup, stack,  # noqa: E402
+                                stripe_tasks)
 
 stripe = stripe_tasks  # `suite.stripe`, like the namespace's name
 
 namespace = Collection()
-for module in (env, stack, db, cache, aws, stripe_tasks, debug):
+for module in (env, stack, services, db, cache, aws, stripe_tasks, debug):
     namespace.add_collection(module.ns)
     # Every task sees every namespace's defaults (Invoke otherwise gives a task only its own
     # namespace's subtree), so setup can read db.* and debug.doctor can read stack.*.
