@@ -164,7 +164,8 @@ class EmbeddedServices:
 
     # -- up ----------------------------------------------------------------------------------
     def up(self, names: Iterable[str] | None = None, timeout: float | None = None,
-           log: Callable[[str], Any] | None = None) -> list[UpResult]:
+           log: Callable[[str], Any] | None = None, restarted: Iterable[str] = (),
+           began: float | None = None) -> list[UpResult]:
         reg = self.ws.registry
         chosen = reg.select(list(names or []))
         say = log or (lambda text: None)
@@ -175,7 +176,7 @@ class EmbeddedServices:
             for note in item.notes:
                 say(f"{item.name}: {note}")
         self.check_infra(chosen)
-        began = time.monotonic()
+        began = began or time.monotonic()
         with self.lock():
             desired = self.desired()
             states = self.states()
@@ -193,6 +194,7 @@ class EmbeddedServices:
             first = [s for s in chosen if s.name != GATEWAY]
             last = [s for s in chosen if s.name == GATEWAY]
             fresh_names = {s.name for s in fresh}
+            restarted = set(restarted) - fresh_names
             if fresh:
                 self.ensure_supervisor()
             results: dict[str, UpResult] = {}
@@ -207,9 +209,10 @@ class EmbeddedServices:
                     self.write_desired(current)
                     say(f"starting {', '.join(todo)}")
                 lenient = batch is last and any(r.state == FAILED for r in results.values())
-                tokens = {n: desired[n].get("token") for n in todo}
-                results.update(self._wait(batch, fresh_names, deadline, began, timeout, tokens,
-                                          lenient))
+                tokens = {s.name: desired[s.name].get("token") for s in batch
+                          if s.name in todo or s.name in restarted}
+                results.update(self._wait(batch, fresh_names | restarted, deadline, began,
+                                          timeout, tokens, lenient))
         return [results[s.name] for s in chosen]
 
     def _wait(self, batch: list[Service], fresh: set[str], deadline: float, began: float,
@@ -301,11 +304,14 @@ class EmbeddedServices:
     def restart(self, names: Iterable[str] | None = None, timeout: float | None = None,
                 log: Callable[[str], Any] | None = None) -> list[UpResult]:
         chosen = self.ws.registry.select(list(names or []))
+        began = time.monotonic()
         with self.lock():
             desired = self.desired()
-            bumped = {s.name: {**desired[s.name], "token": int(desired[s.name].get("token", 0)) + 1}
+            bumped: dict[str, Any] = {s.name: {**desired[s.name], "token": int(desired[s.name].get("token", 0)) + 1}
                       for s in chosen if s.name in desired}
-            if bumped and self.supervisor_pid():
+            if not self.supervisor_pid():
+                bumped = {}
+            if bumped:
                 for name in bumped:
                     model.rotate(model.log_path(self.ws, self.ws.registry.service(name)))
                 desired.update(bumped)
@@ -317,7 +323,8 @@ class EmbeddedServices:
                     if all(states.get(n, {}).get("token") == bumped[n]["token"] for n in bumped):
                         break
                     time.sleep(0.05)
-        return self.up([s.name for s in chosen], timeout=timeout, log=log)
+        return self.up([s.name for s in chosen], timeout=timeout, log=log, restarted=bumped,
+                       began=began)
 
     # -- status / logs -------------------------------------------------------------------------
     def status(self) -> list[ServiceStatus]:
@@ -338,6 +345,13 @@ class EmbeddedServices:
                               "again (after restarting it)")
                 else:
                     state = STOPPED
+            if state in (model.STARTING, model.RESTARTING, model.UNHEALTHY):
+                code, seen = health(rec.get("port") or svc.port, timeout=3.0)  # the truth now
+                if code == 200:
+                    state = HEALTHY
+                elif code is not None:
+                    state = model.UNHEALTHY
+                    rec["last_health"] = {"code": code, "seen": seen}
             if state == CRASHED:
                 detail = (f"{rec.get('last_exit', '')}; restart in "
                           f"{rec.get('next_start_in') or 0:g}s (backoff {rec.get('backoff', 0):g}s)")

@@ -143,6 +143,9 @@ class Service:
     def start(self) -> None:
         from lomash_tasks import commands
 
+        if self.log is not None:  # `up` may have rotated the file: write to the new one
+            self.log.close()
+            self.log = None
         what = "restarting after a crash" if self.after_crash else "starting"
         self.note(f"{what}: {' '.join(self.spec['argv'])} (in {self.spec['cwd']})")
         try:
