@@ -43,8 +43,11 @@ def _lines(path: Path, since: float | None) -> Iterator[tuple[float, str]]:
 
 def merged(files: Mapping[str, Path], since: float | None = None) -> Iterator[tuple[str, str]]:
     """Every line of the files as (service, line), in time order."""
-    streams = [((when, name, line) for when, line in _lines(path, since))
-               for name, path in files.items()]
+    def tagged(name: str, path: Path) -> Iterator[tuple[float, str, str]]:
+        for when, line in _lines(path, since):
+            yield when, name, line
+
+    streams = [tagged(name, path) for name, path in files.items()]
     for _, name, line in heapq.merge(*streams, key=lambda item: item[0]):
         yield name, line
 

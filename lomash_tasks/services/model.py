@@ -30,6 +30,12 @@ STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED = (
 STATES = (STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED)
 STARTED, ALREADY, FAILED = "started", "already running", "failed"
 
+# What a service takes from the environment of the `inv` that starts it: the rest comes from
+# its .env and the registry, so a service runs the same whichever shell started it (and a
+# second `services.up` from another shell sees the same launch: nothing to restart).
+PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+              "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "HTTP_PROXY", "HTTPS_PROXY",
+              "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 CONFIG_KEY = "service_options"  # `services:` is the registry's; these are the tasks' settings
 SHELL_WORDS = ("&&", "||", "|", ";", ">", "<", "$(", "`")
 
@@ -198,7 +204,7 @@ def launch(ws: Workspace, svc: Service) -> Launch:
         raise UserError(f"{ws.relative(pair.env)} does not exist: the service reads its settings "
                         f"from it. Run `inv env.copy` (or `inv setup`), then run this again.")
     argv, watch, notes = dev_argv(ws, svc)
-    env = {k: v for k, v in os.environ.items() if k != "NODE_OPTIONS"}
+    env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("LC_")}
     env.update(read_env(pair.env).as_dict())
     bins = [ws.service_dir(svc) / "node_modules" / ".bin", ws.root / "node_modules" / ".bin"]
     env["PATH"] = os.pathsep.join([*map(str, bins), os.environ.get("PATH", "")])
