@@ -338,3 +338,129 @@ def test_down_leaves_no_listening_port_and_no_process_then_up_resumes(nine):
     assert {r["state"] for r in rows} == {"stopped"}
     again = nine.inv("services.up", check=True, timeout=120)
     assert "9 started" in again.stdout
+
+
+# -- bad input and faults: one or two services in a workspace of their own ------------------------
+@dataclass
+class Solo:
+    root: Path
+    env: dict[str, str]
+    inv: Inv
+    ports: dict[str, tuple[int, int]]
+
+
+@pytest.fixture
+def solo(nine, tmp_root, request):
+    """A fresh workspace copy on the `nine` stack's PostgreSQL and Redis, its own service ports."""
+    import tempfile
+
+    parent = Path(tempfile.mkdtemp(prefix="solo-", dir=tmp_root))
+    parent.chmod(0o755)
+    root = make_workspace(parent / "ws", node_modules=True)
+    env = {**nine.env, "INVOKE_WORKSPACE_ROOT": str(root)}
+    ports = service_ports(env)
+    inv = Inv(env)
+    inv("env.copy", check=True)
+    try:
+        yield Solo(root, env, inv, ports)
+    finally:
+        inv("services.down", timeout=60)
+        assert processes_under(root) == []
+
+
+def test_a_port_held_by_another_program_is_named_and_nothing_starts(solo):
+    port = solo.ports["auth-service"][0]
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    try:
+        result = solo.inv("services.up", "--service", "product", "--service", "auth")
+    finally:
+        holder.close()
+    assert_user_error(result, f"Port {port}", f"pid {os.getpid()}",
+                      "INVOKE_SERVICES_AUTH_SERVICE_PORT", "no service was started")
+    assert processes_under(solo.root) == []
+    assert not listening(solo.ports["product-service"][0])
+
+
+def test_a_service_that_exits_at_start_shows_its_log_and_the_others_keep_running(solo):
+    source = solo.root / "services/product-service/src/index.js"
+    source.write_text("throw new Error('boom: product cannot start');\n")
+    result = solo.inv("services.up", "--service", "product", "--service", "auth", timeout=120)
+    assert_user_error(result, "product-service exited during start",
+                      "boom: product cannot start", "1 of 2 services did not become healthy")
+    assert get(solo.ports["auth-service"][0])[0] == 200
+    rows = {r["service"]: r for r in json.loads(
+        solo.inv("services.status", "--json", check=True).stdout)}
+    assert rows["auth-service"]["state"] == "healthy"
+    assert rows["product-service"]["state"] in ("crashed", "restarting")
+
+
+def test_no_node_modules_says_to_install_the_deps(nine, tmp_root):
+    import tempfile
+
+    root = make_workspace(Path(tempfile.mkdtemp(prefix="bare-", dir=tmp_root)) / "ws")
+    env = {**nine.env, "INVOKE_WORKSPACE_ROOT": str(root)}
+    service_ports(env)
+    Inv(env)("env.copy", check=True)
+    result = Inv(env)("services.up", "--service", "auth")
+    assert_user_error(result, "inv setup --only deps", "node_modules")
+    assert not (root / ".lomash/services/desired.json").exists()
+
+
+def test_an_unknown_service_lists_the_valid_ones(solo):
+    assert_user_error(solo.inv("services.up", "--service", "auht"), "Unknown service 'auht'",
+                      "Did you mean 'auth'?")
+    assert_user_error(solo.inv("services.logs", "--service", "nope"), "Unknown service")
+    assert not (solo.root / ".lomash/services/desired.json").exists()
+
+
+def test_no_env_file_says_to_run_env_copy(solo):
+    (solo.root / "services/auth-service/.env").unlink()
+    assert_user_error(solo.inv("services.up", "--service", "auth"), "inv env.copy")
+
+
+def test_infrastructure_that_does_not_answer_is_named_first(solo):
+    env = {"INVOKE_INFRA_REDIS_PORT": str(free_port()),
+           "INVOKE_SERVICE_OPTIONS_INFRA_TIMEOUT": "1"}
+    result = solo.inv("services.up", "--service", "auth", env=env)
+    assert_user_error(result, "need redis first", "inv stack.up")
+    assert processes_under(solo.root) == []
+
+
+def test_health_that_never_turns_200_hits_the_deadline_and_says_what_it_last_said(solo):
+    env_file = solo.root / "services/notification-service/.env"
+    closed = free_port()
+    env_file.write_text("\n".join(f"REDIS_URL=redis://:changeme_local@127.0.0.1:{closed}/6"
+                                  if line.startswith("REDIS_URL=") else line
+                                  for line in env_file.read_text().splitlines()) + "\n")
+    result = solo.inv("services.up", "--service", "notification", "--timeout", "4")
+    assert_user_error(result, "did not answer GET /health with 200 within 4s",
+                      "/health last said: 503", '"failed":["redis"]')
+    rows = {r["service"]: r for r in json.loads(
+        solo.inv("services.status", "--json", check=True).stdout)}
+    assert rows["notification-service"]["state"] == "unhealthy"
+    assert "503" in rows["notification-service"]["detail"]
+
+
+def test_ctrl_c_during_up_leaves_a_consistent_state_and_a_rerun_resumes(solo):
+    env = {**os.environ, **solo.env}
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "services.up", "--service", "auth",
+                             "--service", "content", "--service", "product"],
+                            cwd=SUITE_ROOT, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    desired = solo.root / ".lomash/services/desired.json"
+    wait_until(desired.exists, 30, "services.up never wrote its launches")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    # what was started keeps running under its supervisor; a second up adds no copy
+    result = solo.inv("services.up", "--service", "auth", "--service", "content",
+                      "--service", "product", check=True, timeout=120)
+    assert "3 services healthy" in result.stdout
+    recs = state(solo.root)
+    for name in ("auth-service", "content-service", "product-service"):
+        assert recs[name]["state"] == "healthy"
+        assert len(group_members(recs[name]["pgid"])) == 2  # the watcher and its child
+    assert len(processes_under(solo.root)) == 6
