@@ -220,11 +220,12 @@ def test_logs_follow_stops_on_ctrl_c_and_the_services_keep_running(nine):
                              "--service", "product"], cwd=SUITE_ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL)
-    time.sleep(2.0)
+    first = proc.stdout.readline()  # following has begun once the old lines are out
+    assert first.startswith("product-service |"), first
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert "Traceback" not in err, err
-    assert "product-service |" in out
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode is not None and "Traceback" not in err, err
     assert get(nine.ports["product-service"][0])[0] == 200
 
 
