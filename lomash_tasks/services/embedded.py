@@ -135,19 +135,30 @@ class EmbeddedServices:
             parts.append("postgres")
         if any(s.has_cache for s in services):
             parts.append("redis")
-        for part in parts:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def probe(part: str) -> str | None:
             try:
                 probes.wait_for(self.ws, part, self.settings.infra_timeout)
             except UserError as err:
-                raise UserError(f"The services need {part} first, and it does not answer: "
-                                f"{err.text}\nStart the stack with `inv stack.up` (or run "
-                                f"`inv setup`), then run this again.") from None
+                return (f"The services need {part} first, and it does not answer: {err.text}\n"
+                        f"Start the stack with `inv stack.up` (or run `inv setup`), then run "
+                        f"this again.")
+            return None
+
+        with ThreadPoolExecutor(max_workers=max(1, len(parts))) as pool:
+            problems = [p for p in pool.map(probe, parts) if p]
+        if problems:
+            raise UserError(problems[0])
 
     def check_ports(self, services: list[Service]) -> None:
         from lomash_tasks.stack import ports
 
+        if not services:
+            return
+        live = groups()
         ours = {pid for rec in self.states().values() if rec.get("pgid")
-                for pid in groups().get(rec["pgid"], [])}
+                for pid in live.get(rec["pgid"], [])}
         for svc in services:
             for port, which in ((svc.port, "port"), (svc.debug_port, "debug_port")):
                 if ports.is_free(model.HOST, port):
@@ -219,13 +230,27 @@ class EmbeddedServices:
               timeout: float, tokens: dict[str, Any], lenient: bool = False
               ) -> dict[str, UpResult]:
         """Wait until each service answers GET /health 200 (any answer with `lenient`)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         pending = {s.name: s for s in batch}
         seen: dict[str, tuple[int | None, str]] = {}
         out: dict[str, UpResult] = {}
+        pool = ThreadPoolExecutor(max_workers=max(1, len(batch)))
+        try:
+            return self._poll(pool, pending, seen, out, fresh, deadline, began, timeout, tokens,
+                              lenient)
+        finally:
+            pool.shutdown(wait=False)
+
+    def _poll(self, pool: Any, pending: dict[str, Service], seen: dict[str, Any],
+              out: dict[str, UpResult], fresh: set[str], deadline: float, began: float,
+              timeout: float, tokens: dict[str, Any], lenient: bool) -> dict[str, UpResult]:
         while pending:
             states = self.states()
+            answers = dict(zip(pending, pool.map(lambda svc: health(svc.port, timeout=3.0),
+                                                 pending.values())))
             for name, svc in list(pending.items()):
-                code, what = health(svc.port, timeout=3.0)
+                code, what = answers[name]
                 seen[name] = (code, what)
                 state = states.get(name, {})
                 if code == 200 or (lenient and code is not None):
