@@ -33,7 +33,7 @@ SECRET = "whsec_servicesTest0123456789abcdef"
 
 
 def service_ports(env: dict[str, str], names=NAMES) -> dict[str, tuple[int, int]]:
-    """Free ports and debug ports for the services, set in `env` as INVOKE_SERVICES_*."""
+    """New free ports and debug ports for the services, set in `env` as INVOKE_SERVICES_*."""
     out = {}
     for name in names:
         key = name.upper().replace("-", "_")
@@ -129,7 +129,7 @@ def nine(tmp_root):
     parent = Path(tempfile.mkdtemp(prefix="nine-", dir=tmp_root))
     parent.chmod(0o755)
     root = make_workspace(parent / "ws", node_modules=True)
-    env = stack_env(root)
+    env = stack_env(root, services=True)
     ports = service_ports(env)
     inv = Inv(env)
     result = inv("setup", "--backend", "embedded", "--runner", "native", timeout=300)

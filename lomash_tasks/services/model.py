@@ -51,6 +51,7 @@ class Settings:
     backoff_base: float = 0.5      # first restart delay after a crash; doubles per crash
     backoff_max: float = 30.0      # the longest restart delay
     stable_after: float = 30.0     # healthy this long: the next crash starts the backoff afresh
+    in_setup: bool = True          # `inv setup` ends by starting them (its `services` step)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -58,6 +59,13 @@ class Settings:
         values = {}
         for name, default in asdict(cls()).items():
             value = raw.get(name, default)
+            if isinstance(default, bool):
+                text = str(value).strip().lower()
+                if text not in ("true", "false", "1", "0", "yes", "no", "on", "off", ""):
+                    raise UserError(f"Invalid configuration: '{CONFIG_KEY}.{name}' must be "
+                                    f"true or false, not {value!r}.")
+                values[name] = text in ("true", "1", "yes", "on")
+                continue
             try:
                 values[name] = type(default)(default if value is None else value)
             except (TypeError, ValueError):

@@ -138,7 +138,10 @@ def _deps_needed(state: SetupState) -> list[str]:
 
 def _services_need_deps(state: SetupState) -> list[str]:
     """Services the `services` step will start on this machine without their node_modules."""
-    if "services" in state.skipped or state.backend_name != "embedded":
+    from lomash_tasks.services.model import Settings
+
+    if "services" in state.skipped or state.backend_name != "embedded" or \
+            not Settings.from_config(state.config).in_setup:
         return []
     ws = state.ws
     if not (ws.root / "node_modules").is_dir():
@@ -298,8 +301,10 @@ def _services_backend(state: SetupState) -> Any:
 
 
 def _services(state: SetupState) -> Outcome:
-    from lomash_tasks.services.model import FAILED, STARTED
+    from lomash_tasks.services.model import FAILED, STARTED, Settings
 
+    if not Settings.from_config(state.config).in_setup:
+        return Outcome(SKIPPED, "service_options.in_setup is off: `inv services.up` starts them")
     chosen = _services_backend(state)
     results = chosen.up(log=state.out.info)
     failed = [r for r in results if r.state == FAILED]

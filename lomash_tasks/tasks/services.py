@@ -140,4 +140,4 @@ def logs(c, service=None, follow=False, since=None, backend=None):
 ns = Collection("services", up, down, restart, status, logs)
 ns.configure({CONFIG_KEY: {"backend": "auto", "start_timeout": 60.0, "infra_timeout": 15.0,
                            "stop_timeout": 5.0, "backoff_base": 0.5, "backoff_max": 30.0,
-                           "stable_after": 30.0}})
+                           "stable_after": 30.0, "in_setup": True}})
