@@ -66,6 +66,9 @@ def install() -> None:
         return _mapping(path, data)
 
     Environment._path_set = _path_set
+    # `services.auth-service.port` is INVOKE_SERVICES_AUTH_SERVICE_PORT: a shell cannot export
+    # a name with '-' in it, so a key's '-' is '_' in its variable's name.
+    Environment._to_env_var = lambda self, key_path: env_name("", key_path)
     Config.load_runtime = load_runtime
     Config._load_yaml = _load_yaml
     Config._load_yml = _load_yaml
@@ -73,9 +76,14 @@ def install() -> None:
     _INSTALLED = True
 
 
+def env_name(prefix: str, key_path: Sequence[str]) -> str:
+    """The environment variable of a config key path (without Invoke's INVOKE_ prefix)."""
+    return prefix + "_".join(key_path).upper().replace("-", "_")
+
+
 def env_message(prefix: str, key_path: Sequence[str], value: str, old: Any,
                 err: Exception) -> str:
-    name = prefix + "_".join(key_path).upper()
+    name = env_name(prefix, key_path)
     key = ".".join(key_path)
     if isinstance(old, (list, tuple, dict)):
         want = "a list, which an environment variable cannot set (use an `inv -f FILE` instead)"

@@ -144,8 +144,17 @@ class StackHandle:
 STACK_CACHE = Path(tempfile.gettempdir()) / "lomash-tasks-test-cache"
 
 
-def stack_env(root: Path, cache: Path | str = STACK_CACHE) -> dict[str, str]:
-    return {
+SERVICE_NAMES = ("api-gateway", "auth-service", "product-service", "order-payment-service",
+                 "appointment-service", "content-service", "customer-service",
+                 "notification-service", "analytics-service")
+
+
+def stack_env(root: Path, cache: Path | str = STACK_CACHE, services: bool = False
+              ) -> dict[str, str]:
+    """INVOKE_* for a workspace on free ports for the infrastructure. `inv setup` leaves the
+    nine services out (service_options.in_setup: they cost ~0.8 GB) unless `services`, which
+    also gives them free ports and debug ports (never the seed's 3000-3008 / 9229-9237)."""
+    env = {
         "INVOKE_WORKSPACE_ROOT": str(root),
         "INVOKE_STACK_CACHE_DIR": str(cache),
         "INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
@@ -153,7 +162,13 @@ def stack_env(root: Path, cache: Path | str = STACK_CACHE) -> dict[str, str]:
         "INVOKE_INFRA_SMTP_PORT": str(free_port()),
         "INVOKE_INFRA_SMTP_WEB_PORT": str(free_port()),
         "INVOKE_INFRA_AWS_PORT": str(free_port()),
+        "INVOKE_SERVICE_OPTIONS_IN_SETUP": "1" if services else "0",
     }
+    for name in SERVICE_NAMES if services else ():
+        key = name.upper().replace("-", "_")
+        env[f"INVOKE_SERVICES_{key}_PORT"] = str(free_port())
+        env[f"INVOKE_SERVICES_{key}_DEBUG_PORT"] = str(free_port())
+    return env
 
 
 def stack_config(env: dict[str, str]):
@@ -172,6 +187,12 @@ def stack_config(env: dict[str, str]):
             "aws": {"port": int(env["INVOKE_INFRA_AWS_PORT"])},
         },
         "stack": {"cache_dir": env.get("INVOKE_STACK_CACHE_DIR", str(STACK_CACHE))},
+        "services": {name: {"port": int(env[f"INVOKE_SERVICES_{key}_PORT"]),
+                            "debug_port": int(env[f"INVOKE_SERVICES_{key}_DEBUG_PORT"])}
+                     for name in SERVICE_NAMES
+                     for key in [name.upper().replace("-", "_")]
+                     if f"INVOKE_SERVICES_{key}_PORT" in env},
+        "service_options": {"in_setup": env.get("INVOKE_SERVICE_OPTIONS_IN_SETUP") != "0"},
     }
     config = load_config(overrides=overrides, env=False)
     ws = Workspace.locate(env["INVOKE_WORKSPACE_ROOT"], Registry.from_mapping(plain(config)))

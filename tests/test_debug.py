@@ -44,17 +44,21 @@ def launch(workspace):
 
 def test_vscode_creates_one_attach_config_per_service(workspace, inv):
     result = inv("debug.vscode", check=True)
-    assert "9 added" in result.stdout
+    assert "18 added" in result.stdout
     data = json.loads(launch(workspace).read_text())
     configs = {c["name"]: c for c in data["configurations"]}
-    assert len(configs) == 9
+    assert len(configs) == 18  # "Docker: X" (Compose) and "Local: X" (services.up) per service
+    assert configs["Local: auth-service"] == {
+        "type": "node", "request": "attach", "name": "Local: auth-service",
+        "address": "127.0.0.1", "port": 9230, "restart": True,
+        "cwd": "${workspaceFolder}/services/auth-service", "skipFiles": ["<node_internals>/**"]}
     assert configs["Docker: auth-service"] == {
         "type": "node", "request": "attach", "name": "Docker: auth-service", "port": 9230,
         "restart": True, "localRoot": "${workspaceFolder}/services/auth-service",
         "remoteRoot": "/app/services/auth-service"}
     assert configs["Docker: api-gateway"]["port"] == 9229
     assert configs["Docker: api-gateway"]["remoteRoot"] == "/app/api-gateway"
-    assert sorted(c["port"] for c in configs.values()) == list(range(9229, 9238))
+    assert sorted(c["port"] for c in configs.values()) == sorted(list(range(9229, 9238)) * 2)
     again = inv("debug.vscode", check=True)
     assert "already there" in again.stdout
 
@@ -75,10 +79,10 @@ def test_vscode_keeps_your_configs_reads_comments_and_updates_by_name(workspace,
 """
     path.write_text(original)
     result = inv("debug.vscode", check=True)
-    assert "8 added" in result.stdout and "1 updated (Docker: auth-service)" in result.stdout
+    assert "17 added" in result.stdout and "1 updated (Docker: auth-service)" in result.stdout
     data = json.loads(path.read_text())
     names = [c["name"] for c in data["configurations"]]
-    assert names[0] == "My script" and names[1] == "Docker: auth-service" and len(names) == 10
+    assert names[0] == "My script" and names[1] == "Docker: auth-service" and len(names) == 19
     auth = data["configurations"][1]
     assert auth["port"] == 9230 and auth["skipFiles"] == ["<node_internals>/**"]
     assert data["compounds"] == []

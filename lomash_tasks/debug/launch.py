@@ -65,8 +65,11 @@ class LaunchResult:
 
 
 def attach_configs(reg: Registry) -> list[dict[str, Any]]:
-    """One attach configuration per service, as the seed's README shows it."""
-    return [{
+    """Two attach configurations per service: "Docker: X" as the seed's README shows it (the
+    Compose backend: sources under /app), "Local: X" for the services `inv services.up` runs
+    on this machine (the same files, inspector on 127.0.0.1). `"restart": true` follows the
+    hot reloads, which keep the debug port."""
+    docker = [{
         "type": "node",
         "request": "attach",
         "name": f"Docker: {svc.name}",
@@ -75,6 +78,17 @@ def attach_configs(reg: Registry) -> list[dict[str, Any]]:
         "localRoot": f"${{workspaceFolder}}/{svc.path}",
         "remoteRoot": f"/app/{svc.path}",
     } for svc in reg.services]
+    local = [{
+        "type": "node",
+        "request": "attach",
+        "name": f"Local: {svc.name}",
+        "address": "127.0.0.1",
+        "port": svc.debug_port,
+        "restart": True,
+        "cwd": f"${{workspaceFolder}}/{svc.path}",
+        "skipFiles": ["<node_internals>/**"],
+    } for svc in reg.services]
+    return docker + local
 
 
 def launch_path(ws: Workspace) -> Path:

@@ -1,6 +1,6 @@
 """The steps of `inv setup`, from a fresh clone to a working stack.
 
-    env -> stack -> wait -> db.init -> deps -> db.migrate -> db.seed -> aws
+    env -> stack -> wait -> db.init -> deps -> db.migrate -> db.seed -> aws -> services
 
 Each step calls the same plain functions as its namespace's tasks and says whether it changed
 anything. Checks come first where they are cheap, so a second run on a ready stack does no
@@ -34,6 +34,7 @@ class SetupState:
     backend: str | None = None  # flag value; None = stack.backend
     runner: str | None = None   # flag value; None = db.runner
     started: list[str] = field(default_factory=list)
+    skipped: set[str] = field(default_factory=set)  # steps left out (--skip / --only)
 
     # -- settings, flag beats config ------------------------------------------------------
     @property
@@ -128,16 +129,32 @@ def _db_init(state: SetupState) -> Outcome:
 def _deps_needed(state: SetupState) -> list[str]:
     from lomash_tasks.db.migrate import prisma
 
+    if state.runner_name == "native":
+        return []
     return [s.name for s in state.ws.registry.with_database if not prisma.available(state.ws, s)]
+
+
+def _services_need_deps(state: SetupState) -> list[str]:
+    """Services the `services` step will start on this machine without their node_modules."""
+    from lomash_tasks.services.model import Settings
+
+    if "services" in state.skipped or state.backend_name != "embedded" or \
+            not Settings.from_config(state.config).in_setup:
+        return []
+    ws = state.ws
+    if not (ws.root / "node_modules").is_dir():
+        return [s.name for s in ws.registry.services]
+    return [s.name for s in ws.registry.services if not (ws.service_dir(s) / "node_modules").is_dir()]
 
 
 def _deps(state: SetupState) -> Outcome:
     runner = state.runner_name
-    if runner == "native":
-        return Outcome(SKIPPED, "the native runner needs no Node dependencies")
     missing = _deps_needed(state)
-    if not missing:
-        return Outcome(ALREADY, "every service's Prisma CLI is installed")
+    for_services = _services_need_deps(state)
+    if runner == "native" and not for_services:
+        return Outcome(SKIPPED, "the native runner needs no Node dependencies")
+    if not missing and not for_services:
+        return Outcome(ALREADY, "every service's Node dependencies are installed")
     from lomash_tasks.debug.doctor import pnpm_path
 
     pnpm = pnpm_path()
@@ -146,6 +163,9 @@ def _deps(state: SetupState) -> Outcome:
         why = ("pnpm was not found (`make install` puts it in tools/)" if pnpm is None else
                "node was not found" if shutil.which("node") is None else
                "the workspace has no pnpm-lock.yaml")
+        if for_services:
+            raise UserError(f"The services need the workspace's Node dependencies, but {why}. "
+                            f"Install Node 20 and pnpm 9.1.0 (or `--skip services`).")
         if runner == "prisma":
             raise UserError(f"The Prisma runner needs the workspace's Node dependencies, but "
                             f"{why}. Install Node 20 and pnpm 9.1.0, or use --runner native.")
@@ -159,16 +179,20 @@ def _deps(state: SetupState) -> Outcome:
         raise UserError(f"`pnpm install --frozen-lockfile` failed in {state.ws.root} "
                         f"(exit {err.returncode}):\n{err.tail()}\nFix the install (or use "
                         f"--runner native) and run `inv setup` again.") from None
-    return Outcome(DONE, f"pnpm install in {time.monotonic() - began:.1f}s "
-                         f"({len(missing)} services lacked the Prisma CLI)")
+    why = (f"{len(missing)} services lacked the Prisma CLI" if missing else
+           f"{len(for_services)} services lacked their node_modules")
+    return Outcome(DONE, f"pnpm install in {time.monotonic() - began:.1f}s ({why})")
 
 
 def _deps_plan(state: SetupState) -> str:
+    missing = _deps_needed(state)
+    for_services = _services_need_deps(state)
+    if missing or for_services:
+        return (f"pnpm install --frozen-lockfile ({len(missing)} services lack the Prisma CLI, "
+                f"{len(for_services)} their node_modules)")
     if state.runner_name == "native":
         return "nothing: the native runner needs no Node dependencies"
-    missing = _deps_needed(state)
-    return (f"pnpm install --frozen-lockfile ({len(missing)} services lack the Prisma CLI)"
-            if missing else "nothing: every service's Prisma CLI is installed")
+    return "nothing: every service's Node dependencies are installed"
 
 
 # -- db.migrate ---------------------------------------------------------------------------------
@@ -263,6 +287,35 @@ def _aws(state: SetupState) -> Outcome:
     return Outcome(DONE if report.changed else ALREADY, report.summary)
 
 
+# -- services -----------------------------------------------------------------------------------
+def _services_backend(state: SetupState) -> Any:
+    from lomash_tasks import services
+    from lomash_tasks.services.model import Settings
+
+    return services.get(state.ws, Settings.from_config(state.config), state.stack_settings,
+                        state.backend_name)
+
+
+def _services(state: SetupState) -> Outcome:
+    from lomash_tasks.services.model import FAILED, STARTED, Settings
+
+    if not Settings.from_config(state.config).in_setup:
+        return Outcome(SKIPPED, "service_options.in_setup is off: `inv services.up` starts them")
+    chosen = _services_backend(state)
+    results = chosen.up(log=state.out.info)
+    failed = [r for r in results if r.state == FAILED]
+    if failed:
+        raise UserError("\n\n".join(r.detail for r in failed) + f"\n{len(failed)} of "
+                        f"{len(results)} services did not become healthy (the others keep "
+                        f"running).")
+    started = [r.service for r in results if r.state == STARTED]
+    slowest = max(results, key=lambda r: r.seconds)
+    if started:
+        return Outcome(DONE, f"{chosen.name}: {len(started)} started, all {len(results)} healthy "
+                             f"(slowest: {slowest.service}, {slowest.seconds:.2f}s)")
+    return Outcome(ALREADY, f"{chosen.name}: all {len(results)} services already healthy")
+
+
 STEPS = [
     Step("env", "create missing .env files from their examples", _env, _env_plan),
     Step("stack", "start PostgreSQL, Redis, the AWS endpoint and the SMTP trap", _stack,
@@ -279,20 +332,48 @@ STEPS = [
          lambda s: "run prisma/seed.sql of each database service"),
     Step("aws", "create buckets, queues, secrets and the SES sender", _aws,
          lambda s: "create missing buckets, queues (+DLQ), secrets, SES sender"),
+    Step("services", "start the gateway and the eight services (hot reload, inspectors)",
+         _services, lambda s: f"start the nine services with the {s.backend_name} backend and "
+                              f"wait until each answers GET /health"),
 ]
 STEP_NAMES = [s.name for s in STEPS]
 
 
-def urls(ws: Workspace) -> list[list[str]]:
-    """Every service and tool of the seed's port maps, with where to reach it."""
+def urls(ws: Workspace, services_backend: Any = None, backend: str = "embedded"
+         ) -> list[list[str]]:
+    """What answers now, with its state: [name, address, state, note]. The tools only Compose
+    runs are marked so (and shown as running only when they answer)."""
+    from lomash_tasks.stack import ports
+
     reg = ws.registry
-    rows = [[s.name, f"http://localhost:{s.port}", f"debug {s.debug_port}"] for s in reg.services]
-    rows.append(["postgres", f"postgresql://{reg.postgres.superuser}:****@{reg.postgres.address}",
-                 "superuser"])
-    rows.append(["redis", f"redis://:****@{reg.redis.address}", "indexes 0-7"])
-    rows.append(["mail (SMTP)", f"smtp://{reg.smtp.address}",
-                 f"web http://{reg.smtp.host}:{reg.smtp.web_port}"])
-    rows.append(["aws endpoint", reg.aws.url, f"region {reg.aws.region}"])
-    rows += [[t.name, t.url, t.login.split(" / ")[0] + " / ****" if t.login else ""]
-             for t in reg.tools]
+    rows = []
+    statuses = {}
+    if services_backend is not None:
+        try:
+            statuses = {st.service: st for st in services_backend.status()}
+        except UserError:
+            statuses = {}
+    for s in reg.services:
+        st = statuses.get(s.name)
+        state = st.state if st else ("answering" if ports.answers("127.0.0.1", s.port) else "")
+        if state and state != "stopped":
+            rows.append([s.name, f"http://localhost:{s.port}", state, f"debug {s.debug_port}"])
+    infra = [
+        ("postgres", reg.postgres, f"postgresql://{reg.postgres.superuser}:****@"
+                                   f"{reg.postgres.address}", "superuser"),
+        ("redis", reg.redis, f"redis://:****@{reg.redis.address}", "indexes 0-7"),
+        ("mail (SMTP)", reg.smtp, f"smtp://{reg.smtp.address}",
+         f"web http://{reg.smtp.host}:{reg.smtp.web_port}"),
+        ("aws endpoint", reg.aws, reg.aws.url, f"region {reg.aws.region}"),
+    ]
+    for name, ep, address, note in infra:
+        if ports.answers(ep.host, ep.port):
+            rows.append([name, address, "running", note])
+    for t in reg.tools:
+        login = t.login.split(" / ")[0] + " / ****" if t.login else ""
+        if backend == "compose" and ports.answers("127.0.0.1", t.port):
+            rows.append([t.name, t.url, "running", login])
+        else:
+            rows.append([t.name, t.url, "Compose only",
+                         "runs with `--backend compose`" if backend != "compose" else login])
     return rows

@@ -15,12 +15,12 @@ from lomash_tasks import configguard, settings
 
 configguard.install()  # a bad INVOKE_* variable or -f file: a clear message, not a traceback
 
-from lomash_tasks.tasks import aws, cache, db, debug, env, setup, stack, stripe_tasks  # noqa: E402
+from lomash_tasks.tasks import aws, cache, db, debug, env, services, setup, stack, stripe_tasks
 
 stripe = stripe_tasks  # `suite.stripe`, like the namespace's name
 
 namespace = Collection()
-for module in (env, stack, db, cache, aws, stripe_tasks, debug):
+for module in (env, stack, services, db, cache, aws, stripe_tasks, debug):
     namespace.add_collection(module.ns)
 namespace.add_task(setup.setup, default=False)
 namespace.add_task(setup.teardown)

@@ -38,7 +38,7 @@ def vscode(c):
     result = debugging.write_launch(ws)
     rel = ws.relative(result.path)
     if result.status == "unchanged":
-        out.ok(f"{rel}: all {len(ws.registry.services)} attach configurations already there "
+        out.ok(f"{rel}: all {2 * len(ws.registry.services)} attach configurations already there "
                f"({result.kept} of your own kept).")
         return
     parts = []

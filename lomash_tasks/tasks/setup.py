@@ -12,7 +12,7 @@ from lomash_tasks.tasks.base import task
 context = lazy("lomash_tasks.context")
 pipeline = lazy("lomash_tasks.setup.pipeline")
 
-STEPS_HELP = "env, stack, wait, db.init, deps, db.migrate, db.seed, aws"
+STEPS_HELP = "env, stack, wait, db.init, deps, db.migrate, db.seed, aws, services"
 
 
 @task(iterable=["skip", "only"], help={
@@ -32,6 +32,7 @@ def setup(c, backend=None, runner=None, skip=None, only=None, dry=False, json=Fa
     out = Console(out=sys.stderr) if json else context.console(c)
     steps, skipped = pipeline.choose(setup_steps.STEPS, only, skip)
     state = setup_steps.SetupState(ws, context.data(c), out, backend, runner)
+    state.skipped = set(skipped)
     timeout = context.section(c, SetupSettings).lock_timeout
     lock = (contextlib.nullcontext() if dry else  # a dry run writes nothing, not even a lock
             pipeline.exclusive(ws.state_dir / "setup.lock", out, timeout, "inv setup"))
@@ -39,36 +40,43 @@ def setup(c, backend=None, runner=None, skip=None, only=None, dry=False, json=Fa
         try:
             results = pipeline.run(steps, skipped, state, out, dry=dry)
         except pipeline.Interrupted as stop:
-            _report(c, ws, stop.results, json, dry)
+            _report(c, ws, stop.results, json, dry, state)
             raise UserError("inv setup was interrupted (Ctrl-C). The servers it started keep "
                             "running; run `inv setup` again to resume.", code=130) from None
-    _report(c, ws, results, json, dry)
+    _report(c, ws, results, json, dry, state)
     failed = [r for r in results if r.status == pipeline.FAILED]
     if failed:
         raise UserError(f"inv setup stopped at step '{failed[0].step}': {failed[0].detail}\n"
                         f"Fix: {failed[0].fix}.")
 
 
-def _report(c, ws, results, json, dry):
+def _report(c, ws, results, json, dry, state):
     from lomash_tasks.setup import steps as setup_steps
 
     out = context.console(c)
-    links = setup_steps.urls(ws)
+    links = []
+    if not dry:
+        try:
+            backend = state.backend_name
+            links = setup_steps.urls(ws, setup_steps._services_backend(state), backend)
+        except UserError:
+            links = setup_steps.urls(ws)
     if json:
         out.print(pipeline.as_json(results, workspace=str(ws.root),
-                                   urls={name: url for name, url, _ in links}))
+                                   urls={name: url for name, url, _, _ in links},
+                                   states={name: st for name, _, st, _ in links}))
         return
     title = "inv setup --dry (nothing changed)" if dry else "inv setup"
     out.table(["step", "result", "time", "detail"], pipeline.summary_rows(results), title=title)
-    table = "\n".join(f"| {n} | {u} | {x} |" for n, u, x in links)
-    out.step_summary(pipeline.markdown(results, title, "| service | address | note |\n|---|---|---|\n"
-                                       + table))
+    table = "\n".join(f"| {n} | {u} | {st} | {x} |" for n, u, st, x in links)
+    out.step_summary(pipeline.markdown(results, title, "| service | address | state | note |\n"
+                                       "|---|---|---|---|\n" + table))
     if dry:
         return
     if all(r.status in (pipeline.ALREADY, pipeline.SKIPPED) for r in results):
         out.ok("Nothing to do: the stack was already set up.")
     if not any(r.status in (pipeline.FAILED, pipeline.NOT_RUN) for r in results):
-        out.table(["service", "address", "note"], links, title="Where things are")
+        out.table(["service", "address", "state", "note"], links, title="Where things are")
 
 
 @task(help={
@@ -78,9 +86,10 @@ def _report(c, ws, results, json, dry):
     "allow_remote": "With --volumes: allow it while infra.* points at a non-local host.",
 })
 def teardown(c, backend=None, volumes=False, yes=False, allow_remote=False):
-    """Stop the local stack (the way back from setup); --volumes also deletes its data."""
-    from lomash_tasks.tasks import stack
+    """Stop the services, then the stack (the way back from setup); --volumes deletes data."""
+    from lomash_tasks.tasks import services, stack
 
+    services.down(c, backend=backend)
     stack.down(c, backend=backend, volumes=volumes, yes=yes, allow_remote=allow_remote)
 
 

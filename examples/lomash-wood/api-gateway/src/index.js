@@ -1,20 +1,23 @@
-// Placeholder HTTP server: answers GET /health so probes and the container
-// HEALTHCHECK have something real to call. The service's code lives here.
+// api-gateway: the public entry point. GET /health answers 200 only when every service it
+// routes to answers its own GET /health (URLs from *_SERVICE_URL); 503 names the ones that do not.
 'use strict';
-const http = require('node:http');
+const { serve, httpCheck } = require('@lomash/service-kit');
 
-const name = process.env.SERVICE_NAME || 'api-gateway';
-const port = Number(process.env.PORT || 3000);
+const UPSTREAMS = {
+  'auth-service': 'AUTH_SERVICE_URL',
+  'product-service': 'PRODUCT_SERVICE_URL',
+  'order-payment-service': 'ORDER_PAYMENT_SERVICE_URL',
+  'appointment-service': 'APPOINTMENT_SERVICE_URL',
+  'content-service': 'CONTENT_SERVICE_URL',
+  'customer-service': 'CUSTOMER_SERVICE_URL',
+  'notification-service': 'NOTIFICATION_SERVICE_URL',
+  'analytics-service': 'ANALYTICS_SERVICE_URL',
+};
 
-const server = http.createServer((req, res) => {
-  if (req.method === 'GET' && (req.url === '/health' || req.url === '/v1/health')) {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ status: 'ok', service: name }));
-    return;
-  }
-  res.writeHead(404, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ error: 'not_found', service: name }));
-});
+const checks = {};
+for (const [service, variable] of Object.entries(UPSTREAMS)) {
+  const url = process.env[variable];
+  checks[service] = url ? httpCheck(url) : async () => { throw new Error(`${variable} is not set`); };
+}
 
-server.listen(port, () => console.log(`${name} listening on :${port}`));
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => server.close(() => process.exit(0)));
+serve({ name: process.env.SERVICE_NAME || 'api-gateway', checks });

@@ -1,0 +1,216 @@
+"""The services on the Compose backend: the workspace's Compose files define all nine.
+
+Started, stopped and logged through the one Compose helper (`stack.compose.run_compose` /
+`compose_command`); state and health come from the Docker SDK (each service's container
+HEALTHCHECK calls its GET /health). The gateway is started last, once the eight are healthy.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, Callable, Iterable, Iterator
+
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Service
+from lomash_tasks.services import model
+from lomash_tasks.services.model import (ALREADY, CRASHED, FAILED, GATEWAY, HEALTHY, RESTARTING,
+                                         STARTED, STARTING, STOPPED, UNHEALTHY, ServiceStatus,
+                                         Settings, UpResult)
+from lomash_tasks.workspace import Workspace
+
+
+class ComposeServices:
+    name = "compose"
+
+    def __init__(self, ws: Workspace, settings: Settings | None = None,
+                 stack_settings: Any = None, client: Any = None) -> None:
+        from lomash_tasks.stack.compose import ComposeBackend
+
+        self.ws = ws
+        self.settings = settings or Settings()
+        self.stack = ComposeBackend(ws, stack_settings, client)
+
+    @property
+    def project(self) -> str:
+        return self.stack.project
+
+    def compose(self, *args: str, timeout: float | None = 900) -> Any:
+        from lomash_tasks.stack.compose import run_compose
+
+        return run_compose(self.ws, self.project, *args, timeout=timeout)
+
+    def container(self, svc: Service) -> Any | None:
+        labels = [f"com.docker.compose.project={self.project}",
+                  f"com.docker.compose.service={svc.name}"]
+        found = self.stack.client.containers.list(all=True, filters={"label": labels})
+        return found[0] if found else None
+
+    def state_of(self, box: Any | None) -> str:
+        if box is None:
+            return STOPPED
+        health = self.stack.health(box)
+        state = box.attrs.get("State", {})
+        if health in ("healthy", "running"):
+            return HEALTHY
+        if health == "starting":
+            return STARTING
+        if health == "unhealthy":
+            return UNHEALTHY
+        if health == "restarting":
+            return RESTARTING
+        if health in ("exited", "dead"):
+            return CRASHED if state.get("ExitCode") not in (0, None) else STOPPED
+        return STARTING if health == "created" else STOPPED
+
+    @staticmethod
+    def last_check(box: Any) -> str:
+        log = ((box.attrs.get("State") or {}).get("Health") or {}).get("Log") or []
+        if not log:
+            return "no health check has run yet"
+        last = log[-1]
+        return f"exit {last.get('ExitCode')}: {str(last.get('Output', '')).strip()[:300]}"
+
+    # -- up ----------------------------------------------------------------------------------
+    def up(self, names: Iterable[str] | None = None, timeout: float | None = None,
+           log: Callable[[str], Any] | None = None) -> list[UpResult]:
+        from lomash_tasks.stack import ports
+        from lomash_tasks.stack.compose import env_file
+
+        chosen = self.ws.registry.select(list(names or []))
+        say = log or (lambda text: None)
+        timeout = float(timeout or self.settings.start_timeout)
+        if not env_file(self.ws).is_file():
+            raise UserError(f"The workspace has no {self.ws.relative(env_file(self.ws))}: "
+                            f"Compose reads it. Run `inv env.copy`, then run this again.")
+        began = time.monotonic()
+        deadline = began + timeout
+        results: dict[str, UpResult] = {}
+        todo = []
+        for svc in chosen:
+            box = self.container(svc)
+            if box is not None and self.state_of(box) == HEALTHY:
+                results[svc.name] = UpResult(svc.name, ALREADY, model.url(svc), svc.debug_port,
+                                             time.monotonic() - began)
+                continue
+            if box is None:
+                for port, which in ((svc.port, "port"), (svc.debug_port, "debug_port")):
+                    ports.ensure_free("127.0.0.1", port, f"the {svc.name} container",
+                                      model.port_key(svc, which))
+            todo.append(svc)
+        first = [s for s in todo if s.name != GATEWAY]
+        last = [s for s in todo if s.name == GATEWAY]
+        for batch in (first, last):
+            if not batch:
+                continue
+            say(f"docker compose up -d {' '.join(s.name for s in batch)}")
+            self.compose("up", "-d", *[s.name for s in batch])
+            for svc in batch:
+                results[svc.name] = self._wait(svc, deadline, began, timeout)
+        return [results[s.name] for s in chosen]
+
+    def _wait(self, svc: Service, deadline: float, began: float, timeout: float) -> UpResult:
+        delay, seen = 0.05, "no container"
+        while True:
+            box = self.container(svc)
+            if box is not None:
+                state = self.state_of(box)
+                seen = state
+                if state == HEALTHY:
+                    return UpResult(svc.name, STARTED, model.url(svc), svc.debug_port,
+                                    time.monotonic() - began)
+                if state in (CRASHED, STOPPED):
+                    tail = box.logs(tail=15).decode(errors="replace").strip()
+                    return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
+                                    time.monotonic() - began,
+                                    f"The {svc.name} container exited during start. Last lines "
+                                    f"of its log:\n{tail}")
+            if time.monotonic() >= deadline:
+                check = self.last_check(box) if box is not None else ""
+                tail = box.logs(tail=15).decode(errors="replace").strip() if box else ""
+                return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
+                                time.monotonic() - began,
+                                f"The {svc.name} container was not healthy within {timeout:g}s "
+                                f"(last state: {seen}; its /health check last said: {check}). "
+                                f"Last lines of its log:\n{tail}")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    # -- down / restart / status / logs ----------------------------------------------------------
+    def down(self, names: Iterable[str] | None = None, timeout: float = 30.0,
+             log: Callable[[str], Any] | None = None) -> list[str]:
+        chosen = self.ws.registry.select(list(names or []))
+        present = [s.name for s in chosen if self.container(s) is not None]
+        if present:
+            self.compose("rm", "--stop", "--force", *present)
+        return present
+
+    def restart(self, names: Iterable[str] | None = None, timeout: float | None = None,
+                log: Callable[[str], Any] | None = None) -> list[UpResult]:
+        chosen = self.ws.registry.select(list(names or []))
+        present = [s.name for s in chosen if self.container(s) is not None]
+        if present:
+            self.compose("restart", *present)
+        return self.up([s.name for s in chosen], timeout=timeout, log=log)
+
+    def status(self) -> list[ServiceStatus]:
+        from lomash_tasks.services import inspector
+
+        out = []
+        for svc in self.ws.registry.services:
+            box = self.container(svc)
+            state = self.state_of(box)
+            if box is None:
+                out.append(ServiceStatus(svc.name, self.name, state, model.url(svc),
+                                         svc.debug_port))
+                continue
+            attrs = box.attrs.get("State", {})
+            uptime = None
+            if state != STOPPED and attrs.get("StartedAt"):
+                try:
+                    started = datetime.fromisoformat(attrs["StartedAt"][:26].rstrip("Z")
+                                                     + "+00:00")
+                    uptime = round(time.time() - started.timestamp(), 1)
+                except ValueError:
+                    uptime = None
+            detail = "" if state == HEALTHY else self.last_check(box)
+            out.append(ServiceStatus(
+                svc.name, self.name, state, model.url(svc), svc.debug_port,
+                inspector.attached_text(svc.debug_port) if state != STOPPED else "",
+                attrs.get("Pid") or None, box.name, uptime,
+                int(box.attrs.get("RestartCount") or 0),
+                f"docker compose logs {svc.name}", detail))
+        return out
+
+    def running(self) -> bool:
+        return any(self.container(s) is not None for s in self.ws.registry.services)
+
+    def logs(self, names: Iterable[str] | None = None, follow: bool = False,
+             since: float | None = None) -> Iterator[tuple[str, str]]:
+        from lomash_tasks import commands
+        from lomash_tasks.stack.compose import compose_command, compose_env
+
+        chosen = [s.name for s in self.ws.registry.select(list(names or []))]
+        args = ["logs", "--no-color", "--timestamps"]
+        if follow:
+            args.append("--follow")
+        if since is not None:
+            args += ["--since", str(int(since))]
+        argv = compose_command(self.ws, self.project, *args, *chosen)
+        proc = commands.spawn(argv, env=compose_env(self.ws), cwd=self.ws.compose_dir,
+                              replace_env=True, pipe=True, new_session=False)
+        try:
+            for raw in proc.stdout:
+                line = raw.rstrip("\n")
+                name, sep, rest = line.partition("|")
+                name = name.strip()
+                if sep and name in chosen:
+                    yield name, rest.strip()
+                elif sep:  # the container's name (lomash-auth-service-1 etc.)
+                    match = [n for n in chosen if n in name]
+                    yield (match[0] if match else name), rest.strip()
+                else:
+                    yield "compose", line
+        finally:
+            if proc.poll() is None:
+                proc.terminate()

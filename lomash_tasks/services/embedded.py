@@ -1,0 +1,424 @@
+"""The services on the embedded backend: the `services.*` verbs over the supervisor's files.
+
+    <workspace>/.lomash/services/desired.json   what should run, and how (written here)
+    <workspace>/.lomash/services/state.json     what the supervisor sees (written by it)
+    <workspace>/.lomash/services/<name>.log     each service's output, timestamped, rotated at up
+
+`up` checks everything before it starts anything (node_modules, .env files, PostgreSQL and
+Redis answering, every port and debug port free or already ours), writes the launches, starts
+the supervisor if none runs, and waits until each service answers GET /health 200 itself:
+the eight services first, the gateway last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Service
+from lomash_tasks.services import model
+from lomash_tasks.services.model import (ALREADY, CRASHED, FAILED, GATEWAY, HEALTHY, STARTED,
+                                         STOPPED, ServiceStatus, Settings, UpResult)
+from lomash_tasks.services.supervisor import groups, health, read_json, write_json
+from lomash_tasks.workspace import Workspace
+
+TAIL = 15
+
+
+class EmbeddedServices:
+    name = "embedded"
+
+    def __init__(self, ws: Workspace, settings: Settings | None = None) -> None:
+        self.ws = ws
+        self.settings = settings or Settings()
+        self.dir = model.state_dir(ws)
+
+    # -- files -----------------------------------------------------------------------------
+    @property
+    def desired_path(self) -> Path:
+        return self.dir / "desired.json"
+
+    @property
+    def state_path(self) -> Path:
+        return self.dir / "state.json"
+
+    def desired(self) -> dict[str, Any]:
+        return read_json(self.desired_path).get("services") or {}
+
+    def states(self) -> dict[str, Any]:
+        return read_json(self.state_path).get("services") or {}
+
+    def write_desired(self, services: dict[str, Any]) -> None:
+        s = self.settings
+        write_json(self.desired_path, {
+            "settings": {"stop_timeout": s.stop_timeout, "backoff_base": s.backoff_base,
+                         "backoff_max": s.backoff_max, "stable_after": s.stable_after},
+            "services": services})
+        self.signal_supervisor(signal.SIGHUP)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One services.up/down/restart at a time per workspace."""
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.dir / "services.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- the supervisor --------------------------------------------------------------------
+    def supervisor_pid(self) -> int | None:
+        """The supervisor's pid while it runs (it holds supervisor.lock for its life)."""
+        lock_path = self.dir / "supervisor.lock"
+        if not lock_path.exists():
+            return None
+        fd = os.open(lock_path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return int((self.dir / "supervisor.pid").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                return -1
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+    def signal_supervisor(self, sig: int) -> bool:
+        pid = self.supervisor_pid()
+        if pid and pid > 0:
+            try:
+                os.kill(pid, sig)
+                return True
+            except OSError:
+                return False
+        return False
+
+    def ensure_supervisor(self) -> int:
+        from lomash_tasks import commands
+
+        pid = self.supervisor_pid()
+        if pid:
+            return pid
+        log = self.dir / "supervisor.log"
+        model.rotate(log)
+        proc = commands.spawn([sys.executable, "-m", "lomash_tasks.services.supervisor",
+                               str(self.dir)], log=log, cwd=self.dir)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pid = self.supervisor_pid()
+            if pid:
+                return pid
+            if proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        tail = _tail(log)
+        raise UserError(f"The services' supervisor did not start. Last lines of "
+                        f"{self.ws.relative(log)}:\n{tail}")
+
+    # -- checks before anything starts ---------------------------------------------------------
+    def check_infra(self, services: list[Service]) -> None:
+        from lomash_tasks.stack import probes
+
+        parts = []
+        if any(s.has_database for s in services):
+            parts.append("postgres")
+        if any(s.has_cache for s in services):
+            parts.append("redis")
+        from concurrent.futures import ThreadPoolExecutor
+
+        def probe(part: str) -> str | None:
+            try:
+                probes.wait_for(self.ws, part, self.settings.infra_timeout)
+            except UserError as err:
+                return (f"The services need {part} first, and it does not answer: {err.text}\n"
+                        f"Start the stack with `inv stack.up` (or run `inv setup`), then run "
+                        f"this again.")
+            return None
+
+        with ThreadPoolExecutor(max_workers=max(1, len(parts))) as pool:
+            problems = [p for p in pool.map(probe, parts) if p]
+        if problems:
+            raise UserError(problems[0])
+
+    def check_ports(self, services: list[Service]) -> None:
+        from lomash_tasks.stack import ports
+
+        if not services:
+            return
+        live = groups()
+        ours = {pid for rec in self.states().values() if rec.get("pgid")
+                for pid in live.get(rec["pgid"], [])}
+        for svc in services:
+            for port, which in ((svc.port, "port"), (svc.debug_port, "debug_port")):
+                if ports.is_free(model.HOST, port):
+                    continue
+                held = ports.holder(port)
+                if held is not None and held.pid in ours:
+                    continue
+                who = held.describe() if held else "another program"
+                raise UserError(
+                    f"Port {port} ({svc.name}'s {which.replace('_', ' ')}) on {model.HOST} is "
+                    f"already in use by {who}, so no service was started. Stop that program, "
+                    f"or move {svc.name} with {model.port_key(svc, which)}=<port> (or "
+                    f"services.{svc.name}.{which} in invoke.yaml / an `inv -f` file).")
+
+    # -- up ----------------------------------------------------------------------------------
+    def up(self, names: Iterable[str] | None = None, timeout: float | None = None,
+           log: Callable[[str], Any] | None = None, restarted: Iterable[str] = (),
+           began: float | None = None) -> list[UpResult]:
+        reg = self.ws.registry
+        chosen = reg.select(list(names or []))
+        say = log or (lambda text: None)
+        timeout = float(timeout or self.settings.start_timeout)
+        model.check_node_modules(self.ws, chosen)
+        launches = {svc.name: model.launch(self.ws, svc) for svc in chosen}
+        for item in launches.values():
+            for note in item.notes:
+                say(f"{item.name}: {note}")
+        self.check_infra(chosen)
+        began = began or time.monotonic()
+        with self.lock():
+            desired = self.desired()
+            states = self.states()
+            supervised = self.supervisor_pid() is not None
+            fresh = [s for s in chosen if not (
+                supervised and s.name in desired and launches[s.name].same_process(desired[s.name])
+                and states.get(s.name, {}).get("state") not in (None, STOPPED))]
+            self.check_ports(fresh)
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for svc in fresh:
+                model.rotate(model.log_path(self.ws, svc))
+                spec = launches[svc.name].as_dict()
+                spec["token"] = int(desired.get(svc.name, {}).get("token", 0)) + 1
+                desired[svc.name] = spec
+            first = [s for s in chosen if s.name != GATEWAY]
+            last = [s for s in chosen if s.name == GATEWAY]
+            fresh_names = {s.name for s in fresh}
+            restarted = set(restarted) - fresh_names
+            if fresh:
+                self.ensure_supervisor()
+            results: dict[str, UpResult] = {}
+            deadline = time.monotonic() + timeout
+            for batch in (first, last):
+                if not batch:
+                    continue
+                todo = {s.name: desired[s.name] for s in batch if s.name in fresh_names}
+                if todo:
+                    current = self.desired()
+                    current.update(todo)
+                    self.write_desired(current)
+                    say(f"starting {', '.join(todo)}")
+                lenient = batch is last and any(r.state == FAILED for r in results.values())
+                tokens = {s.name: desired[s.name].get("token") for s in batch
+                          if s.name in todo or s.name in restarted}
+                results.update(self._wait(batch, fresh_names | restarted, deadline, began,
+                                          timeout, tokens, lenient))
+        return [results[s.name] for s in chosen]
+
+    def _wait(self, batch: list[Service], fresh: set[str], deadline: float, began: float,
+              timeout: float, tokens: dict[str, Any], lenient: bool = False
+              ) -> dict[str, UpResult]:
+        """Wait until each service answers GET /health 200 (any answer with `lenient`)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        pending = {s.name: s for s in batch}
+        seen: dict[str, tuple[int | None, str]] = {}
+        out: dict[str, UpResult] = {}
+        pool = ThreadPoolExecutor(max_workers=max(1, len(batch)))
+        try:
+            return self._poll(pool, pending, seen, out, fresh, deadline, began, timeout, tokens,
+                              lenient)
+        finally:
+            pool.shutdown(wait=False)
+
+    def _poll(self, pool: Any, pending: dict[str, Service], seen: dict[str, Any],
+              out: dict[str, UpResult], fresh: set[str], deadline: float, began: float,
+              timeout: float, tokens: dict[str, Any], lenient: bool) -> dict[str, UpResult]:
+        while pending:
+            states = self.states()
+            answers = dict(zip(pending, pool.map(lambda svc: health(svc.port, timeout=3.0),
+                                                 pending.values())))
+            for name, svc in list(pending.items()):
+                code, what = answers[name]
+                seen[name] = (code, what)
+                state = states.get(name, {})
+                if code == 200 or (lenient and code is not None):
+                    kind = STARTED if name in fresh else ALREADY
+                    detail = "" if code == 200 else f"GET /health answered {code}: {what[:200]}"
+                    out[name] = UpResult(name, kind, model.url(svc), svc.debug_port,
+                                         time.monotonic() - began, detail)
+                    del pending[name]
+                elif state.get("state") == CRASHED and name in tokens and \
+                        state.get("token") == tokens[name]:
+                    out[name] = self._failure(svc, began, "exited during start",
+                                              state.get("last_exit", ""), seen[name])
+                    del pending[name]
+            if not pending:
+                break
+            if time.monotonic() >= deadline:
+                for name, svc in pending.items():
+                    out[name] = self._failure(
+                        svc, began, f"did not answer GET /health with 200 within "
+                        f"{timeout:g}s", "",
+                        seen.get(name, (None, "nothing yet")))
+                break
+            time.sleep(0.05)
+        return out
+
+    def _failure(self, svc: Service, began: float, what: str, why: str,
+                 seen: tuple[int | None, str]) -> UpResult:
+        code, body = seen
+        last = f"{code}: {body[:300]}" if code is not None else body
+        log = model.log_path(self.ws, svc)
+        detail = (f"{svc.name} {what}{f' ({why})' if why else ''}. /health last said: {last}\n"
+                  f"Last lines of {self.ws.relative(log)}:\n{_tail(log)}")
+        return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
+                        time.monotonic() - began, detail)
+
+    # -- down / restart ----------------------------------------------------------------------
+    def down(self, names: Iterable[str] | None = None, timeout: float = 30.0,
+             log: Callable[[str], Any] | None = None) -> list[str]:
+        chosen = {s.name for s in self.ws.registry.select(list(names or []))}
+        if not self.dir.exists():
+            return []
+        with self.lock():
+            desired = self.desired()
+            states = self.states()
+            gone = [n for n in desired if n in chosen]
+            remaining = {n: v for n, v in desired.items() if n not in chosen}
+            write_json(self.desired_path, {**read_json(self.desired_path),
+                                           "services": remaining})
+            alive = self.signal_supervisor(signal.SIGHUP)
+            pgids = {n: rec.get("pgid") for n, rec in states.items()
+                     if n in chosen and rec.get("pgid")}
+            deadline = time.monotonic() + timeout
+            while alive and time.monotonic() < deadline:
+                now_states = self.states()
+                running = [n for n in chosen if now_states.get(n, {}).get("pgid")]
+                if not running and not any(groups().get(p) for p in pgids.values()):
+                    break
+                if self.supervisor_pid() is None:
+                    break
+                time.sleep(0.05)
+            # no supervisor (killed) or past the deadline: end the recorded groups ourselves
+            for name, pgid in pgids.items():
+                if groups().get(pgid):
+                    try:
+                        os.killpg(pgid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                    if name not in gone:
+                        gone.append(name)
+            if not remaining:
+                end = time.monotonic() + 10
+                while self.supervisor_pid() is not None and time.monotonic() < end:
+                    time.sleep(0.05)
+        return [n for n in (s.name for s in self.ws.registry.services) if n in gone]
+
+    def restart(self, names: Iterable[str] | None = None, timeout: float | None = None,
+                log: Callable[[str], Any] | None = None) -> list[UpResult]:
+        chosen = self.ws.registry.select(list(names or []))
+        began = time.monotonic()
+        with self.lock():
+            desired = self.desired()
+            bumped: dict[str, Any] = {s.name: {**desired[s.name], "token": int(desired[s.name].get("token", 0)) + 1}
+                      for s in chosen if s.name in desired}
+            if not self.supervisor_pid():
+                bumped = {}
+            if bumped:
+                for name in bumped:
+                    model.rotate(model.log_path(self.ws, self.ws.registry.service(name)))
+                desired.update(bumped)
+                self.write_desired(desired)
+                # wait for the supervisor to take the new tokens (the old process is gone)
+                end = time.monotonic() + self.settings.stop_timeout + 10
+                while time.monotonic() < end:
+                    states = self.states()
+                    if all(states.get(n, {}).get("token") == bumped[n]["token"] for n in bumped):
+                        break
+                    time.sleep(0.05)
+        return self.up([s.name for s in chosen], timeout=timeout, log=log, restarted=bumped,
+                       began=began)
+
+    # -- status / logs -------------------------------------------------------------------------
+    def status(self) -> list[ServiceStatus]:
+        from lomash_tasks.services import inspector
+
+        states = self.states()
+        desired = self.desired()
+        supervised = self.supervisor_pid() is not None
+        now = time.time()
+        out = []
+        for svc in self.ws.registry.services:
+            rec = states.get(svc.name) or {}
+            state = rec.get("state") or STOPPED
+            detail = ""
+            if svc.name not in desired or not supervised:
+                if rec.get("pgid") and groups().get(rec["pgid"]):
+                    detail = ("its supervisor is not running: `inv services.up` supervises it "
+                              "again (after restarting it)")
+                else:
+                    state = STOPPED
+            if state in (model.STARTING, model.RESTARTING, model.UNHEALTHY):
+                code, seen = health(rec.get("port") or svc.port, timeout=3.0)  # the truth now
+                if code == 200:
+                    state = HEALTHY
+                elif code is not None:
+                    state = model.UNHEALTHY
+                    rec["last_health"] = {"code": code, "seen": seen}
+            if state == CRASHED:
+                detail = (f"{rec.get('last_exit', '')}; restart in "
+                          f"{rec.get('next_start_in') or 0:g}s (backoff {rec.get('backoff', 0):g}s)")
+            elif state not in (STOPPED, HEALTHY) and rec.get("last_health"):
+                lh = rec["last_health"]
+                detail = f"/health: {lh.get('code') or ''} {str(lh.get('seen', ''))[:120]}".strip()
+            running = state != STOPPED
+            debugger = ""
+            if running and rec.get("debug_port"):
+                debugger = inspector.attached_text(rec["debug_port"])
+            started = rec.get("started_at")
+            out.append(ServiceStatus(
+                svc.name, self.name, state, model.url(svc), rec.get("debug_port") or svc.debug_port,
+                debugger, rec.get("pgid") if running else None, "",
+                round(now - started, 1) if running and started else None,
+                int(rec.get("restarts") or 0), self.ws.relative(model.log_path(self.ws, svc)),
+                detail))
+        return out
+
+    def log_files(self, names: Iterable[str] | None = None) -> dict[str, Path]:
+        return {s.name: model.log_path(self.ws, s)
+                for s in self.ws.registry.select(list(names or []))}
+
+    def logs(self, names: Iterable[str] | None = None, follow: bool = False,
+             since: float | None = None) -> Iterator[tuple[str, str]]:
+        from lomash_tasks.services import logs as service_logs
+
+        files = self.log_files(names)
+        if follow:
+            yield from service_logs.follow(files, since)
+        else:
+            yield from service_logs.merged(files, since)
+
+    def running(self) -> bool:
+        return self.supervisor_pid() is not None
+
+
+def _tail(path: Path, lines: int = TAIL) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log was written)"
+    kept = [line for line in text.splitlines() if line.strip()][-lines:]
+    return "\n".join(kept) if kept else "(the log is empty)"
+

@@ -1,0 +1,259 @@
+"""The services' typed data: settings, what `up` did, what `status` shows, how one is launched.
+
+A service is launched from its own package's `dev` script, read from its package.json:
+`node --watch src/index.js` becomes `node --inspect=127.0.0.1:<debug_port> --watch src/index.js`
+run from the service's folder (the inspector lands on the service's own code: Node's watcher
+hands it to the process it restarts, so the debug port is stable across reloads). The
+environment is the service's `.env` (the host overlay's values), then what the registry says:
+PORT, HOST=127.0.0.1, DEBUG_PORT, SERVICE_NAME, and for the gateway each upstream's URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Service
+from lomash_tasks.workspace import Workspace
+
+GATEWAY = "api-gateway"
+HOST = "127.0.0.1"
+
+STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED = (
+    "starting", "healthy", "unhealthy", "crashed", "restarting", "stopped")
+STATES = (STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED)
+STARTED, ALREADY, FAILED = "started", "already running", "failed"
+
+# What a service takes from the environment of the `inv` that starts it: the rest comes from
+# its .env and the registry, so a service runs the same whichever shell started it (and a
+# second `services.up` from another shell sees the same launch: nothing to restart).
+PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+              "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "HTTP_PROXY", "HTTPS_PROXY",
+              "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+CONFIG_KEY = "service_options"  # `services:` is the registry's; these are the tasks' settings
+SHELL_WORDS = ("&&", "||", "|", ";", ">", "<", "$(", "`")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """`service_options.*` in config (flags beat config, config beats these defaults)."""
+
+    backend: str = "auto"          # auto | embedded | compose (auto follows stack.backend)
+    start_timeout: float = 60.0    # seconds for every service to answer GET /health 200
+    infra_timeout: float = 15.0    # seconds for PostgreSQL and Redis to answer first
+    stop_timeout: float = 5.0      # seconds between SIGTERM and SIGKILL of a service's group
+    backoff_base: float = 0.5      # first restart delay after a crash; doubles per crash
+    backoff_max: float = 30.0      # the longest restart delay
+    stable_after: float = 30.0     # healthy this long: the next crash starts the backoff afresh
+    in_setup: bool = True          # `inv setup` ends by starting them (its `services` step)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Settings":
+        raw = (config.get(CONFIG_KEY) if hasattr(config, "get") else None) or {}
+        values = {}
+        for name, default in asdict(cls()).items():
+            value = raw.get(name, default)
+            if isinstance(default, bool):
+                text = str(value).strip().lower()
+                if text not in ("true", "false", "1", "0", "yes", "no", "on", "off", ""):
+                    raise UserError(f"Invalid configuration: '{CONFIG_KEY}.{name}' must be "
+                                    f"true or false, not {value!r}.")
+                values[name] = text in ("true", "1", "yes", "on")
+                continue
+            try:
+                values[name] = type(default)(default if value is None else value)
+            except (TypeError, ValueError):
+                raise UserError(f"Invalid configuration: '{CONFIG_KEY}.{name}' must be a "
+                                f"{type(default).__name__}, not {value!r}.") from None
+            if isinstance(default, float) and not values[name] > 0:
+                raise UserError(f"Invalid configuration: '{CONFIG_KEY}.{name}' must be a "
+                                f"number of seconds greater than 0, not {value!r}.")
+        return cls(**values)
+
+
+@dataclass
+class UpResult:
+    service: str
+    state: str        # started | already running | failed
+    url: str
+    debug_port: int | None
+    seconds: float
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ServiceStatus:
+    service: str
+    backend: str
+    state: str                    # one of STATES
+    url: str
+    debug_port: int | None
+    debugger: str = ""            # attached | not attached | "" (not visible)
+    pid: int | None = None
+    container: str = ""
+    uptime: float | None = None   # seconds
+    restarts: int = 0
+    log: str = ""
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Launch:
+    """How the supervisor starts one service (written into its desired-state file)."""
+
+    name: str
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    port: int
+    debug_port: int | None
+    log: str
+    watch: bool
+    token: int = 0                # bumped by `services.restart`
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def same_process(self, other: Mapping[str, Any]) -> bool:
+        """True when `other` (a stored launch) would run the same program the same way."""
+        keys = ("argv", "cwd", "env", "port", "debug_port")
+        return all(other.get(k) == getattr(self, k) for k in keys)
+
+
+def service_names(value: str | Iterable[str] | None) -> list[str]:
+    """A repeatable --service as a list: None, "auth", "auth,order" or ["auth", ...]."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        out += [part.strip() for part in str(item).split(",") if part.strip()]
+    return out
+
+
+def url(svc: Service, host: str = "localhost") -> str:
+    return f"http://{host}:{svc.port}"
+
+
+def port_key(svc: Service, which: str = "port") -> str:
+    """The variable that moves a service's port, e.g. INVOKE_SERVICES_AUTH_SERVICE_PORT."""
+    return f"INVOKE_SERVICES_{svc.name.upper().replace('-', '_')}_{which.upper()}"
+
+
+def state_dir(ws: Workspace) -> Path:
+    return ws.state_dir / "services"
+
+
+def log_path(ws: Workspace, svc: Service) -> Path:
+    return state_dir(ws) / f"{svc.name}.log"
+
+
+def check_node_modules(ws: Workspace, services: Iterable[Service]) -> None:
+    """The workspace's Node dependencies must be installed before a service can start."""
+    missing = [s.name for s in services if not (ws.service_dir(s) / "node_modules").is_dir()]
+    if not (ws.root / "node_modules").is_dir() or missing:
+        which = ", ".join(missing) if missing else "the workspace"
+        raise UserError(f"The workspace's Node dependencies are not installed ({which} has no "
+                        f"node_modules), so the services cannot start. Run "
+                        f"`inv setup --only deps` (pnpm install), then run this again.")
+
+
+def dev_argv(ws: Workspace, svc: Service) -> tuple[list[str], bool, list[str]]:
+    """(argv, watch, notes) of the service's `dev` script, with the inspector on its debug port."""
+    from lomash_tasks import commands
+
+    pkg_path = ws.service_dir(svc) / "package.json"
+    try:
+        pkg = json.loads(pkg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{ws.relative(pkg_path)} cannot be read ({exc}): the service's `dev` "
+                        f"script is started from it.") from None
+    script = (pkg.get("scripts") or {}).get("dev")
+    if not script:
+        raise UserError(f"{ws.relative(pkg_path)} has no `dev` script: add one (e.g. "
+                        f"\"node --watch src/index.js\") so the service can run in hot reload.")
+    words = shlex.split(script)
+    if words and words[0] == "node" and not any(w in script for w in SHELL_WORDS):
+        node = commands.which("node")
+        if node is None:
+            raise UserError("node was not found on PATH: install Node 20 to run the services.")
+        argv = [node, f"--inspect={HOST}:{svc.debug_port}", *words[1:]]
+        return argv, "--watch" in words, []
+    # Not a plain `node ...` script: let pnpm run it (the inspector cannot be placed on the
+    # service's own process from outside, so there is none).
+    from lomash_tasks.debug.doctor import pnpm_path
+
+    pnpm = pnpm_path()
+    if pnpm is None:
+        raise UserError("pnpm was not found (`make install` puts it in tools/).")
+    return [str(pnpm), "run", "dev"], False, [
+        f"its dev script ({script!r}) is not a plain `node` command: no inspector"]
+
+
+def launch(ws: Workspace, svc: Service) -> Launch:
+    """The launch of one service: its dev script, its .env, the registry's ports."""
+    from lomash_tasks.env.files import read_env
+
+    pair = ws.env_pair(svc)
+    if not pair.env.is_file():
+        raise UserError(f"{ws.relative(pair.env)} does not exist: the service reads its settings "
+                        f"from it. Run `inv env.copy` (or `inv setup`), then run this again.")
+    argv, watch, notes = dev_argv(ws, svc)
+    env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("LC_")}
+    env.update(read_env(pair.env).as_dict())
+    bins = [ws.service_dir(svc) / "node_modules" / ".bin", ws.root / "node_modules" / ".bin"]
+    env["PATH"] = os.pathsep.join([*map(str, bins), os.environ.get("PATH", "")])
+    env.update(PORT=str(svc.port), HOST=HOST, DEBUG_PORT=str(svc.debug_port),
+               SERVICE_NAME=svc.name)
+    if svc.name == GATEWAY:
+        for other in ws.registry.services:
+            if other.name != GATEWAY:
+                env[f"{other.name.upper().replace('-', '_')}_URL"] = url(other, HOST)
+    debug = svc.debug_port if "--inspect" in " ".join(argv) else None
+    return Launch(svc.name, argv, str(ws.service_dir(svc)), env, svc.port, debug,
+                  str(log_path(ws, svc)), watch, notes=notes)
+
+
+def rotate(path: Path, keep: int = 3) -> None:
+    """name.log -> name.log.1 -> ... (the oldest dropped): a fresh log at each start."""
+    if not path.exists():
+        return
+    for n in range(keep - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{n}")
+        if older.exists():
+            older.replace(path.with_name(f"{path.name}.{n + 1}"))
+    path.replace(path.with_name(f"{path.name}.1"))
+
+
+def since_cutoff(value: str | None, now: float | None = None) -> float | None:
+    """--since as an epoch time: 30s, 10m, 2h, 1d, or an ISO date/time; None when not given."""
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    now = time.time() if now is None else now
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return now - float(text[:-1]) * units[text[-1]]
+    if text.replace(".", "", 1).isdigit():
+        return now - float(text)
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"--since must be a duration (30s, 10m, 2h, 1d) or a date/time "
+                        f"(2026-12-01T15:00:00), not {value!r}.") from None
+    return moment.timestamp()
