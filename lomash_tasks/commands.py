@@ -114,6 +114,16 @@ def which(name: str, path: str | None = None) -> str | None:
     return shutil.which(name, path=path)
 
 
+def pnpm_path() -> str | None:
+    """The pnpm the suite uses: a source checkout's pinned tools/ install first, then PATH."""
+    from lomash_tasks import CHECKOUT_DIR
+
+    local = CHECKOUT_DIR / "tools" / "node_modules" / ".bin" / "pnpm"
+    if local.exists():
+        return str(local)
+    return which("pnpm")
+
+
 def _echo(argv: Sequence[str], dry: bool) -> None:
     from lomash_tasks import console
 

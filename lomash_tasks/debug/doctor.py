@@ -14,11 +14,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from lomash_tasks import connections
+from lomash_tasks import commands, connections
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.stack import ports
 from lomash_tasks.stack import probes
-from lomash_tasks import CHECKOUT_DIR
 from lomash_tasks.workspace import Workspace
 
 NODE_MAJOR = 20
@@ -163,16 +162,8 @@ def _node(timeout: float) -> Check:
     return Check("Node", True, version)
 
 
-def pnpm_path(ws: Workspace | None = None) -> str | None:
-    """The pnpm the suite uses: its own tools/ install first, then PATH."""
-    local = CHECKOUT_DIR / "tools" / "node_modules" / ".bin" / "pnpm"
-    if local.exists():
-        return str(local)
-    return shutil.which("pnpm")
-
-
 def _pnpm(ws: Workspace, timeout: float) -> Check:
-    exe = pnpm_path(ws)
+    exe = commands.pnpm_path()
     fix = (f"`npm ci --prefix tools` in the suite (pins pnpm {PNPM_VERSION}), or `corepack "
            f"enable && corepack prepare pnpm@{PNPM_VERSION} --activate`")
     if not exe:

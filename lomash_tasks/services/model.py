@@ -194,7 +194,7 @@ def dev_argv(ws: Workspace, svc: Service) -> tuple[list[str], bool, list[str]]:
         return argv, "--watch" in words, []
     # Not a plain `node ...` script: let pnpm run it (the inspector cannot be placed on the
     # service's own process from outside, so there is none).
-    from lomash_tasks.debug.doctor import pnpm_path
+    from lomash_tasks.commands import pnpm_path
 
     pnpm = pnpm_path()
     if pnpm is None:

@@ -155,7 +155,7 @@ def _deps(state: SetupState) -> Outcome:
         return Outcome(SKIPPED, "the native runner needs no Node dependencies")
     if not missing and not for_services:
         return Outcome(ALREADY, "every service's Node dependencies are installed")
-    from lomash_tasks.debug.doctor import pnpm_path
+    from lomash_tasks.commands import pnpm_path
 
     pnpm = pnpm_path()
     lockfile = state.ws.root / "pnpm-lock.yaml"
