@@ -64,7 +64,10 @@ class Sshd:
             "PermitRootLogin prohibit-password", "LogLevel DEBUG1", "MaxStartups 50",
             "",
         ]))
-        os.makedirs("/run/sshd", exist_ok=True)
+        try:
+            os.makedirs("/run/sshd", exist_ok=True)  # its privilege separation folder (as root)
+        except OSError:
+            pass  # not root: sshd runs unprivileged without it
         public = (folder / "host_key.pub").read_text().split()
         known = folder / "known_hosts"
         known.write_text(f"[127.0.0.1]:{port} {public[0]} {public[1]}\n")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_user_error
 from lomash_tasks.errors import UserError
 from remote_peers import SSHD, Rds, Sshd, aws_env, needs_sshd, store_secrets, target_config
 
