@@ -130,7 +130,7 @@ class Registry:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = CONFIG_FILE) -> "Registry":
         """Build and validate the registry from config data (`services:` and `infra:` keys)."""
-        reader = _Reader(source)
+        reader = ConfigReader(source)
         services_raw = reader.mapping(data, "services")
         if not services_raw:
             reader.fail("services", "no services are defined")
@@ -179,7 +179,7 @@ class Registry:
         return registry
 
 
-def _service(reader: "_Reader", name: str, raw: Mapping[str, Any]) -> Service:
+def _service(reader: "ConfigReader", name: str, raw: Mapping[str, Any]) -> Service:
     at = f"services.{name}"
     known = {"alias", "path", "port", "debug_port", "database", "role", "redis_db", "namespaces"}
     for key in raw:
@@ -206,7 +206,7 @@ def _service(reader: "_Reader", name: str, raw: Mapping[str, Any]) -> Service:
     )
 
 
-def _check_unique(reader: "_Reader", reg: Registry) -> None:
+def _check_unique(reader: "ConfigReader", reg: Registry) -> None:
     def once(what: str, pairs: Sequence[tuple[str, Any]]) -> None:
         seen: dict[Any, str] = {}
         for key, value in pairs:
@@ -230,7 +230,7 @@ def _check_unique(reader: "_Reader", reg: Registry) -> None:
     once("path", [(f"services.{s.name}.path", s.path) for s in reg.services])
 
 
-class _Reader:
+class ConfigReader:
     """Typed reads from config data; every failure names the key and the file."""
 
     def __init__(self, source: str) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from lomash_tasks.errors import UserError, suggest
-from lomash_tasks.registry import CONFIG_FILE, Registry, Service, _Reader
+from lomash_tasks.registry import CONFIG_FILE, Registry, Service, ConfigReader
 
 LOCAL = "local"
 DEFAULT_COMMAND = ("npx", "prisma", "migrate", "deploy")
@@ -132,7 +132,7 @@ def load(config: Mapping[str, Any], name: str | None, registry: Registry,
     """The target called `name` (None for `local` or no name); every target is validated."""
     wanted = (name or LOCAL).strip()
     raw = config.get("targets") or {}
-    reader = _Reader(source)
+    reader = ConfigReader(source)
     if not isinstance(raw, Mapping):
         reader.fail("targets", "must be a mapping of target name to its settings")
     loaded = {str(n): _target(reader, str(n), raw[n], registry) for n in raw if str(n) != LOCAL}
@@ -148,7 +148,7 @@ def load(config: Mapping[str, Any], name: str | None, registry: Registry,
 TARGET_KEYS = {"aws", "postgres", "via", "bastion", "secrets", "ecs", "production"}
 
 
-def _known(reader: _Reader, raw: Mapping[str, Any], at: str, known: set[str]) -> None:
+def _known(reader: ConfigReader, raw: Mapping[str, Any], at: str, known: set[str]) -> None:
     if not isinstance(raw, Mapping):
         reader.fail(at, "must be a mapping")
     for key in raw:
@@ -157,7 +157,7 @@ def _known(reader: _Reader, raw: Mapping[str, Any], at: str, known: set[str]) ->
                                        f"(known: {', '.join(sorted(known))})")
 
 
-def _flag(reader: _Reader, raw: Mapping[str, Any], key: str, at: str, default: bool) -> bool:
+def _flag(reader: ConfigReader, raw: Mapping[str, Any], key: str, at: str, default: bool) -> bool:
     value = raw.get(key)
     if value is None:
         return default
@@ -172,7 +172,7 @@ def _flag(reader: _Reader, raw: Mapping[str, Any], key: str, at: str, default: b
     return default
 
 
-def _seconds(reader: _Reader, raw: Mapping[str, Any], key: str, at: str, default: float) -> float:
+def _seconds(reader: ConfigReader, raw: Mapping[str, Any], key: str, at: str, default: float) -> float:
     value = raw.get(key)
     if value is None:
         return default
@@ -185,7 +185,7 @@ def _seconds(reader: _Reader, raw: Mapping[str, Any], key: str, at: str, default
     return number
 
 
-def _target(reader: _Reader, name: str, raw: Any, registry: Registry) -> Target:
+def _target(reader: ConfigReader, name: str, raw: Any, registry: Registry) -> Target:
     at = f"targets.{name}"
     _known(reader, raw, at, TARGET_KEYS)
     aw = reader.mapping(raw, "aws", at)
@@ -219,7 +219,7 @@ def _target(reader: _Reader, name: str, raw: Any, registry: Registry) -> Target:
                   _flag(reader, raw, "production", at, name == "production"))
 
 
-def _hop(reader: _Reader, raw: Any, at: str) -> Hop:
+def _hop(reader: ConfigReader, raw: Any, at: str) -> Hop:
     _known(reader, raw, at, {"host", "port", "user", "key_file", "known_hosts", "timeout", "jump"})
     jump = _hop(reader, raw["jump"], f"{at}.jump") if raw.get("jump") is not None else None
     return Hop(
@@ -233,7 +233,7 @@ def _hop(reader: _Reader, raw: Any, at: str) -> Hop:
     )
 
 
-def _command(reader: _Reader, raw: Mapping[str, Any], at: str,
+def _command(reader: ConfigReader, raw: Mapping[str, Any], at: str,
              default: tuple[str, ...]) -> tuple[str, ...]:
     value = raw.get("command")
     if value is None:
@@ -245,7 +245,7 @@ def _command(reader: _Reader, raw: Mapping[str, Any], at: str,
     return tuple(value)
 
 
-def _ecs(reader: _Reader, raw: Any, at: str, registry: Registry) -> Ecs:
+def _ecs(reader: ConfigReader, raw: Any, at: str, registry: Registry) -> Ecs:
     _known(reader, raw, at, {"cluster", "subnets", "security_groups", "services",
                              "assign_public_ip", "timeout", "poll", "command"})
     command = _command(reader, raw, at, DEFAULT_COMMAND)
