@@ -201,3 +201,11 @@ def test_copy_appends_a_new_multiline_value_whole_and_is_stable(workspace, inv):
     before = checksums(workspace)
     second = inv("env.copy", "--service", "auth", check=True)
     assert "all unchanged" in second.stdout and checksums(workspace) == before
+    assert "line" in second.stderr and "A_BARE_LINE" not in second.stdout
+    # a fresh copy holds the example's bare line too: it is the example's, not refused
+    env.unlink()
+    inv("env.copy", "--service", "auth", check=True)
+    assert "A_BARE_LINE" in env.read_text()
+    third = inv("env.copy", "--service", "auth", check=True)
+    assert "all unchanged" in third.stdout
+    assert "services/auth-service/.env.example, line" in third.stderr  # still warned about

@@ -406,9 +406,10 @@ class _Lost(Exception):
 
 
 def _kept_note(migration: LocalMigration) -> str:
-    """What a failed script leaves: nothing, unless it committed a part itself."""
-    if re.search(r"^\s*(COMMIT|END)\s*;", migration.sql(), re.I | re.M):
-        return ("what it committed itself (its own COMMIT) stays, the rest was rolled back; ")
+    """What a failed script leaves: nothing, unless it commits a part itself."""
+    if re.search(r"\bCOMMIT\b", migration.sql(), re.I):
+        return ("the script commits on its own (COMMIT): what it committed before the error "
+                "stays, the rest was rolled back; ")
     return "it was rolled back (nothing of it remains); "
 
 
