@@ -61,7 +61,7 @@ CASES = [
                           "BEGIN NEW.v := coalesce(NEW.v, 'a;b'); RETURN NEW; END;\n$body$;\n"
                           "CREATE TRIGGER t_f BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();\n"
                           "INSERT INTO t VALUES (1, 'x;y'), (2, $$it's; fine$$);\n"
-                          "COMMENT ON TABLE t IS 'semi; colon';\n")], True),
+                          "COMMENT ON TABLE t IS 'semi; colon %s 100%';\n")], True),
     Case("own_transaction_committed", [("0001_t", "BEGIN;\n" + T + "COMMIT;\n")], True),
     Case("own_commit_then_a_failure",
          [("0001_t", T), ("0002_bc", "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n"
