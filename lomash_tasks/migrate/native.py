@@ -41,7 +41,7 @@ from ..registry import Service
 from ..workspace import Workspace
 from .problems import classify, first_line
 from .runner import MigrateResult
-from .script import ScriptFailure, describe_sql_error, run_script
+from .script import ScriptFailure, alive, describe_sql_error, run_script
 
 LOCK_ID = 72707369
 TABLE = "_prisma_migrations"
@@ -350,55 +350,72 @@ def apply(ws: Workspace, svc: Service, timeout: float = 300.0,
         result.error = str(exc)
         result.seconds = time.monotonic() - began
         return result
-    current = None
+    progress: list[LocalMigration] = []  # the migration being applied, if any
+
+    def lost(exc: BaseException) -> str:
+        where = f" during {progress[0].name}" if progress else ""
+        pending = ("; that one is still pending (nothing recorded)" if progress else "")
+        return (f"lost the connection to {address} while migrating {svc.database}{where}: "
+                f"{first_line(str(exc))}. Migrations applied before it are committed and "
+                f"recorded{pending}. Run again when the server is back")
+
     try:
         with conn:
-            conn.execute("SET client_encoding TO 'UTF8'")  # Prisma's pg sends UTF-8
-            locked = take_lock(conn, deadline, timeout, svc.database)
-            if locked:
-                result.error = locked
-                return result
-            conn.execute(TABLE_DDL)
-            if retry:
-                marked = mark_rolled_back(conn)
-                if marked:
-                    result.warnings.append(f"marked failed migration(s) {', '.join(marked)} "
-                                           f"as rolled back, applying again")
-            state = read_state(conn, svc, folder)
-            result.warnings += state.warnings()
-            result.already = len(state.applied)
-            if state.failed:
-                result.error = failed_error(svc, state.failed)
-                return result
-            for migration in state.pending:
-                current = migration
-                if not migration.has_file:
-                    result.error = (f"prisma/migrations/{migration.name} has no "
-                                    f"{MIGRATION_FILE} (P3015): restore the file, or delete the "
-                                    f"folder if it is not a migration")
-                    return result
-                failure = _apply_one(conn, migration, deadline, timeout)
-                if failure is not None and failure.connection_lost:
-                    raise _Lost(failure.message)
-                if failure is not None:
-                    result.error = (f"migration {migration.name} failed: {failure.message}; "
-                                    f"{_kept_note(migration)}{failed_hint(svc, migration.name)}")
-                    return result
-                result.applied.append(migration.name)
-            current = None
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
-    except (_Lost, psycopg.OperationalError) as exc:  # the server went away mid-run
-        where = f" during {current.name}" if current is not None else ""
-        result.error = (f"lost the connection to {address} while migrating "
-                        f"{svc.database}{where}: {first_line(str(exc))}. Migrations applied "
-                        f"before it are committed and recorded; that one is still pending "
-                        f"(nothing recorded). Run again when the server is back")
-    except psycopg.Error as exc:  # e.g. no CREATE on schema public for _prisma_migrations
-        result.error = (classify(str(exc), svc, address)
-                        or f"{svc.database}: {first_line(str(exc))}")
+            try:
+                _deploy(conn, svc, folder, deadline, timeout, retry, result, progress)
+            except _Lost as exc:
+                result.error = lost(exc)
+            except psycopg.Error as exc:
+                # An SQL error (any SQLSTATE) leaves the connection working; a lost one does not.
+                if alive(conn):
+                    result.error = (classify(str(exc), svc, address)
+                                    or f"{svc.database}: {first_line(str(exc))}")
+                else:
+                    result.error = lost(exc)
+    except psycopg.Error as exc:  # closing a connection that broke on the way out
+        result.error = result.error or lost(exc)
     finally:
         result.seconds = time.monotonic() - began
     return result
+
+
+def _deploy(conn: Any, svc: Service, folder: Path, deadline: float, timeout: float,
+            retry: bool, result: MigrateResult, progress: list[LocalMigration]) -> None:
+    """The run on an open connection: lock, table, state, then each pending migration."""
+    conn.execute("SET client_encoding TO 'UTF8'")  # Prisma's pg sends UTF-8
+    locked = take_lock(conn, deadline, timeout, svc.database)
+    if locked:
+        result.error = locked
+        return
+    conn.execute(TABLE_DDL)
+    if retry:
+        marked = mark_rolled_back(conn)
+        if marked:
+            result.warnings.append(f"marked failed migration(s) {', '.join(marked)} "
+                                   f"as rolled back, applying again")
+    state = read_state(conn, svc, folder)
+    result.warnings += state.warnings()
+    result.already = len(state.applied)
+    if state.failed:
+        result.error = failed_error(svc, state.failed)
+        return
+    for migration in state.pending:
+        progress[:] = [migration]
+        if not migration.has_file:
+            result.error = (f"prisma/migrations/{migration.name} has no {MIGRATION_FILE} "
+                            f"(P3015): restore the file, or delete the folder if it is not a "
+                            f"migration")
+            return
+        failure = _apply_one(conn, migration, deadline, timeout)
+        if failure is not None and failure.connection_lost:
+            raise _Lost(failure.message)
+        if failure is not None:
+            result.error = (f"migration {migration.name} failed: {failure.message}; "
+                            f"{_kept_note(migration)}{failed_hint(svc, migration.name)}")
+            return
+        result.applied.append(migration.name)
+    progress[:] = []
+    conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
 
 
 class _Lost(Exception):
@@ -423,10 +440,19 @@ def _apply_one(conn: Any, migration: LocalMigration, deadline: float,
     if failure is not None and failure.connection_lost:
         return failure
     if failure is None:
-        conn.execute(
-            f'INSERT INTO public."{TABLE}" (id, checksum, started_at, finished_at, '
-            f'migration_name, logs, applied_steps_count) VALUES (%s, %s, %s, %s, %s, NULL, 1)',
-            (str(uuid.uuid4()), digest, started, utc_now_ms(), migration.name))
+        import psycopg
+
+        try:
+            conn.execute(
+                f'INSERT INTO public."{TABLE}" (id, checksum, started_at, finished_at, '
+                f'migration_name, logs, applied_steps_count) VALUES (%s, %s, %s, %s, %s, NULL, 1)',
+                (str(uuid.uuid4()), digest, started, utc_now_ms(), migration.name))
+        except psycopg.Error as exc:
+            if alive(conn):
+                raise
+            raise _Lost(f"{first_line(str(exc))} (after its script ran to its end and before "
+                        f"it was recorded: if its changes are there, record it with "
+                        f"`inv db.resolve --applied {migration.name}`)") from None
         return None
     conn.execute(
         f'INSERT INTO public."{TABLE}" (id, checksum, started_at, migration_name, logs, '
