@@ -61,7 +61,7 @@ CASES = [
                           "BEGIN NEW.v := coalesce(NEW.v, 'a;b'); RETURN NEW; END;\n$body$;\n"
                           "CREATE TRIGGER t_f BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();\n"
                           "INSERT INTO t VALUES (1, 'x;y'), (2, $$it's; fine$$);\n"
-                          "COMMENT ON TABLE t IS 'semi; colon';\n")], True),
+                          "COMMENT ON TABLE t IS 'semi; colon %s 100%';\n")], True),
     Case("own_transaction_committed", [("0001_t", "BEGIN;\n" + T + "COMMIT;\n")], True),
     Case("own_commit_then_a_failure",
          [("0001_t", T), ("0002_bc", "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n"
@@ -80,6 +80,9 @@ CASES = [
         ("0002_e", "ALTER TYPE mood ADD VALUE 'happy';\n"),
         ("0003_e", "CREATE TABLE m (v mood DEFAULT 'happy');\n")], True),
     Case("index_row_too_large_54000", [("0001_big", BIG_ROW)], False),
+    Case("statement_timeout_inside_the_script_57014",
+         [("0001_t", T), ("0002_slow", "SET statement_timeout = '50ms';\nSELECT pg_sleep(2);\n")], False),
+    Case("division_by_zero_22012", [("0001_t", T), ("0002_div", "SELECT 1 / 0;\n")], False),
     Case("not_utf8", [("0001_t", b"-- caf\xe9\n" + T.encode() + b"INSERT INTO t VALUES (1, 'caf\xe9 \xf0\x9f\x98 \xff');\n")], True),
     Case("byte_order_mark", [("0001_t", b"\xef\xbb\xbf" + T.encode())], False),
     Case("crlf_and_empty_scripts", [("0001_t", T.replace("\n", "\r\n")), ("0002_empty", b""),

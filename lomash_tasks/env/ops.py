@@ -52,8 +52,8 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
         current = envfiles.read_env(pair.env) if pair.env.exists() else None
         if current is not None and not pair.env.is_file():
             raise UserError(f"{pair.env} exists but is not a file.")
-        if current is not None and not force:
-            current.refuse_ignored_lines()
+        if current is not None and not force:  # a line copied from the example is its own
+            current.refuse_ignored_lines({envfiles.js_trim(t) for _, t in example.ignored_lines()})
         plans.append((pair, example, current))
     merges = {}
     for pair, example, current in plans:  # would write: must be writable, checked up front

@@ -31,230 +31,26 @@ import hashlib
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lomash_tasks import connections
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
 from lomash_tasks.db.migrate.problems import classify, first_line
 from lomash_tasks.db.migrate.runner import MigrateResult
-from lomash_tasks.db.migrate.script import ScriptFailure, describe_sql_error, run_script
+from lomash_tasks.db.migrate.script import ScriptFailure, alive, describe_sql_error, run_script
+from lomash_tasks.db.migrate.state import (MIGRATION_FILE, TABLE, TABLE_DDL, ConnectProblem,
+                                           LocalMigration, MigrationState, Row, checksum, connect,
+                                           local_migrations, migration_folders, read_rows,
+                                           read_state, script_text, status)
+
+__all__ = ["LOCK_ID", "MIGRATION_FILE", "TABLE", "TABLE_DDL", "ConnectProblem", "LocalMigration",
+           "MigrationState", "Row", "apply", "checksum", "connect", "describe_sql_error",
+           "failed_hint", "local_migrations", "migration_folders", "read_rows", "read_state",
+           "retry_failed", "script_text", "status", "take_lock", "utc_now_ms"]
 
 LOCK_ID = 72707369
-TABLE = "_prisma_migrations"
-MIGRATION_FILE = "migration.sql"
-
-# Prisma's own DDL for PostgreSQL (schema-engine, sql-schema-connector flavour/postgres).
-TABLE_DDL = f"""CREATE TABLE IF NOT EXISTS "{TABLE}" (
-    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
-    "checksum"              VARCHAR(64) NOT NULL,
-    "finished_at"           TIMESTAMPTZ,
-    "migration_name"        VARCHAR(255) NOT NULL,
-    "logs"                  TEXT,
-    "rolled_back_at"        TIMESTAMPTZ,
-    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
-    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
-)"""
-
-
-# -- the migration folders ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class LocalMigration:
-    name: str
-    path: Path  # the migration.sql file (it may be missing: see `has_file`)
-
-    @property
-    def has_file(self) -> bool:
-        return self.path.is_file()
-
-    @property
-    def checksum(self) -> str:
-        return checksum(self.path)
-
-    def sql(self) -> str:
-        return script_text(self.path.read_bytes())
-
-
-def script_text(data: bytes) -> str:
-    """A migration's text as Prisma reads it: UTF-8, each invalid sequence read as U+FFFD.
-
-    A byte-order mark is kept (Prisma sends it, and PostgreSQL then reports a syntax error).
-    """
-    return data.decode("utf-8", errors="replace")
-
-
-def checksum(path: Path) -> str:
-    """Prisma's migration checksum: the hex SHA-256 of the script it reads (`sha256sum` of the
-    file whenever the file is valid UTF-8; otherwise of the text with U+FFFD replacements)."""
-    data = Path(path).read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        data = script_text(data).encode("utf-8")
-    return hashlib.sha256(data).hexdigest()
-
-
-def local_migrations(folder: Path) -> list[LocalMigration]:
-    """The migration folders that hold a migration.sql, in name order (Prisma's order)."""
-    return [m for m in migration_folders(folder) if m.has_file]
-
-
-def migration_folders(folder: Path) -> list[LocalMigration]:
-    """Every folder under prisma/migrations/, with or without its migration.sql, in name order.
-
-    Prisma counts a folder without migration.sql as a migration and refuses it (P3015) when
-    it has to apply it; files beside the folders (migration_lock.toml) are not migrations.
-    """
-    if not folder.is_dir():
-        return []
-    return [LocalMigration(child.name, child / MIGRATION_FILE)
-            for child in sorted(folder.iterdir(), key=lambda p: p.name) if child.is_dir()]
-
-
-# -- what the database says ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class Row:
-    id: str
-    name: str
-    checksum: str
-    started_at: datetime | None
-    finished_at: datetime | None
-    rolled_back_at: datetime | None
-    logs: str | None
-    applied_steps_count: int
-
-    @property
-    def active(self) -> bool:
-        return self.rolled_back_at is None
-
-    @property
-    def failed(self) -> bool:
-        return self.active and self.finished_at is None
-
-
-@dataclass
-class MigrationState:
-    """Folders versus rows for one service: applied, pending, failed, modified, missing."""
-
-    service: str
-    local: list[LocalMigration] = field(default_factory=list)
-    rows: list[Row] = field(default_factory=list)
-    table_exists: bool = False
-    error: str | None = None  # could not read the database at all
-
-    @property
-    def _active(self) -> dict[str, Row]:
-        out: dict[str, Row] = {}
-        for row in self.rows:  # ordered by started_at: a later row for a name wins
-            if row.active:
-                out[row.name] = row
-        return out
-
-    @property
-    def applied(self) -> list[str]:
-        return [n for n, r in self._active.items() if r.finished_at is not None]
-
-    @property
-    def failed(self) -> list[Row]:
-        return [r for r in self._active.values() if r.finished_at is None]
-
-    @property
-    def pending(self) -> list[LocalMigration]:
-        active = self._active
-        return [m for m in self.local if m.name not in active]
-
-    @property
-    def modified(self) -> list[str]:
-        active = self._active
-        return [m.name for m in self.local if m.name in active and m.has_file
-                and active[m.name].finished_at is not None
-                and active[m.name].checksum != m.checksum]
-
-    @property
-    def missing(self) -> list[str]:
-        names = {m.name for m in self.local}
-        return [n for n in self.applied if n not in names]
-
-    @property
-    def no_file(self) -> list[str]:
-        """Folders without migration.sql (Prisma's P3015 when it has to read one)."""
-        return [m.name for m in self.local if not m.has_file]
-
-    def warnings(self) -> list[str]:
-        out = []
-        pending = {m.name for m in self.pending}
-        for name in self.no_file:
-            if name not in pending:
-                out.append(f"migration {name} is recorded as applied but prisma/migrations/{name}/"
-                           f"{MIGRATION_FILE} is gone (`prisma migrate status` refuses this "
-                           f"with P3015): restore the file from git")
-        for name in self.modified:
-            out.append(f"migration {name} was edited after it was applied (its checksum differs "
-                       f"from the database's); the edit is not applied: put changes in a new "
-                       f"migration instead")
-        for name in self.missing:
-            out.append(f"migration {name} is recorded as applied but its folder "
-                       f"prisma/migrations/{name} is gone")
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "service": self.service,
-            "error": self.error,
-            "applied": self.applied,
-            "pending": [m.name for m in self.pending],
-            "failed": [r.name for r in self.failed],
-            "modified": self.modified,
-            "missing": self.missing,
-            "no_file": self.no_file,
-        }
-
-
-def read_rows(conn: Any) -> tuple[bool, list[Row]]:
-    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'public."{TABLE}"',)).fetchone()[0]
-    if not exists:
-        return False, []
-    cur = conn.execute(
-        f'SELECT id, migration_name, checksum, started_at, finished_at, rolled_back_at, logs, '
-        f'applied_steps_count FROM public."{TABLE}" ORDER BY started_at, migration_name')
-    return True, [Row(*r) for r in cur.fetchall()]
-
-
-def read_state(conn: Any, svc: Service, folder: Path) -> MigrationState:
-    exists, rows = read_rows(conn)
-    return MigrationState(svc.name, migration_folders(folder), rows, exists)
-
-
-def connect(ws: Workspace, svc: Service, timeout: float) -> Any:
-    """A connection as the service's role, autocommit; a failure becomes one clear line."""
-    import psycopg
-
-    try:
-        return connections.pg_connect(ws, svc, timeout=timeout, autocommit=True)
-    except psycopg.Error as exc:
-        address = ws.registry.postgres.address
-        raise ConnectProblem(classify(str(exc), svc, address)
-                             or f"Can't connect to {svc.database} at {address}: "
-                                f"{first_line(str(exc))}") from None
-
-
-class ConnectProblem(Exception):
-    pass
-
-
-def status(ws: Workspace, svc: Service, timeout: float = 5.0) -> MigrationState:
-    """Applied / pending / failed / modified / missing for one service, read directly."""
-    folder = ws.migrations_dir(svc)
-    try:
-        conn = connect(ws, svc, timeout)
-    except ConnectProblem as exc:
-        return MigrationState(svc.name, migration_folders(folder), error=str(exc))
-    with conn:
-        return read_state(conn, svc, folder)
-
 
 
 # -- applying -----------------------------------------------------------------------------------
@@ -350,55 +146,72 @@ def apply(ws: Workspace, svc: Service, timeout: float = 300.0,
         result.error = str(exc)
         result.seconds = time.monotonic() - began
         return result
-    current = None
+    progress: list[LocalMigration] = []  # the migration being applied, if any
+
+    def lost(exc: BaseException) -> str:
+        where = f" during {progress[0].name}" if progress else ""
+        pending = ("; that one is still pending (nothing recorded)" if progress else "")
+        return (f"lost the connection to {address} while migrating {svc.database}{where}: "
+                f"{first_line(str(exc))}. Migrations applied before it are committed and "
+                f"recorded{pending}. Run again when the server is back")
+
     try:
         with conn:
-            conn.execute("SET client_encoding TO 'UTF8'")  # Prisma's pg sends UTF-8
-            locked = take_lock(conn, deadline, timeout, svc.database)
-            if locked:
-                result.error = locked
-                return result
-            conn.execute(TABLE_DDL)
-            if retry:
-                marked = mark_rolled_back(conn)
-                if marked:
-                    result.warnings.append(f"marked failed migration(s) {', '.join(marked)} "
-                                           f"as rolled back, applying again")
-            state = read_state(conn, svc, folder)
-            result.warnings += state.warnings()
-            result.already = len(state.applied)
-            if state.failed:
-                result.error = failed_error(svc, state.failed)
-                return result
-            for migration in state.pending:
-                current = migration
-                if not migration.has_file:
-                    result.error = (f"prisma/migrations/{migration.name} has no "
-                                    f"{MIGRATION_FILE} (P3015): restore the file, or delete the "
-                                    f"folder if it is not a migration")
-                    return result
-                failure = _apply_one(conn, migration, deadline, timeout)
-                if failure is not None and failure.connection_lost:
-                    raise _Lost(failure.message)
-                if failure is not None:
-                    result.error = (f"migration {migration.name} failed: {failure.message}; "
-                                    f"{_kept_note(migration)}{failed_hint(svc, migration.name)}")
-                    return result
-                result.applied.append(migration.name)
-            current = None
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
-    except (_Lost, psycopg.OperationalError) as exc:  # the server went away mid-run
-        where = f" during {current.name}" if current is not None else ""
-        result.error = (f"lost the connection to {address} while migrating "
-                        f"{svc.database}{where}: {first_line(str(exc))}. Migrations applied "
-                        f"before it are committed and recorded; that one is still pending "
-                        f"(nothing recorded). Run again when the server is back")
-    except psycopg.Error as exc:  # e.g. no CREATE on schema public for _prisma_migrations
-        result.error = (classify(str(exc), svc, address)
-                        or f"{svc.database}: {first_line(str(exc))}")
+            try:
+                _deploy(conn, svc, folder, deadline, timeout, retry, result, progress)
+            except _Lost as exc:
+                result.error = lost(exc)
+            except psycopg.Error as exc:
+                # An SQL error (any SQLSTATE) leaves the connection working; a lost one does not.
+                if alive(conn):
+                    result.error = (classify(str(exc), svc, address)
+                                    or f"{svc.database}: {first_line(str(exc))}")
+                else:
+                    result.error = lost(exc)
+    except psycopg.Error as exc:  # closing a connection that broke on the way out
+        result.error = result.error or lost(exc)
     finally:
         result.seconds = time.monotonic() - began
     return result
+
+
+def _deploy(conn: Any, svc: Service, folder: Path, deadline: float, timeout: float,
+            retry: bool, result: MigrateResult, progress: list[LocalMigration]) -> None:
+    """The run on an open connection: lock, table, state, then each pending migration."""
+    conn.execute("SET client_encoding TO 'UTF8'")  # Prisma's pg sends UTF-8
+    locked = take_lock(conn, deadline, timeout, svc.database)
+    if locked:
+        result.error = locked
+        return
+    conn.execute(TABLE_DDL)
+    if retry:
+        marked = mark_rolled_back(conn)
+        if marked:
+            result.warnings.append(f"marked failed migration(s) {', '.join(marked)} "
+                                   f"as rolled back, applying again")
+    state = read_state(conn, svc, folder)
+    result.warnings += state.warnings()
+    result.already = len(state.applied)
+    if state.failed:
+        result.error = failed_error(svc, state.failed)
+        return
+    for migration in state.pending:
+        progress[:] = [migration]
+        if not migration.has_file:
+            result.error = (f"prisma/migrations/{migration.name} has no {MIGRATION_FILE} "
+                            f"(P3015): restore the file, or delete the folder if it is not a "
+                            f"migration")
+            return
+        failure = _apply_one(conn, migration, deadline, timeout)
+        if failure is not None and failure.connection_lost:
+            raise _Lost(failure.message)
+        if failure is not None:
+            result.error = (f"migration {migration.name} failed: {failure.message}; "
+                            f"{_kept_note(migration)}{failed_hint(svc, migration.name)}")
+            return
+        result.applied.append(migration.name)
+    progress[:] = []
+    conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
 
 
 class _Lost(Exception):
@@ -406,9 +219,10 @@ class _Lost(Exception):
 
 
 def _kept_note(migration: LocalMigration) -> str:
-    """What a failed script leaves: nothing, unless it committed a part itself."""
-    if re.search(r"^\s*(COMMIT|END)\s*;", migration.sql(), re.I | re.M):
-        return ("what it committed itself (its own COMMIT) stays, the rest was rolled back; ")
+    """What a failed script leaves: nothing, unless it commits a part itself."""
+    if re.search(r"\bCOMMIT\b", migration.sql(), re.I):
+        return ("the script commits on its own (COMMIT): what it committed before the error "
+                "stays, the rest was rolled back; ")
     return "it was rolled back (nothing of it remains); "
 
 
@@ -422,10 +236,19 @@ def _apply_one(conn: Any, migration: LocalMigration, deadline: float,
     if failure is not None and failure.connection_lost:
         return failure
     if failure is None:
-        conn.execute(
-            f'INSERT INTO public."{TABLE}" (id, checksum, started_at, finished_at, '
-            f'migration_name, logs, applied_steps_count) VALUES (%s, %s, %s, %s, %s, NULL, 1)',
-            (str(uuid.uuid4()), digest, started, utc_now_ms(), migration.name))
+        import psycopg
+
+        try:
+            conn.execute(
+                f'INSERT INTO public."{TABLE}" (id, checksum, started_at, finished_at, '
+                f'migration_name, logs, applied_steps_count) VALUES (%s, %s, %s, %s, %s, NULL, 1)',
+                (str(uuid.uuid4()), digest, started, utc_now_ms(), migration.name))
+        except psycopg.Error as exc:
+            if alive(conn):
+                raise
+            raise _Lost(f"{first_line(str(exc))} (after its script ran to its end and before "
+                        f"it was recorded: if its changes are there, record it with "
+                        f"`inv db.resolve --applied {migration.name}`)") from None
         return None
     conn.execute(
         f'INSERT INTO public."{TABLE}" (id, checksum, started_at, migration_name, logs, '
