@@ -12,9 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lomash_tasks.db import connections
-from lomash_tasks.db.registry import Service
-from lomash_tasks.db.workspace import Workspace
+from lomash_tasks import connections
+from lomash_tasks.registry import Service
+from lomash_tasks.workspace import Workspace
 from lomash_tasks.db.migrate.problems import classify, first_line
 
 TABLE = "_prisma_migrations"
