@@ -226,6 +226,27 @@ class DbSettings(Section):
     wait_timeout: float = number(60.0, "db.wait's deadline in seconds.", positive=True)
 
 
+class ServicesSettings(Section):
+    """The `services` namespace's settings; `services:` in config is the registry, so these
+    live under `service_options`."""
+
+    NAME: ClassVar[str] = "service_options"
+    backend: str = choice("auto", "embedded", "compose", default="auto", label="backend",
+                          help="Where the services run (auto follows stack.backend).")
+    start_timeout: float = number(60.0, "Seconds for every service to answer GET /health 200.",
+                                  positive=True)
+    infra_timeout: float = number(15.0, "Seconds for PostgreSQL and Redis to answer first.",
+                                  positive=True)
+    stop_timeout: float = number(5.0, "Seconds between SIGTERM and SIGKILL of a service's group.",
+                                 positive=True)
+    backoff_base: float = number(0.5, "First restart delay after a crash; doubles per crash.",
+                                 positive=True)
+    backoff_max: float = number(30.0, "The longest restart delay.", positive=True)
+    stable_after: float = number(30.0, "Healthy this long: the next crash starts the backoff "
+                                       "afresh.", positive=True)
+    in_setup: bool = Setting(True, "`inv setup` ends by starting them (its `services` step).")
+
+
 class CacheSettings(Section):
     NAME: ClassVar[str] = "cache"
     limit: int = number(1000, "cache.keys stops after this many keys (0 = no limit).")
@@ -263,7 +284,7 @@ class SetupSettings(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (WorkspaceSettings, EnvSettings, StackSettings,
-                                       DbSettings, CacheSettings, AwsSettings, StripeSettings,
+                                       ServicesSettings, DbSettings, CacheSettings, AwsSettings, StripeSettings,
                                        DebugSettings, SetupSettings)
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,6 +24,7 @@ FAKE_DOCKER = """#!/bin/sh
 # stand-in for the docker CLI: record argv (one JSON list per line), print nothing
 python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@" >> "$FAKE_DOCKER_LOG"
 case " $* " in *" compose version "*) echo "docker: 'compose' is not a docker command." >&2; exit 1 ;; esac
+case " $* " in *" logs "*) echo "postgres  | ready" ;; esac
 exit ${FAKE_DOCKER_EXIT:-0}
 """
 
@@ -105,6 +108,59 @@ def test_compose_v1_alone_says_the_plugin_is_needed_fake_docker_and_v1(ws, fake_
     text = str(err.value)
     assert "Only Compose v1 was found" in text and "1.29.2" in text
     assert "2.24 or later" in text and "--backend embedded" in text
+
+
+# Stand-ins for the Docker SDK's objects, for the services tests below.
+class FakeContainer:
+    def __init__(self, service, status="running", health="healthy", project="lomash-wood"):
+        self.name = f"lomash-{service}"
+        self.service = service
+        self.project = project
+        self.status = status
+        self.attrs = {"State": {"Status": status, "Pid": 4242,
+                                **({"Health": {"Status": health}} if health else {})},
+                      "Config": {"Image": f"lomash-wood/{service}:dev"}}
+        self.reloads = 0
+
+    def reload(self):
+        self.reloads += 1
+
+    def logs(self, tail=None):
+        return b"boom: the container failed\n"
+
+
+class FakeVolume:
+    def __init__(self, name):
+        self.name = name
+        self.removed = False
+
+    def remove(self, force=False):
+        self.removed = True
+
+
+class FakeClient:
+    """Stands in for docker.DockerClient: containers.list / volumes.list with label filters."""
+
+    def __init__(self, containers=(), volumes=()):
+        self.boxes = list(containers)
+        self.vols = list(volumes)
+        self.calls = []
+        self.containers = SimpleNamespace(list=self._list)
+        self.volumes = SimpleNamespace(list=self._volumes)
+
+    def _list(self, all=False, filters=None):
+        self.calls.append(("containers.list", all, filters))
+        labels = dict(label.split("=", 1) for label in filters["label"])
+        return [b for b in self.boxes
+                if labels.get("com.docker.compose.service") == b.service
+                and labels.get("com.docker.compose.project") == b.project]
+
+    def _volumes(self, filters=None):
+        self.calls.append(("volumes.list", filters))
+        return list(self.vols)
+
+    def ping(self):
+        return True
 
 
 # -- the services on the Compose backend (stand-ins: fake docker CLI + fake SDK client) ----------

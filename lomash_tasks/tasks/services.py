@@ -5,29 +5,26 @@ Backends (`--backend`, config `service_options.backend`, else `stack.backend`): 
 <workspace>/.lomash/services/), `compose` (the workspace's Compose files), `auto`.
 """
 
-from dataclasses import asdict
-
-from invoke import Collection, task
+from invoke import Collection
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
+from lomash_tasks.settings import ServicesSettings, StackSettings
+from lomash_tasks.tasks.base import task
 
 context = lazy("lomash_tasks.context")
 model = lazy("lomash_tasks.services.model")
 
 BACKEND_HELP = "auto | embedded | compose (default: service_options.backend, else stack.backend)."
 SERVICE_HELP = "A service, by alias or full name (repeatable); all nine when omitted."
-CONFIG_KEY = "service_options"  # `services:` in config is the registry
 
 
 def _backend(c, backend=None):
     from lomash_tasks import services
-    from lomash_tasks.stack.base import Settings as StackSettings
 
     ws = context.workspace(c)
-    config = context.plain(c.config)
-    settings = model.Settings.from_config(config)
-    return ws, settings, services.get(ws, settings, StackSettings.from_config(config), backend)
+    settings = context.section(c, ServicesSettings)
+    return ws, settings, services.get(ws, settings, context.section(c, StackSettings), backend)
 
 
 def _timeout(value):
@@ -138,6 +135,4 @@ def logs(c, service=None, follow=False, since=None, backend=None):
 
 
 ns = Collection("services", up, down, restart, status, logs)
-ns.configure({CONFIG_KEY: {"backend": "auto", "start_timeout": 60.0, "infra_timeout": 15.0,
-                           "stop_timeout": 5.0, "backoff_base": 0.5, "backoff_max": 30.0,
-                           "stable_after": 30.0, "in_setup": True}})
+ns.configure(ServicesSettings.defaults())
