@@ -100,7 +100,7 @@ def test_installed_package_ships_the_collections_and_the_registry(monorepo):
                             "print(lomash_tasks.__file__); print(sorted(s.namespace.collections))"],
                            capture_output=True, text=True, env=env, cwd=root, check=True)
     assert "site-packages" in found.stdout and str(SUITE_ROOT) not in found.stdout
-    assert "['aws', 'cache', 'db', 'debug', 'env', 'stack', 'stripe']" in found.stdout
+    assert "['aws', 'cache', 'db', 'debug', 'env', 'services', 'stack', 'stripe']" in found.stdout
     listing = run(monorepo, "inv", "--list").stdout
     for name in ("setup", "db.migrate", "stack.up", "auth-ready", "chained"):
         assert name in listing
