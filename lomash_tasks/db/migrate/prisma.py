@@ -16,14 +16,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lomash_tasks import connections
+from lomash_tasks import commands, connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
@@ -67,23 +65,16 @@ def run_cli(ws: Workspace, svc: Service, args: list[str], timeout: float,
     env.pop("FORCE_COLOR", None)
     began = time.monotonic()
     try:
-        # Its own process group: bin/prisma is a shell shim around node, and a deadline must
-        # end both (killing only the shim would leave node holding the output pipes).
-        proc = subprocess.Popen([str(cli_path(ws, svc)), *args], cwd=ws.service_dir(svc),
-                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-    except OSError as exc:
-        return CliRun(127, str(exc), time.monotonic() - began)
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        stdout, stderr = proc.communicate()
-        return CliRun(None, f"{stdout}\n{stderr}", time.monotonic() - began, stdout)
-    return CliRun(proc.returncode, f"{stdout}\n{stderr}", time.monotonic() - began, stdout)
+        # The command layer runs it in its own process group: bin/prisma is a shell shim
+        # around node, and a deadline ends both.
+        done = commands.run([cli_path(ws, svc), *args], cwd=ws.service_dir(svc), env=env,
+                            replace_env=True, timeout=timeout, check=False)
+    except commands.CommandTimeout as err:
+        return CliRun(None, f"{err.stdout}\n{err.stderr}", time.monotonic() - began, err.stdout)
+    except commands.CommandNotFound as err:
+        return CliRun(127, err.text, time.monotonic() - began)
+    return CliRun(done.code, f"{done.stdout}\n{done.stderr}", time.monotonic() - began,
+                  done.stdout)
 
 
 def explain(output: str, svc: Service, address: str) -> str:
