@@ -111,6 +111,19 @@ def _code(exc: Exception) -> str:
     return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
 
 
+def secret_exists(sm: Any, name: str) -> bool:
+    """Whether Secrets Manager (a boto3 client) holds a secret of that name."""
+    import botocore.exceptions as bce
+
+    try:
+        sm.describe_secret(SecretId=name)
+        return True
+    except bce.ClientError as exc:
+        if _code(exc) != "ResourceNotFoundException":
+            raise
+        return False
+
+
 # -- S3 -----------------------------------------------------------------------------------------
 def ensure_buckets(ws: Workspace) -> list[Outcome]:
     """Create the configured buckets in the registry's region (path-style); existing ones are fine."""
@@ -326,13 +339,7 @@ def status(ws: Workspace, prefix: str = SECRET_PREFIX) -> dict[str, list[dict[st
         secrets = []
         for svc, values in _service_envs(ws):
             name = secret_name(ws, svc, values or {}, prefix)
-            try:
-                sm.describe_secret(SecretId=name)
-                exists = True
-            except bce.ClientError as exc:
-                if _code(exc) != "ResourceNotFoundException":
-                    raise
-                exists = False
+            exists = secret_exists(sm, name)
             secrets.append({"name": name, "service": svc.name, "exists": exists})
         ses = connections.aws_client(ws, "ses")
         identities = ses.list_identities(IdentityType="EmailAddress").get("Identities", [])

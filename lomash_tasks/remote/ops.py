@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from lomash_tasks import connections
+from lomash_tasks import aws as aws_ops, connections
 from lomash_tasks.console import Console
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
@@ -29,16 +29,12 @@ VIAS = ("auto", "ecs", "tunnel")
 def _reachable(rws: Workspace, target: Target, timeout: float = 5.0) -> None:
     """The target's database answers from here: the tunnel's end (whose far side the tunnel
     has checked), or the server itself for `via: direct`."""
-    import socket
+    from lomash_tasks.stack.ports import unreachable
 
     pg = rws.registry.postgres
-    try:
-        with socket.create_connection((pg.host, pg.port), timeout=timeout):
-            return
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        if isinstance(exc, socket.timeout):
-            reason = f"no answer within {timeout:.0f} s"
+    reason = unreachable(pg.host, pg.port, timeout)
+    if reason is None:
+        return
     how = "through the tunnel" if target.via == "bastion" else "directly (via: direct)"
     raise UserError(f"Target '{target.name}': its database {target.postgres.address} does not "
                     f"answer {how} ({reason}). Check the target's postgres host and port, and "
@@ -154,14 +150,8 @@ def aws_status(ws: Workspace, target: Target) -> dict[str, list[dict[str, Any]]]
         sm = connections.target_client(target.aws, "secretsmanager")
         for svc in ws.registry.with_database:
             name = target.secret_name(svc)
-            try:
-                with calls(target, f"describe secret {name}"):
-                    sm.describe_secret(SecretId=name)
-                exists = True
-            except bx.ClientError as exc:
-                if code_of(exc) != "ResourceNotFoundException":
-                    raise
-                exists = False
+            with calls(target, f"describe secret {name}"):
+                exists = aws_ops.secret_exists(sm, name)
             found["secrets"].append({"name": name, "service": svc.name, "exists": exists,
                                      "detail": ""})
         if target.ecs is None:

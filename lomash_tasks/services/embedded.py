@@ -27,6 +27,7 @@ from lomash_tasks.services import model
 from lomash_tasks.services.model import (ALREADY, CRASHED, FAILED, GATEWAY, HEALTHY, STARTED,
                                          STOPPED, ServiceStatus, Settings, UpResult)
 from lomash_tasks.services.supervisor import groups, health, read_json, write_json
+from lomash_tasks.stack.embedded.process import tail as log_tail
 from lomash_tasks.workspace import Workspace
 
 TAIL = 15
@@ -122,7 +123,7 @@ class EmbeddedServices:
             if proc.poll() is not None:
                 break
             time.sleep(0.02)
-        tail = _tail(log)
+        tail = log_tail(log, TAIL)
         raise UserError(f"The services' supervisor did not start. Last lines of "
                         f"{self.ws.relative(log)}:\n{tail}")
 
@@ -282,7 +283,7 @@ class EmbeddedServices:
         last = f"{code}: {body[:300]}" if code is not None else body
         log = model.log_path(self.ws, svc)
         detail = (f"{svc.name} {what}{f' ({why})' if why else ''}. /health last said: {last}\n"
-                  f"Last lines of {self.ws.relative(log)}:\n{_tail(log)}")
+                  f"Last lines of {self.ws.relative(log)}:\n{log_tail(log, TAIL)}")
         return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
                         time.monotonic() - began, detail)
 
@@ -412,13 +413,4 @@ class EmbeddedServices:
 
     def running(self) -> bool:
         return self.supervisor_pid() is not None
-
-
-def _tail(path: Path, lines: int = TAIL) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log was written)"
-    kept = [line for line in text.splitlines() if line.strip()][-lines:]
-    return "\n".join(kept) if kept else "(the log is empty)"
 

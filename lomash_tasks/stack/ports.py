@@ -134,6 +134,17 @@ def process_info(pid: int) -> Holder:
     return Holder(pid, name, cmdline)
 
 
+def unreachable(host: str, port: int, timeout: float = 3.0) -> str | None:
+    """Why nothing accepts a TCP connection at host:port within `timeout` (None: it does)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        if isinstance(exc, socket.timeout):
+            return f"no answer within {timeout:.0f} s"
+        return exc.strerror or type(exc).__name__
+
+
 # -- tools ----------------------------------------------------------------------------------
 def _from_ss(port: int) -> Holder | None:
     if not shutil.which("ss"):

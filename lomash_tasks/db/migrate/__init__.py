@@ -10,7 +10,6 @@ Public entry points (plain functions over the typed model; `tasks/db.py` is a th
 
 from __future__ import annotations
 
-import socket
 from typing import Iterable
 
 from lomash_tasks.console import Console
@@ -39,18 +38,14 @@ def select(ws: Workspace, names: Iterable[str] | None) -> tuple[list[Service], l
 
 def check_reachable(ws: Workspace, timeout: float = 3.0) -> None:
     """Fail fast, naming the address, when nothing accepts connections on the Postgres port."""
+    from lomash_tasks.stack.ports import unreachable
+
     pg = ws.registry.postgres
-    try:
-        with socket.create_connection((pg.host, pg.port), timeout=timeout):
-            return
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        if isinstance(exc, socket.timeout):
-            reason = f"no answer within {timeout:.0f} s"
+    reason = unreachable(pg.host, pg.port, timeout)
+    if reason is not None:
         raise UserError(f"Can't reach the database server at {pg.address} ({reason}). Start the "
                         f"stack with `inv stack.up` (then `inv db.wait`), or point "
-                        f"infra.postgres at the right server (INVOKE_INFRA_POSTGRES_PORT=...).") \
-            from None
+                        f"infra.postgres at the right server (INVOKE_INFRA_POSTGRES_PORT=...).")
 
 
 def runner_for(ws: Workspace, svc: Service, runner: str) -> str:
