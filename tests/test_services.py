@@ -465,3 +465,19 @@ def test_ctrl_c_during_up_leaves_a_consistent_state_and_a_rerun_resumes(solo):
         assert recs[name]["state"] == "healthy"
         assert len(group_members(recs[name]["pgid"])) == 2  # the watcher and its child
     assert len(processes_under(solo.root)) == 6
+
+
+def test_a_killed_supervisor_leaves_no_orphan_after_the_next_up(solo):
+    solo.inv("services.up", "--service", "auth", check=True, timeout=120)
+    folder = solo.root / ".lomash/services"
+    old = state(solo.root)["auth-service"]["pgid"]
+    os.kill(int((folder / "supervisor.pid").read_text()), signal.SIGKILL)
+    time.sleep(0.3)
+    rows = {r["service"]: r for r in json.loads(
+        solo.inv("services.status", "--json", check=True).stdout)}
+    assert "supervisor is not running" in rows["auth-service"]["detail"]
+    solo.inv("services.up", "--service", "auth", check=True, timeout=120)
+    assert not group_members(old)  # the orphaned group was ended, not doubled
+    now = state(solo.root)["auth-service"]
+    assert now["state"] == "healthy" and len(group_members(now["pgid"])) == 2
+    assert len(processes_under(solo.root)) == 2

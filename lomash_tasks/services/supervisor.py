@@ -368,6 +368,7 @@ class Supervisor:
         """Groups a killed supervisor left running: end them before anything starts again."""
         old = read_json(self.state_path).get("services", {})
         live = groups()
+        killed = []
         for name, rec in old.items():
             pgid = rec.get("pgid")
             if pgid and live.get(pgid) and pgid != os.getpgid(0):
@@ -380,10 +381,16 @@ class Supervisor:
                     continue  # the group id was reused by something else
                 try:
                     os.killpg(pgid, signal.SIGKILL)
+                    killed.append(pgid)
                 except OSError:
                     pass
                 print(f"{now_stamp()} killed the group {pgid} of {name} left by an earlier "
                       f"supervisor", flush=True)
+        deadline = time.monotonic() + 5  # gone (ports and inspectors free) before new starts
+        while killed and time.monotonic() < deadline:
+            live = groups()
+            killed = [p for p in killed if live.get(p)]
+            time.sleep(0.02)
 
     def load_desired(self) -> None:
         try:
