@@ -461,7 +461,13 @@ class Supervisor:
                 members = groups()
                 self.last_scan = mono
             for svc in list(self.services.values()):
-                svc.watch(members)
+                try:
+                    svc.watch(members)
+                except Exception:  # noqa: BLE001 - one service's surprise must not end the rest
+                    import traceback
+
+                    print(f"{now_stamp()} error watching {svc.name}:\n{traceback.format_exc()}",
+                          flush=True)
             self.write_state()
             if not self.services and not (read_json(self.desired_path).get("services")):
                 break
