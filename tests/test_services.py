@@ -121,9 +121,11 @@ class Nine:
     setup: subprocess.CompletedProcess
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def nine(tmp_root):
-    """`inv setup` (embedded stack, native runner) in its own workspace: all nine services up."""
+    """`inv setup` (embedded stack, native runner) in its own workspace: all nine services up.
+
+    Module-scoped: the ~0.8 GB of nine node processes go as soon as this module's tests end."""
     import tempfile
 
     parent = Path(tempfile.mkdtemp(prefix="nine-", dir=tmp_root))

@@ -261,8 +261,10 @@ class EmbeddedServices:
                     del pending[name]
                 elif state.get("state") == CRASHED and name in tokens and \
                         state.get("token") == tokens[name]:
-                    out[name] = self._failure(svc, began, "exited during start",
-                                              state.get("last_exit", ""), seen[name])
+                    what = ("exited during start" if name in fresh else
+                            "has crashed and waits for its restart")
+                    out[name] = self._failure(svc, began, what, state.get("last_exit", ""),
+                                              seen[name])
                     del pending[name]
             if not pending:
                 break
