@@ -184,6 +184,32 @@ def test_status_json_shows_state_url_debug_port_pid_uptime_and_log(nine):
         assert (nine.root / row["log"]).read_text().strip()
 
 
+def test_status_sees_an_attached_debugger(nine):
+    from lomash_tasks.services import inspector
+
+    debug = nine.ports["auth-service"][1]
+    target = inspector.targets(debug)[0]
+    with inspector.Session(target["webSocketDebuggerUrl"]) as session:
+        assert session.call("Runtime.evaluate", expression="1 + 1",
+                            returnByValue=True)["result"]["value"] == 2
+        rows = {r["service"]: r for r in json.loads(
+            nine.inv("services.status", "--json", check=True).stdout)}
+        assert rows["auth-service"]["debugger"] == "attached"
+        assert rows["product-service"]["debugger"] == "not attached"
+    wait_until(lambda: inspector.attached(debug) is False, 10, "the debugger did not detach")
+
+
+def test_log_prefixes_are_coloured_on_a_terminal_only():
+    from lomash_tasks.services import logs
+
+    plain = logs.prefixer(["auth-service", "api-gateway"], False)
+    coloured = logs.prefixer(["auth-service", "api-gateway"], True)
+    assert plain("api-gateway", "hi") == "api-gateway  | hi"
+    assert coloured("api-gateway", "hi").startswith("\x1b[") and "api-gateway  |" in \
+        coloured("api-gateway", "hi")
+    assert coloured("auth-service", "x")[:8] != coloured("api-gateway", "x")[:8]
+
+
 def test_up_again_starts_no_second_copy(nine):
     before = {n: r["pgid"] for n, r in state(nine.root).items()}
     result = nine.inv("services.up", check=True)
