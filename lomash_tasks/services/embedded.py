@@ -26,7 +26,7 @@ from lomash_tasks.registry import Service
 from lomash_tasks.services import model
 from lomash_tasks.services.model import (ALREADY, CRASHED, FAILED, GATEWAY, HEALTHY, STARTED,
                                          STOPPED, ServiceStatus, Settings, UpResult)
-from lomash_tasks.services.supervisor import groups, health, read_json, write_json
+from lomash_tasks.services.procfs import groups, health, read_json, write_json
 from lomash_tasks.workspace import Workspace
 
 TAIL = 15
