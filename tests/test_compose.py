@@ -369,7 +369,7 @@ def test_services_status_down_and_logs_go_through_the_compose_helper_fake_docker
     assert svc.down(["auth", "gateway"]) == ["auth-service"]
     prefix = _prefix(ws, fake_docker.exe)[1:]
     assert fake_docker()[-1] == prefix + ["rm", "--stop", "--force", "auth-service"]
-    lines = list(svc.logs(["auth"], since=1764583200.0))
+    lines = list(svc.logs(["auth"], since=1796137200.0))
     assert fake_docker()[-1] == prefix + ["logs", "--no-color", "--timestamps", "--since",
-                                          "1764583200", "auth-service"]
+                                          "1796137200", "auth-service"]
     assert lines  # the fake CLI prints one line for `logs`

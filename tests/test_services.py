@@ -509,3 +509,30 @@ def test_a_killed_supervisor_leaves_no_orphan_after_the_next_up(solo):
     now = state(solo.root)["auth-service"]
     assert now["state"] == "healthy" and len(group_members(now["pgid"])) == 2
     assert len(processes_under(solo.root)) == 2
+
+
+# -- plain functions ---------------------------------------------------------------------------------
+def test_service_flag_takes_a_string_a_comma_list_or_a_list():
+    from lomash_tasks.services.model import service_names
+
+    assert service_names(None) == [] and service_names("auth") == ["auth"]
+    assert service_names("auth,order") == ["auth", "order"]
+    assert service_names(["auth", "order, gateway"]) == ["auth", "order", "gateway"]
+
+
+def test_since_takes_durations_and_dates_and_refuses_the_rest():
+    from lomash_tasks.errors import UserError
+    from lomash_tasks.services.model import since_cutoff
+
+    assert since_cutoff("10m", now=1000.0) == 400.0 and since_cutoff("30s", now=100.0) == 70.0
+    assert since_cutoff("2h", now=10000.0) == 2800.0 and since_cutoff(None) is None
+    assert since_cutoff("2026-12-01T15:00:00+00:00") == 1796137200.0
+    with pytest.raises(UserError, match="--since"):
+        since_cutoff("last tuesday")
+
+
+def test_bad_service_options_are_one_message(solo):
+    result = solo.inv("services.up", env={"INVOKE_SERVICE_OPTIONS_START_TIMEOUT": "soon"})
+    assert_user_error(result, "INVOKE_SERVICE_OPTIONS_START_TIMEOUT")
+    result = solo.inv("services.up", "--timeout", "0")
+    assert_user_error(result, "--timeout")
