@@ -353,6 +353,26 @@ def test_stripe_replay_records_two_events_once_and_a_tampered_signature_gets_400
                             "'evt_tampered'").fetchone()[0] == 0
 
 
+def test_restart_and_down_of_one_service_leave_the_others_alone(nine):
+    before = {n: r["pgid"] for n, r in state(nine.root).items()}
+    result = nine.inv("services.restart", "--service", "appointment", check=True, timeout=120)
+    assert "1 started" in result.stdout
+    after = state(nine.root)
+    assert after["appointment-service"]["pgid"] != before["appointment-service"]
+    assert after["appointment-service"]["restarts"] == 0  # asked for: not a crash
+    assert not group_members(before["appointment-service"])
+    assert all(after[n]["pgid"] == before[n] for n in before if n != "appointment-service")
+    port, debug = nine.ports["notification-service"]
+    nine.inv("services.down", "--service", "notification", check=True)
+    assert not listening(port) and not listening(debug)
+    assert get(nine.ports["auth-service"][0])[0] == 200
+    gateway = try_get(nine.ports["api-gateway"][0])
+    assert gateway[0] == 503 and gateway[1]["failed"] == ["notification-service"]
+    nine.inv("services.up", "--service", "notification", check=True, timeout=120)
+    wait_until(lambda: try_get(nine.ports["api-gateway"][0])[0] == 200, 15,
+               "the gateway did not see notification-service again")
+
+
 # -- down ------------------------------------------------------------------------------------------
 def test_down_leaves_no_listening_port_and_no_process_then_up_resumes(nine):
     pgids = [r["pgid"] for r in state(nine.root).values()]
