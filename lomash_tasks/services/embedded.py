@@ -224,7 +224,18 @@ class EmbeddedServices:
                           if s.name in todo or s.name in restarted}
                 results.update(self._wait(batch, fresh_names | restarted, deadline, began,
                                           timeout, tokens, lenient))
+            self._agree([r.service for r in results.values() if r.state == STARTED])
         return [results[s.name] for s in chosen]
+
+    def _agree(self, names: list[str], timeout: float = 1.5) -> None:
+        """Let the supervisor's record catch up with what /health said (it checks a starting
+        service every 0.2 s), so `state.json` and `status` agree as soon as `up` returns."""
+        end = time.monotonic() + timeout
+        while names and time.monotonic() < end:
+            states = self.states()
+            if all(states.get(n, {}).get("state") == HEALTHY for n in names):
+                return
+            time.sleep(0.05)
 
     def _wait(self, batch: list[Service], fresh: set[str], deadline: float, began: float,
               timeout: float, tokens: dict[str, Any], lenient: bool = False
