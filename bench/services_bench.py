@@ -218,7 +218,7 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="services-bench-"))
     base.chmod(0o755)
     root = make_workspace(base / "ws", node_modules=True)
-    env = stack_env(root)
+    env = {**stack_env(root), "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded"}
     ports = service_ports(env)
     try:
         seconds, _ = inv(env, "setup", "--backend", "embedded", "--runner", "native",

@@ -164,6 +164,8 @@ def stack_env(root: Path, cache: Path | str = STACK_CACHE, services: bool = Fals
         "INVOKE_INFRA_AWS_PORT": str(free_port()),
         "INVOKE_SERVICE_OPTIONS_IN_SETUP": "1" if services else "0",
     }
+    if services:  # never Compose, even where a Docker engine answers
+        env["INVOKE_SERVICE_OPTIONS_BACKEND"] = "embedded"
     for name in SERVICE_NAMES if services else ():
         key = name.upper().replace("-", "_")
         env[f"INVOKE_SERVICES_{key}_PORT"] = str(free_port())

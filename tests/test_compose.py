@@ -164,6 +164,21 @@ class FakeClient:
 
 
 # -- the services on the Compose backend (stand-ins: fake docker CLI + fake SDK client) ----------
+@pytest.fixture
+def svc_ws(tmp_path):
+    """A workspace whose services (and infrastructure) are on free ports: `up` checks them."""
+    from lomash_tasks.context import load_config, plain
+    from lomash_tasks.registry import Registry
+    from lomash_tasks.workspace import Workspace
+    from conftest import SERVICE_NAMES
+
+    root = make_workspace(tmp_path / "ws")
+    infra = {p: {"port": free_port()} for p in ("postgres", "redis", "aws", "smtp")}
+    services = {n: {"port": free_port(), "debug_port": free_port()} for n in SERVICE_NAMES}
+    config = load_config(overrides={"infra": infra, "services": services}, env=False)
+    return Workspace.locate(root, Registry.from_mapping(plain(config)))
+
+
 def _services(ws, client, **settings):
     from lomash_tasks.services.compose import ComposeServices
     from lomash_tasks.services.model import Settings
@@ -171,9 +186,11 @@ def _services(ws, client, **settings):
     return ComposeServices(ws, Settings(**settings), client=client)
 
 
-def test_services_up_starts_the_eight_then_the_gateway_fake_docker_and_fake_sdk(ws, fake_docker):
+def test_services_up_starts_the_eight_then_the_gateway_fake_docker_and_fake_sdk(svc_ws,
+                                                                               fake_docker):
     """Stand-ins (no Docker engine here): the fake CLI records each `docker compose` call, the
     fake SDK client answers with containers that appear healthy once `compose up` ran."""
+    ws = svc_ws
     names = [s.name for s in ws.registry.services]
     client = FakeClient([FakeContainer("auth-service")])  # already healthy
 
@@ -237,7 +254,7 @@ def test_services_status_down_and_logs_go_through_the_compose_helper_fake_docker
     assert svc.down(["auth", "gateway"]) == ["auth-service"]
     prefix = _prefix(ws, fake_docker.exe)[1:]
     assert fake_docker()[-1] == prefix + ["rm", "--stop", "--force", "auth-service"]
-    lines = list(svc.logs(["auth"], since=1764583200.0))
+    lines = list(svc.logs(["auth"], since=1796137200.0))
     assert fake_docker()[-1] == prefix + ["logs", "--no-color", "--timestamps", "--since",
-                                          "1764583200", "auth-service"]
+                                          "1796137200", "auth-service"]
     assert lines  # the fake CLI prints one line for `logs`

@@ -121,9 +121,11 @@ class Nine:
     setup: subprocess.CompletedProcess
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def nine(tmp_root):
-    """`inv setup` (embedded stack, native runner) in its own workspace: all nine services up."""
+    """`inv setup` (embedded stack, native runner) in its own workspace: all nine services up.
+
+    Module-scoped: the ~0.8 GB of nine node processes go as soon as this module's tests end."""
     import tempfile
 
     parent = Path(tempfile.mkdtemp(prefix="nine-", dir=tmp_root))
@@ -180,6 +182,32 @@ def test_status_json_shows_state_url_debug_port_pid_uptime_and_log(nine):
         assert row["debugger"] == "not attached"
         assert row["log"] == f".lomash/services/{name}.log"
         assert (nine.root / row["log"]).read_text().strip()
+
+
+def test_status_sees_an_attached_debugger(nine):
+    from lomash_tasks.services import inspector
+
+    debug = nine.ports["auth-service"][1]
+    target = inspector.targets(debug)[0]
+    with inspector.Session(target["webSocketDebuggerUrl"]) as session:
+        assert session.call("Runtime.evaluate", expression="1 + 1",
+                            returnByValue=True)["result"]["value"] == 2
+        rows = {r["service"]: r for r in json.loads(
+            nine.inv("services.status", "--json", check=True).stdout)}
+        assert rows["auth-service"]["debugger"] == "attached"
+        assert rows["product-service"]["debugger"] == "not attached"
+    wait_until(lambda: inspector.attached(debug) is False, 10, "the debugger did not detach")
+
+
+def test_log_prefixes_are_coloured_on_a_terminal_only():
+    from lomash_tasks.services import logs
+
+    plain = logs.prefixer(["auth-service", "api-gateway"], False)
+    coloured = logs.prefixer(["auth-service", "api-gateway"], True)
+    assert plain("api-gateway", "hi") == "api-gateway  | hi"
+    assert coloured("api-gateway", "hi").startswith("\x1b[") and "api-gateway  |" in \
+        coloured("api-gateway", "hi")
+    assert coloured("auth-service", "x")[:8] != coloured("api-gateway", "x")[:8]
 
 
 def test_up_again_starts_no_second_copy(nine):
@@ -325,6 +353,26 @@ def test_stripe_replay_records_two_events_once_and_a_tampered_signature_gets_400
                             "'evt_tampered'").fetchone()[0] == 0
 
 
+def test_restart_and_down_of_one_service_leave_the_others_alone(nine):
+    before = {n: r["pgid"] for n, r in state(nine.root).items()}
+    result = nine.inv("services.restart", "--service", "appointment", check=True, timeout=120)
+    assert "1 started" in result.stdout
+    after = state(nine.root)
+    assert after["appointment-service"]["pgid"] != before["appointment-service"]
+    assert after["appointment-service"]["restarts"] == 0  # asked for: not a crash
+    assert not group_members(before["appointment-service"])
+    assert all(after[n]["pgid"] == before[n] for n in before if n != "appointment-service")
+    port, debug = nine.ports["notification-service"]
+    nine.inv("services.down", "--service", "notification", check=True)
+    assert not listening(port) and not listening(debug)
+    assert get(nine.ports["auth-service"][0])[0] == 200
+    gateway = try_get(nine.ports["api-gateway"][0])
+    assert gateway[0] == 503 and gateway[1]["failed"] == ["notification-service"]
+    nine.inv("services.up", "--service", "notification", check=True, timeout=120)
+    wait_until(lambda: try_get(nine.ports["api-gateway"][0])[0] == 200, 15,
+               "the gateway did not see notification-service again")
+
+
 # -- down ------------------------------------------------------------------------------------------
 def test_down_leaves_no_listening_port_and_no_process_then_up_resumes(nine):
     pgids = [r["pgid"] for r in state(nine.root).values()]
@@ -465,3 +513,46 @@ def test_ctrl_c_during_up_leaves_a_consistent_state_and_a_rerun_resumes(solo):
         assert recs[name]["state"] == "healthy"
         assert len(group_members(recs[name]["pgid"])) == 2  # the watcher and its child
     assert len(processes_under(solo.root)) == 6
+
+
+def test_a_killed_supervisor_leaves_no_orphan_after_the_next_up(solo):
+    solo.inv("services.up", "--service", "auth", check=True, timeout=120)
+    folder = solo.root / ".lomash/services"
+    old = state(solo.root)["auth-service"]["pgid"]
+    os.kill(int((folder / "supervisor.pid").read_text()), signal.SIGKILL)
+    time.sleep(0.3)
+    rows = {r["service"]: r for r in json.loads(
+        solo.inv("services.status", "--json", check=True).stdout)}
+    assert "supervisor is not running" in rows["auth-service"]["detail"]
+    solo.inv("services.up", "--service", "auth", check=True, timeout=120)
+    assert not group_members(old)  # the orphaned group was ended, not doubled
+    now = state(solo.root)["auth-service"]
+    assert now["state"] == "healthy" and len(group_members(now["pgid"])) == 2
+    assert len(processes_under(solo.root)) == 2
+
+
+# -- plain functions ---------------------------------------------------------------------------------
+def test_service_flag_takes_a_string_a_comma_list_or_a_list():
+    from lomash_tasks.services.model import service_names
+
+    assert service_names(None) == [] and service_names("auth") == ["auth"]
+    assert service_names("auth,order") == ["auth", "order"]
+    assert service_names(["auth", "order, gateway"]) == ["auth", "order", "gateway"]
+
+
+def test_since_takes_durations_and_dates_and_refuses_the_rest():
+    from lomash_tasks.errors import UserError
+    from lomash_tasks.services.model import since_cutoff
+
+    assert since_cutoff("10m", now=1000.0) == 400.0 and since_cutoff("30s", now=100.0) == 70.0
+    assert since_cutoff("2h", now=10000.0) == 2800.0 and since_cutoff(None) is None
+    assert since_cutoff("2026-12-01T15:00:00+00:00") == 1796137200.0
+    with pytest.raises(UserError, match="--since"):
+        since_cutoff("last tuesday")
+
+
+def test_bad_service_options_are_one_message(solo):
+    result = solo.inv("services.up", env={"INVOKE_SERVICE_OPTIONS_START_TIMEOUT": "soon"})
+    assert_user_error(result, "INVOKE_SERVICE_OPTIONS_START_TIMEOUT")
+    result = solo.inv("services.up", "--timeout", "0")
+    assert_user_error(result, "--timeout")

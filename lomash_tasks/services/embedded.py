@@ -26,7 +26,7 @@ from lomash_tasks.registry import Service
 from lomash_tasks.services import model
 from lomash_tasks.services.model import (ALREADY, CRASHED, FAILED, GATEWAY, HEALTHY, STARTED,
                                          STOPPED, ServiceStatus, Settings, UpResult)
-from lomash_tasks.services.supervisor import groups, health, read_json, write_json
+from lomash_tasks.services.procfs import groups, health, read_json, write_json
 from lomash_tasks.stack.embedded.process import tail as log_tail
 from lomash_tasks.workspace import Workspace
 
@@ -225,7 +225,18 @@ class EmbeddedServices:
                           if s.name in todo or s.name in restarted}
                 results.update(self._wait(batch, fresh_names | restarted, deadline, began,
                                           timeout, tokens, lenient))
+            self._agree([r.service for r in results.values() if r.state == STARTED])
         return [results[s.name] for s in chosen]
+
+    def _agree(self, names: list[str], timeout: float = 1.5) -> None:
+        """Let the supervisor's record catch up with what /health said (it checks a starting
+        service every 0.2 s), so `state.json` and `status` agree as soon as `up` returns."""
+        end = time.monotonic() + timeout
+        while names and time.monotonic() < end:
+            states = self.states()
+            if all(states.get(n, {}).get("state") == HEALTHY for n in names):
+                return
+            time.sleep(0.05)
 
     def _wait(self, batch: list[Service], fresh: set[str], deadline: float, began: float,
               timeout: float, tokens: dict[str, Any], lenient: bool = False
@@ -262,8 +273,10 @@ class EmbeddedServices:
                     del pending[name]
                 elif state.get("state") == CRASHED and name in tokens and \
                         state.get("token") == tokens[name]:
-                    out[name] = self._failure(svc, began, "exited during start",
-                                              state.get("last_exit", ""), seen[name])
+                    what = ("exited during start" if name in fresh else
+                            "has crashed and waits for its restart")
+                    out[name] = self._failure(svc, began, what, state.get("last_exit", ""),
+                                              seen[name])
                     del pending[name]
             if not pending:
                 break

@@ -1,9 +1,10 @@
 """The Node inspector of a running service, as a debugger client sees it.
 
     targets(port)                 GET http://127.0.0.1:<port>/json/list
-    attached(port)                True / False, or None when the inspector does not answer
-                                  (a target lists `webSocketDebuggerUrl` only while no debugger
-                                  is attached)
+    attached(port)                True / False, or None when the inspector does not answer:
+                                  a debugger holds a websocket to the inspector's port, seen as
+                                  an established connection in /proc/net/tcp (Node 20 keeps
+                                  listing `webSocketDebuggerUrl` while a session is attached)
     evaluate(port, expression)    Runtime.evaluate over the inspector's websocket (a real CDP
                                   client: handshake, masked frames), the result's value
 """
@@ -47,7 +48,26 @@ def targets(port: int, timeout: float = 0.5) -> list[dict[str, Any]]:
     return json.loads(_http_get(port, "/json/list", timeout))
 
 
+def connections(port: int) -> int:
+    """Established TCP connections whose local end is `port` (Linux /proc; 0 elsewhere)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as handle:
+                next(handle, None)
+                for line in handle:
+                    fields = line.split()
+                    if len(fields) > 3 and fields[3] == "01" and \
+                            int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        count += 1
+        except OSError:
+            continue
+    return count
+
+
 def attached(port: int, timeout: float = 0.3) -> bool | None:
+    if connections(port):  # before our own request, which would be one
+        return True
     try:
         found = targets(port, timeout)
     except (OSError, ValueError):

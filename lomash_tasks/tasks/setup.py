@@ -87,8 +87,19 @@ def _report(c, ws, results, json, dry, state):
 })
 def teardown(c, backend=None, volumes=False, yes=False, allow_remote=False):
     """Stop the services, then the stack (the way back from setup); --volumes deletes data."""
+    from lomash_tasks.connections import refuse_remote
     from lomash_tasks.tasks import services, stack
 
+    if volumes:  # refuse or ask before anything stops, as stack.down does
+        ws = context.workspace(c)
+        for endpoint in ws.registry.infra:
+            refuse_remote(endpoint.host, f"remove the stack's data (infra.{endpoint.name}.host)",
+                          allow_remote)
+        if not context.console(c).confirm("Remove the stack's data (databases, buckets, mail)?",
+                                          yes):
+            raise UserError("Not removing the stack's data without confirmation: pass --yes to "
+                            "`inv teardown --volumes` (nothing was stopped or deleted).")
+        yes = True  # asked once
     services.down(c, backend=backend)
     stack.down(c, backend=backend, volumes=volumes, yes=yes, allow_remote=allow_remote)
 

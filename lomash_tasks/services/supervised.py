@@ -1,0 +1,267 @@
+"""One supervised service: its process group, its output, its health, its crashes.
+
+`node --watch` is two processes (the watcher and the serving child): the watcher's exit is a
+crash, and so is the group shrinking to the watcher alone (Node's watcher would wait for a file
+change); either way the whole group is killed before the service starts again, so no orphan
+keeps the port or the inspector. A crash restarts after a delay that doubles per crash in a row.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+from lomash_tasks.services.procfs import (CHILD_GONE_GRACE, FAILS_UNHEALTHY, HEALTH_RUNNING,
+                                          HEALTH_STARTING, groups, health, now_stamp)
+
+if TYPE_CHECKING:
+    from lomash_tasks.services.supervisor import Supervisor
+
+
+class Service:
+    """One supervised service: its launch, its process group, its state."""
+
+    def __init__(self, sup: Supervisor, spec: dict[str, Any]) -> None:
+        self.sup = sup
+        self.spec = spec
+        self.name = spec["name"]
+        self.proc: Any = None
+        self.pgid: int | None = None
+        self.fds: dict[int, bytes] = {}
+        self.streams: dict[int, Any] = {}
+        self.log: Any = None
+        self.state = "stopped"
+        self.started_at: float | None = None
+        self.first_started: float | None = None
+        self.healthy_since: float | None = None
+        self.restarts = 0
+        self.streak = 0
+        self.backoff = 0.0
+        self.next_start: float | None = None
+        self.last_exit: str = ""
+        self.last_health: dict[str, Any] = {}
+        self.fails = 0
+        self.next_health = 0.0
+        self.child_gone_at: float | None = None
+        self.after_crash = False
+
+    # -- process ---------------------------------------------------------------------------
+    def write_log(self, text: str) -> None:
+        if self.log is None:
+            fd = os.open(self.spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self.log = os.fdopen(fd, "ab", buffering=0)
+        self.log.write(text.encode(errors="replace"))
+
+    def note(self, text: str) -> None:
+        self.write_log(f"{now_stamp()} --- {text}\n")
+
+    def start(self) -> None:
+        from lomash_tasks import commands
+
+        if self.log is not None:  # `up` may have rotated the file: write to the new one
+            self.log.close()
+            self.log = None
+        what = "restarting after a crash" if self.after_crash else "starting"
+        self.note(f"{what}: {' '.join(self.spec['argv'])} (in {self.spec['cwd']})")
+        try:
+            proc = commands.spawn(self.spec["argv"], env=self.spec["env"], cwd=self.spec["cwd"],
+                                  replace_env=True, pipe=True)
+        except Exception as exc:  # noqa: BLE001 - a launch that cannot start is a crash
+            self.note(f"could not start: {exc}")
+            self.crashed(f"could not start: {exc}")
+            return
+        self.proc, self.pgid = proc, proc.pid
+        self.fds, self.streams = {}, {}
+        for stream in (proc.stdout, proc.stderr):
+            fd = stream.fileno()
+            os.set_blocking(fd, False)
+            self.fds[fd] = b""
+            self.streams[fd] = stream
+        self.started_at = time.time()
+        self.first_started = self.first_started or self.started_at
+        self.state = "restarting" if self.after_crash else "starting"
+        self.healthy_since = None
+        self.fails = 0
+        self.next_health = time.monotonic() + 0.05
+        self.child_gone_at = None
+        self.next_start = None
+        self.sup.dirty = True
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill_group(self, timeout: float) -> None:
+        """SIGTERM the whole group, SIGKILL what is left after `timeout`; reap the leader."""
+        if self.pgid is None:
+            return
+        pgid = self.pgid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except OSError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and groups().get(pgid):
+            self.drain()
+            if self.proc is not None:
+                self.proc.poll()
+            time.sleep(0.02)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - it was SIGKILLed
+                pass
+        end = time.monotonic() + 5
+        while time.monotonic() < end and groups().get(pgid):
+            time.sleep(0.02)
+        self.drain()
+        self.close_pipes()
+        self.proc = None
+        self.pgid = None
+
+    def close_pipes(self) -> None:
+        for fd, rest in list(self.fds.items()):
+            if rest:
+                self.write_log(f"{now_stamp()} {rest.decode(errors='replace')}\n")
+            self._close(fd)
+        self.fds = {}
+
+    def _close(self, fd: int) -> None:
+        stream = self.streams.pop(fd, None)
+        try:
+            if stream is not None:
+                stream.close()  # the pipe's file object owns the descriptor
+            else:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def drain(self, fds: list[int] | None = None) -> None:
+        for fd in list(fds if fds is not None else self.fds):
+            if fd not in self.fds:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EAGAIN:
+                    continue
+                chunk = b""
+            if not chunk:
+                rest = self.fds.pop(fd)
+                if rest:
+                    self.write_log(f"{now_stamp()} {rest.decode(errors='replace')}\n")
+                self._close(fd)
+                continue
+            data = self.fds[fd] + chunk
+            *lines, rest = data.split(b"\n")
+            stamp = now_stamp()
+            if lines:
+                self.write_log("".join(f"{stamp} {line.decode(errors='replace')}\n"
+                                       for line in lines))
+            if len(rest) > 16384:
+                self.write_log(f"{stamp} {rest.decode(errors='replace')}\n")
+                rest = b""
+            self.fds[fd] = rest
+
+    def stop(self, timeout: float) -> None:
+        if self.pgid is not None:
+            self.note("stopping (SIGTERM to the process group)")
+            self.kill_group(timeout)
+            self.note("stopped")
+        self.state = "stopped"
+        self.next_start = None
+        self.sup.dirty = True
+
+    def crashed(self, why: str) -> None:
+        settings = self.sup.settings
+        if self.healthy_since and time.time() - self.healthy_since >= settings["stable_after"]:
+            self.streak = 0
+        self.streak += 1
+        self.backoff = min(settings["backoff_max"],
+                           settings["backoff_base"] * 2 ** (self.streak - 1))
+        self.last_exit = why
+        self.state = "crashed"
+        self.healthy_since = None
+        self.next_start = time.monotonic() + self.backoff
+        self.after_crash = True
+        self.note(f"crashed: {why}; restarting in {self.backoff:g}s (crash #{self.streak} in a "
+                  f"row, backoff doubles up to {settings['backoff_max']:g}s)")
+        self.sup.dirty = True
+
+    # -- watching --------------------------------------------------------------------------
+    def watch(self, members: dict[int, list[int]] | None) -> None:
+        mono = time.monotonic()
+        if self.state == "crashed":
+            if self.next_start is not None and mono >= self.next_start:
+                self.restarts += 1
+                self.start()
+            return
+        if self.proc is None:
+            return
+        code = self.proc.poll()
+        if code is not None:
+            self.drain()
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            self.kill_group(0.5)
+            self.crashed(f"its process exited ({how})")
+            return
+        if members is not None and self.spec.get("watch"):
+            alone = len(members.get(self.pgid, [])) <= 1
+            if not alone:
+                self.child_gone_at = None
+            elif self.child_gone_at is None:
+                self.child_gone_at = mono
+            elif mono - self.child_gone_at >= CHILD_GONE_GRACE:
+                self.drain()
+                self.kill_group(0.5)
+                self.crashed("the service's own process exited and only Node's watcher was left")
+                return
+        if mono >= self.next_health:
+            self.check_health()
+
+    def check_health(self) -> None:
+        code, seen = health(self.spec["port"])
+        self.last_health = {"code": code, "seen": seen, "at": time.time()}
+        before = self.state
+        if code == 200:
+            self.fails = 0
+            if self.state != "healthy":
+                self.healthy_since = time.time()
+                self.state = "healthy"
+        else:
+            self.fails += 1
+            if self.state == "healthy":
+                if self.fails >= FAILS_UNHEALTHY:  # one miss may be a hot reload
+                    self.state = "unhealthy"
+                    self.healthy_since = None
+            elif code is not None:  # it answers, but not 200 (e.g. 503: its database is down)
+                self.state = "unhealthy"
+        if self.state == "healthy" and self.healthy_since and self.streak and \
+                time.time() - self.healthy_since >= self.sup.settings["stable_after"]:
+            self.streak = 0
+        interval = HEALTH_RUNNING if self.state == "healthy" else HEALTH_STARTING
+        self.next_health = time.monotonic() + interval
+        if self.state != before:
+            self.sup.dirty = True
+        self.sup.health_changed = True
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "state": self.state, "pid": self.pgid, "pgid": self.pgid,
+            "started_at": self.started_at, "first_started": self.first_started,
+            "restarts": self.restarts, "streak": self.streak, "backoff": self.backoff,
+            "next_start_in": (round(max(0.0, self.next_start - time.monotonic()), 2)
+                              if self.next_start is not None else None),
+            "last_exit": self.last_exit, "last_health": self.last_health,
+            "token": self.spec.get("token", 0), "port": self.spec["port"],
+            "debug_port": self.spec.get("debug_port"), "log": self.spec["log"],
+            "argv0": self.spec["argv"][0],
+        }
