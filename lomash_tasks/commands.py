@@ -21,6 +21,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,20 +199,31 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
         proc = sh.Command(exe)(*args[1:], **kwargs)
     except (sh.CommandNotFound, FileNotFoundError, PermissionError):
         raise CommandNotFound(args) from None
+    # The deadline kills the program's whole process group; `wait()` without a timeout then
+    # returns once it is gone and its output has been read to the end (sh's own timed wait
+    # polls every 0.1 s and can return before the last output is collected).
+    expired = threading.Event()
+    timer = None
+    if timeout is not None:
+        timer = threading.Timer(timeout, lambda: (expired.set(), _kill_group(proc.pid)))
+        timer.daemon = True
+        timer.start()
     try:
-        proc.wait(timeout=timeout)
-    except sh.TimeoutException:
-        _kill_group(proc.pid)
-        try:
-            proc.wait(timeout=5)
-        except Exception:  # noqa: BLE001 - it is being killed; what it said is in the lists
-            pass
-        raise CommandTimeout(args, float(timeout or 0), "".join(out_lines),
-                             "".join(err_lines)) from None
+        proc.wait()
+    except sh.ErrorReturnCode:
+        pass  # killed by a signal (the deadline's, or someone's): reported below
     except KeyboardInterrupt:
         _kill_group(proc.pid, signal.SIGINT, grace=3.0)
         raise
-    done = Completed(args, proc.exit_code, "".join(out_lines), "".join(err_lines),
+    finally:
+        if timer is not None:
+            timer.cancel()
+    if expired.is_set():
+        raise CommandTimeout(args, float(timeout or 0), "".join(out_lines), "".join(err_lines))
+    code = proc.exit_code if proc.exit_code is not None else 1
+    if code < 0:
+        code = 128 - code  # killed by signal N: the shell's 128+N
+    done = Completed(args, code, "".join(out_lines), "".join(err_lines),
                      time.monotonic() - began)
     if check and done.code != 0:
         raise CommandError(args, done.code, done.stdout, done.stderr)

@@ -92,3 +92,21 @@ def test_inv_echo_prints_each_command_masked(stack):
     text = result.stdout + result.stderr
     assert "psql -X -q -v ON_ERROR_STOP=1" in text
     assert "changeme_local" not in text
+
+
+def test_output_is_complete_under_a_deadline_every_time():
+    """With a deadline the output must still be read to the end (sh's own timed wait can
+    return before it is: a template cache key once lost the server's version that way)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def once(_):
+        return commands.run(["sh", "-c", "printf 'a line\\n'"], timeout=30).stdout
+
+    with ThreadPoolExecutor(8) as pool:
+        outputs = list(pool.map(once, range(200)))
+    assert outputs.count("a line\n") == 200
+
+
+def test_a_program_killed_by_a_signal_reports_128_plus_the_signal():
+    done = commands.run(["sh", "-c", "kill -TERM $$"], check=False)
+    assert done.code == 128 + 15
