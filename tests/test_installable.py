@@ -158,7 +158,8 @@ def test_lomash_program_runs_without_a_tasks_py(monorepo, tmp_path):
 def test_monorepo_invoke_yaml_overrides_a_registry_key(monorepo, tmp_path):
     root, _, env = monorepo
     config = root / "invoke.yaml"
-    config.write_text(textwrap.dedent("""\
+    original = config.read_text() if config.exists() else None
+    config.write_text((original or "") + textwrap.dedent("""
         services:
           auth-service:
             port: 3901
@@ -170,4 +171,7 @@ def test_monorepo_invoke_yaml_overrides_a_registry_key(monorepo, tmp_path):
         auth = next(e for e in entries if e["name"] == "auth-service" and e["group"] == "service")
         assert auth["port"] == 3901
     finally:
-        config.unlink()
+        if original is None:
+            config.unlink()
+        else:
+            config.write_text(original)

@@ -71,8 +71,14 @@ def test_deploy_migrates_staging_with_an_oidc_role_and_no_stored_keys():
     assert not {"aws-access-key-id", "aws-secret-access-key"} & set(creds[0]["with"])
     assert "secrets." not in DEPLOY.read_text()
     runs = [s.get("run", "") for s in steps]
-    assert ".venv/bin/inv db.migrate --target staging" in runs
-    assert steps.index(creds[0]) < runs.index(".venv/bin/inv db.migrate --target staging")
+    migrate = "../../.venv/bin/inv db.migrate --target staging"
+    assert migrate in runs
+    assert steps.index(creds[0]) < runs.index(migrate)
+    # run in the monorepo, whose invoke.yaml holds the target and whose tasks.py is the suite's
+    (step,) = [s for s in steps if s.get("run") == migrate]
+    monorepo = SUITE_ROOT / step["working-directory"]
+    assert "staging:" in (monorepo / "invoke.yaml").read_text()
+    assert "lomash_tasks.tasks import namespace" in (monorepo / "tasks.py").read_text()
 
 
 def test_ci_runs_the_tasks_on_github_service_containers_through_the_external_backend():

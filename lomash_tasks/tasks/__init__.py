@@ -19,7 +19,26 @@ from lomash_tasks.tasks import aws, cache, db, debug, env, services, setup, stac
 
 stripe = stripe_tasks  # `suite.stripe`, like the namespace's name
 
-namespace = Collection()
+
+class SuiteCollection(Collection):
+    """The root collection. Looking a task up by name returns it without building its config:
+    Invoke's own lookup copies and merges the root's whole configuration (every namespace's
+    settings and the registry) each time, and `inv --list` looks up every task. Running a
+    task still gets its config from `task_with_config`/`configuration`, as always."""
+
+    def __getitem__(self, name=None):
+        if not name:
+            return super().__getitem__(name)
+        name = self.transform(name)
+        if "." in name:
+            coll, rest = self._split_path(name)
+            return self.collections[coll][rest]
+        if name in self.collections:
+            return self.collections[name][""]
+        return self.tasks[name]
+
+
+namespace = SuiteCollection()
 for module in (env, stack, services, db, cache, aws, stripe_tasks, debug):
     namespace.add_collection(module.ns)
 namespace.add_task(setup.setup, default=False)
