@@ -42,6 +42,8 @@ class Settings:
     project: str = "lomash-wood"
     cache_dir: str = ""  # ready PostgreSQL clusters: "" = ~/.cache/lomash-tasks, "off" = none
     start_timeout: float = 30.0
+    # Compose waits for healthchecks (LocalStack's only once its init hooks ran): a longer wait
+    compose_start_timeout: float = 180.0
     wait_timeout: float = 60.0
 
     @classmethod

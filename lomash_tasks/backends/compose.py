@@ -273,7 +273,7 @@ class ComposeBackend(Backend):
     def up(self, parts: Iterable[str] | None = None, timeout: float | None = None,
            log: Callable[[str], Any] | None = None) -> list[PartResult]:
         chosen = select_parts(parts)
-        timeout = float(timeout or self.settings.start_timeout)
+        timeout = float(timeout or self.settings.compose_start_timeout)
         say = log or (lambda text: None)
         began = time.monotonic()
         results: dict[str, PartResult] = {}
@@ -307,7 +307,7 @@ class ComposeBackend(Backend):
                 run_compose(self.ws, self.project, "up", "-d", "--wait", "--wait-timeout",
                             str(wait), *services, timeout=wait + 600)
             except ComposeError as exc:
-                raise self.diagnose(starting, exc.detail) from None
+                raise self.diagnose(starting, exc.detail, wait) from None
             deadline = time.monotonic() + timeout
             for part in starting:
                 probes.wait_for(self.ws, part, max(0.5, deadline - time.monotonic()),
@@ -323,7 +323,7 @@ class ComposeBackend(Backend):
             ports.ensure_free(ep.host, ep.web_port, "the smtp container's web view",
                               PORT_KEYS["smtp_web"])
 
-    def diagnose(self, parts: list[str], detail: str) -> UserError:
+    def diagnose(self, parts: list[str], detail: str, wait: float = 0) -> UserError:
         """One paragraph for a failed `up`: what the engine and the containers say."""
         if not self.engine_alive():
             return UserError(f"The Docker engine stopped answering during `stack.up` "
@@ -340,7 +340,7 @@ class ComposeBackend(Backend):
                              f"Compose could not publish {owner or 'a container'} on it. Stop "
                              f"what holds it (`inv debug.ports`), or choose another port"
                              f"{f' ({key}=...)' if key else ''}.")
-        lines = []
+        lines, first = [], None
         for part in parts:
             box = self.container(part)
             if box is None:
@@ -348,15 +348,19 @@ class ComposeBackend(Backend):
             seen = self.health(box)
             if seen in ("healthy", "running"):
                 continue
+            first = first or part
             tail = box.logs(tail=15).decode(errors="replace").rstrip()
             health = (box.attrs.get("State", {}).get("Health") or {}).get("Log") or []
             last = (health[-1].get("Output") or "").strip() if health else ""
-            lines.append(f"The {SERVICES[part]} container is {seen}"
+            state = (f"was still starting (not healthy) when the wait ended ({wait} s: "
+                     f"--timeout, or stack.compose_start_timeout)" if seen == "starting"
+                     else f"is {seen}")
+            lines.append(f"The {SERVICES[part]} container {state}"
                          + (f"; its last health check said: {last}" if last else "")
                          + (f".\nLast lines of its log:\n{tail}" if tail else "."))
         if lines:
-            return UserError("\n".join(lines) + f"\n(`inv stack.logs --part {parts[0]}` for "
-                             f"more; `inv stack.down` to remove the containers.)")
+            return UserError("\n".join(lines) + f"\n(`inv stack.logs --part {first}` for "
+                             f"more; `inv stack.down` removes the containers.)")
         return UserError(f"`docker compose up` failed:\n{detail}")
 
     # -- down / status / logs ------------------------------------------------------------------
