@@ -90,13 +90,21 @@ def main() -> int:
         print("stack.up --backend compose vs bare `docker compose up -d --wait` (same files)")
         env = envs["compose"]
         _, ws = stack_config(env)
-        from lomash_tasks.backends.compose import (SERVICES, compose_command, compose_env)
+        from lomash_tasks.backends.base import Settings
+        from lomash_tasks.backends.compose import (SERVICES, ComposeBackend, classic_override,
+                                                   compose_command, compose_env)
 
         os.environ.update(ENGINE)
-        bare_env = compose_env(ws)
         project = env["INVOKE_STACK_PROJECT"]
-        bare = compose_command(ws, project, "up", "-d", "--wait", *SERVICES.values())
-        remove = compose_command(ws, project, "rm", "--stop", "--force", *SERVICES.values())
+        backend = ComposeBackend(ws, Settings(project=project))
+        # exactly the files and environment the backend uses (on an engine older than 23, its
+        # classic-builder file too)
+        extra = [p for p in [classic_override(ws)] if p] if backend.classic else []
+        bare_env = compose_env(ws, backend.classic)
+        bare = compose_command(ws, project, "up", "-d", "--wait", *SERVICES.values(),
+                               extra=extra)
+        remove = compose_command(ws, project, "rm", "--stop", "--force", *SERVICES.values(),
+                                 extra=extra)
         times: dict[str, list[float]] = {"inv": [], "bare": []}
         for _ in range(args.runs):
             for name in ("inv", "bare"):

@@ -146,12 +146,10 @@ start_engine() {
     chmod 0711 "$STATE"
     rm -f "$SOCK" "$PIDFILE"
     say "starting dockerd (data root $STATE/data, socket $SOCK)"
-    # --bridge=none: no default docker0 bridge (another engine on this machine may own it);
-    # Compose puts every stack on a network of its own anyway.
+    # The default bridge stays: BuildKit's RUN steps (Compose builds) need it.
     setsid dockerd \
         --data-root "$STATE/data" --exec-root "$STATE/exec" \
         -H "unix://$SOCK" --pidfile "$PIDFILE" \
-        --bridge=none --userland-proxy=true \
         >>"$LOG" 2>&1 </dev/null &
     local began; began="$(now)"
     local deadline=$(( $(date +%s) + START_TIMEOUT ))

@@ -79,9 +79,14 @@ def cli_server() -> int:
     import awscli.clidriver  # the slow part, once
 
     driver = awscli.clidriver.create_clidriver()  # botocore's session, command table, models
-    driver._get_command_table()
-    for service in ("s3", "sqs", "ses", "secretsmanager", "sts"):
-        driver.session.get_service_model(service)
+    commands = driver._get_command_table()
+    for service in ("s3api", "s3", "sqs", "ses", "secretsmanager", "sts"):
+        try:  # each service's operations and their arguments, built once
+            table = commands[service]._get_command_table()
+            for operation in table.values():
+                getattr(operation, "arg_table", None)
+        except Exception:  # noqa: BLE001 - a warm-up only
+            pass
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # handler children are reaped by the kernel
     try:
         os.unlink(CLI_SOCKET)
