@@ -29,6 +29,7 @@
 # rebuilt (label lomash.recipe = hash of its build folder). `up` ends with the lines to eval:
 #   eval "$(scripts/docker-engine.sh env)"
 set -euo pipefail
+export LC_ALL=C  # one collation for the recipe hashes, whatever the caller's locale
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SUITE="$(cd "$HERE/.." && pwd)"
@@ -230,7 +231,7 @@ apt_mirror() {  # the first Debian URI of the machine's apt sources
 }
 
 recipe_hash() {  # a hash of a build folder's files (names and bytes)
-    (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+    (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 
 build_standin() {  # build_standin FOLDER IMAGE NOTE [NAME=VALUE build args]: rebuilt on change
@@ -244,8 +245,11 @@ build_standin() {  # build_standin FOLDER IMAGE NOTE [NAME=VALUE build args]: re
     # the exact base image. Staging the build folder (a 95 MB node binary, 70 MB of wheels) is
     # done only when that changed.
     local hash
-    hash="$( { recipe_hash "$folder"; external_inputs "$name"; printf '%s\n' "BASE=$base" "$@"
-               dk image inspect --format '{{.Id}}' "$base" 2>/dev/null; } | sha256sum | cut -c1-16)"
+    # (the base by its own recipe when it has one: stable however often it is inspected)
+    local base_id; base_id="$(image_label "$base" lomash.recipe)"
+    [ -n "$base_id" ] || base_id="$(dk image inspect --format '{{.Id}}' "$base" 2>/dev/null || true)"
+    hash="$( { recipe_hash "$folder"; external_inputs "$name"; printf '%s\n' "BASE=$base" "$@" \
+               "$base_id"; } | sha256sum | cut -c1-16)"
     if [ "$(image_label "$image" lomash.recipe)" = "$hash" ]; then
         return 0
     fi
@@ -264,10 +268,22 @@ build_standin() {  # build_standin FOLDER IMAGE NOTE [NAME=VALUE build args]: re
     REBUILT=1
 }
 
+base_inputs() {  # the machine's files the base image copies (apt sources and settings, CAs)
+    [ -f /etc/apt/sources.list ] && echo /etc/apt/sources.list
+    for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] && grep -q -i debian "$f" && echo "$f"
+    done
+    # not the autoremove lists: postgresql-common rewrites one whenever a cluster package
+    # comes or goes, and they mean nothing in an image
+    for f in /etc/apt/apt.conf.d/*; do
+        case "$f" in *autoremove*) ;; *) [ -f "$f" ] && echo "$f" ;; esac
+    done
+    echo /etc/ssl/certs/ca-certificates.crt
+}
+
 external_inputs() {  # what a stand-in takes from this machine, as lines that change with it
     case "$1" in
-        base) cat /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/apt.conf.d/* \
-                  /etc/ssl/certs/ca-certificates.crt 2>/dev/null | sha256sum ;;
+        base) base_inputs | xargs -r cat | sha256sum ;;
         mailhog) sha256sum "$SUITE/lomash_tasks/backends/smtp_trap.py" "$SUITE/lomash_tasks/stack/smtp_trap.py" 2>/dev/null | cut -c1-64 ;;
         node) local node; node="$(readlink -f "$(command -v node)" 2>/dev/null || true)"
               [ -n "$node" ] && stat -c '%n %s %Y' "$node" && "$node" --version ;;
@@ -290,11 +306,13 @@ prepare_context() {  # files from this machine that a stand-in's build needs
             # the machine's apt sources and settings (its mirror is a dated snapshot: dates are
             # not checked), and its CA bundle (so tools in the images reach what it reaches)
             mkdir -p "$2/apt/sources.list.d" "$2/apt/apt.conf.d" "$2/ca"
-            [ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$2/apt/sources.list"
-            for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-                [ -f "$f" ] && grep -q -i debian "$f" && cp "$f" "$2/apt/sources.list.d/"
+            base_inputs | while read -r f; do
+                case "$f" in
+                    /etc/apt/sources.list) cp "$f" "$2/apt/sources.list" ;;
+                    /etc/apt/sources.list.d/*) cp "$f" "$2/apt/sources.list.d/" ;;
+                    /etc/apt/apt.conf.d/*) cp "$f" "$2/apt/apt.conf.d/" ;;
+                esac
             done
-            cp /etc/apt/apt.conf.d/* "$2/apt/apt.conf.d/" 2>/dev/null || true
             printf 'Acquire::Check-Valid-Until "false";\nAPT::Install-Recommends "false";\n' \
                 >"$2/apt/apt.conf.d/90lomash-image"
             cp /etc/ssl/certs/ca-certificates.crt "$2/ca/machine-bundle.crt"
