@@ -21,7 +21,6 @@ going away during `up`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -302,10 +301,9 @@ class ComposeBackend(Backend):
         """(service, image) for each image the services need that the engine does not have:
         the service's image when it has no build section, else its Dockerfile's FROM images
         (when the built image itself is not there yet)."""
-        config = json.loads(self.compose("config", "--format", "json", *services).stdout
-                            or "{}")
+        config = service_specs(self.ws)
         missing = []
-        for name, spec in (config.get("services") or {}).items():
+        for name, spec in config.items():
             if name not in services:
                 continue
             image, build = spec.get("image"), spec.get("build")
@@ -352,9 +350,13 @@ class ComposeBackend(Backend):
                                 f"Compose reads it for passwords and ports.")
             if env_file(self.ws).name == ".env.example":
                 say("root .env not found: Compose reads .env.example (run `inv env.copy`)")
-            self.check_compose()
             services = [SERVICES[p] for p in starting]
-            missing = self.missing_images(services)
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(1) as pool:  # `docker compose version` meanwhile
+                version = pool.submit(self.check_compose)
+                missing = self.missing_images(services)
+                version.result()
             if missing:
                 names = ", ".join(f"{image} (for {svc})" for svc, image in missing)
                 raise UserError(f"The Docker engine lacks the image{'s' if len(missing) > 1 else ''}"
@@ -368,11 +370,14 @@ class ComposeBackend(Backend):
             except ComposeError as exc:
                 raise self.diagnose(starting, exc.detail, wait) from None
             deadline = time.monotonic() + timeout
-            for part in starting:
-                probes.wait_for(self.ws, part, max(0.5, deadline - time.monotonic()),
-                                backend=self.name)
-                results[part] = PartResult(part, STARTED, endpoint(self.ws, part).address,
-                                           time.monotonic() - began, self.name)
+            with ThreadPoolExecutor(len(starting)) as pool:  # the protocol checks, side by side
+                waits = {part: pool.submit(probes.wait_for, self.ws, part,
+                                           max(0.5, deadline - time.monotonic()),
+                                           backend=self.name) for part in starting}
+                for part in starting:
+                    waits[part].result()
+                    results[part] = PartResult(part, STARTED, endpoint(self.ws, part).address,
+                                               time.monotonic() - began, self.name)
         return [results[p] for p in chosen]
 
     # -- the workspace's Node services ------------------------------------------------------
@@ -527,6 +532,36 @@ class ComposeBackend(Backend):
 
 
 PARTS_ORDER = tuple(SERVICES)
+
+
+def service_specs(ws: Workspace) -> dict[str, dict[str, Any]]:
+    """Each service's `image` and `build` as the workspace's Compose files merge them (later
+    files win key by key; build context and dockerfile made absolute from the file's folder).
+    Read directly (PyYAML): a `docker compose config` call would cost a few tenths of a second
+    on every `stack.up`. Variables in these fields are not expanded (the files use none)."""
+    import yaml
+
+    merged: dict[str, dict[str, Any]] = {}
+    for path in ws.compose_files:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for name, spec in (data.get("services") or {}).items():
+            spec = spec or {}
+            out = merged.setdefault(name, {})
+            if spec.get("image"):
+                out["image"] = spec["image"]
+            build = spec.get("build")
+            if isinstance(build, str):
+                build = {"context": build}
+            if isinstance(build, dict):
+                target = out.setdefault("build", {})
+                for key, value in build.items():
+                    if key == "context":
+                        value = str((path.parent / value).resolve())
+                    target[key] = value
+    return merged
 
 
 def _wait_http(url: str, timeout: float, name: str) -> None:
