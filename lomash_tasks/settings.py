@@ -213,6 +213,9 @@ class StackSettings(Section):
     project: str = text("lomash-wood", "The Compose project name.")
     cache_dir: str = text("", "Ready PostgreSQL clusters: '' = ~/.cache/lomash-tasks, off = none.")
     start_timeout: float = number(30.0, "Seconds a server may take to start.", positive=True)
+    compose_start_timeout: float = number(180.0, "Seconds Compose may take for every container "
+                                                 "to turn healthy (LocalStack's only once its "
+                                                 "init hooks ran).", positive=True)
     wait_timeout: float = number(60.0, "stack.wait's deadline in seconds.", positive=True)
 
 

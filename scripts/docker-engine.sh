@@ -29,6 +29,7 @@
 # rebuilt (label lomash.recipe = hash of its build folder). `up` ends with the lines to eval:
 #   eval "$(scripts/docker-engine.sh env)"
 set -euo pipefail
+export LC_ALL=C  # one collation for the recipe hashes, whatever the caller's locale
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SUITE="$(cd "$HERE/.." && pwd)"
@@ -146,12 +147,10 @@ start_engine() {
     chmod 0711 "$STATE"
     rm -f "$SOCK" "$PIDFILE"
     say "starting dockerd (data root $STATE/data, socket $SOCK)"
-    # --bridge=none: no default docker0 bridge (another engine on this machine may own it);
-    # Compose puts every stack on a network of its own anyway.
+    # The default bridge stays: BuildKit's RUN steps (Compose builds) need it.
     setsid dockerd \
         --data-root "$STATE/data" --exec-root "$STATE/exec" \
         -H "unix://$SOCK" --pidfile "$PIDFILE" \
-        --bridge=none --userland-proxy=true \
         >>"$LOG" 2>&1 </dev/null &
     local began; began="$(now)"
     local deadline=$(( $(date +%s) + START_TIMEOUT ))
@@ -232,35 +231,64 @@ apt_mirror() {  # the first Debian URI of the machine's apt sources
 }
 
 recipe_hash() {  # a hash of a build folder's files (names and bytes)
-    (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+    (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 
 build_standin() {  # build_standin FOLDER IMAGE NOTE [NAME=VALUE build args]: rebuilt on change
-    local folder="$HERE/docker-images/$1" image="$2" note="$3"
+    local name="$1" image="$2" note="$3"
     shift 3
-    local ctx="$STATE/build/$(basename "$folder")"
-    rm -rf "$ctx"; mkdir -p "$ctx"
-    cp -a "$folder/." "$ctx/"
-    prepare_context "$(basename "$folder")" "$ctx"
+    local folder="$HERE/docker-images/$name" ctx="$STATE/build/$name"
     local base="${BUILD_BASE:-$BASE_IMAGE}"
     local args=(--build-arg "BASE=$base")
-    # part of the recipe's hash: the build arguments and the exact base image
-    printf '%s\n' "BASE=$base" "$@" "$(dk image inspect --format '{{.Id}}' "$base" 2>/dev/null)" \
-        >"$ctx/.build-args"
     for arg in "$@"; do args+=(--build-arg "$arg"); done
-    local hash; hash="$(recipe_hash "$ctx")"
+    # The recipe: the folder's files, what it takes from this machine, the build arguments and
+    # the exact base image. Staging the build folder (a 95 MB node binary, 70 MB of wheels) is
+    # done only when that changed.
+    local hash
+    # (the base by its own recipe when it has one: stable however often it is inspected)
+    local base_id; base_id="$(image_label "$base" lomash.recipe)"
+    [ -n "$base_id" ] || base_id="$(dk image inspect --format '{{.Id}}' "$base" 2>/dev/null || true)"
+    hash="$( { recipe_hash "$folder"; external_inputs "$name"; printf '%s\n' "BASE=$base" "$@" \
+               "$base_id"; } | sha256sum | cut -c1-16)"
     if [ "$(image_label "$image" lomash.recipe)" = "$hash" ]; then
         return 0
     fi
+    rm -rf "$ctx"; mkdir -p "$ctx"
+    cp -a "$folder/." "$ctx/"
+    prepare_context "$name" "$ctx"
     local began; began="$(now)"
     say "building $image ($note)"
     DOCKER_BUILDKIT=0 dk build --network host --quiet "${args[@]}" \
         --label "lomash.recipe=$hash" --label "lomash.standin=$note" \
-        -t "$image" "$ctx" >"$STATE/build-$(basename "$folder").log" 2>&1 \
-        || { tail -n 25 "$STATE/build-$(basename "$folder").log" >&2
-             die "building $image failed (log: $STATE/build-$(basename "$folder").log)."; }
+        -t "$image" "$ctx" >"$STATE/build-$name.log" 2>&1 \
+        || { tail -n 25 "$STATE/build-$name.log" >&2
+             die "building $image failed (log: $STATE/build-$name.log)."; }
+    rm -rf "$ctx"
     say "$image ready in $(since "$began")s"
     REBUILT=1
+}
+
+base_inputs() {  # the machine's files the base image copies (apt sources and settings, CAs)
+    [ -f /etc/apt/sources.list ] && echo /etc/apt/sources.list
+    for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] && grep -q -i debian "$f" && echo "$f"
+    done
+    # not the autoremove lists: postgresql-common rewrites one whenever a cluster package
+    # comes or goes, and they mean nothing in an image
+    for f in /etc/apt/apt.conf.d/*; do
+        case "$f" in *autoremove*) ;; *) [ -f "$f" ] && echo "$f" ;; esac
+    done
+    echo /etc/ssl/certs/ca-certificates.crt
+}
+
+external_inputs() {  # what a stand-in takes from this machine, as lines that change with it
+    case "$1" in
+        base) base_inputs | xargs -r cat | sha256sum ;;
+        mailhog) sha256sum "$SUITE/lomash_tasks/backends/smtp_trap.py" "$SUITE/lomash_tasks/stack/smtp_trap.py" 2>/dev/null | cut -c1-64 ;;
+        node) local node; node="$(readlink -f "$(command -v node)" 2>/dev/null || true)"
+              [ -n "$node" ] && stat -c '%n %s %Y' "$node" && "$node" --version ;;
+    esac
+    return 0
 }
 
 # Images the workspace built FROM a stand-in that changed are stale: remove them (Compose
@@ -278,11 +306,13 @@ prepare_context() {  # files from this machine that a stand-in's build needs
             # the machine's apt sources and settings (its mirror is a dated snapshot: dates are
             # not checked), and its CA bundle (so tools in the images reach what it reaches)
             mkdir -p "$2/apt/sources.list.d" "$2/apt/apt.conf.d" "$2/ca"
-            [ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$2/apt/sources.list"
-            for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-                [ -f "$f" ] && grep -q -i debian "$f" && cp "$f" "$2/apt/sources.list.d/"
+            base_inputs | while read -r f; do
+                case "$f" in
+                    /etc/apt/sources.list) cp "$f" "$2/apt/sources.list" ;;
+                    /etc/apt/sources.list.d/*) cp "$f" "$2/apt/sources.list.d/" ;;
+                    /etc/apt/apt.conf.d/*) cp "$f" "$2/apt/apt.conf.d/" ;;
+                esac
             done
-            cp /etc/apt/apt.conf.d/* "$2/apt/apt.conf.d/" 2>/dev/null || true
             printf 'Acquire::Check-Valid-Until "false";\nAPT::Install-Recommends "false";\n' \
                 >"$2/apt/apt.conf.d/90lomash-image"
             cp /etc/ssl/certs/ca-certificates.crt "$2/ca/machine-bundle.crt"

@@ -21,7 +21,6 @@ going away during `up`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -61,13 +60,48 @@ def docker_cli() -> str:
     return shutil.which("docker") or "docker"
 
 
-def compose_command(ws: Workspace, project: str, *args: str) -> list[str]:
-    """The argument list of one `docker compose` call for the workspace's stack."""
+def compose_command(ws: Workspace, project: str, *args: str,
+                    extra: Iterable[Path] = ()) -> list[str]:
+    """The argument list of one `docker compose` call for the workspace's stack (`extra`:
+    further Compose files after the workspace's own, e.g. classic_override)."""
     argv = [docker_cli(), "compose", "-p", project]
-    for path in ws.compose_files:
+    for path in [*ws.compose_files, *extra]:
         if path.is_file() or path.name == "docker-compose.yml":
             argv += ["-f", str(path)]
     return argv + ["--env-file", str(env_file(ws)), *args]
+
+
+# BuildKit's named contexts (`additional_contexts`) need engine 23+ (its BuildKit 0.10+).
+NAMED_CONTEXTS_MIN = (23, 0)
+
+
+def classic_override(ws: Workspace) -> Path | None:
+    """For engines without named contexts: a Compose file (under .lomash/) that resets each
+    service's `additional_contexts` (Compose's `!reset`), so the classic builder builds the
+    service. The development override builds `target: builder`, whose stages never use the
+    named context; None when no service declares one."""
+    import yaml
+
+    names: list[str] = []
+    for path in ws.compose_files:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for name, spec in (data.get("services") or {}).items():
+            build = (spec or {}).get("build")
+            if isinstance(build, dict) and build.get("additional_contexts") and name not in names:
+                names.append(name)
+    if not names:
+        return None
+    text = ("# Written by lomash-tasks for a Docker engine older than 23 (no BuildKit named\n"
+            "# contexts): the classic builder builds these services without them.\nservices:\n"
+            + "".join(f"  {name}:\n    build:\n      additional_contexts: !reset {{}}\n"
+                      for name in names))
+    path = ws.ensure_state_dir() / "compose-classic-builder.yml"
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return path
 
 
 def port_variables(ws: Workspace) -> dict[str, str]:
@@ -83,15 +117,20 @@ def port_variables(ws: Workspace) -> dict[str, str]:
     return {k: str(v) for k, v in out.items()}
 
 
-def compose_env(ws: Workspace) -> dict[str, str]:
+def compose_env(ws: Workspace, classic: bool = False) -> dict[str, str]:
     """The environment of a `docker compose` call: ours (DOCKER_HOST, DOCKER_CONFIG, ...), plus
-    the registry's published ports; `-p` names the project. Without a buildx plugin the classic
-    builder is asked for (Compose would otherwise fail: "buildx component is missing")."""
+    the registry's published ports; `-p` names the project. Without a buildx plugin, Compose
+    builds with its own BuildKit client instead of Bake (COMPOSE_BAKE=false): the engine's
+    built-in BuildKit runs the build, and the workspace's `additional_contexts` work (the
+    classic builder refuses them); with `classic` (an engine whose BuildKit is too old for the
+    workspace's Dockerfiles) the classic builder (DOCKER_BUILDKIT=0)."""
     env = dict(os.environ)
     env.update(port_variables(ws))
     env.pop("COMPOSE_PROJECT_NAME", None)
-    if "DOCKER_BUILDKIT" not in env and not _has_buildx(env):
-        env["DOCKER_BUILDKIT"] = "0"
+    if "COMPOSE_BAKE" not in env and not _has_buildx(env):
+        env["COMPOSE_BAKE"] = "false"
+    if classic:
+        env.setdefault("DOCKER_BUILDKIT", "0")
     return env
 
 
@@ -111,10 +150,11 @@ class ComposeError(UserError):
 
 
 def run_compose(ws: Workspace, project: str, *args: str, timeout: float | None = 600,
-                capture: bool = True) -> subprocess.CompletedProcess:
-    argv = compose_command(ws, project, *args)
+                capture: bool = True, extra: Iterable[Path] = (),
+                classic: bool = False) -> subprocess.CompletedProcess:
+    argv = compose_command(ws, project, *args, extra=extra)
     try:
-        result = subprocess.run(argv, cwd=str(ws.compose_dir), env=compose_env(ws),
+        result = subprocess.run(argv, cwd=str(ws.compose_dir), env=compose_env(ws, classic),
                                 capture_output=capture, text=True, stdin=subprocess.DEVNULL,
                                 timeout=timeout)
     except FileNotFoundError:
@@ -184,6 +224,7 @@ class ComposeBackend(Backend):
         super().__init__(ws, settings)
         self._client = client
         self._compose_checked = False
+        self._classic: bool | None = None
 
     @property
     def project(self) -> str:
@@ -215,6 +256,20 @@ class ComposeBackend(Backend):
         except Exception:  # noqa: BLE001
             return False
 
+    @property
+    def classic(self) -> bool:
+        """True when the engine's BuildKit lacks named contexts (engine < 23)."""
+        if self._classic is None:
+            version = str(self.client.version().get("Version") or "")
+            self._classic = _version_tuple(version)[:2] < NAMED_CONTEXTS_MIN
+        return self._classic
+
+    def compose(self, *args: str, timeout: float | None = 600) -> subprocess.CompletedProcess:
+        """One `docker compose` call of this backend (project, files, environment)."""
+        extra = [p for p in [classic_override(self.ws)] if p] if self.classic else []
+        return run_compose(self.ws, self.project, *args, timeout=timeout, extra=extra,
+                           classic=self.classic)
+
     def check_compose(self) -> str:
         if not self._compose_checked:
             self.client  # noqa: B018 - the engine first: its message is the more useful one
@@ -222,8 +277,11 @@ class ComposeBackend(Backend):
         return self._compose_checked
 
     def container(self, part: str) -> Any | None:
+        return self.service_container(SERVICES[part])
+
+    def service_container(self, service: str) -> Any | None:
         labels = [f"com.docker.compose.project={self.project}",
-                  f"com.docker.compose.service={SERVICES[part]}"]
+                  f"com.docker.compose.service={service}"]
         found = self.client.containers.list(all=True, filters={"label": labels})
         return found[0] if found else None
 
@@ -245,10 +303,9 @@ class ComposeBackend(Backend):
         """(service, image) for each image the services need that the engine does not have:
         the service's image when it has no build section, else its Dockerfile's FROM images
         (when the built image itself is not there yet)."""
-        config = json.loads(run_compose(self.ws, self.project, "config", "--format", "json",
-                                        *services).stdout or "{}")
+        config = service_specs(self.ws)
         missing = []
-        for name, spec in (config.get("services") or {}).items():
+        for name, spec in config.items():
             if name not in services:
                 continue
             image, build = spec.get("image"), spec.get("build")
@@ -275,7 +332,7 @@ class ComposeBackend(Backend):
     def up(self, parts: Iterable[str] | None = None, timeout: float | None = None,
            log: Callable[[str], Any] | None = None) -> list[PartResult]:
         chosen = select_parts(parts)
-        timeout = float(timeout or self.settings.start_timeout)
+        timeout = float(timeout or self.settings.compose_start_timeout)
         say = log or (lambda text: None)
         began = time.monotonic()
         results: dict[str, PartResult] = {}
@@ -295,9 +352,13 @@ class ComposeBackend(Backend):
                                 f"Compose reads it for passwords and ports.")
             if env_file(self.ws).name == ".env.example":
                 say("root .env not found: Compose reads .env.example (run `inv env.copy`)")
-            self.check_compose()
             services = [SERVICES[p] for p in starting]
-            missing = self.missing_images(services)
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(1) as pool:  # `docker compose version` meanwhile
+                version = pool.submit(self.check_compose)
+                missing = self.missing_images(services)
+                version.result()
             if missing:
                 names = ", ".join(f"{image} (for {svc})" for svc, image in missing)
                 raise UserError(f"The Docker engine lacks the image{'s' if len(missing) > 1 else ''}"
@@ -306,17 +367,56 @@ class ComposeBackend(Backend):
                                 f"(or `docker pull` where a registry is reachable).")
             wait = max(1, int(round(timeout)))
             try:
-                run_compose(self.ws, self.project, "up", "-d", "--wait", "--wait-timeout",
-                            str(wait), *services, timeout=wait + 600)
+                self.compose("up", "-d", "--wait", "--wait-timeout", str(wait), *services,
+                             timeout=wait + 600)
             except ComposeError as exc:
-                raise self.diagnose(starting, exc.detail) from None
+                raise self.diagnose(starting, exc.detail, wait) from None
             deadline = time.monotonic() + timeout
-            for part in starting:
-                probes.wait_for(self.ws, part, max(0.5, deadline - time.monotonic()),
-                                backend=self.name)
-                results[part] = PartResult(part, STARTED, endpoint(self.ws, part).address,
-                                           time.monotonic() - began, self.name)
+            with ThreadPoolExecutor(len(starting)) as pool:  # the protocol checks, side by side
+                waits = {part: pool.submit(probes.wait_for, self.ws, part,
+                                           max(0.5, deadline - time.monotonic()),
+                                           backend=self.name) for part in starting}
+                for part in starting:
+                    waits[part].result()
+                    results[part] = PartResult(part, STARTED, endpoint(self.ws, part).address,
+                                               time.monotonic() - began, self.name)
         return [results[p] for p in chosen]
+
+    # -- the workspace's Node services ------------------------------------------------------
+    def up_services(self, names: Iterable[str] | None = None, timeout: float | None = None,
+                    build: bool = False) -> list[tuple[str, str, float]]:
+        """Start services (registry names or aliases; all nine when None) from their Compose
+        definitions, their infrastructure first, and return once each answers GET /health on
+        its registry port: [(service, address, seconds)]. `build` rebuilds their images."""
+        reg = self.ws.registry
+        chosen = [reg.service(n) for n in names] if names else list(reg.services)
+        timeout = float(timeout or self.settings.compose_start_timeout)
+        began = time.monotonic()
+        for service in chosen:
+            if self.service_container(service.name) is None:
+                ports.ensure_free("127.0.0.1", service.port, f"the {service.name} container",
+                                  f"services.{service.name}.port")
+        self.check_compose()
+        missing = self.missing_images([s.name for s in chosen])
+        if missing:
+            names_ = ", ".join(f"{image} (for {svc})" for svc, image in missing)
+            raise UserError(f"The Docker engine lacks {names_}, and no registry is used to "
+                            f"pull it. {BUILD_HINT}.")
+        wait = max(1, int(round(timeout)))
+        try:
+            self.compose("up", "-d", "--wait", "--wait-timeout", str(wait),
+                         *(["--build"] if build else []), *[s.name for s in chosen],
+                         timeout=wait + 1800)
+        except ComposeError as exc:
+            raise self.diagnose([s.name for s in chosen] + list(PARTS_ORDER), exc.detail,
+                                wait) from None
+        out = []
+        for service in chosen:
+            address = f"127.0.0.1:{service.port}"
+            _wait_http(f"http://{address}/health", max(1.0, began + timeout - time.monotonic()),
+                       service.name)
+            out.append((service.name, address, time.monotonic() - began))
+        return out
 
     def _ensure_ports_free(self, part: str) -> None:
         ep = endpoint(self.ws, part)
@@ -325,7 +425,7 @@ class ComposeBackend(Backend):
             ports.ensure_free(ep.host, ep.web_port, "the smtp container's web view",
                               PORT_KEYS["smtp_web"])
 
-    def diagnose(self, parts: list[str], detail: str) -> UserError:
+    def diagnose(self, parts: list[str], detail: str, wait: float = 0) -> UserError:
         """One paragraph for a failed `up`: what the engine and the containers say."""
         if not self.engine_alive():
             return UserError(f"The Docker engine stopped answering during `stack.up` "
@@ -334,31 +434,40 @@ class ComposeBackend(Backend):
                           r"(address already in use|port is already allocated)", detail, re.S)
         if taken:
             port = int(taken.group(1))
-            owner = next((p for p in parts if endpoint(self.ws, p).port == port
-                          or (p == "smtp" and self.ws.registry.smtp.web_port == port)), None)
+            owner = next((p for p in parts if p in SERVICES and (
+                endpoint(self.ws, p).port == port
+                or (p == "smtp" and self.ws.registry.smtp.web_port == port))), None)
             key = (PORT_KEYS["smtp_web"] if owner == "smtp"
                    and self.ws.registry.smtp.web_port == port else PORT_KEYS.get(owner or "", ""))
             return UserError(f"Port {port} on 127.0.0.1 is already taken on this host, so "
                              f"Compose could not publish {owner or 'a container'} on it. Stop "
                              f"what holds it (`inv debug.ports`), or choose another port"
                              f"{f' ({key}=...)' if key else ''}.")
-        lines = []
-        for part in parts:
-            box = self.container(part)
+        services = [SERVICES.get(p, p) for p in parts]
+        lines, first = [], None
+        for service in services:
+            box = self.service_container(service)
             if box is None:
                 continue
             seen = self.health(box)
             if seen in ("healthy", "running"):
                 continue
+            first = first or service
             tail = box.logs(tail=15).decode(errors="replace").rstrip()
             health = (box.attrs.get("State", {}).get("Health") or {}).get("Log") or []
             last = (health[-1].get("Output") or "").strip() if health else ""
-            lines.append(f"The {SERVICES[part]} container is {seen}"
+            state = (f"was still starting (not healthy) when the wait ended ({wait} s: "
+                     f"--timeout, or stack.compose_start_timeout)" if seen == "starting"
+                     else f"is {seen}")
+            lines.append(f"The {service} container {state}"
                          + (f"; its last health check said: {last}" if last else "")
                          + (f".\nLast lines of its log:\n{tail}" if tail else "."))
         if lines:
-            return UserError("\n".join(lines) + f"\n(`inv stack.logs --part {parts[0]}` for "
-                             f"more; `inv stack.down` to remove the containers.)")
+            part = next((p for p, svc in SERVICES.items() if svc == first), None)
+            more = (f"`inv stack.logs --part {part}`" if part else
+                    f"`docker compose -p {self.project} logs {first}`")
+            return UserError("\n".join(lines) + f"\n({more} for more; `inv stack.down` "
+                             f"removes the containers.)")
         return UserError(f"`docker compose up` failed:\n{detail}")
 
     # -- down / status / logs ------------------------------------------------------------------
@@ -375,10 +484,10 @@ class ComposeBackend(Backend):
         if present:
             self.check_compose()
             if not others:  # the whole project is ours: `down` also removes its network
-                run_compose(self.ws, self.project, "down", *(["--volumes"] if volumes else []))
+                self.compose("down", *(["--volumes"] if volumes else []))
             else:
-                run_compose(self.ws, self.project, "rm", "--stop", "--force",
-                            *(["--volumes"] if volumes else []), *[SERVICES[p] for p in present])
+                self.compose("rm", "--stop", "--force", *(["--volumes"] if volumes else []),
+                             *[SERVICES[p] for p in present])
         import docker.errors
 
         for volume in data:
@@ -410,7 +519,8 @@ class ComposeBackend(Backend):
         self.check_compose()
         argv = compose_command(self.ws, self.project, "logs", "--no-color",
                                *(["--follow"] if follow else []), SERVICES[chosen])
-        with subprocess.Popen(argv, cwd=str(self.ws.compose_dir), env=compose_env(self.ws),
+        with subprocess.Popen(argv, cwd=str(self.ws.compose_dir), env=compose_env(self.ws,
+                                                                                self.classic),
                               text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL) as proc:
@@ -421,6 +531,59 @@ class ComposeBackend(Backend):
             finally:
                 if proc.poll() is None:
                     proc.terminate()
+
+
+PARTS_ORDER = tuple(SERVICES)
+
+
+def service_specs(ws: Workspace) -> dict[str, dict[str, Any]]:
+    """Each service's `image` and `build` as the workspace's Compose files merge them (later
+    files win key by key; build context and dockerfile made absolute from the file's folder).
+    Read directly (PyYAML): a `docker compose config` call would cost a few tenths of a second
+    on every `stack.up`. Variables in these fields are not expanded (the files use none)."""
+    import yaml
+
+    merged: dict[str, dict[str, Any]] = {}
+    for path in ws.compose_files:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for name, spec in (data.get("services") or {}).items():
+            spec = spec or {}
+            out = merged.setdefault(name, {})
+            if spec.get("image"):
+                out["image"] = spec["image"]
+            build = spec.get("build")
+            if isinstance(build, str):
+                build = {"context": build}
+            if isinstance(build, dict):
+                target = out.setdefault("build", {})
+                for key, value in build.items():
+                    if key == "context":
+                        value = str((path.parent / value).resolve())
+                    target[key] = value
+    return merged
+
+
+def _wait_http(url: str, timeout: float, name: str) -> None:
+    """GET url until it answers 2xx; a UserError with what it last saw at the deadline."""
+    import urllib.error
+    import urllib.request
+
+    deadline, delay, seen = time.monotonic() + timeout, 0.05, "no answer"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if 200 <= response.status < 300:
+                    return
+                seen = f"HTTP {response.status}"
+        except (urllib.error.URLError, OSError) as exc:
+            seen = str(getattr(exc, "reason", exc))
+        if time.monotonic() >= deadline:
+            raise UserError(f"{name} did not answer GET {url} in {timeout:.0f} s (last: {seen}).")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 def _last_line(text: str) -> str:
@@ -438,6 +601,7 @@ def _dockerfile_bases(build: dict[str, Any]) -> list[str]:
     except OSError:
         return []
     named = set((build.get("additional_contexts") or {}).keys())
+    target = str(build.get("target") or "").lower()
     stages: set[str] = set()
     bases = []
     for match in re.finditer(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", text,
@@ -448,4 +612,6 @@ def _dockerfile_bases(build: dict[str, Any]) -> list[str]:
             bases.append(image)
         if stage:
             stages.add(stage.lower())
+            if stage.lower() == target:
+                break  # later stages are not built for this target
     return bases

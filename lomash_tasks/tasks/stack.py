@@ -43,7 +43,8 @@ def _setup(c, backend=None):
 @task(iterable=["part"], help={
     "backend": BACKEND_HELP,
     "part": PART_HELP,
-    "timeout": "Seconds to wait for each part to be ready (default: stack.start_timeout).",
+    "timeout": "Seconds to wait for each part to be ready (default: stack.start_timeout; "
+               "compose: stack.compose_start_timeout).",
 })
 def up(c, backend=None, part=None, timeout=None):
     """Start the stack (or some parts) and return once every part is ready."""
