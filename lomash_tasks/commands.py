@@ -64,6 +64,10 @@ class Completed:
         return self.code == 0
 
     @property
+    def returncode(self) -> int:  # the name subprocess gives it
+        return self.code
+
+    @property
     def output(self) -> str:
         return (self.stdout or "") + (self.stderr or "")
 
@@ -274,10 +278,11 @@ class Spawned:
 def spawn(argv: Sequence[str], *, log: str | Path | None = None,
           env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
           user: str | None = None, replace_env: bool = False, new_session: bool = True,
-          pipe: bool = False) -> subprocess.Popen:
+          pipe: bool = False, merge: bool = False) -> subprocess.Popen:
     """Start a long-running program detached (its own session and process group).
 
-    Output goes to `log` (appended) or, with `pipe`, to pipes the caller reads (text lines).
+    Output goes to `log` (appended) or, with `pipe`, to pipes the caller reads (text lines;
+    with `merge`, stderr into stdout).
     Returns the Popen; the caller records its pid (= its process group id).
     """
     args = _check_argv(argv)
@@ -289,7 +294,8 @@ def spawn(argv: Sequence[str], *, log: str | Path | None = None,
     handle = None
     try:
         if pipe:
-            stdout, stderr = subprocess.PIPE, subprocess.PIPE
+            stdout = subprocess.PIPE
+            stderr = subprocess.STDOUT if merge else subprocess.PIPE
         elif log is not None:
             handle = open(log, "ab")
             stdout, stderr = handle, subprocess.STDOUT

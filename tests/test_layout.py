@@ -1,5 +1,6 @@
-"""The package's shape: imports run one way down the layers, rooms form no cycle, and no module
-shadows a library. Read from the source (every import, also those inside functions).
+"""The package's shape: imports run one way down the layers, rooms form no cycle, only the
+command layer runs programs, and no module shadows a library. Read from the source (every
+import, also those inside functions).
 """
 
 from __future__ import annotations
@@ -118,6 +119,29 @@ def test_rooms_form_no_cycle():
     for node in sorted(edges):
         visit(node)
     assert not cycles, "import cycles between rooms:\n" + "\n".join(cycles)
+
+
+def test_only_the_command_layer_runs_programs():
+    """Every external program goes through lomash_tasks/commands.py (argument lists)."""
+    offenders = []
+    for path in sources():
+        if path == PACKAGE / "commands.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            if any(n.split(".")[0] in ("subprocess", "pty") for n in names):
+                offenders.append(f"{path.relative_to(SUITE_ROOT)}:{node.lineno}")
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                    node.value.id == "os" and node.attr in ("system", "popen", "spawnv",
+                                                            "spawnvp", "execv", "execvp",
+                                                            "posix_spawn"):
+                offenders.append(f"{path.relative_to(SUITE_ROOT)}:{node.lineno} os.{node.attr}")
+    assert not offenders, "programs run outside lomash_tasks/commands.py:\n" + "\n".join(offenders)
 
 
 def test_no_module_shadows_a_library_it_could_use():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -86,9 +85,8 @@ def _guard(name: str, fn: Callable[[], Check]) -> Check:
 # -- tools --------------------------------------------------------------------------------------
 def _version_of(argv: list[str], timeout: float) -> str | None:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
+        done = commands.run(argv, timeout=timeout, check=False)
+    except commands.CommandError:
         return None
     if done.returncode != 0:
         return None

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
 from typing import Any, Callable, Iterable, Iterator
 
+from lomash_tasks import commands
 from lomash_tasks.stack import ports
 from lomash_tasks.stack import probes
 from lomash_tasks.errors import UserError
@@ -95,7 +95,7 @@ class ComposeBackend(Backend):
             self._classic = _version_tuple(version)[:2] < NAMED_CONTEXTS_MIN
         return self._classic
 
-    def compose(self, *args: str, timeout: float | None = 600) -> subprocess.CompletedProcess:
+    def compose(self, *args: str, timeout: float | None = 600) -> Any:
         """One `docker compose` call of this backend (project, files, environment)."""
         extra = [p for p in [classic_override(self.ws)] if p] if self.classic else []
         return run_compose(self.ws, self.project, *args, timeout=timeout, extra=extra,
@@ -350,18 +350,16 @@ class ComposeBackend(Backend):
         self.check_compose()
         argv = compose_command(self.ws, self.project, "logs", "--no-color",
                                *(["--follow"] if follow else []), SERVICES[chosen])
-        with subprocess.Popen(argv, cwd=str(self.ws.compose_dir), env=compose_env(self.ws,
-                                                                                self.classic),
-                              text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL) as proc:
-            assert proc.stdout is not None
-            try:
-                for line in proc.stdout:
-                    yield line.rstrip("\n")
-            finally:
-                if proc.poll() is None:
-                    proc.terminate()
+        proc = commands.spawn(argv, cwd=self.ws.compose_dir,
+                              env=compose_env(self.ws, self.classic), replace_env=True, pipe=True,
+                              merge=True)
+        try:
+            for line in proc.stdout:
+                yield line.rstrip("\n")
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            commands.wait(proc, 5)
 
 
 PARTS_ORDER = tuple(SERVICES)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Iterable
 
+from lomash_tasks import commands
 from lomash_tasks.errors import UserError
 from lomash_tasks.workspace import Workspace
 
@@ -134,16 +134,14 @@ class ComposeError(UserError):
 
 
 def run_compose(ws: Workspace, project: str, *args: str, timeout: float | None = 600,
-                capture: bool = True, extra: Iterable[Path] = (),
-                classic: bool = False) -> subprocess.CompletedProcess:
+                extra: Iterable[Path] = (), classic: bool = False) -> commands.Completed:
     argv = compose_command(ws, project, *args, extra=extra)
     try:
-        result = subprocess.run(argv, cwd=str(ws.compose_dir), env=compose_env(ws, classic),
-                                capture_output=capture, text=True, stdin=subprocess.DEVNULL,
-                                timeout=timeout)
-    except FileNotFoundError:
+        result = commands.run(argv, cwd=ws.compose_dir, env=compose_env(ws, classic),
+                              replace_env=True, timeout=timeout, check=False, effect=True)
+    except commands.CommandNotFound:
         raise UserError(f"The docker CLI was not found. {NO_ENGINE}") from None
-    except subprocess.TimeoutExpired:
+    except commands.CommandTimeout:
         raise UserError(f"`docker compose {' '.join(args)}` did not finish in {timeout:.0f} s.") \
             from None
     if result.returncode != 0:
@@ -164,12 +162,11 @@ def compose_version(env: dict[str, str] | None = None, timeout: float = 10.0) ->
     need = f"Compose v2 {COMPOSE_MIN[0]}.{COMPOSE_MIN[1]} or later (the `docker compose` plugin)"
     env = env if env is not None else dict(os.environ)
     try:
-        result = subprocess.run([docker_cli(), "compose", "version", "--short"], env=env,
-                                capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                                timeout=timeout)
-    except FileNotFoundError:
+        result = commands.run([docker_cli(), "compose", "version", "--short"], env=env,
+                              replace_env=True, timeout=timeout, check=False)
+    except commands.CommandNotFound:
         raise UserError(f"The docker CLI was not found. {NO_ENGINE}") from None
-    except subprocess.TimeoutExpired:
+    except commands.CommandTimeout:
         raise UserError(f"`docker compose version` did not answer in {timeout:.0f} s.") from None
     version = result.stdout.strip().lstrip("v")
     if result.returncode != 0 or not _version_tuple(version):
@@ -177,10 +174,9 @@ def compose_version(env: dict[str, str] | None = None, timeout: float = 10.0) ->
         found = ""
         if v1:
             try:
-                found = subprocess.run([v1, "version", "--short"], env=env, capture_output=True,
-                                       text=True, stdin=subprocess.DEVNULL,
-                                       timeout=timeout).stdout.strip()
-            except (OSError, subprocess.TimeoutExpired):
+                found = commands.run([v1, "version", "--short"], env=env, replace_env=True,
+                                     timeout=timeout, check=False).stdout.strip()
+            except commands.CommandError:
                 found = "?"
         if v1 and _version_tuple(found)[:1] == (1,):
             raise UserError(f"Only Compose v1 was found ({v1}, {found}): the compose backend "
