@@ -514,3 +514,31 @@ def test_services_down_on_compose_leaves_no_container_and_no_port(compose_servic
     parts = json.loads(stack.inv("stack.status", "--backend", "compose", "--json",
                                  check=True).stdout)
     assert {r["state"] for r in parts} == {"running"}, parts
+
+
+def test_services_up_on_compose_a_crash_and_a_503_say_why(compose_stack):
+    """After the shared set is down: auth's command exits at start (its restart policy brings
+    it back, and the suite says so at once instead of waiting) and product's Redis password is
+    wrong (its /health answers 503 until the deadline), in the session's workspace for the
+    length of this test (only those two services' definitions change: the infrastructure's
+    containers are kept)."""
+    stack = compose_stack
+    override = stack.root / "infra" / "docker" / "docker-compose.override.yml"
+    text = override.read_text()
+    auth = '"--inspect=0.0.0.0:9230", "--watch", "src/index.js"]'
+    product = '"--inspect=0.0.0.0:9231", "--watch", "src/index.js"]\n    environment:\n'
+    assert auth in text and product in text
+    override.write_text(text.replace(f'["node", {auth}',
+                                     '["sh", "-c", "echo auth-broke-here; exit 3"]')
+                        .replace(product, product + "      REDIS_URL: redis://:wrong@redis:6379/1\n"))
+    try:
+        result = stack.inv("services.up", "--backend", "compose", "--service", "auth",
+                           "--service", "product", "--timeout", "8", timeout=300)
+        assert_user_error(result, "The auth-service container exited during start (exit 3",
+                          "auth-broke-here", "product-service container was not healthy "
+                          "within 8s", "/health last said: 503", "redis",
+                          "2 of 2 services did not become healthy")
+    finally:
+        override.write_text(text)
+        stack.inv("services.down", "--backend", "compose", "--service", "auth",
+                  "--service", "product")

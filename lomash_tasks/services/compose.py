@@ -92,9 +92,10 @@ class ComposeServices:
         began = time.monotonic()
         deadline = began + timeout
         results: dict[str, UpResult] = {}
-        todo = []
+        todo, restarts = [], {}
         for svc in chosen:
             box = self.container(svc)
+            restarts[svc.name] = int(box.attrs.get("RestartCount") or 0) if box else 0
             if box is not None and self.state_of(box) == HEALTHY and \
                     self._http(svc)[0] == 200:
                 results[svc.name] = UpResult(svc.name, ALREADY, model.url(svc), svc.debug_port,
@@ -129,7 +130,8 @@ class ComposeServices:
                 raise self.stack.diagnose(batch_names + list(SERVICES), exc.detail,
                                           timeout) from None
             for svc in batch:
-                results[svc.name] = self._wait(svc, deadline, began, timeout)
+                results[svc.name] = self._wait(svc, deadline, began, timeout,
+                                               restarts[svc.name])
         return [results[s.name] for s in chosen]
 
     @staticmethod
@@ -138,8 +140,11 @@ class ComposeServices:
 
         return health(svc.port, timeout=3.0)
 
-    def _wait(self, svc: Service, deadline: float, began: float, timeout: float) -> UpResult:
-        """Until the container is healthy (SDK) and GET /health on its registry port is 200."""
+    def _wait(self, svc: Service, deadline: float, began: float, timeout: float,
+              restarts: int = 0) -> UpResult:
+        """Until the container is healthy (SDK) and GET /health on its registry port is 200.
+        A container that exited, or that its restart policy restarted (more restarts than
+        `restarts`, the count before `up`), failed at start: its log tail, without waiting."""
         delay, seen, answer = 0.05, "no container", "not asked yet"
         while True:
             box = self.container(svc)
@@ -152,12 +157,17 @@ class ComposeServices:
                     if code == 200:
                         return UpResult(svc.name, STARTED, model.url(svc), svc.debug_port,
                                         time.monotonic() - began)
-                if state in (CRASHED, STOPPED):
+                again = int(box.attrs.get("RestartCount") or 0) - restarts
+                if state in (CRASHED, STOPPED, RESTARTING) or (again > 0 and state != HEALTHY):
                     tail = box.logs(tail=15).decode(errors="replace").strip()
+                    code = (box.attrs.get("State") or {}).get("ExitCode")
+                    policy = f"; restarted {again} times by its restart policy" \
+                        if again > 0 else ""
+                    how = f" (exit {code}{policy})" if code or again > 0 else ""
                     return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
                                     time.monotonic() - began,
-                                    f"The {svc.name} container exited during start. Last lines "
-                                    f"of its log:\n{tail}")
+                                    f"The {svc.name} container exited during start{how}. Last "
+                                    f"lines of its log:\n{tail}")
             if time.monotonic() >= deadline:
                 check = self.last_check(box) if box is not None else ""
                 tail = box.logs(tail=15).decode(errors="replace").strip() if box else ""
