@@ -477,16 +477,24 @@ def test_services_health_on_both_backends(backend, request):
         extra = {"INVOKE_SERVICES_AUTH_SERVICE_PORT": str(port),
                  "INVOKE_SERVICES_AUTH_SERVICE_DEBUG_PORT": str(free_port())}
         inv = stack.inv
+        dotenv = stack.root / "services" / "auth-service" / ".env"
+        made = not dotenv.exists()
+        inv("env.copy", "--service", "auth", check=True)
     try:
         inv("services.up", "--backend", backend, "--service", "auth", "--timeout", "120",
             env=extra, check=True, timeout=300)
         rows = {r["service"]: r for r in json.loads(inv(
             "services.status", "--backend", backend, "--json", env=extra, check=True).stdout)}
         assert rows["auth-service"]["state"] == "healthy", rows["auth-service"]
-        assert _get_health(port) == (200, {"status": "ok", "service": "auth-service"})
+        code, body = _get_health(port)
+        assert (code, body.get("status"), body.get("service")) == (200, "ok", "auth-service")
+        assert {k: v["ok"] for k, v in body["checks"].items()} == {"postgres": True,
+                                                                   "redis": True}, body
     finally:
         if backend == "embedded":
             inv("services.down", "--backend", "embedded", env=extra)
+            if made:  # the session's embedded workspace as other tests found it
+                dotenv.unlink()
     if backend == "embedded":
         with socket.socket() as s:
             s.settimeout(0.2)
