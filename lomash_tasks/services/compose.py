@@ -151,19 +151,20 @@ class ComposeServices:
             if box is not None:
                 state = self.state_of(box)
                 seen = state
-                if state == HEALTHY:
+                if state in (HEALTHY, STARTING, UNHEALTHY):  # the container runs: ask it
                     code, what = self._http(svc)
                     answer = f"{code} {what[:200]}" if code else what
-                    if code == 200:
+                    if code == 200 and state == HEALTHY:
                         return UpResult(svc.name, STARTED, model.url(svc), svc.debug_port,
                                         time.monotonic() - began)
                 again = int(box.attrs.get("RestartCount") or 0) - restarts
                 if state in (CRASHED, STOPPED, RESTARTING) or (again > 0 and state != HEALTHY):
                     tail = box.logs(tail=15).decode(errors="replace").strip()
-                    code = (box.attrs.get("State") or {}).get("ExitCode")
-                    policy = f"; restarted {again} times by its restart policy" \
-                        if again > 0 else ""
-                    how = f" (exit {code}{policy})" if code or again > 0 else ""
+                    code = (box.attrs.get("State") or {}).get("ExitCode")  # 0 once back up
+                    why = ([f"exit {code}"] if code else []) + (
+                        [f"restarted {again} time{'s' if again > 1 else ''} by its restart "
+                         f"policy"] if again > 0 else [])
+                    how = f" ({'; '.join(why)})" if why else ""
                     return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
                                     time.monotonic() - began,
                                     f"The {svc.name} container exited during start{how}. Last "
