@@ -18,12 +18,13 @@ import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from conftest import SUITE_ROOT, Inv, assert_user_error, free_port, make_workspace, stack_config, \
-    stack_env
+from conftest import SERVICE_NAMES, SUITE_ROOT, Inv, assert_user_error, free_port, make_workspace, \
+    stack_config, stack_env
 
 pytestmark = pytest.mark.xdist_group("docker")
 
@@ -81,6 +82,10 @@ def _compose_stack(tmp_root, engine, prefix="cstack", node_modules=True, edit=No
         edit(root / "infra" / "docker" / "docker-compose.yml")
     project = f"lomash-test-{uuid.uuid4().hex[:8]}"
     env = {**stack_env(root), **engine, "INVOKE_STACK_PROJECT": project}
+    for name in SERVICE_NAMES:  # never the seed's 3000-3008 / 9229-9237
+        key = name.upper().replace("-", "_")
+        env[f"INVOKE_SERVICES_{key}_PORT"] = str(free_port())
+        env[f"INVOKE_SERVICES_{key}_DEBUG_PORT"] = str(free_port())
     _, ws = stack_config(env)
     return ComposeStack(root, env, Inv(env), ws, project)
 
@@ -379,37 +384,170 @@ def test_doctor_reports_engine_and_compose_versions(compose_stack):
     assert checks["Docker Compose"]["ok"] is True and "2.40.3" in checks["Docker Compose"]["detail"]
 
 
-def test_the_nine_services_build_and_answer_health_on_their_registry_ports(compose_stack,
-                                                                          monkeypatch):
-    """The workspace's own Dockerfiles and Compose definitions of the nine services, built on
-    this engine (offline Prisma, pnpm through the registry) and healthy on /health."""
+# -- the nine services on the Compose backend (one started set for these checks) ---------------
+def _get_health(port: int) -> tuple[int, dict]:
+    import urllib.error
     import urllib.request
 
-    from lomash_tasks.stack.base import Settings
-    from lomash_tasks.stack.compose import ComposeBackend
-    from lomash_tasks.context import load_config, plain
-    from lomash_tasks.registry import Registry
-    from lomash_tasks.workspace import Workspace
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
 
-    for key in ("DOCKER_HOST", "DOCKER_CONFIG"):
-        monkeypatch.setenv(key, compose_stack.env[key])
-    env = compose_stack.env
-    services = {name: {"port": free_port(), "debug_port": free_port()}
-                for name in (s.name for s in compose_stack.ws.registry.services)}
-    config = load_config(overrides={
-        "workspace": {"root": str(compose_stack.root)},
-        "services": services,
-        "infra": {"postgres": {"port": int(env["INVOKE_INFRA_POSTGRES_PORT"])},
-                  "redis": {"port": int(env["INVOKE_INFRA_REDIS_PORT"])},
-                  "smtp": {"port": int(env["INVOKE_INFRA_SMTP_PORT"]),
-                           "web_port": int(env["INVOKE_INFRA_SMTP_WEB_PORT"])},
-                  "aws": {"port": int(env["INVOKE_INFRA_AWS_PORT"])}}}, env=False)
-    ws = Workspace.locate(compose_stack.root, Registry.from_mapping(plain(config)))
-    backend = ComposeBackend(ws, Settings(project=compose_stack.project))
-    results = backend.up_services(timeout=600)
-    assert [r[0] for r in results] == [s.name for s in ws.registry.services]
-    for name, address, _ in results:
-        assert address == f"127.0.0.1:{services[name]['port']}"
-        with urllib.request.urlopen(f"http://{address}/health", timeout=5) as response:
-            body = json.loads(response.read())
-        assert body == {"status": "ok", "service": name}
+
+def _service_port(stack: ComposeStack, name: str, which: str = "PORT") -> int:
+    return int(stack.env[f"INVOKE_SERVICES_{name.upper().replace('-', '_')}_{which}"])
+
+
+@pytest.fixture(scope="session")
+def compose_services(compose_stack):
+    """`inv services.up --backend compose` on the session's Compose stack: the workspace's own
+    Dockerfiles and Compose definitions of the nine, built on this engine (offline Prisma, pnpm
+    through the registry; a later run reuses the images), on free registry ports."""
+    stack = compose_stack
+    result = stack.inv("services.up", "--backend", "compose", "--timeout", "600", timeout=2400)
+    try:
+        yield stack, result
+    finally:
+        stack.inv("services.down", "--backend", "compose")
+
+
+def test_services_up_on_compose_all_nine_answer_health(compose_services, engine):
+    stack, result = compose_services
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "9 services healthy" in result.stdout, result.stdout
+    for name in SERVICE_NAMES:
+        code, body = _get_health(_service_port(stack, name))
+        assert (code, body.get("status"), body.get("service")) == (200, "ok", name), (name, body)
+    # published from the registry, on 127.0.0.1 only: the port and the debug port
+    client = _client(engine)
+    started = {}
+    for name in SERVICE_NAMES:
+        (box,) = client.containers.list(filters={"label": [
+            f"com.docker.compose.project={stack.project}", f"com.docker.compose.service={name}"]})
+        started[name] = datetime.fromisoformat(box.attrs["State"]["StartedAt"][:26].rstrip("Z"))
+        published = {(b["HostIp"], int(b["HostPort"]))
+                     for binds in (box.attrs["NetworkSettings"]["Ports"] or {}).values()
+                     for b in binds or []}
+        assert published == {("127.0.0.1", _service_port(stack, name)),
+                             ("127.0.0.1", _service_port(stack, name, "DEBUG_PORT"))}, name
+    gateway = started.pop("api-gateway")
+    assert all(gateway > other for other in started.values()), (gateway, started)  # last
+    again = stack.inv("services.up", "--backend", "compose", check=True)
+    assert "0 started, 9 already running" in again.stdout, again.stdout
+
+
+def test_services_status_on_compose_reports_healthy_containers(compose_services):
+    stack, _ = compose_services
+    rows = json.loads(stack.inv("services.status", "--backend", "compose", "--json",
+                                check=True).stdout)
+    assert [r["service"] for r in rows] == list(SERVICE_NAMES)
+    for row in rows:
+        assert row["backend"] == "compose" and row["state"] == "healthy", row
+        assert row["container"].startswith(stack.project), row
+        assert row["pid"] and row["uptime"] is not None, row
+        assert row["url"].endswith(f":{_service_port(stack, row['service'])}"), row
+
+
+def test_services_logs_on_compose_prints_prefixed_lines(compose_services):
+    stack, _ = compose_services
+    result = stack.inv("services.logs", "--backend", "compose", "--service", "auth",
+                       "--service", "gateway", check=True)
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert lines, result.stderr
+    width = len("auth-service")  # the prefix is padded to the longest name chosen
+    prefixes = {line.split(" |", 1)[0] for line in lines}
+    assert prefixes <= {"auth-service", "api-gateway".ljust(width), "compose".ljust(width)}, \
+        prefixes
+    assert "auth-service" in prefixes and "api-gateway".ljust(width) in prefixes, prefixes
+
+
+@pytest.mark.parametrize("backend", ["embedded", "compose"])
+def test_services_health_on_both_backends(backend, request):
+    """Parity: `services.up --service auth` then status and GET /health, on either backend.
+    Compose: the started set above; embedded: the auth service alone on the session's embedded
+    stack (its own free ports), stopped again (the nine embedded run in test_services.py)."""
+    if backend == "compose":
+        stack, _ = request.getfixturevalue("compose_services")
+        inv, port, extra = stack.inv, _service_port(stack, "auth-service"), {}
+    else:
+        stack = request.getfixturevalue("stack")
+        port = free_port()
+        extra = {"INVOKE_SERVICES_AUTH_SERVICE_PORT": str(port),
+                 "INVOKE_SERVICES_AUTH_SERVICE_DEBUG_PORT": str(free_port())}
+        inv = stack.inv
+        dotenv = stack.root / "services" / "auth-service" / ".env"
+        made = not dotenv.exists()
+        inv("env.copy", "--service", "auth", check=True)
+    try:
+        inv("services.up", "--backend", backend, "--service", "auth", "--timeout", "120",
+            env=extra, check=True, timeout=300)
+        rows = {r["service"]: r for r in json.loads(inv(
+            "services.status", "--backend", backend, "--json", env=extra, check=True).stdout)}
+        assert rows["auth-service"]["state"] == "healthy", rows["auth-service"]
+        code, body = _get_health(port)
+        assert (code, body.get("status"), body.get("service")) == (200, "ok", "auth-service")
+        assert {k: v["ok"] for k, v in body["checks"].items()} == {"postgres": True,
+                                                                   "redis": True}, body
+    finally:
+        if backend == "embedded":
+            inv("services.down", "--backend", "embedded", env=extra)
+            if made:  # the session's embedded workspace as other tests found it
+                dotenv.unlink()
+    if backend == "embedded":
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_services_down_on_compose_leaves_no_container_and_no_port(compose_services, engine):
+    """Last of the services checks: it stops the started set the ones above share."""
+    stack, _ = compose_services
+    result = stack.inv("services.down", "--backend", "compose", check=True)
+    assert "stopped:" in result.stdout, result.stdout
+    client = _client(engine)
+    for name in SERVICE_NAMES:
+        assert client.containers.list(all=True, filters={"label": [
+            f"com.docker.compose.project={stack.project}",
+            f"com.docker.compose.service={name}"]}) == [], name
+        for which in ("PORT", "DEBUG_PORT"):
+            with socket.socket() as s:
+                s.settimeout(0.2)
+                assert s.connect_ex(("127.0.0.1", _service_port(stack, name, which))) != 0
+    rows = json.loads(stack.inv("services.status", "--backend", "compose", "--json",
+                                check=True).stdout)
+    assert {r["state"] for r in rows} == {"stopped"}, rows
+    # the infrastructure keeps running
+    parts = json.loads(stack.inv("stack.status", "--backend", "compose", "--json",
+                                 check=True).stdout)
+    assert {r["state"] for r in parts} == {"running"}, parts
+
+
+def test_services_up_on_compose_a_crash_and_a_503_say_why(compose_stack):
+    """After the shared set is down: auth's command exits at start (its restart policy brings
+    it back, and the suite says so at once instead of waiting) and product's Redis password is
+    wrong (its /health answers 503 until the deadline), in the session's workspace for the
+    length of this test (only those two services' definitions change: the infrastructure's
+    containers are kept)."""
+    stack = compose_stack
+    override = stack.root / "infra" / "docker" / "docker-compose.override.yml"
+    text = override.read_text()
+    auth = '"--inspect=0.0.0.0:9230", "--watch", "src/index.js"]'
+    product = '"--inspect=0.0.0.0:9231", "--watch", "src/index.js"]\n    environment:\n'
+    assert auth in text and product in text
+    override.write_text(text.replace(f'["node", {auth}',
+                                     '["sh", "-c", "echo auth-broke-here; exit 3"]')
+                        .replace(product, product + "      REDIS_URL: redis://:wrong@redis:6379/1\n"))
+    try:
+        result = stack.inv("services.up", "--backend", "compose", "--service", "auth",
+                           "--service", "product", "--timeout", "4", timeout=300)
+        assert_user_error(result, "The auth-service container exited during start (",
+                          "by its restart policy",
+                          "auth-broke-here", "product-service container was not healthy "
+                          "within 4s", "/health last said: 503", "redis",
+                          "2 of 2 services did not become healthy")
+    finally:
+        override.write_text(text)
+        stack.inv("services.down", "--backend", "compose", "--service", "auth",
+                  "--service", "product")

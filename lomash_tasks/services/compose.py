@@ -1,8 +1,11 @@
 """The services on the Compose backend: the workspace's Compose files define all nine.
 
-Started, stopped and logged through the one Compose helper (`stack.compose.run_compose` /
-`compose_command`); state and health come from the Docker SDK (each service's container
-HEALTHCHECK calls its GET /health). The gateway is started last, once the eight are healthy.
+One path for the Compose backend's services: every `docker compose` call goes through the
+backend's `compose()` (compose_cli's one helper, with the classic-builder override on engines
+older than 23), the images are checked first (a missing one is named with the command that
+builds it), the registry's ports (and debug ports) are published on 127.0.0.1 (compose_env),
+the gateway starts last, once the eight are healthy. Healthy means both: the container's
+HEALTHCHECK says so (Docker SDK) and GET /health on its published registry port answers 200.
 """
 
 from __future__ import annotations
@@ -36,9 +39,8 @@ class ComposeServices:
         return self.stack.project
 
     def compose(self, *args: str, timeout: float | None = 900) -> Any:
-        from lomash_tasks.stack.compose import run_compose
-
-        return run_compose(self.ws, self.project, *args, timeout=timeout)
+        """One `docker compose` call: the backend's (project, files, classic override, env)."""
+        return self.stack.compose(*args, timeout=timeout)
 
     def container(self, svc: Service) -> Any | None:
         labels = [f"com.docker.compose.project={self.project}",
@@ -73,9 +75,13 @@ class ComposeServices:
 
     # -- up ----------------------------------------------------------------------------------
     def up(self, names: Iterable[str] | None = None, timeout: float | None = None,
-           log: Callable[[str], Any] | None = None) -> list[UpResult]:
+           log: Callable[[str], Any] | None = None, build: bool = False) -> list[UpResult]:
+        """Start the chosen services from their Compose definitions (their infrastructure
+        comes up first through `depends_on`), the gateway last; one UpResult each, once it
+        answers GET /health 200 on its registry port (FAILED with its log tail otherwise;
+        the others keep running). `build` rebuilds their images."""
         from lomash_tasks.stack import ports
-        from lomash_tasks.stack.compose import env_file
+        from lomash_tasks.stack.compose import BUILD_HINT, ComposeError, SERVICES, env_file
 
         chosen = self.ws.registry.select(list(names or []))
         say = log or (lambda text: None)
@@ -86,10 +92,12 @@ class ComposeServices:
         began = time.monotonic()
         deadline = began + timeout
         results: dict[str, UpResult] = {}
-        todo = []
+        todo, restarts = [], {}
         for svc in chosen:
             box = self.container(svc)
-            if box is not None and self.state_of(box) == HEALTHY:
+            restarts[svc.name] = int(box.attrs.get("RestartCount") or 0) if box else 0
+            if box is not None and self.state_of(box) == HEALTHY and \
+                    self._http(svc)[0] == 200:
                 results[svc.name] = UpResult(svc.name, ALREADY, model.url(svc), svc.debug_port,
                                              time.monotonic() - began)
                 continue
@@ -98,40 +106,77 @@ class ComposeServices:
                     ports.ensure_free("127.0.0.1", port, f"the {svc.name} container",
                                       model.port_key(svc, which))
             todo.append(svc)
+        if not todo:
+            return [results[s.name] for s in chosen]
+        self.stack.check_compose()
+        missing = self.stack.missing_images([s.name for s in todo] + list(SERVICES.values()))
+        if missing:
+            found = ", ".join(f"{image} (for {svc})" for svc, image in missing)
+            raise UserError(f"The Docker engine lacks the image{'s' if len(missing) > 1 else ''}"
+                            f" {found}, and no registry is used to pull "
+                            f"{'them' if len(missing) > 1 else 'it'}. {BUILD_HINT} "
+                            f"(or `docker pull` where a registry is reachable).")
         first = [s for s in todo if s.name != GATEWAY]
         last = [s for s in todo if s.name == GATEWAY]
         for batch in (first, last):
             if not batch:
                 continue
-            say(f"docker compose up -d {' '.join(s.name for s in batch)}")
-            self.compose("up", "-d", *[s.name for s in batch])
+            batch_names = [s.name for s in batch]
+            say(f"docker compose up -d {' '.join(batch_names)}")
+            try:
+                self.compose("up", "-d", *(["--build"] if build else []), *batch_names,
+                             timeout=max(60.0, deadline - time.monotonic()) + 1800)
+            except ComposeError as exc:
+                raise self.stack.diagnose(batch_names + list(SERVICES), exc.detail,
+                                          timeout) from None
             for svc in batch:
-                results[svc.name] = self._wait(svc, deadline, began, timeout)
+                results[svc.name] = self._wait(svc, deadline, began, timeout,
+                                               restarts[svc.name])
         return [results[s.name] for s in chosen]
 
-    def _wait(self, svc: Service, deadline: float, began: float, timeout: float) -> UpResult:
-        delay, seen = 0.05, "no container"
+    @staticmethod
+    def _http(svc: Service) -> tuple[int | None, str]:
+        from lomash_tasks.services.procfs import health
+
+        return health(svc.port, timeout=3.0)
+
+    def _wait(self, svc: Service, deadline: float, began: float, timeout: float,
+              restarts: int = 0) -> UpResult:
+        """Until the container is healthy (SDK) and GET /health on its registry port is 200.
+        A container that exited, or that its restart policy restarted (more restarts than
+        `restarts`, the count before `up`), failed at start: its log tail, without waiting."""
+        delay, seen, answer = 0.05, "no container", "not asked yet"
         while True:
             box = self.container(svc)
             if box is not None:
                 state = self.state_of(box)
                 seen = state
-                if state == HEALTHY:
-                    return UpResult(svc.name, STARTED, model.url(svc), svc.debug_port,
-                                    time.monotonic() - began)
-                if state in (CRASHED, STOPPED):
+                if state in (HEALTHY, STARTING, UNHEALTHY):  # the container runs: ask it
+                    code, what = self._http(svc)
+                    answer = f"{code} {what[:200]}" if code else what
+                    if code == 200 and state == HEALTHY:
+                        return UpResult(svc.name, STARTED, model.url(svc), svc.debug_port,
+                                        time.monotonic() - began)
+                again = int(box.attrs.get("RestartCount") or 0) - restarts
+                if state in (CRASHED, STOPPED, RESTARTING) or (again > 0 and state != HEALTHY):
                     tail = box.logs(tail=15).decode(errors="replace").strip()
+                    code = (box.attrs.get("State") or {}).get("ExitCode")  # 0 once back up
+                    why = ([f"exit {code}"] if code else []) + (
+                        [f"restarted {again} time{'s' if again > 1 else ''} by its restart "
+                         f"policy"] if again > 0 else [])
+                    how = f" ({'; '.join(why)})" if why else ""
                     return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
                                     time.monotonic() - began,
-                                    f"The {svc.name} container exited during start. Last lines "
-                                    f"of its log:\n{tail}")
+                                    f"The {svc.name} container exited during start{how}. Last "
+                                    f"lines of its log:\n{tail}")
             if time.monotonic() >= deadline:
                 check = self.last_check(box) if box is not None else ""
                 tail = box.logs(tail=15).decode(errors="replace").strip() if box else ""
                 return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
                                 time.monotonic() - began,
                                 f"The {svc.name} container was not healthy within {timeout:g}s "
-                                f"(last state: {seen}; its /health check last said: {check}). "
+                                f"(last state: {seen}; its health check last said: {check}; "
+                                f"GET http://127.0.0.1:{svc.port}/health last said: {answer}). "
                                 f"Last lines of its log:\n{tail}")
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
@@ -188,7 +233,6 @@ class ComposeServices:
     def logs(self, names: Iterable[str] | None = None, follow: bool = False,
              since: float | None = None) -> Iterator[tuple[str, str]]:
         from lomash_tasks import commands
-        from lomash_tasks.stack.compose import compose_command, compose_env
 
         chosen = [s.name for s in self.ws.registry.select(list(names or []))]
         args = ["logs", "--no-color", "--timestamps"]
@@ -196,9 +240,9 @@ class ComposeServices:
             args.append("--follow")
         if since is not None:
             args += ["--since", str(int(since))]
-        argv = compose_command(self.ws, self.project, *args, *chosen)
-        proc = commands.spawn(argv, env=compose_env(self.ws), cwd=self.ws.compose_dir,
-                              replace_env=True, pipe=True, new_session=False)
+        argv, env = self.stack.compose_call(*args, *chosen)
+        proc = commands.spawn(argv, env=env, cwd=self.ws.compose_dir,
+                              replace_env=True, pipe=True, merge=True, new_session=False)
         try:
             for raw in proc.stdout:
                 line = raw.rstrip("\n")

@@ -95,11 +95,21 @@ class ComposeBackend(Backend):
             self._classic = _version_tuple(version)[:2] < NAMED_CONTEXTS_MIN
         return self._classic
 
+    def extra_files(self) -> list:
+        """Compose files after the workspace's own: the classic-builder override on old engines."""
+        return [p for p in [classic_override(self.ws)] if p] if self.classic else []
+
     def compose(self, *args: str, timeout: float | None = 600) -> Any:
         """One `docker compose` call of this backend (project, files, environment)."""
-        extra = [p for p in [classic_override(self.ws)] if p] if self.classic else []
-        return run_compose(self.ws, self.project, *args, timeout=timeout, extra=extra,
-                           classic=self.classic)
+        return run_compose(self.ws, self.project, *args, timeout=timeout,
+                           extra=self.extra_files(), classic=self.classic)
+
+    def compose_call(self, *args: str) -> tuple[list[str], dict[str, str]]:
+        """(argv, environment) of a long-running `docker compose` call (logs --follow) that
+        the caller starts itself: the same files and environment as `compose()`."""
+        self.check_compose()
+        return (compose_command(self.ws, self.project, *args, extra=self.extra_files()),
+                compose_env(self.ws, self.classic))
 
     def check_compose(self) -> str:
         if not self._compose_checked:
@@ -213,42 +223,6 @@ class ComposeBackend(Backend):
                                                time.monotonic() - began, self.name)
         return [results[p] for p in chosen]
 
-    # -- the workspace's Node services ------------------------------------------------------
-    def up_services(self, names: Iterable[str] | None = None, timeout: float | None = None,
-                    build: bool = False) -> list[tuple[str, str, float]]:
-        """Start services (registry names or aliases; all nine when None) from their Compose
-        definitions, their infrastructure first, and return once each answers GET /health on
-        its registry port: [(service, address, seconds)]. `build` rebuilds their images."""
-        reg = self.ws.registry
-        chosen = [reg.service(n) for n in names] if names else list(reg.services)
-        timeout = float(timeout or self.settings.compose_start_timeout)
-        began = time.monotonic()
-        for service in chosen:
-            if self.service_container(service.name) is None:
-                ports.ensure_free("127.0.0.1", service.port, f"the {service.name} container",
-                                  f"services.{service.name}.port")
-        self.check_compose()
-        missing = self.missing_images([s.name for s in chosen])
-        if missing:
-            names_ = ", ".join(f"{image} (for {svc})" for svc, image in missing)
-            raise UserError(f"The Docker engine lacks {names_}, and no registry is used to "
-                            f"pull it. {BUILD_HINT}.")
-        wait = max(1, int(round(timeout)))
-        try:
-            self.compose("up", "-d", "--wait", "--wait-timeout", str(wait),
-                         *(["--build"] if build else []), *[s.name for s in chosen],
-                         timeout=wait + 1800)
-        except ComposeError as exc:
-            raise self.diagnose([s.name for s in chosen] + list(PARTS_ORDER), exc.detail,
-                                wait) from None
-        out = []
-        for service in chosen:
-            address = f"127.0.0.1:{service.port}"
-            _wait_http(f"http://{address}/health", max(1.0, began + timeout - time.monotonic()),
-                       service.name)
-            out.append((service.name, address, time.monotonic() - began))
-        return out
-
     def _ensure_ports_free(self, part: str) -> None:
         ep = endpoint(self.ws, part)
         ports.ensure_free(ep.host, ep.port, f"the {part} container", PORT_KEYS[part])
@@ -347,12 +321,10 @@ class ComposeBackend(Backend):
 
     def logs(self, part: str, follow: bool = False) -> Iterator[str]:
         chosen = select_parts([part])[0]
-        self.check_compose()
-        argv = compose_command(self.ws, self.project, "logs", "--no-color",
-                               *(["--follow"] if follow else []), SERVICES[chosen])
-        proc = commands.spawn(argv, cwd=self.ws.compose_dir,
-                              env=compose_env(self.ws, self.classic), replace_env=True, pipe=True,
-                              merge=True)
+        argv, env = self.compose_call("logs", "--no-color", *(["--follow"] if follow else []),
+                                      SERVICES[chosen])
+        proc = commands.spawn(argv, cwd=self.ws.compose_dir, env=env, replace_env=True,
+                              pipe=True, merge=True)
         try:
             for line in proc.stdout:
                 yield line.rstrip("\n")
@@ -361,25 +333,3 @@ class ComposeBackend(Backend):
                 proc.terminate()
             commands.wait(proc, 5)
 
-
-PARTS_ORDER = tuple(SERVICES)
-
-
-def _wait_http(url: str, timeout: float, name: str) -> None:
-    """GET url until it answers 2xx; a UserError with what it last saw at the deadline."""
-    import urllib.error
-    import urllib.request
-
-    deadline, delay, seen = time.monotonic() + timeout, 0.05, "no answer"
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if 200 <= response.status < 300:
-                    return
-                seen = f"HTTP {response.status}"
-        except (urllib.error.URLError, OSError) as exc:
-            seen = str(getattr(exc, "reason", exc))
-        if time.monotonic() >= deadline:
-            raise UserError(f"{name} did not answer GET {url} in {timeout:.0f} s (last: {seen}).")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
