@@ -29,7 +29,7 @@ tools/node_modules/.stamp: tools/package.json tools/package-lock.json
 	touch $@
 
 $(WS)/node_modules/.stamp: tools/node_modules/.stamp $(WS)/pnpm-lock.yaml
-	cd $(WS) && ../../tools/node_modules/.bin/pnpm install --frozen-lockfile --reporter=silent
+	cd $(WS) && ../../tools/node_modules/.bin/pnpm install --frozen-lockfile --reporter=silent --config.confirmModulesPurge=false
 	touch $@
 
 bench: install

@@ -225,10 +225,10 @@ class EmbeddedServices:
                           if s.name in todo or s.name in restarted}
                 results.update(self._wait(batch, fresh_names | restarted, deadline, began,
                                           timeout, tokens, lenient))
-            self._agree([r.service for r in results.values() if r.state == STARTED])
+            self._agree([r.service for r in results.values() if r.state in (STARTED, ALREADY)])
         return [results[s.name] for s in chosen]
 
-    def _agree(self, names: list[str], timeout: float = 1.5) -> None:
+    def _agree(self, names: list[str], timeout: float = 5.0) -> None:
         """Let the supervisor's record catch up with what /health said (it checks a starting
         service every 0.2 s), so `state.json` and `status` agree as soon as `up` returns."""
         end = time.monotonic() + timeout

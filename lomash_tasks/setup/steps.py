@@ -170,7 +170,10 @@ def _deps(state: SetupState) -> Outcome:
             raise UserError(f"The Prisma runner needs the workspace's Node dependencies, but "
                             f"{why}. Install Node 20 and pnpm 9.1.0, or use --runner native.")
         return Outcome(SKIPPED, f"{why}: migrations will use the native runner")
-    argv = [str(pnpm), "install", "--frozen-lockfile", "--reporter=append-only"]
+    # confirmModulesPurge: a node_modules made by another store is replaced, not left as it
+    # was (non-interactive pnpm otherwise skips the install without a word)
+    argv = [str(pnpm), "install", "--frozen-lockfile", "--reporter=append-only",
+            "--config.confirmModulesPurge=false"]
     env = dict(os.environ, CI="true")  # non-interactive: pnpm never asks
     began = time.monotonic()
     try:
