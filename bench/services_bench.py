@@ -38,6 +38,7 @@ SUITE = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(SUITE), str(SUITE / "tests")]
 
 from conftest import make_workspace, stack_env  # noqa: E402
+from test_faults import descendants  # noqa: E402
 from test_services import NAMES, group_members, service_ports  # noqa: E402
 
 PNPM = SUITE / "tools" / "node_modules" / ".bin" / "pnpm"
@@ -85,23 +86,6 @@ def memory(pids):
         except OSError:
             continue
     return rss / 1024, pss / 1024
-
-
-def descendants(pid):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        todo += children.get(current, [])
-    return out
 
 
 def comm(pid):
@@ -170,7 +154,7 @@ def baseline_round(root, ports):
                             start_new_session=True)
     try:
         seen = wait_all({n: p for n, (p, _) in ports.items()}, t0)
-        tree = descendants(proc.pid)
+        tree = [proc.pid, *descendants(proc.pid)]
         services = [p for p in tree if comm(p).endswith("node") and
                     "pnpm" not in " ".join(Path(f"/proc/{p}/cmdline").read_text().split("\0"))]
         pnpm = [p for p in tree if p not in services]

@@ -64,18 +64,8 @@ def classic_override(ws: Workspace) -> Path | None:
     service's `additional_contexts` (Compose's `!reset`), so the classic builder builds the
     service. The development override builds `target: builder`, whose stages never use the
     named context; None when no service declares one."""
-    import yaml
-
-    names: list[str] = []
-    for path in ws.compose_files:
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError):
-            continue
-        for name, spec in (data.get("services") or {}).items():
-            build = (spec or {}).get("build")
-            if isinstance(build, dict) and build.get("additional_contexts") and name not in names:
-                names.append(name)
+    names = [name for name, spec in service_specs(ws).items()
+             if (spec.get("build") or {}).get("additional_contexts")]
     if not names:
         return None
     text = ("# Written by lomash-tasks for a Docker engine older than 23 (no BuildKit named\n"
