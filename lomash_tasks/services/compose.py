@@ -81,7 +81,7 @@ class ComposeServices:
         answers GET /health 200 on its registry port (FAILED with its log tail otherwise;
         the others keep running). `build` rebuilds their images."""
         from lomash_tasks.stack import ports
-        from lomash_tasks.stack.compose import BUILD_HINT, ComposeError, SERVICES, env_file
+        from lomash_tasks.stack.compose import ComposeError, SERVICES, env_file
 
         chosen = self.ws.registry.select(list(names or []))
         say = log or (lambda text: None)
@@ -109,13 +109,7 @@ class ComposeServices:
         if not todo:
             return [results[s.name] for s in chosen]
         self.stack.check_compose()
-        missing = self.stack.missing_images([s.name for s in todo] + list(SERVICES.values()))
-        if missing:
-            found = ", ".join(f"{image} (for {svc})" for svc, image in missing)
-            raise UserError(f"The Docker engine lacks the image{'s' if len(missing) > 1 else ''}"
-                            f" {found}, and no registry is used to pull "
-                            f"{'them' if len(missing) > 1 else 'it'}. {BUILD_HINT} "
-                            f"(or `docker pull` where a registry is reachable).")
+        self.stack.require_images([s.name for s in todo] + list(SERVICES.values()))
         first = [s for s in todo if s.name != GATEWAY]
         last = [s for s in todo if s.name == GATEWAY]
         for batch in (first, last):

@@ -160,6 +160,17 @@ class ComposeBackend(Backend):
                     missing.append((name, base))
         return missing
 
+    def require_images(self, services: Iterable[str]) -> None:
+        """A UserError naming each image the services need that the engine lacks, and the
+        command that builds it (no registry is used)."""
+        missing = self.missing_images(services)
+        if missing:
+            names = ", ".join(f"{image} (for {svc})" for svc, image in missing)
+            raise UserError(f"The Docker engine lacks the image{'s' if len(missing) > 1 else ''}"
+                            f" {names}, and no registry is used to pull "
+                            f"{'them' if len(missing) > 1 else 'it'}. {BUILD_HINT} "
+                            f"(or `docker pull` where a registry is reachable).")
+
     def _has_image(self, name: str) -> bool:
         import docker.errors
 
@@ -198,14 +209,10 @@ class ComposeBackend(Backend):
 
             with ThreadPoolExecutor(1) as pool:  # `docker compose version` meanwhile
                 version = pool.submit(self.check_compose)
-                missing = self.missing_images(services)
-                version.result()
-            if missing:
-                names = ", ".join(f"{image} (for {svc})" for svc, image in missing)
-                raise UserError(f"The Docker engine lacks the image{'s' if len(missing) > 1 else ''}"
-                                f" {names}, and no registry is used to pull "
-                                f"{'them' if len(missing) > 1 else 'it'}. {BUILD_HINT} "
-                                f"(or `docker pull` where a registry is reachable).")
+                try:
+                    self.require_images(services)
+                finally:
+                    version.result()
             wait = max(1, int(round(timeout)))
             try:
                 self.compose("up", "-d", "--wait", "--wait-timeout", str(wait), *services,
