@@ -23,7 +23,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -62,10 +62,6 @@ class Completed:
     @property
     def ok(self) -> bool:
         return self.code == 0
-
-    @property
-    def returncode(self) -> int:  # the name subprocess gives it
-        return self.code
 
     @property
     def output(self) -> str:
@@ -256,23 +252,6 @@ def _kill_group(pid: int, sig: int = signal.SIGKILL, grace: float = 0.0) -> None
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-
-
-@dataclass
-class Spawned:
-    """A detached program: its Popen handle (pid = its process group) and its log."""
-
-    proc: subprocess.Popen
-    argv: list[str]
-    log: Path | None = None
-    started: float = field(default_factory=time.time)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def poll(self) -> int | None:
-        return self.proc.poll()
 
 
 def spawn(argv: Sequence[str], *, log: str | Path | None = None,

@@ -88,7 +88,7 @@ def _version_of(argv: list[str], timeout: float) -> str | None:
         done = commands.run(argv, timeout=timeout, check=False)
     except commands.CommandError:
         return None
-    if done.returncode != 0:
+    if done.code != 0:
         return None
     match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", done.stdout + done.stderr)
     return match.group(0) if match else None

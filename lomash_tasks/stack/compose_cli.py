@@ -134,10 +134,10 @@ def run_compose(ws: Workspace, project: str, *args: str, timeout: float | None =
     except commands.CommandTimeout:
         raise UserError(f"`docker compose {' '.join(args)}` did not finish in {timeout:.0f} s.") \
             from None
-    if result.returncode != 0:
+    if result.code != 0:
         detail = (result.stderr or result.stdout or "").strip()[-3000:]
-        raise ComposeError(f"`docker compose {' '.join(args)}` failed (exit {result.returncode}):"
-                           f"\n{detail}", detail, result.returncode)
+        raise ComposeError(f"`docker compose {' '.join(args)}` failed (exit {result.code}):"
+                           f"\n{detail}", detail, result.code)
     return result
 
 
@@ -159,7 +159,7 @@ def compose_version(env: dict[str, str] | None = None, timeout: float = 10.0) ->
     except commands.CommandTimeout:
         raise UserError(f"`docker compose version` did not answer in {timeout:.0f} s.") from None
     version = result.stdout.strip().lstrip("v")
-    if result.returncode != 0 or not _version_tuple(version):
+    if result.code != 0 or not _version_tuple(version):
         v1 = shutil.which("docker-compose", path=env.get("PATH"))
         found = ""
         if v1:
