@@ -40,17 +40,18 @@ def section(ctx: Context, cls: type[S]) -> S:
     return cls.load(data(ctx))  # type: ignore[return-value]
 
 
-def registry(ctx: Context) -> Registry:
+def registry(ctx: Context, config: dict[str, Any] | None = None) -> Registry:
     source = str(project_dir(ctx) / "invoke.yaml")
-    return Registry.from_mapping(data(ctx), source=source)
+    return Registry.from_mapping(config if config is not None else data(ctx), source=source)
 
 
 def workspace(ctx: Context, root: str | None = None) -> Workspace:
     """The workspace: `root` (a flag) beats `workspace.root` (--root, INVOKE_WORKSPACE_ROOT,
     invoke.yaml), which beats the nearest folder up from here holding pnpm-workspace.yaml."""
     _commands(ctx)
-    reg = registry(ctx)
-    configured = root or section(ctx, settings.WorkspaceSettings).root
+    config = data(ctx)  # read once for the registry and the workspace settings
+    reg = registry(ctx, config)
+    configured = root or settings.WorkspaceSettings.load(config).root
     if configured:
         ws = Workspace.locate(configured, reg, base=project_dir(ctx))
     else:
@@ -133,10 +134,6 @@ def load_config(overrides: dict[str, Any] | None = None, env: bool = True,
     if overrides:
         config.load_overrides(overrides)
     return config
-
-
-def environ_flag(name: str) -> bool:
-    return (os.environ.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def target(ctx: Context, name: str | None, ws: Workspace):

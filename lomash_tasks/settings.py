@@ -136,10 +136,6 @@ class Section:
 
     from_config = load
 
-    @classmethod
-    def help(cls, name: str) -> str:
-        return cls.SETTINGS[name].help
-
 
 def _convert(key: str, value: Any, default: Any, meta: Mapping[str, Any]) -> Any:
     from lomash_tasks import flagvalues
