@@ -65,6 +65,17 @@ def install() -> None:
                             f"and run again.") from None
         return _mapping(path, data)
 
+    original_merge = Config.merge
+
+    def merge(self: Config) -> None:
+        from invoke.config import AmbiguousMergeError
+
+        try:
+            original_merge(self)
+        except AmbiguousMergeError:
+            raise UserError(ambiguous_message(self)) from None
+
+    Config.merge = merge
     Environment._path_set = _path_set
     # `services.auth-service.port` is INVOKE_SERVICES_AUTH_SERVICE_PORT: a shell cannot export
     # a name with '-' in it, so a key's '-' is '_' in its variable's name.
@@ -74,6 +85,60 @@ def install() -> None:
     Config._load_yml = _load_yaml
     Config._load_json = _load_json
     _INSTALLED = True
+
+
+def _conflict(base: Any, over: Any, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], Any, Any] | None:
+    """The first key where merging `over` onto `base` puts a mapping against a non-mapping."""
+    if not isinstance(base, dict) or not isinstance(over, dict):
+        return None
+    for key, value in over.items():
+        if key not in base:
+            continue
+        old = base[key]
+        if isinstance(old, dict) != isinstance(value, dict):
+            return (*path, str(key)), old, value
+        found = _conflict(old, value, (*path, str(key)))
+        if found:
+            return found
+    return None
+
+
+def ambiguous_message(config: Any) -> str:
+    """Name the file (or variable layer) and key that Invoke could not merge."""
+    from invoke.config import copy_dict, merge_dicts
+
+    layers = [("the suite's defaults", getattr(config, "_defaults", {})),
+              ("the collection's defaults", getattr(config, "_collection", {}))]
+    for name in ("system", "user", "project"):
+        if getattr(config, f"_{name}_found", None):
+            layers.append((str(getattr(config, f"_{name}_path", name)),
+                           getattr(config, f"_{name}", {})))
+    layers.append(("the INVOKE_* environment variables", getattr(config, "_env", {})))
+    if getattr(config, "_runtime_found", None):
+        layers.append((str(getattr(config, "_runtime_path", "-f file")),
+                       getattr(config, "_runtime", {})))
+    layers.append(("the command line", getattr(config, "_overrides", {})))
+    merged: dict = {}
+    for source, data in layers:
+        found = _conflict(merged, data or {})
+        if found:
+            path, old, new = found
+            key = ".".join(path)
+            if new is None:
+                what = (f"sets '{key}' to nothing (an empty key, or one whose children are all "
+                        f"commented out), where a mapping of settings belongs")
+            elif isinstance(new, dict):
+                what = f"makes '{key}' a mapping, where {old!r} belongs"
+            else:
+                what = f"sets '{key}' to {new!r}, where a mapping of settings belongs"
+            return (f"{source} {what}. Give it its keys, "
+                    f"or delete the line, then run again.")
+        try:
+            merge_dicts(merged, copy_dict(data or {}))
+        except Exception:  # noqa: BLE001 - reported above when it is a conflict
+            break
+    return ("Invoke could not merge the config files (a key is a mapping in one and a plain "
+            "value in another): check invoke.yaml and any -f file for an empty key.")
 
 
 def env_name(prefix: str, key_path: Sequence[str]) -> str:

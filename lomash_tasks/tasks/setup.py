@@ -35,7 +35,7 @@ def setup(c, backend=None, runner=None, skip=None, only=None, dry=False, json=Fa
     state.skipped = set(skipped)
     timeout = context.section(c, SetupSettings).lock_timeout
     lock = (contextlib.nullcontext() if dry else  # a dry run writes nothing, not even a lock
-            pipeline.exclusive(ws.state_dir / "setup.lock", out, timeout, "inv setup"))
+            pipeline.exclusive(ws.ensure_state_dir() / "setup.lock", out, timeout, "inv setup"))
     with lock:
         try:
             results = pipeline.run(steps, skipped, state, out, dry=dry)

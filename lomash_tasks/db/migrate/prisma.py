@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,19 +30,34 @@ from lomash_tasks.db.migrate.runner import MigrateResult
 
 
 def cli_path(ws: Workspace, svc: Service) -> Path:
+    """The `prisma` executable Node's resolution finds for the service (its node_modules/.bin)."""
+    cli_dir = ws.facts(svc).prisma.cli_dir
+    if cli_dir is not None:
+        return cli_dir.parent / ".bin" / "prisma"
     return ws.service_dir(svc) / "node_modules" / ".bin" / "prisma"
 
 
 def available(ws: Workspace, svc: Service) -> bool:
-    """True when the service's Prisma CLI is installed and Node is on PATH."""
-    return cli_path(ws, svc).exists() and shutil.which("node") is not None
+    """True when the service's own Prisma CLI can run here (see `why`)."""
+    return ws.facts(svc).prisma.runnable()[0] and cli_path(ws, svc).exists()
+
+
+def why(ws: Workspace, svc: Service) -> str:
+    """Why the Prisma CLI can, or cannot, run for this service (one clause)."""
+    ok, reason = ws.facts(svc).prisma.runnable()
+    if ok and not cli_path(ws, svc).exists():
+        return f"{ws.relative(cli_path(ws, svc))} is missing"
+    return reason
 
 
 def missing_reason(ws: Workspace, svc: Service) -> str:
-    if shutil.which("node") is None:
-        return "node is not on PATH (install Node 20)"
-    return (f"{ws.relative(cli_path(ws, svc))} is missing: run `pnpm install` in the workspace "
-            f"root, or use --runner native")
+    facts = ws.facts(svc)
+    if facts.prisma.cli_version is None:
+        install = " ".join([facts.installer.manager, *facts.installer.frozen_command])
+        return (f"its Prisma CLI is not installed: run `{install}` in "
+                f"{ws.relative(facts.installer.folder) or '.'} (or `inv setup --only deps`), "
+                f"or use --runner native")
+    return f"{why(ws, svc)}; use --runner native"
 
 
 @dataclass
@@ -59,6 +73,10 @@ def run_cli(ws: Workspace, svc: Service, args: list[str], timeout: float,
     """`prisma ARGS` in the service's folder with DATABASE_URL in the environment."""
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url or connections.database_url(ws, svc)
+    # Prisma 7 reads the url from the variable its prisma.config.ts names (`env("DIRECT_URL")`)
+    url_env = ws.facts(svc).prisma.url_env
+    if url_env:
+        env[url_env] = env["DATABASE_URL"]
     env.setdefault("PRISMA_HIDE_UPDATE_MESSAGE", "1")
     env["CHECKPOINT_DISABLE"] = "1"  # no telemetry call (unreachable here anyway)
     env["NO_COLOR"] = "1"
@@ -180,11 +198,15 @@ def create_migration(ws: Workspace, svc: Service, name: str, timeout: float = 12
         raise UserError(f"Creating a migration needs the Prisma CLI of {svc.name}: "
                         f"{missing_reason(ws, svc)}.")
     mig_dir = ws.migrations_dir(svc)
-    schema = ws.service_dir(svc) / "prisma" / "schema.prisma"
-    if not schema.is_file():
-        raise UserError(f"{ws.relative(schema)} does not exist: nothing to create a migration from.")
-    args = ["migrate", "diff", "--from-migrations", "prisma/migrations",
-            "--to-schema-datamodel", "prisma/schema.prisma", "--script"]
+    layout = ws.facts(svc).prisma
+    schema = layout.schema
+    if schema is None or not schema.exists():
+        where = ws.relative(schema) if schema else "prisma/schema.prisma"
+        raise UserError(f"{svc.name} has no Prisma schema ({where} does not exist, and its "
+                        f"config names none): nothing to create a migration from.")
+    folder = ws.service_dir(svc)
+    args = ["migrate", "diff", "--from-migrations", os.path.relpath(mig_dir, folder),
+            "--to-schema-datamodel", os.path.relpath(schema, folder), "--script"]
     run = run_cli(ws, svc, args, timeout)
     if run.code != 0:
         why = "timed out" if run.code is None else explain(run.output, svc,
@@ -199,7 +221,7 @@ def create_migration(ws: Workspace, svc: Service, name: str, timeout: float = 12
     cleaned = EXTENSION_RE.sub(lambda m: "" if m.group(1).lower() in known else m.group(0), sql)
     cleaned = re.sub(r"-- CreateExtension\s*(?=(--|\Z))", "", cleaned)
     if not _has_statements(cleaned):
-        raise UserError(f"{svc.name}: the schema (prisma/schema.prisma) already matches its "
+        raise UserError(f"{svc.name}: the schema ({ws.relative(schema)}) already matches its "
                         f"migrations: no migration written. Edit the schema first.")
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
     folder = mig_dir / f"{stamp}_{name}"

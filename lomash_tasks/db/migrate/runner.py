@@ -60,6 +60,7 @@ class MigrateResult(StepResult):
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     skipped: str | None = None  # the reason, when the service was not migrated at all
+    note: str | None = None  # why this runner (`--runner auto`), for the summary
 
     @property
     def changed(self) -> bool:
@@ -110,9 +111,19 @@ class MigrateReport:
             for warning in r.warnings:
                 out.warn(f"{r.service}: {warning}")
         out.table(list(self.COLUMNS), self.rows(), title=title)
+        for note, names in self.notes().items():
+            out.info(f"{', '.join(names)}: {note}")
         for r in self.failed:
             out.error(r.error or "", title=r.service)
         out.step_summary(self.markdown(title))
+
+    def notes(self) -> dict[str, list[str]]:
+        """Why each runner was chosen, with the services it applies to (one line per reason)."""
+        grouped: dict[str, list[str]] = {}
+        for r in self.results:
+            if r.note:
+                grouped.setdefault(r.note, []).append(r.service)
+        return grouped
 
     def markdown(self, title: str) -> str:
         lines = [f"### {title}", "", "| " + " | ".join(self.COLUMNS) + " |",
