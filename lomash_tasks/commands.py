@@ -17,6 +17,7 @@ running them.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -113,6 +114,23 @@ def display(argv: Sequence[str]) -> str:
 
 def which(name: str, path: str | None = None) -> str | None:
     return shutil.which(name, path=path)
+
+
+_SHELL_SYNTAX = re.compile(r"[|&;<>()$`\\*?\[\]#~\n]")
+
+
+def script_argv(line: str) -> list[str]:
+    """argv for a command line the monorepo itself wrote (a package.json script, a Prisma seed
+    command), run the way npm runs scripts: split into words when it is a plain command,
+    through `sh -c` when it uses shell syntax (pipes, `&&`, variables, `VAR=x cmd`). Never for
+    text the suite composes from its own values: those are argument lists."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        words = []
+    if not words or _SHELL_SYNTAX.search(line) or "=" in words[0]:
+        return ["sh", "-c", line]
+    return words
 
 
 def pnpm_path() -> str | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
 
-SHELL_SYNTAX = re.compile(r"[|&;<>()$`\\\"'*?\[\]#~=%]")
 PRISMA_CLIENT_IMPORT = re.compile(r"""(?:from\s+|require\(\s*)['"]@prisma/client['"]""")
 ROW_COUNT_LIMIT_BYTES = 256 * 1024 * 1024  # count rows exactly only below this database size
 
@@ -139,10 +137,9 @@ def seed_argv(ws: Workspace, svc: Service) -> tuple[list[str], str]:
         if exe is None:
             raise UserError(f"{manager} is not installed (it runs {seed.source})")
         return [exe, "run", seed.command], f"{manager} run {seed.command}"
-    if SHELL_SYNTAX.search(seed.command):
-        # A command line that needs a shell, run the way npm runs scripts (sh -c).
-        return ["sh", "-c", seed.command], seed.command
-    words = shlex.split(seed.command)
+    words = commands.script_argv(seed.command)
+    if words[0] == "sh":
+        return words, seed.command
     exe = commands.which(words[0], path=path)
     if exe is None:
         raise UserError(f"`{words[0]}` (from {seed.source}) is not installed in "
