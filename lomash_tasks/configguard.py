@@ -29,7 +29,6 @@ def install() -> None:
 
     original_set = Environment._path_set
     original_runtime = Config.load_runtime
-    original_yaml = Config._load_yaml
     original_json = Config._load_json
 
     def _path_set(self: Environment, key_path: Sequence[str], value: str) -> None:
@@ -46,14 +45,7 @@ def install() -> None:
         original_runtime(self, merge=merge)
 
     def _load_yaml(self: Config, path: Any) -> Any:
-        try:
-            data = original_yaml(self, path)
-        except OSError:
-            raise
-        except Exception as err:  # noqa: BLE001 - yaml's parser and scanner errors
-            raise UserError(f"{path} is not valid YAML: {_first_line(err)}. Fix the file "
-                            f"(or leave it out) and run again.") from None
-        return _mapping(path, data)
+        return load_yaml(path)
 
     def _load_json(self: Config, path: Any) -> Any:
         try:
@@ -76,6 +68,7 @@ def install() -> None:
             raise UserError(ambiguous_message(self)) from None
 
     Config.merge = merge
+    _mask_invoke_errors()
     Environment._path_set = _path_set
     # `services.auth-service.port` is INVOKE_SERVICES_AUTH_SERVICE_PORT: a shell cannot export
     # a name with '-' in it, so a key's '-' is '_' in its variable's name.
@@ -85,6 +78,58 @@ def install() -> None:
     Config._load_yml = _load_yaml
     Config._load_json = _load_json
     _INSTALLED = True
+
+
+def load_yaml(path: Any) -> Any:
+    """A YAML config file as Invoke reads it, but strict: a key written twice in one mapping
+    (the second `services:` silently replacing the first) is an error naming both lines."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Strict(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if getattr(key_node, "tag", "") == "tag:yaml.org,2002:merge":
+                    continue
+                key = getattr(key_node, "value", None)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, str) and key in seen:
+                    raise UserError(f"{path}: the key '{key}' is written twice in one mapping "
+                                    f"(lines {seen[key]} and {line}); YAML keeps only the "
+                                    f"last, so the first would be silently ignored. Merge them "
+                                    f"into one and run again.")
+                seen.setdefault(key, line)
+            return super().construct_mapping(node, deep=deep)
+
+    with open(path, encoding="utf-8") as handle:
+        try:
+            data = yaml.load(handle, Loader=Strict)
+        except UserError:
+            raise
+        except Exception as err:  # noqa: BLE001 - yaml's parser and scanner errors
+            raise UserError(f"{path} is not valid YAML: {_first_line(err)}. Fix the file "
+                            f"(or leave it out) and run again.") from None
+    return _mapping(path, data)
+
+
+def _mask_invoke_errors() -> None:
+    """What Invoke prints to stderr itself (an Exit's message, a parse error naming a flag's
+    value) goes through the same cleaning as the suite's own messages: secrets masked."""
+    import builtins
+    import sys
+
+    import invoke.program
+
+    def _print(*args: Any, **kwargs: Any) -> None:
+        if kwargs.get("file") is sys.stderr:
+            from lomash_tasks.errors import clean
+
+            args = tuple(clean(str(a)) for a in args)
+        builtins.print(*args, **kwargs)
+
+    invoke.program.print = _print  # type: ignore[attr-defined]
 
 
 def _conflict(base: Any, over: Any, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], Any, Any] | None:

@@ -106,12 +106,26 @@ class Registry:
             f"Valid services (alias or full name): {valid}."
         )
 
-    def select(self, names: Iterable[str] | None = None) -> list[Service]:
-        """The named services in registry order, without repeats; all of them when none named."""
-        names = [n for n in (names or []) if n is not None]
-        if not names:
+    def select(self, names: str | Iterable[str] | None = None) -> list[Service]:
+        """The named services in registry order, without repeats; all of them when none named.
+
+        A repeatable `--service` gives a list; each item may be a comma list ("auth,order").
+        An empty name is a mistake (`--service ""` must not mean every service)."""
+        items = [names] if isinstance(names, str) else list(names or [])
+        wanted = []
+        for item in items:
+            if item is None:
+                continue
+            for part in str(item).split(","):
+                if not part.strip():
+                    raise UserError(f"An empty service name was given ({'--service ' + repr(str(item))}). "
+                                    f"Name a service (alias or full name: "
+                                    f"{', '.join(s.alias for s in self.services)}), or leave "
+                                    f"--service out to act on every service.")
+                wanted.append(part.strip())
+        if not wanted:
             return list(self.services)
-        chosen = {self.service(n).name for n in names}
+        chosen = {self.service(n).name for n in wanted}
         return [s for s in self.services if s.name in chosen]
 
     @property
@@ -139,10 +153,13 @@ class Registry:
             for name in services_raw
         )
         infra = reader.mapping(data, "infra")
+        reader.known(infra, "infra", INFRA_KEYS)
         pg = reader.mapping(infra, "postgres", "infra")
         rd = reader.mapping(infra, "redis", "infra")
         sm = reader.mapping(infra, "smtp", "infra")
         aw = reader.mapping(infra, "aws", "infra")
+        for part, known in INFRA_PART_KEYS.items():
+            reader.known(infra[part], f"infra.{part}", known)
         at = "infra.postgres"
         postgres = Postgres(
             "postgres", reader.text(pg, "host", at), reader.port(pg, "port", at),
@@ -230,11 +247,27 @@ def _check_unique(reader: "ConfigReader", reg: Registry) -> None:
     once("path", [(f"services.{s.name}.path", s.path) for s in reg.services])
 
 
+INFRA_KEYS = ("postgres", "redis", "smtp", "aws", "tools")
+INFRA_PART_KEYS = {
+    "postgres": ("host", "port", "superuser"),
+    "redis": ("host", "port"),
+    "smtp": ("host", "port", "web_port"),
+    "aws": ("host", "port", "region", "buckets", "queues", "sender"),
+}
+
+
 class ConfigReader:
     """Typed reads from config data; every failure names the key and the file."""
 
     def __init__(self, source: str) -> None:
         self.source = source
+
+    def known(self, data: Mapping[str, Any], at: str, keys: Sequence[str]) -> None:
+        """A key this part does not have is a typo that would be silently ignored: refuse it."""
+        for key in data:
+            if key not in keys:
+                self.fail(f"{at}.{key}", f"is not a known key.{suggest(str(key), keys)} "
+                                         f"(known: {', '.join(keys)})")
 
     def fail(self, key: str, problem: str) -> None:
         raise UserError(

@@ -214,8 +214,12 @@ def _db_migrate(state: SetupState) -> Outcome:
     pending = _pending(state)
     if not pending:
         return Outcome(ALREADY, "every service's migrations are applied")
-    report = migrate.migrate(state.ws, pending, runner=state.runner_name,
-                             jobs=state.db.jobs, timeout=state.db.timeout, out=state.out)
+    try:
+        report = migrate.migrate(state.ws, pending, runner=state.runner_name,
+                                 jobs=state.db.jobs, timeout=state.db.timeout, out=state.out)
+    except migrate.Interrupted as stop:  # say what each service got to, then stop the run
+        stop.report.print(state.out, title="db.migrate (interrupted)")
+        raise
     report.print(state.out, title="db.migrate")
     if not report.ok:
         failed = ", ".join(r.service for r in report.failed)

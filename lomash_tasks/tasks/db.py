@@ -87,8 +87,14 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
         migrations.check_reachable(ws)
         created = migrations.create_migration(ws, svc, name)
         out.ok(f"wrote {ws.relative(created.path)}")
-    report = migrations.migrate(ws, service, runner=runner, jobs=jobs, timeout=timeout,
-                                retry_failed=retry_failed, out=out)
+    try:
+        report = migrations.migrate(ws, service, runner=runner, jobs=jobs, timeout=timeout,
+                                    retry_failed=retry_failed, out=out)
+    except migrations.Interrupted as stop:
+        stop.report.print(out, title="db.migrate (interrupted)")
+        raise UserError("db.migrate was interrupted: the programs and statements in progress "
+                        "were stopped (see above for what each service got to). Run it again "
+                        "to apply what is pending.", code=130) from None
     report.print(out)
     if not report.ok:
         raise UserError(f"db.migrate: {len(report.failed)} of {len(report.results)} services "
@@ -183,6 +189,7 @@ def status(c, service=None, json=False, target=None):
 
         states = remote.status(ws, tgt, service, out=None if json else out)
     else:
+        migrations.select(ws, service)  # a bad name is refused before any connection
         migrations.check_reachable(ws)
         states = migrations.status(ws, service)
     if json:

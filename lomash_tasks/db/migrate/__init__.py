@@ -19,17 +19,18 @@ from lomash_tasks.workspace import Workspace
 from lomash_tasks.db.migrate import native, prisma
 from lomash_tasks.db.migrate.native import MigrationState
 from lomash_tasks.db.migrate.prisma import NewMigration, create_migration
-from lomash_tasks.db.migrate.runner import DEFAULT_JOBS, MigrateReport, MigrateResult, run_all
+from lomash_tasks.db.migrate.runner import (DEFAULT_JOBS, Interrupted, MigrateReport,
+                                            MigrateResult, run_all)
 
 RUNNERS = ("auto", "prisma", "native")
 
-__all__ = ["migrate", "status", "create_migration", "select", "check_reachable", "MigrateReport",
+__all__ = ["migrate", "status", "create_migration", "select", "check_reachable", "Interrupted",
+           "MigrateReport",
            "MigrateResult", "MigrationState", "NewMigration", "RUNNERS", "DEFAULT_JOBS"]
 
 
 def select(ws: Workspace, names: Iterable[str] | None) -> tuple[list[Service], list[Service]]:
     """(services with a database, named services without one). All database services by default."""
-    names = [n for n in (names or []) if n]
     if not names:
         return ws.registry.with_database, []
     chosen = ws.registry.select(names)

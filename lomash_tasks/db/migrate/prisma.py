@@ -72,7 +72,8 @@ def run_cli(ws: Workspace, svc: Service, args: list[str], timeout: float,
             database_url: str | None = None) -> CliRun:
     """`prisma ARGS` in the service's folder with DATABASE_URL in the environment."""
     env = dict(os.environ)
-    env["DATABASE_URL"] = database_url or connections.database_url(ws, svc)
+    # application_name marks the CLI's sessions on the server: a stopped run ends them there
+    env["DATABASE_URL"] = _with_app_name(database_url or connections.database_url(ws, svc))
     # Prisma 7 reads the url from the variable its prisma.config.ts names (`env("DIRECT_URL")`)
     url_env = ws.facts(svc).prisma.url_env
     if url_env:
@@ -93,6 +94,18 @@ def run_cli(ws: Workspace, svc: Service, args: list[str], timeout: float,
         return CliRun(127, err.text, time.monotonic() - began)
     return CliRun(done.code, f"{done.stdout}\n{done.stderr}", time.monotonic() - began,
                   done.stdout)
+
+
+def _with_app_name(url: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    from lomash_tasks.db.migrate.sessions import PRISMA_APP
+
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k != "application_name"]
+    query.append(("application_name", PRISMA_APP))
+    return parts._replace(query=urlencode(query)).geturl()
 
 
 def explain(output: str, svc: Service, address: str) -> str:
@@ -157,13 +170,29 @@ def deploy(ws: Workspace, svc: Service, timeout: float = 300.0,
         # skip the ~1 s Node start-up per service.
         result.seconds = time.monotonic() - began
         return result
+    from lomash_tasks.db.migrate.runner import STOP
+    from lomash_tasks.db.migrate.sessions import stop_prisma_sessions
+
     run = run_cli(ws, svc, ["migrate", "deploy"], timeout)
+    stopped = ""
+    if run.code is None or STOP.is_set():  # the CLI was stopped: so is its work on the server
+        why = "interrupted" if STOP.is_set() else f"the run's deadline of {timeout:.0f} s"
+        pending = [m.name for m in before.pending]
+        blockers, marked = stop_prisma_sessions(ws, svc, pending, why)
+        waited = f"; it was waiting for {blockers}" if blockers else ""
+        undone = (f"; {', '.join(marked)} was stopped on the server and rolled back (recorded "
+                  f"as rolled back: still pending)" if marked else "")
+        stopped = f"{waited}{undone}"
     after = native.status(ws, svc, timeout=min(timeout, 10.0))
     done_before = set(before.applied)
     result.applied = [n for n in after.applied if n not in done_before]
-    if run.code is None:
-        result.error = (f"prisma migrate deploy did not finish within {timeout:.0f} s "
-                        f"(last output: {first_line(run.output[-300:]) or 'none'})")
+    if STOP.is_set():
+        result.error = f"interrupted{stopped}; run again to apply what is pending"
+    elif run.code is None:
+        result.error = (f"prisma migrate deploy did not finish within {timeout:.0f} s"
+                        f"{stopped or ' (last output: ' + (first_line(run.output[-300:]) or 'none') + ')'}"
+                        f"; end the session it waited for (or raise db.timeout / --timeout) and "
+                        f"run again")
     elif run.code != 0:
         result.error = explain(run.output, svc, address)
     result.seconds = time.monotonic() - began
