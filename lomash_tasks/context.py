@@ -58,6 +58,8 @@ def data(ctx: Context) -> dict[str, Any]:
         for name in HIGH_LAYERS:
             full = settings.merged(full, plain(getattr(cfg, name, None) or {}))
     _refuse_near_misses(full)
+    for section in settings.SECTIONS:  # every setting checked, whichever task runs
+        section.load(full)
     return full
 
 

@@ -96,6 +96,9 @@ class Registry:
     def service(self, name: str) -> Service:
         """The service named by its alias or full name; an unknown name lists the valid ones."""
         wanted = str(name).strip()
+        if not wanted:
+            raise UserError(f"An empty service name was given. Name a service (alias or full "
+                            f"name: {', '.join(s.alias for s in self.services)}).")
         for svc in self.services:
             if wanted in (svc.name, svc.alias):
                 return svc
@@ -162,18 +165,18 @@ class Registry:
             reader.known(infra[part], f"infra.{part}", known)
         at = "infra.postgres"
         postgres = Postgres(
-            "postgres", reader.text(pg, "host", at), reader.port(pg, "port", at),
+            "postgres", reader.host(pg, "host", at), reader.port(pg, "port", at),
             superuser=reader.text(pg, "superuser", at),
         )
-        redis = Endpoint("redis", reader.text(rd, "host", "infra.redis"),
+        redis = Endpoint("redis", reader.host(rd, "host", "infra.redis"),
                          reader.port(rd, "port", "infra.redis"))
         smtp = Smtp(
-            "smtp", reader.text(sm, "host", "infra.smtp"), reader.port(sm, "port", "infra.smtp"),
+            "smtp", reader.host(sm, "host", "infra.smtp"), reader.port(sm, "port", "infra.smtp"),
             web_port=reader.port(sm, "web_port", "infra.smtp"),
         )
         at = "infra.aws"
         aws = Aws(
-            "aws", reader.text(aw, "host", at), reader.port(aw, "port", at),
+            "aws", reader.host(aw, "host", at), reader.port(aw, "port", at),
             region=reader.text(aw, "region", at),
             buckets=reader.names(aw, "buckets", at),
             queues=reader.names(aw, "queues", at, required=False),
@@ -247,6 +250,30 @@ def _check_unique(reader: "ConfigReader", reg: Registry) -> None:
     once("path", [(f"services.{s.name}.path", s.path) for s in reg.services])
 
 
+def host_problem(value: str) -> str | None:
+    """Why `value` cannot be a host to connect to, or None (a name, IPv4 or IPv6 address)."""
+    import ipaddress
+
+    if "://" in value or "@" in value or "/" in value:
+        return "it looks like a URL: give only the host name, e.g. 127.0.0.1"
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+        return None
+    except ValueError:
+        pass
+    name = value[:-1] if value.endswith(".") else value
+    if len(name) > 253:
+        return "longer than 253 characters"
+    for label in name.split("."):
+        if not label:
+            return "an empty label (two dots in a row, or a leading dot)"
+        if len(label) > 63:
+            return f"the label {label[:20]}… is longer than 63 characters"
+        if not all(c.isalnum() or c in "-_" for c in label):
+            return f"the label {label!r} holds characters a host name cannot"
+    return None
+
+
 INFRA_KEYS = ("postgres", "redis", "smtp", "aws", "tools")
 INFRA_PART_KEYS = {
     "postgres": ("host", "port", "superuser"),
@@ -297,6 +324,14 @@ class ConfigReader:
         if not isinstance(value, str) or not value.strip():
             self.fail(f"{at}.{key}", f"must be a non-empty string, not {value!r}")
         return value.strip()
+
+    def host(self, data: Mapping[str, Any], key: str, at: str) -> str:
+        """A host name or an IP address (not a URL, no empty or overlong DNS label)."""
+        value = self.text(data, key, at)
+        problem = host_problem(value)
+        if problem:
+            self.fail(f"{at}.{key}", f"is not a host name or address ({value!r}: {problem})")
+        return value
 
     def integer(self, data: Mapping[str, Any], key: str, at: str, low: int, high: int) -> int:
         value = self.get(data, key, at)

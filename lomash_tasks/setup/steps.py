@@ -238,6 +238,9 @@ def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]]:
 
     with connections.pg_connect(state.ws, superuser=True, timeout=10) as conn:
         oids = dict(conn.execute("SELECT datname, oid::bigint FROM pg_database").fetchall())
+        # rows deleted since the seed ran (by hand, or by a test) make it due again
+        deleted = dict(conn.execute("SELECT datname, tup_deleted::bigint FROM "
+                                    "pg_stat_database WHERE datname IS NOT NULL").fetchall())
         # A cluster copied from a template repeats OIDs: the server's start time tells a
         # fresh copy (or any restart) from the server that was seeded.
         started = str(conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0])
@@ -251,7 +254,7 @@ def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]]:
                 h.update(path.read_bytes() if path.is_file() else b"")
             digest = h.hexdigest()
         marks[svc.name] = {"database_oid": oids.get(svc.database), "server_started": started,
-                           "seed_sha256": digest}
+                           "seed_sha256": digest, "rows_deleted": deleted.get(svc.database)}
     return marks
 
 
@@ -260,8 +263,8 @@ def _db_seed(state: SetupState) -> Outcome:
     re-runs.
 
     A database dropped and re-created has a new OID, a restarted or re-created server a new
-    start time, an edited seed a new hash: each is seeded again (the seeds are idempotent).
-    Rows deleted by hand on a running server are not noticed here: `inv db.seed` puts them back.
+    start time, an edited seed a new hash, rows deleted since (the server's tup_deleted count
+    of the database) a new count: each is seeded again (the seeds are idempotent).
     """
     import json
 

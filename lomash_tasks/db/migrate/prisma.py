@@ -185,7 +185,14 @@ def deploy(ws: Workspace, svc: Service, timeout: float = 300.0,
         stopped = f"{waited}{undone}"
     after = native.status(ws, svc, timeout=min(timeout, 10.0))
     done_before = set(before.applied)
-    result.applied = [n for n in after.applied if n not in done_before]
+    # What this run applied: new rows that its own CLI says it applied (another run waiting
+    # for the same lock may have applied the rest meanwhile: not ours to count).
+    printed = set(re.findall(r"Applying migration `([^`]+)`", run.output))
+    result.applied = [n for n in after.applied if n not in done_before and n in printed]
+    others = [n for n in after.applied if n not in done_before and n not in printed]
+    if others and run.code == 0:
+        result.already += len(others)
+        result.warnings.append(f"{', '.join(others)} applied meanwhile by another run")
     if STOP.is_set():
         result.error = f"interrupted{stopped}; run again to apply what is pending"
     elif run.code is None:
