@@ -139,3 +139,37 @@ def test_teardown_waits_for_a_running_setup(inv, workspace, tmp_path):
     out, _ = proc.communicate(timeout=120)
     assert "waiting" in out and "inv setup" in out, out
     assert "Traceback" not in out
+
+
+# -- the AWS endpoint restarted ------------------------------------------------------------------
+@pytest.mark.xdist_group("aws-restart")
+def test_declared_aws_resources_come_back_after_an_endpoint_restart(tmp_root):
+    """moto keeps nothing across a restart (like LocalStack without persistence): `stack.up`
+    restores what `aws.bootstrap` declared; `aws.status` fails, naming it, when one is gone."""
+    import tempfile
+
+    import boto3
+
+    from conftest import make_workspace, stack_env
+
+    parent = Path(tempfile.mkdtemp(prefix="awsrestart-", dir=tmp_root))
+    parent.chmod(0o755)
+    root = make_workspace(parent / "ws")
+    inv = Inv(stack_env(root))
+    try:
+        inv("stack.up", "--backend", "embedded", "--part", "aws", check=True, timeout=120)
+        inv("env.copy", check=True)  # the secrets come from the services' .env files
+        inv("aws.bootstrap", check=True)
+        inv("stack.down", "--backend", "embedded", check=True, timeout=120)
+        up = inv("stack.up", "--backend", "embedded", "--part", "aws", check=True, timeout=120)
+        assert "AWS resources restored" in up.stdout, up.stdout
+        found = json.loads(inv("aws.status", "--json", check=True).stdout)
+        assert not [i for items in found.values() for i in items if not i["exists"]], found
+        assert inv("aws.status").returncode == 0
+        port = inv.env["INVOKE_INFRA_AWS_PORT"]
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="eu-west-2",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+        s3.delete_bucket(Bucket="lomash-dev-media")
+        assert_user_error(inv("aws.status"), "bucket lomash-dev-media", "inv aws.bootstrap")
+    finally:
+        inv("stack.down", "--backend", "embedded", "--volumes", "--yes", timeout=120)
