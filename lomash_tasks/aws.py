@@ -353,7 +353,9 @@ def missing(found: dict[str, list[dict[str, Any]]]) -> list[str]:
     for kind, items in found.items():
         for item in items:
             if not item["exists"] and not item.get("skipped"):
-                out.append(f"{kind[:-1] if kind.endswith('s') else kind} {item['name']}")
+                label = {"buckets": "bucket", "queues": "queue", "secrets": "secret",
+                         "ses": "SES sender"}.get(kind, kind)
+                out.append(f"{label} {item['name']}")
             elif kind == "queues" and not item.get("dlq", True):
                 out.append(f"dead-letter queue of {item['name']}")
     return out

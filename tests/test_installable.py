@@ -36,7 +36,8 @@ def auth_ready(c):
     print("auth is migrated")
 
 
-@task(pre=[call(suite.aws.status)], post=[call(suite.setup.setup, dry=True)])
+@task(pre=[call(suite.aws.bootstrap), call(suite.aws.status)],
+      post=[call(suite.setup.setup, dry=True)])
 def chained(c):
     """Run suite tasks of other namespaces as pre- and post-calls."""
     suite.db.status(c, service="auth")  # and one from the task's body

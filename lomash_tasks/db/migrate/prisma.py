@@ -187,7 +187,9 @@ def deploy(ws: Workspace, svc: Service, timeout: float = 300.0,
     done_before = set(before.applied)
     # What this run applied: new rows that its own CLI says it applied (another run waiting
     # for the same lock may have applied the rest meanwhile: not ours to count).
-    printed = set(re.findall(r"Applying migration `([^`]+)`", run.output))
+    # 6.19.3 lists them as a tree ("└─ 20260101000000_init/"), others as "Applying `X`".
+    printed = {n for n in after.applied
+               if re.search(rf"(?:`{re.escape(n)}`|\b{re.escape(n)}/)", run.output)}
     result.applied = [n for n in after.applied if n not in done_before and n in printed]
     others = [n for n in after.applied if n not in done_before and n not in printed]
     if others and run.code == 0:
