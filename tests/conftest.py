@@ -1,7 +1,9 @@
 """Shared test helpers: temporary workspaces, free ports, and running `inv` for real.
 
-Workspaces are copies of the reference monorepo (examples/lomash-wood) under a 0755 folder
-in /tmp, so an unprivileged server user can reach them when the tests run as root.
+Workspaces are copies of a reference monorepo under a 0755 folder in /tmp, so an unprivileged
+server user can reach them when the tests run as root: examples/lomash-wood (a pnpm workspace,
+`make_workspace`) or examples/lomash-wood-npm (nine npm packages with their own lockfiles, the
+real monorepo's conventions, `make_npm_workspace`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 
 SUITE_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = SUITE_ROOT / "examples" / "lomash-wood"
+EXAMPLE_NPM = SUITE_ROOT / "examples" / "lomash-wood-npm"
 IGNORED = shutil.ignore_patterns("node_modules", ".env", ".lomash", ".env.bak-*", ".vscode")
 
 
@@ -51,6 +54,48 @@ def make_workspace(dest: Path, node_modules: bool = False) -> Path:
         for pkg_modules in EXAMPLE.glob("*/*/node_modules"):
             _copy_links(pkg_modules, dest / pkg_modules.relative_to(EXAMPLE))
     return dest
+
+
+# The npm monorepo's packages, each with its own package-lock.json (the registry's paths).
+NPM_PACKAGES = ("api-gateway", *(f"services/{name}" for name in (
+    "auth-service", "product-service", "order-payment-service", "appointment-service",
+    "content-service", "customer-service", "notification-service", "analytics-service")))
+
+
+def make_npm_workspace(dest: Path, node_modules: bool = False) -> Path:
+    """A copy of the npm reference monorepo at `dest` (without .env files or state).
+
+    With `node_modules`, each package's installed dependencies (`make install` ran `npm ci` in
+    the original) are shared, not reinstalled: the copy's `<package>/node_modules` (and each
+    `@scope` folder in it) is a real folder whose entries are symlinks to the original's
+    packages; `.bin` (relative links) and npm's `.package-lock.json` are copied. An `npm ci` or
+    `npm install` in the copy then replaces links and leaves the original alone (through a
+    symlinked node_modules folder, `npm ci` empties the original). The `file:` packages
+    (`@lomash-wood/service-kit`, `@lomash-wood/prisma-offline`) resolve to the original's
+    `packages/`.
+    """
+    shutil.copytree(EXAMPLE_NPM, dest, ignore=IGNORED, symlinks=True)
+    if node_modules:
+        for package in NPM_PACKAGES:
+            installed = EXAMPLE_NPM / package / "node_modules"
+            if installed.is_dir():
+                _link_entries(installed, dest / package / "node_modules")
+    return dest
+
+
+def _link_entries(src: Path, dest: Path) -> None:
+    dest.mkdir()
+    for entry in src.iterdir():
+        if entry.name == ".stamp":  # the Makefile's, not npm's
+            continue
+        if entry.name == ".bin":
+            shutil.copytree(entry, dest / entry.name, symlinks=True)
+        elif entry.name == ".package-lock.json":
+            shutil.copy2(entry, dest / entry.name)
+        elif entry.name.startswith("@") and entry.is_dir() and not entry.is_symlink():
+            _link_entries(entry, dest / entry.name)
+        else:
+            os.symlink(entry, dest / entry.name)
 
 
 def _copy_links(src: Path, dest: Path) -> None:
