@@ -37,9 +37,6 @@ from lomash_tasks.stack.initsql.script import (DATABASE, EXTENSION, GRANT_DB, IN
                                                read, redact, split_list)
 from lomash_tasks.workspace import Workspace
 
-# The suite's own sessions keep their own deadlines whatever init.sql sets cluster-wide.
-SESSION_OPTIONS = "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"
-
 
 @dataclass
 class InitOutcome:
@@ -332,7 +329,8 @@ def run_plan(ws: Workspace, plan: Plan, psql: Path | None = None, timeout: float
     pg = ws.registry.postgres
     env = dict(os.environ)
     env.update(PGPASSWORD=connections.superuser_password(ws), PGCONNECT_TIMEOUT="10",
-               PGAPPNAME="lomash-tasks", PGOPTIONS=SESSION_OPTIONS)
+               PGAPPNAME="lomash-tasks",
+               PGOPTIONS=connections.LOCAL_SESSION_OPTIONS)
     argv = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.host, "-p", str(pg.port),
             "-U", pg.superuser, "-d", plan.script.initial_database, "-f", "-"]
     try:
