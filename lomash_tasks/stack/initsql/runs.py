@@ -31,7 +31,7 @@ from typing import Iterable
 from lomash_tasks import commands, connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.initsql import needs
-from lomash_tasks.stack.initsql.script import (DATABASE, EXTENSION, GRANT_DB, INCLUDE_COMMANDS,
+from lomash_tasks.stack.initsql.script import (DATABASE, EXTENSION, GRANT_DB,
                                                OTHER, RELOAD, ROLE, SAY_COMMANDS, SETTING,
                                                CONNECT_COMMANDS, Meta, Script, Statement,
                                                read, redact, split_list)
