@@ -289,3 +289,11 @@ def test_new_cluster_choices_and_their_key():
     assert swapped.substitutions == {"xx_NOWHERE.utf8": choice.use}
     plain = needs.for_new_cluster(parse("CREATE DATABASE a;"), "compile")
     assert plain.key != swapped.key and plain.preload == [] and plain.locales == []
+
+
+def test_other_spellings_of_a_locale():
+    assert needs.spellings("en_US.utf8") == ["en_US.UTF-8"]
+    assert needs.spellings("sr_RS.UTF-8@latin") == ["sr_RS.utf8@latin"]
+    note = needs.LocaleChoice("en_US.utf8", "respelled", "en_US.UTF-8", [3]).note()
+    assert note == ("locale en_US.utf8 (init.sql line 3) is spelled en_US.UTF-8 where "
+                    "PostgreSQL runs: used so")

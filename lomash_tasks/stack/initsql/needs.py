@@ -5,9 +5,8 @@
   for that server only (`localedef` into the cluster's own `lomash-locales/` folder, found by
   the server through `LOCPATH`: nothing on the system changes) when localedef and the locale's
   sources are there; otherwise, and on servers the suite does not start, the script runs
-  against an equivalent with the same encoding (C.UTF-8 for any `*.utf8` locale: what the
-  Alpine image the monorepo's Compose file names gives it anyway, musl having no collations),
-  and says so. `stack.missing_locale` chooses: `compile` (the default, as above), `substitute`
+  against an equivalent with the same encoding (C.UTF-8 for any `*.utf8` locale: code-point
+  order, Unicode character classes), and says so. `stack.missing_locale` chooses: `compile` (the default, as above), `substitute`
   (never compile) or `refuse` (stop and name the locale to install).
 - **Libraries** it configures by `ALTER SYSTEM SET shared_preload_libraries` or
   `ALTER SYSTEM SET <library>.<name>`: PostgreSQL before 17 refuses the latter unless the
@@ -51,6 +50,13 @@ def is_builtin(name: str) -> bool:
     return name.upper() in ("C", "POSIX", "")
 
 
+def spellings(name: str) -> list[str]:
+    """The same UTF-8 locale written the other usual ways (macOS knows only 'en_US.UTF-8')."""
+    base, _, rest = name.partition(".")
+    modifier = "@" + rest.split("@", 1)[1] if "@" in rest else ""
+    return [n for n in (f"{base}.UTF-8{modifier}", f"{base}.utf8{modifier}") if n != name]
+
+
 def is_utf8(name: str) -> bool:
     return normalize(name).split("@")[0].endswith(".utf8")
 
@@ -75,7 +81,7 @@ class LocaleChoice:
     """What happens to one locale the script names."""
 
     name: str    # as init.sql writes it
-    how: str     # "system" | "compiled" | "substituted"
+    how: str     # "system" | "compiled" | "respelled" | "substituted"
     use: str     # the name the server gets
     lines: list[int] = field(default_factory=list)
 
@@ -86,6 +92,9 @@ class LocaleChoice:
             return (f"locale {self.name} (init.sql {where}): this machine lacks it, so it was "
                     f"compiled with localedef for this PostgreSQL only (in its "
                     f"{LOCALES_DIR}/ folder; nothing on the system changed)")
+        if self.how == "respelled":
+            return (f"locale {self.name} (init.sql {where}) is spelled {self.use} where "
+                    f"PostgreSQL runs: used so")
         if self.how == "substituted":
             ctype = ("" if self.use != "C" else
                      "; C sorts by byte and knows only ASCII letters' case")
@@ -272,12 +281,14 @@ def choose_on_server(conn, script_locales: dict[str, list[Statement]], policy: s
                             f"{install_hint(name)}, or {SETTING_HINT}. {what}")
         use = None
         if is_utf8(name):
-            use = next((c for c in EQUIVALENTS if server_has_locale(conn, c)), "C")
+            use = next((c for c in spellings(name) + list(EQUIVALENTS)
+                        if server_has_locale(conn, c)), "C")
         if use is None:
             raise UserError(f"init.sql line {_lines(stmts)[0]} creates a database with locale "
                             f"{name}, which the server lacks, and it has no equivalent there: "
                             f"{install_hint(name)}. {what}")
-        out.append(LocaleChoice(name, "substituted", use, _lines(stmts)))
+        how = "respelled" if use in spellings(name) else "substituted"
+        out.append(LocaleChoice(name, how, use, _lines(stmts)))
     return out
 
 
