@@ -67,7 +67,7 @@ def fresh_databases(env: dict) -> None:
     with connections.pg_connect(ws, superuser=True, autocommit=True) as conn:
         for svc in ws.registry.with_database:
             conn.execute(f'DROP DATABASE IF EXISTS "{svc.database}" WITH (FORCE)')
-    dbinit.apply_init_sql(ws)
+    dbinit.apply(ws)
     for pair in ws.env_pairs():
         pair.env.unlink(missing_ok=True)
 

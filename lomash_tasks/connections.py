@@ -112,9 +112,17 @@ def refuse_remote(host: str, what: str, allow_remote: bool) -> None:
 
 
 # -- clients ------------------------------------------------------------------------------------
+# The suite's own sessions on the local stack keep their own deadlines (db.timeout, the seed
+# timeout, ...) whatever a monorepo's init.sql sets cluster-wide by ALTER SYSTEM
+# (statement_timeout, lock_timeout, idle_in_transaction_session_timeout).
+LOCAL_SESSION_OPTIONS = ("-c statement_timeout=0 -c lock_timeout=0 "
+                         "-c idle_in_transaction_session_timeout=0")
+
+
 def pg_connect(ws: Workspace, svc: Service | None = None, dbname: str | None = None,
                superuser: bool = False, timeout: float = 5.0, **kwargs: Any) -> Any:
-    """A psycopg connection: as the service's role (default) or the superuser (`superuser`)."""
+    """A psycopg connection: as the service's role (default) or the superuser (`superuser`).
+    On the local stack, the session's timeouts are the suite's (LOCAL_SESSION_OPTIONS)."""
     try:
         import psycopg
     except ImportError:  # pragma: no cover - a core dependency
@@ -130,6 +138,8 @@ def pg_connect(ws: Workspace, svc: Service | None = None, dbname: str | None = N
         creds = service_credentials(ws, svc)
         user, password = creds.user, creds.password
         dbname = dbname or svc.database
+    if ws.is_local:
+        kwargs.setdefault("options", LOCAL_SESSION_OPTIONS)
     return psycopg.connect(host=pg.host, port=pg.port, user=user, password=password,
                            dbname=dbname, connect_timeout=max(1, int(timeout + 0.999)),
                            application_name="lomash-tasks", **kwargs)

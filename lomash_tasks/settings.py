@@ -215,6 +215,12 @@ class StackSettings(Section):
     redis_server: str = text("", "A redis-server/valkey-server binary ('' = the packaged one).")
     project: str = text("lomash-wood", "The Compose project name.")
     cache_dir: str = text("", "Ready PostgreSQL clusters: '' = ~/.cache/lomash-tasks, off = none.")
+    missing_locale: str = choice("compile", "substitute", "refuse", default="compile",
+                                 label="missing-locale policy",
+                                 help="A locale init.sql names that the server lacks: compile "
+                                      "it for a new embedded cluster only (localedef, nothing "
+                                      "system-wide; else as substitute), substitute an "
+                                      "equivalent (C.UTF-8 for *.utf8; said), or refuse.")
     start_timeout: float = number(30.0, "Seconds a server may take to start.", positive=True)
     compose_start_timeout: float = number(180.0, "Seconds Compose may take for every container "
                                                  "to turn healthy (LocalStack's only once its "

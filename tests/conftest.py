@@ -268,3 +268,44 @@ def stack(tmp_root):
         yield StackHandle(root, env, Inv(env), config, ws, results)
     finally:
         backend.down()
+
+
+# -- a bare PostgreSQL someone else runs (the external backend's peer) --------------------------
+SYSTEM_POSTGRES_PASSWORD = "changeme_local"  # the root .env.example's POSTGRES_PASSWORD
+
+
+@pytest.fixture
+def system_postgres(tmp_root):
+    """A bare PostgreSQL made with the system's initdb/pg_ctl (no roles, no databases: a
+    "system PostgreSQL"), superuser lomash_master; its port. Throwaway: no fsync."""
+    from lomash_tasks.stack.embedded.postgres import ensure_system_user, find_bindir
+
+    try:
+        bindir = find_bindir()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"PostgreSQL server binaries not found: {exc}")
+    folder = Path(tempfile.mkdtemp(prefix="syspg-", dir=tmp_root))
+    folder.chmod(0o755)
+    kwargs = {}
+    if os.getuid() == 0:  # postgres refuses root: run it as the suite's own unprivileged user
+        import pwd
+
+        ensure_system_user("lomash-pg")
+        account = pwd.getpwnam("lomash-pg")
+        kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+        os.chown(folder, account.pw_uid, account.pw_gid)
+    pwfile = folder / "pw"
+    pwfile.write_text(SYSTEM_POSTGRES_PASSWORD + "\n")
+    if kwargs:
+        os.chown(pwfile, kwargs["user"], kwargs["group"])
+    data, port = folder / "data", free_port()
+    subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "lomash_master",
+                    f"--pwfile={pwfile}", "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"],
+                   check=True, capture_output=True, **kwargs)
+    subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w",
+                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+                          f"-c full_page_writes=off", "start"],
+                   check=True, capture_output=True, **kwargs)
+    yield port
+    subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                   capture_output=True, **kwargs)

@@ -51,7 +51,7 @@ def fresh(ws, aliases=None):
             conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
             conn.execute(sql.SQL("CREATE SCHEMA public AUTHORIZATION {}").format(
                 sql.Identifier(svc.role)))
-    dbinit.apply_init_sql(ws)
+    dbinit.apply(ws)
 
 
 def rows(ws, svc, where=""):

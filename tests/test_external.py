@@ -4,51 +4,15 @@ stack's Redis, AWS endpoint and SMTP trap (someone else's, as far as this worksp
 
 from __future__ import annotations
 
-import os
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import Inv, assert_user_error, free_port, make_workspace
+from conftest import SYSTEM_POSTGRES_PASSWORD, Inv, assert_user_error, free_port, make_workspace
 
 pytestmark = pytest.mark.xdist_group("remote")  # one worker: they share its stack, sshd and moto
-PASSWORD = "changeme_local"  # the root .env.example's POSTGRES_PASSWORD: the credentials given
-
-
-@pytest.fixture
-def system_postgres(tmp_root):
-    from lomash_tasks.stack.embedded.postgres import ensure_system_user, find_bindir
-
-    try:
-        bindir = find_bindir()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL server binaries not found: {exc}")
-    folder = Path(tempfile.mkdtemp(prefix="syspg-", dir=tmp_root))
-    folder.chmod(0o755)
-    kwargs = {}
-    if os.getuid() == 0:  # postgres refuses root: run it as the suite's own unprivileged user
-        import pwd
-
-        ensure_system_user("lomash-pg")
-        account = pwd.getpwnam("lomash-pg")
-        kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-        os.chown(folder, account.pw_uid, account.pw_gid)
-    pwfile = folder / "pw"
-    pwfile.write_text(PASSWORD + "\n")
-    if kwargs:
-        os.chown(pwfile, kwargs["user"], kwargs["group"])
-    data, port = folder / "data", free_port()
-    subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "lomash_master",
-                    f"--pwfile={pwfile}", "-A", "scram-sha-256", "-E", "UTF8"],
-                   check=True, capture_output=True, **kwargs)
-    subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w",
-                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, capture_output=True, **kwargs)
-    yield port
-    subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                   capture_output=True, **kwargs)
+PASSWORD = SYSTEM_POSTGRES_PASSWORD
 
 
 def test_setup_on_servers_it_did_not_start_and_stack_down_refuses(stack, system_postgres,

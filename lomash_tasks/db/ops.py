@@ -2,7 +2,7 @@
 
 Public entry points (plain functions; `tasks/db.py` is a thin layer over them):
 
-    init(ws) -> InitResult                              apply init.sql (idempotent)
+    init(ws) -> InitResult                              create what init.sql creates and is missing
     seed(ws, names=None, timeout=60) -> [SeedResult]     seed per service (see db/seeds.py)
     reset(ws, svc, yes=False, allow_remote=False, runner="auto", out=None) -> ResetResult
     url(ws, svc) -> str                                  the service's DATABASE_URL (host side)
@@ -31,7 +31,7 @@ from lomash_tasks.workspace import Workspace
 @dataclass
 class InitResult:
     seconds: float
-    detail: Any = None  # what dbinit.apply_init_sql returned
+    detail: Any = None  # the initsql.InitOutcome
 
     @property
     def status(self) -> str:
@@ -43,10 +43,11 @@ class InitResult:
         return "done" if changed else "already done"
 
 
-def init(ws: Workspace, timeout: float = 60.0) -> InitResult:
-    """Apply infra/docker/postgres/init.sql as the superuser (roles, databases, grants,
-    extensions) and sync each role's password from its env file. Running it twice changes
-    nothing."""
+def init(ws: Workspace, timeout: float = 60.0, missing_locale: str = "compile") -> InitResult:
+    """Create what infra/docker/postgres/init.sql creates and the server lacks (roles,
+    databases with their grants, extensions and sections) as the superuser, and sync each
+    role's password from its env file. On an initialised cluster nothing runs, whatever the
+    script's idempotence."""
     from lomash_tasks.db.migrate import check_reachable
 
     if not ws.init_sql.is_file():
@@ -56,7 +57,7 @@ def init(ws: Workspace, timeout: float = 60.0) -> InitResult:
     from lomash_tasks.stack import initsql as dbinit
 
     began = time.monotonic()
-    detail = dbinit.apply_init_sql(ws)
+    detail = dbinit.apply(ws, timeout=timeout, missing_locale=missing_locale)
     return InitResult(time.monotonic() - began, detail)
 
 
@@ -110,22 +111,42 @@ def drop_database(ws: Workspace, svc: Service, timeout: float = 10.0) -> bool:
     return existed
 
 
+def migration_extensions(ws: Workspace, svc: Service) -> set[str]:
+    """The extensions the service's migrations create themselves."""
+    from lomash_tasks.stack.initsql.script import EXTENSION, read
+
+    folder = ws.migrations_dir(svc)
+    found: set[str] = set()
+    for path in sorted(folder.glob("*/migration.sql")) if folder.is_dir() else []:
+        found |= {s.targets[0] for s in read(path).of_kind(EXTENSION)}
+    return found
+
+
 def reset(ws: Workspace, svc: Service, yes: bool = False, allow_remote: bool = False,
           runner: str = "auto", timeout: float = 300.0, with_seed: bool = True,
-          out: Console | None = None) -> ResetResult:
+          out: Console | None = None, missing_locale: str = "compile") -> ResetResult:
     """Drop and recreate one service's database (per init.sql), migrate it and seed it.
 
-    Asks first unless `yes` (never prompts in CI: then a UserError says to pass --yes) and
-    refuses a non-local server unless `allow_remote`.
+    First checks that init.sql can rebuild it (its CREATE DATABASE, the extensions it has now
+    made again by its sections or migrations, those extensions and its locale on the server);
+    drops nothing when it cannot. Asks first unless `yes` (never prompts in CI: then a
+    UserError says to pass --yes) and refuses a non-local server unless `allow_remote`.
     """
     from lomash_tasks import console as _console
     from lomash_tasks.db import migrate
+    from lomash_tasks.stack import initsql as dbinit
 
     out = out or _console.get()
     if not svc.has_database:
         raise UserError(f"{svc.name} has no database: nothing to reset.")
     pg = ws.registry.postgres
     connections.refuse_remote(pg.host, f"drop database {svc.database}", allow_remote)
+    if not ws.init_sql.is_file():
+        raise UserError(f"{ws.relative(ws.init_sql)} does not exist: db.reset recreates the "
+                        f"database from it, so nothing was dropped.")
+    migrate.check_reachable(ws)
+    rebuild = dbinit.check_rebuild(ws, svc.database or "", missing_locale,
+                                   migration_extensions(ws, svc))
     question = (f"Drop database {svc.database} on {pg.address} (all its data is lost), then "
                 f"recreate, migrate and seed it?")
     if not out.confirm(question, yes):
@@ -133,14 +154,16 @@ def reset(ws: Workspace, svc: Service, yes: bool = False, allow_remote: bool = F
             raise UserError(f"db.reset drops database {svc.database} and needs confirmation: "
                             f"pass --yes to confirm (nothing was dropped).")
         raise UserError(f"Not confirmed: database {svc.database} was left as it was.")
-    if not ws.init_sql.is_file():
-        raise UserError(f"{ws.relative(ws.init_sql)} does not exist: db.reset recreates the "
-                        f"database from it, so nothing was dropped.")
-    migrate.check_reachable(ws)
     began = time.monotonic()
     result = ResetResult(svc.name, svc.database)
     drop_database(ws, svc)
-    result.init = init(ws)
+    try:
+        detail = dbinit.apply_plan(ws, rebuild, missing_locale=missing_locale)
+    except UserError as err:
+        raise UserError(f"{svc.database} was dropped, but making it again failed:\n{err.text}\n"
+                        f"Once that is fixed, `inv db.init` creates it and `inv db.migrate "
+                        f"--service {svc.alias}` migrates it.") from None
+    result.init = InitResult(time.monotonic() - began, detail)
     report = migrate.migrate(ws, [svc.name], runner=runner, jobs=1, timeout=timeout)
     result.migrate = report.results[0]
     if with_seed and result.migrate.ok:

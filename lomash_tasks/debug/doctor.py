@@ -356,8 +356,8 @@ def _createdb(ws: Workspace, timeout: float) -> Check:
         if lacking:
             parts.append(f"without CREATEDB: {', '.join(lacking)}")
         return Check("CREATEDB", False, "; ".join(parts) + " (Prisma's shadow database "
-                     "needs it)", "run infra/docker/postgres/init.sql again as lomash_master, "
-                     "or `ALTER ROLE <role> CREATEDB;`")
+                     "needs it)", "as lomash_master: `ALTER ROLE <role> CREATEDB;` for each (or "
+                     "CREATEDB in init.sql's CREATE ROLE, for new clusters)")
     return Check("CREATEDB", True, f"all {len(roles)} service roles may create databases")
 
 

@@ -4,8 +4,8 @@
 
 Each step calls the same plain functions as its namespace's tasks and says whether it changed
 anything. Checks come first where they are cheap, so a second run on a ready stack does no
-work: it reads `_prisma_migrations` instead of starting eight Prisma processes, and looks
-for the roles and databases instead of re-running init.sql.
+work: it reads `_prisma_migrations` instead of starting eight Prisma processes, and compares
+init.sql with the server instead of re-running it.
 """
 
 from __future__ import annotations
@@ -118,11 +118,12 @@ def _wait(state: SetupState) -> Outcome:
 def _db_init(state: SetupState) -> Outcome:
     from lomash_tasks.stack import initsql as dbinit
 
-    if not dbinit.missing_objects(state.ws):
-        dbinit.set_role_passwords(state.ws)  # a password edited in a .env takes effect
-        return Outcome(ALREADY, "every role and database exists (`inv db.init` re-applies)")
-    outcome = dbinit.apply_init_sql(state.ws)
-    return Outcome(DONE if outcome.changed else ALREADY, outcome.summary())
+    outcome = dbinit.apply(state.ws, missing_locale=state.stack_settings.missing_locale)
+    for note in outcome.notes + [f"not applied: {s}" for s in outcome.skipped]:
+        state.out.warn(f"  {note}")
+    if not outcome.changed:
+        return Outcome(ALREADY, "every role, database and extension of init.sql exists")
+    return Outcome(DONE, outcome.summary())
 
 
 # -- deps ---------------------------------------------------------------------------------------
@@ -342,8 +343,9 @@ STEPS = [
          _stack_plan),
     Step("wait", "wait until every part answers a real protocol check", _wait,
          lambda s: "probe postgres, redis, aws and smtp until ready"),
-    Step("db.init", "apply init.sql: roles, databases, grants, extensions", _db_init,
-         lambda s: "apply infra/docker/postgres/init.sql if a role or database is missing"),
+    Step("db.init", "create what init.sql creates and is missing", _db_init,
+         lambda s: "run the parts of infra/docker/postgres/init.sql that create a missing role, "
+                   "database or extension"),
     Step("deps", "install the workspace's Node dependencies when Prisma needs them", _deps,
          _deps_plan),
     Step("db.migrate", "apply every service's pending migrations", _db_migrate,

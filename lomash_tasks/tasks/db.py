@@ -19,16 +19,28 @@ def _cfg(c) -> DbSettings:
     return context.section(c, DbSettings)
 
 
+def _missing_locale(c) -> str:
+    return context.section(c, StackSettings).missing_locale
+
+
+def _say(out, outcome) -> None:
+    """What init.sql's run decided (locales replaced, restarts needed) and left out."""
+    for note in outcome.notes:
+        out.warn(note)
+    for skipped in outcome.skipped:
+        out.warn(f"not applied: {skipped}")
+
+
 @task
 def init(c):
-    """Create roles, databases, grants and extensions (init.sql); safe to repeat."""
+    """Create what init.sql creates and is missing (roles, databases, extensions, grants)."""
     from lomash_tasks.db import ops as database
 
     ws = context.workspace(c)
     out = context.console(c)
-    result = database.init(ws)
-    summary = result.detail.summary() if hasattr(result.detail, "summary") else result.status
-    out.ok(f"{ws.relative(ws.init_sql)} applied: {summary} ({result.seconds:.2f}s).")
+    result = database.init(ws, missing_locale=_missing_locale(c))
+    _say(out, result.detail)
+    out.ok(f"{ws.relative(ws.init_sql)}: {result.detail.summary()} ({result.seconds:.2f}s).")
 
 
 @task(
@@ -252,7 +264,9 @@ def reset(c, service, yes=False, allow_remote=False, runner=None):
     svc = ws.registry.service(service)
     cfg = _cfg(c)
     result = database.reset(ws, svc, yes=yes, allow_remote=allow_remote,
-                            runner=runner or cfg.runner, timeout=cfg.timeout, out=out)
+                            runner=runner or cfg.runner, timeout=cfg.timeout, out=out,
+                            missing_locale=_missing_locale(c))
+    _say(out, result.init.detail)
     m = result.migrate
     if not m.ok:
         raise UserError(f"db.reset: {svc.database} was recreated but migrating it failed: "

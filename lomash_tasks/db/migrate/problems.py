@@ -6,7 +6,8 @@ import re
 
 from lomash_tasks.registry import Service
 
-INIT_HINT = "run `inv db.init` (it re-applies init.sql and syncs role passwords from the .env files)"
+INIT_HINT = ("run `inv db.init` (it creates what init.sql creates and is missing, and syncs role "
+             "passwords from the .env files)")
 
 
 def classify(text: str, svc: Service, address: str) -> str | None:

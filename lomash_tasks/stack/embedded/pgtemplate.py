@@ -3,8 +3,10 @@
 The first embedded PostgreSQL made on a machine (initdb, then init.sql applied, then a clean
 stop) is copied to `<cache>/postgres/<key>/`; a later new workspace whose key matches starts
 from a copy of it (a fraction of a second instead of several). The key covers everything the
-cluster is made from: the server's version, the superuser and its password, init.sql's bytes
-and the initdb options. Service role passwords are set from the env files at every start
+cluster is made from: the server's version, the superuser and its password, init.sql's bytes,
+the initdb options, and what was decided for init.sql on this machine (the libraries
+preloaded; each locale used as it is, compiled, or replaced), so a cluster made for another
+script, preload or locale is never reused. Service role passwords are set from the env files at every start
 anyway. The cache is `stack.cache_dir` (default: $XDG_CACHE_HOME/lomash-tasks, else
 ~/.cache/lomash-tasks); `off` disables it. `stack.down --volumes` never touches it.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from lomash_tasks import commands
 
-FORMAT = "1"  # bump when the way clusters are made changes
+FORMAT = "2"  # bump when the way clusters are made changes
 SKIP = shutil.ignore_patterns("postmaster.pid", "postmaster.opts", "lomash.conf")
 WAL_SEGMENT = re.compile(r"[0-9A-F]{24}")
 
@@ -51,9 +53,9 @@ def cache_root(configured: str) -> Path | None:
 
 
 def key(server_version: str, superuser: str, password: str, init_sql: bytes,
-        initdb_args: list[str]) -> str:
+        initdb_args: list[str], decisions: str = "") -> str:
     digest = hashlib.sha256()
-    for part in (FORMAT, server_version, superuser, password, " ".join(initdb_args)):
+    for part in (FORMAT, server_version, superuser, password, " ".join(initdb_args), decisions):
         digest.update(part.encode() + b"\0")
     digest.update(init_sql)
     return digest.hexdigest()[:24]
@@ -72,7 +74,7 @@ def restore(template: Path, data_dir: Path, owner: tuple[int, int] | None) -> bo
     shutil.copytree(template, data_dir, symlinks=True, ignore=SKIP)
     data_dir.chmod(0o700)
     if owner is not None:
-        _chown_tree(data_dir, *owner)
+        chown_tree(data_dir, *owner)
     return True
 
 
@@ -109,7 +111,7 @@ def save(data_dir: Path, template: Path, keep_wal: str | None = None) -> bool:
     return True
 
 
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
+def chown_tree(root: Path, uid: int, gid: int) -> None:
     os.chown(root, uid, gid)
     for folder, dirs, files in os.walk(root):
         for name in dirs + files:

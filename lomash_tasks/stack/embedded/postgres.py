@@ -1,10 +1,15 @@
 """The embedded PostgreSQL: initdb + pg_ctl from the system's binaries, init.sql like the image.
 
-First start: `initdb` (superuser from the registry, its password from the workspace's env files,
-scram-sha-256 over TCP), then `pg_ctl start -w` listening on the registry's host:port only
-(no Unix socket), then `psql -v ON_ERROR_STOP=1 -f infra/docker/postgres/init.sql` over TCP as
-the superuser (the password in PGPASSWORD, never on the command line), as the official image
-does. Every start then sets each service role's password from that service's env file.
+First start: what init.sql needs is decided before anything is made (the locales it names,
+the libraries it configures by ALTER SYSTEM: `stack/initsql/needs.py`), then `initdb`
+(superuser from the registry, its password from the workspace's env files, scram-sha-256 over
+TCP) with those libraries preloaded and those locales compiled into the cluster when the
+machine lacks them, then `pg_ctl start -w` listening on the registry's host:port only (no Unix
+socket), then init.sql whole through psql with ON_ERROR_STOP over TCP as the superuser (the
+password in PGPASSWORD, never on the command line), as the official image does. A first start
+that fails leaves no cluster behind (and one an interrupted start left is made afresh), so the
+next `stack.up` starts clean. Every start then sets each service role's password from that
+service's env file.
 
 PostgreSQL refuses to run as root: under root the server runs as an unprivileged system user
 (config `stack.postgres_user`, default `lomash-pg`), created deliberately and announced.
@@ -26,6 +31,7 @@ from pathlib import Path
 from lomash_tasks import commands, connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.embedded import pgtemplate
+from lomash_tasks.stack.initsql import needs
 from lomash_tasks.stack.pgtools import find_bindir
 from lomash_tasks.stack.embedded.process import Part, alive, tail
 
@@ -177,7 +183,15 @@ class PostgresPart(Part):
                             f"embedded PostgreSQL needs it to create the services' roles and "
                             f"databases.")
         self.save_template: Path | None = None
+        if (self.data_dir / "PG_VERSION").is_file() and not self.init_marker.exists():
+            shutil.rmtree(self.data_dir)
+            notes.append(f"removed the half-made cluster in {self.ws.relative(self.data_dir)} "
+                         f"(a first start that never finished init.sql); making it afresh")
         if not (self.data_dir / "PG_VERSION").is_file():
+            from lomash_tasks.stack.initsql import read_script
+
+            self.new_cluster = needs.for_new_cluster(read_script(self.ws),
+                                                     self.settings.missing_locale, self.bindir)
             template = self._template()
             account = self._account()
             owner = (account[0], account[1]) if account else None
@@ -192,6 +206,7 @@ class PostgresPart(Part):
                 self.save_template = template
                 notes.append(f"initialised a new PostgreSQL cluster in "
                              f"{self.ws.relative(self.data_dir)}")
+                notes += self.new_cluster.notes + self._made(self.new_cluster.make(self.data_dir))
             self.version_file.write_text(self._server_version() + "\n")
         self._write_conf()
         return notes
@@ -224,7 +239,8 @@ class PostgresPart(Part):
             return None
         cache_key = pgtemplate.key(self._server_version(), self.ws.registry.postgres.superuser,
                                    connections.superuser_password(self.ws),
-                                   self.ws.init_sql.read_bytes(), self._initdb_options())
+                                   self.ws.init_sql.read_bytes(), self._initdb_options(),
+                                   self.new_cluster.key)
         return pgtemplate.location(root, cache_key)
 
     def _initdb(self) -> None:
@@ -294,6 +310,19 @@ class PostgresPart(Part):
                     continue
         lock.unlink(missing_ok=True)
 
+    def _made(self, notes: list[str]) -> list[str]:
+        """The new cluster's own locales and config belong to the server's user."""
+        locales = self.data_dir / needs.LOCALES_DIR
+        account = self._account()
+        if locales.is_dir() and account is not None:
+            pgtemplate.chown_tree(locales, account[0], account[1])
+        return notes
+
+    def _server_env(self) -> dict[str, str]:
+        """LOCPATH when the cluster has locales of its own (the system's stay reachable)."""
+        locales = self.data_dir / needs.LOCALES_DIR
+        return {"LOCPATH": str(locales)} if locales.is_dir() else {}
+
     def spawn(self) -> None:
         self._clear_stale_lock()
         if not self.log_file.exists():
@@ -303,7 +332,7 @@ class PostgresPart(Part):
                 "-w", "-t", str(int(self.settings.start_timeout)), "-s", "start"]
         try:
             commands.run(argv, cwd=self.dir, timeout=self.settings.start_timeout + 10,
-                         **self._run_kwargs())
+                         env=self._server_env(), **self._run_kwargs())
         except commands.CommandTimeout:
             raise UserError(self.death_message("did not start in time")) from None
         except commands.CommandError as err:
@@ -321,7 +350,7 @@ class PostgresPart(Part):
     def after_ready(self) -> list[str]:
         notes = []
         if not self.init_marker.exists():
-            self._apply_init_sql()
+            notes += self._first_run()
             self.init_marker.write_text("applied\n")
             notes.append(f"applied {self.ws.relative(self.ws.init_sql)}")
             template = getattr(self, "save_template", None)
@@ -351,11 +380,35 @@ class PostgresPart(Part):
             time.sleep(0.01)
         return saved
 
-    def _apply_init_sql(self) -> None:
-        from lomash_tasks.stack.initsql import apply_init_sql
+    def _first_run(self) -> list[str]:
+        """init.sql whole on the new cluster; when it fails, the cluster goes (no half-made
+        cluster stays for the next start to trip over) and the error says so."""
+        from lomash_tasks.stack.initsql import first_run
 
-        apply_init_sql(self.ws, psql=self.bindir / "psql",
-                       timeout=max(60.0, self.settings.start_timeout))
+        cluster = getattr(self, "new_cluster", None) or needs.NewCluster()
+        try:
+            outcome = first_run(self.ws, psql=self.bindir / "psql",
+                                timeout=max(60.0, self.settings.start_timeout),
+                                substitutions=cluster.substitutions,
+                                missing_locale=self.settings.missing_locale)
+        except UserError as err:
+            self._discard()
+            raise UserError(f"{err.text}\nThe new cluster was removed: fix that, then "
+                            f"`inv stack.up` makes it afresh.") from None
+        except BaseException:
+            self._discard()
+            raise
+        return outcome.notes
+
+    def _discard(self) -> None:
+        """Stop the server and remove the cluster whose first init.sql run failed."""
+        pid = self.pid()
+        if pid is not None:
+            from lomash_tasks.stack.embedded.process import terminate
+
+            terminate(pid, self.stop_signal, timeout=15)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.init_marker.unlink(missing_ok=True)
 
     def _set_passwords(self) -> None:
         from lomash_tasks.stack.initsql import set_role_passwords
