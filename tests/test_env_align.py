@@ -502,3 +502,64 @@ def test_setup_with_drifted_examples_migrates_and_a_broken_url_stops_it_first(dr
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "20270101000000_more" in migrations("product")
     assert migrations("auth")  # auth logs in with the password its .env kept
+
+
+# -- the plain functions ------------------------------------------------------------------------
+def workspace_at(root: Path, **infra_ports: int):
+    from lomash_tasks.context import load_config, plain
+    from lomash_tasks.workspace import Workspace
+
+    overrides = {"infra": {part: {"port": port} for part, port in infra_ports.items()}}
+    reg = Registry.from_mapping(plain(load_config(overrides=overrides, env=False)))
+    return Workspace.locate(root, reg)
+
+
+def test_aligner_fills_empty_urls_and_names_each_change(drifted):
+    from lomash_tasks import connections
+    from lomash_tasks.env import align
+
+    ws = workspace_at(drifted, postgres=55432, redis=56379)
+    aligner = align.Aligner(ws, connections.stack_facts(ws))
+    svc = ws.registry.service("customer")
+    env = envfiles.parse_env("DATABASE_URL=\nDIRECT_URL=''\nREDIS_URL=\nSENTRY_DSN=\n"
+                             "TWILIO_AUTH_TOKEN=your_twilio_auth_token\n",
+                             drifted / "services/customer-service/.env")
+    result = aligner.align(ws.env_pair(svc), env)
+    by_key = {c.key: c for c in result.changes}
+    assert set(by_key) == {"DATABASE_URL", "DIRECT_URL", "REDIS_URL"}
+    db = urls.parse(envfiles.parse_env(result.text, Path(".env")).get("DATABASE_URL"))
+    assert (db.user, db.host, db.port, db.database, db.query) == (
+        "lomash_customer", "localhost", 55432, "lomash_customers", "schema=public")
+    assert db.password in result.secrets and len(db.password) == 24  # generated: example's empty
+    assert by_key["DATABASE_URL"].source == align.GENERATED
+    assert "DIRECT_URL=''" not in result.text and "DIRECT_URL='postgresql://" in result.text
+    assert by_key["REDIS_URL"].new == "redis://:changeme_local@localhost:56379/5"
+    assert by_key["REDIS_URL"].describe() == (
+        "services/customer-service/.env: REDIS_URL (empty) -> redis://:****@localhost:56379/5 "
+        "(Redis listens on localhost:56379; the stack's Redis wants its password as "
+        "redis://:PASSWORD@; customer-service owns Redis index 5; from the registry)")
+    assert by_key["DATABASE_URL"].as_dict()["new"].startswith("postgresql://lomash_customer:****@")
+
+
+def test_preflight_names_the_role_and_database_a_url_really_uses(drifted):
+    """No server on the configured port: the facts still disagree, and the login says why."""
+    from lomash_tasks.db import preflight
+
+    port = free_port()
+    ws = workspace_at(drifted, postgres=port)
+    copy_examples(drifted)
+    checks = {(c.service, c.key): c for c in preflight.check_connections(ws, timeout=1)}
+    auth = checks[("auth-service", "DATABASE_URL")]
+    assert (auth.user, auth.database, auth.address) == ("postgres", "lomash_wood_auth",
+                                                        "localhost:5432")
+    assert auth.problems == ("the stack's role for auth-service is lomash_auth",
+                             "its database is lomash_auth",
+                             f"the stack's PostgreSQL is at localhost:{port}")
+    assert auth.login.startswith(f"PostgreSQL does not answer at 127.0.0.1:{port}")
+    assert not auth.ok and "inv env.copy --align" in auth.fix
+    assert auth.as_dict()["problems"] == list(auth.problems)
+    assert checks[("product-service", "DIRECT_URL")].user == "postgres"
+    assert ("api-gateway", "DATABASE_URL") not in checks  # no database of its own
+    from lomash_tasks.errors import UserError
+    with pytest.raises(UserError, match="nothing was migrated"):
+        preflight.require(ws, timeout=1)

@@ -44,6 +44,7 @@ from lomash_tasks.env import files as envfiles
 from lomash_tasks.env import placeholders, urls
 from lomash_tasks.env.files import EnvFile
 from lomash_tasks.env.overlays import Overlay
+from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Registry, Service
 from lomash_tasks.workspace import EnvPair, Workspace
 
@@ -114,6 +115,13 @@ class Alignment:
     text: str
     changes: list[Change] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)  # values to hide from all output
+    error: str = ""  # why the changes cannot be written as Node would read them ('' = they can)
+
+    def writable_text(self) -> str:
+        """The aligned text; a UserError when it cannot be written (never a corrupt file)."""
+        if self.error:
+            raise UserError(self.error)
+        return self.text
 
     @property
     def changed(self) -> bool:
@@ -312,8 +320,12 @@ class Aligner:
             plan = self._plan(pair.service, pair.service is None, key, value)
             if plan is not None and plan.value != value:
                 plans[key] = plan
-        text = envfiles.replace_values(env, {k: p.value for k, p in plans.items()}) \
-            if plans else env.text
+        text, error = env.text, ""
+        if plans:
+            try:
+                text = envfiles.replace_values(env, {k: p.value for k, p in plans.items()})
+            except UserError as err:  # planned all the same: check and drift report them
+                error = err.text
         changes = [Change(rel, k, env.entry(k).line, env.get(k) or "", p.value, p.reason,
                           p.source, p.secret) for k, p in plans.items()]
         hidden = set(self._secrets)
@@ -323,7 +335,7 @@ class Aligner:
                 hidden.add(plan.value)
             elif url is not None and url.password:
                 hidden.add(url.password)
-        return Alignment(rel, env.text, text, changes, sorted(hidden))
+        return Alignment(rel, env.text, text, changes, sorted(hidden), error)
 
     def _plan(self, svc: Service | None, root: bool, key: str, value: str) -> _Plan | None:
         upper = key.upper()
@@ -339,6 +351,11 @@ class Aligner:
             if named is not None:
                 return _Plan(str(named.port), f"{named.name} listens on {named.port} in the "
                                               f"stack", REGISTRY)
+        if not value.strip() and svc is not None:  # an empty URL of the service's own
+            if upper in _DB_KEYS and svc.has_database:
+                value, scheme = "postgresql://localhost/?schema=public", "postgresql"
+            elif upper == "REDIS_URL" and svc.has_cache:
+                value, scheme = "redis://localhost", "redis"
         if scheme in _PG_SCHEMES:
             return self._postgres_url(svc, root, upper, value)
         if scheme in _REDIS_SCHEMES:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from lomash_tasks import masking
 from lomash_tasks.env import align
@@ -22,6 +21,7 @@ class CopyResult:
     """What `env.copy` did (or, with `dry`, would do) to one file."""
 
     pair: EnvPair
+    file: str    # as the user knows it: relative to the workspace (a symlink not followed)
     status: str  # created | updated | unchanged | rewritten | aligned
     added: list[str] = field(default_factory=list)
     backup: Path | None = None
@@ -53,8 +53,8 @@ class CopyResult:
         text = f"{head} ({detail})" if detail else head
         return f"would be {text}" if self.dry and self.status != "unchanged" else text
 
-    def as_dict(self, relative: Callable[[Path], str]) -> dict[str, object]:
-        return {"file": relative(self.pair.env), "status": self.status, "dry": self.dry,
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, "status": self.status, "dry": self.dry,
                 "added": self.added, "backup": self.backup.name if self.backup else None,
                 "changes": [c.as_dict() for c in self.changes],
                 "drift": [c.as_dict() for c in self.drift]}
@@ -93,16 +93,18 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
     aligner = align.Aligner(ws, facts) if facts is not None else None
     results = []
     for pair, example, current in plans:  # every file's outcome, before any write
+        rel = align.ws_rel(ws, pair.env)
         if current is None or force:
             alignment = aligner.align(pair, example) if aligner else None
-            text = alignment.text if alignment else example.text
+            text = alignment.writable_text() if alignment else example.text
             if current is None:
-                results.append((CopyResult(pair, "created", alignment=alignment, dry=dry), text))
-            elif current.text == text:
-                results.append((CopyResult(pair, "unchanged", dry=dry), text))
-            else:
-                results.append((CopyResult(pair, "rewritten", alignment=alignment, dry=dry),
+                results.append((CopyResult(pair, rel, "created", alignment=alignment, dry=dry),
                                 text))
+            elif current.text == text:
+                results.append((CopyResult(pair, rel, "unchanged", dry=dry), text))
+            else:
+                results.append((CopyResult(pair, rel, "rewritten", alignment=alignment,
+                                           dry=dry), text))
             continue
         text, added = envfiles.merged_text(example, current)  # refuses unsafe merges
         alignment, drift = None, []
@@ -110,12 +112,12 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
             merged = envfiles.parse_env(text, pair.env) if added else current
             if align_existing or added:
                 alignment = aligner.align(pair, merged, None if align_existing else set(added))
-                text = alignment.text
+                text = alignment.writable_text()
             if not align_existing:
                 drift = aligner.align(pair, current).changes
         own = [c for c in (alignment.changes if alignment else []) if c.key not in added]
         status = "aligned" if own else "updated" if added else "unchanged"
-        results.append((CopyResult(pair, status, added, alignment=alignment, drift=drift,
+        results.append((CopyResult(pair, rel, status, added, alignment=alignment, drift=drift,
                                    dry=dry), text))
     if dry:
         return [r for r, _ in results]

@@ -71,12 +71,12 @@ def _env(state: SetupState) -> Outcome:
             state.out.add_mask(*r.alignment.secrets)
     changed = [r for r in results if r.status != "unchanged"]
     for r in changed:
-        state.out.info(f"  {state.ws.relative(r.pair.env)}: {r.summary}")
+        state.out.info(f"  {r.file}: {r.summary}")
         for change in r.changes:
             state.out.info(f"    {change.describe()}")
     drift = [r for r in results if r.drift]
     for r in drift:  # a developer's file is never rewritten unasked: said, and left
-        state.out.warn(f"{state.ws.relative(r.pair.env)}: {len(r.drift)} values disagree with "
+        state.out.warn(f"{r.file}: {len(r.drift)} values disagree with "
                        f"the stack ({', '.join(c.key for c in r.drift[:6])}"
                        f"{', ...' if len(r.drift) > 6 else ''}): `inv env.check` lists them, "
                        f"`inv env.copy --align` sets them (with a backup)")

@@ -45,7 +45,7 @@ def copy(c, service=None, force=False, overlay=None, align=False, dry=False, jso
         if r.alignment is not None:
             out.add_mask(*r.alignment.secrets)
     if json:
-        out.json([r.as_dict(ws.relative) for r in results])
+        out.json([r.as_dict() for r in results])
         return
     _warn(out, ws, chosen)
     for r in results:
@@ -54,7 +54,7 @@ def copy(c, service=None, force=False, overlay=None, align=False, dry=False, jso
                 out.print(line)
         for change in r.changes:
             out.info(change.describe())
-    out.table(["file", "result"], [[ws.relative(r.pair.env), r.summary] for r in results])
+    out.table(["file", "result"], [[r.file, r.summary] for r in results])
     drift = sum(len(r.drift) for r in results)
     if drift:
         out.warn(f"{drift} values of existing .env files disagree with the stack and were left "
