@@ -17,11 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-MONOREPO_PORTS = {"auth-service": 4001, "product-service": 4002, "order-payment-service": 4003,
-                  "appointment-service": 4004, "content-service": 4005,
-                  "customer-service": 4006, "notification-service": 4007,
-                  "analytics-service": 4008}
-
 EXAMPLE_PASSWORDS = {
     "auth-service": "Yaksh@2610",
     "product-service": "p#ss@w'rd",

@@ -9,7 +9,6 @@ services will read is read by the pinned Node dotenv and Node's own URL parser.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Inv, assert_user_error, checksums, free_port, make_workspace, stack_env
-from drifted_examples import CHANGED, EXAMPLE_PASSWORDS, MONOREPO_PORTS, drift
+from drifted_examples import CHANGED, EXAMPLE_PASSWORDS, drift
 from test_envfiles_node import DOTENV
 
 from lomash_tasks.env import files as envfiles
@@ -516,7 +515,7 @@ def workspace_at(root: Path, **infra_ports: int):
 
 def test_aligner_fills_empty_urls_and_names_each_change(drifted):
     from lomash_tasks import connections
-    from lomash_tasks.env import align
+    from lomash_tasks.env import align, changes
 
     ws = workspace_at(drifted, postgres=55432, redis=56379)
     aligner = align.Aligner(ws, connections.stack_facts(ws))
@@ -531,7 +530,7 @@ def test_aligner_fills_empty_urls_and_names_each_change(drifted):
     assert (db.user, db.host, db.port, db.database, db.query) == (
         "lomash_customer", "localhost", 55432, "lomash_customers", "schema=public")
     assert db.password in result.secrets and len(db.password) == 24  # generated: example's empty
-    assert by_key["DATABASE_URL"].source == align.GENERATED
+    assert by_key["DATABASE_URL"].source == changes.GENERATED
     assert "DIRECT_URL=''" not in result.text and "DIRECT_URL='postgresql://" in result.text
     assert by_key["REDIS_URL"].new == "redis://:changeme_local@localhost:56379/5"
     assert by_key["REDIS_URL"].describe() == (

@@ -9,7 +9,7 @@ from lomash_tasks import masking
 from lomash_tasks.env import align
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.env import overlays, urls
-from lomash_tasks.env.align import Alignment, Change
+from lomash_tasks.env.changes import GENERATED, Alignment, Change
 from lomash_tasks.env.files import EnvFile
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
@@ -189,7 +189,7 @@ ALIGN_FIX = "`inv env.copy --align` sets it (and keeps a backup)"
 
 
 def _drift_problem(change: Change) -> Problem:
-    if change.source == align.GENERATED and "://" not in change.old:
+    if change.source == GENERATED and "://" not in change.old:
         why = change.reason.removeprefix("a placeholder; ")
         return Problem(change.file, change.key, f"is a placeholder: {why}",
                        "`inv env.copy --align` puts a generated local value in (and keeps a "
