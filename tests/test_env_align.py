@@ -265,6 +265,8 @@ def test_copy_writes_what_the_stack_serves_and_keeps_every_other_byte(drifted, i
     assert order["DB_PASSWORD"] == '$ecret"q@1' and order["AWS_ENDPOINT_URL"] == \
         "http://localhost:4566"
     assert order["AWS_ACCESS_KEY_ID"] == "test" and order["SMTP_PORT"] == "1025"
+    auth = read[str(files["services/auth-service/.env"])]["env"]
+    assert auth["INTERNAL_API_KEY"] == "kept-as-written-not-a-placeholder"  # shared, not new
     notif = read[str(files["services/notification-service/.env"])]["env"]
     assert notif["TEMPLATE_BASE_URL"] == "http://localhost:3007/templates"
 

@@ -206,17 +206,15 @@ class Aligner:
         return self._chosen[name]
 
     def secret_for(self, key: str, which: str) -> str:
-        """The local value for a placeholder of `key`: one another `.env` of the workspace
-        already holds (not a placeholder), else a generated one; the same for every file."""
+        """The local value for a placeholder of `key`, the same in every file: the value
+        another `.env` of the workspace holds for it, else another example's (not a
+        placeholder: the services share it), else a generated one."""
         name = f"key:{key}"
         if name not in self._chosen:
-            value = None
-            for pair in self.ws.env_pairs():
-                env = self._read(pair.env)
-                held = env.get(key) if env else None
-                if held and not placeholders.is_placeholder(held):
-                    value = held
-                    break
+            pairs = self.ws.env_pairs()
+            held = (env.get(key) for path in [p.env for p in pairs] + [p.example for p in pairs]
+                    for env in [self._read(path)] if env is not None)
+            value = next((v for v in held if v and not placeholders.is_placeholder(v)), None)
             self._chosen[name] = (value or self._generate(which), "", GENERATED)
             self._secrets.append(self._chosen[name][0])
         return self._chosen[name][0]
