@@ -151,7 +151,7 @@ class Problem:
 
 def check_env(ws: Workspace, services: list[Service] | None = None,
               facts: align.StackFacts | None = None) -> list[Problem]:
-    """Every problem found in the env files, one per key (a key's first problem).
+    """Every problem found in the env files (a key `--align` would set is named once).
 
     Beside the keys an example has and the file lacks and the service's own checks (port,
     database, role, Redis index, the Redis URL's ':'), every value `env.copy --align` would set
