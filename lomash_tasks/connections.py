@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from lomash_tasks.env import files as envfiles
+from lomash_tasks.env import urls
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
@@ -40,6 +41,18 @@ def redis_password(ws: Workspace) -> str:
     return _root_value(ws, "REDIS_PASSWORD") or DEFAULT_PASSWORD
 
 
+def stack_facts(ws: Workspace, overlay: Any = None) -> Any:
+    """What `.env` files should name (`env.align.StackFacts`): the registry, the overlay's
+    hosts and ports (`env.overlays.Overlay`; default `host`) and the passwords the running stack
+    uses, read here where the stack reads them."""
+    from lomash_tasks.env import overlays
+    from lomash_tasks.env.align import StackFacts
+
+    return StackFacts(ws.registry, overlay or overlays.load("host", ws.registry),
+                      superuser_password=superuser_password(ws),
+                      redis_password=redis_password(ws))
+
+
 @dataclass(frozen=True)
 class Credentials:
     user: str
@@ -58,15 +71,9 @@ def service_credentials(ws: Workspace, svc: Service) -> Credentials:
     for path in (pair.env, pair.example):
         if not path.is_file():
             continue
-        url = envfiles.read_env(path).get("DATABASE_URL")
-        if url:
-            try:
-                parts = urlsplit(url)
-            except ValueError:
-                continue
-            if parts.password is not None:
-                return Credentials(unquote(parts.username or svc.role or ""),
-                                   unquote(parts.password))
+        parts = urls.parse(envfiles.read_env(path).get("DATABASE_URL") or "")
+        if parts is not None and parts.has_password:  # read as its author meant ('@', '#')
+            return Credentials(parts.user or svc.role or "", parts.password)
     return Credentials(svc.role or "", DEFAULT_PASSWORD)
 
 
@@ -120,18 +127,23 @@ LOCAL_SESSION_OPTIONS = ("-c statement_timeout=0 -c lock_timeout=0 "
 
 
 def pg_connect(ws: Workspace, svc: Service | None = None, dbname: str | None = None,
-               superuser: bool = False, timeout: float = 5.0, **kwargs: Any) -> Any:
-    """A psycopg connection: as the service's role (default) or the superuser (`superuser`).
-    On the local stack, the session's timeouts are the suite's (LOCAL_SESSION_OPTIONS)."""
+               superuser: bool = False, timeout: float = 5.0,
+               credentials: Credentials | None = None, **kwargs: Any) -> Any:
+    """A psycopg connection: as the service's role (default), the superuser (`superuser`), or
+    whoever `credentials` name (a URL's user and password, tried as written). On the local
+    stack, the session's timeouts are the suite's (LOCAL_SESSION_OPTIONS)."""
     try:
         import psycopg
     except ImportError:  # pragma: no cover - a core dependency
         raise UserError("psycopg is not installed: run `pip install -e .`.") from None
     pg = ws.registry.postgres
-    if (superuser or svc is None) and not ws.is_local:
+    if (superuser or svc is None and credentials is None) and not ws.is_local:
         raise UserError(f"The suite never connects as the superuser to target '{ws.target}': "
                         f"roles, databases and resets are not managed remotely.")
-    if superuser or svc is None:
+    if credentials is not None:
+        user, password = credentials.user, credentials.password
+        dbname = dbname or (svc.database if svc is not None else "postgres")
+    elif superuser or svc is None:
         user, password = pg.superuser, superuser_password(ws)
         dbname = dbname or "postgres"
     else:

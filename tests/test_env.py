@@ -1,6 +1,7 @@
 """The env collection, run through `inv` against real files in temporary workspaces."""
 
 import os
+import re
 import stat
 
 from conftest import assert_user_error, checksums
@@ -19,7 +20,14 @@ def test_copy_creates_every_env_file_owner_only(workspace, inv):
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         example = path.with_name(".env.example").read_text()
-        assert path.read_text() == example  # the host overlay at default ports changes nothing
+        if path.parent.name == "order-payment-service":  # its empty signing secret is filled
+            secret = re.search(r"^STRIPE_WEBHOOK_SECRET=(whsec_[A-Za-z0-9]{32})\n",
+                               path.read_text(), re.M)
+            assert secret, path.read_text()
+            example = example.replace("STRIPE_WEBHOOK_SECRET=\n",
+                                      f"STRIPE_WEBHOOK_SECRET={secret.group(1)}\n")
+            assert secret.group(1) not in result.stdout + result.stderr  # shown masked
+        assert path.read_text() == example  # the stack at default ports changes nothing else
     assert "10 env files: 10 created" in result.stdout
 
 

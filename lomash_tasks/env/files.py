@@ -62,10 +62,17 @@ class EnvEntry:
     end_line: int = 0   # the last line of the assignment (a quoted value may span lines)
     start: int = 0      # offsets of the assignment in the normalized text (CRLF -> LF)
     end: int = 0
+    value_end_line: int = 0  # the line where the value itself ends (a quoted value may span
+    #                          lines; the assignment's match also takes blank lines and a
+    #                          comment line after it, as dotenv's `\s*(?:#.*)?` does)
 
     @property
     def last_line(self) -> int:
         return self.end_line or self.line
+
+    @property
+    def value_last_line(self) -> int:
+        return self.value_end_line or self.line
 
 
 @dataclass(frozen=True)
@@ -171,7 +178,9 @@ def parse_env(text: str, path: Path) -> EnvFile:
             notes.append(EnvWarning(first, "Node's dotenv cannot set a variable named "
                                            "__proto__: it is ignored"))
             continue
-        entries.append(EnvEntry(key, value, first, last, match.start(), match.end()))
+        value_end = line_at(match.end(2) - 1) if match.group(2) else first
+        entries.append(EnvEntry(key, value, first, last, match.start(), match.end(),
+                                max(first, value_end)))
         notes += _odd(key, value, match, first, last, norm)
     for number, line in enumerate(norm.split("\n"), start=1):
         body = js_trim(line)
@@ -341,8 +350,14 @@ def check_merge(current: EnvFile, example: EnvFile, text: str, added: list[str])
 
 
 def write_atomic(path: Path, text: str, mode: int | None = ENV_MODE) -> None:
-    """Replace `path` with `text` in one step; `mode=None` keeps the file's current mode."""
+    """Replace `path` with `text` in one step; `mode=None` keeps the file's current mode.
+
+    A symlink is written through: its target is replaced (atomically, in the target's folder)
+    and the link stays a link, so a `.env` kept elsewhere and linked in keeps working.
+    """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
     if mode is None:
         try:
             mode = path.stat().st_mode & 0o777
@@ -369,6 +384,8 @@ def write_atomic(path: Path, text: str, mode: int | None = ENV_MODE) -> None:
 def ensure_writable(path: Path) -> None:
     """Refuse a read-only file (no owner write bit: even root respects the owner's intent)."""
     path = Path(path)
+    if path.is_symlink():  # written through (write_atomic): the target's folder counts
+        path = path.resolve()
     folder = path.parent
     if not os.access(folder, os.W_OK):
         raise UserError(f"Cannot write {path}: its folder is not writable (permission denied). "
@@ -397,30 +414,103 @@ def backup(path: Path) -> Path:
 def set_key(path: Path, key: str, value: str) -> bool:
     """Set KEY=value in place (other lines untouched, mode kept); True when the file changed.
 
-    The assignment Node uses (the key's last, all its lines) is replaced; a missing key is
-    appended. The value is quoted so that Node reads back exactly `value`.
+    The assignment Node uses (the key's last) gets the new value (see `replace_values`); a
+    missing key is appended. Node reads back exactly `value`, or nothing is written.
     """
     current = read_env(path)
-    line = f"{key}={quote(value)}"
-    entry = current.entry(key)
-    if entry is None:
+    if current.entry(key) is None:
         text = current.text
         newline = "\r\n" if "\r\n" in text else "\n"
         if text and not text.endswith(("\n", "\r")):
             text += newline
-        text += line + newline
+        text += f"{key}={quote(value)}{newline}"
+        if dict((k, v) for k, v, _ in parse_values(text)).get(key) != value:
+            raise UserError(f"{path}: {key} cannot be written so that Node's dotenv reads it "
+                            f"back exactly; set it by hand.")
     else:
-        parts = split_lines(current.text)
-        old = "".join(parts[entry.line - 1:entry.last_line])
-        ending = old[len(old.rstrip("\r\n")):]
-        text = "".join(parts[:entry.line - 1]) + line + ending + "".join(parts[entry.last_line:])
+        text = replace_values(current, {key: value})
     if text == current.text:
         return False
-    if dict((k, v) for k, v, _ in parse_values(text)).get(key) != value:
-        raise UserError(f"{path}: {key} cannot be written so that Node's dotenv reads it back "
-                        f"exactly; set it by hand.")
     write_atomic(path, text, mode=None)
     return True
+
+
+def replace_values(env: EnvFile, values: dict[str, str]) -> str:
+    """`env`'s text with new values for existing keys; every other byte is kept.
+
+    The assignment Node uses (the key's last) changes its value only: `export `, the separator,
+    the value's quotes, a trailing comment and the line ending stay as written. A value that its
+    old quoting cannot carry (a '#' or blanks in an unquoted value, the quote character itself)
+    is quoted as `quote` does; an assignment spanning lines is replaced whole. The result is
+    read back as Node reads it: each key must hold its new value and every other key its old
+    one, or a UserError names the keys and nothing is returned.
+    """
+    lines = split_lines(env.text)
+    for key, value in values.items():
+        entry = env.entry(key)
+        if entry is None:
+            raise UserError(f"{env.path}: {key} is not set, so it cannot be changed in place.")
+        first = lines[entry.line - 1]
+        body = first.rstrip("\r\n")
+        ending = first[len(body):]
+        last = entry.value_last_line
+        if last == entry.line:
+            body = _with_value(body, key, value)
+        else:  # a multiline value: its lines become one
+            ending = lines[last - 1][len(lines[last - 1].rstrip("\r\n")):]
+            body = body[:len(body) - len(body.lstrip(_JS_SPACE_CHARS))] + f"{key}={quote(value)}"
+            for n in range(entry.line, last):
+                lines[n] = ""
+        lines[entry.line - 1] = body + ending
+    text = "".join(lines)
+    wanted = {k: v for k, v, _ in parse_values(env.text)}
+    wanted.update(values)
+    got = {k: v for k, v, _ in parse_values(text)}
+    if got != wanted:
+        wrong = sorted(k for k in set(got) | set(wanted) if got.get(k) != wanted.get(k))
+        raise UserError(f"{env.path}: {', '.join(values)} cannot be rewritten so that Node's "
+                        f"dotenv reads {', '.join(wrong[:5])} as intended; nothing was written. "
+                        f"Set {'them' if len(values) > 1 else 'it'} by hand.")
+    return text
+
+
+def _with_value(body: str, key: str, value: str) -> str:
+    """One assignment line (no ending) with `value` in place of its value."""
+    head = re.match(f"{_S}*(?:export{_S}+)?{re.escape(key)}(?:{_S}*=|:{_S})", body)
+    if head is None:
+        return f"{key}={quote(value)}"
+    rest = body[head.end():]
+    start = head.end() + len(rest) - len(rest.lstrip(_JS_SPACE_CHARS))
+    rest = body[start:]
+    q = rest[:1]
+    if q in ("'", '"', "`"):
+        i = 1
+        while i < len(rest) and rest[i] != q:
+            i += 2 if rest[i] == "\\" and rest[i + 1:i + 2] == q else 1
+        if i < len(rest) and re.fullmatch(f"{_S}*(?:#.*)?", rest[i + 1:]):
+            if _fits(value, q):
+                return body[:start + 1] + value + body[start + i:]
+            return body[:start] + quote(value) + body[start + i + 1:]
+    if not rest or rest.startswith("#"):  # an empty value: it goes right after the separator
+        at = head.end()
+        written = value if _fits(value, "") else quote(value)
+        gap = " " if value and body[at:at + 1] == "#" else ""  # never glue a comment to it
+        return body[:at] + written + gap + body[at:]
+    end = rest.find("#")
+    raw = rest if end < 0 else rest[:end]
+    tail = rest[len(raw.rstrip(_JS_SPACE_CHARS)):]
+    return body[:start] + (value if _fits(value, "") else quote(value)) + tail
+
+
+def _fits(value: str, q: str) -> bool:
+    """True when `value` written between quotes `q` ('' for none) reads back as itself."""
+    if "\n" in value or "\r" in value:
+        return False
+    if not q:
+        return value == js_trim(value) and "#" not in value and value[:1] not in ("'", '"', "`")
+    if q in value:
+        return False
+    return q != '"' or ("\\n" not in value and "\\r" not in value)
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@+,%=*!?^~\[\]{}()<>|&;$-]*")

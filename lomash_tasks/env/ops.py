@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from lomash_tasks import masking
+from lomash_tasks.env import align
 from lomash_tasks.env import files as envfiles
-from lomash_tasks.env import overlays
+from lomash_tasks.env import overlays, urls
+from lomash_tasks.env.changes import GENERATED, Alignment, Change
 from lomash_tasks.env.files import EnvFile
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
@@ -17,24 +18,58 @@ from lomash_tasks.workspace import EnvPair, Workspace
 
 @dataclass
 class CopyResult:
+    """What `env.copy` did (or, with `dry`, would do) to one file."""
+
     pair: EnvPair
-    status: str  # created | updated | unchanged | rewritten
+    file: str    # as the user knows it: relative to the workspace (a symlink not followed)
+    status: str  # created | updated | unchanged | rewritten | aligned
     added: list[str] = field(default_factory=list)
     backup: Path | None = None
+    alignment: Alignment | None = None  # the stack's values it wrote (None: not aligned)
+    drift: list[Change] = field(default_factory=list)  # left as they are (no --align)
+    dry: bool = False
+
+    @property
+    def changes(self) -> list[Change]:
+        return self.alignment.changes if self.alignment is not None else []
 
     @property
     def summary(self) -> str:
-        if self.status == "updated":
-            return f"updated (+{len(self.added)} key{'s' if len(self.added) != 1 else ''}: " \
-                   f"{', '.join(self.added)})"
+        n = len(self.changes)
+        aligned = f"{n} value{'s' if n != 1 else ''} aligned with the stack" if n else ""
+        added = f"+{len(self.added)} key{'s' if len(self.added) != 1 else ''}: " \
+                f"{', '.join(self.added)}" if self.added else ""
+        backup = f"backup: {self.backup.name if self.backup else 'none'}" \
+            if self.status in ("rewritten", "aligned") and not self.dry else ""
         if self.status == "rewritten":
-            return f"rewritten from the example (backup: {self.backup.name if self.backup else '-'})"
-        return self.status
+            head = "rewritten from the example"
+        elif self.status == "unchanged" and self.drift:
+            k = len(self.drift)
+            return (f"unchanged; {k} value{'s' if k != 1 else ''} disagree"
+                    f"{'s' if k == 1 else ''} with the stack (`inv env.copy --align`)")
+        else:
+            head = self.status
+        detail = "; ".join(x for x in (added, aligned, backup) if x)
+        text = f"{head} ({detail})" if detail else head
+        return f"would be {text}" if self.dry and self.status != "unchanged" else text
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, "status": self.status, "dry": self.dry,
+                "added": self.added, "backup": self.backup.name if self.backup else None,
+                "changes": [c.as_dict() for c in self.changes],
+                "drift": [c.as_dict() for c in self.drift]}
 
 
 def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool = False,
-             overlay: overlays.Overlay | None = None) -> list[CopyResult]:
+             facts: align.StackFacts | None = None, align_existing: bool = False,
+             dry: bool = False) -> list[CopyResult]:
     """Create missing `.env` files from their examples; add keys new in an example.
+
+    With `facts`, what the suite writes is aligned with the stack (`env.align`): each new
+    file, each file rewritten with `force`, each key appended to an existing file; an existing
+    file's own lines only with `align_existing`, after a backup (its other lines kept byte for
+    byte). Without it, the keys of an existing file that disagree with the stack are reported
+    (`drift`), never changed. `dry` plans everything and writes nothing.
 
     Everything is read and checked before anything is written, so a missing example or a
     malformed file stops the run with no file changed.
@@ -55,37 +90,48 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
         if current is not None and not force:  # a line copied from the example is its own
             current.refuse_ignored_lines({envfiles.js_trim(t) for _, t in example.ignored_lines()})
         plans.append((pair, example, current))
-    merges = {}
-    for pair, example, current in plans:  # would write: must be writable, checked up front
-        if current is not None and not force:
-            merges[pair.env] = envfiles.merged_text(example, current)  # refuses unsafe merges
-        if current is None or force or merges[pair.env][1]:
-            envfiles.ensure_writable(pair.env)
+    aligner = align.Aligner(ws, facts) if facts is not None else None
     results = []
-    for pair, example, current in plans:
-        fresh = overlays.apply(example.text, overlay) if overlay else example.text
-        if current is None:
-            envfiles.write_atomic(pair.env, fresh)
-            results.append(CopyResult(pair, "created"))
-        elif force:
-            if current.text == fresh:
-                results.append(CopyResult(pair, "unchanged"))
-                continue
-            saved = envfiles.backup(pair.env)
-            envfiles.write_atomic(pair.env, fresh)
-            results.append(CopyResult(pair, "rewritten", backup=saved))
-        else:
-            text, added = merges[pair.env]
-            if added:
-                if overlay:
-                    text = current.text + overlays.apply(text[len(current.text):], overlay)
-                    envfiles.check_merge(current, envfiles.parse_env(fresh, pair.example),
-                                         text, added)
-                envfiles.write_atomic(pair.env, text, mode=None)
-                results.append(CopyResult(pair, "updated", added))
+    for pair, example, current in plans:  # every file's outcome, before any write
+        rel = align.ws_rel(ws, pair.env)
+        if current is None or force:
+            alignment = aligner.align(pair, example) if aligner else None
+            text = alignment.writable_text() if alignment else example.text
+            if current is None:
+                results.append((CopyResult(pair, rel, "created", alignment=alignment, dry=dry),
+                                text))
+            elif current.text == text:
+                results.append((CopyResult(pair, rel, "unchanged", dry=dry), text))
             else:
-                results.append(CopyResult(pair, "unchanged"))
-    return results
+                results.append((CopyResult(pair, rel, "rewritten", alignment=alignment,
+                                           dry=dry), text))
+            continue
+        text, added = envfiles.merged_text(example, current)  # refuses unsafe merges
+        alignment, drift = None, []
+        if aligner is not None:
+            merged = envfiles.parse_env(text, pair.env) if added else current
+            if align_existing or added:
+                alignment = aligner.align(pair, merged, None if align_existing else set(added))
+                text = alignment.writable_text()
+            if not align_existing:
+                drift = aligner.align(pair, current).changes
+        own = [c for c in (alignment.changes if alignment else []) if c.key not in added]
+        status = "aligned" if own else "updated" if added else "unchanged"
+        results.append((CopyResult(pair, rel, status, added, alignment=alignment, drift=drift,
+                                   dry=dry), text))
+    if dry:
+        return [r for r, _ in results]
+    for result, _ in results:
+        if result.status != "unchanged":
+            envfiles.ensure_writable(result.pair.env)
+    for result, text in results:
+        env = result.pair.env
+        if result.status in ("rewritten", "aligned"):
+            result.backup = envfiles.backup(env)
+        if result.status != "unchanged":
+            keep = result.status in ("updated", "aligned")  # the developer's file: its mode
+            envfiles.write_atomic(env, text, mode=None if keep else envfiles.ENV_MODE)
+    return [r for r, _ in results]
 
 
 # -- check --------------------------------------------------------------------------------------
@@ -97,17 +143,29 @@ class Problem:
     fix: str
 
     def line(self) -> str:
+        if self.key and masking.is_secret_key(self.key):  # `KEY: word` would print masked
+            return f"{self.file}: {self.key} {self.message}. Fix: {self.fix}"
         where = f"{self.file}: {self.key}" if self.key else self.file
         return f"{where}: {self.message}. Fix: {self.fix}"
 
 
-def check_env(ws: Workspace, services: list[Service] | None = None) -> list[Problem]:
-    """Every problem found in the env files, one per key."""
+def check_env(ws: Workspace, services: list[Service] | None = None,
+              facts: align.StackFacts | None = None) -> list[Problem]:
+    """Every problem found in the env files (a key `--align` would set is named once).
+
+    Beside the keys an example has and the file lacks and the service's own checks (port,
+    database, role, Redis index, the Redis URL's ':'), every value `env.copy --align` would set
+    is one: split `REDIS_*` / `DB_*` keys, `DIRECT_URL`, the root file's superuser and Redis
+    keys, service URLs, placeholders left in place. Fixes name the configured hosts and ports
+    (`facts`; without it the registry's ports on localhost, and passwords are not compared).
+    """
+    facts = facts or align.StackFacts(ws.registry, overlays.load("host", ws.registry))
+    aligner = align.Aligner(ws, facts)
     problems: list[Problem] = []
     for pair in ws.env_pairs(services):
-        rel = ws.relative(pair.env)
+        rel = align.ws_rel(ws, pair.env)
         if not pair.example.is_file():
-            problems.append(Problem(ws.relative(pair.example), "", "missing",
+            problems.append(Problem(align.ws_rel(ws, pair.example), "", "missing",
                                     "restore the example file from git"))
             continue
         if not pair.env.is_file():
@@ -119,79 +177,96 @@ def check_env(ws: Workspace, services: list[Service] | None = None) -> list[Prob
                 problems.append(Problem(rel, key, "missing (present in .env.example)",
                                         "run `inv env.copy` to add it"))
         if pair.service is not None:
-            problems += _check_service(rel, pair.service, env)
+            problems += _check_service(rel, pair.service, env, facts)
+        reported = {p.key for p in problems if p.file == rel}
+        for change in aligner.align(pair, env).changes:
+            if change.key not in reported:
+                problems.append(_drift_problem(change))
     return problems
 
 
-def _check_service(rel: str, svc: Service, env: EnvFile) -> list[Problem]:
+ALIGN_FIX = "`inv env.copy --align` sets it (and keeps a backup)"
+
+
+def _drift_problem(change: Change) -> Problem:
+    if change.source == GENERATED and "://" not in change.old:
+        why = change.reason.removeprefix("a placeholder; ")
+        return Problem(change.file, change.key, f"is a placeholder: {why}",
+                       "`inv env.copy --align` puts a generated local value in (and keeps a "
+                       "backup)")
+    return Problem(change.file, change.key, f"is {change.shown(change.old)}, but "
+                                            f"{change.reason}",
+                   f"set {change.key}={change.shown(change.new)}; {ALIGN_FIX}")
+
+
+def _check_service(rel: str, svc: Service, env: EnvFile, facts: align.StackFacts
+                   ) -> list[Problem]:
     out: list[Problem] = []
+    pg_host, pg_port = facts.address("postgres")
+    rd_host, rd_port = facts.address("redis")
     port = env.get("PORT")
     if port is not None and port != str(svc.port):
         out.append(Problem(rel, "PORT", f"is {port}, but {svc.name} listens on {svc.port}",
-                           f"set PORT={svc.port}"))
+                           f"set PORT={svc.port}; {ALIGN_FIX}"))
     url = env.get("DATABASE_URL")
     if svc.has_database:
         if not url:
             out.append(Problem(rel, "DATABASE_URL", "missing or empty",
-                               f"set it to postgresql://{svc.role}:PASSWORD@localhost:5432/"
+                               f"set it to postgresql://{svc.role}:PASSWORD@{pg_host}:{pg_port}/"
                                f"{svc.database}"))
         else:
-            out += _check_database_url(rel, svc, url)
+            out += _check_database_url(rel, svc, url, pg_host, pg_port)
     elif url:
         out.append(Problem(rel, "DATABASE_URL", f"is set, but {svc.name} owns no database",
                            "remove it"))
     url = env.get("REDIS_URL")
     if svc.has_cache:
-        if not url:
+        if not url and env.get("REDIS_HOST") is None:  # the split keys serve as well
             out.append(Problem(rel, "REDIS_URL", "missing or empty",
-                               f"set it to redis://:PASSWORD@localhost:6379/{svc.redis_db}"))
-        else:
-            out += _check_redis_url(rel, svc, url)
+                               f"set it to redis://:PASSWORD@{rd_host}:{rd_port}/{svc.redis_db}"))
+        elif url:
+            out += _check_redis_url(rel, svc, url, rd_host, rd_port)
     return out
 
 
-def _check_database_url(rel: str, svc: Service, url: str) -> list[Problem]:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018
-    except ValueError as err:
-        return [Problem(rel, "DATABASE_URL", f"does not parse ({err})",
-                        "use postgresql://ROLE:PASSWORD@HOST:PORT/DATABASE")]
+def _check_database_url(rel: str, svc: Service, url: str, host: str, port: int
+                        ) -> list[Problem]:
+    parts = urls.parse(url)
+    if parts is None:
+        return [Problem(rel, "DATABASE_URL", "does not parse as a URL",
+                        f"use postgresql://{svc.role}:PASSWORD@{host}:{port}/{svc.database}; "
+                        f"{ALIGN_FIX}")]
     out = []
     if parts.scheme not in ("postgres", "postgresql"):
         out.append(Problem(rel, "DATABASE_URL", f"has scheme '{parts.scheme}'",
                            "use postgresql://"))
-    database = unquote(parts.path.lstrip("/"))
-    if database != svc.database:
-        out.append(Problem(rel, "DATABASE_URL", f"names database '{database}', not "
+    if parts.database != svc.database:
+        out.append(Problem(rel, "DATABASE_URL", f"names database '{parts.database}', not "
                            f"{svc.name}'s own '{svc.database}'",
-                           f"point it at /{svc.database}"))
-    if unquote(parts.username or "") != svc.role:
-        out.append(Problem(rel, "DATABASE_URL", f"logs in as '{parts.username or ''}', not "
-                           f"{svc.name}'s own role '{svc.role}'",
-                           f"use {svc.role}:PASSWORD@"))
+                           f"point it at /{svc.database}; {ALIGN_FIX}"))
+    if parts.user != svc.role:
+        out.append(Problem(rel, "DATABASE_URL", f"logs in as '{parts.user}', not {svc.name}'s "
+                           f"own role '{svc.role}'",
+                           f"use {svc.role}:PASSWORD@{host}:{port}; {ALIGN_FIX}"))
     return out
 
 
-def _check_redis_url(rel: str, svc: Service, url: str) -> list[Problem]:
+def _check_redis_url(rel: str, svc: Service, url: str, host: str, port: int) -> list[Problem]:
+    parts = urls.parse(url)
+    if parts is None:
+        return [Problem(rel, "REDIS_URL", "does not parse as a URL",
+                        f"use redis://:PASSWORD@{host}:{port}/{svc.redis_db}; {ALIGN_FIX}")]
     out = []
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018
-    except ValueError as err:
-        return [Problem(rel, "REDIS_URL", f"does not parse ({err})",
-                        f"use redis://:PASSWORD@HOST:6379/{svc.redis_db}")]
     if parts.scheme not in ("redis", "rediss"):
         out.append(Problem(rel, "REDIS_URL", f"has scheme '{parts.scheme}'", "use redis://"))
-    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
-    if userinfo and ":" not in userinfo:
+    if parts.has_userinfo and not parts.has_password and parts.user:
         out.append(Problem(rel, "REDIS_URL", "has no ':' before the password (ioredis then "
                            "takes it for a user name and AUTH fails)",
-                           "write redis://:PASSWORD@HOST:PORT/INDEX"))
+                           f"write redis://:PASSWORD@{host}:{port}/{svc.redis_db}; {ALIGN_FIX}"))
     index = parts.path.lstrip("/") or "0"
     if index != str(svc.redis_db):
         out.append(Problem(rel, "REDIS_URL", f"selects index {index}, not {svc.name}'s own "
-                           f"{svc.redis_db}", f"end the URL with /{svc.redis_db}"))
+                           f"{svc.redis_db}", f"end the URL with /{svc.redis_db}; {ALIGN_FIX}"))
     return out
 
 

@@ -1,15 +1,13 @@
 """Overlays (`overlay_files/<name>.yaml`): where the stack's parts are reached from one place code runs.
 
-`apply` rewrites only connection values (hosts and ports) of `.env` text, line by line, and keeps
-every other byte: comments, order, credentials, database names, Redis indexes.
+An overlay is data: each part's host and port. `env.align` writes them into the `.env` files
+it aligns (URLs, `*_HOST` / `*_PORT` keys, AWS endpoints), with the rest of what the stack serves.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from lomash_tasks.errors import UserError, suggest
 from lomash_tasks.registry import Registry
@@ -59,51 +57,3 @@ def load(name: str, registry: Registry, folder: Path = OVERLAY_DIR) -> Overlay:
             raise UserError(f"{path}: '{part}.port' must be a port number, not {port!r}.")
         hosts[part] = (host, port)
     return Overlay(name, hosts)
-
-
-_LINE = re.compile(r"^(?P<head>\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*)"
-                   r"(?P<quote>[\"']?)(?P<value>[^\"'\n#]*?)(?P=quote)(?P<tail>\s*(?:#.*)?)$")
-
-
-def apply(text: str, overlay: Overlay) -> str:
-    """`.env` text with the overlay's hosts and ports; other lines are kept byte for byte."""
-    out = []
-    for line in text.splitlines(keepends=True):
-        body = line.rstrip("\r\n")
-        match = _LINE.match(body)
-        if match:
-            value = _rewrite(match.group("key"), match.group("value"), overlay)
-            if value != match.group("value"):
-                q = match.group("quote")
-                body = f"{match.group('head')}{q}{value}{q}{match.group('tail')}"
-                line = body + line[len(line.rstrip("\r\n")):]
-        out.append(line)
-    return "".join(out)
-
-
-def _rewrite(key: str, value: str, overlay: Overlay) -> str:
-    upper = key.upper()
-    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
-    if scheme in ("postgres", "postgresql"):
-        return _netloc(value, *overlay.hosts["postgres"])
-    if scheme in ("redis", "rediss"):
-        return _netloc(value, *overlay.hosts["redis"])
-    if scheme in ("http", "https") and "ENDPOINT" in upper and "AWS" in upper:
-        return _netloc(value, *overlay.hosts["aws"])
-    for part, prefix in (("postgres", "POSTGRES"), ("redis", "REDIS"), ("smtp", "SMTP")):
-        if upper == f"{prefix}_HOST" and value:
-            return overlay.host(part)
-        if upper == f"{prefix}_PORT" and value:
-            return str(overlay.port(part))
-    return value
-
-
-def _netloc(url: str, host: str, port: int) -> str:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        return url
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

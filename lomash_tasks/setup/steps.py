@@ -64,10 +64,22 @@ def _env(state: SetupState) -> Outcome:
     from lomash_tasks.env import overlays
 
     overlay = overlays.load(settings.EnvSettings.load(state.config).overlay, state.ws.registry)
-    results = environment.copy_env(state.ws, overlay=overlay)
+    facts = connections.stack_facts(state.ws, overlay)
+    results = environment.copy_env(state.ws, facts=facts)
+    for r in results:
+        if r.alignment is not None:
+            state.out.add_mask(*r.alignment.secrets)
     changed = [r for r in results if r.status != "unchanged"]
     for r in changed:
-        state.out.info(f"  {state.ws.relative(r.pair.env)}: {r.summary}")
+        state.out.info(f"  {r.file}: {r.summary}")
+        for change in r.changes:
+            state.out.info(f"    {change.describe()}")
+    drift = [r for r in results if r.drift]
+    for r in drift:  # a developer's file is never rewritten unasked: said, and left
+        state.out.warn(f"{r.file}: {len(r.drift)} values disagree with "
+                       f"the stack ({', '.join(c.key for c in r.drift[:6])}"
+                       f"{', ...' if len(r.drift) > 6 else ''}): `inv env.check` lists them, "
+                       f"`inv env.copy --align` sets them (with a backup)")
     if not changed:
         return Outcome(ALREADY, f"{len(results)} env files in place")
     created = sum(r.status == "created" for r in changed)
@@ -210,8 +222,9 @@ def _pending(state: SetupState) -> list[str]:
 
 
 def _db_migrate(state: SetupState) -> Outcome:
-    from lomash_tasks.db import migrate
+    from lomash_tasks.db import migrate, preflight
 
+    preflight.require(state.ws, overlay=settings.EnvSettings.load(state.config).overlay)
     pending = _pending(state)
     if not pending:
         return Outcome(ALREADY, "every service's migrations are applied")

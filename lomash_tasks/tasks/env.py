@@ -8,6 +8,7 @@ from lomash_tasks.settings import EnvSettings
 from lomash_tasks.tasks.base import task
 
 # Loaded on first use, so `inv --list` stays fast.
+connections = lazy("lomash_tasks.connections")
 context = lazy("lomash_tasks.context")
 environment = lazy("lomash_tasks.env.ops")
 overlays = lazy("lomash_tasks.env.overlays")
@@ -21,38 +22,78 @@ SERVICE_HELP = "A service by alias or full name (repeatable); all when omitted."
         "service": SERVICE_HELP + " Naming services skips the root .env.",
         "force": "Rewrite each file from its example, after saving a timestamped backup.",
         "overlay": "Where the stack is reached from: an overlay in env/ (default: env.overlay).",
+        "align": "Also set the stack's values in existing .env files (ports, credentials, "
+                 "database, Redis index, endpoints, service URLs, placeholder secrets): shows "
+                 "the diff (masked), then applies it after a timestamped backup.",
+        "dry": "Show what would be written (the diff, masked); change no file.",
+        "json": "Print each file's result and changes as JSON (values masked).",
     },
 )
-def copy(c, service=None, force=False, overlay=None):
-    """Create missing .env files from their examples; never overwrite your edits."""
+def copy(c, service=None, force=False, overlay=None, align=False, dry=False, json=False):
+    """Create missing .env files from their examples, aligned with the stack.
+
+    An existing .env is never rewritten unasked: --align sets the stack's values in it (after
+    a backup), --force rewrites it from its example (after a backup).
+    """
     ws = context.workspace(c)
     out = context.console(c)
     chosen = ws.registry.select(service) if service else None
-    cfg = context.section(c, EnvSettings)
-    folder = {"folder": context.project_dir(c) / cfg.overlay_dir} if cfg.overlay_dir else {}
-    layer = overlays.load(overlay or cfg.overlay, ws.registry, **folder)
-    results = environment.copy_env(ws, chosen, force=force, overlay=layer)
+    facts = _facts(c, ws, overlay)
+    results = environment.copy_env(ws, chosen, force=force, facts=facts, align_existing=align,
+                                   dry=dry)
+    for r in results:
+        if r.alignment is not None:
+            out.add_mask(*r.alignment.secrets)
+    if json:
+        out.json([r.as_dict() for r in results])
+        return
     _warn(out, ws, chosen)
-    out.table(["file", "result"], [[ws.relative(r.pair.env), r.summary] for r in results])
-    counts = {s: sum(r.status == s for r in results) for s in ("created", "updated", "rewritten")}
+    for r in results:
+        if (align or dry) and r.alignment is not None and r.alignment.changed:
+            for line in r.alignment.diff():
+                out.print(line)
+        for change in r.changes:
+            out.info(change.describe())
+    out.table(["file", "result"], [[r.file, r.summary] for r in results])
+    drift = sum(len(r.drift) for r in results)
+    if drift:
+        out.warn(f"{drift} values of existing .env files disagree with the stack and were left "
+                 f"as they are: `inv env.check` lists them, `inv env.copy --align` sets them "
+                 f"(with a backup).")
+    counts = {s: sum(r.status == s for r in results)
+              for s in ("created", "updated", "rewritten", "aligned")}
     changed = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    if dry:
+        out.ok(f"{len(results)} env files: {changed or 'all unchanged'} (dry run: nothing was "
+               f"written).")
+        return
     out.ok(f"{len(results)} env files: {changed or 'all unchanged'}.")
 
 
-@task(iterable=["service"], help={"service": SERVICE_HELP + " Naming services skips the root .env."})
-def check(c, service=None):
-    """Check every .env against its example and the registry (URLs, roles, indexes, ports)."""
+@task(iterable=["service"], help={
+    "service": SERVICE_HELP + " Naming services skips the root .env.",
+    "overlay": "Where the stack is reached from: an overlay in env/ (default: env.overlay)."})
+def check(c, service=None, overlay=None):
+    """Check every .env against its example and the stack (ports, URLs, roles, indexes)."""
     ws = context.workspace(c)
     out = context.console(c)
     chosen = ws.registry.select(service) if service else None
-    problems = environment.check_env(ws, chosen)
+    problems = environment.check_env(ws, chosen, _facts(c, ws, overlay))
     _warn(out, ws, chosen)
     for problem in problems:
         out.error(problem.line(), title="env.check")
     if problems:
         raise UserError(f"env.check: {len(problems)} problem{'s' if len(problems) > 1 else ''} "
                         f"found (listed above).")
-    out.ok(f"{len(ws.env_pairs(chosen))} env files match their examples and the registry.")
+    out.ok(f"{len(ws.env_pairs(chosen))} env files match their examples and the stack.")
+
+
+def _facts(c, ws, overlay):
+    """What the stack serves, seen through the overlay (the flag, else config env.overlay)."""
+    cfg = context.section(c, EnvSettings)
+    folder = {"folder": context.project_dir(c) / cfg.overlay_dir} if cfg.overlay_dir else {}
+    return connections.stack_facts(ws, overlays.load(overlay or cfg.overlay, ws.registry,
+                                                     **folder))
 
 
 def _warn(out, ws, services) -> None:

@@ -527,7 +527,8 @@ def check_rebuild(ws: Workspace, database: str, missing_locale: str = "compile",
 
 
 def set_role_passwords(ws: Workspace) -> None:
-    """Each service role's password as its env file says (so .env edits take effect)."""
+    """Each service role's password as its env file's DATABASE_URL says (so .env edits take
+    effect); a URL that logs in as another user says nothing about the role's password."""
     from psycopg import sql
 
     with connections.pg_connect(ws, superuser=True, timeout=10, autocommit=True) as conn:
@@ -536,5 +537,7 @@ def set_role_passwords(ws: Workspace) -> None:
             if svc.role not in existing:
                 continue
             creds = connections.service_credentials(ws, svc)
+            if creds.user != svc.role:  # the URL logs in as someone else: not the role's
+                continue
             conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                 sql.Identifier(svc.role), sql.Literal(creds.password)))
