@@ -244,6 +244,13 @@ class ServicesSettings(Section):
     stable_after: float = number(30.0, "Healthy this long: the next crash starts the backoff "
                                        "afresh.", positive=True)
     in_setup: bool = Setting(True, "`inv setup` ends by starting them (its `services` step).")
+    wrappers: str = text("", "More npm packages whose programs only start a service (comma-"
+                             "separated; npm, pnpm, nodemon, tsx, ... are known): the inspector "
+                             "skips their processes.")
+
+    @property
+    def wrapper_list(self) -> list[str]:
+        return [w.strip() for w in self.wrappers.split(",") if w.strip()]
 
 
 class CacheSettings(Section):

@@ -72,33 +72,17 @@ def state(root: Path) -> dict:
 
 
 def group_members(pgid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                out.append(int(entry))
-    return out
+    from lomash_tasks import processes
+
+    return processes.group_members(pgid)
 
 
 def processes_under(root: Path) -> list[int]:
-    """Live processes whose command line or working folder is inside the workspace."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat[0] != "Z" and cwd.startswith(str(root) + "/services") or \
-                cwd == str(root / "api-gateway"):
-            found.append(int(entry))
-    return found
+    """Live processes whose working folder is a service's folder of the workspace."""
+    from lomash_tasks import processes
+
+    return (processes.in_folder(root / "services") +
+            [p for p in processes.in_folder(root / "api-gateway")])
 
 
 def wait_until(check, timeout: float, what: str):
@@ -316,7 +300,7 @@ def test_kill_9_of_the_serving_child_alone_is_noticed(nine):
         return body if code == 200 and body.get("pid") != child else None
     wait_until(back, 30, "analytics-service did not come back after its child was killed")
     log = (nine.root / ".lomash/services/analytics-service.log").read_text()
-    assert "only Node's watcher was left" in log
+    assert f"crashed: the service's own process (pid {child}) exited" in log
 
 
 # -- Stripe webhooks --------------------------------------------------------------------------------

@@ -1,11 +1,16 @@
 """The services' typed data: settings, what `up` did, what `status` shows, how one is launched.
 
-A service is launched from its own package's `dev` script, read from its package.json:
-`node --watch src/index.js` becomes `node --inspect=127.0.0.1:<debug_port> --watch src/index.js`
-run from the service's folder (the inspector lands on the service's own code: Node's watcher
-hands it to the process it restarts, so the debug port is stable across reloads). The
-environment is the service's `.env` (the host overlay's values), then what the registry says:
-PORT, HOST=127.0.0.1, DEBUG_PORT, SERVICE_NAME, and for the gateway each upstream's URL.
+A service is launched from its own package's dev script (`dev_script`): a plain `node ...`
+script runs as it is, without its package manager (which would only keep another ~50 MB
+process alive); any other runs through the package manager (`pnpm run dev`). The inspector is
+not put on the command line, where it would bind whichever Node process comes first (pnpm,
+nodemon, ts-node-dev, tsx watch all are one): the suite's preload (`node_preload.cjs`, through
+NODE_OPTIONS, which reaches every Node process below) opens it in the service's own process
+only, on the service's debug port, again after each reload. A script that opens its own
+inspector (`--inspect` in it, or in NODE_OPTIONS) keeps it: the suite adds none and reports its
+port. The environment is the service's `.env` (the host overlay's values), then what the
+registry says: PORT, HOST=127.0.0.1, DEBUG_PORT, SERVICE_NAME, and for the gateway each
+upstream's URL.
 """
 
 from __future__ import annotations
@@ -50,10 +55,22 @@ class UpResult:
     url: str
     debug_port: int | None
     seconds: float
-    detail: str = ""
+    detail: str = ""  # a failure: what happened, what /health said, the log's tail
+    cause: str = ""   # a failure in one line
+    shown: bool = False  # its detail was printed when it happened (`up` went on with the rest)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def failures_text(results: list[UpResult]) -> str:
+    """The closing message of an `up` where some services failed: each failure's detail (one
+    line for those already printed in full when they happened) and the count."""
+    failed = [r for r in results if r.state == FAILED]
+    parts = [f"{r.service}: {r.cause} (its log's tail is above)" if r.shown and r.cause
+             else r.detail for r in failed]
+    return ("\n\n".join(parts) + f"\n\n{len(failed)} of {len(results)} services did not become "
+            f"healthy (the others keep running).")
 
 
 @dataclass
@@ -63,13 +80,15 @@ class ServiceStatus:
     state: str                    # one of STATES
     url: str
     debug_port: int | None
-    debugger: str = ""            # attached | not attached | "" (not visible)
+    debugger: str = ""            # attached | not attached | no inspector | "" (not visible)
     pid: int | None = None
     container: str = ""
     uptime: float | None = None   # seconds
     restarts: int = 0
     log: str = ""
     detail: str = ""
+    command: str = ""             # what runs it, e.g. "pnpm run dev (nodemon)"
+    inspector: str = ""           # where its inspector is, verified; or why there is none
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,7 +105,9 @@ class Launch:
     port: int
     debug_port: int | None
     log: str
-    watch: bool
+    events: str                   # where the preload reports the service's own process
+    command: str = ""             # for people: "pnpm run dev (nodemon)"
+    own_inspector: bool = False   # the script opens its inspector itself (on debug_port)
     token: int = 0                # bumped by `services.restart`
     notes: list[str] = field(default_factory=list)
 
@@ -95,7 +116,7 @@ class Launch:
 
     def same_process(self, other: Mapping[str, Any]) -> bool:
         """True when `other` (a stored launch) would run the same program the same way."""
-        keys = ("argv", "cwd", "env", "port", "debug_port")
+        keys = ("argv", "cwd", "env", "port", "debug_port", "events")
         return all(other.get(k) == getattr(self, k) for k in keys)
 
 
@@ -137,10 +158,17 @@ def check_node_modules(ws: Workspace, services: Iterable[Service]) -> None:
                         f"`inv setup --only deps` (pnpm install), then run this again.")
 
 
-def dev_argv(ws: Workspace, svc: Service) -> tuple[list[str], bool, list[str]]:
-    """(argv, watch, notes) of the service's `dev` script, with the inspector on its debug port."""
-    from lomash_tasks import commands
+PRELOAD = Path(__file__).resolve().parent / "node_preload.cjs"
+INSPECT_FLAGS = ("--inspect", "--inspect-brk", "--inspect-wait")
+DEFAULT_INSPECT_PORT = 9229
 
+
+def events_path(ws: Workspace, svc: Service) -> Path:
+    return state_dir(ws) / f"{svc.name}.events"
+
+
+def dev_script(ws: Workspace, svc: Service) -> tuple[str, str]:
+    """(name, text) of the script that runs the service in development, from its package.json."""
     pkg_path = ws.service_dir(svc) / "package.json"
     try:
         pkg = json.loads(pkg_path.read_text(encoding="utf-8"))
@@ -151,33 +179,62 @@ def dev_argv(ws: Workspace, svc: Service) -> tuple[list[str], bool, list[str]]:
     if not script:
         raise UserError(f"{ws.relative(pkg_path)} has no `dev` script: add one (e.g. "
                         f"\"node --watch src/index.js\") so the service can run in hot reload.")
+    return "dev", script
+
+
+def own_inspector(*texts: str) -> int | None:
+    """The port of an inspector a command line or NODE_OPTIONS asks for itself, else None."""
+    for text in texts:
+        try:
+            words = shlex.split(text or "")
+        except ValueError:
+            words = (text or "").split()
+        for word in words:
+            flag, _, value = word.partition("=")
+            if flag in INSPECT_FLAGS:
+                port = value.rpartition(":")[2]
+                return int(port) if port.isdigit() else DEFAULT_INSPECT_PORT
+    return None
+
+
+def dev_argv(ws: Workspace, svc: Service) -> tuple[list[str], str, str]:
+    """(argv, command for people, the script's text) of the service's dev script."""
+    from lomash_tasks import commands
+
+    name, script = dev_script(ws, svc)
     words = shlex.split(script)
     if words and words[0] == "node" and not any(w in script for w in SHELL_WORDS):
         node = commands.which("node")
         if node is None:
             raise UserError("node was not found on PATH: install Node 20 to run the services.")
-        argv = [node, f"--inspect={HOST}:{svc.debug_port}", *words[1:]]
-        return argv, "--watch" in words, []
-    # Not a plain `node ...` script: let pnpm run it (the inspector cannot be placed on the
-    # service's own process from outside, so there is none).
+        return [node, *words[1:]], script, script
     from lomash_tasks.commands import pnpm_path
 
     pnpm = pnpm_path()
     if pnpm is None:
         raise UserError("pnpm was not found (`make install` puts it in tools/).")
-    return [str(pnpm), "run", "dev"], False, [
-        f"its dev script ({script!r}) is not a plain `node` command: no inspector"]
+    return [str(pnpm), "run", name], f"pnpm run {name} ({script})", script
 
 
-def launch(ws: Workspace, svc: Service) -> Launch:
-    """The launch of one service: its dev script, its .env, the registry's ports."""
+def node_options(current: str, preload: Path = PRELOAD) -> str:
+    """NODE_OPTIONS with the suite's preload added (quoted when its path has a space)."""
+    path = str(preload)
+    if " " in path or '"' in path:
+        path = '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    ours = f"--require {path}"
+    return f"{current} {ours}".strip() if ours not in (current or "") else current
+
+
+def launch(ws: Workspace, svc: Service, wrappers: Iterable[str] = ()) -> Launch:
+    """The launch of one service: its dev script, its .env, the registry's ports, the preload
+    that finds its own process and opens its inspector there."""
     from lomash_tasks.env.files import read_env
 
     pair = ws.env_pair(svc)
     if not pair.env.is_file():
         raise UserError(f"{ws.relative(pair.env)} does not exist: the service reads its settings "
                         f"from it. Run `inv env.copy` (or `inv setup`), then run this again.")
-    argv, watch, notes = dev_argv(ws, svc)
+    argv, command, script = dev_argv(ws, svc)
     env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("LC_")}
     env.update(read_env(pair.env).as_dict())
     bins = [ws.service_dir(svc) / "node_modules" / ".bin", ws.root / "node_modules" / ".bin"]
@@ -188,9 +245,21 @@ def launch(ws: Workspace, svc: Service) -> Launch:
         for other in ws.registry.services:
             if other.name != GATEWAY:
                 env[f"{other.name.upper().replace('-', '_')}_URL"] = url(other, HOST)
-    debug = svc.debug_port if "--inspect" in " ".join(argv) else None
+    notes = []
+    own = own_inspector(script, env.get("NODE_OPTIONS", ""))
+    events = events_path(ws, svc)
+    env["NODE_OPTIONS"] = node_options(env.get("NODE_OPTIONS", ""))
+    env["LOMASH_SERVICE_EVENTS"] = str(events)
+    env["LOMASH_INSPECT"] = "" if own else f"{HOST}:{svc.debug_port}"
+    if wrappers:
+        env["LOMASH_WRAPPERS"] = ",".join(wrappers)
+    debug = svc.debug_port
+    if own:
+        debug = own
+        notes.append(f"its dev script opens its own inspector (--inspect: port {own}); the "
+                     f"suite adds none (the registry's debug port is {svc.debug_port})")
     return Launch(svc.name, argv, str(ws.service_dir(svc)), env, svc.port, debug,
-                  str(log_path(ws, svc)), watch, notes=notes)
+                  str(log_path(ws, svc)), str(events), command, own is not None, notes=notes)
 
 
 def rotate(path: Path, keep: int = 3) -> None:

@@ -300,7 +300,7 @@ def _services_backend(state: SetupState) -> Any:
 
 
 def _services(state: SetupState) -> Outcome:
-    from lomash_tasks.services.model import FAILED, STARTED, Settings
+    from lomash_tasks.services.model import FAILED, STARTED, Settings, failures_text
 
     if not Settings.from_config(state.config).in_setup:
         return Outcome(SKIPPED, "service_options.in_setup is off: `inv services.up` starts them")
@@ -308,9 +308,7 @@ def _services(state: SetupState) -> Outcome:
     results = chosen.up(log=state.out.info)
     failed = [r for r in results if r.state == FAILED]
     if failed:
-        raise UserError("\n\n".join(r.detail for r in failed) + f"\n{len(failed)} of "
-                        f"{len(results)} services did not become healthy (the others keep "
-                        f"running).")
+        raise UserError(failures_text(results))
     started = [r.service for r in results if r.state == STARTED]
     slowest = max(results, key=lambda r: r.seconds)
     if started:
