@@ -38,6 +38,7 @@ SUITE = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(SUITE), str(SUITE / "tests")]
 
 from conftest import make_workspace, stack_env  # noqa: E402
+from lomash_tasks import processes  # noqa: E402
 from test_faults import descendants  # noqa: E402
 from test_services import NAMES, group_members, service_ports  # noqa: E402
 
@@ -75,24 +76,11 @@ def health(port, timeout=1.0):
 
 def memory(pids):
     """(RSS, PSS) in MB of the processes."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-        except OSError:
-            continue
-    return rss / 1024, pss / 1024
+    return processes.memory(pids)
 
 
 def comm(pid):
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-    except OSError:
-        return ""
+    return (processes.command_line(pid) or [""])[0]
 
 
 def wait_all(ports, since, deadline=60.0):
@@ -156,7 +144,7 @@ def baseline_round(root, ports):
         seen = wait_all({n: p for n, (p, _) in ports.items()}, t0)
         tree = [proc.pid, *descendants(proc.pid)]
         services = [p for p in tree if comm(p).endswith("node") and
-                    "pnpm" not in " ".join(Path(f"/proc/{p}/cmdline").read_text().split("\0"))]
+                    "pnpm" not in " ".join(processes.command_line(p))]
         pnpm = [p for p in tree if p not in services]
         mem_services, mem_pnpm = memory(services), memory(pnpm)
         reload = reload_latency(root, "content-service", ports["content-service"][0])

@@ -4,6 +4,7 @@ reads `/proc` itself (a test fails any module of the suite that tries).
 
     alive(pid)                    a live process, not a zombie (an exited child of ours is reaped)
     command_line(pid)             its argv ([] when it is gone or not ours to read)
+    name(pid), user(pid)          its program's name, the user it runs as
     describe(pid)                 "node src/index.js" for messages (shortened)
     cwd(pid)                      its working folder, or None
     in_folder(path)               live processes whose working folder is `path` or below it
@@ -11,6 +12,7 @@ reads `/proc` itself (a test fails any module of the suite that tries).
     groups(pgids)                 {pgid: live members} for several groups, one pass
     descendants(pid)              every live process below `pid`
     listeners(port, host=None)    pids listening on TCP `port` (on `host`, else any address)
+    listening_addresses(port)     the local addresses listening on TCP `port`
     listening_ports(pids)         {pid: TCP ports it listens on}, for processes of ours
     established(port)             TCP connections established to the local `port`
     memory(pids)                  (RSS, PSS) in MB of those processes (USS where no PSS)
@@ -90,6 +92,18 @@ def name(pid: int) -> str:
     try:
         return proc.name()
     except (ps.NoSuchProcess, ps.AccessDenied, OSError):
+        return ""
+
+
+def user(pid: int) -> str:
+    """The name of the user the process runs as ('' when it is gone)."""
+    ps = _ps()
+    proc = _process(pid)
+    if proc is None:
+        return ""
+    try:
+        return proc.username()
+    except (ps.NoSuchProcess, ps.AccessDenied, KeyError, OSError):
         return ""
 
 
@@ -235,6 +249,13 @@ def listeners(port: int, host: str | None = None) -> list[int | None]:
         if pid not in found:
             found.append(pid)
     return found
+
+
+def listening_addresses(port: int) -> list[str]:
+    """The local addresses something listens on at TCP `port` ("127.0.0.1", "::1", "0.0.0.0")."""
+    ps = _ps()
+    return sorted({conn.laddr.ip for _, conn in _connections()
+                   if conn.status == ps.CONN_LISTEN and conn.laddr and conn.laddr.port == port})
 
 
 def listening_ports(pids: Iterable[int]) -> dict[int, set[int]]:

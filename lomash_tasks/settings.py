@@ -207,7 +207,8 @@ class StackSettings(Section):
                                            "suite runs as root.")
     redis_server: str = text("", "A redis-server/valkey-server binary ('' = the packaged one).")
     project: str = text("lomash-wood", "The Compose project name.")
-    cache_dir: str = text("", "Ready PostgreSQL clusters: '' = ~/.cache/lomash-tasks, off = none.")
+    cache_dir: str = text("", "Ready PostgreSQL clusters: '' = the platform's cache folder "
+                              "(~/.cache/lomash-tasks, ~/Library/Caches/lomash-tasks), off = none.")
     start_timeout: float = number(30.0, "Seconds a server may take to start.", positive=True)
     compose_start_timeout: float = number(180.0, "Seconds Compose may take for every container "
                                                  "to turn healthy (LocalStack's only once its "

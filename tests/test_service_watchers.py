@@ -4,7 +4,8 @@ Real watchers (nodemon + ts-node, ts-node-dev, tsx watch, node --watch), each ru
 suite runs a dev script that is not a plain `node` command: `pnpm run dev`, with the suite's
 Node preload in NODE_OPTIONS. First without the supervisor (the preload alone: which process
 reports itself as the service's own, where the inspector opens, what a reload does), then
-under `inv services.up` on the session's embedded stack (status, crashes, down).
+under `inv services.up` on the session's embedded stack (status, crashes, down), with /proc
+hidden from the suite's own code in `inv` and in the supervisor (tests/proc_guard).
 """
 
 from __future__ import annotations
@@ -237,7 +238,11 @@ def solo_workspace(stack, tmp_root: Path, kinds: dict[str, str]) -> tuple[Path, 
     parent.chmod(0o755)
     root = make_workspace(parent / "ws", node_modules=True)
     env = {**stack.env, "INVOKE_WORKSPACE_ROOT": str(root),
-           "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded"}
+           "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded",
+           # /proc hidden from the suite's code in `inv` and in the supervisor (test_processes)
+           "PYTHONPATH": os.pathsep.join([str(SUITE_ROOT / "tests" / "proc_guard"),
+                                          os.environ.get("PYTHONPATH", "")]),
+           "LOMASH_PROC_GUARD": str(parent / "proc-violations")}
     ports = {}
     for name in ("auth-service", "product-service"):
         key = name.upper().replace("-", "_")
@@ -279,6 +284,8 @@ def watched(stack, tmp_root):
     for root, inv, ports in made:
         inv("services.down", timeout=60)
         assert processes.in_folder(root / "services") == []
+        violations = root.parent / "proc-violations"
+        assert not violations.exists(), violations.read_text()
 
 
 def test_nodemon_ts_node_service_healthy_inspected_reloaded_crashed_and_stopped(watched):

@@ -71,7 +71,7 @@
     } catch (err) { /* the supervisor went away: nothing to tell */ }
   }
   note({ event: 'start', ppid: process.ppid, main, at: Date.now() / 1000 });
-  process.on('exit', (code) => note({ event: 'exit', code }));
+  process.on('exit', (code) => note({ event: 'exit', code, at: Date.now() / 1000 }));
 
   const where = env.LOMASH_INSPECT || '';
   const inspector = require('inspector');

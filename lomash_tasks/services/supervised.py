@@ -6,8 +6,9 @@ ts-node-dev, tsx watch; the service's own process below them). The suite's Node 
 The service has crashed when
 
 - the group's leader exits (the package manager or the watcher itself), or
-- its own process is gone and no other followed within APP_GONE_GRACE (a reload starts the next
-  one at once), or at once when the watcher says it waits for a file change (WATCHER_WAITS).
+- its own process is gone and no other followed within APP_GONE_GRACE (RELOAD_GRACE once the
+  watcher said it restarts it: nodemon waits its `delay`, ts-node compiles), or at once when
+  the watcher says it waits for a file change (WATCHER_WAITS).
 
 Then the whole group is killed before the service starts again, so no orphan keeps the port or
 the inspector. A crash restarts after a delay that doubles per crash in a row. Nothing here
@@ -25,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from lomash_tasks.processes import alive, group_members
 from lomash_tasks.services.shared import (APP_GONE_GRACE, FAILS_UNHEALTHY, HEALTH_RUNNING,
-                                          HEALTH_STARTING, WATCHER_WAITS, health, now_stamp,
-                                          read_events)
+                                          HEALTH_STARTING, RELOAD_GRACE, WATCHER_RESTARTS,
+                                          WATCHER_WAITS, health, now_stamp, read_events)
 
 if TYPE_CHECKING:
     from lomash_tasks.services.supervisor import Supervisor
@@ -62,6 +63,7 @@ class Service:
         self.app: dict[str, Any] = {}
         self.app_gone_at: float | None = None
         self.watcher_waits = ""        # the watcher's line saying it waits for a file change
+        self.restarting_at: float | None = None  # when the watcher said it restarts it
         self.inspector: dict[str, Any] = {}
 
     # -- process ---------------------------------------------------------------------------
@@ -119,6 +121,7 @@ class Service:
         self.app = {}
         self.app_gone_at = None
         self.watcher_waits = ""
+        self.restarting_at = None
         self.inspector = {}
 
     def kill_group(self, timeout: float) -> None:
@@ -194,6 +197,8 @@ class Service:
             for line in lines:
                 if any(said in line for said in WATCHER_WAITS):
                     self.watcher_waits = _plain(line)
+                elif WATCHER_RESTARTS in line.lower():
+                    self.restarting_at = time.monotonic()
             if lines:
                 self.write_log("".join(f"{stamp} {line.decode(errors='replace')}\n"
                                        for line in lines))
@@ -268,6 +273,7 @@ class Service:
                 self.app = {"pid": pid, "main": item.get("main", ""), "at": item.get("at")}
                 self.app_gone_at = None
                 self.watcher_waits = ""
+                self.restarting_at = None
                 self.inspector = {}
             elif kind == "exit" and pid == self.app.get("pid"):
                 self.app["code"] = item.get("code")
@@ -285,13 +291,21 @@ class Service:
                 return ""
             if self.app_gone_at is None:
                 self.app_gone_at = mono
-            if not self.watcher_waits and mono - self.app_gone_at < APP_GONE_GRACE:
-                return ""  # a reload starts the next one at once
+            since, grace = self.app_gone_at, APP_GONE_GRACE
+            if self.restarting_at is not None:  # a reload: the next one may take a while
+                since, grace = self.restarting_at, RELOAD_GRACE
+            if not self.watcher_waits and mono - since < grace:
+                return ""
             code = self.app.get("code")
             how = f" with exit code {code}" if code is not None else ""
-            waits = (f"; its watcher said: {self.watcher_waits}" if self.watcher_waits else
-                     f" and none followed within {APP_GONE_GRACE:g}s (its watcher waits for a "
-                     f"file change)")
+            if self.watcher_waits:
+                waits = f"; its watcher said: {self.watcher_waits}"
+            elif self.restarting_at is not None:
+                waits = (f"; its watcher said it restarts it, but none followed within "
+                         f"{grace:g}s")
+            else:
+                waits = (f" and none followed within {grace:g}s (its watcher waits for a "
+                         f"file change)")
             return f"the service's own process (pid {pid}) exited{how}{waits}"
         if self.watcher_waits:
             return f"its watcher said: {self.watcher_waits}"
