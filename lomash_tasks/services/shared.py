@@ -17,7 +17,7 @@ TICK = 0.1
 SCAN_EVERY = 0.25
 HEALTH_STARTING = 0.2
 HEALTH_RUNNING = 2.0
-APP_GONE_GRACE = 1.5     # the service's own process gone this long, none after it: crashed
+APP_GONE_GRACE = 1.0     # the service's own process gone this long, none after it: crashed
 RELOAD_GRACE = 15.0      # ... after its watcher said it restarts it (nodemon's `delay`, a build)
 FAILS_UNHEALTHY = 2      # consecutive failed checks before a healthy service is "unhealthy"
 # What watchers print when the service's process ended and they wait for a file change: the

@@ -216,6 +216,15 @@ class Service:
         self.next_start = None
         self.sup.dirty = True
 
+    def fail(self, why: str) -> None:
+        """A crash: said in the state file at once, then the whole group ended (which may take
+        up to a second) before the restart after the backoff."""
+        self.drain()
+        self.crashed(why)
+        self.sup.write_state(force=True)
+        self.kill_group(0.5)
+        self.sup.dirty = True
+
     def crashed(self, why: str) -> None:
         settings = self.sup.settings
         if self.healthy_since and time.time() - self.healthy_since >= settings["stable_after"]:
@@ -244,18 +253,14 @@ class Service:
             return
         code = self.proc.poll()
         if code is not None:
-            self.drain()
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-            self.kill_group(0.5)
-            self.crashed(f"its process exited ({how})")
+            self.fail(f"its process exited ({how})")
             return
         self.read_events()
         if scan or self.watcher_waits:
             why = self.app_down(mono)
             if why:
-                self.drain()
-                self.kill_group(0.5)
-                self.crashed(why)
+                self.fail(why)
                 return
         if mono >= self.next_health:
             self.check_health()
