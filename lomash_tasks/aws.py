@@ -312,13 +312,55 @@ def bootstrap(ws: Workspace, prefix: str = SECRET_PREFIX,
     report.steps["queues"] = ensure_queues(ws, max_receive_count)
     report.steps["secrets"] = sync_secrets(ws, prefix)
     report.steps["ses"] = verify_sender(ws)
+    _remember(ws, prefix, max_receive_count)
     return report
+
+
+# The embedded endpoint keeps nothing across a restart (as LocalStack without persistence): the
+# suite remembers that this workspace was bootstrapped, and `stack.up` restores the declared
+# resources (not object data) when it starts the endpoint again.
+DECLARED_FILE = "aws-bootstrap.json"
+
+
+def _remember(ws: Workspace, prefix: str, max_receive_count: int) -> None:
+    import json
+
+    from lomash_tasks.env.files import write_atomic
+
+    path = ws.ensure_state_dir() / DECLARED_FILE
+    text = json.dumps({"prefix": prefix, "max_receive_count": max_receive_count}) + "\n"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_atomic(path, text, mode=0o600)
+
+
+def restore(ws: Workspace) -> AwsReport | None:
+    """Bootstrap again as last time (after the endpoint restarted); None if it never was."""
+    import json
+
+    path = ws.state_dir / DECLARED_FILE
+    try:
+        remembered = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return bootstrap(ws, str(remembered.get("prefix") or SECRET_PREFIX),
+                     int(remembered.get("max_receive_count") or MAX_RECEIVE_COUNT))
+
+
+def missing(found: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """`kind name` of every declared resource `status` did not find (a queue without its DLQ
+    counts)."""
+    out = []
+    for kind, items in found.items():
+        for item in items:
+            if not item["exists"] and not item.get("skipped"):
+                out.append(f"{kind[:-1] if kind.endswith('s') else kind} {item['name']}")
+            elif kind == "queues" and not item.get("dlq", True):
+                out.append(f"dead-letter queue of {item['name']}")
+    return out
 
 
 def status(ws: Workspace, prefix: str = SECRET_PREFIX) -> dict[str, list[dict[str, Any]]]:
     """What exists on the endpoint for each configured bucket, queue, secret and the sender."""
-    import botocore.exceptions as bce
-
     aws = ws.registry.aws
     with _Calls(ws, "read the AWS resources"):
         s3 = connections.aws_client(ws, "s3")
@@ -340,7 +382,10 @@ def status(ws: Workspace, prefix: str = SECRET_PREFIX) -> dict[str, list[dict[st
         for svc, values in _service_envs(ws):
             name = secret_name(ws, svc, values or {}, prefix)
             exists = secret_exists(sm, name)
-            secrets.append({"name": name, "service": svc.name, "exists": exists})
+            item = {"name": name, "service": svc.name, "exists": exists}
+            if values is None:  # nothing to store until the service has its .env
+                item["skipped"] = f"no {ws.relative(ws.env_pair(svc).env)}"
+            secrets.append(item)
         ses = connections.aws_client(ws, "ses")
         identities = ses.list_identities(IdentityType="EmailAddress").get("Identities", [])
         senders = [{"name": aws.sender, "exists": aws.sender in identities}] if aws.sender else []

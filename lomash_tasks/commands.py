@@ -17,6 +17,7 @@ running them.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -115,6 +116,23 @@ def which(name: str, path: str | None = None) -> str | None:
     return shutil.which(name, path=path)
 
 
+_SHELL_SYNTAX = re.compile(r"[|&;<>()$`\\*?\[\]#~\n]")
+
+
+def script_argv(line: str) -> list[str]:
+    """argv for a command line the monorepo itself wrote (a package.json script, a Prisma seed
+    command), run the way npm runs scripts: split into words when it is a plain command,
+    through `sh -c` when it uses shell syntax (pipes, `&&`, variables, `VAR=x cmd`). Never for
+    text the suite composes from its own values: those are argument lists."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        words = []
+    if not words or _SHELL_SYNTAX.search(line) or "=" in words[0]:
+        return ["sh", "-c", line]
+    return words
+
+
 def pnpm_path() -> str | None:
     """The pnpm the suite uses: a source checkout's pinned tools/ install first, then PATH."""
     from lomash_tasks import CHECKOUT_DIR
@@ -199,6 +217,8 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
         proc = sh.Command(exe)(*args[1:], **kwargs)
     except (sh.CommandNotFound, FileNotFoundError, PermissionError):
         raise CommandNotFound(args) from None
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc.pid)
     # The deadline kills the program's whole process group; `wait()` without a timeout then
     # returns once it is gone and its output has been read to the end (sh's own timed wait
     # polls every 0.1 s and can return before the last output is collected).
@@ -218,6 +238,8 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
     finally:
         if timer is not None:
             timer.cancel()
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc.pid)
     if expired.is_set():
         raise CommandTimeout(args, float(timeout or 0), "".join(out_lines), "".join(err_lines))
     code = proc.exit_code if proc.exit_code is not None else 1
@@ -233,6 +255,59 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
 def stream(argv: Sequence[str], *, on_line: Callable[[str], None], **kwargs) -> Completed:
     """`run`, handing each output line to `on_line` as it comes (long builds, logs -f)."""
     return run(argv, on_line=on_line, **kwargs)
+
+
+# Foreground programs running now (their process group ids), from any thread: what an
+# interruption stops (they run in their own session, so a terminal's Ctrl-C does not reach them).
+_RUNNING: set[int] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def interrupt_all(grace: float = 2.0) -> list[int]:
+    """Stop every foreground program still running (SIGTERM to its group, SIGKILL after
+    `grace` seconds); the process groups that were signalled."""
+    with _RUNNING_LOCK:
+        groups = sorted(_RUNNING)
+    for pid in groups:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    end = time.monotonic() + grace
+    alive = list(groups)
+    while alive and time.monotonic() < end:
+        time.sleep(0.05)
+        alive = [pid for pid in alive if _group_alive(pid)]
+    for pid in alive:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return groups
+
+
+def _group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def terminate_as_interrupt() -> None:
+    """SIGTERM to this process is handled like Ctrl-C (a KeyboardInterrupt in the main thread),
+    so the same clean-up runs: programs stopped, work in progress reported, nothing orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:  # noqa: ARG001 - a handler's signature
+        raise KeyboardInterrupt
+
+    try:
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not the main interpreter
+        pass
 
 
 def _kill_group(pid: int, sig: int = signal.SIGKILL, grace: float = 0.0) -> None:

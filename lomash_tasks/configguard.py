@@ -29,7 +29,6 @@ def install() -> None:
 
     original_set = Environment._path_set
     original_runtime = Config.load_runtime
-    original_yaml = Config._load_yaml
     original_json = Config._load_json
 
     def _path_set(self: Environment, key_path: Sequence[str], value: str) -> None:
@@ -46,14 +45,7 @@ def install() -> None:
         original_runtime(self, merge=merge)
 
     def _load_yaml(self: Config, path: Any) -> Any:
-        try:
-            data = original_yaml(self, path)
-        except OSError:
-            raise
-        except Exception as err:  # noqa: BLE001 - yaml's parser and scanner errors
-            raise UserError(f"{path} is not valid YAML: {_first_line(err)}. Fix the file "
-                            f"(or leave it out) and run again.") from None
-        return _mapping(path, data)
+        return load_yaml(path)
 
     def _load_json(self: Config, path: Any) -> Any:
         try:
@@ -65,6 +57,18 @@ def install() -> None:
                             f"and run again.") from None
         return _mapping(path, data)
 
+    original_merge = Config.merge
+
+    def merge(self: Config) -> None:
+        from invoke.config import AmbiguousMergeError
+
+        try:
+            original_merge(self)
+        except AmbiguousMergeError:
+            raise UserError(ambiguous_message(self)) from None
+
+    Config.merge = merge
+    _mask_invoke_errors()
     Environment._path_set = _path_set
     # `services.auth-service.port` is INVOKE_SERVICES_AUTH_SERVICE_PORT: a shell cannot export
     # a name with '-' in it, so a key's '-' is '_' in its variable's name.
@@ -74,6 +78,112 @@ def install() -> None:
     Config._load_yml = _load_yaml
     Config._load_json = _load_json
     _INSTALLED = True
+
+
+def load_yaml(path: Any) -> Any:
+    """A YAML config file as Invoke reads it, but strict: a key written twice in one mapping
+    (the second `services:` silently replacing the first) is an error naming both lines."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Strict(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if getattr(key_node, "tag", "") == "tag:yaml.org,2002:merge":
+                    continue
+                key = getattr(key_node, "value", None)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, str) and key in seen:
+                    raise UserError(f"{path}: the key '{key}' is written twice in one mapping "
+                                    f"(lines {seen[key]} and {line}); YAML keeps only the "
+                                    f"last, so the first would be silently ignored. Merge them "
+                                    f"into one and run again.")
+                seen.setdefault(key, line)
+            return super().construct_mapping(node, deep=deep)
+
+    with open(path, encoding="utf-8") as handle:
+        try:
+            data = yaml.load(handle, Loader=Strict)
+        except UserError:
+            raise
+        except Exception as err:  # noqa: BLE001 - yaml's parser and scanner errors
+            raise UserError(f"{path} is not valid YAML: {_first_line(err)}. Fix the file "
+                            f"(or leave it out) and run again.") from None
+    return _mapping(path, data)
+
+
+def _mask_invoke_errors() -> None:
+    """What Invoke prints to stderr itself (an Exit's message, a parse error naming a flag's
+    value) goes through the same cleaning as the suite's own messages: secrets masked."""
+    import builtins
+    import sys
+
+    import invoke.program
+
+    def _print(*args: Any, **kwargs: Any) -> None:
+        if kwargs.get("file") is sys.stderr:
+            from lomash_tasks.errors import clean
+
+            args = tuple(clean(str(a)) for a in args)
+        builtins.print(*args, **kwargs)
+
+    invoke.program.print = _print  # type: ignore[attr-defined]
+
+
+def _conflict(base: Any, over: Any, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], Any, Any] | None:
+    """The first key where merging `over` onto `base` puts a mapping against a non-mapping."""
+    if not isinstance(base, dict) or not isinstance(over, dict):
+        return None
+    for key, value in over.items():
+        if key not in base:
+            continue
+        old = base[key]
+        if isinstance(old, dict) != isinstance(value, dict):
+            return (*path, str(key)), old, value
+        found = _conflict(old, value, (*path, str(key)))
+        if found:
+            return found
+    return None
+
+
+def ambiguous_message(config: Any) -> str:
+    """Name the file (or variable layer) and key that Invoke could not merge."""
+    from invoke.config import copy_dict, merge_dicts
+
+    layers = [("the suite's defaults", getattr(config, "_defaults", {})),
+              ("the collection's defaults", getattr(config, "_collection", {}))]
+    for name in ("system", "user", "project"):
+        if getattr(config, f"_{name}_found", None):
+            layers.append((str(getattr(config, f"_{name}_path", name)),
+                           getattr(config, f"_{name}", {})))
+    layers.append(("the INVOKE_* environment variables", getattr(config, "_env", {})))
+    if getattr(config, "_runtime_found", None):
+        layers.append((str(getattr(config, "_runtime_path", "-f file")),
+                       getattr(config, "_runtime", {})))
+    layers.append(("the command line", getattr(config, "_overrides", {})))
+    merged: dict = {}
+    for source, data in layers:
+        found = _conflict(merged, data or {})
+        if found:
+            path, old, new = found
+            key = ".".join(path)
+            if new is None:
+                what = (f"sets '{key}' to nothing (an empty key, or one whose children are all "
+                        f"commented out), where a mapping of settings belongs")
+            elif isinstance(new, dict):
+                what = f"makes '{key}' a mapping, where {old!r} belongs"
+            else:
+                what = f"sets '{key}' to {new!r}, where a mapping of settings belongs"
+            return (f"{source} {what}. Give it its keys, "
+                    f"or delete the line, then run again.")
+        try:
+            merge_dicts(merged, copy_dict(data or {}))
+        except Exception:  # noqa: BLE001 - reported above when it is a conflict
+            break
+    return ("Invoke could not merge the config files (a key is a mapping in one and a plain "
+            "value in another): check invoke.yaml and any -f file for an empty key.")
 
 
 def env_name(prefix: str, key_path: Sequence[str]) -> str:

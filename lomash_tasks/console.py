@@ -65,14 +65,12 @@ class Console:
     def print(self, text: str = "", *, err: bool = False) -> None:
         stream = self.err if err else self.out
         with self._lock:
-            stream.write(masking.mask(str(text)) + "\n")
-            stream.flush()
+            _write(stream, masking.mask(str(text)) + "\n")
 
     def print_raw(self, text: str) -> None:
         """Print without masking: only for output the user asked to see unmasked (--reveal)."""
         with self._lock:
-            self.out.write(str(text) + "\n")
-            self.out.flush()
+            _write(self.out, str(text) + "\n")
 
     def info(self, text: str) -> None:
         self.print(text)
@@ -130,7 +128,10 @@ class Console:
                 table.add_column(col)
             for row in cells:
                 table.add_row(*row)
-            RichConsole(file=self.out, highlight=False).print(table)
+            try:
+                RichConsole(file=self.out, highlight=False).print(table)
+            except BrokenPipeError:
+                _closed(self.out)
             return
         widths = [max(len(str(c)) for c in col) for col in zip(columns, *cells)] if cells else \
             [len(c) for c in columns]
@@ -209,6 +210,30 @@ class Progress:
             clock = f"{now - self.started[name]:.1f}s" if state == "running" else ""
             table.add_row(name, masking.mask(state), clock)
         return table
+
+
+def _write(stream: TextIO, text: str) -> None:
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        _closed(stream)
+
+
+def _closed(stream: TextIO) -> None:
+    """The reader went away (`inv env.show ... | head`): stop quietly, as Unix tools do.
+
+    The stream's descriptor is pointed at /dev/null so nothing more (not even Python's own
+    flush at exit) fails on it; the task stops with the usual exit code of a closed pipe."""
+    from invoke import Exit
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO)
+        pass
+    raise Exit(code=141)
 
 
 def _rich_console(stream: TextIO) -> Any:

@@ -20,6 +20,7 @@ from lomash_tasks.settings import plain  # noqa: F401 - re-exported for the task
 from lomash_tasks.workspace import HINT, Workspace, find_root
 
 configguard.install()  # a bad INVOKE_* variable or -f file: a message, not a traceback
+commands.terminate_as_interrupt()  # `kill <inv>` cleans up as Ctrl-C does
 
 S = TypeVar("S", bound=settings.Section)
 
@@ -30,9 +31,95 @@ def project_dir(ctx: Context) -> Path:
     return Path(prefix) if prefix else Path.cwd()
 
 
+# Invoke's own top-level keys, and the suite's besides its sections (validated elsewhere).
+INVOKE_KEYS = ("tasks", "run", "runners", "sudo", "timeouts")
+OTHER_KEYS = ("targets",)
+LOW_LAYERS = ("_defaults", "_collection", "_system", "_user")
+HIGH_LAYERS = ("_project", "_env", "_runtime", "_overrides", "_modifications")
+
+
 def data(ctx: Context) -> dict[str, Any]:
-    """The context's config as plain data over the packaged defaults."""
-    return settings.merged(settings.all_defaults(), plain(ctx.config))
+    """The context's config as plain data over the packaged defaults.
+
+    The order, weakest first: the suite's packaged defaults, the workspace's own invoke.yaml
+    (when `inv` runs with another project's invoke.yaml, e.g. one whose `workspace.root`
+    names it), the project's invoke.yaml, INVOKE_* variables, an `-f` file, flags. A key the
+    suite does not know but nearly does (`servcies`, `INVOKE_INFRA_POSTGRES_PROT`) is refused:
+    a typo must not be silently ignored.
+    """
+    cfg = ctx.config
+    full = settings.merged(settings.all_defaults(), plain(cfg))
+    own = _workspace_file(ctx, full)
+    if own is not None:
+        full = settings.all_defaults()
+        for name in LOW_LAYERS:
+            full = settings.merged(full, plain(getattr(cfg, name, None) or {}))
+        full = settings.merged(full, own)
+        for name in HIGH_LAYERS:
+            full = settings.merged(full, plain(getattr(cfg, name, None) or {}))
+    _refuse_near_misses(full)
+    for section in settings.SECTIONS:  # every setting checked, whichever task runs
+        section.load(full)
+    return full
+
+
+_OWN_FILES: dict[tuple[str, float], dict[str, Any]] = {}
+
+
+def _workspace_file(ctx: Context, full: dict[str, Any]) -> dict[str, Any] | None:
+    """The workspace's own invoke.yaml, when it is not the project file Invoke already read."""
+    root = str(((full.get("workspace") or {}).get("root")) or "")
+    if root:
+        folder = Path(root).expanduser()
+        if not folder.is_absolute():
+            folder = project_dir(ctx) / folder
+    else:
+        folder = find_root(Path.cwd())
+        if folder is None:
+            return None
+    path = folder / "invoke.yaml"
+    project = project_dir(ctx) / "invoke.yaml"
+    try:
+        if not path.is_file() or (project.exists() and path.samefile(project)):
+            return None
+        key = (str(path.resolve()), path.stat().st_mtime)
+    except OSError:
+        return None
+    if key not in _OWN_FILES:
+        loaded = configguard.load_yaml(path) or {}
+        loaded.pop("workspace", None)  # the workspace file cannot move the workspace
+        _OWN_FILES[key] = loaded
+    return _OWN_FILES[key]
+
+
+def _refuse_near_misses(full: dict[str, Any]) -> None:
+    from lomash_tasks.errors import suggest
+
+    known = set(settings.all_defaults()) | set(INVOKE_KEYS) | set(OTHER_KEYS)
+    for key in full:
+        if key not in known and suggest(str(key), known):
+            raise UserError(f"Unknown config key '{key}'.{suggest(str(key), known)} A "
+                            f"misspelt key is not applied: fix it in invoke.yaml (or the -f "
+                            f"file) and run again.")
+    sections = [k for k in settings.all_defaults()]
+    names = set()
+
+    def walk(value: Any, path: tuple[str, ...]) -> None:
+        names.add(configguard.env_name("INVOKE_", path))
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, (*path, str(k)))
+
+    for section in sections:
+        walk(full.get(section), (section,))
+    prefixes = tuple(configguard.env_name("INVOKE_", (section,)) + "_" for section in sections)
+    for var in os.environ:
+        if var.startswith(prefixes) and var not in names:
+            near = suggest(var, sorted(names))
+            if near or not var.startswith(("INVOKE_SERVICES_",)):
+                raise UserError(f"The environment variable {var} names no config key of the "
+                                f"suite, so it would be ignored.{near} Fix or unset it "
+                                f"(`unset {var}`) and run again.")
 
 
 def section(ctx: Context, cls: type[S]) -> S:

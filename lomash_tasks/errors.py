@@ -12,11 +12,30 @@ from typing import Iterable
 from invoke import Exit
 
 
+LONG_WORD = 200  # a longer run of non-space characters is shortened in a message
+
+
+def clean(text: str) -> str:
+    """A message safe to print: secrets masked, control characters shown as escapes (a pasted
+    name cannot move the cursor or recolour the terminal), overlong words shortened."""
+    import re
+
+    from lomash_tasks import masking
+
+    text = masking.mask(str(text))
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]",
+                  lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+    return re.sub(r"\S{%d,}" % (LONG_WORD + 1),
+                  lambda m: f"{m.group(0)[:60]}…({len(m.group(0))} characters)", text)
+
+
 class UserError(Exit):
-    """A mistake the user can fix: one paragraph saying what went wrong and what to do."""
+    """A mistake the user can fix: one paragraph saying what went wrong and what to do.
+
+    The message is cleaned when it is made (see `clean`): it is printed by Invoke itself."""
 
     def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message=message.rstrip(), code=code)
+        super().__init__(message=clean(message.rstrip()), code=code)
 
     @property
     def text(self) -> str:
@@ -30,5 +49,7 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     """' Did you mean X?' for the nearest choice, or ''."""
     import difflib
 
+    if len(name) > 100:  # nothing is that long; difflib on it would only cost time
+        return ""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{close[0]}'?" if close else ""

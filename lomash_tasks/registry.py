@@ -96,6 +96,9 @@ class Registry:
     def service(self, name: str) -> Service:
         """The service named by its alias or full name; an unknown name lists the valid ones."""
         wanted = str(name).strip()
+        if not wanted:
+            raise UserError(f"An empty service name was given. Name a service (alias or full "
+                            f"name: {', '.join(s.alias for s in self.services)}).")
         for svc in self.services:
             if wanted in (svc.name, svc.alias):
                 return svc
@@ -106,12 +109,26 @@ class Registry:
             f"Valid services (alias or full name): {valid}."
         )
 
-    def select(self, names: Iterable[str] | None = None) -> list[Service]:
-        """The named services in registry order, without repeats; all of them when none named."""
-        names = [n for n in (names or []) if n is not None]
-        if not names:
+    def select(self, names: str | Iterable[str] | None = None) -> list[Service]:
+        """The named services in registry order, without repeats; all of them when none named.
+
+        A repeatable `--service` gives a list; each item may be a comma list ("auth,order").
+        An empty name is a mistake (`--service ""` must not mean every service)."""
+        items = [names] if isinstance(names, str) else list(names or [])
+        wanted = []
+        for item in items:
+            if item is None:
+                continue
+            for part in str(item).split(","):
+                if not part.strip():
+                    raise UserError(f"An empty service name was given ({'--service ' + repr(str(item))}). "
+                                    f"Name a service (alias or full name: "
+                                    f"{', '.join(s.alias for s in self.services)}), or leave "
+                                    f"--service out to act on every service.")
+                wanted.append(part.strip())
+        if not wanted:
             return list(self.services)
-        chosen = {self.service(n).name for n in names}
+        chosen = {self.service(n).name for n in wanted}
         return [s for s in self.services if s.name in chosen]
 
     @property
@@ -139,24 +156,27 @@ class Registry:
             for name in services_raw
         )
         infra = reader.mapping(data, "infra")
+        reader.known(infra, "infra", INFRA_KEYS)
         pg = reader.mapping(infra, "postgres", "infra")
         rd = reader.mapping(infra, "redis", "infra")
         sm = reader.mapping(infra, "smtp", "infra")
         aw = reader.mapping(infra, "aws", "infra")
+        for part, known in INFRA_PART_KEYS.items():
+            reader.known(infra[part], f"infra.{part}", known)
         at = "infra.postgres"
         postgres = Postgres(
-            "postgres", reader.text(pg, "host", at), reader.port(pg, "port", at),
+            "postgres", reader.host(pg, "host", at), reader.port(pg, "port", at),
             superuser=reader.text(pg, "superuser", at),
         )
-        redis = Endpoint("redis", reader.text(rd, "host", "infra.redis"),
+        redis = Endpoint("redis", reader.host(rd, "host", "infra.redis"),
                          reader.port(rd, "port", "infra.redis"))
         smtp = Smtp(
-            "smtp", reader.text(sm, "host", "infra.smtp"), reader.port(sm, "port", "infra.smtp"),
+            "smtp", reader.host(sm, "host", "infra.smtp"), reader.port(sm, "port", "infra.smtp"),
             web_port=reader.port(sm, "web_port", "infra.smtp"),
         )
         at = "infra.aws"
         aws = Aws(
-            "aws", reader.text(aw, "host", at), reader.port(aw, "port", at),
+            "aws", reader.host(aw, "host", at), reader.port(aw, "port", at),
             region=reader.text(aw, "region", at),
             buckets=reader.names(aw, "buckets", at),
             queues=reader.names(aw, "queues", at, required=False),
@@ -230,11 +250,51 @@ def _check_unique(reader: "ConfigReader", reg: Registry) -> None:
     once("path", [(f"services.{s.name}.path", s.path) for s in reg.services])
 
 
+def host_problem(value: str) -> str | None:
+    """Why `value` cannot be a host to connect to, or None (a name, IPv4 or IPv6 address)."""
+    import ipaddress
+
+    if "://" in value or "@" in value or "/" in value:
+        return "it looks like a URL: give only the host name, e.g. 127.0.0.1"
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+        return None
+    except ValueError:
+        pass
+    name = value[:-1] if value.endswith(".") else value
+    if len(name) > 253:
+        return "longer than 253 characters"
+    for label in name.split("."):
+        if not label:
+            return "an empty label (two dots in a row, or a leading dot)"
+        if len(label) > 63:
+            return f"the label {label[:20]}… is longer than 63 characters"
+        if not all(c.isalnum() or c in "-_" for c in label):
+            return f"the label {label!r} holds characters a host name cannot"
+    return None
+
+
+INFRA_KEYS = ("postgres", "redis", "smtp", "aws", "tools")
+INFRA_PART_KEYS = {
+    "postgres": ("host", "port", "superuser"),
+    "redis": ("host", "port"),
+    "smtp": ("host", "port", "web_port"),
+    "aws": ("host", "port", "region", "buckets", "queues", "sender"),
+}
+
+
 class ConfigReader:
     """Typed reads from config data; every failure names the key and the file."""
 
     def __init__(self, source: str) -> None:
         self.source = source
+
+    def known(self, data: Mapping[str, Any], at: str, keys: Sequence[str]) -> None:
+        """A key this part does not have is a typo that would be silently ignored: refuse it."""
+        for key in data:
+            if key not in keys:
+                self.fail(f"{at}.{key}", f"is not a known key.{suggest(str(key), keys)} "
+                                         f"(known: {', '.join(keys)})")
 
     def fail(self, key: str, problem: str) -> None:
         raise UserError(
@@ -264,6 +324,14 @@ class ConfigReader:
         if not isinstance(value, str) or not value.strip():
             self.fail(f"{at}.{key}", f"must be a non-empty string, not {value!r}")
         return value.strip()
+
+    def host(self, data: Mapping[str, Any], key: str, at: str) -> str:
+        """A host name or an IP address (not a URL, no empty or overlong DNS label)."""
+        value = self.text(data, key, at)
+        problem = host_problem(value)
+        if problem:
+            self.fail(f"{at}.{key}", f"is not a host name or address ({value!r}: {problem})")
+        return value
 
     def integer(self, data: Mapping[str, Any], key: str, at: str, low: int, high: int) -> int:
         value = self.get(data, key, at)

@@ -130,6 +130,13 @@ class Section:
         if not isinstance(raw, Mapping):
             raise UserError(f"Invalid configuration: '{cls.NAME}' must be a mapping of settings, "
                             f"not {raw!r}.")
+        unknown = [str(k) for k in raw if k not in cls.SETTINGS]
+        if unknown:
+            key = unknown[0]
+            raise UserError(f"Unknown setting '{cls.NAME}.{key}' (invoke.yaml, an INVOKE_* "
+                            f"variable or an -f file).{suggest(key, cls.SETTINGS)} Known "
+                            f"'{cls.NAME}' settings: {', '.join(cls.SETTINGS)}. A misspelt key "
+                            f"is not applied: fix it and run again.")
         return cls(**{name: _convert(f"{cls.NAME}.{name}", raw.get(name, spec.default),
                                      spec.default, spec.meta)
                       for name, spec in cls.SETTINGS.items()})

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Registry, Service
+
+if TYPE_CHECKING:
+    from lomash_tasks import monorepo
 
 STATE_DIR = ".lomash"
 COMPOSE_DIR = "infra/docker"
@@ -50,6 +53,8 @@ class Workspace:
     # name, from the target's secrets; the registry's postgres then points at the tunnel).
     target: str = "local"
     database_urls: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # What each service's own files say (monorepo.read), read once per workspace object.
+    _facts: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_local(self) -> bool:
@@ -81,15 +86,29 @@ class Workspace:
 
     def ensure_state_dir(self, *parts: str) -> Path:
         """Create (owner-only) and return a folder under the state dir."""
+        from lomash_tasks import gitexclude
+
         path = self.state_dir.joinpath(*parts)
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        gitexclude.hide_state(self.root)  # out of `git status`, whatever the repo ignores
         return path
 
     def service_dir(self, service: Service) -> Path:
         return self.root / service.path
 
+    def facts(self, service: Service) -> "monorepo.ServiceFacts":
+        """What the service's own files say: installer, scripts, Prisma layout, seed."""
+        from lomash_tasks import monorepo
+
+        if service.name not in self._facts:
+            if "" not in self._facts:
+                self._facts[""] = monorepo.read_root(self.root)
+            self._facts[service.name] = monorepo.read(self.root, service, self._facts[""])
+        return self._facts[service.name]
+
     def migrations_dir(self, service: Service) -> Path:
-        return self.service_dir(service) / "prisma" / "migrations"
+        """The service's migrations folder, where its Prisma config (or the convention) puts it."""
+        return self.facts(service).prisma.migrations
 
     def seed_file(self, service: Service) -> Path:
         return self.service_dir(service) / "prisma" / "seed.sql"

@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
      "lomash_tasks.flagvalues", "lomash_tasks.console", "lomash_tasks.commands",
      "lomash_tasks.processes",
      "lomash_tasks.configguard", "lomash_tasks.settings", "lomash_tasks.registry",
-     "lomash_tasks.workspace"),
+     "lomash_tasks.monorepo", "lomash_tasks.gitexclude", "lomash_tasks.workspace"),
     ("lomash_tasks.env",),
     ("lomash_tasks.connections",),
     ("lomash_tasks.stack",),

@@ -3,7 +3,7 @@
 Public entry points (plain functions; `tasks/db.py` is a thin layer over them):
 
     init(ws) -> InitResult                              apply init.sql (idempotent)
-    seed(ws, names=None, timeout=60) -> [SeedResult]     run prisma/seed.sql per service
+    seed(ws, names=None, timeout=60) -> [SeedResult]     seed per service (see db/seeds.py)
     reset(ws, svc, yes=False, allow_remote=False, runner="auto", out=None) -> ResetResult
     url(ws, svc) -> str                                  the service's DATABASE_URL (host side)
     psql_command(ws, svc) -> (argv, env)                 an interactive psql as the service role
@@ -13,16 +13,14 @@ Public entry points (plain functions; `tasks/db.py` is a thin layer over them):
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable
 
 from lomash_tasks import connections
 from lomash_tasks.console import Console
-from lomash_tasks.db.migrate.runner import StepResult
+from lomash_tasks.db.seeds import SeedResult, seed_one
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
 from lomash_tasks.stack.pgtools import find_psql
@@ -63,61 +61,6 @@ def init(ws: Workspace, timeout: float = 60.0) -> InitResult:
 
 
 # -- seed ---------------------------------------------------------------------------------------
-@dataclass
-class SeedResult(StepResult):
-    service: str
-    inserted: int = 0  # rows inserted by this run (0 on a re-run: the seeds are idempotent)
-    seconds: float = 0.0
-    error: str | None = None
-    skipped: str | None = None
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.inserted)
-
-
-def seed_one(ws: Workspace, svc: Service, timeout: float = 60.0) -> SeedResult:
-    """Run the service's prisma/seed.sql as its role, in one transaction; count rows inserted."""
-    import psycopg
-
-    from lomash_tasks.db.migrate import native
-    from lomash_tasks.db.migrate.problems import classify, first_line
-
-    began = time.monotonic()
-    result = SeedResult(svc.name)
-    path = ws.seed_file(svc)
-    if not path.is_file():
-        result.skipped = f"no {ws.relative(path)}"
-        return result
-    script = path.read_text(encoding="utf-8")
-    try:
-        conn = connections.pg_connect(ws, svc, timeout=min(timeout, 10.0), autocommit=True)
-    except psycopg.Error as exc:
-        address = ws.registry.postgres.address
-        result.error = classify(str(exc), svc, address) or first_line(str(exc))
-        result.seconds = time.monotonic() - began
-        return result
-    try:
-        with conn:
-            conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
-            with conn.transaction():
-                conn.execute(script, prepare=False)
-                # Tuples this transaction inserted, over every table (ON CONFLICT DO NOTHING
-                # skips count as none).
-                row = conn.execute("SELECT coalesce(sum(n_tup_ins), 0)::bigint "
-                                   "FROM pg_stat_xact_user_tables").fetchone()
-                result.inserted = int(row[0])
-    except psycopg.Error as exc:
-        text = native.describe_sql_error(exc, script)
-        hint = ""
-        if getattr(exc, "sqlstate", None) == "42P01":
-            hint = f"; are its migrations applied? (`inv db.migrate --service {svc.alias}`)"
-        result.error = f"{ws.relative(path)} failed and was rolled back: {text}{hint}"
-    finally:
-        result.seconds = time.monotonic() - began
-    return result
-
-
 def seed(ws: Workspace, names: Iterable[str] | None = None,
          timeout: float = 60.0) -> list[SeedResult]:
     """Seed the named (default: all) database services; the gateway, when named, is skipped."""

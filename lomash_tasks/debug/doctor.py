@@ -46,7 +46,8 @@ class Check:
         return asdict(self)
 
 
-def run_checks(ws: Workspace, backend: str | None = None, timeout: float = 3.0) -> list[Check]:
+def run_checks(ws: Workspace, backend: str | None = None, timeout: float = 3.0,
+               runner: str = "auto") -> list[Check]:
     """Every check, in order; each bounded by `timeout` seconds (plus a small margin)."""
     plan: list[tuple[str, Callable[[], Check]]] = []
     compose = backend == "compose"
@@ -57,8 +58,13 @@ def run_checks(ws: Workspace, backend: str | None = None, timeout: float = 3.0) 
                        f"not needed (stack backend: {backend or 'embedded'})")))
     plan.append(("Node", lambda: _node(timeout)))
     plan.append(("pnpm", lambda: _pnpm(ws, timeout)))
+    plan.append(("npm", lambda: _npm(ws, timeout)))
+    plan.append(("monorepo files", lambda: _monorepo(ws)))
+    plan.append(("dependencies", lambda: _dependencies(ws)))
+    plan.append(("Prisma CLI", lambda: _prisma(ws, runner)))
     plan.append(("env files", lambda: _env(ws)))
     plan.append(("Redis URLs", lambda: _redis_urls(ws)))
+    plan.append(("Redis password", lambda: _redis_password(ws)))
     for part in probes.PARTS:
         plan.append((part, lambda part=part: _reachable(ws, part, backend, timeout)))
     plan.append(("CREATEDB", lambda: _createdb(ws, timeout)))
@@ -164,16 +170,86 @@ def _node(timeout: float) -> Check:
 
 
 def _pnpm(ws: Workspace, timeout: float) -> Check:
+    """The pnpm the workspace's `packageManager` names (the suite's pinned one otherwise), for
+    the services that are members of the pnpm workspace."""
+    members = [s.name for s in ws.registry.services if ws.facts(s).installer.member]
+    pinned = ws.facts(ws.registry.services[0]).installer.version if members else None
+    wanted = pinned or PNPM_VERSION
+    source = "package.json packageManager" if pinned else "the suite's pin"
     exe = commands.pnpm_path()
-    fix = (f"`npm ci --prefix tools` in the suite (pins pnpm {PNPM_VERSION}), or `corepack "
-           f"enable && corepack prepare pnpm@{PNPM_VERSION} --activate`")
+    fix = (f"`corepack enable && corepack prepare pnpm@{wanted} --activate` (Node's own "
+           f"corepack installs the version packageManager names), or `npm i -g pnpm@{wanted}`")
     if not exe:
+        if not members:
+            return Check("pnpm", None, "not found, and not needed (no service is a member of "
+                                       "the pnpm workspace)")
         return Check("pnpm", False, "not found", fix)
     version = _version_of([exe, "--version"], timeout + 2.0)
-    if version != PNPM_VERSION:
-        return Check("pnpm", False, f"{version or 'unknown version'} at {exe} "
-                     f"({PNPM_VERSION} needed)", fix)
-    return Check("pnpm", True, f"{version} ({exe})")
+    if not members:
+        return Check("pnpm", None, f"{version or '?'} ({exe}); not needed: no service is a "
+                                   f"member of the pnpm workspace")
+    if version == wanted:
+        return Check("pnpm", True, f"{version} ({exe}), as {source} asks")
+    if version and wanted and version.split(".")[0] == wanted.split(".")[0]:
+        return Check("pnpm", True, f"{version} at {exe}; {source} pins {wanted} (same major "
+                                   f"version: same lockfile format)")
+    return Check("pnpm", False, f"{version or 'unknown version'} at {exe} ({source} pins "
+                 f"{wanted})", fix)
+
+
+def _npm(ws: Workspace, timeout: float) -> Check:
+    users = [s.alias for s in ws.registry.services if ws.facts(s).installer.manager == "npm"]
+    if not users:
+        return Check("npm", None, "not needed (no service installs with npm)")
+    if not shutil.which("npm"):
+        return Check("npm", False, f"not found ({', '.join(users)} install with npm)",
+                     "install Node 20 with its npm")
+    version = _version_of(["npm", "--version"], timeout + 2.0)
+    return Check("npm", True, f"{version or '?'} (for {', '.join(users)})")
+
+
+def _monorepo(ws: Workspace) -> Check:
+    findings = [f for s in ws.registry.services for f in ws.facts(s).findings]
+    blocking = [f for f in findings if f.blocking]
+    if blocking:
+        more = f" (+{len(blocking) - 1} more)" if len(blocking) > 1 else ""
+        return Check("monorepo files", False, f"{blocking[0].line()}{more}",
+                     "`inv debug.monorepo` lists what each service's files say; fix the files "
+                     "it names")
+    note = f"; {len(findings)} note(s): `inv debug.monorepo`" if findings else ""
+    return Check("monorepo files", True, f"{len(ws.registry.services)} services read{note}")
+
+
+def _dependencies(ws: Workspace) -> Check:
+    missing = []
+    for svc in ws.registry.services:
+        facts = ws.facts(svc)
+        if facts.exists and not facts.installed():
+            missing.append(f"{svc.alias} (`{' '.join([facts.installer.manager, *facts.installer.frozen_command])}`"
+                           f" in {ws.relative(facts.installer.folder) or '.'})")
+    if missing:
+        return Check("dependencies", False, f"not installed: {', '.join(missing)}",
+                     "`inv setup --only deps` installs them")
+    return Check("dependencies", True, f"all {len(ws.registry.services)} services have their "
+                                       f"node_modules")
+
+
+def _prisma(ws: Workspace, runner: str) -> Check:
+    cannot: dict[str, list[str]] = {}
+    can = []
+    for svc in ws.registry.with_database:
+        ok, why = ws.facts(svc).prisma.runnable()
+        if ok:
+            can.append(svc.alias)
+        else:
+            cannot.setdefault(why, []).append(svc.alias)
+    if not cannot:
+        return Check("Prisma CLI", True, f"runs for all {len(can)} services")
+    detail = "; ".join(f"{', '.join(names)}: {why}" for why, names in cannot.items())
+    if runner == "prisma":
+        return Check("Prisma CLI", False, detail, "install the services' dependencies "
+                     "(`inv setup --only deps`), or use the native runner (db.runner: native)")
+    return Check("Prisma CLI", True, f"{detail} (the native runner migrates those)")
 
 
 # -- env files ----------------------------------------------------------------------------------
@@ -213,6 +289,37 @@ def _redis_urls(ws: Workspace) -> Check:
                      f"(ioredis takes it for a user name and AUTH fails)",
                      "write REDIS_URL=redis://:PASSWORD@HOST:6379/INDEX")
     return Check("Redis URLs", True, f"{seen} REDIS_URL values use redis://:PASSWORD@... ")
+
+
+def _redis_password(ws: Workspace) -> Check:
+    """Every service's Redis password (REDIS_URL or REDIS_PASSWORD) is the stack's."""
+    from urllib.parse import unquote
+
+    wanted = connections.redis_password(ws)
+    if not wanted:
+        return Check("Redis password", False, "the stack's Redis password is empty",
+                     "set REDIS_PASSWORD in the root .env")
+    wrong = []
+    for svc in ws.registry.with_cache:
+        path = ws.env_pair(svc).env
+        if not path.is_file():
+            continue
+        env = envfiles.read_env(path)
+        url = env.get("REDIS_URL")
+        given = None
+        if url:
+            try:
+                given = unquote(urlsplit(url).password or "")
+            except ValueError:
+                given = ""
+        elif "REDIS_PASSWORD" in env.keys:
+            given = env.get("REDIS_PASSWORD") or ""
+        if given is not None and given != wanted:
+            wrong.append(ws.relative(path))
+    if wrong:
+        return Check("Redis password", False, f"not the stack's in {', '.join(wrong)}",
+                     "`inv env.copy --align` writes the stack's values (a backup is kept)")
+    return Check("Redis password", True, "every service uses the stack's")
 
 
 # -- the stack ----------------------------------------------------------------------------------

@@ -388,6 +388,9 @@ def backup(path: Path) -> Path:
         n += 1
         target = path.with_name(f"{path.name}.bak-{stamp}-{n}")
     write_atomic(target, path.read_text(encoding="utf-8"), mode=ENV_MODE)
+    from lomash_tasks import gitexclude
+
+    gitexclude.hide_backups(path.parent)  # out of `git status`, whatever the repo ignores
     return target
 
 

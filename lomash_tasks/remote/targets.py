@@ -199,7 +199,7 @@ def _target(reader: ConfigReader, name: str, raw: Any, registry: Registry) -> Ta
     _known(reader, databases, f"{at}.postgres.databases",
            {s.alias for s in registry.with_database} | {s.name for s in registry.with_database})
     postgres = Postgres(
-        reader.text(pg, "host", f"{at}.postgres"),
+        reader.host(pg, "host", f"{at}.postgres"),
         reader.port(pg, "port", f"{at}.postgres") if pg.get("port") is not None else 5432,
         {str(k): reader.text(databases, k, f"{at}.postgres.databases") for k in databases},
     )
@@ -223,7 +223,7 @@ def _hop(reader: ConfigReader, raw: Any, at: str) -> Hop:
     _known(reader, raw, at, {"host", "port", "user", "key_file", "known_hosts", "timeout", "jump"})
     jump = _hop(reader, raw["jump"], f"{at}.jump") if raw.get("jump") is not None else None
     return Hop(
-        host=reader.text(raw, "host", at),
+        host=reader.host(raw, "host", at),
         port=reader.port(raw, "port", at) if raw.get("port") is not None else 22,
         user=reader.text(raw, "user", at),
         key_file=reader.text(raw, "key_file", at),

@@ -127,7 +127,7 @@ def service_names(value: str | Iterable[str] | None) -> list[str]:
     items = [value] if isinstance(value, str) else list(value)
     out: list[str] = []
     for item in items:
-        out += [part.strip() for part in str(item).split(",") if part.strip()]
+        out += [part.strip() for part in str(item).split(",")]  # "" is refused by select()
     return out
 
 

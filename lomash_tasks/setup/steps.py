@@ -129,7 +129,7 @@ def _db_init(state: SetupState) -> Outcome:
 def _deps_needed(state: SetupState) -> list[str]:
     from lomash_tasks.db.migrate import prisma
 
-    if state.runner_name == "native":
+    if state.runner_name != "prisma":  # auto uses an installed CLI, or the (exact) native runner
         return []
     return [s.name for s in state.ws.registry.with_database if not prisma.available(state.ws, s)]
 
@@ -151,8 +151,9 @@ def _deps(state: SetupState) -> Outcome:
     runner = state.runner_name
     missing = _deps_needed(state)
     for_services = _services_need_deps(state)
-    if runner == "native" and not for_services:
-        return Outcome(SKIPPED, "the native runner needs no Node dependencies")
+    if runner != "prisma" and not for_services:
+        return Outcome(SKIPPED, "migrations need no Node dependencies (an installed Prisma CLI "
+                                "is used where it can run, else the native runner)")
     if not missing and not for_services:
         return Outcome(ALREADY, "every service's Node dependencies are installed")
     from lomash_tasks.commands import pnpm_path
@@ -193,8 +194,8 @@ def _deps_plan(state: SetupState) -> str:
     if missing or for_services:
         return (f"pnpm install --frozen-lockfile ({len(missing)} services lack the Prisma CLI, "
                 f"{len(for_services)} their node_modules)")
-    if state.runner_name == "native":
-        return "nothing: the native runner needs no Node dependencies"
+    if state.runner_name != "prisma":
+        return "nothing: migrations need no Node dependencies"
     return "nothing: every service's Node dependencies are installed"
 
 
@@ -213,8 +214,12 @@ def _db_migrate(state: SetupState) -> Outcome:
     pending = _pending(state)
     if not pending:
         return Outcome(ALREADY, "every service's migrations are applied")
-    report = migrate.migrate(state.ws, pending, runner=state.runner_name,
-                             jobs=state.db.jobs, timeout=state.db.timeout, out=state.out)
+    try:
+        report = migrate.migrate(state.ws, pending, runner=state.runner_name,
+                                 jobs=state.db.jobs, timeout=state.db.timeout, out=state.out)
+    except migrate.Interrupted as stop:  # say what each service got to, then stop the run
+        stop.report.print(state.out, title="db.migrate (interrupted)")
+        raise
     report.print(state.out, title="db.migrate")
     if not report.ok:
         failed = ", ".join(r.service for r in report.failed)
@@ -233,15 +238,23 @@ def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]]:
 
     with connections.pg_connect(state.ws, superuser=True, timeout=10) as conn:
         oids = dict(conn.execute("SELECT datname, oid::bigint FROM pg_database").fetchall())
+        # rows deleted since the seed ran (by hand, or by a test) make it due again
+        deleted = dict(conn.execute("SELECT datname, tup_deleted::bigint FROM "
+                                    "pg_stat_database WHERE datname IS NOT NULL").fetchall())
         # A cluster copied from a template repeats OIDs: the server's start time tells a
         # fresh copy (or any restart) from the server that was seeded.
         started = str(conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0])
     marks = {}
     for svc in state.ws.registry.with_database:
-        path = state.ws.seed_file(svc)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        seed = state.ws.facts(svc).seed
+        digest = None
+        if seed is not None:  # the seed's command and the files it runs
+            h = hashlib.sha256(f"{seed.kind}\0{seed.command}\0".encode())
+            for path in seed.files:
+                h.update(path.read_bytes() if path.is_file() else b"")
+            digest = h.hexdigest()
         marks[svc.name] = {"database_oid": oids.get(svc.database), "server_started": started,
-                           "seed_sha256": digest}
+                           "seed_sha256": digest, "rows_deleted": deleted.get(svc.database)}
     return marks
 
 
@@ -250,8 +263,8 @@ def _db_seed(state: SetupState) -> Outcome:
     re-runs.
 
     A database dropped and re-created has a new OID, a restarted or re-created server a new
-    start time, an edited seed a new hash: each is seeded again (the seeds are idempotent).
-    Rows deleted by hand on a running server are not noticed here: `inv db.seed` puts them back.
+    start time, an edited seed a new hash, rows deleted since (the server's tup_deleted count
+    of the database) a new count: each is seeded again (the seeds are idempotent).
     """
     import json
 
@@ -274,11 +287,15 @@ def _db_seed(state: SetupState) -> Outcome:
     state.ws.ensure_state_dir()
     envfiles.write_atomic(record, json.dumps(seen, indent=2) + "\n")
     if failed:
-        raise UserError("Seeding failed: " + "; ".join(f"{r.service}: {r.error}" for r in failed))
+        raise UserError("Seeding failed:\n" + "\n".join(f"{r.service}: {r.error}"
+                                                        for r in failed))
     inserted = sum(r.inserted for r in results)
+    ran = [r for r in results if r.skipped is None]
     if inserted:
         return Outcome(DONE, f"{inserted} rows inserted into {len(due)} databases")
-    return Outcome(ALREADY, "every seed row is present")
+    if not ran:
+        return Outcome(SKIPPED, "no service has a seed")
+    return Outcome(ALREADY, f"{len(ran)} seeds ran, every seed row was present")
 
 
 # -- aws ----------------------------------------------------------------------------------------
@@ -330,7 +347,8 @@ STEPS = [
     Step("db.migrate", "apply every service's pending migrations", _db_migrate,
          lambda s: f"apply pending migrations of the 8 databases ({s.runner_name} runner)"),
     Step("db.seed", "run every service's idempotent seed", _db_seed,
-         lambda s: "run prisma/seed.sql of each database service"),
+         lambda s: "run each database service's seed (prisma/seed.sql, its Prisma seed "
+                   "command or db:seed script)"),
     Step("aws", "create buckets, queues, secrets and the SES sender", _aws,
          lambda s: "create missing buckets, queues (+DLQ), secrets, SES sender"),
     Step("services", "start the gateway and the eight services (hot reload, inspectors)",

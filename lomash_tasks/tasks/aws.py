@@ -2,6 +2,8 @@
 
 from invoke import Collection
 
+from lomash_tasks.errors import UserError
+
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import AwsSettings
 from lomash_tasks.tasks.base import task
@@ -83,7 +85,8 @@ def status(c, json=False, target=None):
                   title=f"target {tgt.name} ({tgt.aws.region})")
         missing = sum(not i["exists"] for items in found.values() for i in items)
         if missing:
-            out.warn(f"{missing} missing on {tgt.name}: see the README, 'Staging and production'.")
+            raise UserError(f"aws.status: {missing} missing on {tgt.name} (see the table): see "
+                            f"the README, 'Staging and production'.")
         return
     found = aws_ops.status(ws, context.section(c, AwsSettings).secret_prefix)
     if json:
@@ -100,9 +103,11 @@ def status(c, json=False, target=None):
                 extra = item["service"]
             rows.append([kind, item["name"], "yes" if item["exists"] else "no", extra])
     out.table(["kind", "name", "exists", "detail"], rows, title=ws.registry.aws.url)
-    missing = sum(not item["exists"] for items in found.values() for item in items)
-    if missing:
-        out.warn(f"{missing} missing: run `inv aws.bootstrap`.")
+    gone = aws_ops.missing(found)
+    if gone:
+        raise UserError(f"aws.status: {len(gone)} declared resource(s) missing on "
+                        f"{ws.registry.aws.url}: {', '.join(gone)}. Run `inv aws.bootstrap` "
+                        f"(or `inv setup`) to create them.")
 
 
 @task(help={"timeout": "Seconds to wait (default: aws.wait_timeout)."})

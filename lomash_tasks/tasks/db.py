@@ -87,8 +87,14 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
         migrations.check_reachable(ws)
         created = migrations.create_migration(ws, svc, name)
         out.ok(f"wrote {ws.relative(created.path)}")
-    report = migrations.migrate(ws, service, runner=runner, jobs=jobs, timeout=timeout,
-                                retry_failed=retry_failed, out=out)
+    try:
+        report = migrations.migrate(ws, service, runner=runner, jobs=jobs, timeout=timeout,
+                                    retry_failed=retry_failed, out=out)
+    except migrations.Interrupted as stop:
+        stop.report.print(out, title="db.migrate (interrupted)")
+        raise UserError("db.migrate was interrupted: the programs and statements in progress "
+                        "were stopped (see above for what each service got to). Run it again "
+                        "to apply what is pending.", code=130) from None
     report.print(out)
     if not report.ok:
         raise UserError(f"db.migrate: {len(report.failed)} of {len(report.results)} services "
@@ -183,6 +189,7 @@ def status(c, service=None, json=False, target=None):
 
         states = remote.status(ws, tgt, service, out=None if json else out)
     else:
+        migrations.select(ws, service)  # a bad name is refused before any connection
         migrations.check_reachable(ws)
         states = migrations.status(ws, service)
     if json:
@@ -209,22 +216,26 @@ def status(c, service=None, json=False, target=None):
 
 @task(iterable=["service"], help={"service": SERVICE_HELP})
 def seed(c, service=None):
-    """Load development data (prisma/seed.sql); safe to repeat."""
+    """Load development data by each service's own seed; safe to repeat.
+
+    A service's seed is its prisma/seed.sql, else Prisma's seed command (prisma.config.ts
+    migrations.seed, package.json prisma.seed), else its db:seed script.
+    """
     from lomash_tasks.db import ops as database
 
     ws = context.workspace(c)
     out = context.console(c)
     limit = _cfg(c).seed_timeout
     results = database.seed(ws, service, timeout=limit)
-    rows = [[r.service, r.inserted, f"{r.seconds:.2f}s",
-             r.error or r.skipped or ("inserted" if r.inserted else "already seeded")]
-            for r in results]
-    out.table(["service", "rows inserted", "time", "result"], rows, title="db.seed")
+    rows = [[r.service, r.source or "-", r.inserted, f"{r.seconds:.2f}s",
+             "failed" if r.error else r.result_text] for r in results]
+    out.table(["service", "seed", "rows inserted", "time", "result"], rows, title="db.seed")
     failed = [r for r in results if not r.ok]
     for r in failed:
         out.error(r.error or "", title=r.service)
     if failed:
-        raise UserError(f"db.seed: {len(failed)} service(s) failed (see above).")
+        raise UserError(f"db.seed: {len(failed)} of {len(results)} service(s) not seeded "
+                        f"(see above).")
     out.ok(f"{sum(r.inserted for r in results)} row(s) inserted.")
 
 

@@ -63,8 +63,11 @@ def doctor(c, json=False, timeout=None, backend=None):
     ws = context.workspace(c)
     out = context.console(c)
     backend = context.stack_backend(c, backend)
-    checks = _doctor.run_checks(ws, backend=backend,
-                                timeout=seconds(timeout or context.section(c, DebugSettings).check_timeout, "--timeout"))
+    from lomash_tasks.settings import DbSettings
+
+    limit = seconds(timeout or context.section(c, DebugSettings).check_timeout, "--timeout")
+    checks = _doctor.run_checks(ws, backend=backend, timeout=limit,
+                                runner=context.section(c, DbSettings).runner)
     failed = [ch for ch in checks if ch.ok is False]
     out.step_summary("### debug.doctor\n\n| | check | detail | fix |\n|---|---|---|---|\n"
                      + "\n".join(f"| {ch.mark} | {ch.name} | {ch.detail} | "
@@ -81,5 +84,40 @@ def doctor(c, json=False, timeout=None, backend=None):
         out.ok(f"doctor: all {sum(ch.ok is True for ch in checks)} checks passed.")
 
 
-ns = Collection("debug", ports, vscode, doctor)
+@task(help={"json": "Print JSON (every fact, with paths) instead of a table.",
+            "service": "Only these services (alias or full name; repeatable)."},
+      iterable=["service"])
+def monorepo(c, json=False, service=None):
+    """Show what each service's own files say: installer, Prisma, seed, disagreements."""
+    ws = context.workspace(c)
+    out = context.console(c)
+    chosen = ws.registry.select(service)
+    facts = [ws.facts(s) for s in chosen]
+    if json:
+        out.json([f.as_dict() for f in facts])
+        return
+    rows = []
+    for f in facts:
+        inst = f.installer
+        how = f"{inst.manager}" + (" (workspace member)" if inst.member else
+                                   f" ({inst.lockfile.name})" if inst.lockfile else
+                                   " (no lockfile)")
+        if f.service.has_database:
+            ok, why = f.prisma.runnable()
+            prisma = (f"{f.prisma.cli_version or 'not installed'}"
+                      + ("" if ok or f.prisma.cli_version is None else " (cannot run here)"))
+            migrations = ws.relative(f.prisma.migrations)
+            seed = f.seed.source.replace(f.relative + "/", "") if f.seed else "none"
+        else:
+            prisma = migrations = seed = "-"
+        rows.append([f.service.name, how, "yes" if f.installed() else "no", prisma,
+                     migrations, seed])
+    out.table(["service", "installs with", "installed", "prisma", "migrations", "seed"], rows,
+              title="What the monorepo's files say")
+    for f in facts:
+        for finding in f.findings:
+            (out.warn if finding.blocking else out.info)(finding.line())
+
+
+ns = Collection("debug", ports, vscode, doctor, monorepo)
 ns.configure(DebugSettings.defaults())

@@ -35,7 +35,7 @@ def setup(c, backend=None, runner=None, skip=None, only=None, dry=False, json=Fa
     state.skipped = set(skipped)
     timeout = context.section(c, SetupSettings).lock_timeout
     lock = (contextlib.nullcontext() if dry else  # a dry run writes nothing, not even a lock
-            pipeline.exclusive(ws.state_dir / "setup.lock", out, timeout, "inv setup"))
+            pipeline.exclusive(ws.ensure_state_dir() / "setup.lock", out, timeout, "inv setup"))
     with lock:
         try:
             results = pipeline.run(steps, skipped, state, out, dry=dry)
@@ -100,7 +100,12 @@ def teardown(c, backend=None, volumes=False, yes=False, allow_remote=False):
             raise UserError("Not removing the stack's data without confirmation: pass --yes to "
                             "`inv teardown --volumes` (nothing was stopped or deleted).")
         yes = True  # asked once
-    services.down(c, backend=backend)
-    stack.down(c, backend=backend, volumes=volumes, yes=yes, allow_remote=allow_remote)
+    ws = context.workspace(c)
+    timeout = context.section(c, SetupSettings).lock_timeout
+    # never in the middle of an `inv setup` (it would fail on a vanished server): wait for it
+    with pipeline.exclusive(ws.ensure_state_dir() / "setup.lock", context.console(c), timeout,
+                            "inv setup"):
+        services.down(c, backend=backend)
+        stack.down(c, backend=backend, volumes=volumes, yes=yes, allow_remote=allow_remote)
 
 

@@ -58,6 +58,13 @@ def up(c, backend=None, part=None, timeout=None):
     started = sum(r.state == backends.STARTED for r in results)
     out.ok(f"{len(results)} part{'s' if len(results) != 1 else ''} ready "
            f"({started} started, {len(results) - started} already running).")
+    if any(r.part == "aws" and r.state == backends.STARTED for r in results):
+        from lomash_tasks import aws as aws_ops
+
+        report = aws_ops.restore(ws)  # a restarted endpoint has none of its resources
+        if report is not None:
+            out.ok(f"AWS resources restored on the restarted endpoint ({report.summary}); "
+                   f"object data is not kept across restarts.")
 
 
 @task(help={

@@ -19,17 +19,18 @@ from lomash_tasks.workspace import Workspace
 from lomash_tasks.db.migrate import native, prisma
 from lomash_tasks.db.migrate.native import MigrationState
 from lomash_tasks.db.migrate.prisma import NewMigration, create_migration
-from lomash_tasks.db.migrate.runner import DEFAULT_JOBS, MigrateReport, MigrateResult, run_all
+from lomash_tasks.db.migrate.runner import (DEFAULT_JOBS, Interrupted, MigrateReport,
+                                            MigrateResult, run_all)
 
 RUNNERS = ("auto", "prisma", "native")
 
-__all__ = ["migrate", "status", "create_migration", "select", "check_reachable", "MigrateReport",
+__all__ = ["migrate", "status", "create_migration", "select", "check_reachable", "Interrupted",
+           "MigrateReport",
            "MigrateResult", "MigrationState", "NewMigration", "RUNNERS", "DEFAULT_JOBS"]
 
 
 def select(ws: Workspace, names: Iterable[str] | None) -> tuple[list[Service], list[Service]]:
     """(services with a database, named services without one). All database services by default."""
-    names = [n for n in (names or []) if n]
     if not names:
         return ws.registry.with_database, []
     chosen = ws.registry.select(names)
@@ -49,11 +50,20 @@ def check_reachable(ws: Workspace, timeout: float = 3.0) -> None:
 
 
 def runner_for(ws: Workspace, svc: Service, runner: str) -> str:
+    return choose_runner(ws, svc, runner)[0]
+
+
+def choose_runner(ws: Workspace, svc: Service, runner: str) -> tuple[str, str | None]:
+    """(runner, why) for one service: `auto` takes its own Prisma CLI only when it can run here
+    (installed, a version and engine that run offline, a datasource url the suite can set),
+    else the native runner, which writes `_prisma_migrations` exactly as Prisma does."""
     if runner not in RUNNERS:
         raise UserError(f"Unknown runner '{runner}': use one of {', '.join(RUNNERS)}.")
-    if runner == "auto":
-        return "prisma" if prisma.available(ws, svc) else "native"
-    return runner
+    if runner != "auto":
+        return runner, None
+    if prisma.available(ws, svc):
+        return "prisma", f"prisma runner: {prisma.why(ws, svc)}"
+    return "native", f"native runner: {prisma.why(ws, svc)}"
 
 
 def default_jobs(runners: Iterable[str]) -> int:
@@ -78,16 +88,20 @@ def migrate(ws: Workspace, names: Iterable[str] | None = None, runner: str = "au
     if not services:
         return MigrateReport(skipped)
     check_reachable(ws)
-    chosen = {s.name: runner_for(ws, s, runner) for s in services}
-    jobs = int(jobs or 0) or default_jobs(chosen.values())
+    choices = {s.name: choose_runner(ws, s, runner) for s in services}
+    jobs = int(jobs or 0) or default_jobs(c[0] for c in choices.values())
 
     def run(svc: Service) -> MigrateResult:
-        if chosen[svc.name] == "prisma":
+        name, note = choices[svc.name]
+        if name == "prisma":
             if not prisma.available(ws, svc):
                 return MigrateResult(svc.name, runner="prisma",
                                      error=prisma.missing_reason(ws, svc))
-            return prisma.deploy(ws, svc, timeout=timeout, retry=retry_failed)
-        return native.apply(ws, svc, timeout=timeout, retry=retry_failed)
+            result = prisma.deploy(ws, svc, timeout=timeout, retry=retry_failed)
+        else:
+            result = native.apply(ws, svc, timeout=timeout, retry=retry_failed)
+        result.note = note
+        return result
 
     report = run_all(services, run, jobs, out, title=f"Migrating ({jobs} at a time)")
     order = {s.name: i for i, s in enumerate(ws.registry.services)}

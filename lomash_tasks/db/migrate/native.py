@@ -37,6 +37,7 @@ from typing import Any
 
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
+from lomash_tasks.db.migrate import sessions
 from lomash_tasks.db.migrate.problems import classify, first_line
 from lomash_tasks.db.migrate.runner import MigrateResult
 from lomash_tasks.db.migrate.script import ScriptFailure, alive, describe_sql_error, run_script
@@ -110,9 +111,13 @@ def take_lock(conn: Any, deadline: float, timeout: float, database: str) -> str 
     """Prisma's advisory lock, waiting for it until `deadline`; an error line when not had."""
     waited_from = time.monotonic()
     holder = None
+    from lomash_tasks.db.migrate.runner import STOP
+
     while True:
         if conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_ID,)).fetchone()[0]:
             return None
+        if STOP.is_set():
+            return "interrupted while waiting for the migration lock (nothing was applied)"
         holder = conn.execute(
             "SELECT l.pid, coalesce(nullif(a.application_name, ''), a.usename, '?') "
             "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -158,7 +163,8 @@ def apply(ws: Workspace, svc: Service, timeout: float = 300.0,
     try:
         with conn:
             try:
-                _deploy(conn, svc, folder, deadline, timeout, retry, result, progress)
+                _deploy(conn, svc, folder, deadline, timeout, retry, result, progress,
+                        lambda pids: sessions.describe_blockers(ws, svc, pids))
             except _Lost as exc:
                 result.error = lost(exc)
             except psycopg.Error as exc:
@@ -175,8 +181,14 @@ def apply(ws: Workspace, svc: Service, timeout: float = 300.0,
     return result
 
 
+def _stopped_clean(failure: Any, migration: LocalMigration) -> bool:
+    """Cancelled at the deadline, and the script commits nothing itself: nothing of it stays."""
+    return bool(failure.deadline_passed and not re.search(r"\bCOMMIT\b", migration.sql(), re.I))
+
+
 def _deploy(conn: Any, svc: Service, folder: Path, deadline: float, timeout: float,
-            retry: bool, result: MigrateResult, progress: list[LocalMigration]) -> None:
+            retry: bool, result: MigrateResult, progress: list[LocalMigration],
+            blockers: Any = None) -> None:
     """The run on an open connection: lock, table, state, then each pending migration."""
     conn.execute("SET client_encoding TO 'UTF8'")  # Prisma's pg sends UTF-8
     locked = take_lock(conn, deadline, timeout, svc.database)
@@ -202,9 +214,18 @@ def _deploy(conn: Any, svc: Service, folder: Path, deadline: float, timeout: flo
                             f"(P3015): restore the file, or delete the folder if it is not a "
                             f"migration")
             return
-        failure = _apply_one(conn, migration, deadline, timeout)
+        failure = _apply_one(conn, migration, deadline, timeout, blockers)
         if failure is not None and failure.connection_lost:
             raise _Lost(failure.message)
+        if failure is not None and (failure.interrupted or _stopped_clean(failure, migration)):
+            what = "interrupted" if failure.interrupted else "stopped at the deadline"
+            fix = ("run again to apply it" if failure.interrupted else
+                   f"end the session it waited for (or raise db.timeout / --timeout), then run "
+                   f"`inv db.migrate --service {svc.alias}` again")
+            result.error = (f"migration {migration.name} {failure.message if not failure.interrupted else what}; "
+                            f"nothing of it was applied and nothing was recorded (it is still "
+                            f"pending): {fix}")
+            return
         if failure is not None:
             result.error = (f"migration {migration.name} failed: {failure.message}; "
                             f"{_kept_note(migration)}{failed_hint(svc, migration.name)}")
@@ -227,13 +248,17 @@ def _kept_note(migration: LocalMigration) -> str:
 
 
 def _apply_one(conn: Any, migration: LocalMigration, deadline: float,
-               timeout: float) -> "ScriptFailure | None":
-    """Run one script as Prisma does, then record its row (finished, or failed with logs)."""
+               timeout: float, blockers: Any = None) -> "ScriptFailure | None":
+    """Run one script as Prisma does, then record its row (finished, or failed with logs).
+
+    A script stopped on the server before it could commit anything (interrupted, or cancelled
+    at the deadline) records nothing: the migration is still pending, as it really is."""
     text = migration.sql()
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     started = utc_now_ms()
-    failure = run_script(conn, text, deadline, timeout, migration.name)
-    if failure is not None and failure.connection_lost:
+    failure = run_script(conn, text, deadline, timeout, migration.name, blockers)
+    if failure is not None and (failure.connection_lost or failure.interrupted
+                                or _stopped_clean(failure, migration)):
         return failure
     if failure is None:
         import psycopg

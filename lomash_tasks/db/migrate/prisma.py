@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,19 +30,34 @@ from lomash_tasks.db.migrate.runner import MigrateResult
 
 
 def cli_path(ws: Workspace, svc: Service) -> Path:
+    """The `prisma` executable Node's resolution finds for the service (its node_modules/.bin)."""
+    cli_dir = ws.facts(svc).prisma.cli_dir
+    if cli_dir is not None:
+        return cli_dir.parent / ".bin" / "prisma"
     return ws.service_dir(svc) / "node_modules" / ".bin" / "prisma"
 
 
 def available(ws: Workspace, svc: Service) -> bool:
-    """True when the service's Prisma CLI is installed and Node is on PATH."""
-    return cli_path(ws, svc).exists() and shutil.which("node") is not None
+    """True when the service's own Prisma CLI can run here (see `why`)."""
+    return ws.facts(svc).prisma.runnable()[0] and cli_path(ws, svc).exists()
+
+
+def why(ws: Workspace, svc: Service) -> str:
+    """Why the Prisma CLI can, or cannot, run for this service (one clause)."""
+    ok, reason = ws.facts(svc).prisma.runnable()
+    if ok and not cli_path(ws, svc).exists():
+        return f"{ws.relative(cli_path(ws, svc))} is missing"
+    return reason
 
 
 def missing_reason(ws: Workspace, svc: Service) -> str:
-    if shutil.which("node") is None:
-        return "node is not on PATH (install Node 20)"
-    return (f"{ws.relative(cli_path(ws, svc))} is missing: run `pnpm install` in the workspace "
-            f"root, or use --runner native")
+    facts = ws.facts(svc)
+    if facts.prisma.cli_version is None:
+        install = " ".join([facts.installer.manager, *facts.installer.frozen_command])
+        return (f"its Prisma CLI is not installed: run `{install}` in "
+                f"{ws.relative(facts.installer.folder) or '.'} (or `inv setup --only deps`), "
+                f"or use --runner native")
+    return f"{why(ws, svc)}; use --runner native"
 
 
 @dataclass
@@ -58,7 +72,12 @@ def run_cli(ws: Workspace, svc: Service, args: list[str], timeout: float,
             database_url: str | None = None) -> CliRun:
     """`prisma ARGS` in the service's folder with DATABASE_URL in the environment."""
     env = dict(os.environ)
-    env["DATABASE_URL"] = database_url or connections.database_url(ws, svc)
+    # application_name marks the CLI's sessions on the server: a stopped run ends them there
+    env["DATABASE_URL"] = _with_app_name(database_url or connections.database_url(ws, svc))
+    # Prisma 7 reads the url from the variable its prisma.config.ts names (`env("DIRECT_URL")`)
+    url_env = ws.facts(svc).prisma.url_env
+    if url_env:
+        env[url_env] = env["DATABASE_URL"]
     env.setdefault("PRISMA_HIDE_UPDATE_MESSAGE", "1")
     env["CHECKPOINT_DISABLE"] = "1"  # no telemetry call (unreachable here anyway)
     env["NO_COLOR"] = "1"
@@ -75,6 +94,18 @@ def run_cli(ws: Workspace, svc: Service, args: list[str], timeout: float,
         return CliRun(127, err.text, time.monotonic() - began)
     return CliRun(done.code, f"{done.stdout}\n{done.stderr}", time.monotonic() - began,
                   done.stdout)
+
+
+def _with_app_name(url: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    from lomash_tasks.db.migrate.sessions import PRISMA_APP
+
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k != "application_name"]
+    query.append(("application_name", PRISMA_APP))
+    return parts._replace(query=urlencode(query)).geturl()
 
 
 def explain(output: str, svc: Service, address: str) -> str:
@@ -139,13 +170,36 @@ def deploy(ws: Workspace, svc: Service, timeout: float = 300.0,
         # skip the ~1 s Node start-up per service.
         result.seconds = time.monotonic() - began
         return result
+    from lomash_tasks.db.migrate.runner import STOP
+    from lomash_tasks.db.migrate.sessions import stop_prisma_sessions
+
     run = run_cli(ws, svc, ["migrate", "deploy"], timeout)
+    stopped = ""
+    if run.code is None or STOP.is_set():  # the CLI was stopped: so is its work on the server
+        why = "interrupted" if STOP.is_set() else f"the run's deadline of {timeout:.0f} s"
+        pending = [m.name for m in before.pending]
+        blockers, marked = stop_prisma_sessions(ws, svc, pending, why)
+        waited = f"; it was waiting for {blockers}" if blockers else ""
+        undone = (f"; {', '.join(marked)} was stopped on the server and rolled back (recorded "
+                  f"as rolled back: still pending)" if marked else "")
+        stopped = f"{waited}{undone}"
     after = native.status(ws, svc, timeout=min(timeout, 10.0))
     done_before = set(before.applied)
-    result.applied = [n for n in after.applied if n not in done_before]
-    if run.code is None:
-        result.error = (f"prisma migrate deploy did not finish within {timeout:.0f} s "
-                        f"(last output: {first_line(run.output[-300:]) or 'none'})")
+    # What this run applied: new rows that its own CLI says it applied (another run waiting
+    # for the same lock may have applied the rest meanwhile: not ours to count).
+    printed = set(re.findall(r"Applying migration `([^`]+)`", run.output))
+    result.applied = [n for n in after.applied if n not in done_before and n in printed]
+    others = [n for n in after.applied if n not in done_before and n not in printed]
+    if others and run.code == 0:
+        result.already += len(others)
+        result.warnings.append(f"{', '.join(others)} applied meanwhile by another run")
+    if STOP.is_set():
+        result.error = f"interrupted{stopped}; run again to apply what is pending"
+    elif run.code is None:
+        result.error = (f"prisma migrate deploy did not finish within {timeout:.0f} s"
+                        f"{stopped or ' (last output: ' + (first_line(run.output[-300:]) or 'none') + ')'}"
+                        f"; end the session it waited for (or raise db.timeout / --timeout) and "
+                        f"run again")
     elif run.code != 0:
         result.error = explain(run.output, svc, address)
     result.seconds = time.monotonic() - began
@@ -180,11 +234,15 @@ def create_migration(ws: Workspace, svc: Service, name: str, timeout: float = 12
         raise UserError(f"Creating a migration needs the Prisma CLI of {svc.name}: "
                         f"{missing_reason(ws, svc)}.")
     mig_dir = ws.migrations_dir(svc)
-    schema = ws.service_dir(svc) / "prisma" / "schema.prisma"
-    if not schema.is_file():
-        raise UserError(f"{ws.relative(schema)} does not exist: nothing to create a migration from.")
-    args = ["migrate", "diff", "--from-migrations", "prisma/migrations",
-            "--to-schema-datamodel", "prisma/schema.prisma", "--script"]
+    layout = ws.facts(svc).prisma
+    schema = layout.schema
+    if schema is None or not schema.exists():
+        where = ws.relative(schema) if schema else "prisma/schema.prisma"
+        raise UserError(f"{svc.name} has no Prisma schema ({where} does not exist, and its "
+                        f"config names none): nothing to create a migration from.")
+    folder = ws.service_dir(svc)
+    args = ["migrate", "diff", "--from-migrations", os.path.relpath(mig_dir, folder),
+            "--to-schema-datamodel", os.path.relpath(schema, folder), "--script"]
     run = run_cli(ws, svc, args, timeout)
     if run.code != 0:
         why = "timed out" if run.code is None else explain(run.output, svc,
@@ -199,7 +257,7 @@ def create_migration(ws: Workspace, svc: Service, name: str, timeout: float = 12
     cleaned = EXTENSION_RE.sub(lambda m: "" if m.group(1).lower() in known else m.group(0), sql)
     cleaned = re.sub(r"-- CreateExtension\s*(?=(--|\Z))", "", cleaned)
     if not _has_statements(cleaned):
-        raise UserError(f"{svc.name}: the schema (prisma/schema.prisma) already matches its "
+        raise UserError(f"{svc.name}: the schema ({ws.relative(schema)}) already matches its "
                         f"migrations: no migration written. Edit the schema first.")
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
     folder = mig_dir / f"{stamp}_{name}"

@@ -8,10 +8,12 @@ another's result.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from lomash_tasks.console import FAIL, OK, SKIP, Console
 from lomash_tasks.registry import Service
@@ -60,6 +62,7 @@ class MigrateResult(StepResult):
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     skipped: str | None = None  # the reason, when the service was not migrated at all
+    note: str | None = None  # why this runner (`--runner auto`), for the summary
 
     @property
     def changed(self) -> bool:
@@ -110,9 +113,19 @@ class MigrateReport:
             for warning in r.warnings:
                 out.warn(f"{r.service}: {warning}")
         out.table(list(self.COLUMNS), self.rows(), title=title)
+        for note, names in self.notes().items():
+            out.info(f"{', '.join(names)}: {note}")
         for r in self.failed:
             out.error(r.error or "", title=r.service)
         out.step_summary(self.markdown(title))
+
+    def notes(self) -> dict[str, list[str]]:
+        """Why each runner was chosen, with the services it applies to (one line per reason)."""
+        grouped: dict[str, list[str]] = {}
+        for r in self.results:
+            if r.note:
+                grouped.setdefault(r.note, []).append(r.service)
+        return grouped
 
     def markdown(self, title: str) -> str:
         lines = [f"### {title}", "", "| " + " | ".join(self.COLUMNS) + " |",
@@ -124,10 +137,54 @@ class MigrateReport:
 
 Runner = Callable[[Service], MigrateResult]
 
+# Set while a run is being interrupted (Ctrl-C, SIGTERM): runners stop at once and report
+# "interrupted" instead of treating what they see as an error of the migration.
+STOP = threading.Event()
+_cancellers: set[Callable[[], None]] = set()
+_cancellers_lock = threading.Lock()
+
+
+@contextmanager
+def cancellable(cancel: Callable[[], None]) -> Iterator[None]:
+    """While inside, an interruption calls `cancel` (e.g. a connection's cancel())."""
+    with _cancellers_lock:
+        _cancellers.add(cancel)
+    try:
+        yield
+    finally:
+        with _cancellers_lock:
+            _cancellers.discard(cancel)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM, with what each service got to (its report)."""
+
+    def __init__(self, report: "MigrateReport") -> None:
+        super().__init__("interrupted")
+        self.report = report
+
+
+def _interrupt() -> None:
+    from lomash_tasks import commands
+
+    STOP.set()
+    with _cancellers_lock:
+        cancels = list(_cancellers)
+    for cancel in cancels:
+        try:
+            cancel()
+        except Exception:  # noqa: BLE001 - the connection may be gone already
+            pass
+    commands.interrupt_all()
+
 
 def run_all(services: Sequence[Service], run: Runner, jobs: int, out: Console | None = None,
             title: str = "Migrating") -> MigrateReport:
-    """Run `run(service)` for every service, `jobs` at a time, with live progress."""
+    """Run `run(service)` for every service, `jobs` at a time, with live progress.
+
+    Ctrl-C (or SIGTERM) stops the programs and statements in progress at once (see
+    `sessions`), waits for the runners to record what they got to, and raises `Interrupted`
+    carrying that report."""
     start = time.monotonic()
     names = [s.name for s in services]
     results: dict[str, MigrateResult] = {}
@@ -147,16 +204,25 @@ def run_all(services: Sequence[Service], run: Runner, jobs: int, out: Console | 
         return result
 
     jobs = max(1, min(int(jobs or 1), len(services) or 1))
-    if out is None:
-        progress_cm = None
-    else:
-        progress_cm = out.progress(names, title)
-    if progress_cm is None:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for svc, result in zip(services, pool.map(lambda s: one(s, None), services)):
-                results[svc.name] = result
-    else:
-        with progress_cm as progress, ThreadPoolExecutor(max_workers=jobs) as pool:
-            for svc, result in zip(services, pool.map(lambda s: one(s, progress), services)):
-                results[svc.name] = result
+    progress_cm = out.progress(names, title) if out is not None else None
+    STOP.clear()
+    with (progress_cm or nullcontext()) as progress:
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        futures = {svc.name: pool.submit(one, svc, progress) for svc in services}
+        try:
+            for name, future in futures.items():
+                results[name] = future.result()
+        except KeyboardInterrupt:
+            _interrupt()
+            pool.shutdown(wait=True, cancel_futures=True)
+            for name, future in futures.items():
+                if future.cancelled():
+                    results[name] = MigrateResult(name, error="interrupted before it started")
+                elif name not in results:
+                    results[name] = future.result()
+            STOP.clear()
+            raise Interrupted(MigrateReport([results[n] for n in names],
+                                            time.monotonic() - start)) from None
+        finally:
+            pool.shutdown(wait=False)
     return MigrateReport([results[n] for n in names], time.monotonic() - start)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from lomash_tasks.db.migrate.problems import first_line
 
@@ -26,19 +26,28 @@ class ScriptFailure:
     logs: str           # the text recorded in _prisma_migrations.logs
     connection_lost: bool = False
     deadline_passed: bool = False
+    interrupted: bool = False  # Ctrl-C / SIGTERM: cancelled on the server, nothing applied
 
 
 class Deadline:
     """Cancel the connection's running statement when the run's deadline passes."""
 
-    def __init__(self, conn: Any, deadline: float):
+    def __init__(self, conn: Any, deadline: float,
+                 blockers: Callable[[list[int]], str] | None = None):
         self.conn = conn
         self.deadline = deadline
         self.fired = False
+        self.blockers = ""  # who the statement waited for when the deadline passed
+        self._describe = blockers
+        self._pid: int | None = None
         self._timer: threading.Timer | None = None
 
     def __enter__(self) -> "Deadline":
         remaining = max(0.0, self.deadline - time.monotonic())
+        try:
+            self._pid = self.conn.info.backend_pid
+        except Exception:  # noqa: BLE001
+            self._pid = None
         self._timer = threading.Timer(remaining, self._cancel)
         self._timer.daemon = True
         self._timer.start()
@@ -46,6 +55,8 @@ class Deadline:
 
     def _cancel(self) -> None:
         self.fired = True
+        if self._describe is not None and self._pid:
+            self.blockers = self._describe([self._pid])  # before the cancel frees the wait
         try:
             self.conn.cancel()
         except Exception:  # the connection may be gone already: nothing left to cancel
@@ -72,15 +83,21 @@ def alive(conn: Any) -> bool:
 
 
 def run_script(conn: Any, text: str, deadline: float, timeout: float,
-               migration_name: str) -> ScriptFailure | None:
-    """Send `text` as one simple query before `deadline`; None when it ran to its end."""
+               migration_name: str,
+               blockers: Callable[[list[int]], str] | None = None) -> ScriptFailure | None:
+    """Send `text` as one simple query before `deadline`; None when it ran to its end.
+
+    At the deadline the statement is cancelled on the server (`blockers` names, first, the
+    sessions it waited for); an interruption (runner.STOP) cancels it the same way."""
     import psycopg
     from psycopg import pq
+
+    from lomash_tasks.db.migrate.runner import STOP, cancellable
 
     if time.monotonic() >= deadline:
         msg = f"not started: the run's deadline of {timeout:.0f} s had passed"
         return ScriptFailure(msg, msg, deadline_passed=True)
-    with Deadline(conn, deadline) as guard:
+    with Deadline(conn, deadline, blockers) as guard, cancellable(conn.cancel):
         try:
             conn.execute(text)
             error = None
@@ -97,9 +114,14 @@ def run_script(conn: Any, text: str, deadline: float, timeout: float,
         return None
     if not alive(conn):
         return ScriptFailure(first_line(str(error)), "", connection_lost=True)
+    if STOP.is_set() and getattr(error, "sqlstate", None) == "57014":
+        return ScriptFailure("interrupted: the statement was cancelled on the server and "
+                             "rolled back", "", interrupted=True)
     message = describe_sql_error(error, text)
     if guard.fired:
-        message = f"canceled when the run's deadline of {timeout:.0f} s passed ({message})"
+        waited = f"; it was waiting for {guard.blockers}" if guard.blockers else ""
+        message = (f"did not finish within the run's deadline of {timeout:.0f} s{waited}: "
+                   f"the statement was cancelled on the server and rolled back")
     return ScriptFailure(message, _logs(message, migration_name, str(error)),
                          deadline_passed=guard.fired)
 
