@@ -183,8 +183,7 @@ class EmbeddedServices:
         say = log or (lambda text: None)
         timeout = float(timeout or self.settings.start_timeout)
         model.check_node_modules(self.ws, chosen)
-        wrappers = self.settings.wrapper_list
-        launches = {svc.name: model.launch(self.ws, svc, wrappers) for svc in chosen}
+        launches = {svc.name: model.launch(self.ws, svc, self.settings) for svc in chosen}
         for item in launches.values():
             for note in item.notes:
                 say(f"{item.name}: {note}")

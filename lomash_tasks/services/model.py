@@ -1,8 +1,10 @@
 """The services' typed data: settings, what `up` did, what `status` shows, how one is launched.
 
-A service is launched from its own package's dev script (`dev_script`): a plain `node ...`
-script runs as it is, without its package manager (which would only keep another ~50 MB
-process alive); any other runs through the package manager (`pnpm run dev`). The inspector is
+A service is launched by its dev command (`dev_command`): `services.<name>.command` from config,
+else the first of its package.json's scripts `service_options.dev_scripts` names (dev,
+start:dev, develop, serve:dev), run through the service's own package manager (`pnpm run dev`,
+`npm run start:dev`); a plain `node ...` script runs as it is (the package manager would only
+keep another ~50 MB process alive; the npm_package_* variables it sets are set here). The inspector is
 not put on the command line, where it would bind whichever Node process comes first (pnpm,
 nodemon, ts-node-dev, tsx watch all are one): the suite's preload (`node_preload.cjs`, through
 NODE_OPTIONS, which reaches every Node process below) opens it in the service's own process
@@ -15,7 +17,6 @@ upstream's URL.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
@@ -149,13 +150,15 @@ def log_path(ws: Workspace, svc: Service) -> Path:
 
 
 def check_node_modules(ws: Workspace, services: Iterable[Service]) -> None:
-    """The workspace's Node dependencies must be installed before a service can start."""
-    missing = [s.name for s in services if not (ws.service_dir(s) / "node_modules").is_dir()]
-    if not (ws.root / "node_modules").is_dir() or missing:
-        which = ", ".join(missing) if missing else "the workspace"
-        raise UserError(f"The workspace's Node dependencies are not installed ({which} has no "
-                        f"node_modules), so the services cannot start. Run "
-                        f"`inv setup --only deps` (pnpm install), then run this again.")
+    """Each service's Node dependencies must be installed (by its own package manager) before
+    it can start: every one that lacks them is named, with the command that installs it."""
+    from lomash_tasks.services.packages import missing_installs
+
+    lines = missing_installs(ws, services)
+    if lines:
+        raise UserError("The services cannot start without their Node dependencies:\n  " +
+                        "\n  ".join(lines) + "\nRun `inv setup --only deps` (it installs each "
+                        "with its own package manager), then run this again.")
 
 
 PRELOAD = Path(__file__).resolve().parent / "node_preload.cjs"
@@ -163,23 +166,40 @@ INSPECT_FLAGS = ("--inspect", "--inspect-brk", "--inspect-wait")
 DEFAULT_INSPECT_PORT = 9229
 
 
+@dataclass(frozen=True)
+class DevCommand:
+    """How a service runs in development: a command from config, or one of its scripts."""
+
+    text: str            # the command line (the script's text)
+    source: str          # where it was found, for messages
+    script: str = ""     # the package.json script's name ('' for a configured command)
+
+
 def events_path(ws: Workspace, svc: Service) -> Path:
     return state_dir(ws) / f"{svc.name}.events"
 
 
-def dev_script(ws: Workspace, svc: Service) -> tuple[str, str]:
-    """(name, text) of the script that runs the service in development, from its package.json."""
-    pkg_path = ws.service_dir(svc) / "package.json"
-    try:
-        pkg = json.loads(pkg_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{ws.relative(pkg_path)} cannot be read ({exc}): the service's `dev` "
-                        f"script is started from it.") from None
-    script = (pkg.get("scripts") or {}).get("dev")
-    if not script:
-        raise UserError(f"{ws.relative(pkg_path)} has no `dev` script: add one (e.g. "
-                        f"\"node --watch src/index.js\") so the service can run in hot reload.")
-    return "dev", script
+def dev_command(ws: Workspace, svc: Service, order: Iterable[str]) -> DevCommand:
+    """`services.<name>.command`, else the first of the scripts `order` names that the service's
+    package.json has."""
+    if svc.command:
+        return DevCommand(svc.command, f"services.{svc.name}.command")
+    facts = ws.facts(svc)
+    pkg = f"{facts.relative}/package.json"
+    if facts.package is None:
+        raise UserError(f"{pkg} cannot be read, so {svc.name} has no dev command: "
+                        f"{'; '.join(f.message for f in facts.findings if f.blocking) or 'missing'}."
+                        f" Fix it, or set services.{svc.name}.command in invoke.yaml.")
+    order = list(order)
+    for name in order:
+        text = facts.scripts.get(name)
+        if text:
+            return DevCommand(text, f"{pkg} scripts.{name}", name)
+    has = ", ".join(facts.scripts) or "none"
+    raise UserError(f"{pkg} has none of the scripts {', '.join(order)} (its scripts: {has}), so "
+                    f"{svc.name} has no dev command. Add one (e.g. \"dev\": \"node --watch "
+                    f"src/index.js\"), name yours in service_options.dev_scripts, or set "
+                    f"services.{svc.name}.command in invoke.yaml.")
 
 
 def own_inspector(*texts: str) -> int | None:
@@ -197,23 +217,25 @@ def own_inspector(*texts: str) -> int | None:
     return None
 
 
-def dev_argv(ws: Workspace, svc: Service) -> tuple[list[str], str, str]:
-    """(argv, command for people, the script's text) of the service's dev script."""
+def dev_argv(ws: Workspace, svc: Service, dev: DevCommand) -> tuple[list[str], str]:
+    """(argv, the command for people) of the service's dev command. A configured command runs
+    as written (as npm runs a script: words, or `sh -c` for shell syntax); a script through the
+    service's package manager, except a plain `node ...` script, which runs as it is (the
+    package manager would only keep another ~50 MB process alive)."""
     from lomash_tasks import commands
+    from lomash_tasks.services.packages import display, manager_argv
 
-    name, script = dev_script(ws, svc)
-    words = shlex.split(script)
-    if words and words[0] == "node" and not any(w in script for w in SHELL_WORDS):
+    if not dev.script:
+        return commands.script_argv(dev.text), dev.text
+    words = shlex.split(dev.text)
+    if words and words[0] == "node" and not any(w in dev.text for w in SHELL_WORDS):
         node = commands.which("node")
         if node is None:
             raise UserError("node was not found on PATH: install Node 20 to run the services.")
-        return [node, *words[1:]], script, script
-    from lomash_tasks.commands import pnpm_path
-
-    pnpm = pnpm_path()
-    if pnpm is None:
-        raise UserError("pnpm was not found (`make install` puts it in tools/).")
-    return [str(pnpm), "run", name], f"pnpm run {name} ({script})", script
+        return [node, *words[1:]], dev.text
+    prefix, _ = manager_argv(ws.facts(svc).installer)
+    argv = [*prefix, "run", dev.script]
+    return argv, f"{display(argv)} ({dev.text})"
 
 
 def node_options(current: str, preload: Path = PRELOAD) -> str:
@@ -225,20 +247,27 @@ def node_options(current: str, preload: Path = PRELOAD) -> str:
     return f"{current} {ours}".strip() if ours not in (current or "") else current
 
 
-def launch(ws: Workspace, svc: Service, wrappers: Iterable[str] = ()) -> Launch:
-    """The launch of one service: its dev script, its .env, the registry's ports, the preload
+def launch(ws: Workspace, svc: Service, settings: ServicesSettings | None = None) -> Launch:
+    """The launch of one service: its dev command, its .env, the registry's ports, the preload
     that finds its own process and opens its inspector there."""
     from lomash_tasks.env.files import read_env
 
+    settings = settings or ServicesSettings()
     pair = ws.env_pair(svc)
     if not pair.env.is_file():
         raise UserError(f"{ws.relative(pair.env)} does not exist: the service reads its settings "
                         f"from it. Run `inv env.copy` (or `inv setup`), then run this again.")
-    argv, command, script = dev_argv(ws, svc)
+    dev = dev_command(ws, svc, settings.dev_script_list)
+    argv, command = dev_argv(ws, svc, dev)
     env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("LC_")}
     env.update(read_env(pair.env).as_dict())
     bins = [ws.service_dir(svc) / "node_modules" / ".bin", ws.root / "node_modules" / ".bin"]
     env["PATH"] = os.pathsep.join([*map(str, bins), os.environ.get("PATH", "")])
+    if dev.script and argv[0].endswith("node"):  # what `npm run` would have told the script
+        package = ws.facts(svc).package or {}
+        env.update(npm_lifecycle_event=dev.script, npm_lifecycle_script=dev.text,
+                   npm_package_name=str(package.get("name") or svc.name),
+                   npm_package_version=str(package.get("version") or ""))
     env.update(PORT=str(svc.port), HOST=HOST, DEBUG_PORT=str(svc.debug_port),
                SERVICE_NAME=svc.name)
     if svc.name == GATEWAY:
@@ -246,17 +275,17 @@ def launch(ws: Workspace, svc: Service, wrappers: Iterable[str] = ()) -> Launch:
             if other.name != GATEWAY:
                 env[f"{other.name.upper().replace('-', '_')}_URL"] = url(other, HOST)
     notes = []
-    own = own_inspector(script, env.get("NODE_OPTIONS", ""))
+    own = own_inspector(dev.text, env.get("NODE_OPTIONS", ""))
     events = events_path(ws, svc)
     env["NODE_OPTIONS"] = node_options(env.get("NODE_OPTIONS", ""))
     env["LOMASH_SERVICE_EVENTS"] = str(events)
     env["LOMASH_INSPECT"] = "" if own else f"{HOST}:{svc.debug_port}"
-    if wrappers:
-        env["LOMASH_WRAPPERS"] = ",".join(wrappers)
+    if settings.wrapper_list:
+        env["LOMASH_WRAPPERS"] = ",".join(settings.wrapper_list)
     debug = svc.debug_port
     if own:
         debug = own
-        notes.append(f"its dev script opens its own inspector (--inspect: port {own}); the "
+        notes.append(f"its dev command opens its own inspector (--inspect: port {own}); the "
                      f"suite adds none (the registry's debug port is {svc.debug_port})")
     return Launch(svc.name, argv, str(ws.service_dir(svc)), env, svc.port, debug,
                   str(log_path(ws, svc)), str(events), command, own is not None, notes=notes)
