@@ -15,7 +15,9 @@ side by side in each round:
              /health answered 200, the gateway after the eight); warm: the same again
   reload     append a line to a service's source: seconds until GET /health answers from a
              new process (behind the same debug port)
-  crash      kill -9 of a service's process group: seconds until GET /health answers 200 again
+  crash      kill -9 of a service's process group: seconds until GET /health answers 200 again;
+             kill -9 of a service's own process alone (its watcher lives on): seconds until
+             the supervisor's record says crashed
   memory     RSS and PSS of the nine services' processes and of the supervisor
 Targets: all nine healthy within 1.5x of the baseline's slowest service; supervision under 30 MB.
 """
@@ -107,6 +109,24 @@ def reload_latency(root, name, port):
     return float("nan")
 
 
+def crashed_latency(root, name, port, wait=30.0):
+    """kill -9 of a service's own process (Node's watcher lives on and would wait for a file
+    change): seconds until `services.status`'s record says crashed."""
+    state_file = root / ".lomash/services/state.json"
+    _, pid = health(port)
+    os.kill(pid, signal.SIGKILL)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < wait:
+        try:
+            rec = json.loads(state_file.read_text())["services"][name]
+        except (OSError, ValueError, KeyError):
+            rec = {}
+        if rec.get("state") in ("crashed", "restarting"):
+            return time.perf_counter() - t0
+        time.sleep(0.005)
+    return None
+
+
 def crash_latency(pgid, port, wait=30.0):
     os.killpg(pgid, signal.SIGKILL)
     t0 = time.perf_counter()
@@ -177,10 +197,11 @@ def ours_round(root, env, ports):
     mem_services, mem_sup = memory(pids), memory([sup])
     reload = reload_latency(root, "content-service", ports["content-service"][0])
     crash = crash_latency(state["customer-service"]["pgid"], ports["customer-service"][0])
+    seen = crashed_latency(root, "analytics-service", ports["analytics-service"][0])
     time.sleep(0.5)
     down, _ = inv(env, "services.down")
     return {"cold": cold, "warm": warm, "mem_services": mem_services, "mem_sup": mem_sup,
-            "reload": reload, "crash": crash, "down": down}
+            "reload": reload, "crash": crash, "seen": seen, "down": down}
 
 
 def main() -> None:
@@ -223,6 +244,9 @@ def main() -> None:
         back = "never" if not any(b["crash_back"] for b in baseline) else "yes"
         print(f"{'kill -9 -> healthy again, s':<58} {back:>10} "
               f"{(med(crash) if crash else float('nan')):>12.2f}")
+        seen = [o["seen"] for o in ours if o["seen"] is not None]
+        print(f"{'kill -9 of the service alone -> status crashed, s':<58} {'never':>10} "
+              f"{(med(seen) if seen else float('nan')):>12.2f}   (target <= 2 s)")
         print(f"{'stop all (services.down), s':<58} {'-':>10} "
               f"{med([o['down'] for o in ours]):>12.2f}")
         ms, ps = med([b["mem_services"][0] for b in baseline]), med([b["mem_pnpm"][0] for b in baseline])

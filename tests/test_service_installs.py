@@ -226,3 +226,31 @@ def test_an_npm_service_runs_its_start_dev_through_npm_with_its_inspector(stack,
     finally:
         inv("services.down", timeout=60)
     assert processes.in_folder(root / "services") == []
+
+
+def test_what_a_failed_install_said_is_turned_into_its_cause_and_fix(tmp_path):
+    """The classifier over npm's own words. The ERESOLVE text is what `npm ci` printed for the
+    real monorepo's order-payment-service (an npm registry install; a peer conflict cannot be
+    made offline: npm links file: packages without checking their peers)."""
+    from lomash_tasks.services import packages
+
+    root = make_workspace(tmp_path / "ws")
+    ws = workspace_object(root)
+    folder = root / "services" / "order-payment-service"
+    inst = packages.Install("order-payment-service", folder, "npm", ["npm", "ci"],
+                            ["order-payment-service"], folder / "package-lock.json")
+    eresolve = ("npm error code ERESOLVE\nnpm error ERESOLVE could not resolve\nnpm error\n"
+                "npm error While resolving: bullmq@5.81.5\nnpm error Found: redis@4.7.1\n"
+                "npm error\nnpm error Could not resolve dependency:\n"
+                "npm error peerOptional redis@\">=5.0.0\" from bullmq@5.81.5\n")
+    cause = packages._classify(inst, eresolve, ws)
+    assert "a peer dependency conflict: peerOptional redis@\">=5.0.0\" from bullmq@5.81.5" in cause
+    assert "legacy-peer-deps=true` in services/order-payment-service/.npmrc" in cause
+    offline = "npm error code ENOTFOUND\nnpm error network request to https://x failed"
+    assert "the package registry could not be reached" in packages._classify(inst, offline, ws)
+    pnpm = packages.Install("pnpm workspace", root, "pnpm", ["pnpm", "install"], ["a"],
+                            root / "pnpm-lock.yaml")
+    assert "run `pnpm install --no-frozen-lockfile` in ." in packages._classify(
+        pnpm, " ERR_PNPM_OUTDATED_LOCKFILE  Cannot install with \"frozen-lockfile\"", ws)
+    assert packages._classify(inst, "something else", ws) == \
+        "`npm ci` failed in services/order-payment-service"

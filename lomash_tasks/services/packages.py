@@ -149,8 +149,8 @@ def _blocking(ws: Workspace, svc: Service) -> str:
         return facts.installer.problem
     for finding in facts.findings:
         if finding.blocking and (finding.key in ("dependencies", "lockfiles") or
-                                 finding.file in (facts.relative,
-                                                  f"{facts.relative}/package.json")):
+                                 (not finding.key and finding.file in (
+                                     facts.relative, f"{facts.relative}/package.json"))):
             return finding.line()
     return ""
 
@@ -199,6 +199,14 @@ def _classify(inst: Install, output: str, ws: Workspace) -> str:
         return (f"{where}/{lock} is out of date with its package.json (`{inst.command}` "
                 f"installs exactly what the lockfile says and refuses to change it): run "
                 f"`{fix}` in {where} to update it, commit it, then run this again")
+    if inst.manager == "npm" and "ERESOLVE" in output:
+        wants = re.search(r"Could not resolve dependency:\s*\n(?:npm (?:error|ERR!) )?(.+)", output)
+        what = wants.group(1).strip() if wants else ""
+        return (f"npm cannot resolve the dependencies {where}/package.json asks for (a peer "
+                f"dependency conflict{': ' + what if what else ''}): fix the versions in "
+                f"{where}/package.json, or accept npm's looser resolution with "
+                f"`legacy-peer-deps=true` in {where}/.npmrc (the team's call), then run this "
+                f"again")
     if "workspace:" in output and ("EUNSUPPORTEDPROTOCOL" in output or
                                    "Unsupported URL Type" in output):
         return (f"a dependency of {where}/package.json uses the workspace: protocol, which "
