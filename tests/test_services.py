@@ -540,3 +540,25 @@ def test_bad_service_options_are_one_message(solo):
     assert_user_error(result, "INVOKE_SERVICE_OPTIONS_START_TIMEOUT")
     result = solo.inv("services.up", "--timeout", "0")
     assert_user_error(result, "--timeout")
+
+
+def test_a_crash_tail_keeps_the_error_above_its_long_stack_trace(tmp_path):
+    from lomash_tasks.services.logs import condensed_tail
+
+    stamp = "2026-12-06T04:51:36.608"
+    frames = [f"{stamp}     at frame{i} (/x/node_modules/ts-node/dist/util.js:{i}:1)"
+              for i in range(12)]
+    log = tmp_path / "auth-service.log"
+    log.write_text("\n".join([f"{stamp} --- starting: npm run start:dev",
+                              f"{stamp} Error: Cannot find module 'tsconfig-paths/register'",
+                              *frames, f"{stamp}   code: 'MODULE_NOT_FOUND',", *[
+                                  f"{stamp}   line {i}" for i in range(10)],
+                              f"{stamp} Node.js v20.20.2",
+                              f"{stamp} [nodemon] app crashed - waiting for file changes"]))
+    tail = condensed_tail(log, 15).splitlines()
+    assert len(tail) == 15
+    assert tail[0].endswith("Error: Cannot find module 'tsconfig-paths/register'")
+    assert tail[-1].endswith("app crashed - waiting for file changes")
+    short = condensed_tail(log, 40)
+    assert short.count(" at frame") == 3 and "more stack frames in the log" in short
+    assert condensed_tail(tmp_path / "none.log") == "(no log was written)"

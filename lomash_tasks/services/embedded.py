@@ -301,8 +301,10 @@ class EmbeddedServices:
         last = f"{code}: {body[:300]}" if code is not None else body
         log = model.log_path(self.ws, svc)
         cause = f"{what}{f' ({why})' if why else ''}"
+        from lomash_tasks.services.logs import condensed_tail
+
         detail = (f"{svc.name} {cause}. /health last said: {last}\n"
-                  f"Last lines of {self.ws.relative(log)}:\n{log_tail(log, TAIL)}")
+                  f"Last lines of {self.ws.relative(log)}:\n{condensed_tail(log, TAIL)}")
         return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
                         time.monotonic() - began, detail, cause)
 
