@@ -11,7 +11,6 @@ dependency outside a workspace, two package managers' lockfiles in one service.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
