@@ -150,6 +150,12 @@ class Service:
                 pass
         end = time.monotonic() + 5
         while time.monotonic() < end and group_members(pgid):
+            # a watcher that saw its child die may have started another before it went itself
+            # (nodemon with "signal": "SIGTERM" does): that one is in the group too
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
             time.sleep(0.02)
         self.drain()
         self.close_pipes()
