@@ -15,7 +15,9 @@ side by side in each round:
              /health answered 200, the gateway after the eight); warm: the same again
   reload     append a line to a service's source: seconds until GET /health answers from a
              new process (behind the same debug port)
-  crash      kill -9 of a service's process group: seconds until GET /health answers 200 again
+  crash      kill -9 of a service's process group: seconds until GET /health answers 200 again;
+             kill -9 of a service's own process alone (its watcher lives on): seconds until
+             the supervisor's record says crashed
   memory     RSS and PSS of the nine services' processes and of the supervisor
 Targets: all nine healthy within 1.5x of the baseline's slowest service; supervision under 30 MB.
 """
@@ -38,6 +40,7 @@ SUITE = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(SUITE), str(SUITE / "tests")]
 
 from conftest import make_workspace, stack_env  # noqa: E402
+from lomash_tasks import processes  # noqa: E402
 from test_faults import descendants  # noqa: E402
 from test_services import NAMES, group_members, service_ports  # noqa: E402
 
@@ -75,24 +78,11 @@ def health(port, timeout=1.0):
 
 def memory(pids):
     """(RSS, PSS) in MB of the processes."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-        except OSError:
-            continue
-    return rss / 1024, pss / 1024
+    return processes.memory(pids)
 
 
 def comm(pid):
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-    except OSError:
-        return ""
+    return (processes.command_line(pid) or [""])[0]
 
 
 def wait_all(ports, since, deadline=60.0):
@@ -117,6 +107,24 @@ def reload_latency(root, name, port):
             return time.perf_counter() - t0
         time.sleep(0.005)
     return float("nan")
+
+
+def crashed_latency(root, name, port, wait=30.0):
+    """kill -9 of a service's own process (Node's watcher lives on and would wait for a file
+    change): seconds until `services.status`'s record says crashed."""
+    state_file = root / ".lomash/services/state.json"
+    _, pid = health(port)
+    os.kill(pid, signal.SIGKILL)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < wait:
+        try:
+            rec = json.loads(state_file.read_text())["services"][name]
+        except (OSError, ValueError, KeyError):
+            rec = {}
+        if rec.get("state") in ("crashed", "restarting"):
+            return time.perf_counter() - t0
+        time.sleep(0.005)
+    return None
 
 
 def crash_latency(pgid, port, wait=30.0):
@@ -156,7 +164,7 @@ def baseline_round(root, ports):
         seen = wait_all({n: p for n, (p, _) in ports.items()}, t0)
         tree = [proc.pid, *descendants(proc.pid)]
         services = [p for p in tree if comm(p).endswith("node") and
-                    "pnpm" not in " ".join(Path(f"/proc/{p}/cmdline").read_text().split("\0"))]
+                    "pnpm" not in " ".join(processes.command_line(p))]
         pnpm = [p for p in tree if p not in services]
         mem_services, mem_pnpm = memory(services), memory(pnpm)
         reload = reload_latency(root, "content-service", ports["content-service"][0])
@@ -189,10 +197,11 @@ def ours_round(root, env, ports):
     mem_services, mem_sup = memory(pids), memory([sup])
     reload = reload_latency(root, "content-service", ports["content-service"][0])
     crash = crash_latency(state["customer-service"]["pgid"], ports["customer-service"][0])
+    seen = crashed_latency(root, "analytics-service", ports["analytics-service"][0])
     time.sleep(0.5)
     down, _ = inv(env, "services.down")
     return {"cold": cold, "warm": warm, "mem_services": mem_services, "mem_sup": mem_sup,
-            "reload": reload, "crash": crash, "down": down}
+            "reload": reload, "crash": crash, "seen": seen, "down": down}
 
 
 def main() -> None:
@@ -235,6 +244,9 @@ def main() -> None:
         back = "never" if not any(b["crash_back"] for b in baseline) else "yes"
         print(f"{'kill -9 -> healthy again, s':<58} {back:>10} "
               f"{(med(crash) if crash else float('nan')):>12.2f}")
+        seen = [o["seen"] for o in ours if o["seen"] is not None]
+        print(f"{'kill -9 of the service alone -> status crashed, s':<58} {'never':>10} "
+              f"{(med(seen) if seen else float('nan')):>12.2f}   (target <= 2 s)")
         print(f"{'stop all (services.down), s':<58} {'-':>10} "
               f"{med([o['down'] for o in ours]):>12.2f}")
         ms, ps = med([b["mem_services"][0] for b in baseline]), med([b["mem_pnpm"][0] for b in baseline])

@@ -26,6 +26,7 @@ class Service:
     role: str | None = None
     redis_db: int | None = None
     namespaces: tuple[str, ...] = ()
+    command: str | None = None  # how services.up runs it (None: its package.json's dev script)
 
     @property
     def has_database(self) -> bool:
@@ -201,7 +202,8 @@ class Registry:
 
 def _service(reader: "ConfigReader", name: str, raw: Mapping[str, Any]) -> Service:
     at = f"services.{name}"
-    known = {"alias", "path", "port", "debug_port", "database", "role", "redis_db", "namespaces"}
+    known = {"alias", "path", "port", "debug_port", "database", "role", "redis_db", "namespaces",
+             "command"}
     for key in raw:
         if key not in known:
             reader.fail(f"{at}.{key}", f"is not a known key.{suggest(str(key), known)} "
@@ -213,6 +215,9 @@ def _service(reader: "ConfigReader", name: str, raw: Mapping[str, Any]) -> Servi
     redis_db = raw.get("redis_db")
     if redis_db is not None:
         redis_db = reader.integer(raw, "redis_db", at, low=0, high=15)
+    command = raw.get("command")
+    if command is not None and not isinstance(command, str):
+        reader.fail(f"{at}.command", f"must be a command line (a string), not {command!r}")
     return Service(
         name=name,
         alias=reader.text(raw, "alias", at),
@@ -223,6 +228,7 @@ def _service(reader: "ConfigReader", name: str, raw: Mapping[str, Any]) -> Servi
         role=role,
         redis_db=redis_db,
         namespaces=reader.names(raw, "namespaces", at, required=redis_db is not None),
+        command=(command or "").strip() or None,
     )
 
 

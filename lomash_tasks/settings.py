@@ -214,7 +214,8 @@ class StackSettings(Section):
                                            "suite runs as root.")
     redis_server: str = text("", "A redis-server/valkey-server binary ('' = the packaged one).")
     project: str = text("lomash-wood", "The Compose project name.")
-    cache_dir: str = text("", "Ready PostgreSQL clusters: '' = ~/.cache/lomash-tasks, off = none.")
+    cache_dir: str = text("", "Ready PostgreSQL clusters: '' = the platform's cache folder "
+                              "(~/.cache/lomash-tasks, ~/Library/Caches/lomash-tasks), off = none.")
     missing_locale: str = choice("compile", "substitute", "refuse", default="compile",
                                  label="missing-locale policy",
                                  help="A locale init.sql names that the server lacks: compile "
@@ -257,6 +258,25 @@ class ServicesSettings(Section):
     stable_after: float = number(30.0, "Healthy this long: the next crash starts the backoff "
                                        "afresh.", positive=True)
     in_setup: bool = Setting(True, "`inv setup` ends by starting them (its `services` step).")
+    dev_scripts: str = text("dev,start:dev,develop,serve:dev",
+                            "The package.json scripts that run a service in development, in "
+                            "order: the first one a service has is its dev command (unless "
+                            "services.<name>.command says).")
+    install_jobs: int = number(4, "Services whose Node dependencies install at a time.",
+                               minimum=1)
+    install_timeout: float = number(900.0, "Seconds one service's install may take.",
+                                    positive=True)
+    wrappers: str = text("", "More npm packages whose programs only start a service (comma-"
+                             "separated; npm, pnpm, nodemon, tsx, ... are known): the inspector "
+                             "skips their processes.")
+
+    @property
+    def wrapper_list(self) -> list[str]:
+        return [w.strip() for w in self.wrappers.split(",") if w.strip()]
+
+    @property
+    def dev_script_list(self) -> list[str]:
+        return [w.strip() for w in self.dev_scripts.split(",") if w.strip()]
 
 
 class CacheSettings(Section):

@@ -44,59 +44,31 @@ def spawn(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen:
     return proc
 
 
-# -- /proc helpers -----------------------------------------------------------------------------
+# -- process helpers (lomash_tasks.processes) ------------------------------------------------------
 def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            errors="replace")
-    except OSError:
-        return ""
+    from lomash_tasks import processes
+
+    return " ".join(processes.command_line(pid))
 
 
 def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    from lomash_tasks import processes
 
-
-def children_map() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            tree.setdefault(ppid, []).append(int(entry))
-    return tree
+    return processes.alive(pid)
 
 
 def descendants(pid: int) -> set[int]:
-    tree, found, todo = children_map(), set(), [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
+    from lomash_tasks import processes
+
+    return set(processes.descendants(pid))
 
 
 def node_processes_in(root: Path) -> list[str]:
     """Node/Prisma processes whose working folder is inside `root`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-        except OSError:
-            continue
-        line = cmdline(int(entry))
-        if cwd.startswith(str(root)) and ("node" in line or "prisma" in line) and alive(int(entry)):
-            found.append(f"{entry}: {line}")
-    return found
+    from lomash_tasks import processes
+
+    return [f"{pid}: {line}" for pid in processes.in_folder(root)
+            for line in [cmdline(pid)] if "node" in line or "prisma" in line]
 
 
 def status(inv: Inv) -> dict[str, dict]:

@@ -79,17 +79,10 @@ def prisma_sessions(ws, svc) -> int:
 
 
 def prisma_processes(root: Path) -> list[str]:
-    import psutil
+    from lomash_tasks import processes
 
-    found = []
-    for proc in psutil.process_iter(["cmdline", "cwd"]):
-        try:
-            line = " ".join(proc.info["cmdline"] or [])
-            if (proc.info["cwd"] or "").startswith(str(root)) and "prisma" in line:
-                found.append(line)
-        except (psutil.Error, TypeError):
-            continue
-    return found
+    return [line for pid in processes.in_folder(root)
+            for line in [" ".join(processes.command_line(pid))] if "prisma" in line]
 
 
 @pytest.mark.parametrize("runner", ["native", "prisma"])

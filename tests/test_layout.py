@@ -17,6 +17,7 @@ PACKAGE = SUITE_ROOT / "lomash_tasks"
 LAYERS: list[tuple[str, ...]] = [
     ("lomash_tasks", "lomash_tasks.errors", "lomash_tasks.lazy", "lomash_tasks.masking",
      "lomash_tasks.flagvalues", "lomash_tasks.console", "lomash_tasks.commands",
+     "lomash_tasks.processes",
      "lomash_tasks.configguard", "lomash_tasks.settings", "lomash_tasks.registry",
      "lomash_tasks.monorepo", "lomash_tasks.gitexclude", "lomash_tasks.workspace"),
     ("lomash_tasks.env",),

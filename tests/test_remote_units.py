@@ -81,16 +81,9 @@ def sshd(tmp_root):
 
 
 def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
+    from lomash_tasks import processes
+
+    return processes.descendants(pid)
 
 
 def wait_no_children(pid, seconds=5.0):

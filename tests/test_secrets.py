@@ -251,34 +251,22 @@ def test_no_secret_on_a_server_command_line(planted):
     rows = json.loads(inv("stack.status", "--json", check=True).stdout)
     pids = [r["pid"] for r in rows if r.get("pid")]
     assert len(pids) == 4
+    from lomash_tasks import processes
+
     for pid in pids:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        assert leaks(argv, secrets) == [], argv
-
-
-def listening(port: int) -> list[str]:
-    """Local addresses (hex, as /proc/net shows them) with a listening socket on `port`."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            address, hexport = fields[1].rsplit(":", 1)
-            if int(hexport, 16) == port and fields[3] == "0A":  # 0A = LISTEN
-                found.append(address)
-    return found
+        argv = " ".join(processes.command_line(pid))
+        assert argv and leaks(argv, secrets) == [], argv
 
 
 def test_servers_listen_on_loopback_only_and_demand_passwords(planted):
     root, inv, secrets, _ = planted
     env = inv.env
-    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
+    from lomash_tasks import processes
+
+    loopback = {"127.0.0.1", "::1"}
     for key in ("POSTGRES_PORT", "REDIS_PORT", "AWS_PORT", "SMTP_PORT"):
         port = int(env[f"INVOKE_INFRA_{key}"])
-        addresses = listening(port)
+        addresses = processes.listening_addresses(port)
         assert addresses, f"nothing listens on {port} ({key})"
         assert set(addresses) <= loopback, f"{key} {port} listens on {addresses}"
 

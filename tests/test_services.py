@@ -72,33 +72,17 @@ def state(root: Path) -> dict:
 
 
 def group_members(pgid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                out.append(int(entry))
-    return out
+    from lomash_tasks import processes
+
+    return processes.group_members(pgid)
 
 
 def processes_under(root: Path) -> list[int]:
-    """Live processes whose command line or working folder is inside the workspace."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat[0] != "Z" and cwd.startswith(str(root) + "/services") or \
-                cwd == str(root / "api-gateway"):
-            found.append(int(entry))
-    return found
+    """Live processes whose working folder is a service's folder of the workspace."""
+    from lomash_tasks import processes
+
+    return (processes.in_folder(root / "services") +
+            [p for p in processes.in_folder(root / "api-gateway")])
 
 
 def wait_until(check, timeout: float, what: str):
@@ -316,7 +300,7 @@ def test_kill_9_of_the_serving_child_alone_is_noticed(nine):
         return body if code == 200 and body.get("pid") != child else None
     wait_until(back, 30, "analytics-service did not come back after its child was killed")
     log = (nine.root / ".lomash/services/analytics-service.log").read_text()
-    assert "only Node's watcher was left" in log
+    assert f"crashed: the service's own process (pid {child}) exited" in log
 
 
 # -- Stripe webhooks --------------------------------------------------------------------------------
@@ -556,3 +540,25 @@ def test_bad_service_options_are_one_message(solo):
     assert_user_error(result, "INVOKE_SERVICE_OPTIONS_START_TIMEOUT")
     result = solo.inv("services.up", "--timeout", "0")
     assert_user_error(result, "--timeout")
+
+
+def test_a_crash_tail_keeps_the_error_above_its_long_stack_trace(tmp_path):
+    from lomash_tasks.services.logs import condensed_tail
+
+    stamp = "2026-12-06T04:51:36.608"
+    frames = [f"{stamp}     at frame{i} (/x/node_modules/ts-node/dist/util.js:{i}:1)"
+              for i in range(12)]
+    log = tmp_path / "auth-service.log"
+    log.write_text("\n".join([f"{stamp} --- starting: npm run start:dev",
+                              f"{stamp} Error: Cannot find module 'tsconfig-paths/register'",
+                              *frames, f"{stamp}   code: 'MODULE_NOT_FOUND',", *[
+                                  f"{stamp}   line {i}" for i in range(10)],
+                              f"{stamp} Node.js v20.20.2",
+                              f"{stamp} [nodemon] app crashed - waiting for file changes"]))
+    tail = condensed_tail(log, 15).splitlines()
+    assert len(tail) == 15
+    assert tail[0].endswith("Error: Cannot find module 'tsconfig-paths/register'")
+    assert tail[-1].endswith("app crashed - waiting for file changes")
+    short = condensed_tail(log, 40)
+    assert short.count(" at frame") == 3 and "more stack frames in the log" in short
+    assert condensed_tail(tmp_path / "none.log") == "(no log was written)"

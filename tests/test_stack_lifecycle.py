@@ -28,14 +28,9 @@ def _ports(env):
 
 
 def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    from lomash_tasks import processes
+
+    return processes.alive(pid)
 
 
 def _answers(port):
@@ -98,6 +93,16 @@ def test_template_key_follows_what_the_cluster_is_made_from():
         assert pgtemplate.key(*args) != k
     assert pgtemplate.cache_root("off") is None
     assert pgtemplate.cache_root("/x/y") == Path("/x/y")
+
+
+def test_the_template_cache_goes_where_the_platform_keeps_caches(monkeypatch, tmp_path):
+    from lomash_tasks.stack.embedded import pgtemplate
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert pgtemplate.cache_root("") == tmp_path / "xdg" / "lomash-tasks"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert pgtemplate.cache_root("") == tmp_path / "home" / ".cache" / "lomash-tasks"
 
 
 def test_down_when_nothing_runs_is_not_an_error(ws_env):
@@ -233,6 +238,7 @@ def test_running_as_root_uses_the_unprivileged_user(ws_env):
         pytest.skip("only as root")
     import pwd
 
+    from lomash_tasks import processes
     from lomash_tasks import stack as backends
     from lomash_tasks.stack.base import Settings
 
@@ -245,9 +251,10 @@ def test_running_as_root_uses_the_unprivileged_user(ws_env):
         assert stat.S_IMODE(data.stat().st_mode) == 0o700
         assert stat.S_IMODE(ws.state_dir.stat().st_mode) == 0o711
         pid = backend.part("postgres").pid()
-        assert pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name == "lomash-pg"
+        assert processes.user(pid) == "lomash-pg"
         # the superuser password never reaches a command line
-        assert "changeme_local" not in Path(f"/proc/{pid}/cmdline").read_text()
+        assert processes.command_line(pid) and \
+            "changeme_local" not in " ".join(processes.command_line(pid))
     finally:
         backend.down()
 

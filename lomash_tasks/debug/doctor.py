@@ -105,25 +105,28 @@ def _tuple(version: str) -> tuple[int, ...]:
 
 
 def _docker(timeout: float) -> Check:
-    """The CLI and, above all, the engine it talks to (DOCKER_HOST): an engine older than the
-    seed's minimum is said plainly, not failed (the suite works where its API allows)."""
+    """The CLI and, above all, the engine it talks to (DOCKER_HOST, DOCKER_CONTEXT or the current
+    context, as the CLI picks it): an engine older than the seed's minimum is said plainly, not
+    failed (the suite works where its API allows)."""
     import os
 
     if not shutil.which("docker"):
         return Check("Docker", False, "not found", "install Docker 25 or later "
                      "(https://docs.docker.com/get-docker/), or start a local engine with the "
                      "suite's `scripts/docker-engine.sh up`")
-    client = _version_of(["docker", "--version"], timeout) or "?"
-    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    try:
-        import docker
+    from lomash_tasks.stack import engine as engines
 
-        sdk = docker.from_env(timeout=timeout)
+    client = _version_of(["docker", "--version"], timeout) or "?"
+    where = os.environ.get("DOCKER_HOST") or engines.DEFAULT_HOST
+    try:
+        located = engines.locate()
+        where = located.describe()
+        sdk = engines.client(timeout, located)
         try:
             info = sdk.version()
         finally:
             sdk.close()
-    except Exception as exc:  # noqa: BLE001 - no engine, or no SDK
+    except Exception as exc:  # noqa: BLE001 - no engine, no context, or no SDK
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return Check("Docker", False, f"client {client}; no engine answers at {where} ({why})",
                      "start the engine (Docker Desktop, `sudo systemctl start docker`, or "

@@ -134,20 +134,12 @@ def _free_port(host: str) -> int:
 
 
 def listening(host: str, port: int) -> bool:
-    """True while something listens on host:port (IPv4). Read from the kernel's socket table
-    where there is one (no connection is made, nothing is bound: a test bind could steal the
-    port from the tunnel's listener before it binds); elsewhere a connect test."""
-    table = Path("/proc/net/tcp")
-    if table.exists():
-        wanted = f":{port:04X}"
-        for line in table.read_text().splitlines()[1:]:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A" and fields[1].endswith(wanted):
-                return True  # 0A: LISTEN
-        return False
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.2)
-        return s.connect_ex((host, port)) == 0
+    """True while something listens on host:port. Asked of the kernel's socket table
+    (`lomash_tasks.processes`: no connection is made, nothing is bound, so a test bind cannot
+    steal the port from the tunnel's listener before it binds)."""
+    from lomash_tasks import processes
+
+    return bool(processes.listeners(port, host))
 
 
 def _check_remote(conn: Any, hop: Hop, remote_host: str, remote_port: int, label: str) -> None:

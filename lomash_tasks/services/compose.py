@@ -130,7 +130,7 @@ class ComposeServices:
 
     @staticmethod
     def _http(svc: Service) -> tuple[int | None, str]:
-        from lomash_tasks.services.procfs import health
+        from lomash_tasks.services.shared import health
 
         return health(svc.port, timeout=3.0)
 

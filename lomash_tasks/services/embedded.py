@@ -26,7 +26,8 @@ from lomash_tasks.registry import Service
 from lomash_tasks.services import model
 from lomash_tasks.services.model import (ALREADY, CRASHED, FAILED, GATEWAY, HEALTHY, STARTED,
                                          STOPPED, ServiceStatus, Settings, UpResult)
-from lomash_tasks.services.procfs import groups, health, read_json, write_json
+from lomash_tasks.processes import group_members, groups
+from lomash_tasks.services.shared import health, read_json, write_json
 from lomash_tasks.stack.embedded.process import tail as log_tail
 from lomash_tasks.workspace import Workspace
 
@@ -157,9 +158,8 @@ class EmbeddedServices:
 
         if not services:
             return
-        live = groups()
-        ours = {pid for rec in self.states().values() if rec.get("pgid")
-                for pid in live.get(rec["pgid"], [])}
+        live = groups([rec["pgid"] for rec in self.states().values() if rec.get("pgid")])
+        ours = {pid for members in live.values() for pid in members}
         for svc in services:
             for port, which in ((svc.port, "port"), (svc.debug_port, "debug_port")):
                 if ports.is_free(model.HOST, port):
@@ -183,7 +183,7 @@ class EmbeddedServices:
         say = log or (lambda text: None)
         timeout = float(timeout or self.settings.start_timeout)
         model.check_node_modules(self.ws, chosen)
-        launches = {svc.name: model.launch(self.ws, svc) for svc in chosen}
+        launches = {svc.name: model.launch(self.ws, svc, self.settings) for svc in chosen}
         for item in launches.values():
             for note in item.notes:
                 say(f"{item.name}: {note}")
@@ -224,7 +224,7 @@ class EmbeddedServices:
                 tokens = {s.name: desired[s.name].get("token") for s in batch
                           if s.name in todo or s.name in restarted}
                 results.update(self._wait(batch, fresh_names | restarted, deadline, began,
-                                          timeout, tokens, lenient))
+                                          timeout, tokens, lenient, say))
             self._agree([r.service for r in results.values() if r.state in (STARTED, ALREADY)])
         return [results[s.name] for s in chosen]
 
@@ -239,9 +239,10 @@ class EmbeddedServices:
             time.sleep(0.05)
 
     def _wait(self, batch: list[Service], fresh: set[str], deadline: float, began: float,
-              timeout: float, tokens: dict[str, Any], lenient: bool = False
-              ) -> dict[str, UpResult]:
-        """Wait until each service answers GET /health 200 (any answer with `lenient`)."""
+              timeout: float, tokens: dict[str, Any], lenient: bool = False,
+              say: Callable[[str], Any] = lambda text: None) -> dict[str, UpResult]:
+        """Wait until each service answers GET /health 200 (any answer with `lenient`). One
+        that crashes is not waited for: its failure is printed at once, the rest go on."""
         from concurrent.futures import ThreadPoolExecutor
 
         pending = {s.name: s for s in batch}
@@ -250,13 +251,14 @@ class EmbeddedServices:
         pool = ThreadPoolExecutor(max_workers=max(1, len(batch)))
         try:
             return self._poll(pool, pending, seen, out, fresh, deadline, began, timeout, tokens,
-                              lenient)
+                              lenient, say)
         finally:
             pool.shutdown(wait=False)
 
     def _poll(self, pool: Any, pending: dict[str, Service], seen: dict[str, Any],
               out: dict[str, UpResult], fresh: set[str], deadline: float, began: float,
-              timeout: float, tokens: dict[str, Any], lenient: bool) -> dict[str, UpResult]:
+              timeout: float, tokens: dict[str, Any], lenient: bool,
+              say: Callable[[str], Any]) -> dict[str, UpResult]:
         while pending:
             states = self.states()
             answers = dict(zip(pending, pool.map(lambda svc: health(svc.port, timeout=3.0),
@@ -265,7 +267,8 @@ class EmbeddedServices:
                 code, what = answers[name]
                 seen[name] = (code, what)
                 state = states.get(name, {})
-                if code == 200 or (lenient and code is not None):
+                ours = name not in tokens or state.get("token") == tokens[name]
+                if ours and (code == 200 or (lenient and code is not None)):
                     kind = STARTED if name in fresh else ALREADY
                     detail = "" if code == 200 else f"GET /health answered {code}: {what[:200]}"
                     out[name] = UpResult(name, kind, model.url(svc), svc.debug_port,
@@ -277,6 +280,8 @@ class EmbeddedServices:
                             "has crashed and waits for its restart")
                     out[name] = self._failure(svc, began, what, state.get("last_exit", ""),
                                               seen[name])
+                    out[name].shown = True
+                    say(out[name].detail)
                     del pending[name]
             if not pending:
                 break
@@ -284,7 +289,7 @@ class EmbeddedServices:
                 for name, svc in pending.items():
                     out[name] = self._failure(
                         svc, began, f"did not answer GET /health with 200 within "
-                        f"{timeout:g}s", "",
+                        f"{timeout:g}s", self._listens(states.get(name, {}), svc),
                         seen.get(name, (None, "nothing yet")))
                 break
             time.sleep(0.05)
@@ -295,10 +300,31 @@ class EmbeddedServices:
         code, body = seen
         last = f"{code}: {body[:300]}" if code is not None else body
         log = model.log_path(self.ws, svc)
-        detail = (f"{svc.name} {what}{f' ({why})' if why else ''}. /health last said: {last}\n"
-                  f"Last lines of {self.ws.relative(log)}:\n{log_tail(log, TAIL)}")
+        cause = f"{what}{f' ({why})' if why else ''}"
+        from lomash_tasks.services.logs import condensed_tail
+
+        detail = (f"{svc.name} {cause}. /health last said: {last}\n"
+                  f"Last lines of {self.ws.relative(log)}:\n{condensed_tail(log, TAIL)}")
         return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
-                        time.monotonic() - began, detail)
+                        time.monotonic() - began, detail, cause)
+
+    @staticmethod
+    def _listens(rec: dict[str, Any], svc: Service) -> str:
+        """Where the service's own process listens, when not on its port (or that it runs but
+        listens nowhere): why /health never answered."""
+        from lomash_tasks import processes
+
+        pid = (rec.get("app") or {}).get("pid")
+        if not pid or not processes.alive(pid):
+            return ""
+        ports = sorted(processes.listening_ports([pid]).get(pid, set()) -
+                       {rec.get("debug_port") or svc.debug_port})
+        if svc.port in ports:
+            return ""
+        if not ports:
+            return f"its own process (pid {pid}) runs but listens on no port"
+        return (f"its own process (pid {pid}) listens on {', '.join(map(str, ports))}, not on "
+                f"{svc.port}: does it read PORT?")
 
     # -- down / restart ----------------------------------------------------------------------
     def down(self, names: Iterable[str] | None = None, timeout: float = 30.0,
@@ -320,14 +346,14 @@ class EmbeddedServices:
             while alive and time.monotonic() < deadline:
                 now_states = self.states()
                 running = [n for n in chosen if now_states.get(n, {}).get("pgid")]
-                if not running and not any(groups().get(p) for p in pgids.values()):
+                if not running and not any(group_members(p) for p in pgids.values()):
                     break
                 if self.supervisor_pid() is None:
                     break
                 time.sleep(0.05)
             # no supervisor (killed) or past the deadline: end the recorded groups ourselves
             for name, pgid in pgids.items():
-                if groups().get(pgid):
+                if group_members(pgid):
                     try:
                         os.killpg(pgid, signal.SIGKILL)
                     except OSError:
@@ -379,7 +405,7 @@ class EmbeddedServices:
             state = rec.get("state") or STOPPED
             detail = ""
             if svc.name not in desired or not supervised:
-                if rec.get("pgid") and groups().get(rec["pgid"]):
+                if rec.get("pgid") and group_members(rec["pgid"]):
                     detail = ("its supervisor is not running: `inv services.up` supervises it "
                               "again (after restarting it)")
                 else:
@@ -398,16 +424,20 @@ class EmbeddedServices:
                 lh = rec["last_health"]
                 detail = f"/health: {lh.get('code') or ''} {str(lh.get('seen', ''))[:120]}".strip()
             running = state != STOPPED
-            debugger = ""
+            debugger = where = ""
+            spec = desired.get(svc.name) or {}
             if running and rec.get("debug_port"):
-                debugger = inspector.attached_text(rec["debug_port"])
+                ok, where = inspector.placed(rec["debug_port"], rec.get("app") or {},
+                                             rec.get("inspector") or {},
+                                             bool(spec.get("own_inspector")))
+                debugger = inspector.attached_text(rec["debug_port"]) if ok else "no inspector"
             started = rec.get("started_at")
             out.append(ServiceStatus(
                 svc.name, self.name, state, model.url(svc), rec.get("debug_port") or svc.debug_port,
                 debugger, rec.get("pgid") if running else None, "",
                 round(now - started, 1) if running and started else None,
                 int(rec.get("restarts") or 0), self.ws.relative(model.log_path(self.ws, svc)),
-                detail))
+                detail, spec.get("command") or rec.get("command") or "", where))
         return out
 
     def log_files(self, names: Iterable[str] | None = None) -> dict[str, Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
 import time
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -92,6 +93,41 @@ def follow(files: Mapping[str, Path], since: float | None = None, poll: float = 
                 partial[name] = ""
         if quiet:
             time.sleep(poll)
+
+
+FRAME = re.compile(r"^(?:\S+ )?\s+at \S")  # a stack frame, after the supervisor's timestamp
+FRAMES_KEPT = 3
+ERROR = re.compile(r"(?:^|\s)(?:[A-Z]\w*)?Error(?: \[\w+\])?: ")  # Error: / TypeError [X]:
+
+
+def condensed_tail(path: Path, lines: int = 15) -> str:
+    """The last `lines` lines of a service's log, each stack trace cut to its first frames, and
+    the last error line kept in view above them when its trace would push it out."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log was written)"
+    kept: list[str] = []
+    run = 0
+    for line in text.splitlines():
+        if not line.strip() or not line.split(" ", 1)[-1].strip():
+            continue
+        if FRAME.match(line):
+            run += 1
+            if run > FRAMES_KEPT:
+                if run == FRAMES_KEPT + 1:
+                    kept.append("    ... (more stack frames in the log)")
+                continue
+        else:
+            run = 0
+        kept.append(line)
+    if not kept:
+        return "(the log is empty)"
+    shown = kept[-lines:]
+    errors = [i for i, line in enumerate(kept) if ERROR.search(line)]
+    if errors and errors[-1] < len(kept) - lines:  # the error above its trace stays in view
+        shown = [kept[errors[-1]], "    ..."] + kept[-(lines - 2):]
+    return "\n".join(shown)
 
 
 def prefixer(names: list[str], colour: bool):

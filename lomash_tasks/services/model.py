@@ -1,16 +1,22 @@
 """The services' typed data: settings, what `up` did, what `status` shows, how one is launched.
 
-A service is launched from its own package's `dev` script, read from its package.json:
-`node --watch src/index.js` becomes `node --inspect=127.0.0.1:<debug_port> --watch src/index.js`
-run from the service's folder (the inspector lands on the service's own code: Node's watcher
-hands it to the process it restarts, so the debug port is stable across reloads). The
-environment is the service's `.env` (the host overlay's values), then what the registry says:
-PORT, HOST=127.0.0.1, DEBUG_PORT, SERVICE_NAME, and for the gateway each upstream's URL.
+A service is launched by its dev command (`dev_command`): `services.<name>.command` from config,
+else the first of its package.json's scripts `service_options.dev_scripts` names (dev,
+start:dev, develop, serve:dev), run through the service's own package manager (`pnpm run dev`,
+`npm run start:dev`); a plain `node ...` script runs as it is (the package manager would only
+keep another ~50 MB process alive; the npm_package_* variables it sets are set here). The inspector is
+not put on the command line, where it would bind whichever Node process comes first (pnpm,
+nodemon, ts-node-dev, tsx watch all are one): the suite's preload (`node_preload.cjs`, through
+NODE_OPTIONS, which reaches every Node process below) opens it in the service's own process
+only, on the service's debug port, again after each reload. A script that opens its own
+inspector (`--inspect` in it, or in NODE_OPTIONS) keeps it: the suite adds none and reports its
+port. The environment is the service's `.env` (the host overlay's values), then what the
+registry says: PORT, HOST=127.0.0.1, DEBUG_PORT, SERVICE_NAME, and for the gateway each
+upstream's URL.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
@@ -50,10 +56,22 @@ class UpResult:
     url: str
     debug_port: int | None
     seconds: float
-    detail: str = ""
+    detail: str = ""  # a failure: what happened, what /health said, the log's tail
+    cause: str = ""   # a failure in one line
+    shown: bool = False  # its detail was printed when it happened (`up` went on with the rest)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def failures_text(results: list[UpResult]) -> str:
+    """The closing message of an `up` where some services failed: each failure's detail (one
+    line for those already printed in full when they happened) and the count."""
+    failed = [r for r in results if r.state == FAILED]
+    parts = [f"{r.service}: {r.cause} (its log's tail is above)" if r.shown and r.cause
+             else r.detail for r in failed]
+    return ("\n\n".join(parts) + f"\n\n{len(failed)} of {len(results)} services did not become "
+            f"healthy (the others keep running).")
 
 
 @dataclass
@@ -63,13 +81,15 @@ class ServiceStatus:
     state: str                    # one of STATES
     url: str
     debug_port: int | None
-    debugger: str = ""            # attached | not attached | "" (not visible)
+    debugger: str = ""            # attached | not attached | no inspector | "" (not visible)
     pid: int | None = None
     container: str = ""
     uptime: float | None = None   # seconds
     restarts: int = 0
     log: str = ""
     detail: str = ""
+    command: str = ""             # what runs it, e.g. "pnpm run dev (nodemon)"
+    inspector: str = ""           # where its inspector is, verified; or why there is none
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,7 +106,9 @@ class Launch:
     port: int
     debug_port: int | None
     log: str
-    watch: bool
+    events: str                   # where the preload reports the service's own process
+    command: str = ""             # for people: "pnpm run dev (nodemon)"
+    own_inspector: bool = False   # the script opens its inspector itself (on debug_port)
     token: int = 0                # bumped by `services.restart`
     notes: list[str] = field(default_factory=list)
 
@@ -95,7 +117,7 @@ class Launch:
 
     def same_process(self, other: Mapping[str, Any]) -> bool:
         """True when `other` (a stored launch) would run the same program the same way."""
-        keys = ("argv", "cwd", "env", "port", "debug_port")
+        keys = ("argv", "cwd", "env", "port", "debug_port", "events")
         return all(other.get(k) == getattr(self, k) for k in keys)
 
 
@@ -128,69 +150,145 @@ def log_path(ws: Workspace, svc: Service) -> Path:
 
 
 def check_node_modules(ws: Workspace, services: Iterable[Service]) -> None:
-    """The workspace's Node dependencies must be installed before a service can start."""
-    missing = [s.name for s in services if not (ws.service_dir(s) / "node_modules").is_dir()]
-    if not (ws.root / "node_modules").is_dir() or missing:
-        which = ", ".join(missing) if missing else "the workspace"
-        raise UserError(f"The workspace's Node dependencies are not installed ({which} has no "
-                        f"node_modules), so the services cannot start. Run "
-                        f"`inv setup --only deps` (pnpm install), then run this again.")
+    """Each service's Node dependencies must be installed (by its own package manager) before
+    it can start: every one that lacks them is named, with the command that installs it."""
+    from lomash_tasks.services.packages import missing_installs
+
+    lines = missing_installs(ws, services)
+    if lines:
+        raise UserError("The services cannot start without their Node dependencies:\n  " +
+                        "\n  ".join(lines) + "\nRun `inv setup --only deps` (it installs each "
+                        "with its own package manager), then run this again.")
 
 
-def dev_argv(ws: Workspace, svc: Service) -> tuple[list[str], bool, list[str]]:
-    """(argv, watch, notes) of the service's `dev` script, with the inspector on its debug port."""
+PRELOAD = Path(__file__).resolve().parent / "node_preload.cjs"
+INSPECT_FLAGS = ("--inspect", "--inspect-brk", "--inspect-wait")
+DEFAULT_INSPECT_PORT = 9229
+
+
+@dataclass(frozen=True)
+class DevCommand:
+    """How a service runs in development: a command from config, or one of its scripts."""
+
+    text: str            # the command line (the script's text)
+    source: str          # where it was found, for messages
+    script: str = ""     # the package.json script's name ('' for a configured command)
+
+
+def events_path(ws: Workspace, svc: Service) -> Path:
+    return state_dir(ws) / f"{svc.name}.events"
+
+
+def dev_command(ws: Workspace, svc: Service, order: Iterable[str]) -> DevCommand:
+    """`services.<name>.command`, else the first of the scripts `order` names that the service's
+    package.json has."""
+    if svc.command:
+        return DevCommand(svc.command, f"services.{svc.name}.command")
+    facts = ws.facts(svc)
+    pkg = f"{facts.relative}/package.json"
+    if facts.package is None:
+        raise UserError(f"{pkg} cannot be read, so {svc.name} has no dev command: "
+                        f"{'; '.join(f.message for f in facts.findings if f.blocking) or 'missing'}."
+                        f" Fix it, or set services.{svc.name}.command in invoke.yaml.")
+    order = list(order)
+    for name in order:
+        text = facts.scripts.get(name)
+        if text:
+            return DevCommand(text, f"{pkg} scripts.{name}", name)
+    has = ", ".join(facts.scripts) or "none"
+    raise UserError(f"{pkg} has none of the scripts {', '.join(order)} (its scripts: {has}), so "
+                    f"{svc.name} has no dev command. Add one (e.g. \"dev\": \"node --watch "
+                    f"src/index.js\"), name yours in service_options.dev_scripts, or set "
+                    f"services.{svc.name}.command in invoke.yaml.")
+
+
+def own_inspector(*texts: str) -> int | None:
+    """The port of an inspector a command line or NODE_OPTIONS asks for itself, else None."""
+    for text in texts:
+        try:
+            words = shlex.split(text or "")
+        except ValueError:
+            words = (text or "").split()
+        for word in words:
+            flag, _, value = word.partition("=")
+            if flag in INSPECT_FLAGS:
+                port = value.rpartition(":")[2]
+                return int(port) if port.isdigit() else DEFAULT_INSPECT_PORT
+    return None
+
+
+def dev_argv(ws: Workspace, svc: Service, dev: DevCommand) -> tuple[list[str], str]:
+    """(argv, the command for people) of the service's dev command. A configured command runs
+    as written (as npm runs a script: words, or `sh -c` for shell syntax); a script through the
+    service's package manager, except a plain `node ...` script, which runs as it is (the
+    package manager would only keep another ~50 MB process alive)."""
     from lomash_tasks import commands
+    from lomash_tasks.services.packages import display, manager_argv
 
-    pkg_path = ws.service_dir(svc) / "package.json"
-    try:
-        pkg = json.loads(pkg_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{ws.relative(pkg_path)} cannot be read ({exc}): the service's `dev` "
-                        f"script is started from it.") from None
-    script = (pkg.get("scripts") or {}).get("dev")
-    if not script:
-        raise UserError(f"{ws.relative(pkg_path)} has no `dev` script: add one (e.g. "
-                        f"\"node --watch src/index.js\") so the service can run in hot reload.")
-    words = shlex.split(script)
-    if words and words[0] == "node" and not any(w in script for w in SHELL_WORDS):
+    if not dev.script:
+        return commands.script_argv(dev.text), dev.text
+    words = shlex.split(dev.text)
+    if words and words[0] == "node" and not any(w in dev.text for w in SHELL_WORDS):
         node = commands.which("node")
         if node is None:
             raise UserError("node was not found on PATH: install Node 20 to run the services.")
-        argv = [node, f"--inspect={HOST}:{svc.debug_port}", *words[1:]]
-        return argv, "--watch" in words, []
-    # Not a plain `node ...` script: let pnpm run it (the inspector cannot be placed on the
-    # service's own process from outside, so there is none).
-    from lomash_tasks.commands import pnpm_path
-
-    pnpm = pnpm_path()
-    if pnpm is None:
-        raise UserError("pnpm was not found (`make install` puts it in tools/).")
-    return [str(pnpm), "run", "dev"], False, [
-        f"its dev script ({script!r}) is not a plain `node` command: no inspector"]
+        return [node, *words[1:]], dev.text
+    prefix, _ = manager_argv(ws.facts(svc).installer)
+    argv = [*prefix, "run", dev.script]
+    return argv, f"{display(argv)} ({dev.text})"
 
 
-def launch(ws: Workspace, svc: Service) -> Launch:
-    """The launch of one service: its dev script, its .env, the registry's ports."""
+def node_options(current: str, preload: Path = PRELOAD) -> str:
+    """NODE_OPTIONS with the suite's preload added (quoted when its path has a space)."""
+    path = str(preload)
+    if " " in path or '"' in path:
+        path = '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    ours = f"--require {path}"
+    return f"{current} {ours}".strip() if ours not in (current or "") else current
+
+
+def launch(ws: Workspace, svc: Service, settings: ServicesSettings | None = None) -> Launch:
+    """The launch of one service: its dev command, its .env, the registry's ports, the preload
+    that finds its own process and opens its inspector there."""
     from lomash_tasks.env.files import read_env
 
+    settings = settings or ServicesSettings()
     pair = ws.env_pair(svc)
     if not pair.env.is_file():
         raise UserError(f"{ws.relative(pair.env)} does not exist: the service reads its settings "
                         f"from it. Run `inv env.copy` (or `inv setup`), then run this again.")
-    argv, watch, notes = dev_argv(ws, svc)
+    dev = dev_command(ws, svc, settings.dev_script_list)
+    argv, command = dev_argv(ws, svc, dev)
     env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("LC_")}
     env.update(read_env(pair.env).as_dict())
     bins = [ws.service_dir(svc) / "node_modules" / ".bin", ws.root / "node_modules" / ".bin"]
     env["PATH"] = os.pathsep.join([*map(str, bins), os.environ.get("PATH", "")])
+    if dev.script and argv[0].endswith("node"):  # what `npm run` would have told the script
+        package = ws.facts(svc).package or {}
+        env.update(npm_lifecycle_event=dev.script, npm_lifecycle_script=dev.text,
+                   npm_package_name=str(package.get("name") or svc.name),
+                   npm_package_version=str(package.get("version") or ""))
     env.update(PORT=str(svc.port), HOST=HOST, DEBUG_PORT=str(svc.debug_port),
                SERVICE_NAME=svc.name)
     if svc.name == GATEWAY:
         for other in ws.registry.services:
             if other.name != GATEWAY:
                 env[f"{other.name.upper().replace('-', '_')}_URL"] = url(other, HOST)
-    debug = svc.debug_port if "--inspect" in " ".join(argv) else None
+    notes = []
+    own = own_inspector(dev.text, env.get("NODE_OPTIONS", ""))
+    events = events_path(ws, svc)
+    env["NODE_OPTIONS"] = node_options(env.get("NODE_OPTIONS", ""))
+    env["LOMASH_SERVICE_EVENTS"] = str(events)
+    env["LOMASH_INSPECT"] = "" if own else f"{HOST}:{svc.debug_port}"
+    if settings.wrapper_list:
+        env["LOMASH_WRAPPERS"] = ",".join(settings.wrapper_list)
+    debug = svc.debug_port
+    if own:
+        debug = own
+        notes.append(f"its dev command opens its own inspector (--inspect: port {own}); the "
+                     f"suite adds none (the registry's debug port is {svc.debug_port})")
     return Launch(svc.name, argv, str(ws.service_dir(svc)), env, svc.port, debug,
-                  str(log_path(ws, svc)), watch, notes=notes)
+                  str(log_path(ws, svc)), str(events), command, own is not None, notes=notes)
 
 
 def rotate(path: Path, keep: int = 3) -> None:

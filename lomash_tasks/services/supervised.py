@@ -1,21 +1,33 @@
 """One supervised service: its process group, its output, its health, its crashes.
 
-`node --watch` is two processes (the watcher and the serving child): the watcher's exit is a
-crash, and so is the group shrinking to the watcher alone (Node's watcher would wait for a file
-change); either way the whole group is killed before the service starts again, so no orphan
-keeps the port or the inspector. A crash restarts after a delay that doubles per crash in a row.
+A service is several processes (its package manager, its watcher: `node --watch`, nodemon,
+ts-node-dev, tsx watch; the service's own process below them). The suite's Node preload
+(`node_preload.cjs`) tells which one is the service's own: its pid arrives in `<name>.events`.
+The service has crashed when
+
+- the group's leader exits (the package manager or the watcher itself), or
+- its own process is gone and no other followed within APP_GONE_GRACE (RELOAD_GRACE once the
+  watcher said it restarts it: nodemon waits its `delay`, ts-node compiles), or at once when
+  the watcher says it waits for a file change (WATCHER_WAITS).
+
+Then the whole group is killed before the service starts again, so no orphan keeps the port or
+the inspector. A crash restarts after a delay that doubles per crash in a row. Nothing here
+scans the machine's processes while a service runs: one pid is asked about, every SCAN_EVERY.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import time
 from typing import TYPE_CHECKING, Any
 
-from lomash_tasks.services.procfs import (CHILD_GONE_GRACE, FAILS_UNHEALTHY, HEALTH_RUNNING,
-                                          HEALTH_STARTING, groups, health, now_stamp)
+from lomash_tasks.processes import alive, group_members
+from lomash_tasks.services.shared import (APP_GONE_GRACE, FAILS_UNHEALTHY, HEALTH_RUNNING,
+                                          HEALTH_STARTING, RELOAD_GRACE, WATCHER_RESTARTS,
+                                          WATCHER_WAITS, health, now_stamp, read_events)
 
 if TYPE_CHECKING:
     from lomash_tasks.services.supervisor import Supervisor
@@ -45,8 +57,14 @@ class Service:
         self.last_health: dict[str, Any] = {}
         self.fails = 0
         self.next_health = 0.0
-        self.child_gone_at: float | None = None
         self.after_crash = False
+        # the service's own process, as the preload reported it
+        self.events_offset = 0
+        self.app: dict[str, Any] = {}
+        self.app_gone_at: float | None = None
+        self.watcher_waits = ""        # the watcher's line saying it waits for a file change
+        self.restarting_at: float | None = None  # when the watcher said it restarts it
+        self.inspector: dict[str, Any] = {}
 
     # -- process ---------------------------------------------------------------------------
     def write_log(self, text: str) -> None:
@@ -66,6 +84,7 @@ class Service:
             self.log = None
         what = "restarting after a crash" if self.after_crash else "starting"
         self.note(f"{what}: {' '.join(self.spec['argv'])} (in {self.spec['cwd']})")
+        self.reset_app()
         try:
             proc = commands.spawn(self.spec["argv"], env=self.spec["env"], cwd=self.spec["cwd"],
                                   replace_env=True, pipe=True)
@@ -86,12 +105,24 @@ class Service:
         self.healthy_since = None
         self.fails = 0
         self.next_health = time.monotonic() + 0.05
-        self.child_gone_at = None
         self.next_start = None
         self.sup.dirty = True
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def reset_app(self) -> None:
+        """Forget the last run's own process; its events file starts empty."""
+        path = self.spec.get("events")
+        if path:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.close(fd)
+        self.events_offset = 0
+        self.app = {}
+        self.app_gone_at = None
+        self.watcher_waits = ""
+        self.restarting_at = None
+        self.inspector = {}
 
     def kill_group(self, timeout: float) -> None:
         """SIGTERM the whole group, SIGKILL what is left after `timeout`; reap the leader."""
@@ -103,7 +134,7 @@ class Service:
         except OSError:
             pass
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and groups().get(pgid):
+        while time.monotonic() < deadline and group_members(pgid):
             self.drain()
             if self.proc is not None:
                 self.proc.poll()
@@ -118,7 +149,13 @@ class Service:
             except Exception:  # noqa: BLE001 - it was SIGKILLed
                 pass
         end = time.monotonic() + 5
-        while time.monotonic() < end and groups().get(pgid):
+        while time.monotonic() < end and group_members(pgid):
+            # a watcher that saw its child die may have started another before it went itself
+            # (nodemon with "signal": "SIGTERM" does): that one is in the group too
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
             time.sleep(0.02)
         self.drain()
         self.close_pipes()
@@ -163,6 +200,11 @@ class Service:
             data = self.fds[fd] + chunk
             *lines, rest = data.split(b"\n")
             stamp = now_stamp()
+            for line in lines:
+                if any(said in line for said in WATCHER_WAITS):
+                    self.watcher_waits = _plain(line)
+                elif WATCHER_RESTARTS in line.lower():
+                    self.restarting_at = time.monotonic()
             if lines:
                 self.write_log("".join(f"{stamp} {line.decode(errors='replace')}\n"
                                        for line in lines))
@@ -178,6 +220,15 @@ class Service:
             self.note("stopped")
         self.state = "stopped"
         self.next_start = None
+        self.sup.dirty = True
+
+    def fail(self, why: str) -> None:
+        """A crash: said in the state file at once, then the whole group ended (which may take
+        up to a second) before the restart after the backoff."""
+        self.drain()
+        self.crashed(why)
+        self.sup.write_state(force=True)
+        self.kill_group(0.5)
         self.sup.dirty = True
 
     def crashed(self, why: str) -> None:
@@ -197,7 +248,7 @@ class Service:
         self.sup.dirty = True
 
     # -- watching --------------------------------------------------------------------------
-    def watch(self, members: dict[int, list[int]] | None) -> None:
+    def watch(self, scan: bool) -> None:
         mono = time.monotonic()
         if self.state == "crashed":
             if self.next_start is not None and mono >= self.next_start:
@@ -208,24 +259,68 @@ class Service:
             return
         code = self.proc.poll()
         if code is not None:
-            self.drain()
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-            self.kill_group(0.5)
-            self.crashed(f"its process exited ({how})")
+            self.fail(f"its process exited ({how})")
             return
-        if members is not None and self.spec.get("watch"):
-            alone = len(members.get(self.pgid, [])) <= 1
-            if not alone:
-                self.child_gone_at = None
-            elif self.child_gone_at is None:
-                self.child_gone_at = mono
-            elif mono - self.child_gone_at >= CHILD_GONE_GRACE:
-                self.drain()
-                self.kill_group(0.5)
-                self.crashed("the service's own process exited and only Node's watcher was left")
+        self.read_events()
+        if scan or self.watcher_waits:
+            why = self.app_down(mono)
+            if why:
+                self.fail(why)
                 return
         if mono >= self.next_health:
             self.check_health()
+
+    def read_events(self) -> None:
+        """What the preload said since the last look: the service's own process started (a
+        reload: a new one), its exit code, where its inspector listens."""
+        path = self.spec.get("events")
+        if not path:
+            return
+        events, self.events_offset = read_events(path, self.events_offset)
+        for item in events:
+            kind, pid = item.get("event"), item.get("pid")
+            if kind == "start":
+                self.app = {"pid": pid, "main": item.get("main", ""), "at": item.get("at")}
+                self.app_gone_at = None
+                self.watcher_waits = ""
+                self.restarting_at = None
+                self.inspector = {}
+            elif kind == "exit" and pid == self.app.get("pid"):
+                self.app["code"] = item.get("code")
+            elif kind == "inspector" and pid == self.app.get("pid"):
+                self.inspector = {k: item[k] for k in ("url", "error", "own") if k in item}
+                self.inspector["pid"] = pid
+            self.sup.dirty = True
+
+    def app_down(self, mono: float) -> str:
+        """Why the service is down while its watcher lives on, or ''."""
+        pid = self.app.get("pid")
+        if pid:
+            if alive(pid):
+                self.app_gone_at = None
+                return ""
+            if self.app_gone_at is None:
+                self.app_gone_at = mono
+            since, grace = self.app_gone_at, APP_GONE_GRACE
+            if self.restarting_at is not None:  # a reload: the next one may take a while
+                since, grace = self.restarting_at, RELOAD_GRACE
+            if not self.watcher_waits and mono - since < grace:
+                return ""
+            code = self.app.get("code")
+            how = f" with exit code {code}" if code is not None else ""
+            if self.watcher_waits:
+                waits = f"; its watcher said: {self.watcher_waits}"
+            elif self.restarting_at is not None:
+                waits = (f"; its watcher said it restarts it, but none followed within "
+                         f"{grace:g}s")
+            else:
+                waits = (f" and none followed within {grace:g}s (its watcher waits for a "
+                         f"file change)")
+            return f"the service's own process (pid {pid}) exited{how}{waits}"
+        if self.watcher_waits:
+            return f"its watcher said: {self.watcher_waits}"
+        return ""
 
     def check_health(self) -> None:
         code, seen = health(self.spec["port"])
@@ -263,5 +358,12 @@ class Service:
             "last_exit": self.last_exit, "last_health": self.last_health,
             "token": self.spec.get("token", 0), "port": self.spec["port"],
             "debug_port": self.spec.get("debug_port"), "log": self.spec["log"],
-            "argv0": self.spec["argv"][0],
+            "argv0": self.spec["argv"][0], "command": self.spec.get("command", ""),
+            "app": self.app if self.proc is not None else {},
+            "inspector": self.inspector if self.proc is not None else {},
         }
+
+
+def _plain(line: bytes) -> str:
+    """A watcher's output line without its colours."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", line.decode(errors="replace")).strip()

@@ -6,17 +6,18 @@ It reads `desired.json` (which services should run and how: written by `inv serv
 SIGHUP), starts each service in its own process group, timestamps and writes its output to
 `<name>.log`, and records what it sees in `state.json`. Measured pitfalls it is built around:
 
-- `node --watch` is two processes (the watcher and the serving child). The state comes from
-  the group and from GET /health, never from one live pid: the watcher's exit is a crash, and
-  so is the group shrinking to the watcher alone (the child died; Node's watcher would wait for
-  a file change), and then the whole group is killed before the service starts again, so no
-  orphan keeps the port or the inspector.
+- A service is several processes (package manager, watcher, the service's own process). The
+  state comes from the group, the service's own process (the suite's Node preload names it)
+  and GET /health, never from one live pid (see `supervised.py`): a crash is seen within
+  APP_GONE_GRACE even while the watcher lives on, and the whole group is killed before the
+  service starts again, so no orphan keeps the port or the inspector.
 - A crashed service is restarted after a delay that doubles per crash (backoff_base ..
   backoff_max), and starts afresh once it was healthy for `stable_after` seconds.
 - A stop signals the whole group (SIGTERM, then SIGKILL after stop_timeout).
 - Groups recorded by a supervisor that was killed are killed when the next one starts.
 
-Single-threaded (one select loop), standard library only besides the command layer: a few MB.
+Single-threaded (one select loop), standard library and psutil besides the command layer; it
+asks about one pid per service every SCAN_EVERY and never scans the machine while it runs.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lomash_tasks.services.procfs import SCAN_EVERY, TICK, groups, now_stamp, read_json, write_json
+from lomash_tasks.processes import command_line, group_members
+from lomash_tasks.services.shared import SCAN_EVERY, TICK, now_stamp, read_json, write_json
 from lomash_tasks.services.supervised import Service
 
 
@@ -52,16 +54,11 @@ class Supervisor:
     def kill_orphans(self) -> None:
         """Groups a killed supervisor left running: end them before anything starts again."""
         old = read_json(self.state_path).get("services", {})
-        live = groups()
         killed = []
         for name, rec in old.items():
             pgid = rec.get("pgid")
-            if pgid and live.get(pgid) and pgid != os.getpgid(0):
-                cmd = Path(f"/proc/{pgid}/cmdline")
-                try:
-                    argv0 = cmd.read_bytes().split(b"\0")[0].decode(errors="replace")
-                except OSError:
-                    argv0 = ""
+            if pgid and pgid != os.getpgid(0) and group_members(pgid):
+                argv0 = (command_line(pgid) or [""])[0]
                 if argv0 and argv0 != rec.get("argv0"):
                     continue  # the group id was reused by something else
                 try:
@@ -73,8 +70,7 @@ class Supervisor:
                       f"supervisor", flush=True)
         deadline = time.monotonic() + 5  # gone (ports and inspectors free) before new starts
         while killed and time.monotonic() < deadline:
-            live = groups()
-            killed = [p for p in killed if live.get(p)]
+            killed = [p for p in killed if group_members(p)]
             time.sleep(0.02)
 
     def load_desired(self) -> None:
@@ -141,13 +137,12 @@ class Supervisor:
             for fd in ready:
                 fds[fd].drain([fd])
             mono = time.monotonic()
-            members = None
-            if mono - self.last_scan >= SCAN_EVERY:
-                members = groups()
+            scan = mono - self.last_scan >= SCAN_EVERY
+            if scan:
                 self.last_scan = mono
             for svc in list(self.services.values()):
                 try:
-                    svc.watch(members)
+                    svc.watch(scan)
                 except Exception:  # noqa: BLE001 - one service's surprise must not end the rest
                     import traceback
 
@@ -164,7 +159,7 @@ class Supervisor:
 
 
 def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    keys = ("argv", "cwd", "env", "port", "debug_port", "watch")
+    keys = ("argv", "cwd", "env", "port", "debug_port", "events")
     return any(old.get(k) != new.get(k) for k in keys)
 
 

@@ -10,13 +10,12 @@ init.sql with the server instead of re-running it.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from lomash_tasks import commands, connections, settings
+from lomash_tasks import connections, settings
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.console import Console
 from lomash_tasks.errors import UserError
@@ -35,6 +34,7 @@ class SetupState:
     runner: str | None = None   # flag value; None = db.runner
     started: list[str] = field(default_factory=list)
     skipped: set[str] = field(default_factory=set)  # steps left out (--skip / --only)
+    only: set[str] = field(default_factory=set)     # steps named with --only
 
     # -- settings, flag beats config ------------------------------------------------------
     @property
@@ -147,67 +147,74 @@ def _deps_needed(state: SetupState) -> list[str]:
     return [s.name for s in state.ws.registry.with_database if not prisma.available(state.ws, s)]
 
 
-def _services_need_deps(state: SetupState) -> list[str]:
-    """Services the `services` step will start on this machine without their node_modules."""
+def _services_here(state: SetupState) -> bool:
+    """The services run on this machine (`--only deps` prepares them for a later
+    `inv services.up`; `--skip services` leaves them out)."""
     from lomash_tasks.services.model import Settings
 
-    if "services" in state.skipped or state.backend_name != "embedded" or \
-            not Settings.from_config(state.config).in_setup:
+    left_out = "services" in state.skipped and "deps" not in state.only
+    return not left_out and state.backend_name == "embedded" and \
+        Settings.from_config(state.config).in_setup
+
+
+def _services_need_deps(state: SetupState) -> list[str]:
+    """Services the `services` step will start on this machine without their dependencies."""
+    if not _services_here(state):
         return []
     ws = state.ws
-    if not (ws.root / "node_modules").is_dir():
-        return [s.name for s in ws.registry.services]
-    return [s.name for s in ws.registry.services if not (ws.service_dir(s) / "node_modules").is_dir()]
+    return [s.name for s in ws.registry.services if not ws.facts(s).installed()]
+
+
+def _deps_services(state: SetupState) -> list[Any]:
+    """The services whose Node dependencies this run installs: those the Prisma runner needs
+    and those the `services` step starts, lacking them."""
+    names = set(_deps_needed(state)) | set(_services_need_deps(state))
+    return [s for s in state.ws.registry.services
+            if s.name in names and not state.ws.facts(s).installed()]
 
 
 def _deps(state: SetupState) -> Outcome:
-    runner = state.runner_name
-    missing = _deps_needed(state)
-    for_services = _services_need_deps(state)
-    if runner != "prisma" and not for_services:
+    from lomash_tasks.services import packages
+    from lomash_tasks.services.model import Settings
+
+    if state.runner_name != "prisma" and not _services_here(state):
         return Outcome(SKIPPED, "migrations need no Node dependencies (an installed Prisma CLI "
                                 "is used where it can run, else the native runner)")
-    if not missing and not for_services:
+    chosen = _deps_services(state)
+    if not chosen:
         return Outcome(ALREADY, "every service's Node dependencies are installed")
-    from lomash_tasks.commands import pnpm_path
-
-    pnpm = pnpm_path()
-    lockfile = state.ws.root / "pnpm-lock.yaml"
-    if pnpm is None or shutil.which("node") is None or not lockfile.is_file():
-        why = ("pnpm was not found (`make install` puts it in tools/)" if pnpm is None else
-               "node was not found" if shutil.which("node") is None else
-               "the workspace has no pnpm-lock.yaml")
-        if for_services:
-            raise UserError(f"The services need the workspace's Node dependencies, but {why}. "
-                            f"Install Node 20 and pnpm 9.1.0 (or `--skip services`).")
-        if runner == "prisma":
-            raise UserError(f"The Prisma runner needs the workspace's Node dependencies, but "
-                            f"{why}. Install Node 20 and pnpm 9.1.0, or use --runner native.")
-        return Outcome(SKIPPED, f"{why}: migrations will use the native runner")
-    # confirmModulesPurge: a node_modules made by another store is replaced, not left as it
-    # was (non-interactive pnpm otherwise skips the install without a word)
-    argv = [str(pnpm), "install", "--frozen-lockfile", "--reporter=append-only",
-            "--config.confirmModulesPurge=false"]
-    env = dict(os.environ, CI="true")  # non-interactive: pnpm never asks
+    if shutil.which("node") is None:
+        raise UserError("The services' Node dependencies are missing and node was not found: "
+                        "install Node 20 (or `--skip services` and --runner native).")
+    settings = Settings.from_config(state.config)
     began = time.monotonic()
-    try:
-        commands.run(argv, cwd=state.ws.root, env=env, timeout=600, effect=True)
-    except commands.CommandError as err:
-        raise UserError(f"`pnpm install --frozen-lockfile` failed in {state.ws.root} "
-                        f"(exit {err.returncode}):\n{err.tail()}\nFix the install (or use "
-                        f"--runner native) and run `inv setup` again.") from None
-    why = (f"{len(missing)} services lacked the Prisma CLI" if missing else
-           f"{len(for_services)} services lacked their node_modules")
-    return Outcome(DONE, f"pnpm install in {time.monotonic() - began:.1f}s ({why})")
+    plan = packages.install_plan(state.ws, chosen)
+    results = packages.install(state.ws, plan, settings.install_jobs, settings.install_timeout,
+                               state.out)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        names = sum((r.install.services for r in failed), [])
+        raise UserError("\n\n".join(r.detail for r in failed) + f"\n\nThe Node dependencies "
+                        f"of {', '.join(names)} could not be installed ({len(failed)} of "
+                        f"{len(results)} installs failed; the others are in place). Fix the "
+                        f"above and run `inv setup` again.")
+    installs = ", ".join(f"{r.install.command} in {state.ws.relative(r.install.folder) or '.'}"
+                         for r in results[:3]) + (" ..." if len(results) > 3 else "")
+    return Outcome(DONE, f"{len(chosen)} services installed by {len(results)} installs in "
+                         f"{time.monotonic() - began:.1f}s ({installs})")
 
 
 def _deps_plan(state: SetupState) -> str:
-    missing = _deps_needed(state)
-    for_services = _services_need_deps(state)
-    if missing or for_services:
-        return (f"pnpm install --frozen-lockfile ({len(missing)} services lack the Prisma CLI, "
-                f"{len(for_services)} their node_modules)")
-    if state.runner_name != "prisma":
+    from lomash_tasks.services import packages
+
+    chosen = _deps_services(state)
+    if chosen:
+        by_command: dict[str, list[str]] = {}
+        for i in packages.install_plan(state.ws, chosen):
+            what = f"cannot install: {i.problem}" if i.problem else f"`{i.command}`"
+            by_command.setdefault(what, []).extend(i.services)
+        return "; ".join(f"{what} ({', '.join(names)})" for what, names in by_command.items())
+    if state.runner_name != "prisma" and not _services_here(state):
         return "nothing: migrations need no Node dependencies"
     return "nothing: every service's Node dependencies are installed"
 
@@ -331,7 +338,7 @@ def _services_backend(state: SetupState) -> Any:
 
 
 def _services(state: SetupState) -> Outcome:
-    from lomash_tasks.services.model import FAILED, STARTED, Settings
+    from lomash_tasks.services.model import FAILED, STARTED, Settings, failures_text
 
     if not Settings.from_config(state.config).in_setup:
         return Outcome(SKIPPED, "service_options.in_setup is off: `inv services.up` starts them")
@@ -339,9 +346,7 @@ def _services(state: SetupState) -> Outcome:
     results = chosen.up(log=state.out.info)
     failed = [r for r in results if r.state == FAILED]
     if failed:
-        raise UserError("\n\n".join(r.detail for r in failed) + f"\n{len(failed)} of "
-                        f"{len(results)} services did not become healthy (the others keep "
-                        f"running).")
+        raise UserError(failures_text(results))
     started = [r.service for r in results if r.state == STARTED]
     slowest = max(results, key=lambda r: r.seconds)
     if started:
@@ -359,8 +364,8 @@ STEPS = [
     Step("db.init", "create what init.sql creates and is missing", _db_init,
          lambda s: "run the parts of infra/docker/postgres/init.sql that create a missing role, "
                    "database or extension"),
-    Step("deps", "install the workspace's Node dependencies when Prisma needs them", _deps,
-         _deps_plan),
+    Step("deps", "install the services' Node dependencies, each with its own package manager",
+         _deps, _deps_plan),
     Step("db.migrate", "apply every service's pending migrations", _db_migrate,
          lambda s: f"apply pending migrations of the 8 databases ({s.runner_name} runner)"),
     Step("db.seed", "run every service's idempotent seed", _db_seed,

@@ -4,7 +4,8 @@ servers someone else runs (`external`: checked, never started or stopped).
     get(ws, settings, name=None) -> Backend     `name` (a --backend flag) beats stack.backend
 
 `auto` (the default) picks Compose when a Docker engine answers a ping within a short
-timeout, and the embedded backend otherwise.
+timeout (the engine the `docker` CLI would use: DOCKER_HOST, DOCKER_CONTEXT, the current
+context; `stack/engine.py`), and the embedded backend otherwise.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from lomash_tasks.stack.base import (ALREADY_RUNNING, PARTS, PORT_KEYS, STARTED,
 
 BACKENDS = ("auto", "embedded", "compose", "external")
 PING_TIMEOUT = 1.0
-DEFAULT_SOCKET = "/var/run/docker.sock"
 
 __all__ = ["ALREADY_RUNNING", "BACKENDS", "PARTS", "PORT_KEYS", "STARTED", "Backend",
            "PartResult", "PartStatus", "Settings", "docker_engine", "embedded_running", "get",
@@ -28,31 +28,12 @@ __all__ = ["ALREADY_RUNNING", "BACKENDS", "PARTS", "PORT_KEYS", "STARTED", "Back
 
 
 def docker_engine(timeout: float = PING_TIMEOUT) -> tuple[bool, str]:
-    """(True, version) when a Docker engine answers a ping; (False, why) otherwise."""
-    import os
+    """(True, version) when a Docker engine answers a ping; (False, why) otherwise. The engine
+    is the one the `docker` CLI would use (DOCKER_HOST, DOCKER_CONTEXT, the current context:
+    `lomash_tasks.stack.engine`); nothing is imported when none can be configured."""
+    from lomash_tasks.stack import engine
 
-    if not os.environ.get("DOCKER_HOST") and not os.path.exists(DEFAULT_SOCKET):
-        # exactly where docker.from_env() would look; answered without importing the SDK
-        return False, f"DOCKER_HOST is not set and {DEFAULT_SOCKET} does not exist"
-    try:
-        import docker
-    except ImportError:
-        return False, "the docker Python SDK is not installed"
-    try:
-        client = docker.from_env(timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - DockerException and friends: no engine
-        return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    try:
-        client.ping()
-        version = client.version().get("Version", "?")
-        return True, version
-    except Exception as exc:  # noqa: BLE001
-        return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    finally:
-        try:
-            client.close()
-        except Exception:  # noqa: BLE001
-            pass
+    return engine.ping(timeout)
 
 
 def resolve(name: str | None, settings: Settings, ws: Workspace | None = None) -> str:
@@ -75,7 +56,8 @@ def resolve(name: str | None, settings: Settings, ws: Workspace | None = None) -
 
 
 def embedded_running(ws: Workspace, settings: Settings) -> bool:
-    """True when a server the embedded backend started in `ws` is alive (pid files, /proc)."""
+    """True when a server the embedded backend started in `ws` is alive (its pid file, and the
+    process alive and still that server)."""
     if not ws.state_dir.is_dir():
         return False
     from lomash_tasks.stack.embedded import EmbeddedBackend

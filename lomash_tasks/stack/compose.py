@@ -3,8 +3,9 @@
 Every `docker compose` call is built by compose_cli.compose_command (re-exported here).
 Containers are started and stopped with the docker CLI (the workspace's Compose files are the
 source of truth: `up -d --wait`, `rm`, `down`, `logs`); their state, health and logs are read
-with the Docker SDK (imported lazily). Both find the engine the same way: DOCKER_HOST (and the
-CLI its plugins under DOCKER_CONFIG) from the environment. The registry's ports are handed to
+with the Docker SDK (imported lazily). Both find the engine the same way, as the `docker` CLI
+does: DOCKER_HOST, else DOCKER_CONTEXT, else the current context (Docker Desktop, colima:
+`stack/engine.py`), and the CLI its plugins under DOCKER_CONFIG. The registry's ports are handed to
 Compose as variables the files publish on 127.0.0.1 (compose_env), so both backends publish
 each part at the same address.
 
@@ -17,7 +18,6 @@ going away during `up`.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import Any, Callable, Iterable, Iterator
@@ -65,20 +65,20 @@ class ComposeBackend(Backend):
     @property
     def client(self) -> Any:
         if self._client is None:
+            from lomash_tasks.stack import engine
+
             try:
-                import docker
-            except ImportError:
-                raise UserError(f"The docker Python SDK is not installed (`pip install -e .`). "
-                                f"{NO_ENGINE}") from None
-            where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+                found = engine.locate()
+            except UserError as err:
+                raise UserError(f"{err.text} {NO_ENGINE}") from None
             try:
-                self._client = docker.from_env(timeout=10)
+                self._client = engine.client(10, found)
                 self._client.ping()
             except Exception as exc:  # noqa: BLE001 - DockerException: no engine
                 self._client = None
                 why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise UserError(f"The compose backend needs a Docker engine, and none answers "
-                                f"at {where} ({why}). {NO_ENGINE}") from None
+                                f"at {found.describe()} ({why}). {NO_ENGINE}") from None
         return self._client
 
     def engine_alive(self) -> bool:

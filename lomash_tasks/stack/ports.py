@@ -1,23 +1,20 @@
 """Ports: is one free, does one answer, and which process holds it.
 
 A port already taken is found before a server is started and reported with the process
-holding it (from /proc on Linux; `ss -ltnp` or `lsof` when /proc says nothing) and the config
-key to change, e.g. INVOKE_INFRA_POSTGRES_PORT.
+holding it (psutil: `lomash_tasks.processes`; `ss -ltnp` or `lsof` when it may not see the
+holder, e.g. another user's process) and the config key to change, e.g.
+INVOKE_INFRA_POSTGRES_PORT.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 
 from lomash_tasks import commands
 from lomash_tasks.errors import UserError
-
-LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
 @dataclass(frozen=True)
@@ -59,15 +56,16 @@ def is_free(host: str, port: int) -> bool:
 
 def holder(port: int) -> Holder | None:
     """The process listening on TCP `port` (any address), or None when nothing is found."""
-    inodes = _listening_inodes(port)
-    if inodes:
-        found = _process_of(inodes)
-        if found:
-            return found
+    from lomash_tasks import processes
+
+    pids = processes.listeners(port)
+    known = [p for p in pids if p is not None]
+    if known:
+        return process_info(known[0])
     found = _from_ss(port) or _from_lsof(port)
     if found:
         return found
-    if inodes:
+    if pids:
         return Holder(None, "a process this user cannot inspect")
     return None
 
@@ -85,53 +83,10 @@ def ensure_free(host: str, port: int, what: str, config_key: str) -> None:
     )
 
 
-# -- /proc ----------------------------------------------------------------------------------
-def _listening_inodes(port: int) -> set[str]:
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 10 or fields[3] != LISTEN:
-                continue
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port:
-                inodes.add(fields[9])
-    inodes.discard("0")
-    return inodes
-
-
-def _process_of(inodes: set[str]) -> Holder | None:
-    targets = {f"socket:[{i}]" for i in inodes}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        fd_dir = f"/proc/{entry.name}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"{fd_dir}/{fd}") in targets:
-                    return process_info(int(entry.name))
-            except OSError:
-                continue
-    return None
-
-
 def process_info(pid: int) -> Holder:
-    name = cmdline = ""
-    try:
-        name = Path(f"/proc/{pid}/comm").read_text().strip()
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        cmdline = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
-    except OSError:
-        pass
-    return Holder(pid, name, cmdline)
+    from lomash_tasks import processes
+
+    return Holder(pid, processes.name(pid), " ".join(processes.command_line(pid)))
 
 
 def unreachable(host: str, port: int, timeout: float = 3.0) -> str | None:

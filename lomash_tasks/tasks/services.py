@@ -41,11 +41,9 @@ def _report(out, results, title):
                for r in results], title=title)
     failed = [r for r in results if r.state == model.FAILED]
     if failed:
-        raise UserError("\n\n".join(r.detail for r in failed) + "\n\n"
-                        f"{len(failed)} of {len(results)} services did not become healthy (the "
-                        f"others keep running). Fix the above, then `inv services.restart "
-                        f"--service {failed[0].service}`; `inv services.logs --service "
-                        f"{failed[0].service}` shows its whole log.")
+        raise UserError(model.failures_text(results) + f" Fix the above, then `inv "
+                        f"services.restart --service {failed[0].service}`; `inv services.logs "
+                        f"--service {failed[0].service}` shows its whole log.")
     started = sum(r.state == model.STARTED for r in results)
     out.ok(f"{len(results)} service{'s' if len(results) != 1 else ''} healthy "
            f"({started} started, {len(results) - started} already running).")
@@ -99,7 +97,7 @@ def _uptime(seconds):
 
 @task(help={"backend": BACKEND_HELP, "json": "Print JSON instead of a table."})
 def status(c, backend=None, json=False):
-    """Show each service: state, URL, debug port, debugger, pid, uptime, restarts, log."""
+    """Show each service: state, URL, debug port, debugger, pid, uptime, restarts, command, log."""
     ws, settings, chosen = _backend(c, backend)
     out = context.console(c)
     rows = chosen.status()
@@ -107,9 +105,11 @@ def status(c, backend=None, json=False):
         out.json([r.as_dict() for r in rows])
         return
     out.table(["service", "state", "url", "debug", "debugger", "pid", "uptime", "restarts",
-               "log", "detail"],
+               "command", "log", "detail"],
               [[r.service, r.state, r.url, r.debug_port or "", r.debugger,
-                r.container or r.pid or "", _uptime(r.uptime), r.restarts, r.log, r.detail]
+                r.container or r.pid or "", _uptime(r.uptime), r.restarts, r.command, r.log,
+                "; ".join(filter(None, [r.detail, f"inspector: {r.inspector}"
+                                        if r.debugger == "no inspector" else ""]))]
                for r in rows], title=f"services ({chosen.name})")
 
 

@@ -33,6 +33,7 @@ def setup(c, backend=None, runner=None, skip=None, only=None, dry=False, json=Fa
     steps, skipped = pipeline.choose(setup_steps.STEPS, only, skip)
     state = setup_steps.SetupState(ws, context.data(c), out, backend, runner)
     state.skipped = set(skipped)
+    state.only = set(only or [])
     timeout = context.section(c, SetupSettings).lock_timeout
     lock = (contextlib.nullcontext() if dry else  # a dry run writes nothing, not even a lock
             pipeline.exclusive(ws.ensure_state_dir() / "setup.lock", out, timeout, "inv setup"))

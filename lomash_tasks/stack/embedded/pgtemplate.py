@@ -6,9 +6,11 @@ from a copy of it (a fraction of a second instead of several). The key covers ev
 cluster is made from: the server's version, the superuser and its password, init.sql's bytes,
 the initdb options, and what was decided for init.sql on this machine (the libraries
 preloaded; each locale used as it is, compiled, or replaced), so a cluster made for another
-script, preload or locale is never reused. Service role passwords are set from the env files at every start
-anyway. The cache is `stack.cache_dir` (default: $XDG_CACHE_HOME/lomash-tasks, else
-~/.cache/lomash-tasks); `off` disables it. `stack.down --volumes` never touches it.
+script, preload or locale is never reused. Service role passwords are set from the env files at
+every start anyway. The cache is `stack.cache_dir` (default: where the platform keeps a user's
+caches, through platformdirs: $XDG_CACHE_HOME/lomash-tasks or ~/.cache/lomash-tasks on Linux,
+~/Library/Caches/lomash-tasks on macOS); `off` disables it. `stack.down --volumes` never
+touches it.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ def cache_root(configured: str) -> Path | None:
         return None
     if value:
         return Path(value).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "lomash-tasks"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("lomash-tasks", appauthor=False))
 
 
 def key(server_version: str, superuser: str, password: str, init_sql: bytes,

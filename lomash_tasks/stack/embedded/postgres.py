@@ -296,18 +296,15 @@ class PostgresPart(Part):
         dead or a zombie and no process works in the data folder any more (old backends chdir
         there), so PostgreSQL's own shared-memory interlock is never bypassed for a live one.
         """
+        from lomash_tasks import processes
+
         lock = self.data_dir / "postmaster.pid"
         pid = self.recorded_pid()
-        if pid is None or alive(pid) or not os.path.isdir("/proc"):
+        if pid is None or alive(pid):
             return
         data = str(self.data_dir.resolve())
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != pid and alive(int(entry)):
-                try:
-                    if os.readlink(f"/proc/{entry}/cwd") == data:
-                        return
-                except OSError:
-                    continue
+        if any(p != pid for p in processes.in_folder(data)):
+            return
         lock.unlink(missing_ok=True)
 
     def _made(self, notes: list[str]) -> list[str]:

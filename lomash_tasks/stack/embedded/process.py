@@ -2,7 +2,8 @@
 
 Each part keeps its state in `<workspace>/.lomash/<part>/`: `<part>.pid`, `<part>.log`, a
 `version` file written at start, and its data. A pid is trusted only while that process is
-alive and its command line still names the server (so a reused pid is not mistaken for ours).
+alive and its command line still names the server (so a reused pid is not mistaken for ours;
+both asked through `lomash_tasks.processes`).
 """
 
 from __future__ import annotations
@@ -13,46 +14,14 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from lomash_tasks.stack import ports
 from lomash_tasks import commands
 from lomash_tasks.errors import UserError
+from lomash_tasks.processes import alive, command_line
+from lomash_tasks.stack import ports
 from lomash_tasks.workspace import Workspace
 from lomash_tasks.stack.base import PORT_KEYS, Settings, endpoint
 
 TAIL_LINES = 15
-
-
-def alive(pid: int | None) -> bool:
-    """True while `pid` is a live (not zombie) process; reaps it when it is our dead child."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def cmdline(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return " ".join(p.decode(errors="replace") for p in raw.split(b"\0") if p)
 
 
 def tail(path: Path, lines: int = TAIL_LINES) -> str:
@@ -129,7 +98,7 @@ class Part:
     def pid(self) -> int | None:
         """The server's pid when it is alive and still ours."""
         pid = self.recorded_pid()
-        if pid and alive(pid) and self.marker in cmdline(pid):
+        if pid and alive(pid) and self.marker in " ".join(command_line(pid)):
             return pid
         return None
 

@@ -1,6 +1,7 @@
-"""What the supervisor and `inv services.*` both read: process groups from /proc, a service's
-GET /health over a plain socket, and the JSON state files (written atomically, owner-only).
-Standard library only: the supervisor imports this and stays small.
+"""What the supervisor and `inv services.*` both use: a service's GET /health over a plain
+socket, the JSON state files (written atomically, owner-only), the events the suite's Node
+preload writes, and the timings. Standard library only: the supervisor imports this and stays
+small (processes are asked through `lomash_tasks.processes`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,21 @@ TICK = 0.1
 SCAN_EVERY = 0.25
 HEALTH_STARTING = 0.2
 HEALTH_RUNNING = 2.0
-CHILD_GONE_GRACE = 1.0   # a watcher without its child this long: the service crashed
+APP_GONE_GRACE = 1.0     # the service's own process gone this long, none after it: crashed
+RELOAD_GRACE = 15.0      # ... after its watcher said it restarts it (nodemon's `delay`, a build)
 FAILS_UNHEALTHY = 2      # consecutive failed checks before a healthy service is "unhealthy"
+# What watchers print when the service's process ended and they wait for a file change: the
+# service is down at once (no need to wait out APP_GONE_GRACE).
+WATCHER_WAITS = (
+    b"app crashed - waiting for file changes",          # nodemon
+    b"clean exit - waiting for changes before restart",  # nodemon
+    b"Failed running '",                                 # node --watch
+    b"Completed running '",                              # node --watch
+)
+# What watchers print when they restart the service for a change (in any case): nodemon
+# "restarting due to changes", node --watch "Restarting 'src/index.js'", ts-node-dev
+# "Restarting: ... has been modified", tsx "change in ./src/main.ts Restarting...".
+WATCHER_RESTARTS = b"restarting"
 
 
 def now_stamp() -> str:
@@ -41,21 +55,25 @@ def read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def groups() -> dict[int, list[int]]:
-    """Every process group on the machine with its live (not zombie) members."""
-    out: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+def read_events(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """The whole JSON lines the Node preload appended to `path` since `offset`, and the new
+    offset (a line still being written waits for the next call)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read(1 << 20)
+    except OSError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    out = []
+    for line in data[:end].splitlines():
         try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
+            item = json.loads(line)
+        except ValueError:
             continue
-        if fields[0] in (b"Z", b"X"):
-            continue
-        out.setdefault(int(fields[2]), []).append(int(entry))
-    return out
+        if isinstance(item, dict):
+            out.append(item)
+    return out, offset + end
 
 
 def health(port: int, timeout: float = 2.5) -> tuple[int | None, str]:
