@@ -54,6 +54,7 @@ def chromium_options(profile: str):
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                 "--disable-popup-blocking",
                  "--window-size=1500,1200"):
         options.add_argument(flag)
     return options
@@ -516,28 +517,31 @@ def test_a_crash_looping_service_is_shown_with_its_log_tail(browser, dash):
 
 
 def test_ten_pages_at_once_all_stay_live(browser, dash):
+    """Ten more pages of one browser (one profile: its six-connections-per-host limit of
+    HTTP/1.1 is why the page streams over a WebSocket), opened from the first one."""
     open_page(browser, dash)
-    first = browser.current_window_handle
-    tabs = []
+    js(browser, "window.pages = []; for (let i = 0; i < 10; i++) "
+                "window.pages.push(window.open(arguments[0], '_blank'));", dash.url)
     try:
-        for _ in range(10):
-            browser.switch_to.new_window("tab")
-            browser.get(dash.url)
-            tabs.append(browser.current_window_handle)
+        def every(script: str):
+            return js(browser, "return window.pages.map(w => { try { " + script +
+                      " } catch (e) { return null; } });")
+        wait_until(lambda: all(s == "live" for s in every(
+            "return w.document.getElementById('conn').dataset.state;")), 60,
+            "the ten pages did not all connect")
+        wait_until(lambda: all(n == 9 for n in every(
+            "return w.document.querySelectorAll('#services tr[data-state=\"healthy\"]').length;")),
+            60, "the ten pages did not all show nine healthy services")
         log = dash.nine.root / ".lomash/services/auth-service.log"
         with open(log, "a") as handle:
             handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S.000')} ten pages check\n")
-        for tab in tabs:
-            browser.switch_to.window(tab)
-            wait_until(lambda: all_healthy(browser), 60, "a page did not show the services")
-            wait_until(lambda: any("ten pages check" in l for l in log_lines(browser)), 30,
-                       "a page did not get the new log line")
-            assert js(browser, "return document.getElementById('conn').dataset.state") == "live"
+        wait_until(lambda: all(every(
+            "return [...w.document.querySelectorAll('#log .line')]"
+            ".some(l => l.textContent.includes('ten pages check'));")), 30,
+            "the new log line did not reach every page")
+        assert js(browser, "return document.getElementById('conn').dataset.state") == "live"
     finally:
-        for tab in tabs:
-            browser.switch_to.window(tab)
-            browser.close()
-        browser.switch_to.window(first)
+        js(browser, "for (const w of window.pages || []) w.close();")
 
 
 def test_the_stack_stopped_while_the_page_is_open_turns_stopped_and_the_page_keeps_working(
@@ -574,11 +578,47 @@ def test_the_stack_stopped_while_the_page_is_open_turns_stopped_and_the_page_kee
         inv("stack.down", timeout=120)
 
 
-def test_a_taken_port_names_the_program_holding_it(inv):
+COMPOSED = '''
+from invoke import call, task
+
+from lomash_tasks import tasks as suite
+
+
+@task(pre=[call(suite.setup.setup, only=["env"])])
+def watch(c, port=0):
+    """Write the .env files, then serve the dashboard."""
+    suite.dashboard.dashboard(c, port=int(port))
+
+
+namespace = suite.namespace
+namespace.add_task(watch)
+'''
+
+
+def test_composed_after_setup_a_taken_port_names_the_program_holding_it(inv, workspace,
+                                                                        tmp_path):
+    """A monorepo's own task: `pre=[call(setup)]`, then the dashboard, on a port taken."""
+    (tmp_path / "tasks.py").write_text(COMPOSED)
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        result = inv("dashboard", "--port", str(port), timeout=60)
+        result = inv("--search-root", str(tmp_path), "watch", "--port", str(port), timeout=120)
     assert_user_error(result, f"Port {port} on 127.0.0.1 is already in use by pid {os.getpid()}",
                       "--port")
+    assert (workspace / "services/auth-service/.env").is_file()  # the pre-task ran first
+
+
+def test_the_websocket_handshake_and_frames_follow_rfc_6455():
+    from lomash_tasks.dashboard import websocket
+
+    assert websocket.accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    assert websocket.frame(b"Hello") == b"\x81\x05Hello"  # RFC 6455 5.7, unmasked
+    import io
+
+    masked = io.BytesIO(b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58")  # 5.7, masked
+    assert websocket.read_frame(masked) == (websocket.TEXT, b"Hello")
+    with pytest.raises(ConnectionError):
+        websocket.read_frame(io.BytesIO(b"\x81\x05Hello"))  # a page must mask
+    big = websocket.frame(b"x" * 70000)
+    assert big[:2] == b"\x81\x7f" and len(big) == 70000 + 10

@@ -183,6 +183,11 @@ class Hub:
         with self.looking:
             self.refresh_secrets()
             look = self.collector.look()
+            running = {p.name for p in look.parts if p.state == HEALTHY}
+            if self._look is not None and running != \
+                    {p.name for p in self._look.parts if p.state == HEALTHY}:
+                self._probe_due = True  # a part came or went: read migrations and keys again
+                self.wake.set()
             with self.lock:
                 snapshot = self._build(look)
                 self._look = look

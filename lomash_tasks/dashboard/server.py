@@ -88,6 +88,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "lomash-dashboard"
     sys_version = ""
+    timeout = 30  # an idle keep-alive connection is closed (a WebSocket has none: see stream)
     app: App  # set on the subclass the server makes
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
@@ -234,6 +235,7 @@ class Handler(BaseHTTPRequestHandler):
     def stream(self) -> None:
         """Hold the WebSocket: the hub's messages out, the page's close and pings in."""
         self.close_connection = True
+        self.connection.settimeout(None)  # the page sends nothing for long stretches
         self.wfile.write(websocket.handshake(self.headers["Sec-WebSocket-Key"]))
         self.wfile.flush()
         client = self.app.hub.join()

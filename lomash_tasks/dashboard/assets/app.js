@@ -8,7 +8,8 @@ const TOKEN = document.body.dataset.token;
 const MAX_LINES = 3000;
 const COLOURS = ["#0e7490", "#a16207", "#7e22ce", "#15803d", "#1d4ed8", "#b91c1c", "#0f766e",
                  "#c2410c", "#9d174d", "#4d7c0f"];
-const state = {snapshot: null, receivedAt: 0, paused: [], colours: {}, open: {}};
+const state = {snapshot: null, receivedAt: 0, paused: [], colours: {}, open: {}, rows: {},
+               actionCells: {}, services: {}};
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -77,6 +78,7 @@ function setConnection(which, text) {
 
 // -- the snapshot ------------------------------------------------------------------------------
 function render(snap) {
+  if (!state.snapshot) performance.mark("dashboard:first-state");  // bench/dashboard_bench.py
   state.snapshot = snap;
   state.receivedAt = Date.now() / 1000;
   $("meta").replaceChildren(
@@ -134,12 +136,9 @@ function serviceRow(svc) {
     el("span", {class: "ok", title: svc.env_file, text: "ok"});
   const debug = svc.debug_port ? el("span", {title: `chrome://inspect → Configure… → 127.0.0.1:${svc.debug_port}\nVS Code: inv debug.vscode, then “Attach: ${svc.name}”`},
     String(svc.debug_port), svc.debugger ? el("small", {text: ` ${svc.debugger}`}) : "") : "";
-  const buttons = [actionButton("restart", svc, "Restart")];
-  if (svc.has_database) {
-    buttons.push(actionButton("migrate", svc, "Migrate", mig && mig.pending.length ? "primary" : ""));
-  }
-  if (svc.has_cache) buttons.push(actionButton("flush", svc, "Flush cache", "danger"));
-  if (svc.has_database) buttons.push(actionButton("reset", svc, "Reset DB", "danger"));
+  const actions = actionCell(svc);
+  const migrate = actions.querySelector('button[data-action="migrate"]');
+  if (migrate) migrate.classList.toggle("primary", Boolean(mig && mig.pending.length));
   const row = el("tr", {data_service: svc.name, data_state: svc.state},
     el("td", {}, el("strong", {text: svc.alias}), el("small", {text: ` ${svc.name}`})),
     el("td", {class: "state"}, badge(svc.state)),
@@ -151,7 +150,7 @@ function serviceRow(svc) {
     el("td", {class: "migrations-cell"}, migrations),
     el("td", {}, cache),
     el("td", {class: "env"}, env),
-    el("td", {class: "actions"}, buttons));
+    actions);
   const rows = [row];
   const detail = [];
   if (svc.detail) detail.push(el("p", {text: svc.detail}));
@@ -166,12 +165,37 @@ function serviceRow(svc) {
   return rows;
 }
 
+// A row is rebuilt only when its service changed, and its buttons never are: a click is
+// never lost to a snapshot arriving between the press and the release.
+function actionCell(svc) {
+  if (!state.actionCells[svc.name]) {
+    const buttons = [actionButton("restart", svc, "Restart")];
+    if (svc.has_database) buttons.push(actionButton("migrate", svc, "Migrate"));
+    if (svc.has_cache) buttons.push(actionButton("flush", svc, "Flush cache", "danger"));
+    if (svc.has_database) buttons.push(actionButton("reset", svc, "Reset DB", "danger"));
+    state.actionCells[svc.name] = el("td", {class: "actions"}, buttons);
+  }
+  state.services[svc.name] = svc;
+  return state.actionCells[svc.name];
+}
+
 function renderServices(snap) {
   const body = $("services").tBodies[0];
-  const busy = new Set([...document.querySelectorAll("button[data-busy]")].map((b) => b.dataset.key));
-  body.replaceChildren(...snap.services.flatMap(serviceRow));
-  for (const button of body.querySelectorAll("button")) {
-    if (busy.has(button.dataset.key)) markBusy(button, true);
+  const wanted = [];
+  for (const svc of snap.services) {
+    const key = JSON.stringify({...svc, uptime: null});
+    let cached = state.rows[svc.name];
+    if (!cached || cached.key !== key) {
+      cached = state.rows[svc.name] = {key, nodes: serviceRow(svc)};
+    }
+    const uptime = cached.nodes[0].querySelector("td.uptime");
+    uptime.dataset.uptime = svc.uptime ?? "";
+    uptime.textContent = duration(svc.uptime);
+    wanted.push(...cached.nodes);
+  }
+  const current = [...body.children];
+  if (current.length !== wanted.length || current.some((node, i) => node !== wanted[i])) {
+    body.replaceChildren(...wanted);
   }
 }
 
@@ -253,7 +277,7 @@ const DESTRUCTIVE = {
 function actionButton(action, svc, label, kind) {
   return el("button", {type: "button", class: kind || null, data_action: action,
                        data_service: svc.name, data_key: `${action}:${svc.name}`,
-                       onclick: () => ask(action, svc)}, label);
+                       onclick: () => ask(action, state.services[svc.name])}, label);
 }
 
 function ask(action, svc) {
