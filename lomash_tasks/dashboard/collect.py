@@ -54,11 +54,17 @@ class Probe:
     problems: list[str] = field(default_factory=list)
 
 
-def suite_config(data: dict[str, Any], root: Path) -> dict[str, Any]:
-    """The suite's own keys of a context's config (plain data), with the workspace's root."""
+def suite_config(data: dict[str, Any], root: Path, backend: str | None = None
+                 ) -> dict[str, Any]:
+    """The suite's own keys of a context's config (plain data), with the workspace's root and
+    a --backend flag as config: what the probe and the actions' tasks read."""
     keys = ["services", "infra", "targets"] + [s.NAME for s in suite_settings.SECTIONS]
-    out = {k: data[k] for k in keys if k in data}
+    out = json.loads(json.dumps({k: data[k] for k in keys if k in data}, default=str))
     out["workspace"] = {**(out.get("workspace") or {}), "root": str(root)}
+    if backend:
+        out.setdefault("stack", {})["backend"] = backend
+        if backend in ("auto", "embedded", "compose"):
+            out.setdefault("service_options", {})["backend"] = backend
     return out
 
 
@@ -95,28 +101,23 @@ class Collector:
 
     # -- every second ----------------------------------------------------------------------------
     def look(self) -> Look:
+        """One look: what fails to be read is named in `problems`, the rest is still shown."""
         reg = self.ws.registry
         problems: list[str] = []
-        backend = "?"
+        mail = f"http://{reg.smtp.host}:{reg.smtp.web_port}"
+        chosen = _read("stack.status", self.stack, problems)
         parts: list[Part] = []
-        try:
-            chosen = self.stack()
-            backend = chosen.name
-            mail = f"http://{reg.smtp.host}:{reg.smtp.web_port}"
-            parts = [part_row(p, mail if p.part == "smtp" else "") for p in chosen.status()]
-        except UserError as err:
-            problems.append(f"stack.status: {err.text}")
+        if chosen is not None:
+            parts = _read("stack.status", lambda: [part_row(p, mail if p.part == "smtp" else "")
+                                                   for p in chosen.status()], problems) or []
+        backend = chosen.name if chosen is not None else "?"
         parts += self.tools(backend)
-        services = []
-        try:
-            statuses = {s.service: s for s in self.services.status()}
-            services = [service_row(statuses[s.name], s) for s in reg.services
-                        if s.name in statuses]
-        except UserError as err:
-            problems.append(f"services.status: {err.text}")
-        env_problems = self.env_check(services, problems)
-        return Look(backend, self.services.name, parts, services, env_problems, self.setup(),
-                    problems)
+        statuses = {s.service: s for s in _read("services.status", self.services.status,
+                                                 problems) or []}
+        services = [service_row(statuses[s.name], s) for s in reg.services if s.name in statuses]
+        env_problems = _read("env.check", lambda: self.env_check(services), problems) or []
+        setup = _read("the last setup's summary", self.setup, problems)
+        return Look(backend, self.services.name, parts, services, env_problems, setup, problems)
 
     def tools(self, backend: str) -> list[Part]:
         """pgAdmin, Redis Commander, ...: running only where Compose runs them."""
@@ -130,15 +131,11 @@ class Collector:
                             detail="" if up else "with --backend compose"))
         return out
 
-    def env_check(self, services: list[Service], problems: list[str]) -> list[str]:
+    def env_check(self, services: list[Service]) -> list[str]:
         """env.check's problems, each on its service's row; the root .env's returned."""
         from lomash_tasks.env import ops
 
-        try:
-            found = ops.check_env(self.ws)
-        except UserError as err:
-            problems.append(f"env.check: {err.text}")
-            return []
+        found = ops.check_env(self.ws)
         by_file: dict[str, list[str]] = {}
         for problem in found:
             by_file.setdefault(problem.file, []).append(problem.line())
@@ -229,6 +226,17 @@ class Collector:
             except OSError:
                 continue
         return tuple(out)
+
+
+def _read(what: str, read: Callable[[], Any], problems: list[str]) -> Any:
+    """`read()`, or None with what went wrong added to `problems` (the page says it)."""
+    try:
+        return read()
+    except UserError as err:
+        problems.append(f"{what}: {err.text}")
+    except Exception as err:  # noqa: BLE001 - one read failing must not stop the page
+        problems.append(f"{what}: {type(err).__name__}: {err}")
+    return None
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

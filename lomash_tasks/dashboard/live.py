@@ -73,6 +73,7 @@ class Hub:
         self._probing = threading.Event()   # a probe child runs
         self._probed = threading.Event()    # one finished: build a new snapshot
         self._probe_due = True
+        self._probe_lock = threading.Lock()
         self.looking = threading.Lock()     # one look at a time
         self._aws_at = 0.0
         self._states: dict[str, tuple[str, int]] = {}
@@ -165,18 +166,30 @@ class Hub:
                 watched = bool(self.clients)
             if not watched:
                 continue
-            now = time.monotonic()
-            current = self.collector.signature()
-            changed = current != signature or self._probed.is_set()
-            if signature is not None and current[1] != signature[1]:
-                self._probe_due = True  # a migration folder came or went
-            signature = current
-            if changed or now >= next_look or self._look is None:
-                self._probed.clear()
-                next_look = now + self.interval
-                self._refresh()
-            if (self._probe_due or now >= next_probe) and self._start_probe():
-                next_probe = now + self.probe_interval
+            try:
+                signature, next_look, next_probe = self._tick(signature, next_look, next_probe)
+            except Exception as err:  # noqa: BLE001 - a bug must not freeze every page
+                with self.lock:
+                    self.pending.append(("dashboard", f"reading the stack failed: "
+                                                      f"{type(err).__name__}: {err}"))
+                time.sleep(self.interval)
+
+    def _tick(self, signature: Any, next_look: float, next_probe: float
+              ) -> tuple[Any, float, float]:
+        """One turn of the state loop: look again when something changed or it is time."""
+        now = time.monotonic()
+        current = self.collector.signature()
+        changed = current != signature or self._probed.is_set()
+        if signature is not None and current[1] != signature[1]:
+            self._probe_due = True  # a migration folder came or went
+        signature = current
+        if changed or now >= next_look or self._look is None:
+            self._probed.clear()
+            next_look = now + self.interval
+            self._refresh()
+        if (self._probe_due or now >= next_probe) and self._start_probe():
+            next_probe = now + self.probe_interval
+        return signature, next_look, next_probe
 
     def _refresh(self) -> None:
         """Look now; send the snapshot to every page when it differs from the last one sent."""
@@ -199,8 +212,10 @@ class Hub:
 
     def _start_probe(self) -> bool:
         """Read migrations, keys and AWS in the background (False: one is still running)."""
-        if self._probing.is_set():
-            return False
+        with self._probe_lock:
+            if self._probing.is_set():
+                return False
+            self._probing.set()
         self._probe_due = False
         look = self._look
         running = {p.name for p in look.parts if p.state == HEALTHY} if look else set()
@@ -209,7 +224,6 @@ class Hub:
                or time.monotonic() - self._aws_at >= AWS_EVERY)
         if aws and "aws" in running:
             self._aws_at = time.monotonic()
-        self._probing.set()
 
         def run() -> None:
             try:

@@ -321,7 +321,7 @@ class Dashboard:
         self.app = App(ws, token or new_token(), fixtures)
         self.server = bind(self.app, port)
         try:
-            collector = Collector(ws, suite_config(config, ws.root), backend)
+            collector = Collector(ws, suite_config(config, ws.root, backend), backend)
         except BaseException:
             self.server.server_close()
             raise
