@@ -552,6 +552,7 @@ def test_ten_pages_at_once_all_stay_live(browser, dash):
         js(browser, "for (const w of window.pages || []) w.close();")
 
 
+@pytest.mark.xdist_group("dashboard-stack")  # a stack of its own: it may run beside the others
 def test_the_stack_stopped_while_the_page_is_open_turns_stopped_and_the_page_keeps_working(
         browser, tmp_root):
     parent = Path(tempfile.mkdtemp(prefix="dash-stop-", dir=tmp_root))

@@ -151,13 +151,17 @@ SUMMARY_FILE = "setup-summary.json"  # under the workspace's state folder
 
 
 def record(path: Path, results: Sequence[StepResult], **extra: Any) -> None:
-    """Keep this run's summary (steps, times, what failed and its fix), replacing the last one."""
+    """Keep this run's summary (steps, times, what failed and its fix; secrets masked as on
+    the terminal), replacing the last one."""
+    from lomash_tasks import masking
     from lomash_tasks.env.files import write_atomic
 
     failed = next((r for r in results if r.status == FAILED), None)
+    kept = [StepResult(r.step, r.status, r.seconds, masking.mask(r.detail), masking.mask(r.fix))
+            for r in results]
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomic(path, as_json(results, finished_at=time.time(), ok=failed is None,
+        write_atomic(path, as_json(kept, finished_at=time.time(), ok=failed is None,
                                    failed=failed.step if failed else None, **extra))
     except (OSError, UserError):
         pass  # a summary that cannot be kept must not hide the run's own result

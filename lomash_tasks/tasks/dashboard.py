@@ -41,8 +41,8 @@ def dashboard(c, port=None, open=False, backend=None):  # noqa: A002 - the flag 
                      refresh_secrets=lambda: context.register_secrets(ws))
     out.ok(f"Dashboard of {ws.root} (Ctrl-C stops it; the stack keeps running):")
     out.print_raw(f"    {dash.url}")  # printed once: the token is the page's only key
-    if open:
-        commands.open_url(dash.url)
+    if open and not commands.open_url(dash.url):
+        out.warn("No browser could be started from here: open the URL above yourself.")
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         dash.serve()

@@ -196,6 +196,7 @@ function renderServices(snap) {
   const current = [...body.children];
   if (current.length !== wanted.length || current.some((node, i) => node !== wanted[i])) {
     body.replaceChildren(...wanted);
+    for (const tail of body.querySelectorAll("pre.tail")) tail.scrollTop = tail.scrollHeight;
   }
 }
 
