@@ -285,8 +285,11 @@ class SetupSettings(Section):
 class DashboardSettings(Section):
     NAME: ClassVar[str] = "dashboard"
     port: int = number(8090, "The dashboard's port on 127.0.0.1 (0 = any free port).")
-    interval: float = number(1.0, "Seconds between two full looks at the parts and services "
-                                  "(their state files are watched in between).", positive=True)
+    interval: float = number(1.0, "Seconds between two looks at the stack's parts.",
+                             positive=True)
+    services_interval: float = number(5.0, "Seconds between two full reads of the services "
+                                           "(services.status); their state file is watched in "
+                                           "between.", positive=True)
     probe_interval: float = number(10.0, "Seconds between two reads of the migrations, Redis "
                                          "key counts and AWS resources (also after each action "
                                          "and when a migration folder changes).", positive=True)

@@ -41,7 +41,8 @@ class Look:
     services: list[Service]
     env_problems: list[str] = field(default_factory=list)
     setup: dict[str, Any] | None = None
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)          # reading the parts
+    service_problems: list[str] = field(default_factory=list)  # reading the services
 
 
 @dataclass
@@ -100,8 +101,12 @@ class Collector:
         return self._stack
 
     # -- every second ----------------------------------------------------------------------------
-    def look(self) -> Look:
-        """One look: what fails to be read is named in `problems`, the rest is still shown."""
+    def look(self, previous: Look | None = None) -> Look:
+        """One look: what fails to be read is named in its problems, the rest is still shown.
+
+        The parts are read every time. With `previous`, the services (services.status asks
+        each one's inspector), the .env checks and the setup summary are taken from it: the
+        hub reads those every few seconds and whenever the services' state file changes."""
         reg = self.ws.registry
         problems: list[str] = []
         mail = f"http://{reg.smtp.host}:{reg.smtp.web_port}"
@@ -112,12 +117,18 @@ class Collector:
                                                    for p in chosen.status()], problems) or []
         backend = chosen.name if chosen is not None else "?"
         parts += self.tools(backend)
+        if previous is not None:
+            return Look(backend, self.services.name, parts, previous.services,
+                        previous.env_problems, previous.setup, problems,
+                        previous.service_problems)
+        found: list[str] = []
         statuses = {s.service: s for s in _read("services.status", self.services.status,
-                                                 problems) or []}
+                                                 found) or []}
         services = [service_row(statuses[s.name], s) for s in reg.services if s.name in statuses]
-        env_problems = _read("env.check", lambda: self.env_check(services), problems) or []
-        setup = _read("the last setup's summary", self.setup, problems)
-        return Look(backend, self.services.name, parts, services, env_problems, setup, problems)
+        env_problems = _read("env.check", lambda: self.env_check(services), found) or []
+        setup = _read("the last setup's summary", self.setup, found)
+        return Look(backend, self.services.name, parts, services, env_problems, setup, problems,
+                    found)
 
     def tools(self, backend: str) -> list[Part]:
         """pgAdmin, Redis Commander, ...: running only where Compose runs them."""

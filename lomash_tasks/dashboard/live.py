@@ -50,11 +50,12 @@ class Client:
 
 
 class Hub:
-    def __init__(self, collector: Collector, interval: float, probe_interval: float,
-                 log_lines: int, logs: Callable[[Callable[[], bool]], Iterator[tuple[str, str]]],
+    def __init__(self, collector: Collector, interval: float, services_interval: float,
+                 probe_interval: float, log_lines: int, logs: Callable[[Callable[[], bool]], Iterator[tuple[str, str]]],
                  fixtures: list[str], refresh_secrets: Callable[[], None] | None = None) -> None:
         self.collector = collector
         self.interval = interval
+        self.services_interval = services_interval
         self.probe_interval = probe_interval
         self.logs_source = logs
         self.fixtures = fixtures
@@ -105,7 +106,7 @@ class Hub:
             self.wake.set()
         if alone or self.snapshot is None or \
                 time.time() - self.snapshot.generated_at > self.interval:
-            self._refresh()
+            self._refresh(full=alone or self.snapshot is None)
         with self.lock:  # lines logged from here on are pending, not in the backlog
             earlier, self.pending = self.pending, []
             backlog = list(self.log)
@@ -126,13 +127,14 @@ class Hub:
         with migrations, keys and AWS read once if no page has had them read yet)."""
         snapshot = self.snapshot
         if snapshot is None or time.time() - snapshot.generated_at > self.interval:
-            self._refresh()
+            self._refresh(full=snapshot is None or
+                          time.time() - snapshot.generated_at > self.services_interval)
         if self._probe is None:
             self._start_probe()
             deadline = time.monotonic() + PROBE_WAIT
             while self._probing.is_set() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            self._refresh()
+            self._refresh(full=False)
         return self.snapshot  # type: ignore[return-value]
 
     def leave(self, client: Client) -> None:
@@ -155,9 +157,7 @@ class Hub:
 
     # -- the state loop --------------------------------------------------------------------------
     def _watch(self) -> None:
-        signature: Any = None
-        next_look = 0.0
-        next_probe = 0.0
+        due = {"signature": None, "look": 0.0, "services": 0.0, "probe": 0.0}
         while not self.stop.is_set():
             self.wake.wait(TICK)
             self.wake.clear()
@@ -167,35 +167,40 @@ class Hub:
             if not watched:
                 continue
             try:
-                signature, next_look, next_probe = self._tick(signature, next_look, next_probe)
+                self._tick(due)
             except Exception as err:  # noqa: BLE001 - a bug must not freeze every page
                 with self.lock:
                     self.pending.append(("dashboard", f"reading the stack failed: "
                                                       f"{type(err).__name__}: {err}"))
                 time.sleep(self.interval)
 
-    def _tick(self, signature: Any, next_look: float, next_probe: float
-              ) -> tuple[Any, float, float]:
-        """One turn of the state loop: look again when something changed or it is time."""
+    def _tick(self, due: dict[str, Any]) -> None:
+        """One turn of the state loop: the parts every `interval`; the services every
+        `services_interval` and at once when their state file changes; migrations and keys
+        every `probe_interval` and at once when a migration folder changes."""
         now = time.monotonic()
         current = self.collector.signature()
-        changed = current != signature or self._probed.is_set()
-        if signature is not None and current[1] != signature[1]:
+        before, due["signature"] = due["signature"], current
+        if before is not None and current[1] != before[1]:
             self._probe_due = True  # a migration folder came or went
-        signature = current
-        if changed or now >= next_look or self._look is None:
+        full = self._look is None or current[0] != (before or (None,))[0] or \
+            now >= due["services"]
+        if full or self._probed.is_set() or now >= due["look"]:
             self._probed.clear()
-            next_look = now + self.interval
-            self._refresh()
-        if (self._probe_due or now >= next_probe) and self._start_probe():
-            next_probe = now + self.probe_interval
-        return signature, next_look, next_probe
+            due["look"] = now + self.interval
+            if full:
+                due["services"] = now + self.services_interval
+            self._refresh(full)
+        if (self._probe_due or now >= due["probe"]) and self._start_probe():
+            due["probe"] = now + self.probe_interval
 
-    def _refresh(self) -> None:
-        """Look now; send the snapshot to every page when it differs from the last one sent."""
+    def _refresh(self, full: bool = True) -> None:
+        """Look now (the services too when `full`); send the snapshot to every page when it
+        differs from the last one sent."""
         with self.looking:
-            self.refresh_secrets()
-            look = self.collector.look()
+            if full or self._look is None:
+                self.refresh_secrets()
+            look = self.collector.look(None if full else self._look)
             running = {p.name for p in look.parts if p.state == HEALTHY}
             if self._look is not None and running != \
                     {p.name for p in self._look.parts if p.state == HEALTHY}:
@@ -254,15 +259,15 @@ class Hub:
             if probe is not None:
                 row.migrations = probe.migrations.get(row.name)
                 row.cache = probe.cache.get(row.name)
-            if row.state in TROUBLED:
-                row.log_tail = tails.get(row.name, [])[-TAIL:]
+            row.log_tail = tails.get(row.name, [])[-TAIL:] if row.state in TROUBLED else []
         reg = self.collector.ws.registry
         return Snapshot(
             str(self.collector.ws.root), look.backend, look.services_backend, time.time(),
             look.parts, look.services, look.env_problems,
             probe.aws if probe else None, probe.aws_error if probe else "",
             probe.at if probe else None, look.setup, list(self.events)[::-1],
-            look.problems + (probe.problems if probe else []), self.fixtures,
+            look.problems + look.service_problems + (probe.problems if probe else []),
+            self.fixtures,
             f"http://{reg.smtp.host}:{reg.smtp.web_port}")
 
     # -- logs ------------------------------------------------------------------------------------

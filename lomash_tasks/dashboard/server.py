@@ -311,8 +311,8 @@ class Dashboard:
     hub's threads; `serve()` blocks until Ctrl-C (or `close()` from another thread)."""
 
     def __init__(self, ws: Workspace, config: dict[str, Any], backend: str | None = None,
-                 port: int = 8090, interval: float = 1.0, probe_interval: float = 10.0,
-                 log_lines: int = 1000, token: str | None = None,
+                 port: int = 8090, interval: float = 1.0, services_interval: float = 5.0,
+                 probe_interval: float = 10.0, log_lines: int = 1000, token: str | None = None,
                  refresh_secrets: Any = None) -> None:
         from lomash_tasks import webhooks
         from lomash_tasks.dashboard.collect import Collector, suite_config
@@ -326,8 +326,8 @@ class Dashboard:
             self.server.server_close()
             raise
         self.app.config_file = collector.config_file
-        self.hub = self.app.hub = Hub(collector, interval, probe_interval, log_lines,
-                                      collector.logs, fixtures, refresh_secrets)
+        self.hub = self.app.hub = Hub(collector, interval, services_interval, probe_interval,
+                                      log_lines, collector.logs, fixtures, refresh_secrets)
         self.hub.start()
 
     @property

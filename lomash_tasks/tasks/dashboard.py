@@ -37,6 +37,7 @@ def dashboard(c, port=None, open=False, backend=None):  # noqa: A002 - the flag 
     cfg = context.section(c, DashboardSettings)
     chosen = number(port if port is not None else cfg.port, "--port", int, 0)
     dash = Dashboard(ws, context.data(c), backend=backend, port=chosen, interval=cfg.interval,
+                     services_interval=cfg.services_interval,
                      probe_interval=cfg.probe_interval, log_lines=cfg.log_lines,
                      refresh_secrets=lambda: context.register_secrets(ws))
     out.ok(f"Dashboard of {ws.root} (Ctrl-C stops it; the stack keeps running):")
