@@ -14,8 +14,8 @@ One workspace copy on free ports, `inv setup --runner native` with the nine serv
               pages open; beside it the peak RSS of `inv services.status` (one run), and of the
               short-lived probe child that reads migrations, keys and AWS (`db.status`,
               `cache.stats`, `aws.status` in one process)
-  cpu         the dashboard's CPU per second of wall time with one page open (its probe children
-              included), over 30 s
+  cpu         the dashboard's CPU per second of wall time with one page open, its own and its
+              probe children's, over 60 s
 Target: the server under 40 MB.
 """
 
@@ -74,10 +74,11 @@ def memory(pid: int) -> dict[str, float]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(its own, its waited-for children's) CPU seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(f) for f in fields[11:15]) / ticks  # utime stime cutime cstime
+    return (int(fields[11]) + int(fields[12])) / ticks, (int(fields[13]) + int(fields[14])) / ticks
 
 
 def page_load(driver, url: str) -> dict[str, float]:
@@ -116,9 +117,11 @@ def main() -> None:
         loads = [page_load(driver, url) for _ in range(args.runs)]
         time.sleep(12)  # a probe has run (migrations, keys, AWS) with the page open
         one = memory(proc.pid)
-        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
-        time.sleep(30)
-        cpu = (cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0)
+        (own0, kids0), t0 = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(60)
+        own1, kids1 = cpu_seconds(proc.pid)
+        wall = time.monotonic() - t0
+        cpu = ((own1 - own0) / wall, (kids1 - kids0) / wall)
         js(driver, "window.pages = []; for (let i = 0; i < 9; i++) "
                    "window.pages.push(window.open(arguments[0], '_blank'));", url)
         wait_until(lambda: js(driver, "return window.pages.every(w => w.document && "
@@ -150,8 +153,8 @@ def main() -> None:
           f"({status_s:.2f} s)")
     print(f"  {'probe child (one run)':<32} {'':7} {'':7} {probe_mb:9.1f}   ({probe_s:.2f} s; "
           f"every 10 s while a page is open, AWS once a minute)")
-    print(f"\ncpu: the dashboard with one page open uses {cpu * 100:.1f}% of one core "
-          f"(its probe children included)")
+    print(f"\ncpu with one page open, over 60 s: the dashboard {cpu[0] * 100:.1f}% of one core, "
+          f"its probe children {cpu[1] * 100:.1f}%")
     print(f"target: the server under 40 MB RSS: "
           f"{'met' if max(idle['rss'], one['rss'], ten['rss']) < 40 else 'NOT met'}")
 

@@ -119,6 +119,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- answers ---------------------------------------------------------------------------------
     def answer(self, code: int, body: bytes, kind: str, extra: dict[str, str] | None = None
                ) -> None:
+        if code >= 400:  # a refused request's body may be unread: never reuse its connection
+            self.close_connection = True
         self.send_response(code)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
