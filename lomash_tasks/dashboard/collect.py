@@ -5,8 +5,9 @@
                 files, /proc and loopback sockets only, so it runs every second
     probe()     migrations (db.status), Redis key counts (cache.stats), AWS resources
                 (aws.status) in one short-lived child (`probe.py`)
-    signature() what changes when something worth a new look happened: the services' state
-                file, the migration folders on disk (a new migration shows at once)
+    signature() what changes when something worth a new look happened: a service's state in
+                the supervisor's record, the migration folders on disk (a new migration
+                shows at once)
 """
 
 from __future__ import annotations
@@ -222,10 +223,14 @@ class Collector:
 
     # -- what to watch between two looks ------------------------------------------------------------
     def signature(self) -> tuple[Any, ...]:
-        """(the services' state, the migration folders): cheap stats, taken every 0.2 s."""
-        from lomash_tasks.services import model
-
-        return _stamp(model.state_dir(self.ws) / "state.json"), self.migrations_signature()
+        """(what the supervisor says of each service, the migration folders): cheap reads,
+        taken every 0.2 s. The supervisor rewrites its state file every second or so; only
+        a service's state, process group, restart count or launch token count as a change."""
+        states = getattr(self.services, "states", None)  # the embedded backend's record
+        records = states() if states is not None else {}
+        watched = tuple(sorted((name, rec.get("state"), rec.get("pgid"), rec.get("restarts"),
+                                rec.get("token")) for name, rec in records.items()))
+        return watched, self.migrations_signature()
 
     def migrations_signature(self) -> tuple[Any, ...]:
         out = []

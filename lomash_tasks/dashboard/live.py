@@ -104,9 +104,9 @@ class Hub:
         if alone:
             self._probe_due = True
             self.wake.set()
-        if alone or self.snapshot is None or \
-                time.time() - self.snapshot.generated_at > self.interval:
-            self._refresh(full=alone or self.snapshot is None)
+        age = time.time() - self.snapshot.generated_at if self.snapshot else None
+        if age is None or age > self.interval:  # a page reloaded at once needs no new look
+            self._refresh(full=age is None or age > self.services_interval)
         with self.lock:  # lines logged from here on are pending, not in the backlog
             earlier, self.pending = self.pending, []
             backlog = list(self.log)

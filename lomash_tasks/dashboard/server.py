@@ -119,9 +119,9 @@ class Handler(BaseHTTPRequestHandler):
     # -- answers ---------------------------------------------------------------------------------
     def answer(self, code: int, body: bytes, kind: str, extra: dict[str, str] | None = None
                ) -> None:
-        if code >= 400:  # a refused request's body may be unread: never reuse its connection
-            self.close_connection = True
         self.send_response(code)
+        if code >= 400:  # a refused request's body may be unread: never reuse its connection
+            self.send_header("Connection", "close")
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
