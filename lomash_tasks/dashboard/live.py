@@ -96,8 +96,8 @@ class Hub:
 
     # -- pages -----------------------------------------------------------------------------------
     def join(self) -> Client:
-        """A new page: it gets the current snapshot (a fresh look when it is the only page, or
-        the last look is old) and the log lines kept so far; then every change."""
+        """A new page: it gets the current snapshot (looked at afresh unless the last look is
+        under a second old) and the log lines kept so far; then every change."""
         client = Client()
         with self.lock:
             alone = not self.clients
