@@ -104,10 +104,10 @@ def main() -> None:
     env = stack_env(root, services=True)
     service_ports(env)
     print(f"workspace {root}; load average {os.getloadavg()[0]:.1f}", flush=True)
-    inv(env, "setup", "--backend", "embedded", "--runner", "native", timeout=600)
     proc = None
     driver = None
     try:
+        inv(env, "setup", "--backend", "embedded", "--runner", "native", timeout=600)
         status_s, status_mb = peak_of([sys.executable, "-m", "invoke", "services.status"], env,
                                       SUITE)
         proc, url, _ = serve(["dashboard", "--port", str(free_port())], env)
