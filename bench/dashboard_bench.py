@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -113,7 +114,7 @@ def main() -> None:
         proc, url, _ = serve(["dashboard", "--port", str(free_port())], env)
         time.sleep(2)
         idle = memory(proc.pid)
-        driver = start_browser(tempfile.mkdtemp(prefix="dashboard-bench-chromium-"))
+        driver = start_browser(str(parent / "chromium-profile"))
         loads = [page_load(driver, url) for _ in range(args.runs)]
         time.sleep(12)  # a probe has run (migrations, keys, AWS) with the page open
         one = memory(proc.pid)
@@ -139,6 +140,7 @@ def main() -> None:
         if proc is not None:
             stop(proc)
         inv(env, "teardown", timeout=300)
+        shutil.rmtree(parent, ignore_errors=True)
 
     print(f"\npage load in headless Chromium ({args.runs} fresh loads, median):")
     for key in ("domcontentloaded", "load", "first state"):
