@@ -318,7 +318,13 @@ class Dashboard:
                  refresh_secrets: Any = None) -> None:
         from lomash_tasks import webhooks
         from lomash_tasks.dashboard.collect import Collector, suite_config
+        from lomash_tasks.errors import suggest
+        from lomash_tasks.stack import BACKENDS
 
+        backend = (backend or "").strip().lower() or None
+        if backend is not None and backend not in BACKENDS:
+            raise UserError(f"Unknown --backend '{backend}'.{suggest(backend, BACKENDS)} Valid "
+                            f"backends: {', '.join(BACKENDS)}.")
         fixtures = webhooks.fixture_names()
         self.app = App(ws, token or new_token(), fixtures)
         self.server = bind(self.app, port)
