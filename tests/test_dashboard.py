@@ -463,6 +463,12 @@ def test_requests_without_the_token_get_403_and_change_nothing(browser, dash):
         raw(dash, "POST", "/api/actions/flush", body=flush,
             headers={"Sec-Fetch-Site": "cross-site"}),
     ]
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    refused += [  # the live stream: another site's page may not open it (nor one without token)
+        raw(dash, "GET", "/ws", headers={**upgrade, "Origin": "http://evil.example"}),
+        raw(dash, "GET", "/ws", token=None, headers={**upgrade, "Origin": dash.base}),
+    ]
     for status, body in refused:
         assert status == 403 and "Forbidden" in body and dash.token not in body, (status, body)
     assert client.exists("product:dashboard-check") == 1  # nothing was done
