@@ -5,6 +5,7 @@ docker compose, ss, ...). Nothing else in the suite imports `subprocess`; a test
     commands.stream(argv, on_line=print, timeout=...)         -> Completed, lines as they come
     commands.spawn(argv, log=path)                            -> Popen of a detached daemon
     commands.interactive(argv)                                -> exit code (psql on a terminal)
+    commands.open_url(url)                                    -> the user's browser on a page
 
 Every call takes an argument list, never a shell string. Foreground calls run on `sh` (no tty,
 their own process group, killed with the group at the deadline); daemons that must outlive the
@@ -379,6 +380,16 @@ def interactive(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
         return subprocess.call(args, env=_environ(env, False), cwd=str(cwd) if cwd else None)
     except FileNotFoundError:
         raise CommandNotFound(args) from None
+
+
+def open_url(url: str) -> bool:
+    """Open `url` in the user's browser (the platform's own launcher); False when none is."""
+    import webbrowser
+
+    try:
+        return webbrowser.open(url, new=2)
+    except webbrowser.Error:
+        return False
 
 
 def wait(proc: subprocess.Popen, timeout: float | None = None) -> int | None:

@@ -315,9 +315,23 @@ class SetupSettings(Section):
                                  positive=True)
 
 
+class DashboardSettings(Section):
+    NAME: ClassVar[str] = "dashboard"
+    port: int = number(8090, "The dashboard's port on 127.0.0.1 (0 = any free port).")
+    interval: float = number(1.0, "Seconds between two looks at the stack's parts.",
+                             positive=True)
+    services_interval: float = number(5.0, "Seconds between two full reads of the services "
+                                           "(services.status); their state file is watched in "
+                                           "between.", positive=True)
+    probe_interval: float = number(10.0, "Seconds between two reads of the migrations, Redis "
+                                         "key counts and AWS resources (also after each action "
+                                         "and when a migration folder changes).", positive=True)
+    log_lines: int = number(1000, "Log lines kept for the page (the last ones).", minimum=10)
+
+
 SECTIONS: tuple[type[Section], ...] = (WorkspaceSettings, EnvSettings, StackSettings,
                                        ServicesSettings, DbSettings, CacheSettings, AwsSettings, StripeSettings,
-                                       DebugSettings, SetupSettings)
+                                       DebugSettings, SetupSettings, DashboardSettings)
 
 
 def all_defaults() -> dict[str, Any]:

@@ -309,3 +309,45 @@ def system_postgres(tmp_root):
     yield port
     subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
                    capture_output=True, **kwargs)
+
+
+# -- the nine services, shared by the "services" xdist group ----------------------------------
+def service_ports(env: dict[str, str], names=SERVICE_NAMES) -> dict[str, tuple[int, int]]:
+    """New free ports and debug ports for the services, set in `env` as INVOKE_SERVICES_*."""
+    out = {}
+    for name in names:
+        key = name.upper().replace("-", "_")
+        port, debug = free_port(), free_port()
+        env[f"INVOKE_SERVICES_{key}_PORT"] = str(port)
+        env[f"INVOKE_SERVICES_{key}_DEBUG_PORT"] = str(debug)
+        out[name] = (port, debug)
+    return out
+
+
+@dataclass
+class Nine:
+    root: Path
+    env: dict[str, str]
+    inv: Inv
+    ports: dict[str, tuple[int, int]]
+    setup: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="session")
+def nine(tmp_root):
+    """`inv setup` (embedded stack, native runner) in its own workspace: all nine services up.
+
+    One per session (per xdist worker): the tests that use it (test_services, test_dashboard)
+    are in the "services" group, so one worker starts it once and they share it; each test
+    leaves every service healthy. The ~0.8 GB of node processes go at the session's end."""
+    parent = Path(tempfile.mkdtemp(prefix="nine-", dir=tmp_root))
+    parent.chmod(0o755)
+    root = make_workspace(parent / "ws", node_modules=True)
+    env = stack_env(root, services=True)
+    ports = service_ports(env)
+    inv = Inv(env)
+    result = inv("setup", "--backend", "embedded", "--runner", "native", timeout=300)
+    try:
+        yield Nine(root, env, inv, ports, result)
+    finally:
+        inv("teardown", timeout=120)

@@ -103,8 +103,13 @@ def test_installed_package_ships_the_collections_and_the_registry(monorepo):
     assert "site-packages" in found.stdout and str(SUITE_ROOT) not in found.stdout
     assert "['aws', 'cache', 'db', 'debug', 'env', 'services', 'stack', 'stripe']" in found.stdout
     listing = run(monorepo, "inv", "--list").stdout
-    for name in ("setup", "db.migrate", "stack.up", "auth-ready", "chained"):
+    for name in ("setup", "db.migrate", "stack.up", "dashboard", "auth-ready", "chained"):
         assert name in listing
+    assets = subprocess.run([str(bindir / "python"), "-c",
+                             "from lomash_tasks.dashboard.server import load_assets; "
+                             "print(sorted(load_assets()))"],
+                            capture_output=True, text=True, env=env, cwd=root, check=True)
+    assert "['app.js', 'index.html', 'style.css']" in assets.stdout  # the page's package data
 
 
 def test_monorepo_composes_the_suite_from_its_own_tasks_py(monorepo):

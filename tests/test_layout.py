@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
      "lomash_tasks.services", "lomash_tasks.remote"),
     ("lomash_tasks.debug",),
     ("lomash_tasks.setup",),
+    ("lomash_tasks.dashboard",),
     ("lomash_tasks.context",),
     ("lomash_tasks.tasks",),
 ]

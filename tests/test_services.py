@@ -1,9 +1,9 @@
 """The nine services on the embedded backend: real node processes, real HTTP, a real inspector.
 
-One started set (the `nine` fixture: `inv setup` in its own workspace, on free ports for the
-infrastructure, the services and their debug ports) is shared by the tests of the "services"
-xdist group where isolation is not the point; the faults start one or two services in
-workspaces of their own against the same PostgreSQL and Redis.
+One started set (conftest's `nine` fixture: `inv setup` in its own workspace, on free ports for
+the infrastructure, the services and their debug ports) is shared by the tests of the
+"services" xdist group (these and the dashboard's) where isolation is not the point; the faults
+start one or two services in workspaces of their own against the same PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Inv, SUITE_ROOT, assert_user_error, free_port, make_workspace, stack_env
+from conftest import (Inv, SUITE_ROOT, assert_user_error, free_port, make_workspace,
+                      service_ports, stack_env)
 
 pytestmark = pytest.mark.xdist_group("services")
 
@@ -30,18 +31,6 @@ NAMES = ["api-gateway", "auth-service", "product-service", "order-payment-servic
          "appointment-service", "content-service", "customer-service", "notification-service",
          "analytics-service"]
 SECRET = "whsec_servicesTest0123456789abcdef"
-
-
-def service_ports(env: dict[str, str], names=NAMES) -> dict[str, tuple[int, int]]:
-    """New free ports and debug ports for the services, set in `env` as INVOKE_SERVICES_*."""
-    out = {}
-    for name in names:
-        key = name.upper().replace("-", "_")
-        port, debug = free_port(), free_port()
-        env[f"INVOKE_SERVICES_{key}_PORT"] = str(port)
-        env[f"INVOKE_SERVICES_{key}_DEBUG_PORT"] = str(debug)
-        out[name] = (port, debug)
-    return out
 
 
 def get(port: int, path: str = "/health", timeout: float = 5.0) -> tuple[int, dict]:
@@ -94,35 +83,6 @@ def wait_until(check, timeout: float, what: str):
             return last
         time.sleep(0.1)
     raise AssertionError(f"{what} within {timeout}s (last: {last!r})")
-
-
-@dataclass
-class Nine:
-    root: Path
-    env: dict[str, str]
-    inv: Inv
-    ports: dict[str, tuple[int, int]]
-    setup: subprocess.CompletedProcess
-
-
-@pytest.fixture(scope="module")
-def nine(tmp_root):
-    """`inv setup` (embedded stack, native runner) in its own workspace: all nine services up.
-
-    Module-scoped: the ~0.8 GB of nine node processes go as soon as this module's tests end."""
-    import tempfile
-
-    parent = Path(tempfile.mkdtemp(prefix="nine-", dir=tmp_root))
-    parent.chmod(0o755)
-    root = make_workspace(parent / "ws", node_modules=True)
-    env = stack_env(root, services=True)
-    ports = service_ports(env)
-    inv = Inv(env)
-    result = inv("setup", "--backend", "embedded", "--runner", "native", timeout=300)
-    try:
-        yield Nine(root, env, inv, ports, result)
-    finally:
-        inv("teardown", timeout=120)
 
 
 # -- after `inv setup` ----------------------------------------------------------------------------

@@ -116,6 +116,10 @@ def test_github_actions_mode_groups_annotates_and_summarises(fresh, tmp_path):
     shown = "\n".join(line for line in out.splitlines() if not line.startswith("::add-mask::"))
     assert "::add-mask::changeme_local" in out  # the runner is told to hide it...
     assert "changeme_local" not in text and "changeme_local" not in shown  # ...and we do too
+    kept = json.loads((root / ".lomash/setup-summary.json").read_text())  # the dashboard's
+    assert kept["ok"] is False and kept["failed"] == "db.migrate" and kept["runner"] == "native"
+    failed = {s["step"]: s for s in kept["steps"]}["db.migrate"]
+    assert "content-service" in failed["detail"] and "inv setup --only db.migrate" in failed["fix"]
 
 
 def test_unknown_step_lists_the_steps(fresh):

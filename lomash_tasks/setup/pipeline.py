@@ -146,6 +146,36 @@ def as_json(results: Sequence[StepResult], **extra: Any) -> str:
     return json.dumps({"steps": [r.as_dict() for r in results], **extra}, indent=2)
 
 
+# -- the last run's summary, kept for the dashboard ------------------------------------------------
+SUMMARY_FILE = "setup-summary.json"  # under the workspace's state folder
+
+
+def record(path: Path, results: Sequence[StepResult], **extra: Any) -> None:
+    """Keep this run's summary (steps, times, what failed and its fix; secrets masked as on
+    the terminal), replacing the last one."""
+    from lomash_tasks import masking
+    from lomash_tasks.env.files import write_atomic
+
+    failed = next((r for r in results if r.status == FAILED), None)
+    kept = [StepResult(r.step, r.status, r.seconds, masking.mask(r.detail), masking.mask(r.fix))
+            for r in results]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(path, as_json(kept, finished_at=time.time(), ok=failed is None,
+                                   failed=failed.step if failed else None, **extra))
+    except (OSError, UserError):
+        pass  # a summary that cannot be kept must not hide the run's own result
+
+
+def last_record(path: Path) -> dict[str, Any] | None:
+    """The summary `record` kept, or None when no `inv setup` has finished here yet."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("steps"), list) else None
+
+
 def _first_line(text: str) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line if len(line) <= 110 else line[:109] + "…"

@@ -57,3 +57,7 @@ program = Lomash(namespace=namespace, name="lomash", binary="lomash", binary_nam
 
 def main() -> None:
     program.run()
+
+
+if __name__ == "__main__":  # `python -m lomash_tasks.tasks.program`: the dashboard's actions
+    main()

@@ -53,13 +53,18 @@ def _report(out, results, title):
     "service": SERVICE_HELP, "backend": BACKEND_HELP,
     "timeout": "Seconds for every service to answer GET /health 200 "
                "(default: service_options.start_timeout).",
+    "dashboard": "Then serve the dashboard (`inv dashboard`) until Ctrl-C.",
 })
-def up(c, service=None, backend=None, timeout=None):
+def up(c, service=None, backend=None, timeout=None, dashboard=False):
     """Start the services (the gateway last) and return once each answers GET /health."""
     ws, settings, chosen = _backend(c, backend)
     out = context.console(c)
     results = chosen.up(model.service_names(service), timeout=_timeout(timeout), log=out.info)
     _report(out, results, f"services ({chosen.name})")
+    if dashboard:
+        from lomash_tasks.tasks.dashboard import dashboard as serve
+
+        serve(c, backend=backend)
 
 
 @task(iterable=["service"], help={"service": SERVICE_HELP, "backend": BACKEND_HELP})

@@ -56,7 +56,10 @@ def _report(c, ws, results, json, dry, state):
 
     out = context.console(c)
     links = []
-    if not dry:
+    if not dry:  # the dashboard shows the last run's summary
+        pipeline.record(ws.state_dir / pipeline.SUMMARY_FILE, results,
+                        backend=state.backend, runner=state.runner,
+                        skipped=sorted(state.skipped))
         try:
             backend = state.backend_name
             links = setup_steps.urls(ws, setup_steps._services_backend(state), backend)
