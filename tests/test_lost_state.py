@@ -141,3 +141,35 @@ def test_setup_again_without_the_state_folder_starts_afresh(lost):
     up = inv("services.up", "--service", "auth", "--service", "content", check=True,
              timeout=120)
     assert "2 services healthy" in up.stdout
+
+
+def test_seed_rows_deleted_by_hand_are_seeded_again_by_setup(lost):
+    """The README's promise: rows deleted since the seed ran make `inv setup` seed again."""
+    from conftest import stack_config
+
+    from lomash_tasks import connections
+
+    root, env, inv, outside = lost
+    if outside:
+        pytest.skip("one place of the cluster is enough for the seeds")
+    _, ws = stack_config(env)
+    svc = ws.registry.service("content")
+
+    def redirects() -> int:
+        with connections.pg_connect(ws, superuser=True, dbname=svc.database,
+                                    autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM redirects").fetchone()[0]
+
+    seeded = redirects()
+    assert seeded > 0
+    with connections.pg_connect(ws, superuser=True, dbname=svc.database, autocommit=True) as c:
+        c.execute("DELETE FROM redirects")
+    assert redirects() == 0
+    again = inv("setup", "--backend", "embedded", "--runner", "native", timeout=300)
+    text = again.stdout + again.stderr
+    assert again.returncode == 0, text
+    seed_row = [line for line in text.splitlines() if line.startswith("✓ db.seed")]
+    assert seed_row and "done" in seed_row[0] and f"{seeded} rows inserted" in seed_row[0], text
+    assert redirects() == seeded
+    quiet = inv("setup", "--backend", "embedded", "--runner", "native", timeout=300)
+    assert "Nothing to do" in quiet.stdout, quiet.stdout

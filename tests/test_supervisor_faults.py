@@ -191,6 +191,7 @@ def test_a_full_disk_drops_log_lines_with_a_marker_and_the_supervisor_goes_on(on
     assert "before 2" in text and "lost 1999" not in text
     marker = [line for line in text.splitlines() if "of output dropped" in line]
     assert len(marker) == 1 and "No space left on device" in marker[0], marker
+    assert marker[0].split(" ", 1)[1].startswith("--- "), marker  # on a line of its own
     assert text.index("of output dropped") < text.index("after 0")
     assert one.supervisor() == supervisor
     wait_until(lambda: "is full" not in one.status()["detail"], 30, "status kept the old note")

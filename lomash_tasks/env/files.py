@@ -268,13 +268,13 @@ def read_env(path: Path) -> EnvFile:
 
 def not_a_file(path: Path) -> str:
     """What stands where an env file goes, when it is no file ('' for a file or nothing):
-    'is a folder, not a file', a link to nothing, a pipe or socket."""
+    'is a folder, not an env file', a link to nothing, a pipe or socket."""
     if path.is_file():
         return ""
     if path.is_symlink() and not path.exists():
         return f"is a link to {os.readlink(path)}, which does not exist"
     if path.is_dir():
-        return "is a folder, not a file"
+        return "is a folder, not an env file"
     if path.exists():
         return "is not a regular file (a pipe, socket or device)"
     return ""
@@ -282,8 +282,8 @@ def not_a_file(path: Path) -> str:
 
 def not_a_file_error(path: Path, shown: str) -> UserError:
     """One paragraph for an env file that is no file (see not_a_file)."""
-    return UserError(f"{shown} {not_a_file(path)}: nothing reads it as an env file. Move it "
-                     f"away (e.g. `mv {shown} {shown}.old`), then `inv env.copy` makes the file.")
+    return UserError(f"{shown} {not_a_file(path)}. Move it away (e.g. `mv {shown} "
+                     f"{shown}.old`), then `inv env.copy` makes the file.")
 
 
 def _read_env(path: Path) -> EnvFile:

@@ -77,9 +77,12 @@ class LogFile:
     def _open(self) -> int:
         if self.fd is None:
             assert self.path is not None
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
             self.size = os.fstat(self.fd).st_size
-            self.line_open = False
+            try:  # a line cut by a full disk: what comes next starts on a line of its own
+                self.line_open = self.size > 0 and os.pread(self.fd, 1, self.size - 1) != b"\n"
+            except OSError:
+                self.line_open = False
         return self.fd
 
     def close(self) -> None:
