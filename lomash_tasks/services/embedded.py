@@ -3,11 +3,16 @@
     <workspace>/.lomash/services/desired.json   what should run, and how (written here)
     <workspace>/.lomash/services/state.json     what the supervisor sees (written by it)
     <workspace>/.lomash/services/<name>.log     each service's output, timestamped, rotated at up
+                                                and by size (by the supervisor)
 
 `up` checks everything before it starts anything (node_modules, .env files, PostgreSQL and
 Redis answering, every port and debug port free or already ours), writes the launches, starts
 the supervisor if none runs, and waits until each service answers GET /health 200 itself:
-the eight services first, the gateway last.
+the eight services first, the gateway last. A supervisor that dies (or stops keeping its record)
+while `up` waits is named as such, never the service waited for. `status` trusts the record
+while its supervisor runs and keeps it fresh, and otherwise asks each service's /health. What
+runs without any record (the state folder removed, the supervisor killed) is found by what it
+is (`strays.py`): `down` stops it, `up` ends it before starting afresh, `status` shows it.
 """
 
 from __future__ import annotations
@@ -161,7 +166,8 @@ class EmbeddedServices:
                     f"{self.ws.relative(log)}:\n{log_tail(log, TAIL)}\nRun `inv services.up` "
                     f"again: it starts a new supervisor and ends what the old one left.")
         written = float(read_json(self.state_path).get("supervisor", {}).get("written") or 0)
-        if time.time() - max(written, since) > RECORD_STALE:
+        # (stopping a service holds the supervisor's loop up to stop_timeout)
+        if time.time() - max(written, since) > RECORD_STALE + self.settings.stop_timeout:
             return (f"The services' supervisor (pid {pid}) has not updated "
                     f"{self.ws.relative(self.state_path)} for "
                     f"{time.time() - max(written, since):.0f}s{self.disk_note()}, so what it "
@@ -494,7 +500,7 @@ class EmbeddedServices:
         age = now - float((record.get("supervisor") or {}).get("written") or 0)
         # the record is the supervisor's word while it runs and keeps it (it rewrites it every
         # HEARTBEAT seconds); otherwise each service's own /health decides
-        trusted = supervised and age <= RECORD_STALE
+        trusted = supervised and age <= RECORD_STALE + self.settings.stop_timeout
         stale_note = "" if trusted else (f"the supervisor's record is {age:.0f}s old"
                                          f"{self.disk_note()}: the state is what /health "
                                          f"answers now")
