@@ -288,3 +288,33 @@ def test_a_supervisor_killed_while_up_waits_is_named_not_the_service(one):
     assert proc.returncode != 0 and "Traceback" not in text, text
     assert "supervisor exited" in text and "no service is to blame" in text, text
     assert "did not answer GET /health" not in text, text
+
+
+# -- the reading from the end, as a plain function --------------------------------------------------
+def test_tail_and_since_read_from_the_end_across_rotated_files(tmp_path):
+    from lomash_tasks.services import logs
+    from lomash_tasks.services.shared import now_stamp
+
+    base = int(time.time()) - 10_000
+    lines = [f"{now_stamp(base + i)} line {i} {'x' * (i * 7 % 300)}" for i in range(3000)]
+    log = tmp_path / "auth-service.log"
+
+    def read(**kwargs) -> list[str]:
+        return [line for _, line in logs.merged({"auth-service": log}, **kwargs)]
+
+    log.write_text("\n".join(lines) + "\n")
+    for n in (1, 2, 999, 3000, 5000):
+        assert read(tail=n) == lines[-n:], n
+    assert read() == lines and read(tail=0) == lines
+    assert read(since=base + 2990) == lines[2990:]
+    assert read(since=base + 2990, tail=4) == lines[-4:]
+    assert read(since=base - 1) == lines
+    log.write_text("\n".join(lines[:10]))       # no final newline
+    assert read(tail=3) == lines[7:10]
+    log.write_text("")
+    assert read(tail=3) == []
+    (tmp_path / "auth-service.log.1").write_text("\n".join(lines[:100]) + "\n")
+    log.write_text("\n".join(lines[100:110]) + "\n")
+    assert read(tail=15) == lines[95:110]       # the rest from the rotated file
+    assert read(since=base + 50) == lines[50:110]
+    assert read() == lines[:110]
