@@ -8,6 +8,10 @@ reads `/proc` itself (a test fails any module of the suite that tries).
     describe(pid)                 "node src/index.js" for messages (shortened)
     cwd(pid)                      its working folder, or None
     in_folder(path)               live processes whose working folder is `path` or below it
+    environ(pid)                  its environment ({} when it is gone or not ours to read)
+    snapshot()                    every live process this user may see: pid, parent, group,
+                                  program, argv, working folder (one pass, for finding servers
+                                  by what they are when no pid file says)
     group_members(pgid)           live members of one process group
     groups(pgids)                 {pgid: live members} for several groups, one pass
     descendants(pid)              every live process below `pid`
@@ -25,6 +29,7 @@ are that user's). Imported lazily: `inv --list` never pays for psutil.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 
@@ -138,6 +143,58 @@ def in_folder(path: str | os.PathLike[str]) -> list[int]:
         except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess, OSError):
             continue
     return found
+
+
+def environ(pid: int) -> dict[str, str]:
+    ps = _ps()
+    proc = _process(pid)
+    if proc is None:
+        return {}
+    try:
+        return dict(proc.environ())
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess, OSError):
+        return {}
+
+
+DELETED = " (deleted)"  # how Linux names a working folder that was removed
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One live process as `snapshot()` saw it."""
+
+    pid: int
+    ppid: int
+    pgid: int | None
+    name: str
+    argv: tuple[str, ...]
+    cwd: str   # '' when it cannot be read; a removed folder without Linux's " (deleted)"
+    user: str
+
+    def describe(self, width: int = 120) -> str:
+        words = " ".join(a for a in self.argv if a) or self.name or "?"
+        return words if len(words) <= width else words[: width - 3] + "..."
+
+
+def snapshot() -> list[Seen]:
+    """Every live (not zombie) process this user may see, in one pass over the machine."""
+    ps = _ps()
+    out = []
+    for proc in ps.process_iter(["pid", "ppid", "name", "cmdline", "cwd", "status",
+                                 "username"]):
+        info = proc.info
+        if info.get("status") == ps.STATUS_ZOMBIE:
+            continue
+        where = info.get("cwd") or ""
+        if where.endswith(DELETED):
+            where = where[: -len(DELETED)]
+        try:
+            pgid: int | None = os.getpgid(info["pid"])
+        except OSError:
+            pgid = None
+        out.append(Seen(info["pid"], info.get("ppid") or 0, pgid, info.get("name") or "",
+                        tuple(info.get("cmdline") or ()), where, info.get("username") or ""))
+    return out
 
 
 def _group_exists(pgid: int) -> bool:

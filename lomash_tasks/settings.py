@@ -266,6 +266,12 @@ class ServicesSettings(Section):
                                minimum=1)
     install_timeout: float = number(900.0, "Seconds one service's install may take.",
                                     positive=True)
+    log_max_mb: float = number(10.0, "A service's log is rotated when it would grow past this "
+                                     "many MB (0 = never by size).")
+    log_keep: int = number(3, "Rotated logs kept per service (name.log.1 ... name.log.N).",
+                           minimum=1)
+    logs_tail: int = number(100, "Lines of each service `services.logs` prints from the end "
+                                 "(0 = the whole log).")
     wrappers: str = text("", "More npm packages whose programs only start a service (comma-"
                              "separated; npm, pnpm, nodemon, tsx, ... are known): the inspector "
                              "skips their processes.")

@@ -173,3 +173,100 @@ def test_declared_aws_resources_come_back_after_an_endpoint_restart(tmp_root):
         assert_user_error(inv("aws.status"), "bucket lomash-dev-media", "inv aws.bootstrap")
     finally:
         inv("stack.down", "--backend", "embedded", "--volumes", "--yes", timeout=120)
+
+
+# -- a .env that is a folder, a service folder that is gone ----------------------------------------
+@pytest.mark.parametrize("args", [
+    ("env.copy",), ("env.copy", "--align", "--dry"), ("env.check",),
+    ("env.show", "--service", "auth"), ("env.diff",), ("services.up", "--service", "auth"),
+])
+def test_a_env_that_is_a_folder_is_named_as_a_folder(tmp_path, args):
+    from conftest import make_workspace
+
+    tmp_path.chmod(0o755)
+    workspace = make_workspace(tmp_path / "ws", node_modules=True)  # services.up gets that far
+    inv = Inv({"INVOKE_WORKSPACE_ROOT": str(workspace),
+               "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded"})
+    inv("env.copy", check=True)
+    env = workspace / "services/auth-service/.env"
+    env.unlink()
+    env.mkdir()
+    before = checksums(workspace)
+    result = inv(*args)
+    text = result.stdout + result.stderr
+    assert "Traceback" not in text, text
+    assert "services/auth-service/.env" in text and "is a folder" in text, text
+    assert "auth-service/.env: missing" not in text and "no .env" not in text, text
+    if args[0] != "env.diff":  # a report; the others cannot do their work
+        assert result.returncode != 0, text
+    assert checksums(workspace) == before and env.is_dir()
+
+
+def test_a_registered_service_whose_folder_is_gone_is_an_error_for_deps(inv, workspace):
+    import shutil
+
+    shutil.rmtree(workspace / "services/analytics-service")
+    result = inv("setup", "--only", "deps", timeout=300)
+    assert_user_error(result, "analytics-service", "services/analytics-service: does not exist",
+                      "services.analytics-service.path")
+    assert "already done" not in result.stdout.split("deps", 2)[-1].splitlines()[0]
+
+
+# -- seeds and migrations on the session's databases -----------------------------------------------
+@pytest.mark.xdist_group("db")
+def test_a_seed_with_a_latin1_byte_is_named_with_its_line(stack, tmp_root):
+    import tempfile
+
+    from conftest import make_workspace
+
+    parent = Path(tempfile.mkdtemp(prefix="seed-", dir=tmp_root))
+    parent.chmod(0o755)
+    root = make_workspace(parent / "ws")
+    seed = root / "services/auth-service/prisma/seed.sql"
+    lines = seed.read_bytes().split(b"\n")
+    lines[4] = b"-- caf\xe9 (a Latin-1 byte) " + lines[4]
+    seed.write_bytes(b"\n".join(lines))
+    inv = Inv({**stack.env, "INVOKE_WORKSPACE_ROOT": str(root)})
+    inv("env.copy", check=True)
+    result = inv("db.seed", "--service", "auth", timeout=120)
+    assert_user_error(result, "services/auth-service/prisma/seed.sql is not UTF-8",
+                      "byte 0xe9 on line 5", "save it as UTF-8")
+
+
+@pytest.mark.xdist_group("db")
+def test_two_prisma_migrates_at_once_report_the_migration_applied_once(stack, tmp_root):
+    """Both run the service's own Prisma CLI on one fresh database; Prisma's advisory lock makes
+    the second wait, and each reports only what its own CLI applied."""
+    import tempfile
+
+    from psycopg import sql
+
+    from conftest import make_workspace, stack_config
+    from lomash_tasks import connections
+
+    parent = Path(tempfile.mkdtemp(prefix="twice-", dir=tmp_root))
+    parent.chmod(0o755)
+    root = make_workspace(parent / "ws", node_modules=True)
+    env = {**stack.env, "INVOKE_WORKSPACE_ROOT": str(root)}
+    _, ws = stack_config(env)
+    svc = ws.registry.service("content")
+    with connections.pg_connect(ws, superuser=True, dbname=svc.database, autocommit=True) as c:
+        c.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        c.execute(sql.SQL("CREATE SCHEMA public AUTHORIZATION {}").format(sql.Identifier(svc.role)))
+    Inv(env)("env.copy", check=True)
+    full = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
+    full.update(env)
+    argv = [sys.executable, "-m", "invoke", "db.migrate", "--service", "content", "--runner",
+            "prisma"]
+    procs = [subprocess.Popen(argv, cwd=SUITE_ROOT, env=full, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for proc, (out, err) in zip(procs, outs):
+        assert proc.returncode == 0 and "Traceback" not in err, out + err
+    said = [out for out, _ in outs]
+    assert sum("applied 20260101000000_init" in out for out in said) == 1, said
+    assert sum("up to date" in out for out in said) == 1, said
+    with connections.pg_connect(ws, superuser=True, dbname=svc.database, autocommit=True) as c:
+        rows = c.execute("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL "
+                         "AND rolled_back_at IS NULL").fetchone()[0]
+    assert rows == 1

@@ -217,7 +217,8 @@ class Collector:
         if self.services.name == "embedded":
             from lomash_tasks.services import logs as service_logs
 
-            yield from service_logs.follow(self.services.log_files(), stop=stop)
+            # the page keeps the last lines only: each log is read from its end
+            yield from service_logs.follow(self.services.log_files(), stop=stop, tail=1000)
         else:
             yield from self.services.logs(None, follow=True)
 

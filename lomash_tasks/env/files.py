@@ -266,6 +266,26 @@ def read_env(path: Path) -> EnvFile:
     return env
 
 
+def not_a_file(path: Path) -> str:
+    """What stands where an env file goes, when it is no file ('' for a file or nothing):
+    'is a folder, not an env file', a link to nothing, a pipe or socket."""
+    if path.is_file():
+        return ""
+    if path.is_symlink() and not path.exists():
+        return f"is a link to {os.readlink(path)}, which does not exist"
+    if path.is_dir():
+        return "is a folder, not an env file"
+    if path.exists():
+        return "is not a regular file (a pipe, socket or device)"
+    return ""
+
+
+def not_a_file_error(path: Path, shown: str) -> UserError:
+    """One paragraph for an env file that is no file (see not_a_file)."""
+    return UserError(f"{shown} {not_a_file(path)}. Move it away (e.g. `mv {shown} "
+                     f"{shown}.old`), then `inv env.copy` makes the file.")
+
+
 def _read_env(path: Path) -> EnvFile:
     try:
         data = path.read_bytes()
@@ -275,7 +295,7 @@ def _read_env(path: Path) -> EnvFile:
         raise UserError(f"{path} cannot be read (permission denied). "
                         f"Check its owner and mode (`ls -l {path}`).") from None
     except IsADirectoryError:
-        raise UserError(f"{path} is a folder, not an env file.") from None
+        raise not_a_file_error(path, str(path)) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -84,9 +84,9 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
     plans = []
     for pair in pairs:
         example = envfiles.read_env(pair.example)
+        if envfiles.not_a_file(pair.env) and not pair.env.is_symlink():
+            raise envfiles.not_a_file_error(pair.env, ws.relative(pair.env))
         current = envfiles.read_env(pair.env) if pair.env.exists() else None
-        if current is not None and not pair.env.is_file():
-            raise UserError(f"{pair.env} exists but is not a file.")
         if current is not None and not force:  # a line copied from the example is its own
             current.refuse_ignored_lines({envfiles.js_trim(t) for _, t in example.ignored_lines()})
         plans.append((pair, example, current))
@@ -165,11 +165,14 @@ def check_env(ws: Workspace, services: list[Service] | None = None,
     for pair in ws.env_pairs(services):
         rel = align.ws_rel(ws, pair.env)
         if not pair.example.is_file():
-            problems.append(Problem(align.ws_rel(ws, pair.example), "", "missing",
+            what = envfiles.not_a_file(pair.example) or "missing"
+            problems.append(Problem(align.ws_rel(ws, pair.example), "", what,
                                     "restore the example file from git"))
             continue
         if not pair.env.is_file():
-            problems.append(Problem(rel, "", "missing", "run `inv env.copy`"))
+            what = envfiles.not_a_file(pair.env)
+            problems.append(Problem(rel, "", what, "move it away, then run `inv env.copy`")
+                            if what else Problem(rel, "", "missing", "run `inv env.copy`"))
             continue
         example, env = envfiles.read_env(pair.example), envfiles.read_env(pair.env)
         for key in example.keys:
@@ -277,6 +280,7 @@ class EnvDiff:
     only_in_example: list[str]
     only_in_env: list[str]
     env_exists: bool
+    not_a_file: str = ""   # what stands there instead of the file (a folder, ...)
 
 
 def diff_env(ws: Workspace, services: list[Service] | None = None) -> list[EnvDiff]:
@@ -286,7 +290,8 @@ def diff_env(ws: Workspace, services: list[Service] | None = None) -> list[EnvDi
             raise UserError(f"{pair.example} is missing: restore it from git.")
         example = envfiles.read_env(pair.example)
         if not pair.env.is_file():
-            out.append(EnvDiff(ws.relative(pair.env), example.keys, [], False))
+            out.append(EnvDiff(ws.relative(pair.env), example.keys, [], False,
+                               envfiles.not_a_file(pair.env)))
             continue
         env = envfiles.read_env(pair.env)
         out.append(EnvDiff(ws.relative(pair.env),
@@ -306,6 +311,8 @@ class ShownValue:
 def effective_values(ws: Workspace, svc: Service) -> list[ShownValue]:
     """The values a service starts with: its `.env`, and the example for keys it lacks."""
     pair = ws.env_pair(svc)
+    if envfiles.not_a_file(pair.env):
+        raise envfiles.not_a_file_error(pair.env, ws.relative(pair.env))
     if not pair.example.is_file() and not pair.env.is_file():
         raise UserError(f"{svc.name} has neither {pair.env.name} nor {pair.example.name} in "
                         f"{pair.env.parent}.")

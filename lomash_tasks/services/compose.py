@@ -225,11 +225,13 @@ class ComposeServices:
         return any(self.container(s) is not None for s in self.ws.registry.services)
 
     def logs(self, names: Iterable[str] | None = None, follow: bool = False,
-             since: float | None = None) -> Iterator[tuple[str, str]]:
+             since: float | None = None, tail: int | None = None) -> Iterator[tuple[str, str]]:
         from lomash_tasks import commands
 
         chosen = [s.name for s in self.ws.registry.select(list(names or []))]
         args = ["logs", "--no-color", "--timestamps"]
+        if tail:
+            args += ["--tail", str(int(tail))]
         if follow:
             args.append("--follow")
         if since is not None:

@@ -3,11 +3,16 @@
     <workspace>/.lomash/services/desired.json   what should run, and how (written here)
     <workspace>/.lomash/services/state.json     what the supervisor sees (written by it)
     <workspace>/.lomash/services/<name>.log     each service's output, timestamped, rotated at up
+                                                and by size (by the supervisor)
 
 `up` checks everything before it starts anything (node_modules, .env files, PostgreSQL and
 Redis answering, every port and debug port free or already ours), writes the launches, starts
 the supervisor if none runs, and waits until each service answers GET /health 200 itself:
-the eight services first, the gateway last.
+the eight services first, the gateway last. A supervisor that dies (or stops keeping its record)
+while `up` waits is named as such, never the service waited for. `status` trusts the record
+while its supervisor runs and keeps it fresh, and otherwise asks each service's /health. What
+runs without any record (the state folder removed, the supervisor killed) is found by what it
+is (`strays.py`): `down` stops it, `up` ends it before starting afresh, `status` shows it.
 """
 
 from __future__ import annotations
@@ -59,11 +64,31 @@ class EmbeddedServices:
 
     def write_desired(self, services: dict[str, Any]) -> None:
         s = self.settings
-        write_json(self.desired_path, {
+        self.write(self.desired_path, {
             "settings": {"stop_timeout": s.stop_timeout, "backoff_base": s.backoff_base,
-                         "backoff_max": s.backoff_max, "stable_after": s.stable_after},
+                         "backoff_max": s.backoff_max, "stable_after": s.stable_after,
+                         "log_max_mb": s.log_max_mb, "log_keep": s.log_keep},
             "services": services})
         self.signal_supervisor(signal.SIGHUP)
+
+    def write(self, path: Path, data: dict[str, Any]) -> None:
+        """A file of the services' state folder, or one paragraph saying why it cannot be."""
+        try:
+            write_json(path, data)
+        except OSError as exc:
+            raise UserError(f"Could not write {self.ws.relative(path)}: "
+                            f"{exc.strerror or exc}{self.disk_note()}. Nothing was started or "
+                            f"stopped; fix that, then run this again.") from None
+
+    def disk_note(self) -> str:
+        """', and the disk holding .lomash/services is full' when it is (else '')."""
+        from lomash_tasks.services.logfile import HEADROOM, free_bytes, size_text
+
+        free = free_bytes(self.dir) if self.dir.exists() else None
+        if free is not None and free < HEADROOM:
+            return (f" (the disk holding {self.ws.relative(self.dir)} is full: "
+                    f"{size_text(free)} free; free some space)")
+        return ""
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -125,8 +150,30 @@ class EmbeddedServices:
                 break
             time.sleep(0.02)
         tail = log_tail(log, TAIL)
-        raise UserError(f"The services' supervisor did not start. Last lines of "
-                        f"{self.ws.relative(log)}:\n{tail}")
+        raise UserError(f"The services' supervisor did not start{self.disk_note()}. Last lines "
+                        f"of {self.ws.relative(log)}:\n{tail}")
+
+    def supervisor_problem(self, since: float) -> str:
+        """Why the supervisor cannot be waited for ('' when it can): it is gone, or its record
+        has not been rewritten for RECORD_STALE seconds (it rewrites it every HEARTBEAT)."""
+        from lomash_tasks.services.shared import RECORD_STALE
+
+        log = self.dir / "supervisor.log"
+        pid = self.supervisor_pid()
+        if pid is None:
+            return (f"The services' supervisor exited{self.disk_note()}, so nothing watches the "
+                    f"services any more (no service is to blame for it). Last lines of "
+                    f"{self.ws.relative(log)}:\n{log_tail(log, TAIL)}\nRun `inv services.up` "
+                    f"again: it starts a new supervisor and ends what the old one left.")
+        written = float(read_json(self.state_path).get("supervisor", {}).get("written") or 0)
+        # (stopping a service holds the supervisor's loop up to stop_timeout)
+        if time.time() - max(written, since) > RECORD_STALE + self.settings.stop_timeout:
+            return (f"The services' supervisor (pid {pid}) has not updated "
+                    f"{self.ws.relative(self.state_path)} for "
+                    f"{time.time() - max(written, since):.0f}s{self.disk_note()}, so what it "
+                    f"started cannot be told (no service is to blame for it). Last lines of "
+                    f"{self.ws.relative(log)}:\n{log_tail(log, TAIL)}")
+        return ""
 
     # -- checks before anything starts ---------------------------------------------------------
     def check_infra(self, services: list[Service]) -> None:
@@ -193,13 +240,15 @@ class EmbeddedServices:
             desired = self.desired()
             states = self.states()
             supervised = self.supervisor_pid() is not None
+            if not supervised:  # what a lost record or a killed supervisor left running
+                self.end_strays({s.name for s in chosen}, say)
             fresh = [s for s in chosen if not (
                 supervised and s.name in desired and launches[s.name].same_process(desired[s.name])
                 and states.get(s.name, {}).get("state") not in (None, STOPPED))]
             self.check_ports(fresh)
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             for svc in fresh:
-                model.rotate(model.log_path(self.ws, svc))
+                model.rotate(model.log_path(self.ws, svc), self.settings.log_keep)
                 spec = launches[svc.name].as_dict()
                 spec["token"] = int(desired.get(svc.name, {}).get("token", 0)) + 1
                 desired[svc.name] = spec
@@ -259,10 +308,15 @@ class EmbeddedServices:
               out: dict[str, UpResult], fresh: set[str], deadline: float, began: float,
               timeout: float, tokens: dict[str, Any], lenient: bool,
               say: Callable[[str], Any]) -> dict[str, UpResult]:
+        waiting_since = time.time()
         while pending:
             states = self.states()
             answers = dict(zip(pending, pool.map(lambda svc: health(svc.port, timeout=3.0),
                                                  pending.values())))
+            if any(name in tokens for name in pending):
+                problem = self.supervisor_problem(waiting_since)
+                if problem:  # never blamed on the service that happened to be waited for
+                    raise UserError(problem)
             for name, svc in list(pending.items()):
                 code, what = answers[name]
                 seen[name] = (code, what)
@@ -330,41 +384,80 @@ class EmbeddedServices:
     def down(self, names: Iterable[str] | None = None, timeout: float = 30.0,
              log: Callable[[str], Any] | None = None) -> list[str]:
         chosen = {s.name for s in self.ws.registry.select(list(names or []))}
-        if not self.dir.exists():
-            return []
-        with self.lock():
-            desired = self.desired()
-            states = self.states()
-            gone = [n for n in desired if n in chosen]
-            remaining = {n: v for n, v in desired.items() if n not in chosen}
+        say = log or (lambda text: None)
+        gone: list[str] = []
+        if self.dir.exists():
+            with self.lock():
+                gone = self._down_recorded(chosen, timeout)
+        # what no supervisor records: its state folder was removed, or it was killed
+        if self.supervisor_pid() is None:
+            every = chosen == {s.name for s in self.ws.registry.services}
+            gone += [n for n in self.end_strays(None if every else chosen, say, every)
+                     if n not in gone]
+        return [n for n in (s.name for s in self.ws.registry.services) if n in gone]
+
+    def _down_recorded(self, chosen: set[str], timeout: float) -> list[str]:
+        desired = self.desired()
+        states = self.states()
+        gone = [n for n in desired if n in chosen]
+        remaining = {n: v for n, v in desired.items() if n not in chosen}
+        try:
             write_json(self.desired_path, {**read_json(self.desired_path),
                                            "services": remaining})
             alive = self.signal_supervisor(signal.SIGHUP)
-            pgids = {n: rec.get("pgid") for n, rec in states.items()
-                     if n in chosen and rec.get("pgid")}
-            deadline = time.monotonic() + timeout
-            while alive and time.monotonic() < deadline:
-                now_states = self.states()
-                running = [n for n in chosen if now_states.get(n, {}).get("pgid")]
-                if not running and not any(group_members(p) for p in pgids.values()):
-                    break
-                if self.supervisor_pid() is None:
-                    break
+        except OSError as exc:  # a full disk: only the whole set stops without a new record
+            if remaining:
+                raise UserError(f"Could not write {self.ws.relative(self.desired_path)}: "
+                                f"{exc.strerror or exc}{self.disk_note()}, and stopping some "
+                                f"services needs it (nothing was stopped). `inv services.down` "
+                                f"without --service stops them all without it.") from None
+            alive = self.signal_supervisor(signal.SIGTERM)  # it stops every service it runs
+        pgids = {n: rec.get("pgid") for n, rec in states.items()
+                 if n in chosen and rec.get("pgid")}
+        deadline = time.monotonic() + timeout
+        while alive and time.monotonic() < deadline:
+            now_states = self.states()
+            running = [n for n in chosen if now_states.get(n, {}).get("pgid")]
+            if not running and not any(group_members(p) for p in pgids.values()):
+                break
+            if self.supervisor_pid() is None:
+                break
+            time.sleep(0.05)
+        # no supervisor (killed) or past the deadline: end the recorded groups ourselves
+        for name, pgid in pgids.items():
+            if group_members(pgid):
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except OSError:
+                    pass
+                if name not in gone:
+                    gone.append(name)
+        if not remaining:
+            end = time.monotonic() + 10
+            while self.supervisor_pid() is not None and time.monotonic() < end:
                 time.sleep(0.05)
-            # no supervisor (killed) or past the deadline: end the recorded groups ourselves
-            for name, pgid in pgids.items():
-                if group_members(pgid):
-                    try:
-                        os.killpg(pgid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                    if name not in gone:
-                        gone.append(name)
-            if not remaining:
-                end = time.monotonic() + 10
-                while self.supervisor_pid() is not None and time.monotonic() < end:
-                    time.sleep(0.05)
-        return [n for n in (s.name for s in self.ws.registry.services) if n in gone]
+        return gone
+
+    def end_strays(self, names: set[str] | None, say: Callable[[str], Any],
+                   supervisors: bool = True) -> list[str]:
+        """End the processes of this workspace's services that no running supervisor records
+        (found by what they are: `strays.py`), say what was ended, return their services."""
+        from lomash_tasks.services import strays
+
+        found = strays.find(self.ws.root, self.dir, names)
+        if not supervisors:
+            found.supervisors = []
+        if not found:
+            return []
+        for seen in found.supervisors:
+            say(f"stopping a supervisor of this workspace that no record names (pid {seen.pid}: "
+                f"{seen.describe(100)})")
+        for name, pids in sorted(found.pids.items()):
+            say(f"stopping {name}: {len(pids)} process{'es' if len(pids) != 1 else ''} "
+                f"(pid {', '.join(map(str, sorted(pids)))}) that no supervisor watches (the "
+                f"record in {self.ws.relative(self.dir)} is gone)")
+        strays.end(found, self.settings.stop_timeout)
+        return sorted(found.pids)
 
     def restart(self, names: Iterable[str] | None = None, timeout: float | None = None,
                 log: Callable[[str], Any] | None = None) -> list[UpResult]:
@@ -378,7 +471,8 @@ class EmbeddedServices:
                 bumped = {}
             if bumped:
                 for name in bumped:
-                    model.rotate(model.log_path(self.ws, self.ws.registry.service(name)))
+                    model.rotate(model.log_path(self.ws, self.ws.registry.service(name)),
+                                 self.settings.log_keep)
                 desired.update(bumped)
                 self.write_desired(desired)
                 # wait for the supervisor to take the new tokens (the old process is gone)
@@ -393,36 +487,73 @@ class EmbeddedServices:
 
     # -- status / logs -------------------------------------------------------------------------
     def status(self) -> list[ServiceStatus]:
-        from lomash_tasks.services import inspector
+        from concurrent.futures import ThreadPoolExecutor
 
-        states = self.states()
+        from lomash_tasks.services import inspector
+        from lomash_tasks.services.shared import RECORD_STALE
+
+        record = read_json(self.state_path)
+        states = record.get("services") or {}
         desired = self.desired()
         supervised = self.supervisor_pid() is not None
         now = time.time()
-        out = []
+        age = now - float((record.get("supervisor") or {}).get("written") or 0)
+        # the record is the supervisor's word while it runs and keeps it (it rewrites it every
+        # HEARTBEAT seconds); otherwise each service's own /health decides
+        trusted = supervised and age <= RECORD_STALE + self.settings.stop_timeout
+        stale_note = "" if trusted else (f"the supervisor's record is {age:.0f}s old"
+                                         f"{self.disk_note()}: the state is what /health "
+                                         f"answers now")
+        seen: dict[str, tuple[str, str]] = {}
+        lost = None
+        if not supervised:  # what runs with no record at all (the state folder was removed)
+            from lomash_tasks.services import strays
+
+            lost = strays.find(self.ws.root, self.dir)
         for svc in self.ws.registry.services:
             rec = states.get(svc.name) or {}
             state = rec.get("state") or STOPPED
-            detail = ""
+            note = ""
             if svc.name not in desired or not supervised:
                 if rec.get("pgid") and group_members(rec["pgid"]):
-                    detail = ("its supervisor is not running: `inv services.up` supervises it "
-                              "again (after restarting it)")
+                    note = ("its supervisor is not running: `inv services.up` supervises it "
+                            "again (after restarting it)")
+                elif lost is not None and lost.groups.get(svc.name):
+                    state = state if state != STOPPED else HEALTHY  # /health decides below
+                    rec = states[svc.name] = {**rec, "pgid": min(lost.groups[svc.name])}
+                    note = ("no supervisor watches it and its record is gone: `inv "
+                            "services.down` stops it, `inv services.up` starts it afresh")
                 else:
                     state = STOPPED
-            if state in (model.STARTING, model.RESTARTING, model.UNHEALTHY):
-                code, seen = health(rec.get("port") or svc.port, timeout=3.0)  # the truth now
+            elif not trusted:
+                note = stale_note
+            seen[svc.name] = (state, note)
+        asked = [svc for svc in self.ws.registry.services if seen[svc.name][0] != STOPPED and (
+            not trusted or svc.name not in desired or
+            seen[svc.name][0] in (model.STARTING, model.RESTARTING, model.UNHEALTHY))]
+        with ThreadPoolExecutor(max_workers=max(1, min(9, len(asked)))) as pool:
+            answers = dict(zip([s.name for s in asked], pool.map(
+                lambda svc: health((states.get(svc.name) or {}).get("port") or svc.port,
+                                   timeout=3.0), asked)))
+        out = []
+        for svc in self.ws.registry.services:
+            rec = states.get(svc.name) or {}
+            state, note = seen[svc.name]
+            if svc.name in answers:  # the truth now
+                code, said = answers[svc.name]
                 if code == 200:
                     state = HEALTHY
-                elif code is not None:
+                elif code is not None or state == HEALTHY:
                     state = model.UNHEALTHY
-                    rec["last_health"] = {"code": code, "seen": seen}
+                    rec["last_health"] = {"code": code, "seen": said}
+            detail = ""
             if state == CRASHED:
                 detail = (f"{rec.get('last_exit', '')}; restart in "
                           f"{rec.get('next_start_in') or 0:g}s (backoff {rec.get('backoff', 0):g}s)")
             elif state not in (STOPPED, HEALTHY) and rec.get("last_health"):
                 lh = rec["last_health"]
                 detail = f"/health: {lh.get('code') or ''} {str(lh.get('seen', ''))[:120]}".strip()
+            detail = "; ".join(filter(None, [detail, note]))
             running = state != STOPPED
             debugger = where = ""
             spec = desired.get(svc.name) or {}
@@ -445,14 +576,16 @@ class EmbeddedServices:
                 for s in self.ws.registry.select(list(names or []))}
 
     def logs(self, names: Iterable[str] | None = None, follow: bool = False,
-             since: float | None = None) -> Iterator[tuple[str, str]]:
+             since: float | None = None, tail: int | None = None) -> Iterator[tuple[str, str]]:
+        """Each service's last `tail` lines (all: None or 0) from `since` on, merged in time
+        order; with `follow`, then every new line."""
         from lomash_tasks.services import logs as service_logs
 
         files = self.log_files(names)
         if follow:
-            yield from service_logs.follow(files, since)
+            yield from service_logs.follow(files, since, tail=tail)
         else:
-            yield from service_logs.merged(files, since)
+            yield from service_logs.merged(files, since, tail)
 
     def running(self) -> bool:
         return self.supervisor_pid() is not None

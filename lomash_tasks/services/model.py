@@ -250,10 +250,12 @@ def node_options(current: str, preload: Path = PRELOAD) -> str:
 def launch(ws: Workspace, svc: Service, settings: ServicesSettings | None = None) -> Launch:
     """The launch of one service: its dev command, its .env, the registry's ports, the preload
     that finds its own process and opens its inspector there."""
-    from lomash_tasks.env.files import read_env
+    from lomash_tasks.env.files import not_a_file, not_a_file_error, read_env
 
     settings = settings or ServicesSettings()
     pair = ws.env_pair(svc)
+    if not_a_file(pair.env):
+        raise not_a_file_error(pair.env, ws.relative(pair.env))
     if not pair.env.is_file():
         raise UserError(f"{ws.relative(pair.env)} does not exist: the service reads its settings "
                         f"from it. Run `inv env.copy` (or `inv setup`), then run this again.")
@@ -293,13 +295,21 @@ def launch(ws: Workspace, svc: Service, settings: ServicesSettings | None = None
 
 def rotate(path: Path, keep: int = 3) -> None:
     """name.log -> name.log.1 -> ... (the oldest dropped): a fresh log at each start."""
-    if not path.exists():
-        return
-    for n in range(keep - 1, 0, -1):
-        older = path.with_name(f"{path.name}.{n}")
-        if older.exists():
-            older.replace(path.with_name(f"{path.name}.{n + 1}"))
-    path.replace(path.with_name(f"{path.name}.1"))
+    from lomash_tasks.services.logfile import rotate as rotate_file
+
+    rotate_file(path, keep)
+
+
+def tail_count(value: object, default: int) -> int | None:
+    """--tail as a number of lines per service: N, or 0 / 'all' for the whole log (None);
+    the configured default when not given."""
+    from lomash_tasks.flagvalues import number
+
+    if value is None or str(value).strip() == "":
+        value = default
+    if str(value).strip().lower() == "all":
+        return None
+    return number(value, "--tail", int) or None
 
 
 def since_cutoff(value: str | None, now: float | None = None) -> float | None:

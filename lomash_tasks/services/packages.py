@@ -162,15 +162,15 @@ def install_plan(ws: Workspace, services: Iterable[Service]) -> list[Install]:
         facts = ws.facts(svc)
         inst = facts.installer
         why = _blocking(ws, svc)
+        if why:  # its own failure, never hidden in (or blamed on) the workspace's install
+            plan[facts.folder.resolve()] = Install(svc.name, facts.folder, inst.manager, [],
+                                                   [svc.name], inst.lockfile, problem=why)
+            continue
         key = inst.folder.resolve() if inst.member else facts.folder.resolve()
         if key in plan:
             plan[key].services.append(svc.name)
             continue
         label = "pnpm workspace" if inst.member else svc.name
-        if why:
-            plan[key] = Install(label, inst.folder, inst.manager, [], [svc.name], inst.lockfile,
-                                problem=why)
-            continue
         try:
             prefix, note = manager_argv(inst)
         except UserError as err:

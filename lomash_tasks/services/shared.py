@@ -20,6 +20,8 @@ HEALTH_RUNNING = 2.0
 APP_GONE_GRACE = 1.0     # the service's own process gone this long, none after it: crashed
 RELOAD_GRACE = 15.0      # ... after its watcher said it restarts it (nodemon's `delay`, a build)
 FAILS_UNHEALTHY = 2      # consecutive failed checks before a healthy service is "unhealthy"
+HEARTBEAT = 2.0          # the supervisor rewrites its record at least this often
+RECORD_STALE = 10.0      # a record older than this is not the supervisor's word any more
 # What watchers print when the service's process ended and they wait for a file change: the
 # service is down at once (no need to wait out APP_GONE_GRACE).
 WATCHER_WAITS = (
@@ -34,17 +36,25 @@ WATCHER_WAITS = (
 WATCHER_RESTARTS = b"restarting"
 
 
-def now_stamp() -> str:
-    t = time.time()
+def now_stamp(t: float | None = None) -> str:
+    t = time.time() if t is None else t
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Atomically (a temporary file renamed over it, none left behind when that fails)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -22,9 +22,11 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lomash_tasks.processes import alive, group_members
+from lomash_tasks.services.logfile import LogFile
 from lomash_tasks.services.shared import (APP_GONE_GRACE, FAILS_UNHEALTHY, HEALTH_RUNNING,
                                           HEALTH_STARTING, RELOAD_GRACE, WATCHER_RESTARTS,
                                           WATCHER_WAITS, health, now_stamp, read_events)
@@ -44,7 +46,7 @@ class Service:
         self.pgid: int | None = None
         self.fds: dict[int, bytes] = {}
         self.streams: dict[int, Any] = {}
-        self.log: Any = None
+        self.log = LogFile(spec["log"], **sup.log_limits())
         self.state = "stopped"
         self.started_at: float | None = None
         self.first_started: float | None = None
@@ -68,9 +70,7 @@ class Service:
 
     # -- process ---------------------------------------------------------------------------
     def write_log(self, text: str) -> None:
-        if self.log is None:
-            fd = os.open(self.spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self.log = os.fdopen(fd, "ab", buffering=0)
+        """Never raises: a full disk drops the output (counted, and said once there is room)."""
         self.log.write(text.encode(errors="replace"))
 
     def note(self, text: str) -> None:
@@ -79,9 +79,11 @@ class Service:
     def start(self) -> None:
         from lomash_tasks import commands
 
-        if self.log is not None:  # `up` may have rotated the file: write to the new one
-            self.log.close()
-            self.log = None
+        # `up` may have rotated the file (write to the new one), or changed the limits
+        self.log.close()
+        self.log.path = Path(self.spec["log"])
+        limits = self.sup.log_limits()
+        self.log.max_bytes, self.log.keep = limits["max_bytes"], limits["keep"]
         what = "restarting after a crash" if self.after_crash else "starting"
         self.note(f"{what}: {' '.join(self.spec['argv'])} (in {self.spec['cwd']})")
         self.reset_app()
@@ -115,8 +117,11 @@ class Service:
         """Forget the last run's own process; its events file starts empty."""
         path = self.spec.get("events")
         if path:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.close(fd)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.close(fd)
+            except OSError as exc:  # the preload then has nowhere to say it; the group decides
+                self.note(f"could not empty {path}: {exc.strerror or exc}")
         self.events_offset = 0
         self.app = {}
         self.app_gone_at = None
@@ -218,6 +223,7 @@ class Service:
             self.note("stopping (SIGTERM to the process group)")
             self.kill_group(timeout)
             self.note("stopped")
+        self.log.close()
         self.state = "stopped"
         self.next_start = None
         self.sup.dirty = True

@@ -15,6 +15,11 @@ SIGHUP), starts each service in its own process group, timestamps and writes its
   backoff_max), and starts afresh once it was healthy for `stable_after` seconds.
 - A stop signals the whole group (SIGTERM, then SIGKILL after stop_timeout).
 - Groups recorded by a supervisor that was killed are killed when the next one starts.
+- A full disk stops nothing: a log write that fails drops the output (a marker line says what
+  was dropped once there is room again: `logfile.py`), a record that cannot be written is
+  written again at the next tick, and the services stay watched. Each service's log is rotated
+  by size (`service_options.log_max_mb`, `log_keep`). The record is rewritten at least every
+  HEARTBEAT seconds, so its age tells readers whether the supervisor still keeps it.
 
 Single-threaded (one select loop), standard library and psutil besides the command layer; it
 asks about one pid per service every SCAN_EVERY and never scans the machine while it runs.
@@ -32,8 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from lomash_tasks.processes import command_line, group_members
-from lomash_tasks.services.shared import SCAN_EVERY, TICK, now_stamp, read_json, write_json
+from lomash_tasks.services.logfile import LogFile
+from lomash_tasks.services.shared import (HEARTBEAT, SCAN_EVERY, TICK, now_stamp, read_json,
+                                          write_json)
 from lomash_tasks.services.supervised import Service
+
+OWN_LOG = LogFile(fd=1)  # the supervisor's own lines: its stdout, supervisor.log
+
+
+def say(text: str) -> None:
+    """One line of the supervisor's own log (never raises: the disk may be full)."""
+    OWN_LOG.write(f"{now_stamp()} {text}\n".encode(errors="replace"))
 
 
 class Supervisor:
@@ -50,6 +64,12 @@ class Supervisor:
         self.desired_mtime = 0.0
         self.last_write = 0.0
         self.last_scan = 0.0
+        self.write_error = ""
+
+    def log_limits(self) -> dict[str, int]:
+        """How the services' logs are rotated (service_options.log_max_mb, log_keep)."""
+        mb = float(self.settings.get("log_max_mb") or 0)
+        return {"max_bytes": int(mb * (1 << 20)), "keep": int(self.settings.get("log_keep") or 3)}
 
     def kill_orphans(self) -> None:
         """Groups a killed supervisor left running: end them before anything starts again."""
@@ -66,8 +86,7 @@ class Supervisor:
                     killed.append(pgid)
                 except OSError:
                     pass
-                print(f"{now_stamp()} killed the group {pgid} of {name} left by an earlier "
-                      f"supervisor", flush=True)
+                say(f"killed the group {pgid} of {name} left by an earlier supervisor")
         deadline = time.monotonic() + 5  # gone (ports and inspectors free) before new starts
         while killed and time.monotonic() < deadline:
             killed = [p for p in killed if group_members(p)]
@@ -84,7 +103,8 @@ class Supervisor:
         self.desired_mtime = mtime
         desired = read_json(self.desired_path)
         self.settings = {"stop_timeout": 5.0, "backoff_base": 0.5, "backoff_max": 30.0,
-                         "stable_after": 30.0, **(desired.get("settings") or {})}
+                         "stable_after": 30.0, "log_max_mb": 10.0, "log_keep": 3,
+                         **(desired.get("settings") or {})}
         specs = desired.get("services") or {}
         for name in list(self.services):
             if name not in specs:
@@ -109,13 +129,26 @@ class Supervisor:
                     current.spec = spec
 
     def write_state(self, force: bool = False) -> None:
+        """The record `inv services.*` reads; one that cannot be written (a full disk, the
+        folder removed) is tried again at the next tick, and said once in the log."""
         mono = time.monotonic()
-        if not (self.dirty or force or (self.health_changed and mono - self.last_write > 1.0)):
+        if not (self.dirty or force or (self.health_changed and mono - self.last_write > 1.0)
+                or mono - self.last_write >= HEARTBEAT):
             return
-        write_json(self.state_path, {
-            "supervisor": {"pid": os.getpid(), "written": time.time()},
-            "services": {name: svc.record() for name, svc in self.services.items()},
-        })
+        try:
+            write_json(self.state_path, {
+                "supervisor": {"pid": os.getpid(), "written": time.time()},
+                "services": {name: svc.record() for name, svc in self.services.items()},
+            })
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            if why != self.write_error:
+                say(f"could not write {self.state_path.name}: {why}; trying again")
+            self.write_error = why
+            return
+        if self.write_error:
+            say(f"{self.state_path.name} written again")
+            self.write_error = ""
         self.dirty = self.health_changed = False
         self.last_write = mono
 
@@ -124,9 +157,12 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: setattr(self, "stopping", True))
         self.kill_orphans()
-        print(f"{now_stamp()} supervisor {os.getpid()} started", flush=True)
+        say(f"supervisor {os.getpid()} started")
         while not self.stopping:
-            self.load_desired()
+            try:
+                self.load_desired()
+            except Exception:  # noqa: BLE001 - a launch that cannot be read must not end the rest
+                self.surprise("reading desired.json")
             fds = {fd: svc for svc in self.services.values() for fd in svc.fds}
             try:
                 ready = select.select(list(fds), [], [], TICK)[0] if fds else []
@@ -135,7 +171,10 @@ class Supervisor:
             except InterruptedError:
                 ready = []
             for fd in ready:
-                fds[fd].drain([fd])
+                try:
+                    fds[fd].drain([fd])
+                except Exception:  # noqa: BLE001
+                    self.surprise(f"reading {fds[fd].name}'s output")
             mono = time.monotonic()
             scan = mono - self.last_scan >= SCAN_EVERY
             if scan:
@@ -144,10 +183,7 @@ class Supervisor:
                 try:
                     svc.watch(scan)
                 except Exception:  # noqa: BLE001 - one service's surprise must not end the rest
-                    import traceback
-
-                    print(f"{now_stamp()} error watching {svc.name}:\n{traceback.format_exc()}",
-                          flush=True)
+                    self.surprise(f"watching {svc.name}")
             self.write_state()
             if not self.services and not (read_json(self.desired_path).get("services")):
                 break
@@ -155,7 +191,13 @@ class Supervisor:
             svc.stop(self.settings.get("stop_timeout", 5.0))
         self.services.clear()
         self.write_state(force=True)
-        print(f"{now_stamp()} supervisor {os.getpid()} stopped", flush=True)
+        say(f"supervisor {os.getpid()} stopped")
+
+    @staticmethod
+    def surprise(what: str) -> None:
+        import traceback
+
+        say(f"error {what}:\n{traceback.format_exc()}")
 
 
 def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -173,7 +215,10 @@ def main(argv: list[str]) -> int:
         print("another supervisor runs for this workspace", file=sys.stderr)
         return 0
     pid_file = folder / "supervisor.pid"
-    pid_file.write_text(f"{os.getpid()}\n")
+    try:
+        pid_file.write_text(f"{os.getpid()}\n")
+    except OSError as exc:  # a full disk: `inv` finds it through the lock all the same
+        say(f"could not write {pid_file.name}: {exc.strerror or exc}")
     try:
         Supervisor(folder).run()
     finally:

@@ -56,14 +56,15 @@ def resolve(name: str | None, settings: Settings, ws: Workspace | None = None) -
 
 
 def embedded_running(ws: Workspace, settings: Settings) -> bool:
-    """True when a server the embedded backend started in `ws` is alive (its pid file, and the
-    process alive and still that server)."""
-    if not ws.state_dir.is_dir():
-        return False
-    from lomash_tasks.stack.embedded import EmbeddedBackend
+    """True when a server the embedded backend started in `ws` is alive: by its pid file (the
+    process alive and still that server), else by what it is (its state folder removed)."""
+    from lomash_tasks.stack.embedded import EmbeddedBackend, strays
 
-    backend = EmbeddedBackend(ws, settings)
-    return any(backend.part(part).pid() is not None for part in PARTS)
+    if ws.state_dir.is_dir():
+        backend = EmbeddedBackend(ws, settings)
+        if any(backend.part(part).pid() is not None for part in PARTS):
+            return True
+    return bool(strays.find(ws))
 
 
 def get(ws: Workspace, settings: Settings | None = None, name: str | None = None) -> Backend:

@@ -140,7 +140,10 @@ def diff(c, service=None):
     chosen = ws.registry.select(service) if service else None
     rows = []
     for d in environment.diff_env(ws, chosen):
-        if not d.env_exists:
+        if d.not_a_file:
+            rows.append([d.file, f"(the .env {d.not_a_file}: move it away, then `inv "
+                                 f"env.copy`)", ""])
+        elif not d.env_exists:
             rows.append([d.file, "(no .env: run `inv env.copy`)", ""])
         elif d.only_in_example or d.only_in_env:
             rows.append([d.file, ", ".join(d.only_in_example), ", ".join(d.only_in_env)])

@@ -122,8 +122,10 @@ def status(c, backend=None, json=False):
     "service": SERVICE_HELP, "backend": BACKEND_HELP,
     "follow": "Keep printing new lines (Ctrl-C stops following; the services keep running).",
     "since": "Only lines from then on: 30s, 10m, 2h, 1d or a date/time (2026-12-01T15:00).",
+    "tail": "The last N lines of each service, read from the end (default: "
+            "service_options.logs_tail, 100; 0 or 'all' = the whole log). --follow starts there.",
 })
-def logs(c, service=None, follow=False, since=None, backend=None):
+def logs(c, service=None, follow=False, since=None, backend=None, tail=None):
     """Print the services' logs as one stream, one prefix per service."""
     from lomash_tasks.services import logs as service_logs
 
@@ -132,8 +134,9 @@ def logs(c, service=None, follow=False, since=None, backend=None):
     names = [s.name for s in ws.registry.select(model.service_names(service))]
     prefix = service_logs.prefixer(names + ["compose"], out.color)
     cutoff = model.since_cutoff(since)
+    lines = model.tail_count(tail, settings.logs_tail)
     try:
-        for name, line in chosen.logs(names, follow=follow, since=cutoff):
+        for name, line in chosen.logs(names, follow=follow, since=cutoff, tail=lines):
             out.print(prefix(name, line))
     except KeyboardInterrupt:
         pass

@@ -103,8 +103,10 @@ def status(c, backend=None, json=False):
     if json:
         out.json([r.as_dict() for r in rows])
         return
-    out.table(["part", "backend", "address", "state", "version", "pid"],
-              [[r.part, r.backend, r.address, r.state, r.version, r.pid or ""] for r in rows])
+    detail = any(r.detail for r in rows)  # e.g. a server found without its pid file
+    out.table(["part", "backend", "address", "state", "version", "pid"] + ["detail"] * detail,
+              [[r.part, r.backend, r.address, r.state, r.version, r.pid or ""] +
+               [r.detail] * detail for r in rows])
 
 
 @task(help={"backend": BACKEND_HELP,

@@ -3,7 +3,9 @@
 PostgreSQL (initdb/pg_ctl), Redis (valkey-server), the AWS endpoint (moto) and an SMTP trap
 (aiosmtpd), each bound to the registry's infra host:port, each with its state under
 `<workspace>/.lomash/<part>/` (data, pid file, log). The servers are detached (their own
-session), so they outlive the `inv` that started them; `stack.down` stops them.
+session), so they outlive the `inv` that started them; `stack.down` stops them. A server whose
+pid file went (`git clean -fdX` removed the state folder) is found by what it is (`strays.py`):
+`stack.down` stops it, `stack.up` starts it afresh, `stack.status` shows it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from lomash_tasks.stack.base import (ALREADY_RUNNING, RUNNING, STALE, STARTED, S
                                      Backend, PartResult, PartStatus, select_parts)
 from lomash_tasks.stack.embedded.aws import AwsPart
 from lomash_tasks.stack.embedded.postgres import PostgresPart
-from lomash_tasks.stack.embedded.process import Part, follow as follow_log
+from lomash_tasks.stack.embedded import strays
+from lomash_tasks.stack.embedded.process import Part, follow as follow_log, terminate
 from lomash_tasks.stack.embedded.smtp import SmtpPart
 from lomash_tasks.stack.embedded.valkey import RedisPart
 
@@ -79,6 +82,9 @@ class EmbeddedBackend(Backend):
             if name != "postgres":  # postgres's pid file is its own postmaster.pid
                 part.pid_file.unlink(missing_ok=True)
             starting.append(name)
+        found = self.strays(starting)
+        if found:  # their state went with the state folder: they start afresh
+            self.end_strays(found, "its state is gone; starting it afresh", say)
         for name in starting:  # binaries found and every port checked before anything starts
             objs[name].check()
             objs[name].check_ports()
@@ -147,16 +153,42 @@ class EmbeddedBackend(Backend):
                 raise UserError(part.death_message("did not open its port in time"))
             time.sleep(0.01)
 
+    # -- servers without their pid files ---------------------------------------------------------
+    def strays(self, parts: Iterable[str] | None = None) -> dict[str, list[strays.Stray]]:
+        """{part: servers this workspace started that no pid file records} (the state folder
+        was removed, or a pid file): found by what they are (`strays.py`)."""
+        chosen = list(parts) if parts is not None else list(PART_CLASSES)
+        known = [p for p in (self.part(name).pid() for name in chosen) if p]
+        out: dict[str, list[strays.Stray]] = {}
+        for stray in strays.find(self.ws, chosen, skip=known):
+            out.setdefault(stray.part, []).append(stray)
+        return out
+
+    def end_strays(self, found: dict[str, list[strays.Stray]], why: str,
+                   say: Callable[[str], Any]) -> None:
+        for name, items in found.items():
+            for stray in items:
+                say(f"{name}: stopping the server this workspace started, found without its "
+                    f"pid file ({why}): {stray.text()}")
+                terminate(stray.pid, self.part(name).stop_signal, timeout=15)
+
     # -- down --------------------------------------------------------------------------------
     def down(self, volumes: bool = False, log: Callable[[str], Any] | None = None) -> list[str]:
         done: list[str] = []
-        if not self.ws.state_dir.exists():
+        say = log or (lambda text: None)
+        found = self.strays()
+        if not self.ws.state_dir.exists() and not found:
             return done
         with self._lock():
             for name in reversed(list(PART_CLASSES)):
                 part = self.part(name)
                 if part.stop():
                     done.append(name)
+                if found.get(name):
+                    self.end_strays({name: found[name]}, "the state folder or the pid file was "
+                                    "removed", say)
+                    if name not in done:
+                        done.append(name)
                 if volumes:
                     removed = False
                     for path in part.data_paths():
@@ -173,18 +205,29 @@ class EmbeddedBackend(Backend):
     # -- status / logs -------------------------------------------------------------------------
     def status(self) -> list[PartStatus]:
         out = []
+        found: dict[str, list[strays.Stray]] | None = None
         for name in PART_CLASSES:
             part = self.part(name)
             pid = part.pid()
+            detail = ""
             if pid is None:
                 state = STALE if part.recorded_pid() else STOPPED
                 if name == "postgres" and state == STALE:
                     state = STOPPED  # postmaster.pid is removed on a clean stop only
+                if found is None:
+                    found = self.strays()
+                if found.get(name):
+                    stray = found[name][0]
+                    state, pid = UNHEALTHY, stray.pid
+                    detail = (f"runs without its pid file (its state was removed): "
+                              f"{stray.text()}; `inv stack.down` stops it, `inv stack.up` "
+                              f"starts it afresh")
+                elif state == STALE:
+                    detail = "pid file left by a server that is gone"
             else:
                 state = RUNNING if part.answering() else UNHEALTHY
             out.append(PartStatus(name, self.name, part.address, state, part.version(), pid,
-                                  "" if state != STALE else "pid file left by a server that "
-                                  "is gone"))
+                                  detail))
         return out
 
     def logs(self, part: str, follow: bool = False) -> Iterator[str]:

@@ -113,7 +113,12 @@ class PostgresPart(Part):
             recorded = self.location_file.read_text().strip()
         except OSError:
             recorded = ""
-        return Path(recorded) if recorded else self.ws.state_dir / self.name
+        if recorded:
+            return Path(recorded)
+        outside = outside_dir(self.ws.root)  # the record went with the state folder: the
+        if (outside / "data" / "PG_VERSION").is_file():  # cluster is still this workspace's
+            return outside
+        return self.ws.state_dir / self.name
 
     @property
     def data_dir(self) -> Path:
@@ -173,6 +178,8 @@ class PostgresPart(Part):
             if blocked is not None and blocked != self.ws.state_dir and \
                     not self.location_file.is_file():
                 notes.append(self._move_outside(name, blocked))
+            elif not self.location_file.is_file() and self.dir == outside_dir(self.ws.root):
+                self._record_location(self.dir)  # found again without its record
         else:
             self.ws.ensure_state_dir()
         self.dir.mkdir(exist_ok=True, mode=0o700)
@@ -218,11 +225,14 @@ class PostgresPart(Part):
         for folder in (OUTSIDE_ROOT, target.parent):
             folder.mkdir(parents=True, exist_ok=True, mode=0o711)
             folder.chmod(0o711)
+        self._record_location(target)
+        return (f"{blocked} is closed to the system user {user} that runs PostgreSQL, so its "
+                f"cluster lives in {target} (removed by `inv teardown --volumes`)")
+
+    def _record_location(self, target: Path) -> None:
         fd = os.open(self.location_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(f"{target}\n")
-        return (f"{blocked} is closed to the system user {user} that runs PostgreSQL, so its "
-                f"cluster lives in {target} (removed by `inv teardown --volumes`)")
 
     def _initdb_options(self) -> list[str]:
         return ["-U", self.ws.registry.postgres.superuser, "--auth", "scram-sha-256",
@@ -414,8 +424,8 @@ class PostgresPart(Part):
 
     def data_paths(self) -> list[Path]:
         paths = [self.dir]
+        if self.dir.parent.parent == OUTSIDE_ROOT:
+            paths.append(self.dir.parent)  # its keyed folder, once the cluster is gone
         if self.location_file.is_file():
-            paths += [self.location_file]
-            if self.dir.parent.parent == OUTSIDE_ROOT:
-                paths.insert(1, self.dir.parent)  # its keyed folder, once the cluster is gone
+            paths.append(self.location_file)
         return paths
