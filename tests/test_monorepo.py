@@ -163,6 +163,26 @@ def test_a_prisma_7_config_decides_schema_migrations_seed_and_url(repo):
     assert seed.files == (folder / "db" / "seed.ts",)
 
 
+def test_a_relative_path_join_is_read_from_the_config_folder(repo):
+    """`path.join('db', 'migrations')` (no __dirname): Prisma resolves it from the config's
+    folder, and so must the suite, or it migrates an empty conventional folder and says
+    "up to date" while the service's real migrations go unapplied."""
+    folder = repo / AUTH.path
+    package(folder)
+    write(folder / "prisma.config.ts", "import path from 'node:path';\n"
+          "export default defineConfig({\n  schema: path.join('prisma', 'schema.prisma'),\n"
+          "  migrations: {\n    path: path.join(\"db\", \"migrations\"),\n"
+          "    seed: 'ts-node prisma/seed.ts',\n  },\n});\n")
+    write(folder / "prisma" / "schema.prisma", "")
+    write(folder / "prisma" / "seed.ts", "")
+    write(folder / "db" / "migrations" / "0001_init" / "migration.sql", "SELECT 1;\n")
+    found = facts(repo)
+    assert found.prisma.schema == folder / "prisma" / "schema.prisma"
+    assert found.prisma.migrations == folder / "db" / "migrations"
+    assert found.prisma.migrations_source.endswith("prisma.config.ts migrations.path")
+    assert not found.findings
+
+
 def test_without_a_config_package_json_and_then_the_convention_decide(repo):
     folder = repo / AUTH.path
     package(folder, prisma={"schema": "database/schema.prisma", "seed": "ts-node database/seed.ts"})
