@@ -362,6 +362,28 @@ def test_a_prisma_seed_command_runs_for_real_and_counts_its_rows(stack, copy):
     assert "package.json prisma.seed" in result.stdout
 
 
+def test_a_seed_names_its_command_and_a_file_it_runs_that_is_missing(repo):
+    """The real monorepo's customer-service: `"prisma:seed": "ts-node prisma/seed.ts"` and no
+    prisma/seed.ts. Named first (no install fixes it), with the command, without a database."""
+    from lomash_tasks.db import seeds
+
+    customer = REGISTRY.service("customer")
+    folder = repo / customer.path
+    package(folder, scripts={"prisma:seed": "ts-node prisma/seed.ts"})
+    write(folder / "package-lock.json", "{}")
+    result = seeds.seed_one(workspace_for(repo), customer)
+    assert result.error == (
+        "not seeded (services/customer-service/package.json scripts.prisma:seed: `ts-node "
+        "prisma/seed.ts`): it runs prisma/seed.ts, which does not exist in "
+        "services/customer-service: write that seed or point scripts.prisma:seed at the right "
+        "file")
+    write(folder / "prisma" / "seed.ts", "console.log('seed')\n")  # then: the installs
+    result = seeds.seed_one(workspace_for(repo), customer)
+    assert result.error.startswith("not seeded (services/customer-service/package.json "
+                                   "scripts.prisma:seed: `ts-node prisma/seed.ts`): its Node "
+                                   "dependencies are not installed"), result.error
+
+
 @pytest.mark.xdist_group("db")
 def test_a_seed_that_cannot_run_is_not_seeded_with_the_reason_and_fails(stack, copy):
     folder = copy / "services" / "analytics-service"
