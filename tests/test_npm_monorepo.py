@@ -270,6 +270,15 @@ def test_the_typescript_seeds_ran_and_inserted_rows(npm):
     with superuser(npm, "lomash_auth") as conn:
         assert conn.execute("SELECT count(*) FROM users WHERE email = "
                             "'admin@lomashwood.local'").fetchone()[0] == 1
+    # by each of the three conventions the services use
+    sources = {npm.ws.facts(npm.ws.registry.service(n)).seed.source.split(" ")[-1]
+               for n in DATABASE_SERVICES}
+    assert sources == {"prisma.seed", "migrations.seed", "scripts.db:seed"}
+    # run again by hand: each named by its source, nothing new inserted
+    again = npm.inv("db.seed", timeout=300).stdout
+    assert re.search(r"(?m)^customer-service\s+services/customer-service/package\.json "
+                     r"scripts\.db:seed\s", again), again
+    assert again.count("already seeded (no new rows)") == 8 and "0 row(s) inserted" in again
 
 
 def test_aws_is_bootstrapped(npm):
@@ -346,8 +355,10 @@ def test_the_prisma_runner_drives_the_odd_configs_when_asked(npm):
             rows = conn.execute("SELECT migration_name, logs FROM _prisma_migrations "
                                 "ORDER BY migration_name").fetchall()
         assert [r[0] for r in rows] == local
-    status = npm.inv("db.migrate", "--runner", "prisma")
-    assert "already" in status.stdout or "up to date" in status.stdout
+    # (an explicit --runner prisma never falls back to the native runner: the CLI applied them)
+    again = npm.inv("db.migrate", "--runner", "prisma").stdout
+    for name in DATABASE_SERVICES:
+        assert re.search(rf"(?m)^{name}\s+prisma\s+0\s+[12]\s.*up to date$", again), again
 
 
 def test_git_status_shows_nothing_of_the_suite(npm):
