@@ -20,6 +20,8 @@ reads `/proc` itself (a test fails any module of the suite that tries).
     listening_ports(pids)         {pid: TCP ports it listens on}, for processes of ours
     established(port)             TCP connections established to the local `port`
     memory(pids)                  (RSS, PSS) in MB of those processes (USS where no PSS)
+    one_scan()                    a block whose socket questions share one list of the machine's
+                                  sockets (one psutil pass, not one per question)
 
 Sockets: psutil lists every socket of the machine on Linux; on macOS only root may, so the
 answers there come from the processes of this user (the services and servers the suite starts
@@ -29,6 +31,8 @@ are that user's). Imported lazily: `inv --list` never pays for psutil.
 from __future__ import annotations
 
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -265,17 +269,52 @@ def descendants(pid: int) -> list[int]:
 
 
 # -- sockets -------------------------------------------------------------------------------------
+_scan = threading.local()  # .sockets: the machine's sockets listed once, inside one_scan()
+
+
+@contextmanager
+def one_scan() -> Iterator[None]:
+    """Inside, every question about the machine's sockets (listeners, established, ...) reads
+    one list made at the first question: listing them is the costly part (~0.1 s per pass with
+    a few thousand sockets), so a status of nine services with two questions each makes one
+    pass instead of eighteen. For questions asked together, not for waiting on a change."""
+    outer = getattr(_scan, "sockets", False) is not False
+    if not outer:
+        _scan.sockets = None
+    try:
+        yield
+    finally:
+        if not outer:
+            del _scan.sockets
+
+
 def _connections(pids: Iterable[int] | None = None) -> Iterator[tuple[int | None, Any]]:
     """(pid, connection) of TCP sockets: of the given processes, else of the machine (of this
     user's processes where the machine's are for root only, as on macOS)."""
-    ps = _ps()
+    if pids is None and getattr(_scan, "sockets", False) is not False:
+        if _scan.sockets is None:
+            _scan.sockets = list(_machine_connections())
+        yield from _scan.sockets
+        return
     if pids is None:
-        try:
-            for conn in ps.net_connections(kind="tcp"):
-                yield conn.pid, conn
-            return
-        except ps.AccessDenied:
-            pids = ps.pids()
+        yield from _machine_connections()
+        return
+    yield from _process_connections(pids)
+
+
+def _machine_connections() -> Iterator[tuple[int | None, Any]]:
+    ps = _ps()
+    try:
+        conns = ps.net_connections(kind="tcp")
+    except ps.AccessDenied:
+        yield from _process_connections(ps.pids())
+        return
+    for conn in conns:
+        yield conn.pid, conn
+
+
+def _process_connections(pids: Iterable[int]) -> Iterator[tuple[int | None, Any]]:
+    ps = _ps()
     for pid in pids:
         proc = _process(pid)
         if proc is None:

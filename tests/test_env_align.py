@@ -84,6 +84,8 @@ def drifted(workspace):
     ("changeme", True), ("change_me", True), ("change-this-to-a-secure-random-secret", True),
     ("whsec_xxxxxxxxxxxxxxxxxxxxxxxxxxxxx", True), ("whsec_", True), ("sk_test_51xxxxxxxx", True),
     ("xxxxxxxxxxxxxxxxxx", True), ("<your-secret>", True), ("AKIAIOSFODNN7EXAMPLE", True),
+    ("whsec_your_stripe_webhook_secret_here", True), ("sk_test_your_stripe_secret_key_here", True),
+    ("pk_live_REPLACE_WITH_KEY", True), ("whsec_yourself0123456789abcdef", False),
     ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", True),
     ("changeme_local", False), ("dev_better_auth_secret_change_me_0123456789abcdef", False),
     ("test-jwt-secret-for-testing-only", False), ("Yaksh@2610", False), ("test", False),

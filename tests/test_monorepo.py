@@ -163,6 +163,26 @@ def test_a_prisma_7_config_decides_schema_migrations_seed_and_url(repo):
     assert seed.files == (folder / "db" / "seed.ts",)
 
 
+def test_a_relative_path_join_is_read_from_the_config_folder(repo):
+    """`path.join('db', 'migrations')` (no __dirname): Prisma resolves it from the config's
+    folder, and so must the suite, or it migrates an empty conventional folder and says
+    "up to date" while the service's real migrations go unapplied."""
+    folder = repo / AUTH.path
+    package(folder)
+    write(folder / "prisma.config.ts", "import path from 'node:path';\n"
+          "export default defineConfig({\n  schema: path.join('prisma', 'schema.prisma'),\n"
+          "  migrations: {\n    path: path.join(\"db\", \"migrations\"),\n"
+          "    seed: 'ts-node prisma/seed.ts',\n  },\n});\n")
+    write(folder / "prisma" / "schema.prisma", "")
+    write(folder / "prisma" / "seed.ts", "")
+    write(folder / "db" / "migrations" / "0001_init" / "migration.sql", "SELECT 1;\n")
+    found = facts(repo)
+    assert found.prisma.schema == folder / "prisma" / "schema.prisma"
+    assert found.prisma.migrations == folder / "db" / "migrations"
+    assert found.prisma.migrations_source.endswith("prisma.config.ts migrations.path")
+    assert not found.findings
+
+
 def test_without_a_config_package_json_and_then_the_convention_decide(repo):
     folder = repo / AUTH.path
     package(folder, prisma={"schema": "database/schema.prisma", "seed": "ts-node database/seed.ts"})
@@ -340,6 +360,28 @@ def test_a_prisma_seed_command_runs_for_real_and_counts_its_rows(stack, copy):
     result = inv("db.seed", "--service", "analytics")
     assert result.returncode == 0, result.stderr
     assert "package.json prisma.seed" in result.stdout
+
+
+def test_a_seed_names_its_command_and_a_file_it_runs_that_is_missing(repo):
+    """The real monorepo's customer-service: `"prisma:seed": "ts-node prisma/seed.ts"` and no
+    prisma/seed.ts. Named first (no install fixes it), with the command, without a database."""
+    from lomash_tasks.db import seeds
+
+    customer = REGISTRY.service("customer")
+    folder = repo / customer.path
+    package(folder, scripts={"prisma:seed": "ts-node prisma/seed.ts"})
+    write(folder / "package-lock.json", "{}")
+    result = seeds.seed_one(workspace_for(repo), customer)
+    assert result.error == (
+        "not seeded (services/customer-service/package.json scripts.prisma:seed: `ts-node "
+        "prisma/seed.ts`): it runs prisma/seed.ts, which does not exist in "
+        "services/customer-service: write that seed or point scripts.prisma:seed at the right "
+        "file")
+    write(folder / "prisma" / "seed.ts", "console.log('seed')\n")  # then: the installs
+    result = seeds.seed_one(workspace_for(repo), customer)
+    assert result.error.startswith("not seeded (services/customer-service/package.json "
+                                   "scripts.prisma:seed: `ts-node prisma/seed.ts`): its Node "
+                                   "dependencies are not installed"), result.error
 
 
 @pytest.mark.xdist_group("db")

@@ -235,6 +235,41 @@ def test_listeners_addresses_ports_and_established_connections(sockets):
     assert processes.listening_ports([me]).get(me, set()).isdisjoint({port})
 
 
+def test_one_scan_answers_every_socket_question_from_one_listing(sockets, monkeypatch):
+    import psutil
+
+    from lomash_tasks import processes
+
+    calls = []  # each machine-wide listing starts with one (tried) psutil.net_connections
+    real = psutil.net_connections
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(psutil, "net_connections", counted)
+    servers = []
+    for _ in range(3):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        servers.append(server)
+    ports = [s.getsockname()[1] for s in servers]
+    try:
+        with processes.one_scan():
+            assert [processes.listeners(p) for p in ports] == [[os.getpid()]] * 3
+            assert [processes.established(p) for p in ports] == [0, 0, 0]
+            with processes.one_scan():  # nested: still the outer listing
+                assert processes.listening_addresses(ports[0]) == ["127.0.0.1"]
+            servers[0].close()
+            assert processes.listeners(ports[0]) == [os.getpid()]  # the listing, as it was
+        assert len(calls) == 1, calls
+        assert processes.listeners(ports[0]) == []  # outside: asked afresh
+        assert len(calls) == 2, calls
+    finally:
+        for server in servers:
+            server.close()
+
+
 def test_a_wildcard_listener_counts_for_any_host(sockets):
     from lomash_tasks import processes
 

@@ -112,6 +112,15 @@ def test_each_install_that_cannot_work_is_named_and_the_others_are_installed(tmp
         "has the lockfiles of more than one package manager (package-lock.json, yarn.lock)",
         "3 of 4 installs failed; the others are in place")
     assert "Last lines of .lomash/deps/notification-service.log" in result.stderr + result.stdout
+    # services.up then names why, not the install that just failed
+    inv("env.copy", check=True)
+    up = inv("services.up", "--service", "notification", "--service", "content", timeout=60)
+    assert_user_error(
+        up, "notification-service: its node_modules is missing or incomplete; its last install "
+        "failed: services/notification-service/package-lock.json is out of date with its "
+        "package.json", "(see .lomash/deps/notification-service.log)",
+        "Fix what the failed installs say, then run `inv setup --only deps`")
+    assert "content-service" not in up.stderr  # installed
     assert installed(root / "services/content-service")
     assert not (root / "services/analytics-service/node_modules").exists()  # never tried
     assert not (root / "services/customer-service/node_modules").exists()

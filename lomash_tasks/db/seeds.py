@@ -147,11 +147,35 @@ def seed_argv(ws: Workspace, svc: Service) -> tuple[list[str], str]:
     return [exe, *words[1:]], seed.command
 
 
+def seed_line(ws: Workspace, svc: Service) -> str:
+    """The command line a command seed runs (a script: its body), for messages."""
+    facts = ws.facts(svc)
+    seed = facts.seed
+    assert seed is not None and seed.kind != "sql"
+    if seed.kind == "script":
+        scripts = (facts.package or {}).get("scripts")
+        body = scripts.get(seed.command) if isinstance(scripts, dict) else None
+        return body if isinstance(body, str) else seed.command
+    return seed.command
+
+
+def _missing_files(ws: Workspace, svc: Service) -> list[str]:
+    """The script files (`prisma/seed.ts`) the seed's command line names that do not exist."""
+    folder = ws.service_dir(svc)
+    words = commands.script_argv(seed_line(ws, svc))
+    return [w for w in words[1:] if re.fullmatch(r"[\w./-]+\.(?:[cm]?[jt]s)", w)
+            and not (folder / w).exists()]
+
+
 def _not_seedable(ws: Workspace, svc: Service) -> str | None:
     """Why the command seed cannot run here (checked before running it), or None."""
     facts = ws.facts(svc)
     seed = facts.seed
     assert seed is not None
+    missing = _missing_files(ws, svc)
+    if missing:  # the monorepo's own mistake: no install fixes it
+        return (f"it runs {', '.join(missing)}, which does not exist in {facts.relative}: "
+                f"write that seed or point {seed.source.split(' ')[-1]} at the right file")
     if not facts.node_modules.is_dir():
         install = " ".join([facts.installer.manager, *facts.installer.frozen_command])
         return (f"its Node dependencies are not installed ({facts.relative}/node_modules is "
@@ -235,7 +259,7 @@ def _command_seed(ws: Workspace, svc: Service, timeout: float) -> SeedResult:
         except UserError as err:
             reason = err.text
     if reason is not None:
-        result.error = f"not seeded ({seed.source}): {reason}"
+        result.error = f"not seeded ({seed.source}: `{seed_line(ws, svc)}`): {reason}"
         return result
     try:
         before = row_counts(ws, svc)

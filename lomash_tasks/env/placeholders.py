@@ -7,7 +7,8 @@ A value is a placeholder when it tells the reader to replace it, or holds nothin
   `change-this...`, and `changeme` / `change_me` / `change-me` as the whole value (so
   `changeme_local`, a real development password, is none);
 - x-ed out, alone or after a vendor prefix: `xxxxxxxx`, `whsec_xxx...`, `sk_test_51xxx...`,
-  or the prefix alone (`whsec_`, `sk_test_`);
+  or the prefix alone (`whsec_`, `sk_test_`); an instruction after one
+  (`whsec_your_stripe_webhook_secret_here`);
 - AWS's documentation keys (`AKIAIOSFODNN7EXAMPLE`, `...EXAMPLEKEY`).
 
 Only secrets the stack can stand in for get a generated value (`kind`): the AWS keys of the
@@ -34,6 +35,7 @@ _INSTRUCTION = re.compile(r"(?:replace[-_ ]?(?:with|me)|your[-_ ]|change[-_ ]?th
                           r"|change[-_]?me|<[^<>]*>", re.IGNORECASE | re.DOTALL)
 _CROSSED_OUT = re.compile(r"(?:[a-z]{2,6}_(?:test_|live_)?)?(?:\d{0,2}x{3,})?",
                           re.IGNORECASE)
+_VENDOR = re.compile(r"[a-z]{2,6}_(?:test_|live_)?", re.IGNORECASE)  # whsec_, sk_test_, ...
 _AWS_DOCS = ("EXAMPLE", "EXAMPLEKEY")
 
 # Secrets the services issue and verify themselves: any local value serves.
@@ -54,8 +56,9 @@ def is_placeholder(value: str | None) -> bool:
         return True
     if value.endswith(_AWS_DOCS):
         return True
-    return bool(_INSTRUCTION.fullmatch(value)) or (
-        bool(_CROSSED_OUT.fullmatch(value)) and ("x" in value.lower() or value.endswith("_")))
+    if _INSTRUCTION.fullmatch(value) or _INSTRUCTION.fullmatch(_VENDOR.sub("", value, 1)):
+        return True
+    return bool(_CROSSED_OUT.fullmatch(value)) and ("x" in value.lower() or value.endswith("_"))
 
 
 def kind(key: str) -> str | None:

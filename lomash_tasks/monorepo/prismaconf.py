@@ -5,7 +5,7 @@ Prisma's order: a `prisma.config.ts` (or .js/.mjs/.cjs/.mts/.cts, or `.config/pr
 service's folder decides (`schema`, `migrations.path`, `migrations.seed`, `datasource.url`);
 without one, `package.json#prisma` (`schema`, `seed`); then the conventional
 `prisma/schema.prisma`, with the migrations folder beside the schema. The config is TypeScript:
-it is read as text (string literals, `path.join(__dirname | import.meta.dirname, ...)`,
+it is read as text (string literals, `path.join([__dirname | import.meta.dirname,] ...)`,
 `env("X")`, `process.env.X`), never executed; what cannot be read that way is said, and the
 convention used instead.
 """
@@ -153,7 +153,8 @@ def _unquote(literal: str) -> str:
 
 def path_value(text: str, key: str) -> tuple[str | None, bool]:
     """(relative path, found): `key: 'a/b'`, `key: path.join(__dirname, 'a', 'b')`,
-    `key: \\`${__dirname}/a\\``. found without a path: the key is there but not readable."""
+    `key: path.join('a', 'b')`, `key: \\`${__dirname}/a\\``. found without a path: the key is
+    there but not readable."""
     match = re.search(rf"(?<![\w$.]){re.escape(key)}\s*:\s*", text)
     if not match:
         return None, False
@@ -161,7 +162,10 @@ def path_value(text: str, key: str) -> tuple[str | None, bool]:
     literal = re.match(_STRING, rest)
     if literal:
         return _unquote(literal.group(0)), True
-    call = re.match(rf"(?:path\.)?(?:join|resolve)\(\s*{_HERE}\s*((?:,\s*{_STRING}\s*)+)\)", rest)
+    # path.join(__dirname, 'a', 'b'), or path.join('a', 'b'): Prisma resolves a relative path
+    # from the config file's folder, as it does a literal
+    call = re.match(rf"(?:path\.)?(?:join|resolve)\(\s*(?:{_HERE}\s*,\s*)?"
+                    rf"({_STRING}\s*(?:,\s*{_STRING}\s*)*)\)", rest)
     if call:
         parts = [_unquote(p) for p in re.findall(_STRING, call.group(1))]
         return "/".join(p.strip("/") for p in parts if p), True

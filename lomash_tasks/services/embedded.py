@@ -31,7 +31,7 @@ from lomash_tasks.registry import Service
 from lomash_tasks.services import model
 from lomash_tasks.services.model import (ALREADY, CRASHED, FAILED, GATEWAY, HEALTHY, STARTED,
                                          STOPPED, ServiceStatus, Settings, UpResult)
-from lomash_tasks.processes import group_members, groups
+from lomash_tasks.processes import group_members, groups, one_scan
 from lomash_tasks.services.shared import health, read_json, write_json
 from lomash_tasks.stack.embedded.process import tail as log_tail
 from lomash_tasks.workspace import Workspace
@@ -487,6 +487,10 @@ class EmbeddedServices:
 
     # -- status / logs -------------------------------------------------------------------------
     def status(self) -> list[ServiceStatus]:
+        with one_scan():  # the machine's sockets listed once for the nine services
+            return self._status()
+
+    def _status(self) -> list[ServiceStatus]:
         from concurrent.futures import ThreadPoolExecutor
 
         from lomash_tasks.services import inspector

@@ -156,9 +156,11 @@ def check_node_modules(ws: Workspace, services: Iterable[Service]) -> None:
 
     lines = missing_installs(ws, services)
     if lines:
+        first = ("Fix what the failed installs say, then run `inv setup --only deps`" if
+                 any("its last install failed" in line for line in lines) else
+                 "Run `inv setup --only deps` (it installs each with its own package manager)")
         raise UserError("The services cannot start without their Node dependencies:\n  " +
-                        "\n  ".join(lines) + "\nRun `inv setup --only deps` (it installs each "
-                        "with its own package manager), then run this again.")
+                        "\n  ".join(lines) + f"\n{first}, then run this again.")
 
 
 PRELOAD = Path(__file__).resolve().parent / "node_preload.cjs"

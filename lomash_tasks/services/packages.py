@@ -10,7 +10,10 @@ Node dependencies, and those installs (setup's `deps` step).
                                    its own manager and lockfile; or why one cannot be installed
     install(ws, plan, ...)         side by side, with progress; a failure named per service with
                                    its log's tail (an out-of-date lockfile with the command that
-                                   updates it); afterwards every service checked installed
+                                   updates it); afterwards every service checked installed;
+                                   each install's last outcome kept in .lomash/deps/last.json
+    missing_installs(ws, services) one line per service that is not installed: the install that
+                                   gives it its dependencies, or why its last one failed
 
 What a service is (member of the pnpm workspace or its own project, which lockfile) comes from
 the monorepo's files (`ws.facts(svc).installer`, lomash_tasks.monorepo).
@@ -289,7 +292,42 @@ def install(ws: Workspace, plan: list[Install], jobs: int = 4, timeout: float = 
                 futures = {i.label: pool.submit(one, i, progress) for i in runnable}
                 for label, future in futures.items():
                     results[label] = future.result()
+        _record(ws, [results[i.label] for i in runnable])
     return [results[i.label] for i in plan]
+
+
+LAST = "last.json"  # in .lomash/deps/: each install's last outcome, for later messages
+
+
+def _record(ws: Workspace, results: list[InstallResult]) -> None:
+    """Keep each install's last outcome (a failure's cause), so that a later `services.up`
+    names why a service is still not installed instead of the install that failed."""
+    from lomash_tasks.services.shared import read_json, write_json
+
+    path = ws.state_dir / "deps" / LAST
+    data = read_json(path)
+    for r in results:
+        data[r.install.label] = {"ok": r.ok, "cause": r.cause, "command": r.install.command,
+                                 "log": ws.relative(r.log) if r.log else None, "at": time.time()}
+    try:
+        write_json(path, data)
+    except OSError:
+        pass  # a record for later messages: never a reason to fail the install
+
+
+def last_failure(ws: Workspace, svc: Service) -> str:
+    """Why the last install of the service failed (its cause and log), '' when it did not or
+    none ran."""
+    from lomash_tasks.services.shared import read_json
+
+    plan = install_plan(ws, [svc])
+    if not plan:
+        return ""
+    rec = read_json(ws.state_dir / "deps" / LAST).get(plan[0].label)
+    if not isinstance(rec, dict) or rec.get("ok") or not rec.get("cause"):
+        return ""
+    log = f" (see {rec['log']})" if rec.get("log") else ""
+    return f"its last install failed: {rec['cause']}{log}"
 
 
 def _verify(ws: Workspace, result: InstallResult) -> InstallResult:
@@ -325,6 +363,10 @@ def missing_installs(ws: Workspace, services: Iterable[Service]) -> list[str]:
         if why:
             lines.append(f"{svc.name}: {why}")
         elif not facts.installed():
+            failed = last_failure(ws, svc)
+            if failed:  # running that install again would only fail again
+                lines.append(f"{svc.name}: its node_modules is missing or incomplete; {failed}")
+                continue
             inst = facts.installer
             try:
                 prefix, _ = manager_argv(inst)
