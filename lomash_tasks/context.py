@@ -231,3 +231,10 @@ def target(ctx: Context, name: str | None, ws: Workspace):
 
     return targets.load(data(ctx), name, ws.registry,
                         source=str(project_dir(ctx) / "invoke.yaml"))
+
+
+def environment(ctx: Context, name: str | None):
+    """The `--env NAME` (a `db.environments.Environment`); development without the flag."""
+    from lomash_tasks.db import environments
+
+    return environments.load(data(ctx), name, source=str(project_dir(ctx) / "invoke.yaml"))
