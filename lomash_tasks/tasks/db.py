@@ -118,7 +118,7 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
             raise UserError("--mode dev writes a new migration from a local database: it never "
                             "runs against a target. Create it locally, commit it, then deploy.")
         _migrate_remote(ws, tgt, out, service, via, yes, runner, jobs, limit, timeout,
-                        retry_failed)
+                        retry_failed, context.section(c, StackSettings).postgres_bindir)
         return
     if mode == "dev":
         names = service or []
@@ -195,12 +195,12 @@ def resolve(c, service, applied=None, rolled_back=None, json=False, target=None,
 
 
 def _migrate_remote(ws, tgt, out, service, via, yes, runner, jobs, limit, local_limit,
-                    retry_failed):
+                    retry_failed, bindir=""):
     from lomash_tasks.remote import ops as remote
 
     result = remote.migrate(ws, tgt, service, via=via, yes=yes, runner=runner, jobs=jobs,
                             timeout=limit, tunnel_timeout=local_limit,
-                            retry_failed=retry_failed, out=out)
+                            retry_failed=retry_failed, out=out, bindir=bindir)
     title = f"db.migrate --target {tgt.name} (via {result.via})"
     if result.report is not None:
         result.report.print(out, title=title)
