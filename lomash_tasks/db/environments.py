@@ -92,7 +92,7 @@ def _environment(reader: ConfigReader, name: str, raw: Any) -> Environment:
     if not isinstance(raw, Mapping):
         reader.fail(at, "must be a mapping (database_suffix, env_file, seed_profile, variables)")
     reader.known(raw, at, KEYS)
-    suffix = reader.text(raw, "database_suffix", at)
+    suffix = str(raw.get("database_suffix") or "").strip()
     if not re.fullmatch(r"_[a-z0-9_]{1,20}", suffix):
         reader.fail(f"{at}.database_suffix", f"must start with '_' and hold only lower-case "
                                              f"letters, digits and '_' (e.g. _test), not "

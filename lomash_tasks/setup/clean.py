@@ -89,7 +89,10 @@ def packages(ws: Workspace) -> list[Path]:
 def _top(pattern: str) -> str | None:
     """The folder or file a glob's fixed start names (`dist/**` -> dist), or None."""
     parts = []
-    for part in pattern.strip().lstrip("./").split("/"):
+    text = pattern.strip()
+    while text.startswith("./"):
+        text = text[2:]
+    for part in text.split("/"):
         if not part or any(ch in part for ch in "*?[{"):
             break
         parts.append(part)

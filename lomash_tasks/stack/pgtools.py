@@ -79,5 +79,5 @@ def find_client(name: str, bindir: str = "") -> Path:
         folder = None
     if folder is not None and (folder / name).exists():
         return folder / name
-    raise UserError(PSQL_HINT.replace("psql (the PostgreSQL client)",
-                                      f"{name} (a PostgreSQL client program)"))
+    raise UserError(PSQL_HINT if name == "psql" else PSQL_HINT.replace(
+        "psql (the PostgreSQL client)", f"{name} (a PostgreSQL client program)"))
