@@ -250,7 +250,7 @@ def test_db_status_direct_reaches_the_rds_database(stack, staging, tmp_path):
     config = target_config(tmp_path / "t.yaml", "staging", stack=stack, rds=staging["rds"],
                            prefix=staging["prefix"], sshd=None)
     result = stack.inv("-f", str(config), "db.status", "--target", "staging", "--service",
-                       "auth", "--json", env=staging["env"])
+                       "auth", "--json", "--report-only", env=staging["env"])
     assert result.returncode == 0, result.stderr
     (state,) = json.loads(result.stdout)
     assert state["pending"] and not state["applied"]  # a fresh RDS database, not the local one
