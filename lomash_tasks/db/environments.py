@@ -18,11 +18,12 @@ comment). Environments are local: the suite makes and drops their databases as t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from lomash_tasks import connections
 from lomash_tasks.errors import UserError, suggest
@@ -285,17 +286,17 @@ def reset(ws: Workspace, env: Environment, svc: Service, runner: str = "auto",
     name = env.database(svc.database or "")
     ews = view(ws, env)
     result = ResetResult(svc.name, name, how="template" if template else "init.sql")
-    with _locked(ws, name):
+    with _session(ws, name) as conn:  # one reset of `name` at a time, across processes
         if template:
             result.template_made, result.migrate = _fresh_template(
-                ws, env, svc, runner, timeout, missing_locale)
+                ws, conn, env, svc, runner, timeout, missing_locale)
             if result.migrate is not None and not result.migrate.ok:
                 result.seconds = time.monotonic() - began
                 return result
-            _drop(ws, name)
-            _clone(ws, svc, name, template_name(env, svc))
+            _drop(conn, name)
+            _clone(ws, conn, svc, name, template_name(env, svc))
         else:
-            _drop(ws, name)
+            _drop(conn, name)
             create(ws, svc.database or "", name, missing_locale)
             result.migrate = _migrate(ews, svc, runner, timeout)
             if not result.migrate.ok:
@@ -307,29 +308,25 @@ def reset(ws: Workspace, env: Environment, svc: Service, runner: str = "auto",
     return result
 
 
-class _locked:
-    """One reset (or template build) of a database at a time, across processes: an advisory
-    lock of the superuser's session in `postgres`, held while the block runs."""
-
-    def __init__(self, ws: Workspace, name: str) -> None:
-        self.ws, self.key = ws, f"lomash-tasks reset {name}"
-        self.conn: Any = None
-
-    def __enter__(self) -> None:
-        self.conn = connections.pg_connect(self.ws, superuser=True, timeout=10,
-                                           autocommit=True)
-        self.conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (self.key,))
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.close()  # the lock goes with the session
+@contextlib.contextmanager
+def _session(ws: Workspace, name: str) -> Iterator[Any]:
+    """A superuser session in `postgres` holding an advisory lock on `name` (one reset or
+    template build of a database at a time, across processes) while the block runs."""
+    with connections.pg_connect(ws, superuser=True, timeout=10, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"lomash-tasks reset {name}",))
+        yield conn  # the lock goes with the session
 
 
-def _drop(ws: Workspace, name: str) -> None:
+def _drop(target: Any, name: str) -> None:
+    """DROP DATABASE ... WITH (FORCE), on a superuser connection (or a new one for a ws)."""
     from psycopg import sql
 
-    with connections.pg_connect(ws, superuser=True, timeout=10, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+    query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    if isinstance(target, Workspace):
+        with connections.pg_connect(target, superuser=True, timeout=10, autocommit=True) as conn:
+            conn.execute(query)
+    else:
+        target.execute(query)
 
 
 def _migrate(ws: Workspace, svc: Service, runner: str, timeout: float) -> Any:
@@ -338,42 +335,37 @@ def _migrate(ws: Workspace, svc: Service, runner: str, timeout: float) -> Any:
     return migrate.migrate(ws, [svc.name], runner=runner, jobs=1, timeout=timeout).results[0]
 
 
-def _template_comment(ws: Workspace, name: str) -> str | None:
-    with connections.pg_connect(ws, superuser=True, timeout=10, autocommit=True) as conn:
-        row = conn.execute("SELECT coalesce(shobj_description(oid, 'pg_database'), '') "
-                           "FROM pg_database WHERE datname = %s", (name,)).fetchone()
-    return None if row is None else row[0]
-
-
-def _fresh_template(ws: Workspace, env: Environment, svc: Service, runner: str,
+def _fresh_template(ws: Workspace, conn: Any, env: Environment, svc: Service, runner: str,
                     timeout: float, missing_locale: str) -> tuple[bool, Any]:
     """(made now, its MigrateResult when made): the template, up to date with init.sql and the
-    service's migrations."""
+    service's migrations (its comment holds the key it was made for)."""
     from psycopg import sql
 
     name = template_name(env, svc)
     mark = f"{TEMPLATE_MARK} {template_key(ws, svc)}"
-    if _template_comment(ws, name) == mark:
+    row = conn.execute("SELECT coalesce(shobj_description(oid, 'pg_database'), '') "
+                       "FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if row is not None and row[0] == mark:
         return False, None
-    _drop(ws, name)
+    _drop(conn, name)
     create(ws, svc.database or "", name, missing_locale)
-    tws = _with(ws, {svc.name: name})
-    result = _migrate(tws, svc, runner, timeout)
+    result = _migrate(_with(ws, {svc.name: name}), svc, runner, timeout)
     if not result.ok:
-        _drop(ws, name)  # never clone a half-migrated template
+        _drop(conn, name)  # never clone a half-migrated template
         return True, result
-    with connections.pg_connect(ws, superuser=True, timeout=10, autocommit=True) as conn:
-        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name),
-                                                                    sql.Literal(mark)))
+    conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name),
+                                                                sql.Literal(mark)))
     return True, result
 
 
-def _clone(ws: Workspace, svc: Service, name: str, template: str) -> None:
+def _clone(ws: Workspace, conn: Any, svc: Service, name: str, template: str) -> None:
     """`name` as a copy of `template`, owned as init.sql has the real database owned, with the
-    grants init.sql gives it (a clone copies what is inside a database, not its ACL)."""
+    grants init.sql gives it (a clone copies what is inside a database, not its ACL): sent as
+    they are when they are plain SQL, else through psql as init.sql's own lines."""
     from psycopg import sql
 
     from lomash_tasks.stack import initsql
+    from lomash_tasks.stack.initsql.script import tokens
 
     copy = _copy(ws, svc.database or "", name)
     owner = copy.databases[name].owner or ""
@@ -381,14 +373,18 @@ def _clone(ws: Workspace, svc: Service, name: str, template: str) -> None:
                                                               sql.Identifier(template))
     if owner:
         query = sql.SQL("{} OWNER {}").format(query, sql.Identifier(owner))
-    with connections.pg_connect(ws, superuser=True, timeout=10, autocommit=True) as conn:
-        conn.execute(query)
-    grants = initsql.Plan(copy)
-    grants.keep = {s.start for s in copy.about(name)}
-    if grants.keep:
-        initsql.keep_metas(grants)
-        try:
+    conn.execute(query)
+    statements = copy.about(name)
+    try:
+        if all(s.terminator == ";" and not any(t.kind == "var" for t in tokens(s.text))
+               for s in statements):
+            for stmt in statements:
+                conn.execute(stmt.text)
+        elif statements:
+            grants = initsql.Plan(copy)
+            grants.keep = {s.start for s in statements}
+            initsql.keep_metas(grants)
             initsql.run_plan(ws, grants)
-        except UserError:
-            _drop(ws, name)
-            raise
+    except Exception:
+        _drop(conn, name)
+        raise
