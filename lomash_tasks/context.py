@@ -181,7 +181,11 @@ def register_secrets(ws: Workspace) -> None:
 
     values = []
     for pair in ws.env_pairs():
-        for path in (pair.env, pair.example):
+        # another environment's files too (`.env.test`: their own secrets, if edited)
+        others = [p for p in pair.env.parent.glob(".env.*")
+                  if pair.service is not None and not p.name.endswith(".example")
+                  and ".bak-" not in p.name]
+        for path in (pair.env, pair.example, *others):
             if not path.is_file():
                 continue
             try:

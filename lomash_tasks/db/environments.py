@@ -229,6 +229,16 @@ def ensure(ws: Workspace, env: Environment, services: Iterable[Service],
     return out
 
 
+def mark_missing(ws: Workspace, env: Environment, states: list[Any]) -> None:
+    """The environment's databases that do not exist yet, as `db.status` errors with the fix."""
+    names = [ws.registry.service(s.service).database for s in states]
+    have = existing(ws, names)
+    for state, name in zip(states, names):
+        if name not in have:
+            state.error = (f"{name} does not exist yet: `inv db.migrate --env {env.name}` "
+                           f"makes and migrates it (or `inv db.init --env {env.name}`)")
+
+
 # -- reset: a clone of the template -------------------------------------------------------------
 def template_key(ws: Workspace, svc: Service) -> str:
     """What the template is made from: init.sql's bytes and each migration (name, checksum)."""

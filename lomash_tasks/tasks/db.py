@@ -9,6 +9,7 @@ from lomash_tasks.settings import DbSettings, StackSettings
 from lomash_tasks.tasks.base import task
 
 context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stays fast
+report = lazy("lomash_tasks.db.report")
 
 SERVICE_HELP = "A service by alias or full name (repeatable); all database services when omitted."
 TARGET_HELP = ("Act on this target from config `targets` (e.g. staging) instead of the local "
@@ -263,60 +264,22 @@ def status(c, service=None, json=False, target=None, env=None, report_only=False
         migrations.check_reachable(ws)
         states = migrations.status(ws, service)
         if not chosen.is_default:
-            _missing_environment(ws, chosen, states)
+            from lomash_tasks.db import environments
+
+            environments.mark_missing(ws, chosen, states)
     if json:
         out.json([s.as_dict() for s in states])
     else:
-        _status_table(out, states)
+        report.status_table(out, states)
     bad = [s for s in states if s.error or s.failed]
     behind = [s for s in states if not s.error and (s.pending or s.modified or s.missing)]
     if bad or (behind and not report_only):
-        names = ", ".join(f"{s.service} ({_behind(s)})" for s in bad + behind)
+        names = ", ".join(f"{s.service} ({report.behind(s)})" for s in bad + behind)
         where = f" --target {tgt.name}" if tgt is not None else (
             f" --env {chosen.name}" if not chosen.is_default else "")
         raise UserError(f"db.status: {len(bad + behind)} of {len(states)} service(s) not up "
                         f"to date: {names}. `inv db.migrate{where}` applies what is pending; "
                         f"see above for the rest (--report-only: report without failing).")
-
-
-def _behind(state) -> str:
-    if state.error:
-        return "cannot be read"
-    parts = [f"{len(items)} {label}" for label, items in (
-        ("failed", state.failed), ("pending", state.pending), ("edited", state.modified),
-        ("folder gone", state.missing)) if items]
-    return ", ".join(parts)
-
-
-def _missing_environment(ws, chosen, states) -> None:
-    """An environment's database that does not exist yet: said as such, with the fix."""
-    from lomash_tasks.db import environments
-
-    names = [ws.registry.service(s.service).database for s in states]
-    have = environments.existing(ws, names)
-    for state, name in zip(states, names):
-        if name not in have:
-            state.error = (f"{name} does not exist yet: `inv db.migrate --env {chosen.name}` "
-                           f"makes and migrates it (or `inv db.init --env {chosen.name}`)")
-
-
-def _status_table(out, states) -> None:
-    rows = []
-    for s in states:
-        if s.error:
-            rows.append([s.service, "", "", "", "", "", f"✗ {s.error}"])
-            continue
-        rows.append([s.service, len(s.applied), ", ".join(m.name for m in s.pending),
-                     ", ".join(r.name for r in s.failed), ", ".join(s.modified),
-                     ", ".join(s.missing), "up to date" if not (s.pending or s.failed
-                                                                or s.modified or s.missing)
-                     else "needs attention" if s.failed else "pending" if s.pending
-                     else "edited" if s.modified else "folder gone"])
-    out.table(["service", "applied", "pending", "failed", "edited", "folder gone", "state"],
-              rows, title="db.status")
-    for s in states:
-        for warning in ([] if s.error else s.warnings()):
-            out.warn(f"{s.service}: {warning}")
 
 
 @task(iterable=["service"], help={
@@ -494,11 +457,7 @@ def diff(c, service=None, exit_code=False, json=False, prisma=True, env=None):
     if json:
         out.json([r.as_dict() for r in results])
     else:
-        out.table(["service", "database vs migrations", "schema vs migrations", "result"],
-                  [[r.service, _db_cell(r), _schema_cell(r), r.summary] for r in results],
-                  title="db.diff")
-        for r in results:
-            _print_diff(out, r)
+        report.diff_table(out, results)
     errors = [r for r in results if r.error]
     differ = [r for r in results if r.differs]
     if errors:
@@ -514,42 +473,6 @@ def diff(c, service=None, exit_code=False, json=False, prisma=True, env=None):
                  f"that).")
     else:
         out.ok(f"No differences in {len(results)} service(s).")
-
-
-def _db_cell(r) -> str:
-    if r.error:
-        return "-"
-    if r.drift_note.startswith("schema not compared"):
-        return "not compared"
-    return f"{len(r.drift)} difference(s)" if r.drift else "same"
-
-
-def _schema_cell(r) -> str:
-    if r.error or not r.schema_note.startswith("compared"):
-        return "not compared"
-    return "changes without a migration" if r.schema_sql else "same"
-
-
-def _print_diff(out, r) -> None:
-    if r.error:
-        out.error(r.error, title=r.service)
-        return
-    for label, items in (("pending", r.pending), ("failed", r.failed),
-                         ("edited after it was applied", r.edited),
-                         ("recorded but its folder is gone", r.missing)):
-        if items:
-            out.warn(f"{r.service}: {label}: {', '.join(items)}")
-    for d in r.drift:
-        out.warn(f"{r.service}: {d.line()}")
-    if r.drift_note:
-        out.info(f"{r.service}: {r.drift_note}")
-    if r.schema_sql:
-        out.warn(f"{r.service}: the schema has changes no migration holds (`inv db.migrate "
-                 f"--mode dev --service {r.service} --name NAME` writes one):")
-        for line in r.schema_sql.splitlines():
-            out.print(f"    {line}")
-    elif not r.schema_note.startswith("compared"):
-        out.info(f"{r.service}: schema {r.schema_note}")
 
 
 @task(help={
