@@ -104,12 +104,12 @@ def command(ws: Workspace, svc: Service, script: str) -> list[str]:
 
 
 def environment(ws: Workspace, svc: Service, env_file: Path) -> dict[str, str]:
-    """The caller's environment, the env file's values over it, NODE_ENV=test by default,
-    and the service's own `node_modules/.bin` first on PATH."""
+    """The caller's environment, NODE_ENV=test, the env file's values over both, and the
+    service's own `node_modules/.bin` first on PATH."""
     from lomash_tasks.env import files as envfiles
 
     env = dict(os.environ)
-    env.setdefault("NODE_ENV", "test")
+    env["NODE_ENV"] = "test"  # whatever the shell says; the env file may say otherwise
     if env_file.is_file():
         env.update(envfiles.read_env(env_file).as_dict())
     bins = [ws.facts(svc).node_modules / ".bin"]
