@@ -57,9 +57,17 @@ def drop_test_databases(ws, aliases):
                     sql.Identifier(name)))
 
 
+def remade(stack, aliases):
+    """The development databases made again by init.sql (`db.reset`): other tests reshape them
+    (`fresh` recreates their public schema), and the comparisons below are with init.sql's."""
+    for alias in aliases:
+        stack.inv("db.reset", "-s", alias, "--yes", "--runner", "native", check=True)
+
+
 def test_test_databases_are_made_as_init_sql_makes_the_real_ones(stack):
     ws = stack.ws
     drop_test_databases(ws, ["auth", "content"])
+    remade(stack, ["auth", "content"])
     made = stack.inv("db.init", "--env", "test", check=True)
     assert "lomash_auth_test" in made.stdout and "created as init.sql makes the real one" \
         in made.stdout
@@ -139,6 +147,7 @@ def test_reset_env_test_clones_the_template_and_remakes_it_when_migrations_chang
     svc = ws.registry.service("auth")
     try:
         drop_test_databases(ws, ["auth"])
+        remade(stack, ["auth"])
         dev_before = dev_columns(ws)
         first = inv("db.reset", "--env", "test", "-s", "auth", "--yes", "--runner", "native",
                     check=True)
