@@ -36,11 +36,10 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 _NOT_EXTENSION = ("NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = {cls}::regclass "
                   "AND d.objid = {oid} AND d.deptype = 'e')")
 QUERIES = [
-    ("""SELECT 'schema', n.nspname, pg_get_userbyid(n.nspowner) = current_user
-        FROM pg_namespace n WHERE n.nspname = ANY(%(own)s)""", None),
-    ("""SELECT 'extension', e.extname, n.nspname FROM pg_extension e
-        JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'""", None),
-    (f"""SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table'
+    """SELECT 'schema', n.nspname, '' FROM pg_namespace n WHERE n.nspname = ANY(%(own)s)""",
+    """SELECT 'extension', e.extname, n.nspname FROM pg_extension e
+        JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'""",
+    f"""SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table'
                   WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
                   WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' END,
                format('%%I.%%I', n.nspname, c.relname),
@@ -53,8 +52,8 @@ QUERIES = [
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = ANY(%(own)s) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
           AND c.relname <> '{MIGRATIONS_TABLE}'
-          AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}""", None),
-    (f"""SELECT 'column', format('%%I.%%I.%%I', n.nspname, c.relname, a.attname),
+          AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}""",
+    f"""SELECT 'column', format('%%I.%%I.%%I', n.nspname, c.relname, a.attname),
                format_type(a.atttypid, a.atttypmod)
                || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
                || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
@@ -70,21 +69,21 @@ QUERIES = [
         LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
         WHERE n.nspname = ANY(%(own)s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
           AND a.attnum > 0 AND NOT a.attisdropped AND c.relname <> '{MIGRATIONS_TABLE}'
-          AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}""", None),
-    (f"""SELECT 'constraint', format('%%I.%%I.%%I', n.nspname, c.relname, k.conname),
+          AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}""",
+    f"""SELECT 'constraint', format('%%I.%%I.%%I', n.nspname, c.relname, k.conname),
                pg_get_constraintdef(k.oid)
         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = ANY(%(own)s) AND c.relname <> '{MIGRATIONS_TABLE}'
-          AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}""", None),
-    (f"""SELECT 'index', format('%%I.%%I', n.nspname, i.relname), pg_get_indexdef(i.oid)
+          AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}""",
+    f"""SELECT 'index', format('%%I.%%I', n.nspname, i.relname), pg_get_indexdef(i.oid)
         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
         JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = i.relnamespace
         WHERE n.nspname = ANY(%(own)s) AND c.relname <> '{MIGRATIONS_TABLE}'
           AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.oid
                           AND k.contype IN ('p', 'u', 'x'))
-          AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}""", None),
-    (f"""SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain'
+          AND {_NOT_EXTENSION.format(cls="'pg_class'", oid="c.oid")}""",
+    f"""SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain'
                                ELSE 'type' END,
                format('%%I.%%I', n.nspname, t.typname),
                CASE t.typtype
@@ -98,18 +97,18 @@ QUERIES = [
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
         WHERE n.nspname = ANY(%(own)s) AND t.typtype IN ('e', 'd', 'c', 'r')
           AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
-          AND {_NOT_EXTENSION.format(cls="'pg_type'", oid="t.oid")}""", None),
-    (f"""SELECT 'function', format('%%I.%%I(%%s)', n.nspname, p.proname,
+          AND {_NOT_EXTENSION.format(cls="'pg_type'", oid="t.oid")}""",
+    f"""SELECT 'function', format('%%I.%%I(%%s)', n.nspname, p.proname,
                                    pg_get_function_identity_arguments(p.oid)),
                pg_get_functiondef(p.oid)
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname = ANY(%(own)s) AND p.prokind IN ('f', 'p')
-          AND {_NOT_EXTENSION.format(cls="'pg_proc'", oid="p.oid")}""", None),
-    (f"""SELECT 'trigger', format('%%I.%%I.%%I', n.nspname, c.relname, g.tgname),
+          AND {_NOT_EXTENSION.format(cls="'pg_proc'", oid="p.oid")}""",
+    f"""SELECT 'trigger', format('%%I.%%I.%%I', n.nspname, c.relname, g.tgname),
                pg_get_triggerdef(g.oid)
         FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = ANY(%(own)s) AND NOT g.tgisinternal""", None),
+        WHERE n.nspname = ANY(%(own)s) AND NOT g.tgisinternal""",
 ]
 
 
@@ -128,12 +127,10 @@ def snapshot(conn: Any) -> dict[str, str]:
     """Every object of the database's own schemas: {"kind name": definition}."""
     own = own_schemas(conn)
     found: dict[str, str] = {}
-    for query, _ in QUERIES:
+    for query in QUERIES:
         for kind, name, definition in conn.execute(query, {"own": own}).fetchall():
-            if kind == "schema":
-                if name == "public" and not _schema_used(conn, name):
-                    continue  # an empty public schema is in every database
-                definition = ""
+            if kind == "schema" and name == "public" and not _schema_used(conn, name):
+                continue  # an empty public schema is in every database
             found[f"{kind} {name}"] = _normal(str(definition if definition is not None else ""))
     return found
 
