@@ -211,6 +211,17 @@ def test_inv_test_runs_the_auth_e2e_tests_twice_against_a_fresh_test_database(st
         every = inv("test", "--kind", "e2e", timeout=300)
         assert every.returncode == 0, every.stdout + every.stderr
         assert "skipped: no test:e2e script" in every.stdout
+        # an .env.test made for another port: named (never rewritten), and the tests fail on it
+        env_test = root / "services/auth-service/.env.test"
+        port = stack.env["INVOKE_INFRA_POSTGRES_PORT"]
+        stale = env_test.read_text().replace(f"localhost:{port}/", "localhost:1/")
+        env_test.write_text(stale)
+        drifted = inv("test", "--service", "auth", "--kind", "e2e", timeout=300)
+        assert drifted.returncode == 1
+        assert "services/auth-service/.env.test: TEST_DATABASE_URL is postgresql://" \
+            "lomash_auth:****@localhost:1/lomash_auth_test" in drifted.stderr
+        assert "env.copy --env test --align" in drifted.stderr
+        assert env_test.read_text() == stale
     finally:
         drop_test_databases(stack.ws, ["auth"])
         shutil.rmtree(root.parent)

@@ -121,8 +121,11 @@ def environment(ws: Workspace, svc: Service, env_file: Path) -> dict[str, str]:
 def run(ws: Workspace, env: Any, svc: Service, script: str, kind: str, *, reset: bool = True,
         runner: str = "auto", timeout: float = 1800.0, db_timeout: float = 300.0,
         missing_locale: str = "compile", facts: Any = None,
-        on_line: Callable[[str], None] | None = None) -> TestRun:
-    """One service's tests (see the module docstring)."""
+        on_line: Callable[[str], None] | None = None,
+        on_warning: Callable[[str], None] | None = None) -> TestRun:
+    """One service's tests (see the module docstring). An existing env file that disagrees
+    with the stack (a port changed since it was made) is named through `on_warning`, never
+    rewritten."""
     from lomash_tasks.db import environments
     from lomash_tasks.env import ops as envops
 
@@ -131,9 +134,13 @@ def run(ws: Workspace, env: Any, svc: Service, script: str, kind: str, *, reset:
     mine = ews.registry.service(svc.name)
     pair = ews.env_pair(mine)
     result = TestRun(svc.name, script, env_file=ews.relative(pair.env))
-    if not pair.env.is_file():
-        envops.copy_env(ews, [mine], facts=facts or environments.stack_facts(ews, env))
-        result.env_made = True
+    facts = facts or environments.stack_facts(ews, env)
+    made = envops.copy_env(ews, [mine], facts=facts, dry=pair.env.is_file())
+    result.env_made = not made[0].dry
+    for change in made[0].drift if on_warning is not None else []:
+        if change.key in ("DATABASE_URL", "TEST_DATABASE_URL", "REDIS_URL", "PORT"):
+            on_warning(f"{change.file}: {change.key} is {change.shown(change.old)}, but "
+                       f"{change.reason} (`inv env.copy --env {env.name} --align` sets it)")
     if reset and mine.has_database and kind != "unit":
         result.reset = environments.reset(ws, env, svc, runner=runner, timeout=db_timeout,
                                           missing_locale=missing_locale)

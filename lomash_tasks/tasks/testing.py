@@ -55,7 +55,8 @@ def test(c, service=None, kind=None, env=None, reset=True, runner=None, timeout=
                                  runner=runner or db.runner, timeout=limit,
                                  db_timeout=db.timeout, facts=facts,
                                  missing_locale=context.section(c, StackSettings).missing_locale,
-                                 on_line=lambda line, p=prefix: out.print(f"{p}{line}"))
+                                 on_line=lambda line, p=prefix: out.print(f"{p}{line}"),
+                                 on_warning=out.warn)
         results.append(result)
     rows = []
     for r in results:
