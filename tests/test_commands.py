@@ -3,6 +3,8 @@ error type with the exit code and the tail of stderr; Invoke's --echo and --dry 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import time
 
 import pytest
@@ -83,11 +85,30 @@ def test_inv_dry_prints_psql_instead_of_running_it(stack):
     assert "changeme_local" not in text
 
 
-def test_inv_echo_prints_each_command_masked(stack):
-    result = Inv(stack.env)("--echo", "db.init", check=True)
-    text = result.stdout + result.stderr
-    assert "psql -X -q -v ON_ERROR_STOP=1" in text
-    assert "changeme_local" not in text
+def test_inv_echo_prints_each_command_masked(stack, tmp_root):
+    """A private copy of the workspace on the session's stack whose init.sql creates one more
+    database: db.init runs psql for it, and --echo prints that command, masked."""
+    import tempfile
+
+    from conftest import make_workspace
+
+    parent = Path(tempfile.mkdtemp(prefix="echo-", dir=tmp_root))
+    root = make_workspace(parent / "ws")
+    init = root / "infra" / "docker" / "postgres" / "init.sql"
+    init.write_text(init.read_text() + "\nCREATE DATABASE echo_probe;\n")
+    env = dict(stack.env, INVOKE_WORKSPACE_ROOT=str(root))
+    try:
+        result = Inv(env)("--echo", "db.init", check=True)
+        text = result.stdout + result.stderr
+        assert "psql -X -q -v ON_ERROR_STOP=1" in text
+        assert "changeme_local" not in text
+    finally:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=int(env["INVOKE_INFRA_POSTGRES_PORT"]),
+                             user="lomash_master", password="changeme_local", dbname="postgres",
+                             autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS echo_probe")
 
 
 def test_output_is_complete_under_a_deadline_every_time():

@@ -147,6 +147,9 @@ def reset(ws: Workspace, svc: Service, yes: bool = False, allow_remote: bool = F
     if not ws.init_sql.is_file():
         raise UserError(f"{ws.relative(ws.init_sql)} does not exist: db.reset recreates the "
                         f"database from it, so nothing was dropped.")
+    if not yes and not out.interactive:  # nobody to ask: refuse before touching the server
+        raise UserError(f"db.reset drops database {svc.database} and needs confirmation: "
+                        f"pass --yes to confirm (nothing was dropped).")
     migrate.check_reachable(ws)
     rebuild = dbinit.check_rebuild(ws, svc.database or "", missing_locale,
                                    migration_extensions(ws, svc))
