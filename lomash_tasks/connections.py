@@ -60,7 +60,9 @@ class Credentials:
 
 
 def service_credentials(ws: Workspace, svc: Service) -> Credentials:
-    """The service's role and password, as its own env file's DATABASE_URL gives them."""
+    """The service's role and password, as its own env file's DATABASE_URL gives them: the
+    `.env` (the stack sets the role's password from it), then another environment's file
+    (`.env.test`), then the example."""
     if not svc.has_database:
         raise UserError(f"{svc.name} has no database (it owns no Postgres role or database).")
     remote = ws.database_urls.get(svc.name)
@@ -68,7 +70,7 @@ def service_credentials(ws: Workspace, svc: Service) -> Credentials:
         parts = urlsplit(remote)
         return Credentials(unquote(parts.username or svc.role or ""), unquote(parts.password or ""))
     pair = ws.env_pair(svc)
-    for path in (pair.env, pair.example):
+    for path in dict.fromkeys((ws.base_env(svc), pair.env, pair.example)):
         if not path.is_file():
             continue
         parts = urls.parse(envfiles.read_env(path).get("DATABASE_URL") or "")

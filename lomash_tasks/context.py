@@ -181,7 +181,11 @@ def register_secrets(ws: Workspace) -> None:
 
     values = []
     for pair in ws.env_pairs():
-        for path in (pair.env, pair.example):
+        # another environment's files too (`.env.test`: their own secrets, if edited)
+        others = [p for p in pair.env.parent.glob(".env.*")
+                  if pair.service is not None and not p.name.endswith(".example")
+                  and ".bak-" not in p.name]
+        for path in (pair.env, pair.example, *others):
             if not path.is_file():
                 continue
             try:
@@ -231,3 +235,10 @@ def target(ctx: Context, name: str | None, ws: Workspace):
 
     return targets.load(data(ctx), name, ws.registry,
                         source=str(project_dir(ctx) / "invoke.yaml"))
+
+
+def environment(ctx: Context, name: str | None):
+    """The `--env NAME` (a `db.environments.Environment`); development without the flag."""
+    from lomash_tasks.db import environments
+
+    return environments.load(data(ctx), name, source=str(project_dir(ctx) / "invoke.yaml"))

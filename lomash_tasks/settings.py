@@ -335,14 +335,36 @@ class DashboardSettings(Section):
     log_lines: int = number(1000, "Log lines kept for the page (the last ones).", minimum=10)
 
 
+class TestSettings(Section):
+    """`inv test`: a service's own test script against its test database."""
+
+    NAME: ClassVar[str] = "test"
+    env: str = text("test", "The environment `inv test` runs in (config environments): its "
+                            "databases, its env files (.env.test) and its seed profile.")
+    timeout: float = number(1800.0, "Seconds one service's test script may run.", positive=True)
+
+
 SECTIONS: tuple[type[Section], ...] = (WorkspaceSettings, EnvSettings, StackSettings,
                                        ServicesSettings, DbSettings, CacheSettings, AwsSettings, StripeSettings,
-                                       DebugSettings, SetupSettings, DashboardSettings)
+                                       DebugSettings, SetupSettings, DashboardSettings,
+                                       TestSettings)
+
+# The environments besides development (`--env NAME`), shipped with the suite; a monorepo's
+# invoke.yaml adds its own or changes these under `environments:` (checked when a task loads
+# them: `db.environments`). Each is a copy of development with databases of its own.
+ENVIRONMENTS: dict[str, dict[str, Any]] = {
+    "test": {"database_suffix": "_test", "env_file": ".env.test", "seed_profile": "test",
+             "variables": {"NODE_ENV": "test"}},
+}
 
 
 def all_defaults() -> dict[str, Any]:
-    """Every section's defaults and the packaged registry: what the root collection carries."""
+    """Every section's defaults, the packaged registry and environments: what the root
+    collection carries."""
+    import copy
+
     out: dict[str, Any] = dict(registry_defaults())
     for section in SECTIONS:
         out.update(section.defaults())
+    out["environments"] = copy.deepcopy(ENVIRONMENTS)
     return out

@@ -19,6 +19,7 @@ COMPOSE_FILES = ("docker-compose.yml", "docker-compose.override.yml")
 INIT_SQL = "infra/docker/postgres/init.sql"
 MARKERS = ("pnpm-workspace.yaml", "package.json")
 WORKSPACE_MARKER = "pnpm-workspace.yaml"
+ENV_FILE = ".env"
 
 
 def find_root(start: str | os.PathLike[str]) -> Path | None:
@@ -53,6 +54,11 @@ class Workspace:
     # name, from the target's secrets; the registry's postgres then points at the tunnel).
     target: str = "local"
     database_urls: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # An environment other than development (`--env test`): its name, and the file each
+    # service's variables live in (`.env.test`); the registry's databases are then its own
+    # (`lomash_auth_test`, see `db.environments`). The root `.env` stays the stack's.
+    environment: str = "development"
+    env_file: str = ENV_FILE
     # What each service's own files say (monorepo.read), read once per workspace object.
     _facts: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -134,17 +140,27 @@ class Workspace:
 
     # -- env files -------------------------------------------------------------------------
     def env_pair(self, service: Service | None) -> EnvPair:
+        """A service's env file and its example: `.env` and `.env.example`; in another
+        environment its own file (`.env.test`) made from `.env.test.example` where the
+        service has one, else from `.env.example`. The root pair is always `.env`: the stack's."""
         folder = self.root if service is None else self.service_dir(service)
-        return EnvPair(
-            "root" if service is None else service.name,
-            folder / ".env.example",
-            folder / ".env",
-            service,
-        )
+        name = ENV_FILE if service is None else self.env_file
+        example = folder / f"{name}.example"
+        if name != ENV_FILE and not example.is_file():
+            example = folder / f"{ENV_FILE}.example"
+        return EnvPair("root" if service is None else service.name, example, folder / name,
+                       service)
+
+    def base_env(self, service: Service | None) -> Path:
+        """The development `.env` of a service (or the root), whatever the environment."""
+        return (self.root if service is None else self.service_dir(service)) / ENV_FILE
 
     def env_pairs(self, services: Iterable[Service] | None = None) -> list[EnvPair]:
-        """The root pair and each service's; only the named services' (no root) when given."""
+        """The root pair and each service's; only the named services' (no root) when given,
+        or in another environment than development (whose files are the services' only)."""
         chosen = list(services) if services else None
         if chosen:
             return [self.env_pair(s) for s in chosen]
+        if self.env_file != ENV_FILE:
+            return [self.env_pair(s) for s in self.registry.services]
         return [self.env_pair(None)] + [self.env_pair(s) for s in self.registry.services]

@@ -173,6 +173,45 @@ CASES = [
          ("Unknown service '$(touch", VALID)),
     Case("db.wait-zero-timeout", ("db.wait", "--timeout", "0"),
          ("must be a number of seconds greater than 0", "'0'")),
+    Case("db.status-unknown-env", ("db.status", "--env", "tets"),
+         ("Unknown environment 'tets'", "Did you mean 'test'?",
+          "Known environments: development, test")),
+    Case("env.copy-unknown-env", ("env.copy", "--env", "staging"),
+         ("Unknown environment 'staging'", "Known environments: development, test")),
+    Case("db.migrate-env-with-target", ("db.migrate", "--env", "test", "--target", "staging"),
+         ("--env test and --target staging do not go together",)),
+    Case("db.migrate-env-dev-mode", ("db.migrate", "--env", "test", "--mode", "dev",
+                                     "--service", "auth", "--name", "x"),
+         ("--mode dev writes a new migration from the development database",)),
+    Case("db.seed-profile-with-a-path", ("db.seed", "--profile", "../../etc/passwd"),
+         ("Seed profile '../../etc/passwd' is not usable", "seed.<profile>.sql")),
+    Case("db.reset-profile-without-env", ("db.reset", "auth", "--profile", "demo", "--yes"),
+         ("--profile goes with --env",)),
+    Case("db.baseline-service-without-database", ("db.baseline", "gateway", "--yes"),
+         ("api-gateway has no database",)),
+    Case("db.diff-unknown-service", ("db.diff", "--service", "orders"),
+         ("Unknown service 'orders'", VALID)),
+    Case("test-unknown-kind", ("test", "--kind", "smoke"),
+         ("Unknown --kind 'smoke'", "unit, integration, e2e")),
+    Case("test-service-without-the-script", ("test", "--service", "product", "--kind", "e2e"),
+         ("product-service has no test:e2e script", "services/product-service/package.json")),
+    Case("test-on-development", ("test", "--env", "development"),
+         ("never development's", "--env test")),
+    Case("runtime-config-env-empty-suffix", ("-f", "{S}/envs.yaml", "db.status", "--env", "qa"),
+         ("'environments.qa.database_suffix'", "development databases themselves"),
+         mutate=scratch_file("envs.yaml", "environments:\n  qa:\n    database_suffix: ''\n")),
+    Case("runtime-config-backup-unknown-kind", ("-f", "{S}/backup.yaml", "db.migrate",
+                                                "--target", "prod"),
+         ("'targets.prod.backup'", "must be pg_dump", "or snapshot", "'tarball'"),
+         mutate=scratch_file("backup.yaml", "targets:\n  prod:\n    aws: {region: eu-west-2}\n"
+                             "    postgres: {host: db.internal}\n    secrets: {prefix: p}\n"
+                             "    backup: tarball\n")),
+    Case("runtime-config-backup-snapshot-of-what", ("-f", "{S}/snap.yaml", "db.migrate",
+                                                    "--target", "prod"),
+         ("'targets.prod.backup.instance' is missing", "cannot be told from the host db.internal"),
+         mutate=scratch_file("snap.yaml", "targets:\n  prod:\n    aws: {region: eu-west-2}\n"
+                             "    postgres: {host: db.internal}\n    secrets: {prefix: p}\n"
+                             "    backup: snapshot\n")),
     # -- cache ----------------------------------------------------------------------------------
     Case("cache.flush-unknown-service", ("cache.flush", "sessions", "--yes"),
          ("Unknown service 'sessions'", VALID)),
@@ -282,7 +321,7 @@ def test_the_catalogue_is_large_and_covers_every_namespace():
     tasks = {(c.args[2:] if c.args[0] == "-f" else c.args)[0] for c in CASES}
     namespaces = {t.split(".")[0] for t in tasks}
     assert {"env", "stack", "db", "cache", "aws", "stripe", "debug", "setup",
-            "teardown"} <= namespaces
+            "teardown", "test"} <= namespaces
 
 
 @pytest.fixture
@@ -340,6 +379,8 @@ SERVER_CASES = [
                                                  "gateway", "--name", "x"),
      ("api-gateway has no database",)),
     ("cache.keys-service-without-cache", ("cache.keys", "gateway"), ("api-gateway has no cache",)),
+    ("clean-while-the-stack-runs", ("clean",), ("The stack runs in this workspace",
+                                               "removes nothing", "inv teardown")),
 ]
 
 

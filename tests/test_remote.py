@@ -74,7 +74,11 @@ def test_db_migrate_and_status_through_the_tunnel_act_on_the_rds_database(stack,
     states = {s["service"]: s for s in json.loads(status.stdout[status.stdout.index("["):])}
     assert not states["auth-service"]["pending"], states
     assert states["product-service"]["pending"], "product was never migrated on the target"
-    assert status.returncode == 0, status.stderr
+    # the gate: product is behind on the target (as `prisma migrate status` exits 1)
+    assert status.returncode == 1 and "product-service (1 pending)" in status.stderr
+    report = run(stack, staging, "db.status", "--target", "staging", "--service", "auth",
+                 "--service", "product", "--report-only", check=False)
+    assert report.returncode == 0, report.stderr
 
 
 def test_unknown_target_lists_the_known_ones(stack, staging):
@@ -246,7 +250,7 @@ def test_db_status_direct_reaches_the_rds_database(stack, staging, tmp_path):
     config = target_config(tmp_path / "t.yaml", "staging", stack=stack, rds=staging["rds"],
                            prefix=staging["prefix"], sshd=None)
     result = stack.inv("-f", str(config), "db.status", "--target", "staging", "--service",
-                       "auth", "--json", env=staging["env"])
+                       "auth", "--json", "--report-only", env=staging["env"])
     assert result.returncode == 0, result.stderr
     (state,) = json.loads(result.stdout)
     assert state["pending"] and not state["applied"]  # a fresh RDS database, not the local one

@@ -92,3 +92,55 @@ def test_ci_runs_the_tasks_on_github_service_containers_through_the_external_bac
     for task in ("stack.up", "db.init", "db.migrate"):
         assert any(r.startswith(f".venv/bin/inv {task}") for r in runs), task
     assert not any("stack.down" in r for r in runs)  # the job stops its containers itself
+
+
+def e2e_job():
+    import yaml
+
+    return yaml.safe_load(WORKFLOW.read_text())["jobs"]["e2e"]
+
+
+def test_the_e2e_job_migrates_the_test_databases_runs_e2e_then_gates():
+    job = e2e_job()
+    assert job["env"]["INVOKE_STACK_BACKEND"] == "external"
+    assert set(job["services"]) == {"postgres", "redis"}
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    order = [".venv/bin/inv env.copy --env test", ".venv/bin/inv db.migrate --env test",
+             ".venv/bin/inv test --kind e2e", ".venv/bin/inv db.status --env test"]
+    assert all(r in runs for r in order), runs
+    assert [runs.index(r) for r in order] == sorted(runs.index(r) for r in order)
+    assert runs[-1] == ".venv/bin/inv db.status --env test", "the gate is the last step"
+
+
+@pytest.mark.xdist_group("remote")  # the session stack's Redis, beside a bare PostgreSQL
+def test_the_e2e_jobs_steps_pass_against_servers_the_suite_did_not_start(stack, system_postgres,
+                                                                         tmp_root):
+    """The job's own `inv` lines, in order, against a bare PostgreSQL (no roles, no databases)
+    and a Redis someone else runs, in a fresh copy of the reference monorepo."""
+    import shlex
+    import tempfile
+    from pathlib import Path
+
+    from conftest import make_workspace
+
+    job = e2e_job()
+    root = make_workspace(Path(tempfile.mkdtemp(prefix="e2e-job-", dir=tmp_root)) / "ws",
+                          node_modules=True)
+    env = {**stack.env, **job["env"], "INVOKE_WORKSPACE_ROOT": str(root),
+           "INVOKE_INFRA_POSTGRES_PORT": str(system_postgres)}
+    inv = Inv(env)
+    steps = [s["run"] for s in job["steps"] if str(s.get("run", "")).startswith(".venv/bin/inv ")]
+    assert len(steps) >= 6
+    for line in steps:
+        result = inv(*shlex.split(line)[1:], timeout=300)
+        assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
+        if "test --kind e2e" in line:
+            assert "# pass 6" in result.stdout
+            assert re.search(r"auth-service\s+test:e2e\s+lomash_auth_test reset.*passed",
+                             result.stdout), result.stdout
+    # the gate fails as soon as a test database is behind
+    svc_dir = root / "services/auth-service/prisma/migrations/20270101000000_add_locale"
+    svc_dir.mkdir()
+    (svc_dir / "migration.sql").write_text('ALTER TABLE "users" ADD COLUMN "locale" TEXT;\n')
+    gate = inv(*shlex.split(steps[-1])[1:])
+    assert gate.returncode == 1 and "auth-service (1 pending)" in gate.stderr

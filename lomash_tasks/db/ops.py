@@ -63,17 +63,20 @@ def init(ws: Workspace, timeout: float = 60.0, missing_locale: str = "compile") 
 
 # -- seed ---------------------------------------------------------------------------------------
 def seed(ws: Workspace, names: Iterable[str] | None = None,
-         timeout: float = 60.0) -> list[SeedResult]:
-    """Seed the named (default: all) database services; the gateway, when named, is skipped."""
+         timeout: float = 60.0, profile: str = "") -> list[SeedResult]:
+    """Seed the named (default: all) database services; the gateway, when named, is skipped.
+    `profile`: each service's `seed.<profile>.sql` where it has one (see db/seeds.py)."""
     from lomash_tasks.db.migrate import check_reachable, select
+    from lomash_tasks.db.seeds import check_profile
 
+    profile = check_profile(profile)
     services, without = select(ws, names)
     skipped = [SeedResult(s.name, skipped="has no database") for s in without]
     if not services:
         return skipped
     check_reachable(ws)
     with ThreadPoolExecutor(max_workers=len(services)) as pool:
-        done = list(pool.map(lambda s: seed_one(ws, s, timeout), services))
+        done = list(pool.map(lambda s: seed_one(ws, s, timeout, profile), services))
     order = {s.name: i for i, s in enumerate(ws.registry.services)}
     return sorted(done + skipped, key=lambda r: order.get(r.service, 99))
 

@@ -16,6 +16,11 @@ conventions' order:
 A seed that cannot run (no dependencies installed, its Prisma client never generated, its
 command missing) is reported as not seeded, with the reason: an error, never "present". For the
 command seeds the rows inserted are counted from the tables before and after.
+
+Profiles (`db.seed --profile demo`, the `seed_profile` of an environment): a service's
+`prisma/seed.<profile>.sql` (or beside its schema) is its seed where it exists; otherwise its
+usual seed runs, and a command seed finds the profile in `SEED_PROFILE` (as the monorepo's own
+`seed.sh` modes standard, minimal, demo, test would).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
 
+PROFILE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+PROFILE_ENV = "SEED_PROFILE"
 PRISMA_CLIENT_IMPORT = re.compile(r"""(?:from\s+|require\(\s*)['"]@prisma/client['"]""")
 ROW_COUNT_LIMIT_BYTES = 256 * 1024 * 1024  # count rows exactly only below this database size
 
@@ -45,6 +52,7 @@ class SeedResult(StepResult):
     skipped: str | None = None
     source: str = ""   # where the seed came from ("services/auth-service/package.json prisma.seed")
     output: str = ""   # a command seed's last lines of output
+    profile: str = ""  # the profile asked for ("" = the default seed)
 
     @property
     def changed(self) -> bool:
@@ -59,18 +67,45 @@ class SeedResult(StepResult):
         return "inserted" if self.inserted else "already seeded (no new rows)"
 
 
-def seed_one(ws: Workspace, svc: Service, timeout: float = 60.0) -> SeedResult:
+def check_profile(profile: str | None) -> str:
+    """A profile name as given (lower case letters, digits, '-' and '_'), or a UserError."""
+    value = (profile or "").strip()
+    if value and not PROFILE_RE.fullmatch(value):
+        raise UserError(f"Seed profile {profile!r} is not usable: use lower-case letters, digits, "
+                        f"'-' and '_' (e.g. demo, minimal, test); it names prisma/seed.<profile>.sql "
+                        f"and is passed to seed commands as {PROFILE_ENV}.")
+    return value
+
+
+def seed_for(ws: Workspace, svc: Service, profile: str = ""):
+    """The seed to run: the profile's `seed.<profile>.sql` where the service has one, else its
+    usual seed (`ws.facts(svc).seed`)."""
+    from lomash_tasks import monorepo
+
+    facts = ws.facts(svc)
+    if profile:
+        found = monorepo.sql_seed(facts.folder, facts.relative, facts.prisma,
+                                  f"seed.{profile}.sql")
+        if found is not None:
+            return found
+    return facts.seed
+
+
+def seed_one(ws: Workspace, svc: Service, timeout: float = 60.0,
+             profile: str = "") -> SeedResult:
     """Seed one service's database by its monorepo's convention (see the module docstring)."""
     began = time.monotonic()
-    seed = ws.facts(svc).seed
+    profile = check_profile(profile)
+    seed = seed_for(ws, svc, profile)
     if seed is None:
         return SeedResult(svc.name, skipped="no seed (no prisma/seed.sql, no Prisma seed "
-                                            "command, no db:seed script)")
+                                            "command, no db:seed script)", profile=profile)
     if seed.kind == "sql":
         result = _sql_seed(ws, svc, Path(seed.command), timeout)
     else:
-        result = _command_seed(ws, svc, timeout)
+        result = _command_seed(ws, svc, timeout, profile)
     result.source = seed.source
+    result.profile = profile
     result.seconds = time.monotonic() - began
     return result
 
@@ -207,8 +242,9 @@ def _client_generated(ws: Workspace, svc: Service) -> bool:
     return (generated / "index.js").is_file() or (generated / "default.js").is_file()
 
 
-def _environment(ws: Workspace, svc: Service) -> dict[str, str]:
-    """The service's own .env values, then the stack's DATABASE_URL, then PATH with its bins."""
+def _environment(ws: Workspace, svc: Service, profile: str = "") -> dict[str, str]:
+    """The service's own .env values, then the stack's DATABASE_URL, then PATH with its bins
+    (and SEED_PROFILE when a profile was asked for)."""
     from lomash_tasks.env import files as envfiles
 
     env: dict[str, str] = {}
@@ -224,6 +260,8 @@ def _environment(ws: Workspace, svc: Service) -> dict[str, str]:
     env["PATH"] = os.pathsep.join([*(str(d) for d in _bin_dirs(ws, svc)), env.get("PATH", "")])
     env.setdefault("NODE_ENV", "development")
     env["CI"] = "true"  # nothing prompts
+    if profile:
+        env[PROFILE_ENV] = profile
     return env
 
 
@@ -244,7 +282,7 @@ def row_counts(ws: Workspace, svc: Service) -> dict[str, int] | None:
         return {name: int(count) for name, count in conn.execute(sql).fetchall()}
 
 
-def _command_seed(ws: Workspace, svc: Service, timeout: float) -> SeedResult:
+def _command_seed(ws: Workspace, svc: Service, timeout: float, profile: str = "") -> SeedResult:
     import psycopg
 
     from lomash_tasks.db.migrate.problems import classify, first_line
@@ -268,7 +306,7 @@ def _command_seed(ws: Workspace, svc: Service, timeout: float) -> SeedResult:
         result.error = f"not seeded: {classify(str(exc), svc, address) or first_line(str(exc))}"
         return result
     try:
-        done = commands.run(argv, cwd=ws.service_dir(svc), env=_environment(ws, svc),
+        done = commands.run(argv, cwd=ws.service_dir(svc), env=_environment(ws, svc, profile),
                             replace_env=True, timeout=timeout, check=False, effect=True)
     except commands.CommandTimeout:
         result.error = (f"`{shown}` ({seed.source}) did not finish within {timeout:g} s and was "

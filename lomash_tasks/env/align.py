@@ -34,9 +34,9 @@ stack takes it at its next start or `inv db.init`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.env import placeholders, urls
@@ -52,7 +52,6 @@ _PG_SCHEMES = ("postgres", "postgresql")
 _REDIS_SCHEMES = ("redis", "rediss")
 _PG_PREFIXES = ("DB_", "DATABASE_", "POSTGRES_", "PG")
 _AWS_WORDS = frozenset({"AWS", "S3", "SES", "SQS", "SNS", "LOCALSTACK", "SECRETS"})
-_DB_KEYS = ("DATABASE_URL", "DIRECT_URL")
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,11 @@ class StackFacts:
     overlay: Overlay
     superuser_password: str | None = None
     redis_password: str | None = None
+    # Another environment's files (`.env.test`): its name, the keys that name the service's
+    # own database there (TEST_DATABASE_URL too) and the values it sets (NODE_ENV=test).
+    environment: str = "development"
+    database_keys: tuple[str, ...] = ("DATABASE_URL", "DIRECT_URL")
+    variables: Mapping[str, str] = field(default_factory=dict)
 
     def address(self, part: str) -> tuple[str, int]:
         return self.overlay.hosts[part]
@@ -179,8 +183,10 @@ class Aligner:
         if name not in self._chosen:
             pair = self.ws.env_pair(svc)
             found = []  # (rank, label, key, password)
-            for rank_file, (label, path) in enumerate(((".env", pair.env),
-                                                      (".env.example", pair.example))):
+            files = dict.fromkeys(((".env", self.ws.base_env(svc)),  # the stack sets the
+                                   (pair.env.name, pair.env),         # role's from it
+                                   (pair.example.name, pair.example)))
+            for rank_file, (label, path) in enumerate(files):
                 env = self._read(path)
                 for key in (env.keys if env else []):
                     url = urls.parse(env.get(key) or "")
@@ -252,6 +258,9 @@ class Aligner:
         upper = key.upper()
         reg = self.registry
         scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if svc is not None and key in self.facts.variables:
+            return _Plan(self.facts.variables[key], f"the {self.facts.environment} environment "
+                                                    f"sets it (config environments)", REGISTRY)
         if svc is not None and upper == "PORT":
             return _Plan(str(svc.port), f"{svc.name} listens on {svc.port} in the stack", REGISTRY)
         if svc is not None and upper == "DEBUG_PORT":
@@ -263,7 +272,7 @@ class Aligner:
                 return _Plan(str(named.port), f"{named.name} listens on {named.port} in the "
                                               f"stack", REGISTRY)
         if not value.strip() and svc is not None:  # an empty URL of the service's own
-            if upper in _DB_KEYS and svc.has_database:
+            if upper in self.facts.database_keys and svc.has_database:
                 value, scheme = "postgresql://localhost/?schema=public", "postgresql"
             elif upper == "REDIS_URL" and svc.has_cache:
                 value, scheme = "redis://localhost", "redis"
@@ -307,7 +316,7 @@ class Aligner:
         if owner is not None:
             user = owner.role or ""
             password, how, chosen = self.role_password(owner)
-            if upper in _DB_KEYS or root:
+            if upper in self.facts.database_keys or root:
                 database = owner.database or database
             if (user, database) != (old_user, old_database):
                 why.append(f"the stack serves database {database} to role {user}"

@@ -83,7 +83,7 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
                         f"(e.g. `git checkout -- {ws.relative(missing[0])}`) and run again.")
     plans = []
     for pair in pairs:
-        example = envfiles.read_env(pair.example)
+        example = _for_environment(envfiles.read_env(pair.example), pair, facts)
         if envfiles.not_a_file(pair.env) and not pair.env.is_symlink():
             raise envfiles.not_a_file_error(pair.env, ws.relative(pair.env))
         current = envfiles.read_env(pair.env) if pair.env.exists() else None
@@ -132,6 +132,34 @@ def copy_env(ws: Workspace, services: list[Service] | None = None, force: bool =
             keep = result.status in ("updated", "aligned")  # the developer's file: its mode
             envfiles.write_atomic(env, text, mode=None if keep else envfiles.ENV_MODE)
     return [r for r, _ in results]
+
+
+# Keys every file of another environment has (added when its example lacks them, filled in by
+# the aligner): the service's database as its tests read it.
+ENVIRONMENT_DATABASE_KEYS = ("DATABASE_URL", "TEST_DATABASE_URL")
+
+
+def _for_environment(example: EnvFile, pair: EnvPair, facts: align.StackFacts | None) -> EnvFile:
+    """The example another environment's file is made from (`.env.test` from `.env.example`):
+    the keys it needs and the example lacks appended (its variables with their values; the
+    database keys empty, for the aligner to fill), so a new file has them and an existing one
+    gets them added."""
+    if facts is None or facts.environment == "development" or pair.service is None:
+        return example
+    added: dict[str, str] = {}
+    if pair.service.has_database:
+        added.update({k: "" for k in ENVIRONMENT_DATABASE_KEYS if k not in example.keys})
+    added.update({k: v for k, v in facts.variables.items() if k not in example.keys})
+    if not added:
+        return example
+    text = example.text
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if text and not text.endswith(("\n", "\r")):
+        text += newline
+    text += (f"{newline}# The {facts.environment} environment's (`inv env.copy --env "
+             f"{facts.environment}`){newline}")
+    text += "".join(f"{k}={envfiles.quote(v) if v else ''}{newline}" for k, v in added.items())
+    return envfiles.parse_env(text, example.path)
 
 
 # -- check --------------------------------------------------------------------------------------

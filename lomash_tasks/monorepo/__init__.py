@@ -29,7 +29,7 @@ from lomash_tasks.monorepo.prismaconf import PrismaLayout, read_layout
 from lomash_tasks.registry import Service
 
 __all__ = ["Finding", "Installer", "PrismaLayout", "Seed", "ServiceFacts", "read", "read_root",
-           "SEED_SCRIPTS", "Root"]
+           "SEED_SCRIPTS", "Root", "sql_seed"]
 
 SEED_SCRIPTS = ("db:seed", "prisma:seed", "seed")  # package.json scripts that seed, in order
 SQL_SEED = "seed.sql"
@@ -108,19 +108,29 @@ def _command_files(folder: Path, command: str) -> tuple[Path, ...]:
     return tuple(found)
 
 
-def find_seed(folder: Path, relative: str, prisma: PrismaLayout,
-              scripts: Mapping[str, str]) -> Seed | None:
-    """The seed, by the conventions in order: prisma/seed.sql (run by the suite), Prisma's seed
-    command (the config's migrations.seed, then package.json prisma.seed), a seed script."""
-    places = [folder / "prisma" / SQL_SEED]
+def sql_seed(folder: Path, relative: str, prisma: PrismaLayout,
+             name: str = SQL_SEED) -> Seed | None:
+    """A plain SQL seed called `name` (`seed.sql`, a profile's `seed.demo.sql`) in prisma/ or
+    beside the schema, if there is one."""
+    places = [folder / "prisma" / name]
     if prisma.schema is not None:
-        beside = (prisma.schema if prisma.schema.is_dir() else prisma.schema.parent) / SQL_SEED
+        beside = (prisma.schema if prisma.schema.is_dir() else prisma.schema.parent) / name
         if beside not in places:
             places.append(beside)
     for path in places:
         if path.is_file():
             rel = path.relative_to(folder).as_posix()
             return Seed("sql", str(path), f"{relative}/{rel}", (path,))
+    return None
+
+
+def find_seed(folder: Path, relative: str, prisma: PrismaLayout,
+              scripts: Mapping[str, str]) -> Seed | None:
+    """The seed, by the conventions in order: prisma/seed.sql (run by the suite), Prisma's seed
+    command (the config's migrations.seed, then package.json prisma.seed), a seed script."""
+    found = sql_seed(folder, relative, prisma)
+    if found is not None:
+        return found
     if prisma.config_seed:
         name = prisma.config.name if prisma.config else "prisma.config.ts"
         return Seed("command", prisma.config_seed, f"{relative}/{name} migrations.seed",

@@ -1,7 +1,9 @@
 """The work behind `--target NAME`: plain functions the db and aws tasks call.
 
     status(ws, target, names)                    -> [MigrationState]  through the tunnel
-    migrate(ws, target, names, via=..., ...)     -> RemoteMigrate      ECS tasks or the tunnel
+    migrate(ws, target, names, via=..., ...)     -> RemoteMigrate      ECS tasks or the tunnel,
+                                                                       after the target's backup
+    resolve(ws, target, svc, applied=...|rolled_back=...)              through the tunnel
     database_url(ws, target, svc)                -> str                (masked from then on)
     psql(ws, target, svc, bindir)                -> exit code
     aws_status(ws, target)                       -> {kind: [rows]}
@@ -18,7 +20,7 @@ from lomash_tasks import aws as aws_ops, connections
 from lomash_tasks.console import Console
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
-from lomash_tasks.remote import audit, credentials, ecs, guard, session
+from lomash_tasks.remote import audit, backup, credentials, ecs, guard, session
 from lomash_tasks.remote.awscalls import calls, code_of
 from lomash_tasks.remote.targets import Target
 from lomash_tasks.workspace import Workspace
@@ -26,7 +28,7 @@ from lomash_tasks.workspace import Workspace
 VIAS = ("auto", "ecs", "tunnel")
 
 
-def _reachable(rws: Workspace, target: Target, timeout: float = 5.0) -> None:
+def reachable(rws: Workspace, target: Target, timeout: float = 5.0) -> None:
     """The target's database answers from here: the tunnel's end (whose far side the tunnel
     has checked), or the server itself for `via: direct`."""
     from lomash_tasks.stack.ports import unreachable
@@ -55,7 +57,7 @@ def status(ws: Workspace, target: Target, names: Iterable[str] | None = None,
     services = _services(ws, names)
     with audit.action(ws, target.name, "db.status", services=[s.alias for s in services]) as e:
         with session.opened(ws, target, services, log=out.info if out else None) as rws:
-            _reachable(rws, target)
+            reachable(rws, target)
             states = migrations.status(rws, [s.name for s in services])
         e["result"] = "done" if not any(s.error for s in states) else "failed: " + "; ".join(
             f"{s.service}: {s.error}" for s in states if s.error)
@@ -67,6 +69,7 @@ class RemoteMigrate:
     via: str
     tasks: list[ecs.TaskResult] = field(default_factory=list)
     report: Any = None  # MigrateReport for --via tunnel
+    backup: Any = None  # backup.BackupResult, when the target takes one
 
     @property
     def ok(self) -> bool:
@@ -78,7 +81,7 @@ class RemoteMigrate:
 def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, via: str = "auto",
             yes: bool = False, runner: str = "auto", jobs: int = 0, timeout: float | None = None,
             retry_failed: bool = False, out: Console | None = None,
-            tunnel_timeout: float = 300.0) -> RemoteMigrate:
+            tunnel_timeout: float = 300.0, bindir: str = "") -> RemoteMigrate:
     """`timeout` (a --timeout flag) bounds each ECS task (default: the target's ecs.timeout)
     or each service's run through the tunnel (default: `tunnel_timeout`, i.e. db.timeout)."""
     from lomash_tasks import console as _console
@@ -104,6 +107,13 @@ def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, v
                       services=[s.alias for s in services]) as entry:
         guard.confirm(target, f"db.migrate --target {target.name} "
                               f"({', '.join(s.alias for s in services)})", yes, out)
+        if target.backup is not None:  # a failed backup raises: nothing is migrated
+            entry["backup"] = {"kind": target.backup.kind, "result": "failed"}
+            taken = backup.take(ws, target, services, out=out, bindir=bindir)
+            entry["backup"] = taken.audit(ws)
+            result.backup = taken
+            for line in taken.lines(ws):
+                out.ok(line)
         if via == "ecs":
             result.tasks = ecs.run(target, services, lambda svc, line: out.print(f"{svc} | {line}"),
                                    timeout=timeout, log=out.info)
@@ -111,13 +121,38 @@ def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, v
                                "stop_code": t.stop_code, "error": t.error} for t in result.tasks]
         else:
             with session.opened(ws, target, services, log=out.info) as rws:
-                _reachable(rws, target)
+                reachable(rws, target)
                 result.report = migrations.migrate(
                     rws, [s.name for s in services], runner=runner, jobs=jobs,
                     timeout=timeout or tunnel_timeout, retry_failed=retry_failed, out=out)
             entry["applied"] = result.report.applied_count
         if not result.ok:
             entry["result"] = "failed"
+    return result
+
+
+def resolve(ws: Workspace, target: Target, svc: Service, applied: str | None = None,
+            rolled_back: str | None = None, yes: bool = False, timeout: float = 30.0,
+            out: Console | None = None) -> Any:
+    """`db.resolve` on the target's database, through its tunnel: what `prisma migrate resolve`
+    does (the rollback workflow's database-only path), guarded and audited."""
+    from lomash_tasks import console as _console
+    from lomash_tasks.db.migrate.resolve import resolve as resolve_migration
+
+    out = out or _console.get()
+    if not svc.has_database:
+        raise UserError(f"{svc.name} has no database: no migrations to resolve.")
+    what = f"--applied {applied}" if applied else f"--rolled-back {rolled_back}"
+    with audit.action(ws, target.name, "db.resolve", services=[svc.alias],
+                      migration=applied or rolled_back,
+                      action="applied" if applied else "rolled-back") as entry:
+        guard.confirm(target, f"db.resolve --target {target.name} --service {svc.alias} {what}",
+                      yes, out)
+        with session.opened(ws, target, [svc], log=out.info) as rws:
+            reachable(rws, target)
+            result = resolve_migration(rws, rws.registry.service(svc.name), applied=applied,
+                                       rolled_back=rolled_back, timeout=timeout)
+        entry["rows"] = result.rolled_back
     return result
 
 

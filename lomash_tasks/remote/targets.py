@@ -15,6 +15,7 @@ is the default, the workspace's own stack, exactly as without `--target`.
         bastion: {host: bastion.example, user: ec2-user, key_file: ~/.ssh/staging.pem,
                   known_hosts: ~/.ssh/known_hosts}
         secrets: {prefix: lomash/staging}          # secret <prefix>/<alias>, key DATABASE_URL
+        backup: pg_dump                            # or snapshot: before db.migrate --target
         ecs:
           cluster: lomash-staging
           subnets: [subnet-0a1b2c]
@@ -25,6 +26,7 @@ is the default, the workspace's own stack, exactly as without `--target`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -89,6 +91,19 @@ class Ecs:
     poll: float = 2.0       # seconds between describe_tasks calls
 
 
+BACKUP_KINDS = ("pg_dump", "snapshot")
+
+
+@dataclass(frozen=True)
+class Backup:
+    """What `db.migrate --target` takes before it migrates (`backup:` of the target)."""
+
+    kind: str                # pg_dump (through the tunnel, to .lomash/backups/) | snapshot (RDS)
+    instance: str = ""       # snapshot: the RDS instance, or ...
+    cluster: str = ""        # ... the Aurora cluster
+    timeout: float = 1800.0  # seconds a dump (per service) or the snapshot may take
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -99,6 +114,7 @@ class Target:
     bastion: Hop | None = None
     ecs: Ecs | None = None
     production: bool = False
+    backup: Backup | None = None
 
     def database(self, svc: Service) -> str:
         db = self.postgres.databases
@@ -145,7 +161,7 @@ def load(config: Mapping[str, Any], name: str | None, registry: Registry,
     return loaded[wanted]
 
 
-TARGET_KEYS = {"aws", "postgres", "via", "bastion", "secrets", "ecs", "production"}
+TARGET_KEYS = {"aws", "postgres", "via", "bastion", "secrets", "ecs", "production", "backup"}
 
 
 def _known(reader: ConfigReader, raw: Mapping[str, Any], at: str, known: set[str]) -> None:
@@ -215,8 +231,44 @@ def _target(reader: ConfigReader, name: str, raw: Any, registry: Registry) -> Ta
     if via == "bastion" and bastion is None:
         reader.fail(f"{at}.bastion", "is missing (via: bastion needs host, user and key_file)")
     ecs = _ecs(reader, raw["ecs"], f"{at}.ecs", registry) if raw.get("ecs") is not None else None
+    backup = _backup(reader, raw["backup"], f"{at}.backup", postgres) \
+        if raw.get("backup") is not None else None
     return Target(name, aws, postgres, prefix, via, bastion if via == "bastion" else None, ecs,
-                  _flag(reader, raw, "production", at, name == "production"))
+                  _flag(reader, raw, "production", at, name == "production"), backup)
+
+
+_RDS_HOST = re.compile(r"^(?P<id>[a-z][a-z0-9-]*)\.(?P<cluster>cluster-(?:ro-)?)?[a-z0-9]+\."
+                       r"[a-z0-9-]+\.rds\.amazonaws\.com$")
+
+
+def _backup(reader: ConfigReader, raw: Any, at: str, postgres: Postgres) -> Backup:
+    """`backup: pg_dump`, `backup: snapshot`, or a mapping (kind, instance | cluster,
+    timeout). A snapshot's instance or cluster defaults to the one the RDS host name names."""
+    if isinstance(raw, str):
+        raw = {"kind": raw}
+    _known(reader, raw, at, {"kind", "instance", "cluster", "timeout"})
+    kind = reader.text(raw, "kind", at)
+    if kind not in BACKUP_KINDS:
+        reader.fail(f"{at}.kind" if "kind" in raw and len(raw) > 1 else at,
+                    f"must be pg_dump (a dump of each database through the tunnel) or snapshot "
+                    f"(an RDS snapshot), not {kind!r}.{suggest(kind, BACKUP_KINDS)}")
+    instance = reader.text(raw, "instance", at, required=False) or ""
+    cluster = reader.text(raw, "cluster", at, required=False) or ""
+    if kind == "pg_dump" and (instance or cluster):
+        reader.fail(at, "names an RDS instance or cluster, which only `kind: snapshot` uses")
+    if instance and cluster:
+        reader.fail(at, "names both an instance and a cluster: a snapshot is of one of them")
+    if kind == "snapshot" and not (instance or cluster):
+        found = _RDS_HOST.match(postgres.host.lower())
+        if found is None:
+            reader.fail(f"{at}.instance", f"is missing: the RDS instance (or `cluster`) to "
+                                          f"snapshot cannot be told from the host "
+                                          f"{postgres.host}")
+        elif found.group("cluster"):
+            cluster = found.group("id")
+        else:
+            instance = found.group("id")
+    return Backup(kind, instance, cluster, _seconds(reader, raw, "timeout", at, 1800.0))
 
 
 def _hop(reader: ConfigReader, raw: Any, at: str) -> Hop:

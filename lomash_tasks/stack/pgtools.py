@@ -64,13 +64,20 @@ PSQL_HINT = ("psql (the PostgreSQL client) was not found on PATH or next to the 
 
 def find_psql(bindir: str = "") -> Path:
     """psql: on PATH, else next to the PostgreSQL server binaries (see stack.postgres_bindir)."""
-    found = shutil.which("psql")
+    return find_client("psql", bindir)
+
+
+def find_client(name: str, bindir: str = "") -> Path:
+    """A PostgreSQL client program (psql, pg_dump, pg_restore): on PATH, else next to the
+    server binaries (see stack.postgres_bindir)."""
+    found = shutil.which(name)
     if found:
         return Path(found)
     try:
         folder = find_bindir(bindir)
     except UserError:
         folder = None
-    if folder is not None and (folder / "psql").exists():
-        return folder / "psql"
-    raise UserError(PSQL_HINT)
+    if folder is not None and (folder / name).exists():
+        return folder / name
+    raise UserError(PSQL_HINT if name == "psql" else PSQL_HINT.replace(
+        "psql (the PostgreSQL client)", f"{name} (a PostgreSQL client program)"))

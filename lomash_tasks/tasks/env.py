@@ -11,6 +11,7 @@ from lomash_tasks.tasks.base import task
 connections = lazy("lomash_tasks.connections")
 context = lazy("lomash_tasks.context")
 environment = lazy("lomash_tasks.env.ops")
+environments = lazy("lomash_tasks.db.environments")
 overlays = lazy("lomash_tasks.env.overlays")
 
 SERVICE_HELP = "A service by alias or full name (repeatable); all when omitted."
@@ -27,9 +28,13 @@ SERVICE_HELP = "A service by alias or full name (repeatable); all when omitted."
                  "the diff (masked), then applies it after a timestamped backup.",
         "dry": "Show what would be written (the diff, masked); change no file.",
         "json": "Print each file's result and changes as JSON (values masked).",
+        "env": "Another environment's files (config `environments`; `test`: each service's "
+               ".env.test, from .env.test.example or .env.example, its DATABASE_URL and "
+               "TEST_DATABASE_URL on the service's <database>_test).",
     },
 )
-def copy(c, service=None, force=False, overlay=None, align=False, dry=False, json=False):
+def copy(c, service=None, force=False, overlay=None, align=False, dry=False, json=False,
+         env=None):
     """Create missing .env files from their examples, aligned with the stack.
 
     An existing .env is never rewritten unasked: --align sets the stack's values in it (after
@@ -38,7 +43,11 @@ def copy(c, service=None, force=False, overlay=None, align=False, dry=False, jso
     ws = context.workspace(c)
     out = context.console(c)
     chosen = ws.registry.select(service) if service else None
-    facts = _facts(c, ws, overlay)
+    other = context.environment(c, env)
+    if not other.is_default:
+        ws = environments.view(ws, other)
+        chosen = [ws.registry.service(s.name) for s in chosen] if chosen else None
+    facts = _facts(c, ws, overlay, other)
     results = environment.copy_env(ws, chosen, force=force, facts=facts, align_existing=align,
                                    dry=dry)
     for r in results:
@@ -88,12 +97,15 @@ def check(c, service=None, overlay=None):
     out.ok(f"{len(ws.env_pairs(chosen))} env files match their examples and the stack.")
 
 
-def _facts(c, ws, overlay):
-    """What the stack serves, seen through the overlay (the flag, else config env.overlay)."""
+def _facts(c, ws, overlay, other=None):
+    """What the stack serves, seen through the overlay (the flag, else config env.overlay),
+    and for another environment its databases and variables."""
     cfg = context.section(c, EnvSettings)
     folder = {"folder": context.project_dir(c) / cfg.overlay_dir} if cfg.overlay_dir else {}
-    return connections.stack_facts(ws, overlays.load(overlay or cfg.overlay, ws.registry,
-                                                     **folder))
+    seen = overlays.load(overlay or cfg.overlay, ws.registry, **folder)
+    if other is not None and not other.is_default:
+        return environments.stack_facts(ws, other, seen)
+    return connections.stack_facts(ws, seen)
 
 
 def _warn(out, ws, services) -> None:

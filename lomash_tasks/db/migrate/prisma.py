@@ -69,9 +69,10 @@ class CliRun:
 
 
 def run_cli(ws: Workspace, svc: Service, args: list[str], timeout: float,
-            database_url: str | None = None) -> CliRun:
+            database_url: str | None = None, extra_env: dict[str, str] | None = None) -> CliRun:
     """`prisma ARGS` in the service's folder with DATABASE_URL in the environment."""
     env = dict(os.environ)
+    env.update(extra_env or {})
     # application_name marks the CLI's sessions on the server: a stopped run ends them there
     env["DATABASE_URL"] = _with_app_name(database_url or connections.database_url(ws, svc))
     # Prisma 7 reads the url from the variable its prisma.config.ts names (`env("DIRECT_URL")`)
@@ -250,15 +251,8 @@ def create_migration(ws: Workspace, svc: Service, name: str, timeout: float = 12
         why = "timed out" if run.code is None else explain(run.output, svc,
                                                            ws.registry.postgres.address)
         raise UserError(f"prisma migrate diff failed for {svc.name}: {why}")
-    sql = run.stdout
-    known = set()
-    for m in native.local_migrations(mig_dir):
-        known.update(x.lower() for x in EXTENSION_RE.findall(m.sql()))
-    # Prisma repeats CREATE EXTENSION IF NOT EXISTS for every extension of the datasource in
-    # every diff; drop the ones the migrations already create (they are no-ops).
-    cleaned = EXTENSION_RE.sub(lambda m: "" if m.group(1).lower() in known else m.group(0), sql)
-    cleaned = re.sub(r"-- CreateExtension\s*(?=(--|\Z))", "", cleaned)
-    if not _has_statements(cleaned):
+    cleaned = without_known_extensions(run.stdout, mig_dir)
+    if not has_statements(cleaned):
         raise UserError(f"{svc.name}: the schema ({ws.relative(schema)}) already matches its "
                         f"migrations: no migration written. Edit the schema first.")
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
@@ -271,7 +265,18 @@ def create_migration(ws: Workspace, svc: Service, name: str, timeout: float = 12
     return NewMigration(svc.name, folder.name, path, cleaned)
 
 
-def _has_statements(sql: str) -> bool:
+def without_known_extensions(sql: str, migrations: Path) -> str:
+    """A diff's SQL without the CREATE EXTENSION lines the migrations already have: Prisma
+    repeats CREATE EXTENSION IF NOT EXISTS for every extension of the datasource in every diff
+    (no-ops)."""
+    known = set()
+    for m in native.local_migrations(migrations):
+        known.update(x.lower() for x in EXTENSION_RE.findall(m.sql()))
+    cleaned = EXTENSION_RE.sub(lambda m: "" if m.group(1).lower() in known else m.group(0), sql)
+    return re.sub(r"-- CreateExtension\s*(?=(--|\Z))", "", cleaned)
+
+
+def has_statements(sql: str) -> bool:
     for line in sql.splitlines():
         text = line.strip()
         if text and not text.startswith("--"):

@@ -67,11 +67,7 @@ def resolve(ws: Workspace, svc: Service, applied: str | None = None,
                                 f"(P3008): nothing to resolve.")
             with conn.transaction():
                 ids = _roll_back(conn, failed)
-                conn.execute(
-                    f'INSERT INTO public."{native.TABLE}" (id, checksum, logs, started_at, '
-                    f'finished_at, migration_name) VALUES (%s, %s, \'\', %s, %s, %s)',
-                    (str(uuid.uuid4()), local[name].checksum, now := native.utc_now_ms(), now,
-                     name))
+                record_applied(conn, local[name])
             return ResolveResult(svc.name, name, "applied", ids)
         if not mine:
             raise UserError(f"migration {name} of {svc.name} cannot be rolled back: it was never "
@@ -82,6 +78,17 @@ def resolve(ws: Workspace, svc: Service, applied: str | None = None,
         with conn.transaction():
             ids = _roll_back(conn, failed)
         return ResolveResult(svc.name, name, "rolled-back", ids)
+
+
+def record_applied(conn, migration: native.LocalMigration) -> None:
+    """One row saying `migration` is applied, exactly as `prisma migrate resolve --applied`
+    writes it: a v4 UUID, the script's checksum, started_at = finished_at = now, logs '' and
+    applied_steps_count 0 (its script is not run)."""
+    now = native.utc_now_ms()
+    conn.execute(
+        f'INSERT INTO public."{native.TABLE}" (id, checksum, logs, started_at, finished_at, '
+        f'migration_name) VALUES (%s, %s, \'\', %s, %s, %s)',
+        (str(uuid.uuid4()), migration.checksum, now, now, migration.name))
 
 
 def _roll_back(conn, rows) -> list[str]:

@@ -229,8 +229,16 @@ def make_plan(ws: Workspace, script: Script, inv: Inventory, only: str | None = 
                 keep.add(stmt.start)
     if plan.settings:
         keep.update(s.start for s in script.of_kind(RELOAD))
-    # meta-commands: variables always; \c when its section sends something; \echo on a fresh
-    # server only (its words describe the whole script's run)
+    keep_metas(plan, say=fresh)
+    plan.roles = list(dict.fromkeys(plan.roles))
+    return plan
+
+
+def keep_metas(plan: Plan, say: bool = False) -> None:
+    """The meta-commands a plan sends with its statements: variables always; `\\c` when its
+    section sends something; `\\echo` only with `say` (a fresh server: its words describe
+    the whole script's run)."""
+    script, keep = plan.script, plan.keep
     sent = {sec.line: any(s.start in keep for s in sec.statements) for sec in script.sections}
     for sec in script.sections:
         for item in sec.items:
@@ -240,12 +248,10 @@ def make_plan(ws: Workspace, script: Script, inv: Inventory, only: str | None = 
                 if sent.get(item.line):
                     keep.add(item.start)
             elif item.name in SAY_COMMANDS:
-                if fresh:
+                if say:
                     keep.add(item.start)
             else:
                 keep.add(item.start)
-    plan.roles = list(dict.fromkeys(plan.roles))
-    return plan
 
 
 def _plan_setting(plan: Plan, stmt: Statement, inv: Inventory) -> None:

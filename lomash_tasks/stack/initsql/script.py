@@ -686,3 +686,66 @@ def _strip_comments(text: str) -> str:
 def _raw(text: str) -> Iterator[Token]:
     for tok in tokens(text):
         yield Token(tok.kind, tok.start, tok.end, text[tok.start:tok.end])
+
+
+# -- another database made like one of the script's -----------------------------------------
+def renamed_database(script: Script, old: str, new: str) -> Script:
+    """The script as if it made database `old` under the name `new` (`lomash_auth_test` made
+    as init.sql makes `lomash_auth`): its CREATE DATABASE (a `\\gexec` string too), the
+    statements about it (GRANT ... ON DATABASE, ALTER DATABASE, COMMENT) and each `\\c` into
+    it name `new`; the sections after that `\\c` then run in `new`. Nothing else changes, and
+    every line keeps its number (psql's error lines still name init.sql's lines)."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_$]*", new):
+        raise ValueError(f"not a plain database name: {new!r}")
+    text = script.text
+    edits: list[tuple[int, int, str]] = []
+    for stmt in script.statements:
+        if (stmt.kind == DATABASE and stmt.targets[0] == old) or \
+                (stmt.kind == GRANT_DB and old in stmt.targets):
+            edits += [(stmt.start + a, stmt.start + b, repl)
+                      for a, b, repl in _renames(text[stmt.start:stmt.end], old, new)]
+    word = re.compile(rf"(?<![\w$]){re.escape(old)}(?![\w$])")
+    for meta in script.metas:
+        if meta.name in CONNECT_COMMANDS and _connect_target(meta.args) == old:
+            raw = text[meta.start:meta.end]
+            edits += [(meta.start + m.start(), meta.start + m.end(), new)
+                      for m in word.finditer(raw)]
+    for start, end, repl in sorted(edits, reverse=True):
+        text = text[:start] + repl + text[end:]
+    copy = parse(text, script.initial_database)
+    copy.path = script.path
+    return copy
+
+
+def _renames(sql: str, old: str, new: str) -> list[tuple[int, int, str]]:
+    """(start, end, replacement) for each place one statement names database `old`: the name
+    after DATABASE (CREATE / ALTER / COMMENT ON DATABASE, each name of GRANT ... ON DATABASE
+    up to TO/FROM), a string compared with `datname`, and the same inside a string of SQL
+    (`SELECT 'CREATE DATABASE lomash_auth ...' \\gexec`, quotes doubled back). A role of
+    the same name (OWNER lomash_auth, TO lomash_auth) keeps its name."""
+    out = []
+    toks = [t for t in tokens(sql) if t.kind not in ("ws", "comment")]
+    in_list = False
+    for i, tok in enumerate(toks):
+        before = _up(toks[i - 1]) if i else ""
+        if _up(tok) in ("TO", "FROM", "IS", "OWNER", "SET", "RENAME", "WITH"):
+            in_list = False
+        if before == "DATABASE" and _up(toks[i - 2] if i > 1 else None) == "ON":
+            in_list = True  # GRANT ... ON DATABASE a, b TO ...
+        if tok.kind in ("word", "qident") and ident(tok) == old and \
+                (before == "DATABASE" or in_list):
+            out.append((tok.start, tok.end, new if tok.kind == "word" else f'"{new}"'))
+            continue
+        if tok.kind != "string" or not sql[tok.start:tok.end].startswith("'"):
+            continue
+        compared = i > 1 and toks[i - 1].value in ("=", "<>", "!=") and \
+            (ident(toks[i - 2]) or "") == "datname"
+        if tok.value == old and compared:
+            out.append((tok.start, tok.end, f"'{new}'"))
+        elif old in tok.value and tok.value != old:
+            inner = tok.value
+            for a, b, repl in sorted(_renames(inner, old, new), reverse=True):
+                inner = inner[:a] + repl + inner[b:]
+            if inner != tok.value:
+                out.append((tok.start, tok.end, "'" + inner.replace("'", "''") + "'"))
+    return out

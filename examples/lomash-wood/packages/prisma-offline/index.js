@@ -14,7 +14,8 @@
  *     and is not atomic). The whole script is sent as one simple query instead, which
  *     PostgreSQL runs as one implicit transaction.
  *  3. The shadow database of `migrate dev`: the connection string wins over the shadow
- *     database name, and the shadow pool was dropped while still open. Both fixed.
+ *     database name, and the shadow pool was dropped while still open. Both fixed; and
+ *     SHADOW_DATABASE_URL, when set, names a shadow database made by the caller.
  *  4. The Wasm engine arms 10 s / 60 s timers it never clears, so a successful command
  *     waits ~11 s before the process exits. Timers of 5 s or more are unref()'d, and the
  *     pool is created with allowExitOnIdle.
@@ -103,8 +104,21 @@ class OfflinePrismaPg extends PrismaPg {
     return patchAdapter(await super.connect());
   }
 
-  /** Defect 3: a shadow database that really is a separate database, dropped cleanly. */
+  /**
+   * Defect 3: a shadow database that really is a separate database, dropped cleanly.
+   * With SHADOW_DATABASE_URL set (Prisma refuses --shadow-database-url when an adapter is
+   * configured), that database is used as it is: whoever made it drops it.
+   */
   async connectToShadowDb() {
+    const given = process.env.SHADOW_DATABASE_URL;
+    if (given) {
+      const pool = new pg.Pool({ ...this.config, connectionString: given });
+      const adapter = patchAdapter(await new PrismaPg(pool).connect());
+      adapter.dispose = async () => {
+        await pool.end();
+      };
+      return adapter;
+    }
     const admin = await this.connect();
     const database = `prisma_migrate_shadow_db_${globalThis.crypto.randomUUID()}`;
     await admin.executeScript(`CREATE DATABASE "${database}"`);
