@@ -187,7 +187,6 @@ class EmbeddedServices:
         for item in launches.values():
             for note in item.notes:
                 say(f"{item.name}: {note}")
-        self.check_infra(chosen)
         began = began or time.monotonic()
         with self.lock():
             desired = self.desired()
@@ -196,6 +195,7 @@ class EmbeddedServices:
             fresh = [s for s in chosen if not (
                 supervised and s.name in desired and launches[s.name].same_process(desired[s.name])
                 and states.get(s.name, {}).get("state") not in (None, STOPPED))]
+            self.check_infra(fresh)  # what runs already answers /health: that is checked below
             self.check_ports(fresh)
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             for svc in fresh:
@@ -392,7 +392,9 @@ class EmbeddedServices:
                        began=began)
 
     # -- status / logs -------------------------------------------------------------------------
-    def status(self) -> list[ServiceStatus]:
+    def status(self, inspectors: bool = True) -> list[ServiceStatus]:
+        """Each service's state; `inspectors=False` leaves the debugger columns empty (each
+        inspector check scans the machine's sockets)."""
         from lomash_tasks.services import inspector
 
         states = self.states()
@@ -426,7 +428,7 @@ class EmbeddedServices:
             running = state != STOPPED
             debugger = where = ""
             spec = desired.get(svc.name) or {}
-            if running and rec.get("debug_port"):
+            if running and rec.get("debug_port") and inspectors:
                 ok, where = inspector.placed(rec["debug_port"], rec.get("app") or {},
                                              rec.get("inspector") or {},
                                              bool(spec.get("own_inspector")))

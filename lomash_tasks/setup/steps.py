@@ -19,6 +19,7 @@ from lomash_tasks import connections, settings
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.console import Console
 from lomash_tasks.errors import UserError
+from lomash_tasks.setup import verified
 from lomash_tasks.setup.pipeline import ALREADY, DONE, SKIPPED, Outcome, Step
 from lomash_tasks.workspace import Workspace
 
@@ -35,6 +36,23 @@ class SetupState:
     started: list[str] = field(default_factory=list)
     skipped: set[str] = field(default_factory=set)  # steps left out (--skip / --only)
     only: set[str] = field(default_factory=set)     # steps named with --only
+    pg: Any = None  # PostgreSQL's fingerprint facts, taken once until a step changes something
+
+    @property
+    def ledger(self) -> "verified.Ledger":
+        """What earlier runs verified (`.lomash/setup-verified.json`)."""
+        if not hasattr(self, "_ledger"):
+            self._ledger = verified.Ledger(self.ws)
+        return self._ledger
+
+    def pg_facts(self) -> dict[str, Any] | None:
+        """The server's run and catalog and each database as its service logs in (see
+        `verified`); None when any of it cannot be asked."""
+        if self.pg is None:
+            cluster = verified.cluster(self.ws)
+            dbs = verified.databases(self.ws) if cluster is not None else None
+            self.pg = {"cluster": cluster, "databases": dbs} if dbs is not None else False
+        return self.pg or None
 
     # -- settings, flag beats config ------------------------------------------------------
     @property
@@ -59,7 +77,25 @@ class SetupState:
 
 
 # -- env ----------------------------------------------------------------------------------------
+def _env_print(state: SetupState) -> dict[str, Any]:
+    """What the comparison depends on: every .env file and example, and the config (the
+    registry, the overlay; the stack's passwords come from the root .env)."""
+    return {"env": verified.env_files(state.ws), "config": verified.digest(state.config)}
+
+
 def _env(state: SetupState) -> Outcome:
+    before = _env_print(state)
+    if state.ledger.same("env", before):
+        return Outcome(ALREADY, f"{len(before['env']) // 2} env files in place (as verified "
+                                f"before: no .env file, example or setting changed)")
+    state.ledger.forget("env")
+    outcome, drift = _env_full(state)
+    if not drift:  # a disagreement is said on every run, so never kept
+        state.ledger.keep("env", _env_print(state))
+    return outcome
+
+
+def _env_full(state: SetupState) -> tuple[Outcome, bool]:
     from lomash_tasks.env import ops as environment
     from lomash_tasks.env import overlays
 
@@ -81,9 +117,9 @@ def _env(state: SetupState) -> Outcome:
                        f"{', ...' if len(r.drift) > 6 else ''}): `inv env.check` lists them, "
                        f"`inv env.copy --align` sets them (with a backup)")
     if not changed:
-        return Outcome(ALREADY, f"{len(results)} env files in place")
+        return Outcome(ALREADY, f"{len(results)} env files in place"), bool(drift)
     created = sum(r.status == "created" for r in changed)
-    return Outcome(DONE, f"{created} created, {len(changed) - created} updated")
+    return Outcome(DONE, f"{created} created, {len(changed) - created} updated"), bool(drift)
 
 
 def _env_plan(state: SetupState) -> str:
@@ -127,12 +163,35 @@ def _wait(state: SetupState) -> Outcome:
 
 
 # -- db.init ------------------------------------------------------------------------------------
+def _db_init_print(state: SetupState) -> dict[str, Any] | None:
+    """What db.init's comparison depends on: init.sql, the .env files (role passwords), the
+    server's run, databases, roles, ALTER SYSTEM settings and each database's extensions."""
+    pg = state.pg_facts()
+    if pg is None:
+        return None
+    cluster = pg["cluster"]
+    return {"backend": state.backend_name, "init_sql": verified.stat(state.ws.init_sql),
+            "env": verified.env_files(state.ws), "started": cluster["started"],
+            "databases": cluster["databases"], "roles": cluster["roles"],
+            "auto_conf": cluster["auto_conf"],
+            "extensions": {n: d["extensions"] for n, d in pg["databases"].items()},
+            "missing_locale": state.stack_settings.missing_locale,
+            "registry": [[s.role, s.database] for s in state.ws.registry.with_database]}
+
+
 def _db_init(state: SetupState) -> Outcome:
     from lomash_tasks.stack import initsql as dbinit
 
+    before = _db_init_print(state)
+    if state.ledger.same("db.init", before):
+        return Outcome(ALREADY, "every role, database and extension of init.sql exists "
+                                "(as verified before: nothing it depends on changed)")
+    state.ledger.forget("db.init")
     outcome = dbinit.apply(state.ws, missing_locale=state.stack_settings.missing_locale)
     for note in outcome.notes + [f"not applied: {s}" for s in outcome.skipped]:
         state.out.warn(f"  {note}")
+    state.pg = None  # the roles' passwords were set again; maybe more was created
+    state.ledger.keep("db.init", _db_init_print(state))
     if not outcome.changed:
         return Outcome(ALREADY, "every role, database and extension of init.sql exists")
     return Outcome(DONE, outcome.summary())
@@ -140,10 +199,10 @@ def _db_init(state: SetupState) -> Outcome:
 
 # -- deps ---------------------------------------------------------------------------------------
 def _deps_needed(state: SetupState) -> list[str]:
-    from lomash_tasks.db.migrate import prisma
-
     if state.runner_name != "prisma":  # auto uses an installed CLI, or the (exact) native runner
         return []
+    from lomash_tasks.db.migrate import prisma
+
     return [s.name for s in state.ws.registry.with_database if not prisma.available(state.ws, s)]
 
 
@@ -228,12 +287,33 @@ def _pending(state: SetupState) -> list[str]:
             if st.error or st.pending or st.failed]
 
 
+def _db_migrate_print(state: SetupState) -> dict[str, Any] | None:
+    """What the preflight and the migration state depend on: the .env files (each URL), the
+    migrations folders, the server's run, databases and roles, and each database's
+    `_prisma_migrations` read after logging in with the service's own credentials."""
+    pg = state.pg_facts()
+    if pg is None:
+        return None
+    cluster = pg["cluster"]
+    return {"overlay": settings.EnvSettings.load(state.config).overlay,
+            "env": verified.env_files(state.ws), "migrations": verified.migration_files(state.ws),
+            "started": cluster["started"], "databases": cluster["databases"],
+            "roles": cluster["roles"],
+            "tables": {n: d["migrations"] for n, d in pg["databases"].items()}}
+
+
 def _db_migrate(state: SetupState) -> Outcome:
     from lomash_tasks.db import migrate, preflight
 
+    before = _db_migrate_print(state)
+    if state.ledger.same("db.migrate", before):
+        return Outcome(ALREADY, "every service's migrations are applied (as verified before: "
+                                "no migration, .env file or database changed)")
+    state.ledger.forget("db.migrate")
     preflight.require(state.ws, overlay=settings.EnvSettings.load(state.config).overlay)
     pending = _pending(state)
     if not pending:
+        state.ledger.keep("db.migrate", before)
         return Outcome(ALREADY, "every service's migrations are applied")
     try:
         report = migrate.migrate(state.ws, pending, runner=state.runner_name,
@@ -241,11 +321,14 @@ def _db_migrate(state: SetupState) -> Outcome:
     except migrate.Interrupted as stop:  # say what each service got to, then stop the run
         stop.report.print(state.out, title="db.migrate (interrupted)")
         raise
+    finally:
+        state.pg = None
     report.print(state.out, title="db.migrate")
     if not report.ok:
         failed = ", ".join(r.service for r in report.failed)
         raise UserError(f"Migrations failed for {failed} (see above). Fix them, then run "
                         f"`inv setup` again (or `inv db.migrate --service NAME`).")
+    state.ledger.keep("db.migrate", _db_migrate_print(state))
     return Outcome(DONE, f"{report.applied_count} migrations applied to {len(pending)} databases")
 
 
@@ -253,18 +336,19 @@ def _db_migrate(state: SetupState) -> Outcome:
 SEEDED_FILE = "seeded.json"
 
 
-def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]]:
-    """Per service: the database's OID and the seed file's hash, as they are now."""
+def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]] | None:
+    """Per service: the database's OID and the seed file's hash, as they are now (None when
+    the server cannot be asked: every seed is then due)."""
     import hashlib
 
-    with connections.pg_connect(state.ws, superuser=True, timeout=10) as conn:
-        oids = dict(conn.execute("SELECT datname, oid::bigint FROM pg_database").fetchall())
-        # rows deleted since the seed ran (by hand, or by a test) make it due again
-        deleted = dict(conn.execute("SELECT datname, tup_deleted::bigint FROM "
-                                    "pg_stat_database WHERE datname IS NOT NULL").fetchall())
-        # A cluster copied from a template repeats OIDs: the server's start time tells a
-        # fresh copy (or any restart) from the server that was seeded.
-        started = str(conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0])
+    pg = state.pg_facts()
+    if pg is None:
+        return None
+    cluster = pg["cluster"]
+    # rows deleted since the seed ran (by hand, or by a test) make it due again (the server's
+    # tup_deleted count of the database). A cluster copied from a template repeats OIDs: the
+    # server's start time tells a fresh copy (or any restart) from the server that was seeded.
+    started = cluster["started"]
     marks = {}
     for svc in state.ws.registry.with_database:
         seed = state.ws.facts(svc).seed
@@ -274,8 +358,11 @@ def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]]:
             for path in seed.files:
                 h.update(path.read_bytes() if path.is_file() else b"")
             digest = h.hexdigest()
-        marks[svc.name] = {"database_oid": oids.get(svc.database), "server_started": started,
-                           "seed_sha256": digest, "rows_deleted": deleted.get(svc.database)}
+        oid = cluster["databases"].get(svc.database)
+        deleted = cluster["rows_deleted"].get(svc.database)
+        marks[svc.name] = {"database_oid": int(oid) if oid else None, "server_started": started,
+                           "seed_sha256": digest,
+                           "rows_deleted": int(deleted) if deleted is not None else None}
     return marks
 
 
@@ -289,22 +376,26 @@ def _db_seed(state: SetupState) -> Outcome:
     """
     import json
 
-    from lomash_tasks.db import ops as database
-
     record = state.ws.state_dir / SEEDED_FILE
     try:
         seen = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         seen = {}
     marks = _seed_marks(state)
-    due = [name for name, mark in marks.items() if seen.get(name) != mark]
+    if marks is None:  # not asked: every seed is due, and none is recorded until it can be
+        marks = {s.name: None for s in state.ws.registry.with_database}
+    due = [name for name, mark in marks.items() if mark is None or seen.get(name) != mark]
     if not due:
         return Outcome(ALREADY, "every database was seeded from its current seed file "
                                 "(`inv db.seed` re-runs the seeds)")
+    from lomash_tasks.db import ops as database
+
     results = database.seed(state.ws, due, timeout=state.db.seed_timeout)
+    state.pg = None
     failed = [r for r in results if not r.ok]
     ok = {r.service for r in results if r.ok}
-    seen.update({name: marks[name] for name in due if name in ok})
+    after = _seed_marks(state) or {}  # the seed's own deletes are not a reason to seed again
+    seen.update({name: after[name] for name in due if name in ok and after.get(name)})
     state.ws.ensure_state_dir()
     envfiles.write_atomic(record, json.dumps(seen, indent=2) + "\n")
     if failed:
@@ -320,11 +411,29 @@ def _db_seed(state: SetupState) -> Outcome:
 
 
 # -- aws ----------------------------------------------------------------------------------------
+def _aws_print(state: SetupState, prefix: str) -> dict[str, Any] | None:
+    """What the bootstrap's comparison depends on: the .env files (the secrets' values), the
+    registry's resources and what the endpoint holds now (`verified.aws_resources`)."""
+    held = verified.aws_resources(state.ws)
+    if held is None:
+        return None
+    aws = state.ws.registry.aws
+    return {"prefix": prefix, "env": verified.env_files(state.ws), "held": held,
+            "registry": [aws.url, aws.region, list(aws.buckets), aws.sender,
+                         list(aws.queues)]}
+
+
 def _aws(state: SetupState) -> Outcome:
     from lomash_tasks import aws as aws_ops
 
     prefix = settings.AwsSettings.load(state.config).secret_prefix
+    before = _aws_print(state, prefix)
+    if state.ledger.same("aws", before):
+        return Outcome(ALREADY, "every bucket, queue, secret and the SES sender exist and match "
+                                "(as verified before: the endpoint holds the same resources)")
+    state.ledger.forget("aws")
     report = aws_ops.bootstrap(state.ws, prefix=prefix)
+    state.ledger.keep("aws", before if not report.changed else _aws_print(state, prefix))
     return Outcome(DONE if report.changed else ALREADY, report.summary)
 
 
@@ -391,7 +500,7 @@ def urls(ws: Workspace, services_backend: Any = None, backend: str = "embedded"
     statuses = {}
     if services_backend is not None:
         try:
-            statuses = {st.service: st for st in services_backend.status()}
+            statuses = {st.service: st for st in services_backend.status(inspectors=False)}
         except UserError:
             statuses = {}
     for s in reg.services:
