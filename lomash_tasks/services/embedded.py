@@ -27,7 +27,7 @@ from lomash_tasks.services import model
 from lomash_tasks.services.model import (ALREADY, CRASHED, FAILED, GATEWAY, HEALTHY, STARTED,
                                          STOPPED, ServiceStatus, Settings, UpResult)
 from lomash_tasks.processes import group_members, groups
-from lomash_tasks.services.shared import health, read_json, write_json
+from lomash_tasks.services.shared import health, health_many, read_json, write_json
 from lomash_tasks.stack.embedded.process import tail as log_tail
 from lomash_tasks.workspace import Workspace
 
@@ -203,8 +203,8 @@ class EmbeddedServices:
                 spec = launches[svc.name].as_dict()
                 spec["token"] = int(desired.get(svc.name, {}).get("token", 0)) + 1
                 desired[svc.name] = spec
-            first = [s for s in chosen if s.name != GATEWAY]
-            last = [s for s in chosen if s.name == GATEWAY]
+            first = [s for s in chosen if s.name != GATEWAY or not fresh]
+            last = [s for s in chosen if s.name == GATEWAY and fresh]  # started after the rest
             fresh_names = {s.name for s in fresh}
             restarted = set(restarted) - fresh_names
             if fresh:
@@ -261,8 +261,8 @@ class EmbeddedServices:
               say: Callable[[str], Any]) -> dict[str, UpResult]:
         while pending:
             states = self.states()
-            answers = dict(zip(pending, pool.map(lambda svc: health(svc.port, timeout=3.0),
-                                                 pending.values())))
+            by_port = health_many([svc.port for svc in pending.values()], timeout=3.0)
+            answers = {name: by_port[svc.port] for name, svc in pending.items()}
             for name, svc in list(pending.items()):
                 code, what = answers[name]
                 seen[name] = (code, what)

@@ -55,13 +55,21 @@ class SetupState:
         return self.pg or None
 
     # -- settings, flag beats config ------------------------------------------------------
+    def section(self, cls: Any) -> Any:
+        """One namespace's settings (`cls.load` or `cls.from_config`), read once per run."""
+        cache = self.__dict__.setdefault("_sections", {})
+        if cls not in cache:
+            load = getattr(cls, "load", None) or getattr(cls, "from_config")
+            cache[cls] = load(self.config)
+        return cache[cls]
+
     @property
     def stack_settings(self) -> settings.StackSettings:
-        return settings.StackSettings.load(self.config)
+        return self.section(settings.StackSettings)
 
     @property
     def db(self) -> settings.DbSettings:
-        return settings.DbSettings.load(self.config)
+        return self.section(settings.DbSettings)
 
     @property
     def backend_name(self) -> str:
@@ -99,7 +107,7 @@ def _env_full(state: SetupState) -> tuple[Outcome, bool]:
     from lomash_tasks.env import ops as environment
     from lomash_tasks.env import overlays
 
-    overlay = overlays.load(settings.EnvSettings.load(state.config).overlay, state.ws.registry)
+    overlay = overlays.load(state.section(settings.EnvSettings).overlay, state.ws.registry)
     facts = connections.stack_facts(state.ws, overlay)
     results = environment.copy_env(state.ws, facts=facts)
     for r in results:
@@ -153,9 +161,13 @@ def _wait(state: SetupState) -> Outcome:
     from lomash_tasks.stack import PARTS
 
     timeout = float(state.stack_settings.wait_timeout)
+    # PostgreSQL answering is enough when db.init follows: it creates a missing role or
+    # database (one dropped by hand) and says so
+    objects = None if "db.init" in state.skipped else False
     with ThreadPoolExecutor(max_workers=len(PARTS)) as pool:  # one deadline, probed side by side
         results = list(pool.map(
-            lambda part: probes.wait_for(state.ws, part, timeout, backend=state.backend_name),
+            lambda part: probes.wait_for(state.ws, part, timeout, backend=state.backend_name,
+                                         objects=objects),
             PARTS))
     slowest = max(results, key=lambda r: r.elapsed)
     detail = f"{len(results)} parts ready (slowest: {slowest.part}, {slowest.elapsed:.2f}s)"
@@ -180,12 +192,12 @@ def _db_init_print(state: SetupState) -> dict[str, Any] | None:
 
 
 def _db_init(state: SetupState) -> Outcome:
-    from lomash_tasks.stack import initsql as dbinit
-
     before = _db_init_print(state)
     if state.ledger.same("db.init", before):
         return Outcome(ALREADY, "every role, database and extension of init.sql exists "
                                 "(as verified before: nothing it depends on changed)")
+    from lomash_tasks.stack import initsql as dbinit
+
     state.ledger.forget("db.init")
     outcome = dbinit.apply(state.ws, missing_locale=state.stack_settings.missing_locale)
     for note in outcome.notes + [f"not applied: {s}" for s in outcome.skipped]:
@@ -213,7 +225,7 @@ def _services_here(state: SetupState) -> bool:
 
     left_out = "services" in state.skipped and "deps" not in state.only
     return not left_out and state.backend_name == "embedded" and \
-        Settings.from_config(state.config).in_setup
+        state.section(Settings).in_setup
 
 
 def _services_need_deps(state: SetupState) -> list[str]:
@@ -245,7 +257,7 @@ def _deps(state: SetupState) -> Outcome:
     if shutil.which("node") is None:
         raise UserError("The services' Node dependencies are missing and node was not found: "
                         "install Node 20 (or `--skip services` and --runner native).")
-    settings = Settings.from_config(state.config)
+    settings = state.section(Settings)
     began = time.monotonic()
     plan = packages.install_plan(state.ws, chosen)
     results = packages.install(state.ws, plan, settings.install_jobs, settings.install_timeout,
@@ -295,7 +307,7 @@ def _db_migrate_print(state: SetupState) -> dict[str, Any] | None:
     if pg is None:
         return None
     cluster = pg["cluster"]
-    return {"overlay": settings.EnvSettings.load(state.config).overlay,
+    return {"overlay": state.section(settings.EnvSettings).overlay,
             "env": verified.env_files(state.ws), "migrations": verified.migration_files(state.ws),
             "started": cluster["started"], "databases": cluster["databases"],
             "roles": cluster["roles"],
@@ -303,14 +315,14 @@ def _db_migrate_print(state: SetupState) -> dict[str, Any] | None:
 
 
 def _db_migrate(state: SetupState) -> Outcome:
-    from lomash_tasks.db import migrate, preflight
-
     before = _db_migrate_print(state)
     if state.ledger.same("db.migrate", before):
         return Outcome(ALREADY, "every service's migrations are applied (as verified before: "
                                 "no migration, .env file or database changed)")
+    from lomash_tasks.db import migrate, preflight
+
     state.ledger.forget("db.migrate")
-    preflight.require(state.ws, overlay=settings.EnvSettings.load(state.config).overlay)
+    preflight.require(state.ws, overlay=state.section(settings.EnvSettings).overlay)
     pending = _pending(state)
     if not pending:
         state.ledger.keep("db.migrate", before)
@@ -426,7 +438,7 @@ def _aws_print(state: SetupState, prefix: str) -> dict[str, Any] | None:
 def _aws(state: SetupState) -> Outcome:
     from lomash_tasks import aws as aws_ops
 
-    prefix = settings.AwsSettings.load(state.config).secret_prefix
+    prefix = state.section(settings.AwsSettings).secret_prefix
     before = _aws_print(state, prefix)
     if state.ledger.same("aws", before):
         return Outcome(ALREADY, "every bucket, queue, secret and the SES sender exist and match "
@@ -442,14 +454,14 @@ def _services_backend(state: SetupState) -> Any:
     from lomash_tasks import services
     from lomash_tasks.services.model import Settings
 
-    return services.get(state.ws, Settings.from_config(state.config), state.stack_settings,
+    return services.get(state.ws, state.section(Settings), state.stack_settings,
                         state.backend_name)
 
 
 def _services(state: SetupState) -> Outcome:
     from lomash_tasks.services.model import FAILED, STARTED, Settings, failures_text
 
-    if not Settings.from_config(state.config).in_setup:
+    if not state.section(Settings).in_setup:
         return Outcome(SKIPPED, "service_options.in_setup is off: `inv services.up` starts them")
     chosen = _services_backend(state)
     results = chosen.up(log=state.out.info)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ class Ledger:
 
     def __init__(self, ws: Workspace) -> None:
         self.path = ws.state_dir / FILE
+        self.lock = threading.Lock()  # steps that run side by side keep theirs one at a time
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -51,13 +54,15 @@ class Ledger:
     def keep(self, step: str, fingerprint: Any) -> None:
         if fingerprint is None:
             self.forget(step)
-        else:
+            return
+        with self.lock:
             self.data[step] = _plain(fingerprint)
             self._save()
 
     def forget(self, step: str) -> None:
-        if self.data.pop(step, None) is not None:
-            self._save()
+        with self.lock:
+            if self.data.pop(step, None) is not None:
+                self._save()
 
     def _save(self) -> None:
         from lomash_tasks.env.files import write_atomic
@@ -76,11 +81,19 @@ def _plain(value: Any) -> Any:
 
 
 # -- files ------------------------------------------------------------------------------------------
-def stat(path: Path) -> list[int] | None:
+RACY = 1.0  # seconds: a file changed this recently may change again within one clock tick
+
+
+def stat(path: Path) -> list[Any] | None:
+    """Size, mtime and inode. A file modified within the last RACY seconds gets a mark that
+    never compares equal (git's "racy" rule: a second edit within the file system's clock tick
+    would keep size and mtime), so it is checked in full again next time."""
     try:
         st = os.stat(path)
     except OSError:
         return None
+    if time.time_ns() - st.st_mtime_ns < RACY * 1e9:
+        return [st.st_size, st.st_mtime_ns, st.st_ino, f"racy {time.time_ns()}"]
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 

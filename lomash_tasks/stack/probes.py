@@ -189,10 +189,12 @@ class _Smtp:
         return f"SMTP EHLO 250 {first}".strip()
 
 
-def _attempt(ws: Workspace, part: str, backend: str | None, timeout: float) -> Callable[[], str]:
+def _attempt(ws: Workspace, part: str, backend: str | None, timeout: float,
+             objects: bool | None = None) -> Callable[[], str]:
     _endpoint(ws, part)
     if part == "postgres":
-        return _Postgres(ws, timeout, objects=backend != "external")
+        return _Postgres(ws, timeout, objects=backend != "external" if objects is None
+                         else objects)
     if part == "redis":
         return _Redis(ws, timeout)
     if part == "aws":
@@ -220,16 +222,19 @@ def check(ws: Workspace, part: str, backend: str | None = None,
 
 
 def wait_for(ws: Workspace, part: str, timeout: float = 60.0, backend: str | None = None,
-             abort: Callable[[], str | None] | None = None) -> ProbeResult:
+             abort: Callable[[], str | None] | None = None,
+             objects: bool | None = None) -> ProbeResult:
     """Retry `part`'s check until it is ready; a UserError after `timeout` seconds.
 
     `abort` (optional) is called between attempts; a message from it ends the wait at once
     with a UserError carrying that message (e.g. "the server exited", with its log).
+    `objects=False`: PostgreSQL answering is enough (the caller creates the registry's roles
+    and databases itself); default: required except on the external backend.
     """
     ep = _endpoint(ws, part)
     start = time.monotonic()
     deadline = start + timeout
-    attempt = _attempt(ws, part, backend, timeout=max(0.5, min(5.0, timeout)))
+    attempt = _attempt(ws, part, backend, timeout=max(0.5, min(5.0, timeout)), objects=objects)
     delay, attempts, last, was_open = FIRST_DELAY, 0, "no attempt was made", None
     while True:
         attempts += 1
