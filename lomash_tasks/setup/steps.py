@@ -55,6 +55,19 @@ class SetupState:
         return self.pg or None
 
     # -- settings, flag beats config ------------------------------------------------------
+    def fork(self) -> tuple["SetupState", tuple[Any, Any]]:
+        """A copy for a step that runs beside others (pipeline's Step.early): the same
+        workspace, settings and record of what was verified, a console that keeps its lines
+        (stdout's and stderr's) until the step's turn."""
+        import copy
+        import io
+
+        self.ledger  # noqa: B018 - made once, shared (it locks its own writes)
+        kept = (io.StringIO(), io.StringIO())
+        twin = copy.copy(self)
+        twin.out = Console(out=kept[0], err=kept[1])
+        return twin, kept
+
     def section(self, cls: Any) -> Any:
         """One namespace's settings (`cls.load` or `cls.from_config`), read once per run."""
         cache = self.__dict__.setdefault("_sections", {})
@@ -141,11 +154,31 @@ def _stack(state: SetupState) -> Outcome:
     from lomash_tasks import stack as backends
 
     chosen = backends.get(state.ws, state.stack_settings, state.backend_name)
+    if state.backend_name == "embedded" and \
+            not all(chosen.part(p).running() for p in backends.PARTS):
+        # a first run: its later steps need the full clients; they load while servers start
+        _preload("psycopg", "boto3")
     results = chosen.up(log=state.out.info)
     state.started = [r.part for r in results if r.state == backends.STARTED]
     if state.started:
         return Outcome(DONE, f"{chosen.name}: started {', '.join(state.started)}")
     return Outcome(ALREADY, f"{chosen.name}: every part already running")
+
+
+def _preload(*modules: str) -> None:
+    """Import `modules` in a background thread (an import waits for a concurrent one of the
+    same module, so a step that needs one first simply waits for it)."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # said by the step that needs it
+                pass
+
+    threading.Thread(target=load, name="setup-preload", daemon=True).start()
 
 
 def _stack_plan(state: SetupState) -> str:
@@ -493,10 +526,10 @@ STEPS = [
          lambda s: "run each database service's seed (prisma/seed.sql, its Prisma seed "
                    "command or db:seed script)"),
     Step("aws", "create buckets, queues, secrets and the SES sender", _aws,
-         lambda s: "create missing buckets, queues (+DLQ), secrets, SES sender"),
+         lambda s: "create missing buckets, queues (+DLQ), secrets, SES sender", early="wait"),
     Step("services", "start the gateway and the eight services (hot reload, inspectors)",
          _services, lambda s: f"start the nine services with the {s.backend_name} backend and "
-                              f"wait until each answers GET /health"),
+                              f"wait until each answers GET /health", early="deps"),
 ]
 STEP_NAMES = [s.name for s in STEPS]
 
