@@ -244,7 +244,7 @@ def _db_init(state: SetupState) -> Outcome:
 
 # -- deps ---------------------------------------------------------------------------------------
 def _deps_needed(state: SetupState) -> list[str]:
-    if state.runner_name != "prisma":  # auto uses an installed CLI, or the (exact) native runner
+    if state.runner_name != "prisma":  # auto and native: the native runner, no Node
         return []
     from lomash_tasks.db.migrate import prisma
 
@@ -282,8 +282,8 @@ def _deps(state: SetupState) -> Outcome:
     from lomash_tasks.services.model import Settings
 
     if state.runner_name != "prisma" and not _services_here(state):
-        return Outcome(SKIPPED, "migrations need no Node dependencies (an installed Prisma CLI "
-                                "is used where it can run, else the native runner)")
+        return Outcome(SKIPPED, "migrations need no Node dependencies (the native runner; "
+                                "`--runner prisma` uses each service's own CLI)")
     chosen = _deps_services(state)
     if not chosen:
         return Outcome(ALREADY, "every service's Node dependencies are installed")
