@@ -262,17 +262,33 @@ def aws_call(endpoint: str, region: str, key_id: str, secret: str, service: str,
     import http.client
 
     parts = urlsplit(endpoint)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    signed = sigv4(method, parts.netloc, path, query or {},
+                   {"x-amz-content-sha256": hashlib.sha256(body).hexdigest(), **(headers or {})},
+                   body, region, service, key_id, secret,
+                   datetime.datetime.now(datetime.timezone.utc))
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
+                                      timeout=timeout)
+    try:
+        target = path + (f"?{_canonical_query(query or {})}" if query else "")
+        conn.request(method, target, body=body or None,
+                     headers={k: v for k, v in signed.items() if k != "host"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def sigv4(method: str, host: str, path: str, query: dict[str, str], headers: dict[str, str],
+          body: bytes, region: str, service: str, key_id: str, secret: str,
+          now: Any) -> dict[str, str]:
+    """The request's headers (lower-case names, `host` and `x-amz-date` added), with the
+    Authorization of Signature Version 4 over all of them."""
     stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-    payload_hash = hashlib.sha256(body).hexdigest()
-    canonical_query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-                               for k, v in sorted((query or {}).items()))
-    signed = {"host": parts.netloc, "x-amz-date": stamp, "x-amz-content-sha256": payload_hash,
-              **{k.lower(): v for k, v in (headers or {}).items()}}
+    signed = {"host": host, "x-amz-date": stamp, **{k.lower(): v for k, v in headers.items()}}
     names = sorted(signed)
-    canonical = "\n".join([method, quote(path, safe="/-_.~"), canonical_query,
-                           "".join(f"{n}:{signed[n].strip()}\n" for n in names),
-                           ";".join(names), payload_hash])
+    canonical = "\n".join([method, quote(path, safe="/-_.~"), _canonical_query(query),
+                           "".join(f"{n}:{' '.join(signed[n].split())}\n" for n in names),
+                           ";".join(names), hashlib.sha256(body).hexdigest()])
     scope = f"{day}/{region}/{service}/aws4_request"
     to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope,
                          hashlib.sha256(canonical.encode()).hexdigest()])
@@ -282,12 +298,9 @@ def aws_call(endpoint: str, region: str, key_id: str, secret: str, service: str,
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     signed["authorization"] = (f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, "
                                f"SignedHeaders={';'.join(names)}, Signature={signature}")
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
-                                      timeout=timeout)
-    try:
-        conn.request(method, path + (f"?{canonical_query}" if canonical_query else ""),
-                     body=body or None, headers={k: v for k, v in signed.items() if k != "host"})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return signed
+
+
+def _canonical_query(query: dict[str, str]) -> str:
+    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+                    for k, v in sorted(query.items()))

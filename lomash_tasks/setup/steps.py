@@ -45,13 +45,15 @@ class SetupState:
             self._ledger = verified.Ledger(self.ws)
         return self._ledger
 
-    def pg_facts(self) -> dict[str, Any] | None:
-        """The server's run and catalog and each database as its service logs in (see
-        `verified`); None when any of it cannot be asked."""
+    def pg_facts(self, databases: bool = True) -> dict[str, Any] | None:
+        """The server's run and catalog and (`databases`) each database as its service logs
+        in (see `verified`); None when any of it cannot be asked."""
         if self.pg is None:
             cluster = verified.cluster(self.ws)
-            dbs = verified.databases(self.ws) if cluster is not None else None
-            self.pg = {"cluster": cluster, "databases": dbs} if dbs is not None else False
+            self.pg = {"cluster": cluster} if cluster is not None else False
+        if self.pg and databases and "databases" not in self.pg:
+            dbs = verified.databases(self.ws)
+            self.pg = {**self.pg, "databases": dbs} if dbs is not None else False
         return self.pg or None
 
     # -- settings, flag beats config ------------------------------------------------------
@@ -235,8 +237,9 @@ def _db_init(state: SetupState) -> Outcome:
     outcome = dbinit.apply(state.ws, missing_locale=state.stack_settings.missing_locale)
     for note in outcome.notes + [f"not applied: {s}" for s in outcome.skipped]:
         state.out.warn(f"  {note}")
-    state.pg = None  # the roles' passwords were set again; maybe more was created
-    state.ledger.keep("db.init", _db_init_print(state))
+    if outcome.changed:  # something was created: what the next run compares with is new
+        state.pg = None
+    state.ledger.keep("db.init", _db_init_print(state) if outcome.changed else before)
     if not outcome.changed:
         return Outcome(ALREADY, "every role, database and extension of init.sql exists")
     return Outcome(DONE, outcome.summary())
@@ -386,7 +389,7 @@ def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]] | None:
     the server cannot be asked: every seed is then due)."""
     import hashlib
 
-    pg = state.pg_facts()
+    pg = state.pg_facts(databases=False)
     if pg is None:
         return None
     cluster = pg["cluster"]
