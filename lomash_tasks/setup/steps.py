@@ -156,31 +156,11 @@ def _stack(state: SetupState) -> Outcome:
     from lomash_tasks import stack as backends
 
     chosen = backends.get(state.ws, state.stack_settings, state.backend_name)
-    if state.backend_name == "embedded" and \
-            not all(chosen.part(p).running() for p in backends.PARTS):
-        # a first run: its later steps need the full clients; they load while servers start
-        _preload("psycopg", "boto3")
     results = chosen.up(log=state.out.info)
     state.started = [r.part for r in results if r.state == backends.STARTED]
     if state.started:
         return Outcome(DONE, f"{chosen.name}: started {', '.join(state.started)}")
     return Outcome(ALREADY, f"{chosen.name}: every part already running")
-
-
-def _preload(*modules: str) -> None:
-    """Import `modules` in a background thread (an import waits for a concurrent one of the
-    same module, so a step that needs one first simply waits for it)."""
-    import importlib
-    import threading
-
-    def load() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # said by the step that needs it
-                pass
-
-    threading.Thread(target=load, name="setup-preload", daemon=True).start()
 
 
 def _stack_plan(state: SetupState) -> str:
