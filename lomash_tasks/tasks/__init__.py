@@ -10,11 +10,7 @@
 namespace`) and what the `lomash` console script runs.
 """
 
-import copy
-
 from invoke import Collection
-from invoke.parser import ParserContext
-from invoke.util import Lexicon
 
 from lomash_tasks import configguard, settings
 
@@ -38,53 +34,10 @@ class SuiteCollection(Collection):
         name = self.transform(name)
         if "." in name:
             coll, rest = self._split_path(name)
-            sub = self.collections[coll]
-            # a namespace's own task, without copying that namespace's config either
-            return sub.tasks[rest] if rest in sub.tasks else sub[rest]
+            return self.collections[coll][rest]
         if name in self.collections:
             return self.collections[name][""]
         return self.tasks[name]
-
-
-    def to_contexts(self, ignore_unknown_help=None):
-        """Each task's parser context, its flags read from the task when first used: Invoke
-        builds (and deep-copies) every task's context to parse a command line, which needs
-        only the tasks it names (`inv --list` none)."""
-        return [_LazyContext(primary, aliases, self[primary], ignore_unknown_help)
-                for primary, aliases in self.task_names.items()]
-
-
-class _LazyContext(ParserContext):
-    """A ParserContext whose arguments come from its task on first access; a copy of one not
-    yet used is another such context (no Argument objects to copy)."""
-
-    _FIELDS = ("args", "positional_args", "flags", "inverse_flags")
-
-    def __init__(self, name, aliases, task, ignore_unknown_help):
-        super().__init__(name=name, aliases=aliases)
-        for field in self._FIELDS:
-            del self.__dict__[field]
-        self._source = (task, ignore_unknown_help)
-
-    def __getattr__(self, attr):
-        source = self.__dict__.get("_source")
-        if attr not in _LazyContext._FIELDS or source is None:
-            raise AttributeError(attr)
-        del self.__dict__["_source"]
-        self.args, self.positional_args, self.flags, self.inverse_flags = \
-            Lexicon(), [], Lexicon(), {}
-        for arg in source[0].get_arguments(ignore_unknown_help=source[1]):
-            self.add_arg(arg)
-        return getattr(self, attr)
-
-    def __deepcopy__(self, memo):
-        source = self.__dict__.get("_source")
-        if source is not None:
-            return _LazyContext(self.name, self.aliases, *source)
-        clone = object.__new__(ParserContext)  # a used one is copied as Invoke copies it
-        memo[id(self)] = clone
-        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
-        return clone
 
 
 namespace = SuiteCollection()
