@@ -147,12 +147,10 @@ MIGRATIONS_SQL = ("SELECT md5(coalesce(string_agg(concat_ws(' ', id, checksum, m
 def cluster(ws: Workspace, timeout: float = 3.0) -> dict[str, Any] | None:
     """The server's run and catalog, as one superuser session sees them; None when it cannot
     be asked."""
-    from lomash_tasks import wire
-
     try:
         started, dbs, roles, settings = connections.pg_wire(ws, CLUSTER_SQL, superuser=True,
                                                             timeout=timeout)
-    except (wire.WireError, OSError, Exception):  # noqa: BLE001 - no fingerprint, full check
+    except Exception:  # noqa: BLE001 - no fingerprint: the full check says what is wrong
         return None
     return {"started": started[0][0],
             "databases": {name: oid for name, oid, _ in dbs},
@@ -164,8 +162,6 @@ def cluster(ws: Workspace, timeout: float = 3.0) -> dict[str, Any] | None:
 def databases(ws: Workspace, timeout: float = 3.0) -> dict[str, Any] | None:
     """Per database service, logged in as its own DATABASE_URL says: its extensions and a
     digest of `_prisma_migrations`; None when any of them cannot be asked."""
-    from lomash_tasks import wire
-
     services = ws.registry.with_database
 
     def one(svc: Any) -> Any:
@@ -173,7 +169,7 @@ def databases(ws: Workspace, timeout: float = 3.0) -> dict[str, Any] | None:
             with connections.pg_session(ws, svc=svc, timeout=timeout) as session:
                 exts, table = (session.query(sql) for sql in DATABASE_SQL)
                 rows = session.query(MIGRATIONS_SQL)[0][0] if table[0][0] == "t" else None
-        except (wire.WireError, OSError, Exception):  # noqa: BLE001 - no fingerprint
+        except Exception:  # noqa: BLE001 - no fingerprint: the full check says what is wrong
             return None
         return {"extensions": [e[0] for e in exts], "migrations": rows}
 
@@ -236,7 +232,7 @@ def aws_resources(ws: Workspace, timeout: float = 3.0) -> dict[str, Any] | None:
         with ThreadPoolExecutor(max_workers=len(asks)) as pool:
             futures = {name: pool.submit(fn) for name, fn in asks.items()}
             return {name: f.result() for name, f in futures.items()}
-    except (OSError, ValueError, AttributeError, TypeError):
+    except Exception:  # noqa: BLE001 - no fingerprint: the bootstrap says what is wrong
         return None
 
 
