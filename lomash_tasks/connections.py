@@ -139,24 +139,69 @@ def pg_connect(ws: Workspace, svc: Service | None = None, dbname: str | None = N
     except ImportError:  # pragma: no cover - a core dependency
         raise UserError("psycopg is not installed: run `pip install -e .`.") from None
     pg = ws.registry.postgres
-    if (superuser or svc is None and credentials is None) and not ws.is_local:
-        raise UserError(f"The suite never connects as the superuser to target '{ws.target}': "
-                        f"roles, databases and resets are not managed remotely.")
-    if credentials is not None:
-        user, password = credentials.user, credentials.password
-        dbname = dbname or (svc.database if svc is not None else "postgres")
-    elif superuser or svc is None:
-        user, password = pg.superuser, superuser_password(ws)
-        dbname = dbname or "postgres"
-    else:
-        creds = service_credentials(ws, svc)
-        user, password = creds.user, creds.password
-        dbname = dbname or svc.database
+    user, password, dbname = _pg_login(ws, svc, dbname, superuser, credentials)
     if ws.is_local:
         kwargs.setdefault("options", LOCAL_SESSION_OPTIONS)
     return psycopg.connect(host=pg.host, port=pg.port, user=user, password=password,
                            dbname=dbname, connect_timeout=max(1, int(timeout + 0.999)),
                            application_name="lomash-tasks", **kwargs)
+
+
+def _pg_login(ws: Workspace, svc: Service | None, dbname: str | None, superuser: bool,
+              credentials: Credentials | None) -> tuple[str, str, str]:
+    """(user, password, database) of a session, as `pg_connect` describes them."""
+    if (superuser or svc is None and credentials is None) and not ws.is_local:
+        raise UserError(f"The suite never connects as the superuser to target '{ws.target}': "
+                        f"roles, databases and resets are not managed remotely.")
+    if credentials is not None:
+        return (credentials.user, credentials.password,
+                dbname or (svc.database if svc is not None else "postgres"))
+    if superuser or svc is None:
+        return ws.registry.postgres.superuser, superuser_password(ws), dbname or "postgres"
+    creds = service_credentials(ws, svc)
+    return creds.user, creds.password, dbname or svc.database
+
+
+def pg_wire(ws: Workspace, sql: str | list[str], svc: Service | None = None,
+            dbname: str | None = None, superuser: bool = False, timeout: float = 5.0,
+            credentials: Credentials | None = None) -> list[list[tuple[str | None, ...]]]:
+    """Each statement's rows (text values), in one short session logged in as `pg_connect`
+    would (`wire.pg_query`: no psycopg). For checks; raises wire.WireError or OSError."""
+    with pg_session(ws, svc, dbname, superuser, timeout, credentials) as session:
+        return [session.query(s) for s in ([sql] if isinstance(sql, str) else sql)]
+
+
+def pg_session(ws: Workspace, svc: Service | None = None, dbname: str | None = None,
+               superuser: bool = False, timeout: float = 5.0,
+               credentials: Credentials | None = None) -> Any:
+    """A short session (`wire.pg_session`: `.query(sql)` -> rows) logged in as `pg_connect`
+    would."""
+    from lomash_tasks import wire
+
+    pg = ws.registry.postgres
+    user, password, dbname = _pg_login(ws, svc, dbname, superuser, credentials)
+    return wire.pg_session(pg.host, pg.port, user, password, dbname, timeout=timeout)
+
+
+def redis_wire(ws: Workspace, commands: list[list[str]], timeout: float = 2.0) -> list[Any]:
+    """AUTH with the workspace's password, then the commands: every reply, AUTH's first
+    (`wire.resp`)."""
+    from lomash_tasks import wire
+
+    rd = ws.registry.redis
+    return wire.resp(rd.host, rd.port, [["AUTH", redis_password(ws)], *commands], timeout)
+
+
+def aws_wire(ws: Workspace, service: str, timeout: float = 5.0, **request: Any
+             ) -> tuple[int, bytes]:
+    """One SigV4-signed request to the local AWS endpoint with the workspace's keys
+    (`wire.aws_call`): status and body."""
+    from lomash_tasks import wire
+
+    aws = ws.registry.aws
+    return wire.aws_call(aws.url, aws.region, _root_value(ws, "AWS_ACCESS_KEY_ID") or "test",
+                         _root_value(ws, "AWS_SECRET_ACCESS_KEY") or "test", service,
+                         timeout=timeout, **request)
 
 
 def redis_client(ws: Workspace, index: int = 0, timeout: float = 5.0) -> Any:

@@ -132,11 +132,13 @@ def registry(ctx: Context, config: dict[str, Any] | None = None) -> Registry:
     return Registry.from_mapping(config if config is not None else data(ctx), source=source)
 
 
-def workspace(ctx: Context, root: str | None = None) -> Workspace:
+def workspace(ctx: Context, root: str | None = None,
+              config: dict[str, Any] | None = None) -> Workspace:
     """The workspace: `root` (a flag) beats `workspace.root` (--root, INVOKE_WORKSPACE_ROOT,
-    invoke.yaml), which beats the nearest folder up from here holding pnpm-workspace.yaml."""
+    invoke.yaml), which beats the nearest folder up from here holding pnpm-workspace.yaml.
+    `config`: `data(ctx)` when the caller has read it already."""
     _commands(ctx)
-    config = data(ctx)  # read once for the registry and the workspace settings
+    config = config if config is not None else data(ctx)  # once: registry and workspace
     reg = registry(ctx, config)
     configured = root or settings.WorkspaceSettings.load(config).root
     if configured:

@@ -162,7 +162,8 @@ def test_runner_choice(ws, monkeypatch):
     monkeypatch.setattr(prisma, "available", lambda ws, svc: False)
     assert migrate.runner_for(ws, svc, "auto") == "native"
     monkeypatch.setattr(prisma, "available", lambda ws, svc: True)
-    assert migrate.runner_for(ws, svc, "auto") == "prisma"
+    assert migrate.runner_for(ws, svc, "auto") == "native"  # exact, and the fastest
+    assert migrate.runner_for(ws, svc, "prisma") == "prisma"  # one flag away
     with pytest.raises(UserError, match="Unknown runner"):
         migrate.runner_for(ws, svc, "flyway")
 

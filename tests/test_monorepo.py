@@ -290,7 +290,7 @@ def workspace_for(root: Path, stack=None):
     return stack_config(env)[1]
 
 
-def test_auto_picks_native_where_the_cli_cannot_run_and_says_why(copy):
+def test_auto_is_native_and_says_why_prisma_can_or_cannot_run(copy):
     from lomash_tasks.db import migrate
 
     ws = workspace_for(copy)
@@ -301,8 +301,9 @@ def test_auto_picks_native_where_the_cli_cannot_run_and_says_why(copy):
     fake_prisma(folder, "7.4.1")
     runner, note = migrate.choose_runner(ws, auth, "auto")
     assert runner == "native" and "Prisma 7.4.1 downloads its schema engine" in note
-    product = ws.registry.service("product")
-    assert migrate.choose_runner(workspace_for(copy), product, "auto")[0] == "prisma"
+    product = ws.registry.service("product")  # its CLI runs here: auto still takes native
+    runner, note = migrate.choose_runner(workspace_for(copy), product, "auto")
+    assert runner == "native" and "--runner prisma" in note
 
 
 

@@ -200,8 +200,10 @@ def test_a_command_in_config_is_validated_like_the_other_keys(workspace, inv):
     assert_user_error(result, "services.auth-service.command", "must be a command line")
 
 
-def test_an_npm_service_runs_its_start_dev_through_npm_with_its_inspector(stack, tmp_root):
-    """The real monorepo's shape: no `dev`, `start:dev` = nodemon, installed by `npm ci`."""
+def test_an_npm_service_runs_its_start_dev_program_directly_with_its_inspector(stack, tmp_root):
+    """The real monorepo's shape: no `dev`, `start:dev` = nodemon, installed by `npm ci`. The
+    script names a program of node_modules/.bin, so it runs without npm in front (npm would
+    only start first and stay alive), with what `npm run` tells a script."""
     from lomash_tasks import processes
     from lomash_tasks.services import inspector
 
@@ -224,7 +226,11 @@ def test_an_npm_service_runs_its_start_dev_through_npm_with_its_inspector(stack,
         row = {r["service"]: r for r in json.loads(
             inv("services.status", "--json", check=True).stdout)}["notification-service"]
         assert row["state"] == "healthy"
-        assert row["command"] == "npm run start:dev (nodemon src/main.js)"
+        assert row["command"] == "nodemon src/main.js"
+        members = processes.group_members(row["pid"]) if row.get("pid") else []
+        names = [" ".join(processes.command_line(p)[:2]) for p in members]
+        assert members and not any("npm" in Path(n.split()[0]).name for n in names), names
+        assert any("nodemon" in n for n in names), names
         pid = inspector.evaluate(debug, "process.pid")
         assert f"own process (pid {pid}" in row["inspector"]
         assert processes.listeners(port) == [pid]

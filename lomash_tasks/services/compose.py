@@ -192,7 +192,9 @@ class ComposeServices:
             self.compose("restart", *present)
         return self.up([s.name for s in chosen], timeout=timeout, log=log)
 
-    def status(self) -> list[ServiceStatus]:
+    def status(self, inspectors: bool = True) -> list[ServiceStatus]:
+        """Each service's state; `inspectors=False` leaves the debugger column empty (a
+        machine-wide socket scan per service)."""
         from lomash_tasks.services import inspector
 
         out = []
@@ -215,7 +217,8 @@ class ComposeServices:
             detail = "" if state == HEALTHY else self.last_check(box)
             out.append(ServiceStatus(
                 svc.name, self.name, state, model.url(svc), svc.debug_port,
-                inspector.attached_text(svc.debug_port) if state != STOPPED else "",
+                inspector.attached_text(svc.debug_port) if state != STOPPED and inspectors
+                else "",
                 attrs.get("Pid") or None, box.name, uptime,
                 int(box.attrs.get("RestartCount") or 0),
                 f"docker compose logs {svc.name}", detail))

@@ -32,7 +32,7 @@ from lomash_tasks.services import model
 from lomash_tasks.services.model import (ALREADY, CRASHED, FAILED, GATEWAY, HEALTHY, STARTED,
                                          STOPPED, ServiceStatus, Settings, UpResult)
 from lomash_tasks.processes import group_members, groups, one_scan
-from lomash_tasks.services.shared import health, read_json, write_json
+from lomash_tasks.services.shared import health, health_many, read_json, write_json
 from lomash_tasks.stack.embedded.process import tail as log_tail
 from lomash_tasks.workspace import Workspace
 
@@ -234,7 +234,6 @@ class EmbeddedServices:
         for item in launches.values():
             for note in item.notes:
                 say(f"{item.name}: {note}")
-        self.check_infra(chosen)
         began = began or time.monotonic()
         with self.lock():
             desired = self.desired()
@@ -245,6 +244,7 @@ class EmbeddedServices:
             fresh = [s for s in chosen if not (
                 supervised and s.name in desired and launches[s.name].same_process(desired[s.name])
                 and states.get(s.name, {}).get("state") not in (None, STOPPED))]
+            self.check_infra(fresh)  # what runs already answers /health: that is checked below
             self.check_ports(fresh)
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             for svc in fresh:
@@ -252,8 +252,8 @@ class EmbeddedServices:
                 spec = launches[svc.name].as_dict()
                 spec["token"] = int(desired.get(svc.name, {}).get("token", 0)) + 1
                 desired[svc.name] = spec
-            first = [s for s in chosen if s.name != GATEWAY]
-            last = [s for s in chosen if s.name == GATEWAY]
+            first = [s for s in chosen if s.name != GATEWAY or not fresh]
+            last = [s for s in chosen if s.name == GATEWAY and fresh]  # started after the rest
             fresh_names = {s.name for s in fresh}
             restarted = set(restarted) - fresh_names
             if fresh:
@@ -311,8 +311,8 @@ class EmbeddedServices:
         waiting_since = time.time()
         while pending:
             states = self.states()
-            answers = dict(zip(pending, pool.map(lambda svc: health(svc.port, timeout=3.0),
-                                                 pending.values())))
+            by_port = health_many([svc.port for svc in pending.values()], timeout=3.0)
+            answers = {name: by_port[svc.port] for name, svc in pending.items()}
             if any(name in tokens for name in pending):
                 problem = self.supervisor_problem(waiting_since)
                 if problem:  # never blamed on the service that happened to be waited for
@@ -486,11 +486,13 @@ class EmbeddedServices:
                        began=began)
 
     # -- status / logs -------------------------------------------------------------------------
-    def status(self) -> list[ServiceStatus]:
+    def status(self, inspectors: bool = True) -> list[ServiceStatus]:
+        """Each service's state; `inspectors=False` leaves the debugger columns empty (each
+        inspector check scans the machine's sockets)."""
         with one_scan():  # the machine's sockets listed once for the nine services
-            return self._status()
+            return self._status(inspectors)
 
-    def _status(self) -> list[ServiceStatus]:
+    def _status(self, inspectors: bool = True) -> list[ServiceStatus]:
         from concurrent.futures import ThreadPoolExecutor
 
         from lomash_tasks.services import inspector
@@ -561,7 +563,7 @@ class EmbeddedServices:
             running = state != STOPPED
             debugger = where = ""
             spec = desired.get(svc.name) or {}
-            if running and rec.get("debug_port"):
+            if running and rec.get("debug_port") and inspectors:
                 ok, where = inspector.placed(rec["debug_port"], rec.get("app") or {},
                                              rec.get("inspector") or {},
                                              bool(spec.get("own_inspector")))

@@ -3,8 +3,10 @@
 A service is launched by its dev command (`dev_command`): `services.<name>.command` from config,
 else the first of its package.json's scripts `service_options.dev_scripts` names (dev,
 start:dev, develop, serve:dev), run through the service's own package manager (`pnpm run dev`,
-`npm run start:dev`); a plain `node ...` script runs as it is (the package manager would only
-keep another ~50 MB process alive; the npm_package_* variables it sets are set here). The inspector is
+`npm run start:dev`); a plain `node ...` script, or one that only names a program of its
+node_modules/.bin (`nodemon`, `ts-node-dev src/main.ts`), runs as it is: the package manager
+would only start first (0.2-0.4 CPU-seconds each) and keep another ~50 MB process alive, and
+the npm_package_* / npm_lifecycle_* variables it sets are set here. The inspector is
 not put on the command line, where it would bind whichever Node process comes first (pnpm,
 nodemon, ts-node-dev, tsx watch all are one): the suite's preload (`node_preload.cjs`, through
 NODE_OPTIONS, which reaches every Node process below) opens it in the service's own process
@@ -222,22 +224,43 @@ def own_inspector(*texts: str) -> int | None:
 def dev_argv(ws: Workspace, svc: Service, dev: DevCommand) -> tuple[list[str], str]:
     """(argv, the command for people) of the service's dev command. A configured command runs
     as written (as npm runs a script: words, or `sh -c` for shell syntax); a script through the
-    service's package manager, except a plain `node ...` script, which runs as it is (the
-    package manager would only keep another ~50 MB process alive)."""
+    service's package manager, except a plain `node ...` script or one naming a program of
+    node_modules/.bin (without shell syntax or pre/post scripts of its own), which runs as it
+    is (the package manager would only start first and keep another ~50 MB process alive)."""
     from lomash_tasks import commands
     from lomash_tasks.services.packages import display, manager_argv
 
     if not dev.script:
         return commands.script_argv(dev.text), dev.text
     words = shlex.split(dev.text)
-    if words and words[0] == "node" and not any(w in dev.text for w in SHELL_WORDS):
+    plain = bool(words) and not any(w in dev.text for w in SHELL_WORDS)
+    if plain and words[0] == "node":
         node = commands.which("node")
         if node is None:
             raise UserError("node was not found on PATH: install Node 20 to run the services.")
         return [node, *words[1:]], dev.text
+    hooks = {f"pre{dev.script}", f"post{dev.script}"} & set(ws.facts(svc).scripts)
+    found = local_bin(ws, svc, words[0]) if plain and not hooks else None
+    if found is not None:  # `nodemon`, `ts-node-dev ...`: the program npm/pnpm would run
+        return [str(found), *words[1:]], dev.text
     prefix, _ = manager_argv(ws.facts(svc).installer)
     argv = [*prefix, "run", dev.script]
     return argv, f"{display(argv)} ({dev.text})"
+
+
+def local_bin(ws: Workspace, svc: Service, name: str) -> Path | None:
+    """The program a package.json script names, where `npm run` / `pnpm run` find it: the
+    service's node_modules/.bin, then each folder's up to the workspace root's."""
+    if not name or "/" in name or "=" in name:
+        return None
+    folder = ws.service_dir(svc)
+    while True:
+        candidate = folder / "node_modules" / ".bin" / name
+        if os.access(candidate, os.X_OK) and candidate.is_file():
+            return candidate
+        if folder == ws.root or folder.parent == folder or ws.root not in folder.parents:
+            return None
+        folder = folder.parent
 
 
 def node_options(current: str, preload: Path = PRELOAD) -> str:
@@ -267,11 +290,13 @@ def launch(ws: Workspace, svc: Service, settings: ServicesSettings | None = None
     env.update(read_env(pair.env).as_dict())
     bins = [ws.service_dir(svc) / "node_modules" / ".bin", ws.root / "node_modules" / ".bin"]
     env["PATH"] = os.pathsep.join([*map(str, bins), os.environ.get("PATH", "")])
-    if dev.script and argv[0].endswith("node"):  # what `npm run` would have told the script
-        package = ws.facts(svc).package or {}
+    if dev.script and command == dev.text:  # run without its package manager: what `npm run`
+        package = ws.facts(svc).package or {}  # would have told the script
         env.update(npm_lifecycle_event=dev.script, npm_lifecycle_script=dev.text,
                    npm_package_name=str(package.get("name") or svc.name),
-                   npm_package_version=str(package.get("version") or ""))
+                   npm_package_version=str(package.get("version") or ""),
+                   npm_package_json=str(ws.service_dir(svc) / "package.json"),
+                   npm_command="run-script", INIT_CWD=str(ws.service_dir(svc)))
     env.update(PORT=str(svc.port), HOST=HOST, DEBUG_PORT=str(svc.debug_port),
                SERVICE_NAME=svc.name)
     if svc.name == GATEWAY:

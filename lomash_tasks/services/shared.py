@@ -99,12 +99,81 @@ def health(port: int, timeout: float = 2.5) -> tuple[int | None, str]:
                     break
                 data += chunk
     except ConnectionRefusedError:
-        return None, "connection refused (nothing listens yet)"
+        return None, REFUSED
     except OSError as exc:
         return None, f"no answer ({exc.strerror or exc})"
+    return _answer(data)
+
+
+REFUSED = "connection refused (nothing listens yet)"
+HEALTH_REQUEST = b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def _answer(data: bytes) -> tuple[int | None, str]:
     head, _, body = data.partition(b"\r\n\r\n")
     try:
         code = int(head.split(b" ", 2)[1])
     except (IndexError, ValueError):
         return None, "not an HTTP answer"
     return code, body.decode(errors="replace")[:500]
+
+
+def health_many(ports: list[int], timeout: float = 2.5) -> dict[int, tuple[int | None, str]]:
+    """`health` of every port at once, in this thread (non-blocking sockets on one selector:
+    no thread per check), all within `timeout`."""
+    import errno
+    import selectors
+
+    out: dict[int, tuple[int | None, str]] = {}
+    sel = selectors.DefaultSelector()
+    deadline = time.monotonic() + timeout
+    for port in dict.fromkeys(ports):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        err = sock.connect_ex(("127.0.0.1", port))
+        if err not in (0, errno.EINPROGRESS):
+            sock.close()
+            out[port] = (None, REFUSED if err == errno.ECONNREFUSED else
+                         f"no answer ({os.strerror(err)})")
+            continue
+        sel.register(sock, selectors.EVENT_WRITE, [port, b""])
+    try:
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for key, events in sel.select(left):
+                sock, (port, data) = key.fileobj, key.data  # type: ignore[misc]
+                if events & selectors.EVENT_WRITE:
+                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if err:
+                        out[port] = (None, REFUSED if err == errno.ECONNREFUSED else
+                                     f"no answer ({os.strerror(err)})")
+                    else:
+                        try:
+                            sock.send(HEALTH_REQUEST)  # a few bytes: the buffer takes them
+                            sel.modify(sock, selectors.EVENT_READ, key.data)
+                            continue
+                        except OSError as exc:
+                            out[port] = (None, f"no answer ({exc.strerror or exc})")
+                else:
+                    try:
+                        chunk = sock.recv(8192)
+                    except BlockingIOError:
+                        continue
+                    except OSError as exc:
+                        out[port] = (None, f"no answer ({exc.strerror or exc})")
+                        chunk = None
+                    if chunk and len(data) < 65536:
+                        key.data[1] = data + chunk
+                        continue
+                    if chunk is not None:
+                        out[port] = _answer(key.data[1])
+                sel.unregister(sock)
+                sock.close()
+    finally:
+        for key in list(sel.get_map().values()):
+            out.setdefault(key.data[0], (None, "no answer (timed out)"))
+            key.fileobj.close()  # type: ignore[union-attr]
+        sel.close()
+    return out

@@ -46,6 +46,9 @@ class Step:
     title: str  # what it does, one line (shown by --dry and in help)
     run: Callable[[Any], Outcome]
     plan: Callable[[Any], str] | None = None  # what it would do now, for --dry
+    # May start in the background as soon as this earlier step has succeeded (it needs nothing
+    # the steps in between do); its result is taken, and its output shown, at its own turn.
+    early: str | None = None
 
 
 def choose(steps: Sequence[Step], only: Sequence[str] | None,
@@ -73,12 +76,13 @@ def run(steps: Sequence[Step], skipped: set[str], state: Any, console: Console,
     by_name = {s.name: s for s in steps}
     all_names = list(dict.fromkeys(order + sorted(skipped)))
     failed = False
+    early = _Early(steps, skipped, state, dry)
     for name in all_names:
         if name in skipped:
             results.append(StepResult(name, SKIPPED, detail="skipped on request"))
             continue
         step = by_name[name]
-        if failed:
+        if failed and name not in early.started:
             results.append(StepResult(name, NOT_RUN))
             continue
         if dry:
@@ -88,9 +92,12 @@ def run(steps: Sequence[Step], skipped: set[str], state: Any, console: Console,
         started = time.monotonic()
         with console.group(f"{name}: {step.title}"):
             try:
-                outcome = step.run(state)
-                result = StepResult(name, outcome.status, time.monotonic() - started,
-                                    outcome.detail)
+                if name in early.started:  # begun beside the steps before it: its own time
+                    outcome, took = early.join(name, console)
+                else:
+                    outcome = step.run(state)
+                    took = time.monotonic() - started
+                result = StepResult(name, outcome.status, took, outcome.detail)
             except KeyboardInterrupt:
                 result = StepResult(name, FAILED, time.monotonic() - started,
                                     "interrupted (Ctrl-C)",
@@ -116,7 +123,53 @@ def run(steps: Sequence[Step], skipped: set[str], state: Any, console: Console,
         results.append(result)
         if on_result:
             on_result(result)
+        if not failed and result.status != FAILED:
+            early.after(name)
     return results
+
+
+def _timed(run: Callable[[Any], Outcome], state: Any) -> tuple[Outcome, float]:
+    began = time.monotonic()
+    return run(state), time.monotonic() - began
+
+
+class _Early:
+    """Steps started in the background after the step they wait for (Step.early), each with
+    a copy of the run's state whose console keeps its output until the step's turn."""
+
+    def __init__(self, steps: Sequence[Step], skipped: set[str], state: Any, dry: bool) -> None:
+        self.steps, self.skipped, self.state = steps, skipped, state
+        self.enabled = not dry and hasattr(state, "fork")
+        self.started: dict[str, Any] = {}
+        self.pool: Any = None
+
+    def after(self, done: str) -> None:
+        if not self.enabled:
+            return
+        for step in self.steps:
+            if step.early == done and step.name not in self.skipped and \
+                    step.name not in self.started:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self.pool = self.pool or ThreadPoolExecutor(max_workers=len(self.steps),
+                                                            thread_name_prefix="setup-early")
+                twin, kept = self.state.fork()
+                self.started[step.name] = (self.pool.submit(_timed, step.run, twin), kept)
+
+    def join(self, name: str, console: Console) -> tuple[Outcome, float]:
+        """The step's outcome and its own seconds (or its exception), after its kept output
+        is shown."""
+        future, kept = self.started[name]
+        try:
+            return future.result()
+        finally:
+            out, err = kept
+            if out.getvalue():
+                console.out.write(out.getvalue())
+                console.out.flush()
+            if err.getvalue():
+                console.err.write(err.getvalue())
+                console.err.flush()
 
 
 class Interrupted(Exception):

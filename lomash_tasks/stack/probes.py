@@ -8,8 +8,8 @@
     wait_all(ws, parts=None, timeout=60.0, backend=None) -> list[ProbeResult]
 
 What "ready" means per part:
-  postgres  TCP connect + `SELECT 1` as the superuser, and every role and database of the
-            registry exists (57P03 "the database system is starting up" is not ready)
+  postgres  a login as the superuser + `SHOW server_version`, and every role and database of
+            the registry exists (57P03 "the database system is starting up" is not ready)
   redis     AUTH with the workspace's password + PING
   aws       a real API call: S3 ListBuckets (the embedded moto endpoint, or any endpoint);
             with backend="compose", LocalStack's /_localstack/health reporting s3
@@ -17,6 +17,9 @@ What "ready" means per part:
             (postgres with backend="external": the server answering is enough; db.init
             creates the roles and databases there)
   smtp      EHLO answered with 250
+
+Each check speaks the part's own protocol through `lomash_tasks.wire` (standard library
+only): no client library is imported to learn that a server answers.
 
 Retries back off from 20 ms, doubling to a 1 s cap; while the port refuses connections the
 wait is spent polling the port every 5 ms, so a server that starts listening is probed at once
@@ -72,33 +75,33 @@ class _Postgres:
         # objects=False (the external backend's stack.up): the server answering is enough,
         # since db.init creates the roles and databases on a server the suite did not start
         self.ws, self.timeout, self.objects = ws, timeout, objects
-        import psycopg  # noqa: F401 - paid once, before the first attempt
 
     def __call__(self) -> str:
-        import psycopg
+        from lomash_tasks import wire
 
         reg = self.ws.registry
+        roles = ", ".join(wire.pg_literal(s.role) for s in reg.with_database)
+        dbs = ", ".join(wire.pg_literal(s.database) for s in reg.with_database)
+        sql = ["SHOW server_version"]
+        if self.objects and roles:
+            sql += [f"SELECT rolname FROM pg_roles WHERE rolname IN ({roles})",
+                    f"SELECT datname FROM pg_database WHERE datname IN ({dbs})"]
         try:
-            with connections.pg_connect(self.ws, superuser=True, timeout=self.timeout,
-                                        autocommit=True) as conn:
-                conn.execute("SELECT 1")
-                roles = {r[0] for r in conn.execute(
-                    "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
-                    ([s.role for s in reg.with_database],))}
-                dbs = {r[0] for r in conn.execute(
-                    "SELECT datname FROM pg_database WHERE datname = ANY(%s)",
-                    ([s.database for s in reg.with_database],))}
-                version = conn.execute("SHOW server_version").fetchone()[0]
-        except psycopg.Error as exc:
-            state = getattr(exc, "sqlstate", None)
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if state == "57P03":
+            found = connections.pg_wire(self.ws, sql, superuser=True, timeout=self.timeout)
+        except wire.WireError as exc:
+            if exc.code == "57P03":
                 raise _NotReady("the database system is starting up (57P03)") from None
-            raise _NotReady(text) from None
-        if not self.objects:
+            raise _NotReady(str(exc).strip().splitlines()[0] if str(exc).strip()
+                            else type(exc).__name__) from None
+        except OSError as exc:
+            raise _NotReady(str(exc) or type(exc).__name__) from None
+        version = found[0][0][0]
+        if not self.objects or not roles:
             return f"PostgreSQL {version}"
-        missing_roles = [s.role for s in reg.with_database if s.role not in roles]
-        missing_dbs = [s.database for s in reg.with_database if s.database not in dbs]
+        have_roles = {r[0] for r in found[1]}
+        have_dbs = {r[0] for r in found[2]}
+        missing_roles = [s.role for s in reg.with_database if s.role not in have_roles]
+        missing_dbs = [s.database for s in reg.with_database if s.database not in have_dbs]
         if missing_roles or missing_dbs:
             parts = []
             if missing_roles:
@@ -112,36 +115,39 @@ class _Postgres:
 
 class _Redis:
     def __init__(self, ws: Workspace, timeout: float) -> None:
-        self.client = connections.redis_client(ws, 0, timeout=timeout)
+        self.ws, self.timeout = ws, timeout
 
     def __call__(self) -> str:
-        import redis
+        from lomash_tasks import wire
 
         try:
-            self.client.ping()
-            info = self.client.info("server")
-        except redis.AuthenticationError as exc:
-            raise _NotReady(f"authentication failed: {exc}") from None
-        except redis.RedisError as exc:
+            auth, pong, info = connections.redis_wire(self.ws, [["PING"], ["INFO", "server"]],
+                                                      timeout=self.timeout)
+        except (wire.WireError, OSError) as exc:
             raise _NotReady(str(exc) or type(exc).__name__) from None
-        finally:
-            self.client.connection_pool.disconnect()
-        name = "Valkey" if info.get("valkey_version") else "Redis"
-        return f"{name} {info.get('valkey_version') or info.get('redis_version', '?')}"
+        if isinstance(auth, wire.WireError):
+            raise _NotReady(f"authentication failed: {auth}")
+        if pong != "PONG":
+            raise _NotReady(f"PING answered {pong}")
+        fields = dict(line.split(":", 1) for line in str(info).splitlines() if ":" in line)
+        name = "Valkey" if fields.get("valkey_version") else "Redis"
+        return f"{name} {fields.get('valkey_version') or fields.get('redis_version', '?')}"
 
 
 class _S3:
     def __init__(self, ws: Workspace, timeout: float) -> None:
-        self.client = connections.aws_client(ws, "s3", timeout=timeout)
+        self.ws, self.timeout = ws, timeout
 
     def __call__(self) -> str:
-        import botocore.exceptions
-
         try:
-            buckets = self.client.list_buckets().get("Buckets", [])
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise _NotReady(f"S3 ListBuckets failed: {exc}") from None
-        return f"S3 answers ({len(buckets)} bucket{'s' if len(buckets) != 1 else ''})"
+            status, body = connections.aws_wire(self.ws, "s3", timeout=self.timeout)
+        except OSError as exc:
+            raise _NotReady(f"S3 ListBuckets failed: {exc or type(exc).__name__}") from None
+        if status != 200:
+            raise _NotReady(f"S3 ListBuckets failed: HTTP {status}: "
+                            f"{body[:200].decode(errors='replace')}")
+        count = body.count(b"<Name>")
+        return f"S3 answers ({count} bucket{'s' if count != 1 else ''})"
 
 
 class _LocalStack:
@@ -170,29 +176,25 @@ class _Smtp:
         self.ws, self.timeout = ws, timeout
 
     def __call__(self) -> str:
-        import smtplib
+        from lomash_tasks import wire
 
+        smtp = self.ws.registry.smtp
         try:
-            client = connections.smtp_client(self.ws, timeout=self.timeout)
-            try:
-                code, banner = client.ehlo("lomash-tasks")
-            finally:
-                try:
-                    client.quit()
-                except smtplib.SMTPException:
-                    client.close()
-        except (smtplib.SMTPException, OSError) as exc:
+            code, banner = wire.smtp_ehlo(smtp.host, smtp.port, "lomash-tasks", self.timeout)
+        except (wire.WireError, OSError) as exc:
             raise _NotReady(f"SMTP: {exc or type(exc).__name__}") from None
         if code != 250:
             raise _NotReady(f"EHLO answered {code} {banner!r}")
-        first = banner.decode(errors="replace").splitlines()[0] if banner else ""
+        first = banner.splitlines()[0] if banner else ""
         return f"SMTP EHLO 250 {first}".strip()
 
 
-def _attempt(ws: Workspace, part: str, backend: str | None, timeout: float) -> Callable[[], str]:
+def _attempt(ws: Workspace, part: str, backend: str | None, timeout: float,
+             objects: bool | None = None) -> Callable[[], str]:
     _endpoint(ws, part)
     if part == "postgres":
-        return _Postgres(ws, timeout, objects=backend != "external")
+        return _Postgres(ws, timeout, objects=backend != "external" if objects is None
+                         else objects)
     if part == "redis":
         return _Redis(ws, timeout)
     if part == "aws":
@@ -220,16 +222,19 @@ def check(ws: Workspace, part: str, backend: str | None = None,
 
 
 def wait_for(ws: Workspace, part: str, timeout: float = 60.0, backend: str | None = None,
-             abort: Callable[[], str | None] | None = None) -> ProbeResult:
+             abort: Callable[[], str | None] | None = None,
+             objects: bool | None = None) -> ProbeResult:
     """Retry `part`'s check until it is ready; a UserError after `timeout` seconds.
 
     `abort` (optional) is called between attempts; a message from it ends the wait at once
     with a UserError carrying that message (e.g. "the server exited", with its log).
+    `objects=False`: PostgreSQL answering is enough (the caller creates the registry's roles
+    and databases itself); default: required except on the external backend.
     """
     ep = _endpoint(ws, part)
     start = time.monotonic()
     deadline = start + timeout
-    attempt = _attempt(ws, part, backend, timeout=max(0.5, min(5.0, timeout)))
+    attempt = _attempt(ws, part, backend, timeout=max(0.5, min(5.0, timeout)), objects=objects)
     delay, attempts, last, was_open = FIRST_DELAY, 0, "no attempt was made", None
     while True:
         attempts += 1

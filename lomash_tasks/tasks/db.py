@@ -71,8 +71,8 @@ def init(c, env=None):
     iterable=["service"],
     help={
         "service": SERVICE_HELP,
-        "runner": "auto (Prisma CLI where installed, else native), prisma or native "
-                  "(default: db.runner).",
+        "runner": "auto (the native runner: exact, fastest), prisma (the service's own CLI) "
+                  "or native (default: db.runner).",
         "jobs": "Services migrated at a time (default: db.jobs; 0 = all eight at once).",
         "mode": "deploy (apply pending migrations) or dev (create one from the schema, then "
                 "apply it; needs one --service and --name).",
@@ -133,6 +133,8 @@ def migrate(c, service=None, runner=None, jobs=None, mode="deploy", name=None,
         migrations.check_reachable(ws)
         created = migrations.create_migration(ws, svc, name)
         out.ok(f"wrote {ws.relative(created.path)}")
+        if runner == "auto":  # Prisma wrote it from the schema: Prisma applies it
+            runner = "prisma"
     try:
         report = migrations.migrate(ws, service, runner=runner, jobs=jobs, timeout=timeout,
                                     retry_failed=retry_failed, out=out)

@@ -28,13 +28,14 @@ def setup(c, backend=None, runner=None, skip=None, only=None, dry=False, json=Fa
     from lomash_tasks.setup import steps as setup_steps
     from lomash_tasks.console import Console
 
-    ws = context.workspace(c)
+    config = context.data(c)  # read once: the workspace, the steps' settings
+    ws = context.workspace(c, config=config)
     out = Console(out=sys.stderr) if json else context.console(c)
     steps, skipped = pipeline.choose(setup_steps.STEPS, only, skip)
-    state = setup_steps.SetupState(ws, context.data(c), out, backend, runner)
+    state = setup_steps.SetupState(ws, config, out, backend, runner)
     state.skipped = set(skipped)
     state.only = set(only or [])
-    timeout = context.section(c, SetupSettings).lock_timeout
+    timeout = SetupSettings.load(config).lock_timeout
     lock = (contextlib.nullcontext() if dry else  # a dry run writes nothing, not even a lock
             pipeline.exclusive(ws.ensure_state_dir() / "setup.lock", out, timeout, "inv setup"))
     with lock:

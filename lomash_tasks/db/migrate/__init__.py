@@ -54,16 +54,18 @@ def runner_for(ws: Workspace, svc: Service, runner: str) -> str:
 
 
 def choose_runner(ws: Workspace, svc: Service, runner: str) -> tuple[str, str | None]:
-    """(runner, why) for one service: `auto` takes its own Prisma CLI only when it can run here
-    (installed, a version and engine that run offline, a datasource url the suite can set),
-    else the native runner, which writes `_prisma_migrations` exactly as Prisma does."""
+    """(runner, why) for one service. `auto` is the native runner: it applies each
+    migration.sql and writes `_prisma_migrations` exactly as `prisma migrate deploy` does
+    (tests/test_migrate_corpus.py compares both on every case), and a fresh local deploy takes
+    it a fraction of a second where Prisma's CLI, a Node process per service, takes seconds
+    (README "Migrations", "Figures"). `--runner prisma` runs the service's own CLI where it can
+    run here; `--mode dev` always uses Prisma (it writes the migration from the schema)."""
     if runner not in RUNNERS:
         raise UserError(f"Unknown runner '{runner}': use one of {', '.join(RUNNERS)}.")
     if runner != "auto":
         return runner, None
-    if prisma.available(ws, svc):
-        return "prisma", f"prisma runner: {prisma.why(ws, svc)}"
-    return "native", f"native runner: {prisma.why(ws, svc)}"
+    return "native", (f"native runner, exact and fastest for a deploy (`--runner prisma`: "
+                      f"{prisma.why(ws, svc)})")
 
 
 def default_jobs(runners: Iterable[str]) -> int:

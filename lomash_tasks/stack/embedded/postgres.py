@@ -31,9 +31,16 @@ from pathlib import Path
 from lomash_tasks import commands, connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.embedded import pgtemplate
-from lomash_tasks.stack.initsql import needs
 from lomash_tasks.stack.pgtools import find_bindir
 from lomash_tasks.stack.embedded.process import Part, alive, tail
+
+
+def _needs():
+    """init.sql's needs (loaded when a cluster is made or started: a running server's checks
+    never read init.sql)."""
+    from lomash_tasks.stack.initsql import needs
+
+    return needs
 
 INCLUDE_LINE = "include_if_exists = 'lomash.conf'"
 
@@ -197,7 +204,7 @@ class PostgresPart(Part):
         if not (self.data_dir / "PG_VERSION").is_file():
             from lomash_tasks.stack.initsql import read_script
 
-            self.new_cluster = needs.for_new_cluster(read_script(self.ws),
+            self.new_cluster = _needs().for_new_cluster(read_script(self.ws),
                                                      self.settings.missing_locale, self.bindir)
             template = self._template()
             account = self._account()
@@ -319,7 +326,7 @@ class PostgresPart(Part):
 
     def _made(self, notes: list[str]) -> list[str]:
         """The new cluster's own locales and config belong to the server's user."""
-        locales = self.data_dir / needs.LOCALES_DIR
+        locales = self.data_dir / _needs().LOCALES_DIR
         account = self._account()
         if locales.is_dir() and account is not None:
             pgtemplate.chown_tree(locales, account[0], account[1])
@@ -327,7 +334,7 @@ class PostgresPart(Part):
 
     def _server_env(self) -> dict[str, str]:
         """LOCPATH when the cluster has locales of its own (the system's stay reachable)."""
-        locales = self.data_dir / needs.LOCALES_DIR
+        locales = self.data_dir / _needs().LOCALES_DIR
         return {"LOCPATH": str(locales)} if locales.is_dir() else {}
 
     def spawn(self) -> None:
@@ -392,7 +399,7 @@ class PostgresPart(Part):
         cluster stays for the next start to trip over) and the error says so."""
         from lomash_tasks.stack.initsql import first_run
 
-        cluster = getattr(self, "new_cluster", None) or needs.NewCluster()
+        cluster = getattr(self, "new_cluster", None) or _needs().NewCluster()
         try:
             outcome = first_run(self.ws, psql=self.bindir / "psql",
                                 timeout=max(60.0, self.settings.start_timeout),
