@@ -248,11 +248,11 @@ def test_eight_databases_migrated_by_prisma_through_their_configs(npm):
     # content-service's migrations live in db/migrations (its prisma.config.ts says so)
     assert npm.ws.migrations_dir(npm.ws.registry.service("content")) == \
         npm.package("content") / "db" / "migrations"
-    # `auto` chose each service's own Prisma CLI, and said why
+    # `auto` is the native runner for a local deploy, and says what `--runner prisma` would run
     table = text[text.index("db.migrate\nservice"):]
     for name in DATABASE_SERVICES:
-        assert re.search(rf"(?m)^{name}\s+prisma\s+\d", table), name
-    assert "prisma runner: Prisma 6.19.3 with the Wasm engine and a driver adapter" in text
+        assert re.search(rf"(?m)^{name}\s+native\s+\d", table), name
+    assert "`--runner prisma`: Prisma 6.19.3 with the Wasm engine and a driver adapter" in text
 
 
 def test_the_typescript_seeds_ran_and_inserted_rows(npm):
