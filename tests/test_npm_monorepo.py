@@ -293,13 +293,13 @@ def test_services_run_under_nodemon_and_ts_node_from_their_own_installs(npm):
     for name in SERVICE_NAMES:
         row = rows[name]
         assert row.state == "healthy", (name, row)
-        assert row.command.endswith("(nodemon)") and row.command.startswith("npm run "), row
+        assert row.command.startswith("npm run ") and "(nodemon" in row.command, row
         pid = health(npm.ports(name)[0])[1]["pid"]
         argv = processes.command_line(pid)
         ts_node = npm.package(name) / "node_modules" / ".bin" / "ts-node"
         assert str(ts_node) in argv, (name, argv)
         assert "src/main.ts" in argv
-    assert rows["auth-service"].command == "npm run start:dev (nodemon)"  # it has no `dev`
+    assert rows["auth-service"].command.startswith("npm run start:dev (nodemon")  # no `dev`
 
 
 def test_a_second_setup_has_nothing_to_do(npm):

@@ -226,7 +226,8 @@ def test_an_npm_service_runs_its_start_dev_program_directly_with_its_inspector(s
         row = {r["service"]: r for r in json.loads(
             inv("services.status", "--json", check=True).stdout)}["notification-service"]
         assert row["state"] == "healthy"
-        assert row["command"] == "nodemon src/main.js"
+        assert row["command"] == ("npm run start:dev (nodemon src/main.js; run without npm "
+                                  "in front)"), row["command"]
         members = processes.group_members(row["pid"]) if row.get("pid") else []
         names = [" ".join(processes.command_line(p)[:2]) for p in members]
         assert members and not any("npm" in Path(n.split()[0]).name for n in names), names

@@ -256,8 +256,6 @@ class EmbeddedServices:
             last = [s for s in chosen if s.name == GATEWAY and fresh]  # started after the rest
             fresh_names = {s.name for s in fresh}
             restarted = set(restarted) - fresh_names
-            if fresh:
-                self.ensure_supervisor()
             results: dict[str, UpResult] = {}
             deadline = time.monotonic() + timeout
             for batch in (first, last):
@@ -268,6 +266,8 @@ class EmbeddedServices:
                     current = self.desired()
                     current.update(todo)
                     self.write_desired(current)
+                    # only once something is desired: a supervisor with nothing to run ends
+                    self.ensure_supervisor()
                     say(f"starting {', '.join(todo)}")
                 lenient = batch is last and any(r.state == FAILED for r in results.values())
                 tokens = {s.name: desired[s.name].get("token") for s in batch

@@ -241,11 +241,13 @@ def dev_argv(ws: Workspace, svc: Service, dev: DevCommand) -> tuple[list[str], s
         return [node, *words[1:]], dev.text
     hooks = {f"pre{dev.script}", f"post{dev.script}"} & set(ws.facts(svc).scripts)
     found = local_bin(ws, svc, words[0]) if plain and not hooks else None
-    if found is not None:  # `nodemon`, `ts-node-dev ...`: the program npm/pnpm would run
-        return [str(found), *words[1:]], dev.text
     prefix, _ = manager_argv(ws.facts(svc).installer)
-    argv = [*prefix, "run", dev.script]
-    return argv, f"{display(argv)} ({dev.text})"
+    shown = display([*prefix, "run", dev.script])
+    if found is not None:  # `nodemon`, `ts-node-dev ...`: the program npm/pnpm would run
+        manager = ws.facts(svc).installer.manager
+        return ([str(found), *words[1:]],
+                f"{shown} ({dev.text}; run without {manager} in front)")
+    return [*prefix, "run", dev.script], f"{shown} ({dev.text})"
 
 
 def local_bin(ws: Workspace, svc: Service, name: str) -> Path | None:
@@ -290,7 +292,8 @@ def launch(ws: Workspace, svc: Service, settings: ServicesSettings | None = None
     env.update(read_env(pair.env).as_dict())
     bins = [ws.service_dir(svc) / "node_modules" / ".bin", ws.root / "node_modules" / ".bin"]
     env["PATH"] = os.pathsep.join([*map(str, bins), os.environ.get("PATH", "")])
-    if dev.script and command == dev.text:  # run without its package manager: what `npm run`
+    direct = Path(argv[0]).name not in ("npm", "pnpm", "yarn", "corepack", "npx")
+    if dev.script and direct:  # run without its package manager: what `npm run`
         package = ws.facts(svc).package or {}  # would have told the script
         env.update(npm_lifecycle_event=dev.script, npm_lifecycle_script=dev.text,
                    npm_package_name=str(package.get("name") or svc.name),
