@@ -13,8 +13,9 @@ SUITE_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(SUITE_ROOT), str(SUITE_ROOT / "tests")]
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None,
-          check: bool = True) -> float:
+def timed(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, check: bool = True
+) -> float:
     """Wall seconds for one run of `cmd`, with Python's bytecode cache on as a user has it
     (PYTHONDONTWRITEBYTECODE would make every run compile the changed modules again)."""
     full = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -23,8 +24,9 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None,
     result = subprocess.run(cmd, cwd=cwd, env=full, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if check and result.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({result.returncode}):\n"
-                         f"{result.stdout}\n{result.stderr}")
+        raise SystemExit(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return elapsed
 
 

@@ -24,7 +24,6 @@ import uuid
 from pathlib import Path
 
 from _common import SUITE_ROOT, median, row
-
 from conftest import make_workspace, stack_config, stack_env  # noqa: E402
 
 STATE = Path(os.environ.get("LOMASH_DOCKER_STATE", "/var/tmp/lomash-docker"))
@@ -37,12 +36,15 @@ def run(argv: list[str], env: dict, cwd: Path = SUITE_ROOT) -> float:
     for key in ("CI", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):
         full.pop(key, None)
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=full, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        argv, cwd=cwd, env=full, capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
-                         f"{done.stderr[-3000:]}")
+        raise SystemExit(
+            f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
+            f"{done.stderr[-3000:]}"
+        )
     return elapsed
 
 
@@ -63,13 +65,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="rounds of stack.up vs bare compose")
     args = parser.parse_args()
-    was_running = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True,
-                                 env=dict(os.environ, LOMASH_DOCKER_STATE=str(STATE))).returncode == 0
+    was_running = (
+        subprocess.run(
+            ["bash", str(SCRIPT), "status"],
+            capture_output=True,
+            env=dict(os.environ, LOMASH_DOCKER_STATE=str(STATE)),
+        ).returncode
+        == 0
+    )
     began = time.perf_counter()
-    subprocess.run(["bash", str(SCRIPT), "up"], check=True, capture_output=True,
-                   env=dict(os.environ, LOMASH_DOCKER_STATE=str(STATE)))
-    print(row("scripts/docker-engine.sh up" + (" (engine already up)" if was_running else ""),
-              time.perf_counter() - began))
+    subprocess.run(
+        ["bash", str(SCRIPT), "up"],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, LOMASH_DOCKER_STATE=str(STATE)),
+    )
+    print(
+        row(
+            "scripts/docker-engine.sh up" + (" (engine already up)" if was_running else ""),
+            time.perf_counter() - began,
+        )
+    )
     tmp = Path(tempfile.mkdtemp(prefix="lomash-compose-bench-"))
     tmp.chmod(0o755)
     envs = {b: workspace(tmp, b) for b in ("compose", "embedded")}
@@ -91,8 +107,13 @@ def main() -> int:
         env = envs["compose"]
         _, ws = stack_config(env)
         from lomash_tasks.stack.base import Settings
-        from lomash_tasks.stack.compose import (SERVICES, ComposeBackend, classic_override,
-                                                compose_command, compose_env)
+        from lomash_tasks.stack.compose import (
+            SERVICES,
+            ComposeBackend,
+            classic_override,
+            compose_command,
+            compose_env,
+        )
 
         os.environ.update(ENGINE)
         project = env["INVOKE_STACK_PROJECT"]
@@ -101,10 +122,10 @@ def main() -> int:
         # classic-builder file too)
         extra = [p for p in [classic_override(ws)] if p] if backend.classic else []
         bare_env = compose_env(ws, backend.classic)
-        bare = compose_command(ws, project, "up", "-d", "--wait", *SERVICES.values(),
-                               extra=extra)
-        remove = compose_command(ws, project, "rm", "--stop", "--force", *SERVICES.values(),
-                                 extra=extra)
+        bare = compose_command(ws, project, "up", "-d", "--wait", *SERVICES.values(), extra=extra)
+        remove = compose_command(
+            ws, project, "rm", "--stop", "--force", *SERVICES.values(), extra=extra
+        )
         times: dict[str, list[float]] = {"inv": [], "bare": []}
         for _ in range(args.runs):
             for name in ("inv", "bare"):
@@ -120,12 +141,19 @@ def main() -> int:
         inv(env, "stack.down", "--volumes", "--yes", "--backend", "compose")
     finally:
         for env in envs.values():
-            subprocess.run([sys.executable, "-m", "invoke", "stack.down", "--volumes", "--yes"],
-                           cwd=SUITE_ROOT, env=dict(os.environ, **env), capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "invoke", "stack.down", "--volumes", "--yes"],
+                cwd=SUITE_ROOT,
+                env=dict(os.environ, **env),
+                capture_output=True,
+            )
         subprocess.run(["rm", "-rf", str(tmp)])
         if not was_running:
-            subprocess.run(["bash", str(SCRIPT), "down"], capture_output=True,
-                           env=dict(os.environ, LOMASH_DOCKER_STATE=str(STATE)))
+            subprocess.run(
+                ["bash", str(SCRIPT), "down"],
+                capture_output=True,
+                env=dict(os.environ, LOMASH_DOCKER_STATE=str(STATE)),
+            )
     return 0
 
 

@@ -32,8 +32,9 @@ SUITE = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(SUITE), str(SUITE / "tests")]
 
 from conftest import free_port  # noqa: E402
-from lomash_tasks.services import model  # noqa: E402
 from test_service_watchers import KINDS, PNPM, write_service  # noqa: E402
+
+from lomash_tasks.services import model  # noqa: E402
 
 
 def main() -> None:
@@ -49,17 +50,33 @@ def main() -> None:
         mains[name] = (kind, write_service(root / name, kind))
         port, debug = free_port(), free_port()
         events = state / f"{name}.events"
-        env = {"PATH": f"{root / name / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}",
-               "HOME": os.environ.get("HOME", "/"), "PORT": str(port),
-               "NODE_OPTIONS": model.node_options(""), "LOMASH_SERVICE_EVENTS": str(events),
-               "LOMASH_INSPECT": f"127.0.0.1:{debug}"}
-        services[name] = {"name": name, "argv": [str(PNPM), "run", "dev"], "cwd": str(root / name),
-                          "env": env, "port": port, "debug_port": debug,
-                          "log": str(state / f"{name}.log"), "events": str(events), "token": 1}
-    (state / "desired.json").write_text(json.dumps({"settings": {"backoff_base": 1.0},
-                                                    "services": services}))
-    sup = subprocess.Popen([sys.executable, "-m", "lomash_tasks.services.supervisor", str(state)],
-                           cwd=SUITE, stdout=subprocess.DEVNULL)
+        env = {
+            "PATH": f"{root / name / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}",
+            "HOME": os.environ.get("HOME", "/"),
+            "PORT": str(port),
+            "NODE_OPTIONS": model.node_options(""),
+            "LOMASH_SERVICE_EVENTS": str(events),
+            "LOMASH_INSPECT": f"127.0.0.1:{debug}",
+        }
+        services[name] = {
+            "name": name,
+            "argv": [str(PNPM), "run", "dev"],
+            "cwd": str(root / name),
+            "env": env,
+            "port": port,
+            "debug_port": debug,
+            "log": str(state / f"{name}.log"),
+            "events": str(events),
+            "token": 1,
+        }
+    (state / "desired.json").write_text(
+        json.dumps({"settings": {"backoff_base": 1.0}, "services": services})
+    )
+    sup = subprocess.Popen(
+        [sys.executable, "-m", "lomash_tasks.services.supervisor", str(state)],
+        cwd=SUITE,
+        stdout=subprocess.DEVNULL,
+    )
 
     def record(name):
         try:
@@ -91,11 +108,19 @@ def main() -> None:
                 restarts = record(name).get("restarts", 0)
                 source = main.read_text()
                 main.write_text(source + "\nthrow new Error('boom');\n")
-                seen = wait(lambda: record(name).get("state") == "crashed" and
-                            record(name).get("restarts", 0) > restarts, 60)
+                seen = wait(
+                    lambda: (
+                        record(name).get("state") == "crashed"
+                        and record(name).get("restarts", 0) > restarts
+                    ),
+                    60,
+                )
                 now = time.time()
-                exits = [json.loads(line) for line in (state / f"{name}.events").read_text()
-                         .splitlines() if '"exit"' in line]
+                exits = [
+                    json.loads(line)
+                    for line in (state / f"{name}.events").read_text().splitlines()
+                    if '"exit"' in line
+                ]
                 main.write_text(source)
                 if seen and exits:
                     results[kind]["throw"].append(now - exits[-1]["at"])
@@ -106,8 +131,9 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     print(f"{'watcher':<28} {'kill -9 -> crashed (median, max)':>34} {'throw -> crashed':>24}")
     for kind, found in results.items():
-        cells = [f"{statistics.median(v):.2f} s, {max(v):.2f} s" if v else "-"
-                 for v in found.values()]
+        cells = [
+            f"{statistics.median(v):.2f} s, {max(v):.2f} s" if v else "-" for v in found.values()
+        ]
         print(f"{kind:<28} {cells[0]:>34} {cells[1]:>24}")
     print("target: 2 s")
 

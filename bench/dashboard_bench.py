@@ -42,9 +42,15 @@ from test_services import service_ports  # noqa: E402
 def inv(env, *args, timeout=300):
     full = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
     full.update(env)
-    result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=SUITE, env=full,
-                            capture_output=True, text=True, timeout=timeout,
-                            stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=SUITE,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     if result.returncode != 0:
         raise SystemExit(f"inv {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -55,8 +61,14 @@ def peak_of(argv, env, cwd) -> tuple[float, float]:
     full = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
     full.update(env)
     began = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, env=full, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
@@ -85,13 +97,22 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 def page_load(driver, url: str) -> dict[str, float]:
     driver.get("about:blank")
     driver.get(url)
-    wait_until(lambda: js(driver, "return performance.getEntriesByName("
-                                  "'dashboard:first-state').length"), 60, "no first state")
-    wait_until(lambda: js(driver, "return performance.getEntriesByType('navigation')[0]"
-                                  ".loadEventEnd") > 0, 30, "no load event")
-    nav = js(driver, "const n = performance.getEntriesByType('navigation')[0]; return "
-                     "[n.domContentLoadedEventEnd, n.loadEventEnd, performance.getEntriesByName("
-                     "'dashboard:first-state')[0].startTime];")
+    wait_until(
+        lambda: js(driver, "return performance.getEntriesByName('dashboard:first-state').length"),
+        60,
+        "no first state",
+    )
+    wait_until(
+        lambda: js(driver, "return performance.getEntriesByType('navigation')[0].loadEventEnd") > 0,
+        30,
+        "no load event",
+    )
+    nav = js(
+        driver,
+        "const n = performance.getEntriesByType('navigation')[0]; return "
+        "[n.domContentLoadedEventEnd, n.loadEventEnd, performance.getEntriesByName("
+        "'dashboard:first-state')[0].startTime];",
+    )
     return {"domcontentloaded": nav[0], "load": nav[1], "first state": nav[2]}
 
 
@@ -109,8 +130,9 @@ def main() -> None:
     driver = None
     try:
         inv(env, "setup", "--backend", "embedded", "--runner", "native", timeout=600)
-        status_s, status_mb = peak_of([sys.executable, "-m", "invoke", "services.status"], env,
-                                      SUITE)
+        status_s, status_mb = peak_of(
+            [sys.executable, "-m", "invoke", "services.status"], env, SUITE
+        )
         proc, url, _ = serve(["dashboard", "--port", str(free_port())], env)
         time.sleep(2)
         idle = memory(proc.pid)
@@ -123,17 +145,38 @@ def main() -> None:
         own1, kids1 = cpu_seconds(proc.pid)
         wall = time.monotonic() - t0
         cpu = ((own1 - own0) / wall, (kids1 - kids0) / wall)
-        js(driver, "window.pages = []; for (let i = 0; i < 9; i++) "
-                   "window.pages.push(window.open(arguments[0], '_blank'));", url)
-        wait_until(lambda: js(driver, "return window.pages.every(w => w.document && "
-                                      "w.document.getElementById('conn') && w.document"
-                                      ".getElementById('conn').dataset.state === 'live')"),
-                   120, "the ten pages did not all connect")
+        js(
+            driver,
+            "window.pages = []; for (let i = 0; i < 9; i++) "
+            "window.pages.push(window.open(arguments[0], '_blank'));",
+            url,
+        )
+        wait_until(
+            lambda: js(
+                driver,
+                "return window.pages.every(w => w.document && "
+                "w.document.getElementById('conn') && w.document"
+                ".getElementById('conn').dataset.state === 'live')",
+            ),
+            120,
+            "the ten pages did not all connect",
+        )
         time.sleep(12)
         ten = memory(proc.pid)
         config = root / ".lomash" / "dashboard" / "config.json"
-        probe_s, probe_mb = peak_of([sys.executable, "-m", "lomash_tasks.dashboard.probe",
-                                     str(config), "migrations", "cache", "aws"], env, root)
+        probe_s, probe_mb = peak_of(
+            [
+                sys.executable,
+                "-m",
+                "lomash_tasks.dashboard.probe",
+                str(config),
+                "migrations",
+                "cache",
+                "aws",
+            ],
+            env,
+            root,
+        )
     finally:
         if driver is not None:
             driver.quit()
@@ -145,20 +188,33 @@ def main() -> None:
     print(f"\npage load in headless Chromium ({args.runs} fresh loads, median):")
     for key in ("domcontentloaded", "load", "first state"):
         values = [run[key] for run in loads]
-        print(f"  {key:<32} {statistics.median(values):7.0f} ms   "
-              f"(min {min(values):.0f}, max {max(values):.0f})")
+        print(
+            f"  {key:<32} {statistics.median(values):7.0f} ms   "
+            f"(min {min(values):.0f}, max {max(values):.0f})"
+        )
     print("\nmemory (MB):                         RSS     PSS    peak RSS")
-    for label, m in (("dashboard, idle", idle), ("dashboard, one page open", one),
-                     ("dashboard, ten pages open", ten)):
+    for label, m in (
+        ("dashboard, idle", idle),
+        ("dashboard, one page open", one),
+        ("dashboard, ten pages open", ten),
+    ):
         print(f"  {label:<32} {m['rss']:7.1f} {m['pss']:7.1f} {m['peak']:9.1f}")
-    print(f"  {'inv services.status (one run)':<32} {'':7} {'':7} {status_mb:9.1f}   "
-          f"({status_s:.2f} s)")
-    print(f"  {'probe child (one run)':<32} {'':7} {'':7} {probe_mb:9.1f}   ({probe_s:.2f} s; "
-          f"every 10 s while a page is open, AWS once a minute)")
-    print(f"\ncpu with one page open, over 60 s: the dashboard {cpu[0] * 100:.1f}% of one core, "
-          f"its probe children {cpu[1] * 100:.1f}%")
-    print(f"target: the server under 40 MB RSS: "
-          f"{'met' if max(idle['rss'], one['rss'], ten['rss']) < 40 else 'NOT met'}")
+    print(
+        f"  {'inv services.status (one run)':<32} {'':7} {'':7} {status_mb:9.1f}   "
+        f"({status_s:.2f} s)"
+    )
+    print(
+        f"  {'probe child (one run)':<32} {'':7} {'':7} {probe_mb:9.1f}   ({probe_s:.2f} s; "
+        f"every 10 s while a page is open, AWS once a minute)"
+    )
+    print(
+        f"\ncpu with one page open, over 60 s: the dashboard {cpu[0] * 100:.1f}% of one core, "
+        f"its probe children {cpu[1] * 100:.1f}%"
+    )
+    print(
+        f"target: the server under 40 MB RSS: "
+        f"{'met' if max(idle['rss'], one['rss'], ten['rss']) < 40 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from _common import SUITE_ROOT, median, row, timed
 
-OLD_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?=@)")
+OLD_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?=@)"
+)
 MB = 1_000_000
 
 
@@ -32,6 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from conftest import make_workspace
+
     from lomash_tasks import masking
     from lomash_tasks.env import files as envfiles
 
@@ -40,12 +43,22 @@ def main() -> None:
         root = make_workspace(parent / "ws")
         env = root / "services/auth-service/.env"
         text = (root / "services/auth-service/.env.example").read_text()
-        text += ("JWT_PRIVATE_KEY=" + "k" * MB + "\n"
-                 + "BIG_URL=https://example.test/" + "p" * MB + "\n"
-                 + "BIG_NOTE=\"" + "line\\n" * (MB // 6) + "\"\n")
+        text += (
+            "JWT_PRIVATE_KEY="
+            + "k" * MB
+            + "\n"
+            + "BIG_URL=https://example.test/"
+            + "p" * MB
+            + "\n"
+            + 'BIG_NOTE="'
+            + "line\\n" * (MB // 6)
+            + '"\n'
+        )
         env.write_text(text)
         cmd = [sys.executable, "-m", "invoke", "env.show", "auth"]
-        shown = [timed(cmd, SUITE_ROOT, {"INVOKE_WORKSPACE_ROOT": str(root)}) for _ in range(args.runs)]
+        shown = [
+            timed(cmd, SUITE_ROOT, {"INVOKE_WORKSPACE_ROOT": str(root)}) for _ in range(args.runs)
+        ]
         parse, masked = [], []
         line = "DATABASE_URL=postgresql://u:pw@h/d " + "a" * MB
         for _ in range(args.runs):
@@ -57,8 +70,13 @@ def main() -> None:
             masked.append(time.perf_counter() - began)
         print(f"A .env with three values of 1 MB, median of {args.runs} runs")
         verdict = "met" if median(shown) < 1.0 else "missed"
-        print(row("(a) inv env.show auth (masked), whole process", median(shown),
-                  f"target < 1000 ms ({verdict})"))
+        print(
+            row(
+                "(a) inv env.show auth (masked), whole process",
+                median(shown),
+                f"target < 1000 ms ({verdict})",
+            )
+        )
         print(row("(b) parse the file (Node dotenv's grammar)", median(parse)))
         print(row("(b) mask one 1 MB line", median(masked)))
         for size in (20_000, 40_000, 80_000):
@@ -69,8 +87,13 @@ def main() -> None:
             began = time.perf_counter()
             masking.mask(value)
             new = time.perf_counter() - began
-            print(row(f"(c) {size // 1000} kB value: old URL pattern / mask() today", old,
-                      f"vs {new * 1000:.1f} ms: {old / max(new, 1e-9):.0f}x"))
+            print(
+                row(
+                    f"(c) {size // 1000} kB value: old URL pattern / mask() today",
+                    old,
+                    f"vs {new * 1000:.1f} ms: {old / max(new, 1e-9):.0f}x",
+                )
+            )
     finally:
         shutil.rmtree(parent, ignore_errors=True)
 

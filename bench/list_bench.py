@@ -29,9 +29,14 @@ def run_once(cwd: Path) -> tuple[float, float]:
     """Wall and CPU seconds of one `inv --list` in `cwd`, bytecode cache on as a user has it."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "--list"], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "--list"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     if status != 0:
@@ -40,21 +45,23 @@ def run_once(cwd: Path) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def measure(runs: int, suite: Path = SUITE_ROOT, bare: Path | None = None
-            ) -> tuple[dict[str, float], dict[str, float]]:
+def measure(
+    runs: int, suite: Path = SUITE_ROOT, bare: Path | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
     """Medians of `runs` ABBA rounds: ({suite, bare, ratio} in wall seconds, the same in CPU)."""
     with tempfile.TemporaryDirectory() as tmp:
         if bare is None:
             bare = Path(tmp)
             (bare / "tasks.py").write_text(
-                "from invoke import task\n\n@task\ndef hello(c):\n    \"\"\"Say hello.\"\"\"\n"
-                "    print('hello')\n")
+                'from invoke import task\n\n@task\ndef hello(c):\n    """Say hello."""\n'
+                "    print('hello')\n"
+            )
         for cwd in (suite, bare):  # warm-up: caches filled, bytecode written
             run_once(cwd)
         got: dict[str, list[tuple[float, float]]] = {"suite": [], "bare": []}
         for n in range(runs):
             order = [("suite", suite), ("bare", bare)]
-            for name, cwd in (order if n % 2 == 0 else order[::-1]):
+            for name, cwd in order if n % 2 == 0 else order[::-1]:
                 got[name].append(run_once(cwd))
     out = []
     for i in (0, 1):
@@ -72,15 +79,20 @@ def _spin(stop: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
-    parser.add_argument("--busy", type=int, default=-1,
-                        help="Processes spinning meanwhile (default: one series with none, one "
-                             "with one per core).")
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=-1,
+        help="Processes spinning meanwhile (default: one series with none, one with one per core).",
+    )
     args = parser.parse_args()
     series = [args.busy] if args.busy >= 0 else [0, os.cpu_count() or 2]
     ok = True
     for busy in series:
-        spinners = [multiprocessing.Process(target=_spin, args=(time.monotonic() + 600,),
-                                            daemon=True) for _ in range(busy)]
+        spinners = [
+            multiprocessing.Process(target=_spin, args=(time.monotonic() + 600,), daemon=True)
+            for _ in range(busy)
+        ]
         for p in spinners:
             p.start()
         try:
@@ -91,14 +103,22 @@ def main() -> None:
                 p.join()
         met = wall["ratio"] <= 1.1
         ok = ok and met
-        print(f"inv --list, median of {args.runs} ABBA rounds, {busy} spinning process(es) "
-              f"beside, load {os.getloadavg()[0]:.1f}")
-        print(f"  bare Invoke project (one task)   {wall['bare'] * 1000:6.0f} ms wall "
-              f"{cpu['bare'] * 1000:6.0f} ms CPU")
-        print(f"  Lomash Wood suite                {wall['suite'] * 1000:6.0f} ms wall "
-              f"{cpu['suite'] * 1000:6.0f} ms CPU")
-        print(f"  ratio                            {wall['ratio']:6.2f}x wall "
-              f"{cpu['ratio']:6.2f}x CPU   target <= 1.10x: {'met' if met else 'NOT MET'}")
+        print(
+            f"inv --list, median of {args.runs} ABBA rounds, {busy} spinning process(es) "
+            f"beside, load {os.getloadavg()[0]:.1f}"
+        )
+        print(
+            f"  bare Invoke project (one task)   {wall['bare'] * 1000:6.0f} ms wall "
+            f"{cpu['bare'] * 1000:6.0f} ms CPU"
+        )
+        print(
+            f"  Lomash Wood suite                {wall['suite'] * 1000:6.0f} ms wall "
+            f"{cpu['suite'] * 1000:6.0f} ms CPU"
+        )
+        print(
+            f"  ratio                            {wall['ratio']:6.2f}x wall "
+            f"{cpu['ratio']:6.2f}x CPU   target <= 1.10x: {'met' if met else 'NOT MET'}"
+        )
 
 
 if __name__ == "__main__":

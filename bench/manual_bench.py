@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 from _common import SUITE_ROOT
-
 from conftest import free_port, make_workspace, stack_config  # noqa: E402  (tests/ is on the path)
 
 
@@ -39,8 +38,14 @@ def run_inv(env: dict, *args: str) -> tuple[float, float, dict | None]:
         full.pop(key, None)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(inv_cmd(*args), cwd=SUITE_ROOT, env=full, stdout=out,
-                                stderr=err, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            inv_cmd(*args),
+            cwd=SUITE_ROOT,
+            env=full,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - started
         out.seek(0)
@@ -53,8 +58,9 @@ def run_inv(env: dict, *args: str) -> tuple[float, float, dict | None]:
 
 
 def breakdown(data: dict) -> str:
-    return ", ".join(f"{s['step']} {s['seconds']:.2f}s" for s in data["steps"]
-                     if s["status"] not in ("skipped",))
+    return ", ".join(
+        f"{s['step']} {s['seconds']:.2f}s" for s in data["steps"] if s["status"] not in ("skipped",)
+    )
 
 
 def fresh_databases(env: dict) -> None:
@@ -78,12 +84,17 @@ def main() -> None:
     base.chmod(0o755)
     root = base / "ws"
     make_workspace(root, node_modules=True)
-    env = {"INVOKE_WORKSPACE_ROOT": str(root), "INVOKE_STACK_BACKEND": "embedded",
-           "INVOKE_SERVICE_OPTIONS_IN_SETUP": "0"}
+    env = {
+        "INVOKE_WORKSPACE_ROOT": str(root),
+        "INVOKE_STACK_BACKEND": "embedded",
+        "INVOKE_SERVICE_OPTIONS_IN_SETUP": "0",
+    }
     for key in ("POSTGRES", "REDIS", "AWS", "SMTP", "SMTP_WEB"):
         env[f"INVOKE_INFRA_{key}_PORT"] = str(free_port())
-    print(f"the manual path vs inv setup on a temporary workspace ({os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.1f})")
+    print(
+        f"the manual path vs inv setup on a temporary workspace ({os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.1f})"
+    )
     try:
         cold, rss_native, data = run_inv(env, "setup", "--runner", "native", "--json")
         print(f"  cold, native runner:  {cold:6.2f} s\n    {breakdown(data)}")
@@ -101,11 +112,21 @@ def main() -> None:
         _reset_aws(env)
         fresh_databases(env)
         started = time.perf_counter()
-        subprocess.run(["bash", str(script), str(root), str(pnpm), "127.0.0.1",
-                        env["INVOKE_INFRA_POSTGRES_PORT"],
-                        f"http://127.0.0.1:{env['INVOKE_INFRA_AWS_PORT']}"], check=True,
-                       env=dict(os.environ, PATH=path, PYTHON=sys.executable),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "bash",
+                str(script),
+                str(root),
+                str(pnpm),
+                "127.0.0.1",
+                env["INVOKE_INFRA_POSTGRES_PORT"],
+                f"http://127.0.0.1:{env['INVOKE_INFRA_AWS_PORT']}",
+            ],
+            check=True,
+            env=dict(os.environ, PATH=path, PYTHON=sys.executable),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         manual = time.perf_counter() - started
         _reset_aws(env)
         fresh_databases(env)
@@ -115,25 +136,39 @@ def main() -> None:
         same_n, _, _ = run_inv(env, "setup", "--runner", "native", "--json")
         print("  on the same running stack, fresh databases, no .env files:")
         print(f"    old README as bash (sequential pnpm exec prisma): {manual:6.2f} s")
-        print(f"    inv setup --runner prisma:                        {same_p:6.2f} s   "
-              f"ratio {same_p / manual:.2f}x")
-        print(f"    inv setup --runner native:                        {same_n:6.2f} s   "
-              f"ratio {same_n / manual:.2f}x")
-        print(f"  peak memory (max RSS of the inv process, its largest child included): "
-              f"cold native {rss_native:.0f} MiB, cold Prisma {rss_prisma:.0f} MiB, "
-              f"warm {rss_warm:.0f} MiB")
+        print(
+            f"    inv setup --runner prisma:                        {same_p:6.2f} s   "
+            f"ratio {same_p / manual:.2f}x"
+        )
+        print(
+            f"    inv setup --runner native:                        {same_n:6.2f} s   "
+            f"ratio {same_n / manual:.2f}x"
+        )
+        print(
+            f"  peak memory (max RSS of the inv process, its largest child included): "
+            f"cold native {rss_native:.0f} MiB, cold Prisma {rss_prisma:.0f} MiB, "
+            f"warm {rss_warm:.0f} MiB"
+        )
     finally:
-        subprocess.run(inv_cmd("stack.down", "--volumes", "--yes"), cwd=SUITE_ROOT,
-                       env=dict(os.environ, **env), capture_output=True)
+        subprocess.run(
+            inv_cmd("stack.down", "--volumes", "--yes"),
+            cwd=SUITE_ROOT,
+            env=dict(os.environ, **env),
+            capture_output=True,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
 def _reset_aws(env: dict) -> None:
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{env['INVOKE_INFRA_AWS_PORT']}",
-                      region_name="eu-west-2", aws_access_key_id="test",
-                      aws_secret_access_key="test")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{env['INVOKE_INFRA_AWS_PORT']}",
+        region_name="eu-west-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     for bucket in s3.list_buckets().get("Buckets", []):
         s3.delete_bucket(Bucket=bucket["Name"])
 

@@ -31,7 +31,6 @@ from _common import SUITE_ROOT, median, row
 
 
 def recreate(ws) -> None:
-    from lomash_tasks import connections
     from lomash_tasks.db import ops as database
 
     for svc in ws.registry.with_database:
@@ -46,9 +45,14 @@ def pnpm_loop(ws) -> float:
     began = time.perf_counter()
     for svc in ws.registry.with_database:
         env = dict(os.environ, DATABASE_URL=connections.database_url(ws, svc))
-        subprocess.run([str(pnpm), "--filter", svc.name, "exec", "prisma", "migrate", "deploy"],
-                       cwd=ws.root, env=env, check=True, capture_output=True,
-                       stdin=subprocess.DEVNULL)
+        subprocess.run(
+            [str(pnpm), "--filter", svc.name, "exec", "prisma", "migrate", "deploy"],
+            cwd=ws.root,
+            env=env,
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
     return time.perf_counter() - began
 
 
@@ -75,7 +79,9 @@ def single(ws, svc) -> float:
 
 def long_history(ws, runs: int, count: int) -> dict[str, list[float]]:
     """Native vs the Prisma CLI on a generated history of `count` migrations in one database."""
-    from migration_corpus import long_history as generate, write_history
+    from migration_corpus import long_history as generate
+    from migration_corpus import write_history
+
     from lomash_tasks.db import ops as database
     from lomash_tasks.db.migrate import native, prisma
 
@@ -122,16 +128,24 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--prisma-jobs", default="1,2,4,8")
     parser.add_argument("--native-jobs", default="1,4,8")
-    parser.add_argument("--history", type=int, default=300,
-                        help="migrations in the generated long history (0: skip it)")
-    parser.add_argument("--only-history", action="store_true",
-                        help="time only the long history, not the eight services")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=300,
+        help="migrations in the generated long history (0: skip it)",
+    )
+    parser.add_argument(
+        "--only-history",
+        action="store_true",
+        help="time only the long history, not the eight services",
+    )
     args = parser.parse_args()
 
     from conftest import make_workspace, stack_config, stack_env
+
     from lomash_tasks import stack as backends
-    from lomash_tasks.stack.base import Settings
     from lomash_tasks.context import plain
+    from lomash_tasks.stack.base import Settings
 
     parent = Path(tempfile.mkdtemp(prefix="migrate-bench-"))
     parent.chmod(0o755)
@@ -167,19 +181,24 @@ def main() -> None:
         shutil.rmtree(parent, ignore_errors=True)
 
     if history:
-        print(f"A generated history of {args.history} migrations in one database, median of "
-              f"{args.runs} runs ({os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f})")
+        print(
+            f"A generated history of {args.history} migrations in one database, median of "
+            f"{args.runs} runs ({os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f})"
+        )
         for label, values in history.items():
             print(row(label, median(values)))
         for kind in ("fresh", "no-op"):
-            ratio = (median(history[f"history {kind}: prisma migrate deploy"])
-                     / median(history[f"history {kind}: native runner"]))
+            ratio = median(history[f"history {kind}: prisma migrate deploy"]) / median(
+                history[f"history {kind}: native runner"]
+            )
             print(f"  {kind}: the native runner is {ratio:.1f}x faster than prisma migrate deploy")
     if args.only_history:
         return
     slowest = max(median(v) for k, v in times.items() if k.startswith("single:"))
-    print(f"Migrating 8 databases, median of {args.runs} runs "
-          f"({os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"Migrating 8 databases, median of {args.runs} runs "
+        f"({os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f})"
+    )
     for label, values in times.items():
         if label.startswith("single:"):
             print(row(f"single prisma deploy, {label[7:]}", median(values)))

@@ -58,8 +58,14 @@ def main() -> int:
         handle = Handle()
         handle.ws, handle.env = ws, env
         store_secrets(handle, "bench/staging", rds.urls)
-        cfg = target_config(base / "targets.yaml", "staging", stack=handle, rds=rds,
-                            prefix="bench/staging", sshd=sshd)
+        cfg = target_config(
+            base / "targets.yaml",
+            "staging",
+            stack=handle,
+            rds=rds,
+            prefix="bench/staging",
+            sshd=sshd,
+        )
         hop = Hop("127.0.0.1", sshd.port, sshd.user, str(sshd.key), str(sshd.known_hosts))
         pg = ws.registry.postgres
         opens = []
@@ -73,9 +79,14 @@ def main() -> int:
 
         def inv(*argv: str) -> float:
             began = time.perf_counter()
-            done = subprocess.run([str(SUITE / ".venv/bin/inv"), "-f", str(cfg), *argv],
-                                  cwd=SUITE, env=full, capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                [str(SUITE / ".venv/bin/inv"), "-f", str(cfg), *argv],
+                cwd=SUITE,
+                env=full,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
             took = time.perf_counter() - began
             if done.returncode not in (0, 1):
                 raise SystemExit(f"inv {' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
@@ -89,8 +100,10 @@ def main() -> int:
         print(f"load average: {os.getloadavg()[0]:.2f} (2 cores); runs: {args.runs}")
         print(f"tunnel open+close (in-process):         {med(opens) * 1000:7.0f} ms")
         print(f"inv db.status --service auth (local):   {med(local) * 1000:7.0f} ms")
-        print(f"  ... --target staging (via bastion):   {med(remote) * 1000:7.0f} ms "
-              f"({med(remote) / med(local):.2f}x)")
+        print(
+            f"  ... --target staging (via bastion):   {med(remote) * 1000:7.0f} ms "
+            f"({med(remote) / med(local):.2f}x)"
+        )
         rds.drop(ws)
     finally:
         if sshd is not None:

@@ -16,8 +16,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-QUICK = {"--runs": "3", "--warm-runs": "3", "--cold-runs": "1", "--services-runs": "1",
-         "--list-runs": "7"}
+QUICK = {
+    "--runs": "3",
+    "--warm-runs": "3",
+    "--cold-runs": "1",
+    "--services-runs": "1",
+    "--list-runs": "7",
+}
 
 
 def scripts() -> list[Path]:

@@ -45,17 +45,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 SUITE = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(SUITE), str(SUITE / "tests")]
 
 from conftest import make_npm_workspace, make_workspace, stack_env  # noqa: E402
-from lomash_tasks import processes  # noqa: E402
 from test_faults import descendants  # noqa: E402
 from test_services import NAMES, group_members, service_ports  # noqa: E402
+
+from lomash_tasks import processes  # noqa: E402
 
 PNPM = SUITE / "tools" / "node_modules" / ".bin" / "pnpm"
 
@@ -63,9 +64,15 @@ PNPM = SUITE / "tools" / "node_modules" / ".bin" / "pnpm"
 def inv(env, *args, check=True, timeout=300):
     full = {**os.environ, **env}
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=SUITE, env=full,
-                            capture_output=True, text=True, timeout=timeout,
-                            stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=SUITE,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     if check and result.returncode != 0:
         raise SystemExit(f"inv {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return time.perf_counter() - started, result
@@ -158,8 +165,11 @@ def write_ports(root, env, ports):
     for name, (port, _) in ports.items():
         folder = root / ("api-gateway" if name == "api-gateway" else f"services/{name}")
         path = folder / ".env"
-        lines = [line for line in path.read_text().splitlines()
-                 if not line.startswith("PORT=") and not line.endswith("_SERVICE_URL=")]
+        lines = [
+            line
+            for line in path.read_text().splitlines()
+            if not line.startswith("PORT=") and not line.endswith("_SERVICE_URL=")
+        ]
         lines.append(f"PORT={port}")
         if name == "api-gateway":
             lines = [line for line in lines if "_SERVICE_URL=" not in line]
@@ -175,33 +185,49 @@ class Kind:
 
     name: str
     make: Callable[[Path, bool], Path]
-    main: str                    # the source file a developer edits (relative to the service)
-    baseline: str                # what the baseline runs, for the table
+    main: str  # the source file a developer edits (relative to the service)
+    baseline: str  # what the baseline runs, for the table
     own: Callable[[list[str]], bool]  # a command line of a service's own process
-    write_ports: bool            # .env ports written here (else `inv setup`'s env step aligns)
+    write_ports: bool  # .env ports written here (else `inv setup`'s env step aligns)
 
     def start_baseline(self, root: Path, env: dict[str, str]) -> list[subprocess.Popen]:
         """The baseline's processes, each in a process group of its own (a terminal's)."""
-        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        quiet = dict(
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
         if self.name == "pnpm":
             return [subprocess.Popen([str(PNPM), "dev"], cwd=root, **quiet)]
         procs = []
         for name in NAMES:
             scripts = json.loads((folder(root, name) / "package.json").read_text())["scripts"]
             script = "dev" if "dev" in scripts else "start:dev"
-            procs.append(subprocess.Popen(["npm", "run", script], cwd=folder(root, name),
-                                          **quiet))
+            procs.append(subprocess.Popen(["npm", "run", script], cwd=folder(root, name), **quiet))
         return procs
 
 
 KINDS = {
-    "pnpm": Kind("pnpm", make_workspace, "src/index.js", "pnpm dev",
-                 lambda argv: bool(argv) and argv[0].endswith("node") and
-                 "pnpm" not in " ".join(argv), True),
-    "npm": Kind("npm", make_npm_workspace, "src/main.ts", "npm run dev/start:dev x9",
-                lambda argv: bool(argv) and argv[0].endswith("node") and
-                any(a.endswith("/ts-node") for a in argv), False),
+    "pnpm": Kind(
+        "pnpm",
+        make_workspace,
+        "src/index.js",
+        "pnpm dev",
+        lambda argv: bool(argv) and argv[0].endswith("node") and "pnpm" not in " ".join(argv),
+        True,
+    ),
+    "npm": Kind(
+        "npm",
+        make_npm_workspace,
+        "src/main.ts",
+        "npm run dev/start:dev x9",
+        lambda argv: (
+            bool(argv) and argv[0].endswith("node") and any(a.endswith("/ts-node") for a in argv)
+        ),
+        False,
+    ),
 }
 
 
@@ -244,8 +270,13 @@ def baseline_round(kind, root, ports):
         back = health(ports["customer-service"][0])[0] == 200
     finally:
         stop_groups(procs)
-    return {"seen": seen, "mem_services": mem_services, "mem_launchers": mem_launchers,
-            "reload": reload, "crash_back": back}
+    return {
+        "seen": seen,
+        "mem_services": mem_services,
+        "mem_launchers": mem_launchers,
+        "reload": reload,
+        "crash_back": back,
+    }
 
 
 def ours_round(kind, root, env, ports):
@@ -263,9 +294,17 @@ def ours_round(kind, root, env, ports):
     seen = crashed_latency(root, "analytics-service", ports["analytics-service"][0])
     time.sleep(0.5)
     down, _ = inv(env, "services.down")
-    return {"cold": cold, "warm": warm, "mem_services": mem_services,
-            "mem_launchers": mem_launchers, "mem_sup": mem_sup, "reload": reload,
-            "crash": crash, "seen": seen, "down": down}
+    return {
+        "cold": cold,
+        "warm": warm,
+        "mem_services": mem_services,
+        "mem_launchers": mem_launchers,
+        "mem_sup": mem_sup,
+        "reload": reload,
+        "crash": crash,
+        "seen": seen,
+        "down": down,
+    }
 
 
 def bench(kind: Kind, runs: int) -> None:
@@ -275,10 +314,13 @@ def bench(kind: Kind, runs: int) -> None:
     env = {**stack_env(root), "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded"}
     ports = service_ports(env)
     try:
-        seconds, _ = inv(env, "setup", "--backend", "embedded", "--runner", "native",
-                         "--skip", "services")
-        print(f"[{kind.name}] stack ready (inv setup --skip services) in {seconds:.1f}s; "
-              f"load {os.getloadavg()[0]:.2f}")
+        seconds, _ = inv(
+            env, "setup", "--backend", "embedded", "--runner", "native", "--skip", "services"
+        )
+        print(
+            f"[{kind.name}] stack ready (inv setup --skip services) in {seconds:.1f}s; "
+            f"load {os.getloadavg()[0]:.2f}"
+        )
         if kind.write_ports:
             write_ports(root, env, ports)
         baseline, ours = [], []
@@ -287,11 +329,13 @@ def bench(kind: Kind, runs: int) -> None:
             ours.append(ours_round(kind, root, env, ports))
             b, o = baseline[-1], ours[-1]
             silent = sorted(set(NAMES) - set(b["seen"]))
-            print(f"[{kind.name}] round {n + 1}: {kind.baseline} slowest "
-                  f"{max(b['seen'].values(), default=float('nan')):.2f}s "
-                  f"({len(b['seen'])}/9 answered{': not ' + ', '.join(silent) if silent else ''}"
-                  f"); services.up cold {o['cold']:.2f}s, warm {o['warm']:.2f}s; "
-                  f"load {os.getloadavg()[0]:.2f}")
+            print(
+                f"[{kind.name}] round {n + 1}: {kind.baseline} slowest "
+                f"{max(b['seen'].values(), default=float('nan')):.2f}s "
+                f"({len(b['seen'])}/9 answered{': not ' + ', '.join(silent) if silent else ''}"
+                f"); services.up cold {o['cold']:.2f}s, warm {o['warm']:.2f}s; "
+                f"load {os.getloadavg()[0]:.2f}"
+            )
         report(kind, baseline, ours)
     finally:
         inv(env, "teardown", check=False)
@@ -310,30 +354,43 @@ def report(kind: Kind, baseline: list[dict], ours: list[dict]) -> None:
     title = f"[{kind.name}] what"
     print()
     print(f"{title:<58} {kind.baseline:>24} {'services.up':>12}")
-    print(f"{'all nine answering /health 200 (slowest), s':<58} {slowest:>24.2f} "
-          f"{cold:>12.2f}   ratio {cold / slowest:.2f}x (target <= 1.5x)")
+    print(
+        f"{'all nine answering /health 200 (slowest), s':<58} {slowest:>24.2f} "
+        f"{cold:>12.2f}   ratio {cold / slowest:.2f}x (target <= 1.5x)"
+    )
     print(f"{'first service answering, s':<58} {first:>24.2f}")
     print(f"{'warm (all running), s':<58} {'-':>24} {med([o['warm'] for o in ours]):>12.2f}")
-    print(f"{'hot reload: edit -> new code answering, s':<58} "
-          f"{med([b['reload'] for b in baseline]):>24.2f} "
-          f"{med([o['reload'] for o in ours]):>12.2f}")
+    print(
+        f"{'hot reload: edit -> new code answering, s':<58} "
+        f"{med([b['reload'] for b in baseline]):>24.2f} "
+        f"{med([o['reload'] for o in ours]):>12.2f}"
+    )
     crash = [o["crash"] for o in ours if o["crash"] is not None]
     back = "never" if not any(b["crash_back"] for b in baseline) else "yes"
-    print(f"{'kill -9 of a group -> healthy again, s':<58} {back:>24} "
-          f"{(med(crash) if crash else nan):>12.2f}")
+    print(
+        f"{'kill -9 of a group -> healthy again, s':<58} {back:>24} "
+        f"{(med(crash) if crash else nan):>12.2f}"
+    )
     seen = [o["seen"] for o in ours if o["seen"] is not None]
-    print(f"{'kill -9 of the service alone -> status crashed, s':<58} {'never':>24} "
-          f"{(med(seen) if seen else nan):>12.2f}   (target <= 2 s)")
-    print(f"{'stop all (services.down), s':<58} {'-':>24} "
-          f"{med([o['down'] for o in ours]):>12.2f}")
-    for label, key in (("the services' own processes", "mem_services"),
-                       ("what starts and watches them", "mem_launchers")):
-        print(f"{'memory, MB RSS: ' + label:<58} "
-              f"{med([b[key][0] for b in baseline]):>24.0f} "
-              f"{med([o[key][0] for o in ours]):>12.0f}")
+    print(
+        f"{'kill -9 of the service alone -> status crashed, s':<58} {'never':>24} "
+        f"{(med(seen) if seen else nan):>12.2f}   (target <= 2 s)"
+    )
+    print(f"{'stop all (services.down), s':<58} {'-':>24} {med([o['down'] for o in ours]):>12.2f}")
+    for label, key in (
+        ("the services' own processes", "mem_services"),
+        ("what starts and watches them", "mem_launchers"),
+    ):
+        print(
+            f"{'memory, MB RSS: ' + label:<58} "
+            f"{med([b[key][0] for b in baseline]):>24.0f} "
+            f"{med([o[key][0] for o in ours]):>12.0f}"
+        )
     sup, sup_pss = med([o["mem_sup"][0] for o in ours]), med([o["mem_sup"][1] for o in ours])
-    print(f"{'memory, MB RSS; PSS: the supervisor':<58} {'-':>24} "
-          f"{sup:>8.0f}; {sup_pss:.0f}   (target < 30 MB)")
+    print(
+        f"{'memory, MB RSS; PSS: the supervisor':<58} {'-':>24} "
+        f"{sup:>8.0f}; {sup_pss:.0f}   (target < 30 MB)"
+    )
     print()
 
 
@@ -342,7 +399,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workspace", choices=["pnpm", "npm", "both"], default="both")
     args = parser.parse_args()
-    for name in (["pnpm", "npm"] if args.workspace == "both" else [args.workspace]):
+    for name in ["pnpm", "npm"] if args.workspace == "both" else [args.workspace]:
         bench(KINDS[name], args.runs)
 
 

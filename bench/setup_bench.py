@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import SUITE_ROOT
-
 from conftest import make_workspace, stack_env  # noqa: E402  (tests/ is on the path)
 
 PNPM = SUITE_ROOT / "tools" / "node_modules" / ".bin" / "pnpm"
@@ -57,19 +56,28 @@ class Suite:
     code: Path
     figures: dict = field(default_factory=dict)
 
-    def inv(self, env: dict, *args: str, check: bool = True, timeout: float = 600
-            ) -> tuple[float, str]:
+    def inv(
+        self, env: dict, *args: str, check: bool = True, timeout: float = 600
+    ) -> tuple[float, str]:
         """Wall seconds and stdout of `inv ARGS` run from this suite's code."""
         full = {k: v for k, v in os.environ.items() if k not in HIDDEN}
         full.update(env)
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.code,
-                                env=full, capture_output=True, text=True, timeout=timeout,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=self.code,
+            env=full,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         took = time.perf_counter() - started
         if check and result.returncode != 0:
-            raise SystemExit(f"[{self.label}] inv {' '.join(args)} failed ({result.returncode}):"
-                             f"\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            raise SystemExit(
+                f"[{self.label}] inv {' '.join(args)} failed ({result.returncode}):"
+                f"\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
         return took, result.stdout
 
     def add(self, key: str, value: float) -> None:
@@ -83,13 +91,28 @@ class Suite:
 def unpack(ref: str, dest: Path) -> Path:
     """The suite's code at `ref`, unpacked (no .git), its bytecode compiled."""
     dest.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(SUITE_ROOT), "archive", ref], check=True,
-                             capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(SUITE_ROOT), "archive", ref], check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "x", "-C", str(dest)], input=archive, check=True)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(dest / "lomash_tasks"),
-                    str(dest / "tasks.py")], check=True)
-    where = subprocess.run([sys.executable, "-c", "import lomash_tasks; print(lomash_tasks."
-                            "__file__)"], cwd=dest, capture_output=True, text=True, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            str(dest / "lomash_tasks"),
+            str(dest / "tasks.py"),
+        ],
+        check=True,
+    )
+    where = subprocess.run(
+        [sys.executable, "-c", "import lomash_tasks; print(lomash_tasks.__file__)"],
+        cwd=dest,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     if not where.stdout.strip().startswith(str(dest)):
         raise SystemExit(f"{ref}: its lomash_tasks is not the one imported from {dest}")
     return dest
@@ -101,13 +124,17 @@ def workspace(base: Path, name: str) -> tuple[Path, dict]:
 
 
 def steps(stdout: str) -> dict[str, float]:
-    return {s["step"]: s["seconds"] for s in json.loads(stdout)["steps"]
-            if s["status"] not in ("skipped",)}
+    return {
+        s["step"]: s["seconds"]
+        for s in json.loads(stdout)["steps"]
+        if s["status"] not in ("skipped",)
+    }
 
 
 def breakdown(times: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(times.items(), key=lambda kv: -kv[1])
-                     if v >= 0.05)
+    return ", ".join(
+        f"{k} {v:.2f}" for k, v in sorted(times.items(), key=lambda kv: -kv[1]) if v >= 0.05
+    )
 
 
 # -- cold ---------------------------------------------------------------------------------------
@@ -119,8 +146,11 @@ def cold_round(suite: Suite, base: Path, runner: str | None, n: int) -> None:
         key = f"cold {runner or 'default'}"
         suite.add(key, took)
         suite.figures.setdefault(f"{key} steps", []).append(steps(out))
-        print(f"  [{suite.label}] cold, {runner or 'default'} runner: {took:5.2f} s "
-              f"({breakdown(steps(out))}); {load()}", flush=True)
+        print(
+            f"  [{suite.label}] cold, {runner or 'default'} runner: {took:5.2f} s "
+            f"({breakdown(steps(out))}); {load()}",
+            flush=True,
+        )
     finally:
         suite.inv(env, "teardown", "--volumes", "--yes", check=False, timeout=180)
         shutil.rmtree(root, ignore_errors=True)
@@ -128,8 +158,11 @@ def cold_round(suite: Suite, base: Path, runner: str | None, n: int) -> None:
 
 # -- services ----------------------------------------------------------------------------------
 def service_ports(env: dict) -> list[int]:
-    return [int(v) for k, v in env.items()
-            if k.startswith("INVOKE_SERVICES_") and k.endswith("_PORT") and "DEBUG" not in k]
+    return [
+        int(v)
+        for k, v in env.items()
+        if k.startswith("INVOKE_SERVICES_") and k.endswith("_PORT") and "DEBUG" not in k
+    ]
 
 
 def all_healthy(ports: list[int], since: float, deadline: float = 90.0) -> float | None:
@@ -149,9 +182,15 @@ def pnpm_dev(root: Path, ports: list[int]) -> float | None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
     env["PATH"] = f"{PNPM.parent}{os.pathsep}{env.get('PATH', '')}"
     started = time.perf_counter()
-    proc = subprocess.Popen([str(PNPM), "dev"], cwd=root, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(PNPM), "dev"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         return all_healthy(ports, started)
     finally:
@@ -197,10 +236,15 @@ def main() -> None:
         suites.insert(0, Suite(args.compare, unpack(args.compare, base / "code-compare")))
     bare = base / "bare"
     bare.mkdir()
-    (bare / "tasks.py").write_text("from invoke import task\n\n@task\ndef hello(c):\n"
-                                   "    \"\"\"Say hello.\"\"\"\n    print('hello')\n")
-    print(f"inv setup, side by side ({os.cpu_count()} cores, {load()}); suites: "
-          f"{', '.join(s.label for s in suites)}", flush=True)
+    (bare / "tasks.py").write_text(
+        "from invoke import task\n\n@task\ndef hello(c):\n"
+        '    """Say hello."""\n    print(\'hello\')\n'
+    )
+    print(
+        f"inv setup, side by side ({os.cpu_count()} cores, {load()}); suites: "
+        f"{', '.join(s.label for s in suites)}",
+        flush=True,
+    )
     warm: dict[str, tuple[Path, dict]] = {}
     try:
         print("cold (fresh workspace copy each time):", flush=True)
@@ -225,9 +269,11 @@ def main() -> None:
                 suite.add("warm", suite.inv(warm[suite.label][1], "setup")[0])
         bare_list = bare_inv.median("list")
         for suite in suites:
-            print(f"  [{suite.label}] warm {suite.median('warm'):.2f} s, bare inv --list "
-                  f"{bare_list:.3f} s: {suite.median('warm') / bare_list:.1f}x; {load()}",
-                  flush=True)
+            print(
+                f"  [{suite.label}] warm {suite.median('warm'):.2f} s, bare inv --list "
+                f"{bare_list:.3f} s: {suite.median('warm') / bare_list:.1f}x; {load()}",
+                flush=True,
+            )
 
         print("services (cold services.up vs pnpm dev):", flush=True)
         for suite in suites:
@@ -243,8 +289,11 @@ def main() -> None:
                 if baseline:
                     suite.add("pnpm dev", baseline)
                 suite.add("services.up", took)
-                print(f"  [{suite.label}] round {n + 1}: services.up {took:.2f} s, pnpm dev "
-                      f"{baseline or float('nan'):.2f} s; {load()}", flush=True)
+                print(
+                    f"  [{suite.label}] round {n + 1}: services.up {took:.2f} s, pnpm dev "
+                    f"{baseline or float('nan'):.2f} s; {load()}",
+                    flush=True,
+                )
 
         from list_bench import measure
 
@@ -253,43 +302,58 @@ def main() -> None:
             wall, cpu = measure(args.list_runs, suite.code, bare)
             suite.figures["list"] = [wall["ratio"]]
             suite.figures["list cpu"] = [cpu["ratio"]]
-            print(f"  [{suite.label}] {wall['suite'] * 1000:.0f} ms vs bare "
-                  f"{wall['bare'] * 1000:.0f} ms: {wall['ratio']:.2f}x (CPU time "
-                  f"{cpu['ratio']:.2f}x); {load()}", flush=True)
+            print(
+                f"  [{suite.label}] {wall['suite'] * 1000:.0f} ms vs bare "
+                f"{wall['bare'] * 1000:.0f} ms: {wall['ratio']:.2f}x (CPU time "
+                f"{cpu['ratio']:.2f}x); {load()}",
+                flush=True,
+            )
         report(suites, bare_list)
     finally:
         for suite in suites:
             if suite.label in warm:
-                suite.inv(warm[suite.label][1], "teardown", "--volumes", "--yes", check=False,
-                          timeout=180)
+                suite.inv(
+                    warm[suite.label][1], "teardown", "--volumes", "--yes", check=False, timeout=180
+                )
         shutil.rmtree(base, ignore_errors=True)
 
 
 def report(suites: list[Suite], bare_list: float) -> None:
     print(f"\nissue 19's figures (medians; {load()} at the end)")
-    head = f"{'path':<52}" + "".join(f"{s.label:>16}" for s in suites) + \
-        f"{'target':>22}  {'now':<8}"
+    head = (
+        f"{'path':<52}" + "".join(f"{s.label:>16}" for s in suites) + f"{'target':>22}  {'now':<8}"
+    )
     print(head)
     print("-" * len(head))
     now = suites[-1]
 
     def row(label: str, values: list[str], target: str, ok: bool | None) -> None:
-        print(f"{label:<52}" + "".join(f"{v:>16}" for v in values) + f"{target:>22}  "
-              f"{verdict(ok)}")
+        print(f"{label:<52}" + "".join(f"{v:>16}" for v in values) + f"{target:>22}  {verdict(ok)}")
 
     def fig(suite: Suite, key: str, fmt: str = "{:.2f} s") -> str:
         value = suite.median(key)
         return "-" if value is None else fmt.format(value)
 
     warm = now.median("warm")
-    row("warm inv setup (all running, 9 healthy)", [fig(s, "warm") for s in suites],
-        "<= 0.5 s", warm is not None and warm <= 0.5)
-    row("  as a ratio to a bare project's inv --list",
-        [f"{s.median('warm') / bare_list:.1f}x" for s in suites], "<= 4x",
-        warm is not None and warm / bare_list <= 4)
+    row(
+        "warm inv setup (all running, 9 healthy)",
+        [fig(s, "warm") for s in suites],
+        "<= 0.5 s",
+        warm is not None and warm <= 0.5,
+    )
+    row(
+        "  as a ratio to a bare project's inv --list",
+        [f"{s.median('warm') / bare_list:.1f}x" for s in suites],
+        "<= 4x",
+        warm is not None and warm / bare_list <= 4,
+    )
     native = now.median("cold native")
-    row("cold inv setup, native runner", [fig(s, "cold native") for s in suites], "<= 5 s",
-        native is not None and native <= 5)
+    row(
+        "cold inv setup, native runner",
+        [fig(s, "cold native") for s in suites],
+        "<= 5 s",
+        native is not None and native <= 5,
+    )
     for s in suites:
         parts = s.figures.get("cold native steps") or []
         if parts:
@@ -297,23 +361,38 @@ def report(suites: list[Suite], bare_list: float) -> None:
             print(f"    [{s.label}] {breakdown(merged)}")
     default = now.median("cold default")
     row("cold inv setup, default runner", [fig(s, "cold default") for s in suites], "", None)
-    row("  as a ratio to the native runner",
+    row(
+        "  as a ratio to the native runner",
         [f"{s.median('cold default') / s.median('cold native'):.2f}x" for s in suites],
-        "<= 1.5x", default is not None and native and default / native <= 1.5)
+        "<= 1.5x",
+        default is not None and native and default / native <= 1.5,
+    )
     if any(s.median("cold prisma") for s in suites):
-        row("cold inv setup --runner prisma (reference)", [fig(s, "cold prisma") for s in suites],
-            "", None)
+        row(
+            "cold inv setup --runner prisma (reference)",
+            [fig(s, "cold prisma") for s in suites],
+            "",
+            None,
+        )
     row("cold services.up, all nine healthy", [fig(s, "services.up") for s in suites], "", None)
-    row("  the workspace's pnpm dev, slowest healthy", [fig(s, "pnpm dev") for s in suites],
-        "", None)
+    row(
+        "  the workspace's pnpm dev, slowest healthy",
+        [fig(s, "pnpm dev") for s in suites],
+        "",
+        None,
+    )
     ratios = []
     for s in suites:
         up, dev = s.median("services.up"), s.median("pnpm dev")
         ratios.append(f"{up / dev:.2f}x" if up and dev else "-")
     up, dev = now.median("services.up"), now.median("pnpm dev")
     row("  services.up / pnpm dev", ratios, "<= 0.5x", bool(up and dev and up / dev <= 0.5))
-    row("inv --list / a bare project's", [fig(s, "list", "{:.2f}x") for s in suites], "<= 1.1x",
-        now.median("list") is not None and now.median("list") <= 1.1)
+    row(
+        "inv --list / a bare project's",
+        [fig(s, "list", "{:.2f}x") for s in suites],
+        "<= 1.1x",
+        now.median("list") is not None and now.median("list") <= 1.1,
+    )
     row("  the same in CPU time", [fig(s, "list cpu", "{:.2f}x") for s in suites], "", None)
 
 

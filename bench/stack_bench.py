@@ -47,8 +47,14 @@ def inv(env: dict[str, str], *args: str) -> float:
     full = dict(os.environ)
     full.update(env)
     start = time.perf_counter()
-    result = subprocess.run([str(SUITE / ".venv/bin/inv"), *args], cwd=SUITE, env=full,
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [str(SUITE / ".venv/bin/inv"), *args],
+        cwd=SUITE,
+        env=full,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     took = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"inv {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -60,20 +66,24 @@ def workspace_of(env: dict[str, str]):
     from lomash_tasks.registry import Registry
     from lomash_tasks.workspace import Workspace
 
-    overrides = {"infra": {
-        "postgres": {"port": int(env["INVOKE_INFRA_POSTGRES_PORT"])},
-        "redis": {"port": int(env["INVOKE_INFRA_REDIS_PORT"])},
-        "smtp": {"port": int(env["INVOKE_INFRA_SMTP_PORT"]),
-                 "web_port": int(env["INVOKE_INFRA_SMTP_WEB_PORT"])},
-        "aws": {"port": int(env["INVOKE_INFRA_AWS_PORT"])}}}
+    overrides = {
+        "infra": {
+            "postgres": {"port": int(env["INVOKE_INFRA_POSTGRES_PORT"])},
+            "redis": {"port": int(env["INVOKE_INFRA_REDIS_PORT"])},
+            "smtp": {
+                "port": int(env["INVOKE_INFRA_SMTP_PORT"]),
+                "web_port": int(env["INVOKE_INFRA_SMTP_WEB_PORT"]),
+            },
+            "aws": {"port": int(env["INVOKE_INFRA_AWS_PORT"])},
+        }
+    }
     config = load_config(overrides=overrides, env=False)
     return Workspace.locate(env["INVOKE_WORKSPACE_ROOT"], Registry.from_mapping(plain(config)))
 
 
 def latency(ws, part_name: str) -> float:
     """Seconds from the server accepting connections to wait_for() returning ready."""
-    from lomash_tasks.stack import ports
-    from lomash_tasks.stack import probes
+    from lomash_tasks.stack import ports, probes
     from lomash_tasks.stack.base import Settings
     from lomash_tasks.stack.embedded import EmbeddedBackend
 
@@ -137,30 +147,51 @@ def main() -> int:
             for part in PARTS:
                 lat[part].append(latency(ws, part))
             inv(env, "stack.down", "--backend", "embedded", "--volumes", "--yes")
-            print(f"run {run + 1}/{args.runs}: cold {cold[-1]:.2f} s, cold with a template "
-                  f"{cold_cached[-1]:.2f} s", flush=True)
+            print(
+                f"run {run + 1}/{args.runs}: cold {cold[-1]:.2f} s, cold with a template "
+                f"{cold_cached[-1]:.2f} s",
+                flush=True,
+            )
     finally:
         for env in envs:
-            subprocess.run([str(SUITE / ".venv/bin/inv"), "stack.down", "--backend", "embedded",
-                            "--volumes", "--yes"], cwd=SUITE, env={**os.environ, **env},
-                           capture_output=True)
+            subprocess.run(
+                [
+                    str(SUITE / ".venv/bin/inv"),
+                    "stack.down",
+                    "--backend",
+                    "embedded",
+                    "--volumes",
+                    "--yes",
+                ],
+                cwd=SUITE,
+                env={**os.environ, **env},
+                capture_output=True,
+            )
         shutil.rmtree(base, ignore_errors=True)
 
     med = statistics.median
     inv_list = med([inv({}, "--list") for _ in range(3)])
     load = os.getloadavg()
-    print(f"\nembedded stack, median of {args.runs} runs ({os.cpu_count()} CPUs, load average "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
-    print(f"  cold stack.up, empty template cache   {med(cold):6.2f} s   target <= 5 s   "
-          f"(min {min(cold):.2f}, max {max(cold):.2f})")
-    print(f"  cold stack.up, cluster from the cache {med(cold_cached):6.2f} s   target <= 5 s   "
-          f"(min {min(cold_cached):.2f}, max {max(cold_cached):.2f})")
+    print(
+        f"\nembedded stack, median of {args.runs} runs ({os.cpu_count()} CPUs, load average "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f})"
+    )
+    print(
+        f"  cold stack.up, empty template cache   {med(cold):6.2f} s   target <= 5 s   "
+        f"(min {min(cold):.2f}, max {max(cold):.2f})"
+    )
+    print(
+        f"  cold stack.up, cluster from the cache {med(cold_cached):6.2f} s   target <= 5 s   "
+        f"(min {min(cold_cached):.2f}, max {max(cold_cached):.2f})"
+    )
     print(f"  `inv --list` on this machine now      {inv_list:6.3f} s   (inv's own start-up)")
     print(f"  warm stack.up (inv, all running)      {med(warm_inv):6.3f} s   target <= 0.5 s")
     print(f"  warm backend.up() in process          {med(warm_call) * 1000:6.1f} ms")
     for part in PARTS:
-        print(f"  readiness latency {part:<9}           {med(lat[part]) * 1000:6.1f} ms  "
-              f"target <= 50 ms (max {max(lat[part]) * 1000:.1f})")
+        print(
+            f"  readiness latency {part:<9}           {med(lat[part]) * 1000:6.1f} ms  "
+            f"target <= 50 ms (max {max(lat[part]) * 1000:.1f})"
+        )
     return 0
 
 

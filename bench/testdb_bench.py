@@ -31,12 +31,16 @@ from _common import SUITE_ROOT, median, row, timed
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--services", default="auth,order",
-                        help="comma-separated aliases (order has two migrations)")
+    parser.add_argument(
+        "--services",
+        default="auth,order",
+        help="comma-separated aliases (order has two migrations)",
+    )
     parser.add_argument("--runners", default="native,prisma")
     args = parser.parse_args()
 
     from conftest import make_workspace, stack_config, stack_env
+
     from lomash_tasks import stack as backends
     from lomash_tasks.context import plain
     from lomash_tasks.db import environments
@@ -71,8 +75,7 @@ def main() -> None:
             for svc in services:
                 name = environments.template_name(test, svc)
                 environments._drop(ws, name)  # a miss: the first build, timed on its own
-                add(f"{svc.alias}: first reset, template made ({runner})",
-                    reset(svc, runner, True))
+                add(f"{svc.alias}: first reset, template made ({runner})", reset(svc, runner, True))
         for _ in range(args.runs):
             for runner in runners:
                 for svc in services:
@@ -82,26 +85,36 @@ def main() -> None:
         environ = {**env, "INVOKE_DB_RUNNER": "native"}
         timed(inv + ["env.copy", "--env", "test"], SUITE_ROOT, environ)
         for _ in range(args.runs):
-            add("inv db.reset --env test --service auth --yes (template)",
-                timed(inv + ["db.reset", "--env", "test", "--service", "auth", "--yes"],
-                      SUITE_ROOT, environ))
-            add("inv test --service auth --kind e2e (reset + node --test)",
-                timed(inv + ["test", "--service", "auth", "--kind", "e2e"], SUITE_ROOT,
-                      environ))
+            add(
+                "inv db.reset --env test --service auth --yes (template)",
+                timed(
+                    inv + ["db.reset", "--env", "test", "--service", "auth", "--yes"],
+                    SUITE_ROOT,
+                    environ,
+                ),
+            )
+            add(
+                "inv test --service auth --kind e2e (reset + node --test)",
+                timed(inv + ["test", "--service", "auth", "--kind", "e2e"], SUITE_ROOT, environ),
+            )
     finally:
         backend.down()
         shutil.rmtree(parent, ignore_errors=True)
 
-    print(f"Resetting a test database, median of {args.runs} runs ({os.cpu_count()} CPUs; "
-          f"load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"Resetting a test database, median of {args.runs} runs ({os.cpu_count()} CPUs; "
+        f"load average {os.getloadavg()[0]:.1f})"
+    )
     for label, values in times.items():
         print(row(label, median(values)))
     for runner in runners:
         for svc in services:
             a = median(times[f"{svc.alias}: (a) template clone ({runner})"])
             b = median(times[f"{svc.alias}: (b) from scratch ({runner})"])
-            print(f"  {svc.alias}, {runner} runner: the template clone takes {a / b:.2f}x the "
-                  f"time of a reset from scratch ({a * 1000:.0f} ms vs {b * 1000:.0f} ms)")
+            print(
+                f"  {svc.alias}, {runner} runner: the template clone takes {a / b:.2f}x the "
+                f"time of a reset from scratch ({a * 1000:.0f} ms vs {b * 1000:.0f} ms)"
+            )
 
 
 if __name__ == "__main__":

@@ -9,15 +9,16 @@ carry names and key names only.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from lomash_tasks import connections, masking
 from lomash_tasks.env import files as envfiles
-from lomash_tasks.stack import ports
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
+from lomash_tasks.stack import ports
 from lomash_tasks.workspace import Workspace
 
 DLQ_SUFFIX = "-dlq"
@@ -29,9 +30,9 @@ NOT_SECRET_SUFFIXES = ("_PREFIX", "_PATH")  # e.g. SECRETS_MANAGER_PREFIX: names
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str      # bucket | queue | secret | ses
+    kind: str  # bucket | queue | secret | ses
     name: str
-    status: str    # created | updated | exists | unchanged | skipped
+    status: str  # created | updated | exists | unchanged | skipped
     detail: str = ""
 
     @property
@@ -58,7 +59,7 @@ class AwsReport:
 
     @property
     def state(self) -> str:
-        """"done" when anything was created or updated, "already done" otherwise."""
+        """ "done" when anything was created or updated, "already done" otherwise."""
         return "done" if self.changed else "already done"
 
     def counts(self) -> dict[str, int]:
@@ -72,8 +73,11 @@ class AwsReport:
         return ", ".join(f"{n} {s}" for s, n in self.counts().items()) or "nothing to do"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "counts": self.counts(),
-                "steps": {k: [o.as_dict() for o in v] for k, v in self.steps.items()}}
+        return {
+            "state": self.state,
+            "counts": self.counts(),
+            "steps": {k: [o.as_dict() for o in v] for k, v in self.steps.items()},
+        }
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -83,12 +87,14 @@ class _Calls:
     def __init__(self, ws: Workspace, what: str) -> None:
         self.ws, self.what = ws, what
 
-    def __enter__(self) -> "_Calls":
+    def __enter__(self) -> _Calls:
         aws = self.ws.registry.aws
         if not ports.answers(aws.host, aws.port, timeout=1.0):
-            raise UserError(f"Cannot reach the AWS endpoint at {aws.url} to {self.what}: nothing "
-                            f"listens on {aws.address}. Start the stack (`inv stack.up`) and "
-                            f"check it with `inv aws.wait`.")
+            raise UserError(
+                f"Cannot reach the AWS endpoint at {aws.url} to {self.what}: nothing "
+                f"listens on {aws.address}. Start the stack (`inv stack.up`) and "
+                f"check it with `inv aws.wait`."
+            )
         return self
 
     def __exit__(self, kind, exc, tb) -> bool:
@@ -97,11 +103,20 @@ class _Calls:
         import botocore.exceptions as bce
 
         url = self.ws.registry.aws.url
-        if isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError,
-                            bce.ReadTimeoutError, ConnectionError)):
-            raise UserError(f"Cannot reach the AWS endpoint at {url} to {self.what}: {exc}. "
-                            f"Start the stack (`inv stack.up`) and check it with "
-                            f"`inv aws.wait`.") from None
+        if isinstance(
+            exc,
+            (
+                bce.EndpointConnectionError,
+                bce.ConnectTimeoutError,
+                bce.ReadTimeoutError,
+                ConnectionError,
+            ),
+        ):
+            raise UserError(
+                f"Cannot reach the AWS endpoint at {url} to {self.what}: {exc}. "
+                f"Start the stack (`inv stack.up`) and check it with "
+                f"`inv aws.wait`."
+            ) from None
         if isinstance(exc, (bce.ClientError, bce.BotoCoreError)):
             raise UserError(f"The AWS endpoint at {url} refused to {self.what}: {exc}") from None
         return False
@@ -184,13 +199,13 @@ def ensure_queues(ws: Workspace, max_receive_count: int = MAX_RECEIVE_COUNT) -> 
             else:
                 out.append(Outcome("queue", dlq_name, "exists", "dead-letter queue"))
             dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-                "Attributes"]["QueueArn"]
+                "Attributes"
+            ]["QueueArn"]
             policy = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
             detail = f"dead letters after {max_receive_count} receives -> {dlq_name}"
             url = _queue_url(sqs, name)
             if url is None:
-                sqs.create_queue(QueueName=name,
-                                 Attributes={"RedrivePolicy": json.dumps(policy)})
+                sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": json.dumps(policy)})
                 out.append(Outcome("queue", name, "created", detail))
                 continue
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
@@ -198,8 +213,9 @@ def ensure_queues(ws: Workspace, max_receive_count: int = MAX_RECEIVE_COUNT) -> 
             if current == policy:
                 out.append(Outcome("queue", name, "exists", detail))
             else:
-                sqs.set_queue_attributes(QueueUrl=url,
-                                         Attributes={"RedrivePolicy": json.dumps(policy)})
+                sqs.set_queue_attributes(
+                    QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(policy)}
+                )
                 out.append(Outcome("queue", name, "updated", detail))
     return out
 
@@ -209,15 +225,18 @@ def _redrive(raw: str | None) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(raw)
-        return {"deadLetterTargetArn": data.get("deadLetterTargetArn"),
-                "maxReceiveCount": int(data.get("maxReceiveCount"))}
+        return {
+            "deadLetterTargetArn": data.get("deadLetterTargetArn"),
+            "maxReceiveCount": int(data.get("maxReceiveCount")),
+        }
     except (ValueError, TypeError):
         return None
 
 
 # -- Secrets Manager ----------------------------------------------------------------------------
-def secret_name(ws: Workspace, svc: Service, values: dict[str, str],
-                prefix: str = SECRET_PREFIX) -> str:
+def secret_name(
+    ws: Workspace, svc: Service, values: dict[str, str], prefix: str = SECRET_PREFIX
+) -> str:
     """The service's secret: its own SECRETS_MANAGER_PREFIX, else `<prefix>/<alias>`."""
     return values.get("SECRETS_MANAGER_PREFIX") or f"{prefix.rstrip('/')}/{svc.alias}"
 
@@ -258,8 +277,14 @@ def sync_secrets(ws: Workspace, prefix: str = SECRET_PREFIX) -> list[Outcome]:
         sm = connections.aws_client(ws, "secretsmanager")
         for svc, values in envs:
             if values is None:
-                out.append(Outcome("secret", svc.name, "skipped",
-                                   f"no {ws.relative(ws.env_pair(svc).env)}: run `inv env.copy`"))
+                out.append(
+                    Outcome(
+                        "secret",
+                        svc.name,
+                        "skipped",
+                        f"no {ws.relative(ws.env_pair(svc).env)}: run `inv env.copy`",
+                    )
+                )
                 continue
             name = secret_name(ws, svc, values, prefix)
             wanted = secret_values(values)
@@ -269,9 +294,11 @@ def sync_secrets(ws: Workspace, prefix: str = SECRET_PREFIX) -> list[Outcome]:
             except bce.ClientError as exc:
                 if _code(exc) != "ResourceNotFoundException":
                     raise
-                sm.create_secret(Name=name, SecretString=json.dumps(wanted, sort_keys=True),
-                                 Description=f"{svc.name} local development secrets "
-                                             f"(from its .env)")
+                sm.create_secret(
+                    Name=name,
+                    SecretString=json.dumps(wanted, sort_keys=True),
+                    Description=f"{svc.name} local development secrets (from its .env)",
+                )
                 out.append(Outcome("secret", name, "created", keys))
                 continue
             if _loads(current) == wanted:
@@ -304,8 +331,9 @@ def verify_sender(ws: Workspace) -> list[Outcome]:
 
 
 # -- all of it ----------------------------------------------------------------------------------
-def bootstrap(ws: Workspace, prefix: str = SECRET_PREFIX,
-              max_receive_count: int = MAX_RECEIVE_COUNT) -> AwsReport:
+def bootstrap(
+    ws: Workspace, prefix: str = SECRET_PREFIX, max_receive_count: int = MAX_RECEIVE_COUNT
+) -> AwsReport:
     """Buckets, queues, secrets and the SES sender: the whole AWS side, idempotent."""
     report = AwsReport()
     report.steps["buckets"] = ensure_buckets(ws)
@@ -342,8 +370,11 @@ def restore(ws: Workspace) -> AwsReport | None:
         remembered = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return bootstrap(ws, str(remembered.get("prefix") or SECRET_PREFIX),
-                     int(remembered.get("max_receive_count") or MAX_RECEIVE_COUNT))
+    return bootstrap(
+        ws,
+        str(remembered.get("prefix") or SECRET_PREFIX),
+        int(remembered.get("max_receive_count") or MAX_RECEIVE_COUNT),
+    )
 
 
 def missing(found: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -353,8 +384,12 @@ def missing(found: dict[str, list[dict[str, Any]]]) -> list[str]:
     for kind, items in found.items():
         for item in items:
             if not item["exists"] and not item.get("skipped"):
-                label = {"buckets": "bucket", "queues": "queue", "secrets": "secret",
-                         "ses": "SES sender"}.get(kind, kind)
+                label = {
+                    "buckets": "bucket",
+                    "queues": "queue",
+                    "secrets": "secret",
+                    "ses": "SES sender",
+                }.get(kind, kind)
                 out.append(f"{label} {item['name']}")
             elif kind == "queues" and not item.get("dlq", True):
                 out.append(f"dead-letter queue of {item['name']}")
@@ -377,8 +412,14 @@ def status(ws: Workspace, prefix: str = SECRET_PREFIX) -> dict[str, list[dict[st
             if url:
                 attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
                 policy = _redrive(attrs.get("Attributes", {}).get("RedrivePolicy"))
-            queues.append({"name": name, "exists": url is not None, "dlq": dlq is not None,
-                           "max_receive_count": policy["maxReceiveCount"] if policy else None})
+            queues.append(
+                {
+                    "name": name,
+                    "exists": url is not None,
+                    "dlq": dlq is not None,
+                    "max_receive_count": policy["maxReceiveCount"] if policy else None,
+                }
+            )
         sm = connections.aws_client(ws, "secretsmanager")
         secrets = []
         for svc, values in _service_envs(ws):

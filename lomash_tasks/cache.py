@@ -8,9 +8,10 @@ FLUSHDB on the service's own index (never FLUSHALL). Every client comes from
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from lomash_tasks import connections
 from lomash_tasks.errors import UserError
@@ -26,8 +27,10 @@ def cache_service(ws: Workspace, name: str) -> Service:
     svc = ws.registry.service(name)
     if not svc.has_cache:
         owners = ", ".join(f"{s.alias} ({s.redis_db})" for s in ws.registry.with_cache)
-        raise UserError(f"{svc.name} has no cache: it owns no Redis index. Services with one "
-                        f"(alias and index): {owners}.")
+        raise UserError(
+            f"{svc.name} has no cache: it owns no Redis index. Services with one "
+            f"(alias and index): {owners}."
+        )
     return svc
 
 
@@ -41,21 +44,27 @@ def _client(ws: Workspace, index: int, timeout: float = 5.0) -> Iterator[Any]:
     try:
         yield client
     except redis.AuthenticationError as exc:
-        raise UserError(f"Redis at {rd.address} refused the password ({exc}). The suite uses "
-                        f"REDIS_PASSWORD from the workspace's root .env (or .env.example); make "
-                        f"it match the server's requirepass.") from None
+        raise UserError(
+            f"Redis at {rd.address} refused the password ({exc}). The suite uses "
+            f"REDIS_PASSWORD from the workspace's root .env (or .env.example); make "
+            f"it match the server's requirepass."
+        ) from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise UserError(f"Cannot reach Redis at {rd.address}: {exc}. Start the stack "
-                        f"(`inv stack.up`) or check it with `inv cache.wait`.") from None
+        raise UserError(
+            f"Cannot reach Redis at {rd.address}: {exc}. Start the stack "
+            f"(`inv stack.up`) or check it with `inv cache.wait`."
+        ) from None
     except redis.ResponseError as exc:
-        raise UserError(f"Redis at {rd.address} refused a command on index {index}: {exc}") \
-            from None
+        raise UserError(
+            f"Redis at {rd.address} refused a command on index {index}: {exc}"
+        ) from None
     finally:
         client.connection_pool.disconnect()
 
 
-def scan(client: Any, pattern: str | None = None, limit: int | None = None,
-         count: int = SCAN_COUNT) -> tuple[list[str], bool]:
+def scan(
+    client: Any, pattern: str | None = None, limit: int | None = None, count: int = SCAN_COUNT
+) -> tuple[list[str], bool]:
     """Keys matching `pattern` with SCAN, to cursor 0, without repeats; (keys, truncated)."""
     seen: dict[str, None] = {}
     cursor = 0
@@ -91,8 +100,9 @@ class FlushResult:
     removed: int
 
 
-def flush(ws: Workspace, svc: Service, allow_remote: bool = False,
-          timeout: float = 5.0) -> FlushResult:
+def flush(
+    ws: Workspace, svc: Service, allow_remote: bool = False, timeout: float = 5.0
+) -> FlushResult:
     """FLUSHDB on the service's own index only; how many keys went."""
     rd = ws.registry.redis
     assert svc.redis_db is not None
@@ -117,8 +127,13 @@ class KeyListing:
         return group(self.keys)
 
 
-def list_keys(ws: Workspace, svc: Service, pattern: str | None = None,
-              limit: int | None = None, timeout: float = 5.0) -> KeyListing:
+def list_keys(
+    ws: Workspace,
+    svc: Service,
+    pattern: str | None = None,
+    limit: int | None = None,
+    timeout: float = 5.0,
+) -> KeyListing:
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be 1 or more, not {limit}.")
     assert svc.redis_db is not None
@@ -131,7 +146,7 @@ def list_keys(ws: Workspace, svc: Service, pattern: str | None = None,
 @dataclass
 class IndexStats:
     index: int
-    service: str | None               # None: an index no service owns
+    service: str | None  # None: an index no service owns
     keys: int
     namespaces: dict[str, int] = field(default_factory=dict)
     foreign: list[str] = field(default_factory=list)  # namespaces the owner does not declare
@@ -165,6 +180,9 @@ def stats(ws: Workspace, timeout: float = 5.0) -> list[IndexStats]:
             counts[namespace_of(key)] += 1
         declared = set(svc.namespaces) if svc else set()
         foreign = sorted(ns for ns in counts if ns not in declared)
-        out.append(IndexStats(index, svc.name if svc else None, len(keys),
-                              dict(sorted(counts.items())), foreign))
+        out.append(
+            IndexStats(
+                index, svc.name if svc else None, len(keys), dict(sorted(counts.items())), foreign
+            )
+        )
     return out

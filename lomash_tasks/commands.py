@@ -25,9 +25,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from lomash_tasks.errors import UserError
 
@@ -77,8 +77,14 @@ class CommandError(UserError):
     what it means for the task (`.code`, `.stdout`, `.stderr`, `.tail()`).
     """
 
-    def __init__(self, argv: Sequence[str], code: int, stdout: str = "", stderr: str = "",
-                 what: str | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        code: int,
+        stdout: str = "",
+        stderr: str = "",
+        what: str | None = None,
+    ) -> None:
         self.argv = [str(a) for a in argv]
         self.returncode = code
         self.stdout = stdout or ""
@@ -88,20 +94,28 @@ class CommandError(UserError):
         super().__init__(head + (f":\n{detail}" if detail else "."), code=code or 1)
 
     def tail(self, lines: int = TAIL_LINES) -> str:
-        text = (self.stderr.strip() or self.stdout.strip())
+        text = self.stderr.strip() or self.stdout.strip()
         return "\n".join(text.splitlines()[-lines:])
 
 
 class CommandNotFound(CommandError):
     def __init__(self, argv: Sequence[str]) -> None:
-        super().__init__(argv, 127, what=f"`{argv[0]}` was not found (is it installed and on PATH?)")
+        super().__init__(
+            argv, 127, what=f"`{argv[0]}` was not found (is it installed and on PATH?)"
+        )
 
 
 class CommandTimeout(CommandError):
-    def __init__(self, argv: Sequence[str], timeout: float, stdout: str = "",
-                 stderr: str = "") -> None:
-        super().__init__(argv, 124, stdout, stderr,
-                         what=f"`{display(argv)}` did not finish within {timeout:g} s (stopped)")
+    def __init__(
+        self, argv: Sequence[str], timeout: float, stdout: str = "", stderr: str = ""
+    ) -> None:
+        super().__init__(
+            argv,
+            124,
+            stdout,
+            stderr,
+            what=f"`{display(argv)}` did not finish within {timeout:g} s (stopped)",
+        )
         self.timeout = timeout
 
 
@@ -167,6 +181,7 @@ def _preexec(user: str | None):
         os.setgid(entry.pw_gid)
         os.setgroups([entry.pw_gid])
         os.setuid(entry.pw_uid)
+
     return drop
 
 
@@ -176,10 +191,19 @@ def _check_argv(argv: Sequence[str]) -> list[str]:
     return [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in argv]
 
 
-def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-        cwd: str | Path | None = None, timeout: float | None = None, check: bool = True,
-        input: str | None = None, user: str | None = None, effect: bool = False,
-        replace_env: bool = False, on_line: Callable[[str], None] | None = None) -> Completed:
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+    input: str | None = None,
+    user: str | None = None,
+    effect: bool = False,
+    replace_env: bool = False,
+    on_line: Callable[[str], None] | None = None,
+) -> Completed:
     """Run a program to completion and capture its output.
 
     `check`: raise CommandError on a non-zero exit. `timeout`: seconds, then the program's whole
@@ -206,13 +230,23 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
             store.append(line)
             if on_line is not None:
                 on_line(line.rstrip("\n"))
+
         return take
 
-    kwargs = dict(_env=_environ(env, replace_env), _cwd=str(cwd) if cwd else None,
-                  _tty_out=False, _new_session=True, _bg=True, _bg_exc=False,
-                  _ok_code=list(range(256)), _decode_errors="replace", _preexec_fn=_preexec(user),
-                  _out=collector(out_lines), _err=collector(err_lines),
-                  _in=input if input is not None else "")
+    kwargs = dict(
+        _env=_environ(env, replace_env),
+        _cwd=str(cwd) if cwd else None,
+        _tty_out=False,
+        _new_session=True,
+        _bg=True,
+        _bg_exc=False,
+        _ok_code=list(range(256)),
+        _decode_errors="replace",
+        _preexec_fn=_preexec(user),
+        _out=collector(out_lines),
+        _err=collector(err_lines),
+        _in=input if input is not None else "",
+    )
     began = time.monotonic()
     try:
         proc = sh.Command(exe)(*args[1:], **kwargs)
@@ -246,8 +280,7 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
     code = proc.exit_code if proc.exit_code is not None else 1
     if code < 0:
         code = 128 - code  # killed by signal N: the shell's 128+N
-    done = Completed(args, code, "".join(out_lines), "".join(err_lines),
-                     time.monotonic() - began)
+    done = Completed(args, code, "".join(out_lines), "".join(err_lines), time.monotonic() - began)
     if check and done.code != 0:
         raise CommandError(args, done.code, done.stdout, done.stderr)
     return done
@@ -330,10 +363,18 @@ def _kill_group(pid: int, sig: int = signal.SIGKILL, grace: float = 0.0) -> None
             pass
 
 
-def spawn(argv: Sequence[str], *, log: str | Path | None = None,
-          env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
-          user: str | None = None, replace_env: bool = False, new_session: bool = True,
-          pipe: bool = False, merge: bool = False) -> subprocess.Popen:
+def spawn(
+    argv: Sequence[str],
+    *,
+    log: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+    user: str | None = None,
+    replace_env: bool = False,
+    new_session: bool = True,
+    pipe: bool = False,
+    merge: bool = False,
+) -> subprocess.Popen:
     """Start a long-running program detached (its own session and process group).
 
     Output goes to `log` (appended) or, with `pipe`, to pipes the caller reads (text lines;
@@ -356,11 +397,18 @@ def spawn(argv: Sequence[str], *, log: str | Path | None = None,
             stdout, stderr = handle, subprocess.STDOUT
         else:
             stdout = stderr = subprocess.DEVNULL
-        return subprocess.Popen([exe, *args[1:]], stdin=subprocess.DEVNULL, stdout=stdout,
-                                stderr=stderr, cwd=str(cwd) if cwd else None,
-                                env=_environ(env, replace_env), start_new_session=new_session,
-                                preexec_fn=_preexec(user), text=pipe or None,
-                                bufsize=1 if pipe else -1)
+        return subprocess.Popen(
+            [exe, *args[1:]],
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            cwd=str(cwd) if cwd else None,
+            env=_environ(env, replace_env),
+            start_new_session=new_session,
+            preexec_fn=_preexec(user),
+            text=pipe or None,
+            bufsize=1 if pipe else -1,
+        )
     except FileNotFoundError:
         raise CommandNotFound(args) from None
     finally:
@@ -368,8 +416,9 @@ def spawn(argv: Sequence[str], *, log: str | Path | None = None,
             handle.close()
 
 
-def interactive(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                cwd: str | Path | None = None) -> int:
+def interactive(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None
+) -> int:
     """Run a program attached to this terminal (psql); its exit code."""
     args = _check_argv(argv)
     if OPTIONS.echo or OPTIONS.dry:

@@ -12,7 +12,8 @@ namespace module does while `inv` loads the collection, before the config is com
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from lomash_tasks.errors import UserError
 
@@ -35,8 +36,9 @@ def install() -> None:
         try:
             original_set(self, key_path, value)
         except Exception as err:  # noqa: BLE001 - ValueError, TypeError, UncastableEnvVar
-            raise UserError(env_message(self._prefix or "", key_path, value,
-                                        _old(self, key_path), err)) from None
+            raise UserError(
+                env_message(self._prefix or "", key_path, value, _old(self, key_path), err)
+            ) from None
 
     def load_runtime(self: Config, merge: bool = True) -> None:
         path = getattr(self, "_runtime_path", None)
@@ -53,8 +55,9 @@ def install() -> None:
         except OSError:
             raise
         except ValueError as err:
-            raise UserError(f"{path} is not valid JSON: {err}. Fix the file (or leave it out) "
-                            f"and run again.") from None
+            raise UserError(
+                f"{path} is not valid JSON: {err}. Fix the file (or leave it out) and run again."
+            ) from None
         return _mapping(path, data)
 
     original_merge = Config.merge
@@ -96,10 +99,12 @@ def load_yaml(path: Any) -> Any:
                 key = getattr(key_node, "value", None)
                 line = key_node.start_mark.line + 1
                 if isinstance(key, str) and key in seen:
-                    raise UserError(f"{path}: the key '{key}' is written twice in one mapping "
-                                    f"(lines {seen[key]} and {line}); YAML keeps only the "
-                                    f"last, so the first would be silently ignored. Merge them "
-                                    f"into one and run again.")
+                    raise UserError(
+                        f"{path}: the key '{key}' is written twice in one mapping "
+                        f"(lines {seen[key]} and {line}); YAML keeps only the "
+                        f"last, so the first would be silently ignored. Merge them "
+                        f"into one and run again."
+                    )
                 seen.setdefault(key, line)
             return super().construct_mapping(node, deep=deep)
 
@@ -109,8 +114,10 @@ def load_yaml(path: Any) -> Any:
         except UserError:
             raise
         except Exception as err:  # noqa: BLE001 - yaml's parser and scanner errors
-            raise UserError(f"{path} is not valid YAML: {_first_line(err)}. Fix the file "
-                            f"(or leave it out) and run again.") from None
+            raise UserError(
+                f"{path} is not valid YAML: {_first_line(err)}. Fix the file "
+                f"(or leave it out) and run again."
+            ) from None
     return _mapping(path, data)
 
 
@@ -132,7 +139,9 @@ def _mask_invoke_errors() -> None:
     invoke.program.print = _print  # type: ignore[attr-defined]
 
 
-def _conflict(base: Any, over: Any, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], Any, Any] | None:
+def _conflict(
+    base: Any, over: Any, path: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], Any, Any] | None:
     """The first key where merging `over` onto `base` puts a mapping against a non-mapping."""
     if not isinstance(base, dict) or not isinstance(over, dict):
         return None
@@ -152,16 +161,20 @@ def ambiguous_message(config: Any) -> str:
     """Name the file (or variable layer) and key that Invoke could not merge."""
     from invoke.config import copy_dict, merge_dicts
 
-    layers = [("the suite's defaults", getattr(config, "_defaults", {})),
-              ("the collection's defaults", getattr(config, "_collection", {}))]
+    layers = [
+        ("the suite's defaults", getattr(config, "_defaults", {})),
+        ("the collection's defaults", getattr(config, "_collection", {})),
+    ]
     for name in ("system", "user", "project"):
         if getattr(config, f"_{name}_found", None):
-            layers.append((str(getattr(config, f"_{name}_path", name)),
-                           getattr(config, f"_{name}", {})))
+            layers.append(
+                (str(getattr(config, f"_{name}_path", name)), getattr(config, f"_{name}", {}))
+            )
     layers.append(("the INVOKE_* environment variables", getattr(config, "_env", {})))
     if getattr(config, "_runtime_found", None):
-        layers.append((str(getattr(config, "_runtime_path", "-f file")),
-                       getattr(config, "_runtime", {})))
+        layers.append(
+            (str(getattr(config, "_runtime_path", "-f file")), getattr(config, "_runtime", {}))
+        )
     layers.append(("the command line", getattr(config, "_overrides", {})))
     merged: dict = {}
     for source, data in layers:
@@ -170,20 +183,23 @@ def ambiguous_message(config: Any) -> str:
             path, old, new = found
             key = ".".join(path)
             if new is None:
-                what = (f"sets '{key}' to nothing (an empty key, or one whose children are all "
-                        f"commented out), where a mapping of settings belongs")
+                what = (
+                    f"sets '{key}' to nothing (an empty key, or one whose children are all "
+                    f"commented out), where a mapping of settings belongs"
+                )
             elif isinstance(new, dict):
                 what = f"makes '{key}' a mapping, where {old!r} belongs"
             else:
                 what = f"sets '{key}' to {new!r}, where a mapping of settings belongs"
-            return (f"{source} {what}. Give it its keys, "
-                    f"or delete the line, then run again.")
+            return f"{source} {what}. Give it its keys, or delete the line, then run again."
         try:
             merge_dicts(merged, copy_dict(data or {}))
         except Exception:  # noqa: BLE001 - reported above when it is a conflict
             break
-    return ("Invoke could not merge the config files (a key is a mapping in one and a plain "
-            "value in another): check invoke.yaml and any -f file for an empty key.")
+    return (
+        "Invoke could not merge the config files (a key is a mapping in one and a plain "
+        "value in another): check invoke.yaml and any -f file for an empty key."
+    )
 
 
 def env_name(prefix: str, key_path: Sequence[str]) -> str:
@@ -191,8 +207,7 @@ def env_name(prefix: str, key_path: Sequence[str]) -> str:
     return prefix + "_".join(key_path).upper().replace("-", "_")
 
 
-def env_message(prefix: str, key_path: Sequence[str], value: str, old: Any,
-                err: Exception) -> str:
+def env_message(prefix: str, key_path: Sequence[str], value: str, old: Any, err: Exception) -> str:
     name = env_name(prefix, key_path)
     key = ".".join(key_path)
     if isinstance(old, (list, tuple, dict)):
@@ -206,32 +221,42 @@ def env_message(prefix: str, key_path: Sequence[str], value: str, old: Any,
     else:
         want = f"a {type(old).__name__}"
     shown = value if len(value) <= 40 else value[:39] + "…"
-    return (f"The environment variable {name}={shown!r} cannot be used: config key '{key}' "
-            f"takes {want} (its default is {old!r}). Fix or unset it (`unset {name}`) and run "
-            f"again.")
+    return (
+        f"The environment variable {name}={shown!r} cannot be used: config key '{key}' "
+        f"takes {want} (its default is {old!r}). Fix or unset it (`unset {name}`) and run "
+        f"again."
+    )
 
 
 def check_runtime_file(path: str) -> None:
     full = os.path.expanduser(path)
     suffix = os.path.splitext(full)[1].lower()
     if suffix not in SUFFIXES:
-        raise UserError(f"The config file given with -f ({path}) must end in "
-                        f"{', '.join(SUFFIXES)}: Invoke picks the parser by the suffix. "
-                        f"Rename it and run again.")
+        raise UserError(
+            f"The config file given with -f ({path}) must end in "
+            f"{', '.join(SUFFIXES)}: Invoke picks the parser by the suffix. "
+            f"Rename it and run again."
+        )
     if os.path.isdir(full):
-        raise UserError(f"The config file given with -f ({path}) is a folder, not a file. "
-                        f"Give the path of a YAML file.")
+        raise UserError(
+            f"The config file given with -f ({path}) is a folder, not a file. "
+            f"Give the path of a YAML file."
+        )
     if not os.path.isfile(full):
-        raise UserError(f"The config file given with -f ({path}) does not exist. Check the "
-                        f"path (it is taken from the current folder, {os.getcwd()}), or leave "
-                        f"-f out.")
+        raise UserError(
+            f"The config file given with -f ({path}) does not exist. Check the "
+            f"path (it is taken from the current folder, {os.getcwd()}), or leave "
+            f"-f out."
+        )
 
 
 def _mapping(path: Any, data: Any) -> Any:
     if data is None or isinstance(data, dict):
         return data or {}
-    raise UserError(f"{path} must hold a mapping of config keys (e.g. `infra: {{postgres: "
-                    f"{{port: 55432}}}}`), not a {type(data).__name__}. Fix the file and run again.")
+    raise UserError(
+        f"{path} must hold a mapping of config keys (e.g. `infra: {{postgres: "
+        f"{{port: 55432}}}}`), not a {type(data).__name__}. Fix the file and run again."
+    )
 
 
 def _old(env: Any, key_path: Sequence[str]) -> Any:

@@ -48,9 +48,12 @@ def stack_facts(ws: Workspace, overlay: Any = None) -> Any:
     from lomash_tasks.env import overlays
     from lomash_tasks.env.align import StackFacts
 
-    return StackFacts(ws.registry, overlay or overlays.load("host", ws.registry),
-                      superuser_password=superuser_password(ws),
-                      redis_password=redis_password(ws))
+    return StackFacts(
+        ws.registry,
+        overlay or overlays.load("host", ws.registry),
+        superuser_password=superuser_password(ws),
+        redis_password=redis_password(ws),
+    )
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,14 @@ def database_url(ws: Workspace, svc: Service, database: str | None = None) -> st
     remote = ws.database_urls.get(svc.name)
     if remote is not None:  # the secret's URL (its query: sslmode, ...) at the tunnel's address
         parts = urlsplit(remote)
-        netloc = f"{quote(creds.user, safe='')}:{quote(creds.password, safe='')}@{pg.host}:{pg.port}"
+        netloc = (
+            f"{quote(creds.user, safe='')}:{quote(creds.password, safe='')}@{pg.host}:{pg.port}"
+        )
         return parts._replace(netloc=netloc, path=f"/{database or svc.database}").geturl()
-    return (f"postgresql://{quote(creds.user, safe='')}:{quote(creds.password, safe='')}"
-            f"@{pg.host}:{pg.port}/{database or svc.database}?schema=public")
+    return (
+        f"postgresql://{quote(creds.user, safe='')}:{quote(creds.password, safe='')}"
+        f"@{pg.host}:{pg.port}/{database or svc.database}?schema=public"
+    )
 
 
 def redis_url(ws: Workspace, index: int) -> str:
@@ -116,21 +123,30 @@ def is_local(host: str) -> bool:
 
 def refuse_remote(host: str, what: str, allow_remote: bool) -> None:
     if not allow_remote and not is_local(host):
-        raise UserError(f"Refusing to {what} on {host}: it is not a local address. "
-                        f"Pass --allow-remote if you really mean that server.")
+        raise UserError(
+            f"Refusing to {what} on {host}: it is not a local address. "
+            f"Pass --allow-remote if you really mean that server."
+        )
 
 
 # -- clients ------------------------------------------------------------------------------------
 # The suite's own sessions on the local stack keep their own deadlines (db.timeout, the seed
 # timeout, ...) whatever a monorepo's init.sql sets cluster-wide by ALTER SYSTEM
 # (statement_timeout, lock_timeout, idle_in_transaction_session_timeout).
-LOCAL_SESSION_OPTIONS = ("-c statement_timeout=0 -c lock_timeout=0 "
-                         "-c idle_in_transaction_session_timeout=0")
+LOCAL_SESSION_OPTIONS = (
+    "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"
+)
 
 
-def pg_connect(ws: Workspace, svc: Service | None = None, dbname: str | None = None,
-               superuser: bool = False, timeout: float = 5.0,
-               credentials: Credentials | None = None, **kwargs: Any) -> Any:
+def pg_connect(
+    ws: Workspace,
+    svc: Service | None = None,
+    dbname: str | None = None,
+    superuser: bool = False,
+    timeout: float = 5.0,
+    credentials: Credentials | None = None,
+    **kwargs: Any,
+) -> Any:
     """A psycopg connection: as the service's role (default), the superuser (`superuser`), or
     whoever `credentials` name (a URL's user and password, tried as written). On the local
     stack, the session's timeouts are the suite's (LOCAL_SESSION_OPTIONS)."""
@@ -142,38 +158,66 @@ def pg_connect(ws: Workspace, svc: Service | None = None, dbname: str | None = N
     user, password, dbname = _pg_login(ws, svc, dbname, superuser, credentials)
     if ws.is_local:
         kwargs.setdefault("options", LOCAL_SESSION_OPTIONS)
-    return psycopg.connect(host=pg.host, port=pg.port, user=user, password=password,
-                           dbname=dbname, connect_timeout=max(1, int(timeout + 0.999)),
-                           application_name="lomash-tasks", **kwargs)
+    return psycopg.connect(
+        host=pg.host,
+        port=pg.port,
+        user=user,
+        password=password,
+        dbname=dbname,
+        connect_timeout=max(1, int(timeout + 0.999)),
+        application_name="lomash-tasks",
+        **kwargs,
+    )
 
 
-def _pg_login(ws: Workspace, svc: Service | None, dbname: str | None, superuser: bool,
-              credentials: Credentials | None) -> tuple[str, str, str]:
+def _pg_login(
+    ws: Workspace,
+    svc: Service | None,
+    dbname: str | None,
+    superuser: bool,
+    credentials: Credentials | None,
+) -> tuple[str, str, str]:
     """(user, password, database) of a session, as `pg_connect` describes them."""
     if (superuser or svc is None and credentials is None) and not ws.is_local:
-        raise UserError(f"The suite never connects as the superuser to target '{ws.target}': "
-                        f"roles, databases and resets are not managed remotely.")
+        raise UserError(
+            f"The suite never connects as the superuser to target '{ws.target}': "
+            f"roles, databases and resets are not managed remotely."
+        )
     if credentials is not None:
-        return (credentials.user, credentials.password,
-                dbname or (svc.database if svc is not None else "postgres"))
+        return (
+            credentials.user,
+            credentials.password,
+            dbname or (svc.database if svc is not None else "postgres"),
+        )
     if superuser or svc is None:
         return ws.registry.postgres.superuser, superuser_password(ws), dbname or "postgres"
     creds = service_credentials(ws, svc)
     return creds.user, creds.password, dbname or svc.database
 
 
-def pg_wire(ws: Workspace, sql: str | list[str], svc: Service | None = None,
-            dbname: str | None = None, superuser: bool = False, timeout: float = 5.0,
-            credentials: Credentials | None = None) -> list[list[tuple[str | None, ...]]]:
+def pg_wire(
+    ws: Workspace,
+    sql: str | list[str],
+    svc: Service | None = None,
+    dbname: str | None = None,
+    superuser: bool = False,
+    timeout: float = 5.0,
+    credentials: Credentials | None = None,
+) -> list[list[tuple[str | None, ...]]]:
     """Each statement's rows (text values), in one short session logged in as `pg_connect`
     would (`wire.pg_query`: no psycopg). For checks; raises wire.WireError or OSError."""
     with pg_session(ws, svc, dbname, superuser, timeout, credentials) as session:
         return [session.query(s) for s in ([sql] if isinstance(sql, str) else sql)]
 
 
-def pg_session(ws: Workspace, svc: Service | None = None, dbname: str | None = None,
-               superuser: bool = False, timeout: float = 5.0,
-               credentials: Credentials | None = None) -> Any:
+def pg_session(
+    ws: Workspace,
+    svc: Service | None = None,
+    dbname: str | None = None,
+    superuser: bool = False,
+    timeout: float = 5.0,
+    credentials: Credentials | None = None,
+) -> Any:
     """A short session (`wire.pg_session`: `.query(sql)` -> rows) logged in as `pg_connect`
     would."""
     from lomash_tasks import wire
@@ -192,25 +236,38 @@ def redis_wire(ws: Workspace, commands: list[list[str]], timeout: float = 2.0) -
     return wire.resp(rd.host, rd.port, [["AUTH", redis_password(ws)], *commands], timeout)
 
 
-def aws_wire(ws: Workspace, service: str, timeout: float = 5.0, **request: Any
-             ) -> tuple[int, bytes]:
+def aws_wire(
+    ws: Workspace, service: str, timeout: float = 5.0, **request: Any
+) -> tuple[int, bytes]:
     """One SigV4-signed request to the local AWS endpoint with the workspace's keys
     (`wire.aws_call`): status and body."""
     from lomash_tasks import wire
 
     aws = ws.registry.aws
-    return wire.aws_call(aws.url, aws.region, _root_value(ws, "AWS_ACCESS_KEY_ID") or "test",
-                         _root_value(ws, "AWS_SECRET_ACCESS_KEY") or "test", service,
-                         timeout=timeout, **request)
+    return wire.aws_call(
+        aws.url,
+        aws.region,
+        _root_value(ws, "AWS_ACCESS_KEY_ID") or "test",
+        _root_value(ws, "AWS_SECRET_ACCESS_KEY") or "test",
+        service,
+        timeout=timeout,
+        **request,
+    )
 
 
 def redis_client(ws: Workspace, index: int = 0, timeout: float = 5.0) -> Any:
     import redis
 
     rd = ws.registry.redis
-    return redis.Redis(host=rd.host, port=rd.port, db=index, password=redis_password(ws),
-                       socket_timeout=timeout, socket_connect_timeout=timeout,
-                       decode_responses=True)
+    return redis.Redis(
+        host=rd.host,
+        port=rd.port,
+        db=index,
+        password=redis_password(ws),
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        decode_responses=True,
+    )
 
 
 def aws_client(ws: Workspace, service: str, timeout: float = 10.0) -> Any:
@@ -223,10 +280,20 @@ def aws_client(ws: Workspace, service: str, timeout: float = 10.0) -> Any:
     aws = ws.registry.aws
     key_id = _root_value(ws, "AWS_ACCESS_KEY_ID") or "test"
     secret = _root_value(ws, "AWS_SECRET_ACCESS_KEY") or "test"
-    config = Config(s3={"addressing_style": "path"}, connect_timeout=timeout,
-                    read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"})
-    return boto3.client(service, endpoint_url=aws.url, region_name=aws.region,
-                        aws_access_key_id=key_id, aws_secret_access_key=secret, config=config)
+    config = Config(
+        s3={"addressing_style": "path"},
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"max_attempts": 2, "mode": "standard"},
+    )
+    return boto3.client(
+        service,
+        endpoint_url=aws.url,
+        region_name=aws.region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=config,
+    )
 
 
 def smtp_client(ws: Workspace, timeout: float = 5.0) -> Any:
@@ -249,9 +316,14 @@ def target_client(aws: Any, service: str, timeout: float = 20.0) -> Any:
     try:
         session = boto3.Session(profile_name=aws.profile or None, region_name=aws.region)
     except botocore.exceptions.ProfileNotFound:
-        raise UserError(f"AWS profile '{aws.profile}' is not configured on this machine: add it "
-                        f"(`aws configure sso --profile {aws.profile}`) or change the target's "
-                        f"aws.profile.") from None
-    config = Config(connect_timeout=timeout, read_timeout=timeout,
-                    retries={"max_attempts": 3, "mode": "standard"})
+        raise UserError(
+            f"AWS profile '{aws.profile}' is not configured on this machine: add it "
+            f"(`aws configure sso --profile {aws.profile}`) or change the target's "
+            f"aws.profile."
+        ) from None
+    config = Config(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
     return session.client(service, endpoint_url=aws.endpoint_url or None, config=config)

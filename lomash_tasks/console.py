@@ -14,7 +14,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Iterator, Sequence, TextIO
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 from lomash_tasks import masking
 
@@ -116,8 +117,9 @@ class Console:
             self.print(f"── {title}")
             yield
 
-    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-              title: str | None = None) -> None:
+    def table(
+        self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
+    ) -> None:
         cells = [[masking.mask("" if c is None else str(c)) for c in row] for row in rows]
         if self.color:
             from rich.console import Console as RichConsole
@@ -133,8 +135,11 @@ class Console:
             except BrokenPipeError:
                 _closed(self.out)
             return
-        widths = [max(len(str(c)) for c in col) for col in zip(columns, *cells)] if cells else \
-            [len(c) for c in columns]
+        widths = (
+            [max(len(str(c)) for c in col) for col in zip(columns, *cells)]
+            if cells
+            else [len(c) for c in columns]
+        )
         if title:
             self.print(title)
         self.print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths)).rstrip())
@@ -149,7 +154,7 @@ class Console:
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(masking.mask(markdown).rstrip() + "\n\n")
 
-    def progress(self, names: Sequence[str], title: str) -> "Progress":
+    def progress(self, names: Sequence[str], title: str) -> Progress:
         return Progress(self, list(names), title)
 
     # -- questions -------------------------------------------------------------------------
@@ -177,12 +182,16 @@ class Progress:
         self._live = None
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.console.color:
             from rich.live import Live
 
-            self._live = Live(self._render(), refresh_per_second=8, transient=True,
-                              console=_rich_console(self.console.out))
+            self._live = Live(
+                self._render(),
+                refresh_per_second=8,
+                transient=True,
+                console=_rich_console(self.console.out),
+            )
             self._live.__enter__()
         return self
 

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 from invoke import Config, Context
 
-from lomash_tasks import commands, configguard, console as _console, masking, settings
+from lomash_tasks import commands, configguard, masking, settings
+from lomash_tasks import console as _console
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Registry
 from lomash_tasks.settings import plain  # noqa: F401 - re-exported for the task modules
@@ -98,9 +99,11 @@ def _refuse_near_misses(full: dict[str, Any]) -> None:
     known = set(settings.all_defaults()) | set(INVOKE_KEYS) | set(OTHER_KEYS)
     for key in full:
         if key not in known and suggest(str(key), known):
-            raise UserError(f"Unknown config key '{key}'.{suggest(str(key), known)} A "
-                            f"misspelt key is not applied: fix it in invoke.yaml (or the -f "
-                            f"file) and run again.")
+            raise UserError(
+                f"Unknown config key '{key}'.{suggest(str(key), known)} A "
+                f"misspelt key is not applied: fix it in invoke.yaml (or the -f "
+                f"file) and run again."
+            )
     sections = [k for k in settings.all_defaults()]
     names = set()
 
@@ -117,9 +120,11 @@ def _refuse_near_misses(full: dict[str, Any]) -> None:
         if var.startswith(prefixes) and var not in names:
             near = suggest(var, sorted(names))
             if near or not var.startswith(("INVOKE_SERVICES_",)):
-                raise UserError(f"The environment variable {var} names no config key of the "
-                                f"suite, so it would be ignored.{near} Fix or unset it "
-                                f"(`unset {var}`) and run again.")
+                raise UserError(
+                    f"The environment variable {var} names no config key of the "
+                    f"suite, so it would be ignored.{near} Fix or unset it "
+                    f"(`unset {var}`) and run again."
+                )
 
 
 def section(ctx: Context, cls: type[S]) -> S:
@@ -132,8 +137,9 @@ def registry(ctx: Context, config: dict[str, Any] | None = None) -> Registry:
     return Registry.from_mapping(config if config is not None else data(ctx), source=source)
 
 
-def workspace(ctx: Context, root: str | None = None,
-              config: dict[str, Any] | None = None) -> Workspace:
+def workspace(
+    ctx: Context, root: str | None = None, config: dict[str, Any] | None = None
+) -> Workspace:
     """The workspace: `root` (a flag) beats `workspace.root` (--root, INVOKE_WORKSPACE_ROOT,
     invoke.yaml), which beats the nearest folder up from here holding pnpm-workspace.yaml.
     `config`: `data(ctx)` when the caller has read it already."""
@@ -146,8 +152,10 @@ def workspace(ctx: Context, root: str | None = None,
     else:
         found = find_root(Path.cwd())
         if found is None:
-            raise UserError(f"No Lomash Wood workspace was found at or above {Path.cwd()} (no "
-                            f"pnpm-workspace.yaml). {HINT}")
+            raise UserError(
+                f"No Lomash Wood workspace was found at or above {Path.cwd()} (no "
+                f"pnpm-workspace.yaml). {HINT}"
+            )
         ws = Workspace.locate(found, reg)
     register_secrets(ws)
     return ws
@@ -184,9 +192,13 @@ def register_secrets(ws: Workspace) -> None:
     values = []
     for pair in ws.env_pairs():
         # another environment's files too (`.env.test`: their own secrets, if edited)
-        others = [p for p in pair.env.parent.glob(".env.*")
-                  if pair.service is not None and not p.name.endswith(".example")
-                  and ".bak-" not in p.name]
+        others = [
+            p
+            for p in pair.env.parent.glob(".env.*")
+            if pair.service is not None
+            and not p.name.endswith(".example")
+            and ".bak-" not in p.name
+        ]
         for path in (pair.env, pair.example, *others):
             if not path.is_file():
                 continue
@@ -214,8 +226,11 @@ def console(ctx: Context | None = None) -> _console.Console:
     return _console.get()
 
 
-def load_config(overrides: dict[str, Any] | None = None, env: bool = True,
-                project: str | os.PathLike[str] | None = None) -> Config:
+def load_config(
+    overrides: dict[str, Any] | None = None,
+    env: bool = True,
+    project: str | os.PathLike[str] | None = None,
+) -> Config:
     """The suite's config as `inv` builds it (packaged defaults, the project's invoke.yaml,
     INVOKE_* variables, then `overrides`), for scripts and tests that call the plain functions
     without going through `inv`. `project`: the folder of invoke.yaml (default: here)."""
@@ -235,8 +250,7 @@ def target(ctx: Context, name: str | None, ws: Workspace):
         return None
     from lomash_tasks.remote import targets
 
-    return targets.load(data(ctx), name, ws.registry,
-                        source=str(project_dir(ctx) / "invoke.yaml"))
+    return targets.load(data(ctx), name, ws.registry, source=str(project_dir(ctx) / "invoke.yaml"))
 
 
 def environment(ctx: Context, name: str | None):

@@ -7,10 +7,9 @@ Plain functions raise it too, so tests can call them directly and catch it.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from invoke import Exit
-
 
 LONG_WORD = 200  # a longer run of non-space characters is shortened in a message
 
@@ -23,10 +22,16 @@ def clean(text: str) -> str:
     from lomash_tasks import masking
 
     text = masking.mask(str(text))
-    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]",
-                  lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
-    return re.sub(r"\S{%d,}" % (LONG_WORD + 1),
-                  lambda m: f"{m.group(0)[:60]}…({len(m.group(0))} characters)", text)
+    text = re.sub(
+        r"[\x00-\x08\x0b-\x1f\x7f-\x9f]",
+        lambda m: m.group(0).encode("unicode_escape").decode("ascii"),
+        text,
+    )
+    return re.sub(
+        r"\S{%d,}" % (LONG_WORD + 1),
+        lambda m: f"{m.group(0)[:60]}…({len(m.group(0))} characters)",
+        text,
+    )
 
 
 class UserError(Exit):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lomash_tasks.errors import UserError
 
 
-def number(value: Any, name: str, cast: Callable[[str], Any] = float,
-           minimum: float | None = 0) -> Any:
+def number(
+    value: Any, name: str, cast: Callable[[str], Any] = float, minimum: float | None = 0
+) -> Any:
     """`value` as a number (`cast`), at least `minimum`; a UserError naming `name` otherwise."""
     try:
         result = cast(str(value).strip())

@@ -65,8 +65,11 @@ def hide(start: Path, pattern: str, probe: str) -> bool:
     if git is None:
         return False
     try:
-        checked = commands.run([git, "-C", str(start), "check-ignore", "-q", "--no-index", "--",
-                                probe], timeout=10, check=False)
+        checked = commands.run(
+            [git, "-C", str(start), "check-ignore", "-q", "--no-index", "--", probe],
+            timeout=10,
+            check=False,
+        )
     except commands.CommandError:
         return False
     if checked.code != 1:  # 0: already ignored; 128: not a repository / git error

@@ -12,28 +12,34 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 MASK = "****"
 MIN_REGISTERED = 6  # shorter values ("test", "true") are too common to hide by value
 
-_SECRET_KEY = re.compile(r"(PASSWORD|PASSWD|SECRET|_KEY|^KEY|TOKEN|CREDENTIAL|PRIVATE|_PASS$|AUTH$)",
-                         re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"(PASSWORD|PASSWD|SECRET|_KEY|^KEY|TOKEN|CREDENTIAL|PRIVATE|_PASS$|AUTH$)", re.IGNORECASE
+)
 # The password of `scheme://user:password@host`, found from each `://` (a pattern that began with
 # the scheme, `[a-zA-Z][a-zA-Z0-9+.-]*://...`, retried at every letter: quadratic on long values).
 _URL_AFTER_SCHEME = re.compile(r"://[^:/@\s]*:(?P<pw>[^@\s/]+)(?=@)")
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 _STRIPE = re.compile(r"\b(?P<prefix>whsec_|sk_(?:test|live)_|rk_(?:test|live)_)[A-Za-z0-9]+")
 # KEY=value (env style: upper-case names only, so prose such as "key: x" is left alone)
-_PAIR = re.compile(r"(?P<key>\b[A-Z_][A-Z0-9_]*)(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;)]+)")
+_PAIR = re.compile(
+    r"(?P<key>\b[A-Z_][A-Z0-9_]*)(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;)]+)"
+)
 
 _lock = threading.Lock()
 _registered: set[str] = set()
 
 
 # Names that merely describe a secret (where it lives, how long it lasts) hold no secret.
-_DESCRIPTIVE = re.compile(r"_(PREFIX|NAME|PATH|FILE|REGION|HOST|PORT|TTL|EXPIRY|EXPIRES_IN|"
-                          r"ALGORITHM|LENGTH|ROUNDS|ENABLED)$", re.IGNORECASE)
+_DESCRIPTIVE = re.compile(
+    r"_(PREFIX|NAME|PATH|FILE|REGION|HOST|PORT|TTL|EXPIRY|EXPIRES_IN|"
+    r"ALGORITHM|LENGTH|ROUNDS|ENABLED)$",
+    re.IGNORECASE,
+)
 
 
 def is_secret_key(key: str) -> bool:
@@ -74,7 +80,7 @@ def _mask_url_passwords(text: str) -> str:
                 letter = i
         if letter is None:
             continue
-        out.append(text[done:m.start("pw")])
+        out.append(text[done : m.start("pw")])
         out.append(MASK)
         done = m.end("pw")
     if not out:

@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 
 def _ps() -> Any:
@@ -141,8 +142,11 @@ def in_folder(path: str | os.PathLike[str]) -> list[int]:
     for proc in ps.process_iter():
         try:
             where = proc.cwd()
-            if where and (where == root or where.startswith(root + os.sep)) and \
-                    proc.status() != ps.STATUS_ZOMBIE:
+            if (
+                where
+                and (where == root or where.startswith(root + os.sep))
+                and proc.status() != ps.STATUS_ZOMBIE
+            ):
                 found.append(proc.pid)
         except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess, OSError):
             continue
@@ -172,7 +176,7 @@ class Seen:
     pgid: int | None
     name: str
     argv: tuple[str, ...]
-    cwd: str   # '' when it cannot be read; a removed folder without Linux's " (deleted)"
+    cwd: str  # '' when it cannot be read; a removed folder without Linux's " (deleted)"
     user: str
 
     def describe(self, width: int = 120) -> str:
@@ -184,8 +188,7 @@ def snapshot() -> list[Seen]:
     """Every live (not zombie) process this user may see, in one pass over the machine."""
     ps = _ps()
     out = []
-    for proc in ps.process_iter(["pid", "ppid", "name", "cmdline", "cwd", "status",
-                                 "username"]):
+    for proc in ps.process_iter(["pid", "ppid", "name", "cmdline", "cwd", "status", "username"]):
         info = proc.info
         if info.get("status") == ps.STATUS_ZOMBIE:
             continue
@@ -196,8 +199,17 @@ def snapshot() -> list[Seen]:
             pgid: int | None = os.getpgid(info["pid"])
         except OSError:
             pgid = None
-        out.append(Seen(info["pid"], info.get("ppid") or 0, pgid, info.get("name") or "",
-                        tuple(info.get("cmdline") or ()), where, info.get("username") or ""))
+        out.append(
+            Seen(
+                info["pid"],
+                info.get("ppid") or 0,
+                pgid,
+                info.get("name") or "",
+                tuple(info.get("cmdline") or ()),
+                where,
+                info.get("username") or "",
+            )
+        )
     return out
 
 
@@ -350,8 +362,13 @@ def listeners(port: int, host: str | None = None) -> list[int | None]:
 def listening_addresses(port: int) -> list[str]:
     """The local addresses something listens on at TCP `port` ("127.0.0.1", "::1", "0.0.0.0")."""
     ps = _ps()
-    return sorted({conn.laddr.ip for _, conn in _connections()
-                   if conn.status == ps.CONN_LISTEN and conn.laddr and conn.laddr.port == port})
+    return sorted(
+        {
+            conn.laddr.ip
+            for _, conn in _connections()
+            if conn.status == ps.CONN_LISTEN and conn.laddr and conn.laddr.port == port
+        }
+    )
 
 
 def listening_ports(pids: Iterable[int]) -> dict[int, set[int]]:
@@ -367,8 +384,11 @@ def listening_ports(pids: Iterable[int]) -> dict[int, set[int]]:
 def established(port: int, pids: Iterable[int] | None = None) -> int:
     """TCP connections established to the local `port` (of those processes, else all)."""
     ps = _ps()
-    return sum(1 for _, conn in _connections(None if pids is None else list(pids))
-               if conn.status == ps.CONN_ESTABLISHED and conn.laddr and conn.laddr.port == port)
+    return sum(
+        1
+        for _, conn in _connections(None if pids is None else list(pids))
+        if conn.status == ps.CONN_ESTABLISHED and conn.laddr and conn.laddr.port == port
+    )
 
 
 def memory(pids: Iterable[int]) -> tuple[float, float]:

@@ -7,8 +7,9 @@ error naming the key, found when the config is loaded rather than halfway throug
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from lomash_tasks.errors import UserError, suggest
 
@@ -98,8 +99,10 @@ class Registry:
         """The service named by its alias or full name; an unknown name lists the valid ones."""
         wanted = str(name).strip()
         if not wanted:
-            raise UserError(f"An empty service name was given. Name a service (alias or full "
-                            f"name: {', '.join(s.alias for s in self.services)}).")
+            raise UserError(
+                f"An empty service name was given. Name a service (alias or full "
+                f"name: {', '.join(s.alias for s in self.services)})."
+            )
         for svc in self.services:
             if wanted in (svc.name, svc.alias):
                 return svc
@@ -122,10 +125,12 @@ class Registry:
                 continue
             for part in str(item).split(","):
                 if not part.strip():
-                    raise UserError(f"An empty service name was given ({'--service ' + repr(str(item))}). "
-                                    f"Name a service (alias or full name: "
-                                    f"{', '.join(s.alias for s in self.services)}), or leave "
-                                    f"--service out to act on every service.")
+                    raise UserError(
+                        f"An empty service name was given ({'--service ' + repr(str(item))}). "
+                        f"Name a service (alias or full name: "
+                        f"{', '.join(s.alias for s in self.services)}), or leave "
+                        f"--service out to act on every service."
+                    )
                 wanted.append(part.strip())
         if not wanted:
             return list(self.services)
@@ -146,7 +151,7 @@ class Registry:
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], source: str = CONFIG_FILE) -> "Registry":
+    def from_mapping(cls, data: Mapping[str, Any], source: str = CONFIG_FILE) -> Registry:
         """Build and validate the registry from config data (`services:` and `infra:` keys)."""
         reader = ConfigReader(source)
         services_raw = reader.mapping(data, "services")
@@ -166,18 +171,25 @@ class Registry:
             reader.known(infra[part], f"infra.{part}", known)
         at = "infra.postgres"
         postgres = Postgres(
-            "postgres", reader.host(pg, "host", at), reader.port(pg, "port", at),
+            "postgres",
+            reader.host(pg, "host", at),
+            reader.port(pg, "port", at),
             superuser=reader.text(pg, "superuser", at),
         )
-        redis = Endpoint("redis", reader.host(rd, "host", "infra.redis"),
-                         reader.port(rd, "port", "infra.redis"))
+        redis = Endpoint(
+            "redis", reader.host(rd, "host", "infra.redis"), reader.port(rd, "port", "infra.redis")
+        )
         smtp = Smtp(
-            "smtp", reader.host(sm, "host", "infra.smtp"), reader.port(sm, "port", "infra.smtp"),
+            "smtp",
+            reader.host(sm, "host", "infra.smtp"),
+            reader.port(sm, "port", "infra.smtp"),
             web_port=reader.port(sm, "web_port", "infra.smtp"),
         )
         at = "infra.aws"
         aws = Aws(
-            "aws", reader.host(aw, "host", at), reader.port(aw, "port", at),
+            "aws",
+            reader.host(aw, "host", at),
+            reader.port(aw, "port", at),
             region=reader.text(aw, "region", at),
             buckets=reader.names(aw, "buckets", at),
             queues=reader.names(aw, "queues", at, required=False),
@@ -189,7 +201,9 @@ class Registry:
         tools = tuple(
             Tool(
                 name,
-                reader.port(reader.mapping(tools_raw, name, "infra.tools"), "port", f"infra.tools.{name}"),
+                reader.port(
+                    reader.mapping(tools_raw, name, "infra.tools"), "port", f"infra.tools.{name}"
+                ),
                 reader.text(tools_raw[name], "url", f"infra.tools.{name}"),
                 reader.text(tools_raw[name], "login", f"infra.tools.{name}", required=False) or "",
             )
@@ -200,14 +214,26 @@ class Registry:
         return registry
 
 
-def _service(reader: "ConfigReader", name: str, raw: Mapping[str, Any]) -> Service:
+def _service(reader: ConfigReader, name: str, raw: Mapping[str, Any]) -> Service:
     at = f"services.{name}"
-    known = {"alias", "path", "port", "debug_port", "database", "role", "redis_db", "namespaces",
-             "command"}
+    known = {
+        "alias",
+        "path",
+        "port",
+        "debug_port",
+        "database",
+        "role",
+        "redis_db",
+        "namespaces",
+        "command",
+    }
     for key in raw:
         if key not in known:
-            reader.fail(f"{at}.{key}", f"is not a known key.{suggest(str(key), known)} "
-                                       f"(known: {', '.join(sorted(known))})")
+            reader.fail(
+                f"{at}.{key}",
+                f"is not a known key.{suggest(str(key), known)} "
+                f"(known: {', '.join(sorted(known))})",
+            )
     database = reader.text(raw, "database", at, required=False)
     role = reader.text(raw, "role", at, required=False)
     if (database is None) != (role is None):
@@ -232,7 +258,7 @@ def _service(reader: "ConfigReader", name: str, raw: Mapping[str, Any]) -> Servi
     )
 
 
-def _check_unique(reader: "ConfigReader", reg: Registry) -> None:
+def _check_unique(reader: ConfigReader, reg: Registry) -> None:
     def once(what: str, pairs: Sequence[tuple[str, Any]]) -> None:
         seen: dict[Any, str] = {}
         for key, value in pairs:
@@ -248,8 +274,11 @@ def _check_unique(reader: "ConfigReader", reg: Registry) -> None:
     ports += [("infra.smtp.web_port", reg.smtp.web_port)]
     ports += [(f"infra.tools.{t.name}.port", t.port) for t in reg.tools]
     once("port", ports)
-    once("alias", [(f"services.{s.name}.alias", s.alias) for s in reg.services]
-         + [(f"services.{s.name}", s.name) for s in reg.services])
+    once(
+        "alias",
+        [(f"services.{s.name}.alias", s.alias) for s in reg.services]
+        + [(f"services.{s.name}", s.name) for s in reg.services],
+    )
     once("database", [(f"services.{s.name}.database", s.database) for s in reg.services])
     once("role", [(f"services.{s.name}.role", s.role) for s in reg.services])
     once("Redis index", [(f"services.{s.name}.redis_db", s.redis_db) for s in reg.services])
@@ -299,8 +328,10 @@ class ConfigReader:
         """A key this part does not have is a typo that would be silently ignored: refuse it."""
         for key in data:
             if key not in keys:
-                self.fail(f"{at}.{key}", f"is not a known key.{suggest(str(key), keys)} "
-                                         f"(known: {', '.join(keys)})")
+                self.fail(
+                    f"{at}.{key}",
+                    f"is not a known key.{suggest(str(key), keys)} (known: {', '.join(keys)})",
+                )
 
     def fail(self, key: str, problem: str) -> None:
         raise UserError(
@@ -352,8 +383,9 @@ class ConfigReader:
     def port(self, data: Mapping[str, Any], key: str, at: str) -> int:
         return self.integer(data, key, at, 1, 65535)
 
-    def names(self, data: Mapping[str, Any], key: str, at: str,
-              required: bool = True) -> tuple[str, ...]:
+    def names(
+        self, data: Mapping[str, Any], key: str, at: str, required: bool = True
+    ) -> tuple[str, ...]:
         value = self.get(data, key, at, required)
         if value is None:
             return ()

@@ -14,9 +14,10 @@ variables < `inv -f FILE` < flags (the tasks apply flags over what `load` return
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from lomash_tasks.errors import UserError, suggest
 
@@ -69,8 +70,9 @@ def choice(*values: str, default: str, label: str, help: str) -> Any:
     return Setting(default, help, choices=values, label=label)
 
 
-def number(default: float | int, help: str, minimum: float | None = 0,
-           positive: bool = False) -> Any:
+def number(
+    default: float | int, help: str, minimum: float | None = 0, positive: bool = False
+) -> Any:
     """A number setting; `positive`: a deadline in seconds (greater than 0)."""
     return Setting(default, help, minimum=minimum, positive=positive)
 
@@ -128,18 +130,26 @@ class Section:
         raw = plain(config).get(cls.NAME) if config is not None else None
         raw = raw or {}
         if not isinstance(raw, Mapping):
-            raise UserError(f"Invalid configuration: '{cls.NAME}' must be a mapping of settings, "
-                            f"not {raw!r}.")
+            raise UserError(
+                f"Invalid configuration: '{cls.NAME}' must be a mapping of settings, not {raw!r}."
+            )
         unknown = [str(k) for k in raw if k not in cls.SETTINGS]
         if unknown:
             key = unknown[0]
-            raise UserError(f"Unknown setting '{cls.NAME}.{key}' (invoke.yaml, an INVOKE_* "
-                            f"variable or an -f file).{suggest(key, cls.SETTINGS)} Known "
-                            f"'{cls.NAME}' settings: {', '.join(cls.SETTINGS)}. A misspelt key "
-                            f"is not applied: fix it and run again.")
-        return cls(**{name: _convert(f"{cls.NAME}.{name}", raw.get(name, spec.default),
-                                     spec.default, spec.meta)
-                      for name, spec in cls.SETTINGS.items()})
+            raise UserError(
+                f"Unknown setting '{cls.NAME}.{key}' (invoke.yaml, an INVOKE_* "
+                f"variable or an -f file).{suggest(key, cls.SETTINGS)} Known "
+                f"'{cls.NAME}' settings: {', '.join(cls.SETTINGS)}. A misspelt key "
+                f"is not applied: fix it and run again."
+            )
+        return cls(
+            **{
+                name: _convert(
+                    f"{cls.NAME}.{name}", raw.get(name, spec.default), spec.default, spec.meta
+                )
+                for name, spec in cls.SETTINGS.items()
+            }
+        )
 
     from_config = load
 
@@ -147,8 +157,10 @@ class Section:
 def _convert(key: str, value: Any, default: Any, meta: Mapping[str, Any]) -> Any:
     from lomash_tasks import flagvalues
 
-    fix = (f" Fix '{key}' (invoke.yaml, the INVOKE_{key.replace('.', '_').upper()} variable "
-           f"or the -f file that sets it) and run again.")
+    fix = (
+        f" Fix '{key}' (invoke.yaml, the INVOKE_{key.replace('.', '_').upper()} variable "
+        f"or the -f file that sets it) and run again."
+    )
     if value is None:
         value = default
     try:
@@ -169,8 +181,17 @@ def _convert(key: str, value: Any, default: Any, meta: Mapping[str, Any]) -> Any
 def _boolean(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    words = {"1": True, "true": True, "yes": True, "on": True,
-             "0": False, "false": False, "no": False, "off": False, "": False}
+    words = {
+        "1": True,
+        "true": True,
+        "yes": True,
+        "on": True,
+        "0": False,
+        "false": False,
+        "no": False,
+        "off": False,
+        "": False,
+    }
     if isinstance(value, str) and value.strip().lower() in words:
         return words[value.strip().lower()]
     raise UserError(f"{key} must be true or false, not {value!r}.")
@@ -183,16 +204,21 @@ def _text(key: str, value: Any, meta: Mapping[str, Any]) -> str:
     choices = meta.get("choices")
     if choices and value.lower() not in choices:
         label = meta.get("label", "value")
-        raise UserError(f"Unknown {label} '{value}' in config {key}.{suggest(value, choices)} "
-                        f"Valid {label}s: {', '.join(choices)}.")
+        raise UserError(
+            f"Unknown {label} '{value}' in config {key}.{suggest(value, choices)} "
+            f"Valid {label}s: {', '.join(choices)}."
+        )
     return value.lower() if choices else value
 
 
 # -- the sections -------------------------------------------------------------------------------
 class WorkspaceSettings(Section):
     NAME: ClassVar[str] = "workspace"
-    root: str = text("", "The monorepo's root; '' = the nearest folder up from here holding "
-                         "pnpm-workspace.yaml. Relative paths are taken from invoke.yaml's folder.")
+    root: str = text(
+        "",
+        "The monorepo's root; '' = the nearest folder up from here holding "
+        "pnpm-workspace.yaml. Relative paths are taken from invoke.yaml's folder.",
+    )
 
 
 class EnvSettings(Section):
@@ -206,33 +232,58 @@ STACK_PARTS = ("postgres", "redis", "aws", "smtp")  # the stack's parts, in star
 
 class StackSettings(Section):
     NAME: ClassVar[str] = "stack"
-    backend: str = choice("auto", "embedded", "compose", "external", default="auto",
-                          label="backend",
-                          help="Where the stack comes from.")
+    backend: str = choice(
+        "auto",
+        "embedded",
+        "compose",
+        "external",
+        default="auto",
+        label="backend",
+        help="Where the stack comes from.",
+    )
     postgres_bindir: str = text("", "PostgreSQL's server binaries ('' = found).")
-    postgres_user: str = text("lomash-pg", "The system user that runs PostgreSQL when the "
-                                           "suite runs as root.")
+    postgres_user: str = text(
+        "lomash-pg", "The system user that runs PostgreSQL when the suite runs as root."
+    )
     redis_server: str = text("", "A redis-server/valkey-server binary ('' = the packaged one).")
     project: str = text("lomash-wood", "The Compose project name.")
-    cache_dir: str = text("", "Ready PostgreSQL clusters: '' = the platform's cache folder "
-                              "(~/.cache/lomash-tasks, ~/Library/Caches/lomash-tasks), off = none.")
-    missing_locale: str = choice("compile", "substitute", "refuse", default="compile",
-                                 label="missing-locale policy",
-                                 help="A locale init.sql names that the server lacks: compile "
-                                      "it for a new embedded cluster only (localedef, nothing "
-                                      "system-wide; else as substitute), substitute an "
-                                      "equivalent (C.UTF-8 for *.utf8; said), or refuse.")
+    cache_dir: str = text(
+        "",
+        "Ready PostgreSQL clusters: '' = the platform's cache folder "
+        "(~/.cache/lomash-tasks, ~/Library/Caches/lomash-tasks), off = none.",
+    )
+    missing_locale: str = choice(
+        "compile",
+        "substitute",
+        "refuse",
+        default="compile",
+        label="missing-locale policy",
+        help="A locale init.sql names that the server lacks: compile "
+        "it for a new embedded cluster only (localedef, nothing "
+        "system-wide; else as substitute), substitute an "
+        "equivalent (C.UTF-8 for *.utf8; said), or refuse.",
+    )
     start_timeout: float = number(30.0, "Seconds a server may take to start.", positive=True)
-    compose_start_timeout: float = number(180.0, "Seconds Compose may take for every container "
-                                                 "to turn healthy (LocalStack's only once its "
-                                                 "init hooks ran).", positive=True)
+    compose_start_timeout: float = number(
+        180.0,
+        "Seconds Compose may take for every container "
+        "to turn healthy (LocalStack's only once its "
+        "init hooks ran).",
+        positive=True,
+    )
     wait_timeout: float = number(60.0, "stack.wait's deadline in seconds.", positive=True)
 
 
 class DbSettings(Section):
     NAME: ClassVar[str] = "db"
-    runner: str = choice("auto", "prisma", "native", default="auto", label="runner",
-                         help="Which migration runner db.migrate uses.")
+    runner: str = choice(
+        "auto",
+        "prisma",
+        "native",
+        default="auto",
+        label="runner",
+        help="Which migration runner db.migrate uses.",
+    )
     jobs: int = number(0, "Services migrated at a time; 0 = the measured default (8).")
     timeout: float = number(300.0, "Seconds per service's migration run.", positive=True)
     seed_timeout: float = number(60.0, "Seconds per service's seed.", positive=True)
@@ -244,37 +295,54 @@ class ServicesSettings(Section):
     live under `service_options`."""
 
     NAME: ClassVar[str] = "service_options"
-    backend: str = choice("auto", "embedded", "compose", default="auto", label="backend",
-                          help="Where the services run (auto follows stack.backend).")
-    start_timeout: float = number(60.0, "Seconds for every service to answer GET /health 200.",
-                                  positive=True)
-    infra_timeout: float = number(15.0, "Seconds for PostgreSQL and Redis to answer first.",
-                                  positive=True)
-    stop_timeout: float = number(5.0, "Seconds between SIGTERM and SIGKILL of a service's group.",
-                                 positive=True)
-    backoff_base: float = number(0.5, "First restart delay after a crash; doubles per crash.",
-                                 positive=True)
+    backend: str = choice(
+        "auto",
+        "embedded",
+        "compose",
+        default="auto",
+        label="backend",
+        help="Where the services run (auto follows stack.backend).",
+    )
+    start_timeout: float = number(
+        60.0, "Seconds for every service to answer GET /health 200.", positive=True
+    )
+    infra_timeout: float = number(
+        15.0, "Seconds for PostgreSQL and Redis to answer first.", positive=True
+    )
+    stop_timeout: float = number(
+        5.0, "Seconds between SIGTERM and SIGKILL of a service's group.", positive=True
+    )
+    backoff_base: float = number(
+        0.5, "First restart delay after a crash; doubles per crash.", positive=True
+    )
     backoff_max: float = number(30.0, "The longest restart delay.", positive=True)
-    stable_after: float = number(30.0, "Healthy this long: the next crash starts the backoff "
-                                       "afresh.", positive=True)
+    stable_after: float = number(
+        30.0, "Healthy this long: the next crash starts the backoff afresh.", positive=True
+    )
     in_setup: bool = Setting(True, "`inv setup` ends by starting them (its `services` step).")
-    dev_scripts: str = text("dev,start:dev,develop,serve:dev",
-                            "The package.json scripts that run a service in development, in "
-                            "order: the first one a service has is its dev command (unless "
-                            "services.<name>.command says).")
-    install_jobs: int = number(4, "Services whose Node dependencies install at a time.",
-                               minimum=1)
-    install_timeout: float = number(900.0, "Seconds one service's install may take.",
-                                    positive=True)
-    log_max_mb: float = number(10.0, "A service's log is rotated when it would grow past this "
-                                     "many MB (0 = never by size).")
-    log_keep: int = number(3, "Rotated logs kept per service (name.log.1 ... name.log.N).",
-                           minimum=1)
-    logs_tail: int = number(100, "Lines of each service `services.logs` prints from the end "
-                                 "(0 = the whole log).")
-    wrappers: str = text("", "More npm packages whose programs only start a service (comma-"
-                             "separated; npm, pnpm, nodemon, tsx, ... are known): the inspector "
-                             "skips their processes.")
+    dev_scripts: str = text(
+        "dev,start:dev,develop,serve:dev",
+        "The package.json scripts that run a service in development, in "
+        "order: the first one a service has is its dev command (unless "
+        "services.<name>.command says).",
+    )
+    install_jobs: int = number(4, "Services whose Node dependencies install at a time.", minimum=1)
+    install_timeout: float = number(900.0, "Seconds one service's install may take.", positive=True)
+    log_max_mb: float = number(
+        10.0, "A service's log is rotated when it would grow past this many MB (0 = never by size)."
+    )
+    log_keep: int = number(
+        3, "Rotated logs kept per service (name.log.1 ... name.log.N).", minimum=1
+    )
+    logs_tail: int = number(
+        100, "Lines of each service `services.logs` prints from the end (0 = the whole log)."
+    )
+    wrappers: str = text(
+        "",
+        "More npm packages whose programs only start a service (comma-"
+        "separated; npm, pnpm, nodemon, tsx, ... are known): the inspector "
+        "skips their processes.",
+    )
 
     @property
     def wrapper_list(self) -> list[str]:
@@ -294,8 +362,10 @@ class CacheSettings(Section):
 
 class AwsSettings(Section):
     NAME: ClassVar[str] = "aws"
-    secret_prefix: str = text("lomash/dev", "Secret names: <prefix>/<alias> (unless the "
-                                            "service's .env sets SECRETS_MANAGER_PREFIX).")
+    secret_prefix: str = text(
+        "lomash/dev",
+        "Secret names: <prefix>/<alias> (unless the service's .env sets SECRETS_MANAGER_PREFIX).",
+    )
     max_receive_count: int = number(5, "Receives before a message dead-letters.", minimum=1)
     wait_timeout: float = number(60.0, "aws.wait's deadline in seconds.", positive=True)
 
@@ -306,8 +376,7 @@ class StripeSettings(Section):
     service: str = text("order-payment-service", "The service that receives webhooks.")
     path: str = text("/v1/webhooks/stripe", "Its webhook route.")
     forward_to: str = text("", "The whole forward target (host:port/path); '' = derived.")
-    ready_timeout: float = number(30.0, "Seconds to wait for the CLI's ready line.",
-                                  positive=True)
+    ready_timeout: float = number(30.0, "Seconds to wait for the CLI's ready line.", positive=True)
 
 
 class DebugSettings(Section):
@@ -317,21 +386,29 @@ class DebugSettings(Section):
 
 class SetupSettings(Section):
     NAME: ClassVar[str] = "setup"
-    lock_timeout: float = number(120.0, "Seconds a second `inv setup` waits for the first.",
-                                 positive=True)
+    lock_timeout: float = number(
+        120.0, "Seconds a second `inv setup` waits for the first.", positive=True
+    )
 
 
 class DashboardSettings(Section):
     NAME: ClassVar[str] = "dashboard"
     port: int = number(8090, "The dashboard's port on 127.0.0.1 (0 = any free port).")
-    interval: float = number(1.0, "Seconds between two looks at the stack's parts.",
-                             positive=True)
-    services_interval: float = number(5.0, "Seconds between two full reads of the services "
-                                           "(services.status); their state file is watched in "
-                                           "between.", positive=True)
-    probe_interval: float = number(10.0, "Seconds between two reads of the migrations, Redis "
-                                         "key counts and AWS resources (also after each action "
-                                         "and when a migration folder changes).", positive=True)
+    interval: float = number(1.0, "Seconds between two looks at the stack's parts.", positive=True)
+    services_interval: float = number(
+        5.0,
+        "Seconds between two full reads of the services "
+        "(services.status); their state file is watched in "
+        "between.",
+        positive=True,
+    )
+    probe_interval: float = number(
+        10.0,
+        "Seconds between two reads of the migrations, Redis "
+        "key counts and AWS resources (also after each action "
+        "and when a migration folder changes).",
+        positive=True,
+    )
     log_lines: int = number(1000, "Log lines kept for the page (the last ones).", minimum=10)
 
 
@@ -339,22 +416,39 @@ class TestSettings(Section):
     """`inv test`: a service's own test script against its test database."""
 
     NAME: ClassVar[str] = "test"
-    env: str = text("test", "The environment `inv test` runs in (config environments): its "
-                            "databases, its env files (.env.test) and its seed profile.")
+    env: str = text(
+        "test",
+        "The environment `inv test` runs in (config environments): its "
+        "databases, its env files (.env.test) and its seed profile.",
+    )
     timeout: float = number(1800.0, "Seconds one service's test script may run.", positive=True)
 
 
-SECTIONS: tuple[type[Section], ...] = (WorkspaceSettings, EnvSettings, StackSettings,
-                                       ServicesSettings, DbSettings, CacheSettings, AwsSettings, StripeSettings,
-                                       DebugSettings, SetupSettings, DashboardSettings,
-                                       TestSettings)
+SECTIONS: tuple[type[Section], ...] = (
+    WorkspaceSettings,
+    EnvSettings,
+    StackSettings,
+    ServicesSettings,
+    DbSettings,
+    CacheSettings,
+    AwsSettings,
+    StripeSettings,
+    DebugSettings,
+    SetupSettings,
+    DashboardSettings,
+    TestSettings,
+)
 
 # The environments besides development (`--env NAME`), shipped with the suite; a monorepo's
 # invoke.yaml adds its own or changes these under `environments:` (checked when a task loads
 # them: `db.environments`). Each is a copy of development with databases of its own.
 ENVIRONMENTS: dict[str, dict[str, Any]] = {
-    "test": {"database_suffix": "_test", "env_file": ".env.test", "seed_profile": "test",
-             "variables": {"NODE_ENV": "test"}},
+    "test": {
+        "database_suffix": "_test",
+        "env_file": ".env.test",
+        "seed_profile": "test",
+        "variables": {"NODE_ENV": "test"},
+    },
 }
 
 

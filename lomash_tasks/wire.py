@@ -22,8 +22,9 @@ import hmac
 import os
 import socket
 import struct
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 
@@ -37,8 +38,15 @@ class WireError(Exception):
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
-def pg_query(host: str, port: int, user: str, password: str, dbname: str,
-             sql: str | Sequence[str], timeout: float = 5.0) -> list[list[tuple[str | None, ...]]]:
+def pg_query(
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    dbname: str,
+    sql: str | Sequence[str],
+    timeout: float = 5.0,
+) -> list[list[tuple[str | None, ...]]]:
     """Log in and run each statement as a simple query; each one's rows, values as text (None
     for NULL). Raises WireError (with the SQLSTATE) on a refused login or a failing query, and
     OSError when nothing answers."""
@@ -48,8 +56,9 @@ def pg_query(host: str, port: int, user: str, password: str, dbname: str,
 
 
 @contextmanager
-def pg_session(host: str, port: int, user: str, password: str, dbname: str,
-               timeout: float = 5.0) -> Iterator["_Pg"]:
+def pg_session(
+    host: str, port: int, user: str, password: str, dbname: str, timeout: float = 5.0
+) -> Iterator[_Pg]:
     """A logged-in session whose `.query(sql)` returns rows as `pg_query` does."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
@@ -95,9 +104,15 @@ class _Pg:
         return WireError(fields.get("M", "error"), fields.get("C", ""))
 
     def login(self, user: str, password: str, dbname: str) -> None:
-        params = b"".join(k.encode() + b"\x00" + v.encode() + b"\x00" for k, v in (
-            ("user", user), ("database", dbname), ("application_name", "lomash-tasks"),
-            ("client_encoding", "UTF8")))
+        params = b"".join(
+            k.encode() + b"\x00" + v.encode() + b"\x00"
+            for k, v in (
+                ("user", user),
+                ("database", dbname),
+                ("application_name", "lomash-tasks"),
+                ("client_encoding", "UTF8"),
+            )
+        )
         startup = struct.pack("!i", 196608) + params + b"\x00"
         self.sock.sendall(struct.pack("!i", len(startup) + 4) + startup)
         scram: dict[str, Any] = {}
@@ -144,12 +159,12 @@ class _Pg:
                 (count,) = struct.unpack("!h", body[:2])
                 at, row = 2, []
                 for _ in range(count):
-                    (size,) = struct.unpack("!i", body[at:at + 4])
+                    (size,) = struct.unpack("!i", body[at : at + 4])
                     at += 4
                     if size < 0:
                         row.append(None)
                     else:
-                        row.append(body[at:at + size].decode("utf-8", "replace"))
+                        row.append(body[at : at + size].decode("utf-8", "replace"))
                         at += size
                 rows.append(tuple(row))
             elif kind == b"E":
@@ -164,8 +179,9 @@ def _scram_final(scram: dict[str, Any], password: str, server_first: str) -> byt
     attrs = dict(item.split("=", 1) for item in server_first.split(","))
     if not attrs.get("r", "").startswith(scram["nonce"]):
         raise WireError("the server's SCRAM nonce does not extend ours")
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]),
-                                 int(attrs["i"]))
+    salted = hashlib.pbkdf2_hmac(
+        "sha256", password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"])
+    )
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
     stored = hashlib.sha256(client_key).digest()
     without_proof = f"c=biws,r={attrs['r']}"
@@ -173,8 +189,9 @@ def _scram_final(scram: dict[str, Any], password: str, server_first: str) -> byt
     signature = hmac.new(stored, auth, hashlib.sha256).digest()
     proof = bytes(a ^ b for a, b in zip(client_key, signature))
     server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    scram["verifier"] = base64.b64encode(hmac.new(server_key, auth, hashlib.sha256).digest()
-                                         ).decode()
+    scram["verifier"] = base64.b64encode(
+        hmac.new(server_key, auth, hashlib.sha256).digest()
+    ).decode()
     return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
 
 
@@ -184,12 +201,15 @@ def pg_literal(value: str) -> str:
 
 
 # -- Redis --------------------------------------------------------------------------------------
-def resp(host: str, port: int, commands: Sequence[Sequence[str]],
-         timeout: float = 2.0) -> list[Any]:
+def resp(
+    host: str, port: int, commands: Sequence[Sequence[str]], timeout: float = 2.0
+) -> list[Any]:
     """Send the commands in one write; each reply (str, int, None, or WireError for `-ERR`)."""
     payload = b"".join(
-        b"*%d\r\n" % len(cmd) + b"".join(b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode())
-                                         for a in cmd) for cmd in commands)
+        b"*%d\r\n" % len(cmd)
+        + b"".join(b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in cmd)
+        for cmd in commands
+    )
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
         sock.sendall(payload)
@@ -218,8 +238,9 @@ def _resp_reply(reader: Any) -> Any:
 
 
 # -- SMTP ---------------------------------------------------------------------------------------
-def smtp_ehlo(host: str, port: int, name: str = "lomash-tasks",
-              timeout: float = 2.0) -> tuple[int, str]:
+def smtp_ehlo(
+    host: str, port: int, name: str = "lomash-tasks", timeout: float = 2.0
+) -> tuple[int, str]:
     """The code and text of the server's answer to EHLO (after its 220 greeting), then QUIT."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
@@ -252,55 +273,99 @@ def _smtp_reply(reader: Any) -> tuple[int, str]:
 
 
 # -- AWS (SigV4 over HTTP) ---------------------------------------------------------------------
-def aws_call(endpoint: str, region: str, key_id: str, secret: str, service: str,
-             method: str = "GET", path: str = "/", query: dict[str, str] | None = None,
-             body: bytes = b"", headers: dict[str, str] | None = None,
-             timeout: float = 5.0) -> tuple[int, bytes]:
+def aws_call(
+    endpoint: str,
+    region: str,
+    key_id: str,
+    secret: str,
+    service: str,
+    method: str = "GET",
+    path: str = "/",
+    query: dict[str, str] | None = None,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
+) -> tuple[int, bytes]:
     """One request to an AWS-compatible endpoint, signed with Signature Version 4 as AWS
     checks it; the HTTP status and body. Raises OSError when nothing answers."""
     import datetime
     import http.client
 
     parts = urlsplit(endpoint)
-    signed = sigv4(method, parts.netloc, path, query or {},
-                   {"x-amz-content-sha256": hashlib.sha256(body).hexdigest(), **(headers or {})},
-                   body, region, service, key_id, secret,
-                   datetime.datetime.now(datetime.timezone.utc))
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
-                                      timeout=timeout)
+    signed = sigv4(
+        method,
+        parts.netloc,
+        path,
+        query or {},
+        {"x-amz-content-sha256": hashlib.sha256(body).hexdigest(), **(headers or {})},
+        body,
+        region,
+        service,
+        key_id,
+        secret,
+        datetime.datetime.now(datetime.timezone.utc),
+    )
+    conn = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout
+    )
     try:
         target = path + (f"?{_canonical_query(query or {})}" if query else "")
-        conn.request(method, target, body=body or None,
-                     headers={k: v for k, v in signed.items() if k != "host"})
+        conn.request(
+            method,
+            target,
+            body=body or None,
+            headers={k: v for k, v in signed.items() if k != "host"},
+        )
         response = conn.getresponse()
         return response.status, response.read()
     finally:
         conn.close()
 
 
-def sigv4(method: str, host: str, path: str, query: dict[str, str], headers: dict[str, str],
-          body: bytes, region: str, service: str, key_id: str, secret: str,
-          now: Any) -> dict[str, str]:
+def sigv4(
+    method: str,
+    host: str,
+    path: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    body: bytes,
+    region: str,
+    service: str,
+    key_id: str,
+    secret: str,
+    now: Any,
+) -> dict[str, str]:
     """The request's headers (lower-case names, `host` and `x-amz-date` added), with the
     Authorization of Signature Version 4 over all of them."""
     stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
     signed = {"host": host, "x-amz-date": stamp, **{k.lower(): v for k, v in headers.items()}}
     names = sorted(signed)
-    canonical = "\n".join([method, quote(path, safe="/-_.~"), _canonical_query(query),
-                           "".join(f"{n}:{' '.join(signed[n].split())}\n" for n in names),
-                           ";".join(names), hashlib.sha256(body).hexdigest()])
+    canonical = "\n".join(
+        [
+            method,
+            quote(path, safe="/-_.~"),
+            _canonical_query(query),
+            "".join(f"{n}:{' '.join(signed[n].split())}\n" for n in names),
+            ";".join(names),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
     scope = f"{day}/{region}/{service}/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope,
-                         hashlib.sha256(canonical.encode()).hexdigest()])
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
     key = ("AWS4" + secret).encode()
     for part in (day, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    signed["authorization"] = (f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, "
-                               f"SignedHeaders={';'.join(names)}, Signature={signature}")
+    signed["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
     return signed
 
 
 def _canonical_query(query: dict[str, str]) -> str:
-    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-                    for k, v in sorted(query.items()))
+    return "&".join(
+        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(query.items())
+    )

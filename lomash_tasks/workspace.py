@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Registry, Service
@@ -31,9 +32,11 @@ def find_root(start: str | os.PathLike[str]) -> Path | None:
     return None
 
 
-HINT = ("Run the task inside the monorepo (the suite finds the folder holding "
-        "pnpm-workspace.yaml), or point it there: `lomash --root /path/to/repo ...`, "
-        "INVOKE_WORKSPACE_ROOT=/path/to/repo, or the 'workspace.root' key of invoke.yaml.")
+HINT = (
+    "Run the task inside the monorepo (the suite finds the folder holding "
+    "pnpm-workspace.yaml), or point it there: `lomash --root /path/to/repo ...`, "
+    "INVOKE_WORKSPACE_ROOT=/path/to/repo, or the 'workspace.root' key of invoke.yaml."
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,12 @@ class Workspace:
         return self.target == "local"
 
     @classmethod
-    def locate(cls, root: str | os.PathLike[str], registry: Registry,
-               base: str | os.PathLike[str] | None = None) -> "Workspace":
+    def locate(
+        cls,
+        root: str | os.PathLike[str],
+        registry: Registry,
+        base: str | os.PathLike[str] | None = None,
+    ) -> Workspace:
         """The workspace at `root` (relative to `base`); a folder that is not one is an error."""
         path = Path(root).expanduser()
         if not path.is_absolute() and base is not None:
@@ -102,7 +109,7 @@ class Workspace:
     def service_dir(self, service: Service) -> Path:
         return self.root / service.path
 
-    def facts(self, service: Service) -> "monorepo.ServiceFacts":
+    def facts(self, service: Service) -> monorepo.ServiceFacts:
         """What the service's own files say: installer, scripts, Prisma layout, seed."""
         from lomash_tasks import monorepo
 
@@ -148,8 +155,7 @@ class Workspace:
         example = folder / f"{name}.example"
         if name != ENV_FILE and not example.is_file():
             example = folder / f"{ENV_FILE}.example"
-        return EnvPair("root" if service is None else service.name, example, folder / name,
-                       service)
+        return EnvPair("root" if service is None else service.name, example, folder / name, service)
 
     def base_env(self, service: Service | None) -> Path:
         """The development `.env` of a service (or the root), whatever the environment."""

@@ -57,9 +57,22 @@ def make_workspace(dest: Path, node_modules: bool = False) -> Path:
 
 
 # The npm monorepo's packages, each with its own package-lock.json (the registry's paths).
-NPM_PACKAGES = ("api-gateway", *(f"services/{name}" for name in (
-    "auth-service", "product-service", "order-payment-service", "appointment-service",
-    "content-service", "customer-service", "notification-service", "analytics-service")))
+NPM_PACKAGES = (
+    "api-gateway",
+    *(
+        f"services/{name}"
+        for name in (
+            "auth-service",
+            "product-service",
+            "order-payment-service",
+            "appointment-service",
+            "content-service",
+            "customer-service",
+            "notification-service",
+            "analytics-service",
+        )
+    ),
+)
 
 
 def make_npm_workspace(dest: Path, node_modules: bool = False) -> Path:
@@ -110,20 +123,36 @@ class Inv:
 
     env: dict[str, str] = field(default_factory=dict)
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None, input: str | None = None,
-                 timeout: float = 300, check: bool | None = None) -> subprocess.CompletedProcess:
-        full = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS",
-                                                                 "GITHUB_STEP_SUMMARY")}
+    def __call__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 300,
+        check: bool | None = None,
+    ) -> subprocess.CompletedProcess:
+        full = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("CI", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")
+        }
         full.update(self.env)
         full.update(env or {})
         result = subprocess.run(
-            [sys.executable, "-m", "invoke", *args], cwd=SUITE_ROOT, env=full, input=input,
+            [sys.executable, "-m", "invoke", *args],
+            cwd=SUITE_ROOT,
+            env=full,
+            input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"inv {' '.join(args)} exited {result.returncode}\n"
-                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+            raise AssertionError(
+                f"inv {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
         return result
 
 
@@ -167,8 +196,9 @@ def checksums(root: Path) -> dict[str, str]:
     for path in sorted(root.rglob("*")):
         if path.is_file() and not path.is_symlink() and "node_modules" not in path.parts:
             data = path.read_bytes()
-            out[str(path.relative_to(root))] = (hashlib.sha256(data).hexdigest()
-                                                + oct(path.stat().st_mode))
+            out[str(path.relative_to(root))] = hashlib.sha256(data).hexdigest() + oct(
+                path.stat().st_mode
+            )
     return out
 
 
@@ -177,11 +207,11 @@ def checksums(root: Path) -> dict[str, str]:
 class StackHandle:
     """A running embedded stack in a workspace copy, on free ports."""
 
-    root: Path       # the workspace copy (with node_modules linked)
-    env: dict        # INVOKE_WORKSPACE_ROOT and INVOKE_INFRA_*_PORT for `inv` subprocesses
-    inv: Inv         # `inv` pointed at that workspace and those ports
-    config: object   # load_config(overrides=...) with the same root and ports
-    ws: object       # the Workspace built from that config
+    root: Path  # the workspace copy (with node_modules linked)
+    env: dict  # INVOKE_WORKSPACE_ROOT and INVOKE_INFRA_*_PORT for `inv` subprocesses
+    inv: Inv  # `inv` pointed at that workspace and those ports
+    config: object  # load_config(overrides=...) with the same root and ports
+    ws: object  # the Workspace built from that config
     results: list = field(default_factory=list)  # what backend.up() returned
 
 
@@ -189,13 +219,22 @@ class StackHandle:
 STACK_CACHE = Path(tempfile.gettempdir()) / "lomash-tasks-test-cache"
 
 
-SERVICE_NAMES = ("api-gateway", "auth-service", "product-service", "order-payment-service",
-                 "appointment-service", "content-service", "customer-service",
-                 "notification-service", "analytics-service")
+SERVICE_NAMES = (
+    "api-gateway",
+    "auth-service",
+    "product-service",
+    "order-payment-service",
+    "appointment-service",
+    "content-service",
+    "customer-service",
+    "notification-service",
+    "analytics-service",
+)
 
 
-def stack_env(root: Path, cache: Path | str = STACK_CACHE, services: bool = False
-              ) -> dict[str, str]:
+def stack_env(
+    root: Path, cache: Path | str = STACK_CACHE, services: bool = False
+) -> dict[str, str]:
     """INVOKE_* for a workspace on free ports for the infrastructure. `inv setup` leaves the
     nine services out (service_options.in_setup: they cost ~0.8 GB) unless `services`, which
     also gives them free ports and debug ports (never the seed's 3000-3008 / 9229-9237)."""
@@ -229,16 +268,22 @@ def stack_config(env: dict[str, str]):
         "infra": {
             "postgres": {"port": int(env["INVOKE_INFRA_POSTGRES_PORT"])},
             "redis": {"port": int(env["INVOKE_INFRA_REDIS_PORT"])},
-            "smtp": {"port": int(env["INVOKE_INFRA_SMTP_PORT"]),
-                     "web_port": int(env["INVOKE_INFRA_SMTP_WEB_PORT"])},
+            "smtp": {
+                "port": int(env["INVOKE_INFRA_SMTP_PORT"]),
+                "web_port": int(env["INVOKE_INFRA_SMTP_WEB_PORT"]),
+            },
             "aws": {"port": int(env["INVOKE_INFRA_AWS_PORT"])},
         },
         "stack": {"cache_dir": env.get("INVOKE_STACK_CACHE_DIR", str(STACK_CACHE))},
-        "services": {name: {"port": int(env[f"INVOKE_SERVICES_{key}_PORT"]),
-                            "debug_port": int(env[f"INVOKE_SERVICES_{key}_DEBUG_PORT"])}
-                     for name in SERVICE_NAMES
-                     for key in [name.upper().replace("-", "_")]
-                     if f"INVOKE_SERVICES_{key}_PORT" in env},
+        "services": {
+            name: {
+                "port": int(env[f"INVOKE_SERVICES_{key}_PORT"]),
+                "debug_port": int(env[f"INVOKE_SERVICES_{key}_DEBUG_PORT"]),
+            }
+            for name in SERVICE_NAMES
+            for key in [name.upper().replace("-", "_")]
+            if f"INVOKE_SERVICES_{key}_PORT" in env
+        },
         "service_options": {"in_setup": env.get("INVOKE_SERVICE_OPTIONS_IN_SETUP") != "0"},
     }
     config = load_config(overrides=overrides, env=False)
@@ -254,8 +299,8 @@ def stack(tmp_root):
     process left) when the session ends.
     """
     from lomash_tasks import stack as backends
-    from lomash_tasks.stack.base import Settings
     from lomash_tasks.context import plain
+    from lomash_tasks.stack.base import Settings
 
     parent = Path(tempfile.mkdtemp(prefix="stack-", dir=tmp_root))
     parent.chmod(0o755)  # the unprivileged PostgreSQL user must reach the workspace
@@ -299,16 +344,47 @@ def system_postgres(tmp_root):
     if kwargs:
         os.chown(pwfile, kwargs["user"], kwargs["group"])
     data, port = folder / "data", free_port()
-    subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "lomash_master",
-                    f"--pwfile={pwfile}", "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"],
-                   check=True, capture_output=True, **kwargs)
-    subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w",
-                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-                          f"-c full_page_writes=off", "start"],
-                   check=True, capture_output=True, **kwargs)
+    subprocess.run(
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "lomash_master",
+            f"--pwfile={pwfile}",
+            "-A",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        **kwargs,
+    )
+    subprocess.run(
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-c full_page_writes=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        **kwargs,
+    )
     yield port
-    subprocess.run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                   capture_output=True, **kwargs)
+    subprocess.run(
+        [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+        capture_output=True,
+        **kwargs,
+    )
 
 
 # -- the nine services, shared by the "services" xdist group ----------------------------------

@@ -22,49 +22,138 @@ EXAMPLE_PASSWORDS = {
     "product-service": "p#ss@w'rd",
     "order-payment-service": '$ecret"q@1',
     "appointment-service": "Yaksh@2610",
-    "content-service": None,        # `changeme`: a placeholder
-    "customer-service": None,       # empty
-    "notification-service": "p@ss", # written encoded, p%40ss
+    "content-service": None,  # `changeme`: a placeholder
+    "customer-service": None,  # empty
+    "notification-service": "p@ss",  # written encoded, p%40ss
     "analytics-service": "an@lytics#1",
 }
 
 # Keys whose value the suite must change in each file (every other line stays byte for byte).
 CHANGED = {
-    ".env": {"API_GATEWAY_PORT", "API_BASE_URL", "INTERNAL_API_SECRET", "AUTH_SERVICE_PORT",
-             "AUTH_SERVICE_URL", "ORDER_PAYMENT_SERVICE_PORT", "ORDER_PAYMENT_SERVICE_URL",
-             "POSTGRES_USER", "POSTGRES_PASSWORD", "DATABASE_URL", "AUTH_DATABASE_URL",
-             "REDIS_PASSWORD", "REDIS_URL", "BETTER_AUTH_SECRET", "BETTER_AUTH_URL",
-             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
-    "api-gateway/.env": {"JWT_SECRET", "REDIS_URL", "REDIS_PASSWORD", "CSRF_SECRET",
-                         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
-    "services/auth-service/.env": {"PORT", "SERVICE_BASE_URL", "DATABASE_URL", "DIRECT_URL",
-                                   "REDIS_URL", "REDIS_PASSWORD", "BETTER_AUTH_SECRET",
-                                   "BETTER_AUTH_URL", "JWT_SECRET", "SMTP_HOST", "SMTP_PORT",
-                                   "CUSTOMER_SERVICE_URL", "TEST_DATABASE_URL",
-                                   "TEST_REDIS_URL", "INTERNAL_API_KEY"},
-    "services/product-service/.env": {"PORT", "DATABASE_URL", "DIRECT_URL", "REDIS_PASSWORD",
-                                      "JWT_SECRET", "AUTH_SERVICE_URL", "ORDER_SERVICE_URL",
-                                      "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    ".env": {
+        "API_GATEWAY_PORT",
+        "API_BASE_URL",
+        "INTERNAL_API_SECRET",
+        "AUTH_SERVICE_PORT",
+        "AUTH_SERVICE_URL",
+        "ORDER_PAYMENT_SERVICE_PORT",
+        "ORDER_PAYMENT_SERVICE_URL",
+        "POSTGRES_USER",
+        "POSTGRES_PASSWORD",
+        "DATABASE_URL",
+        "AUTH_DATABASE_URL",
+        "REDIS_PASSWORD",
+        "REDIS_URL",
+        "BETTER_AUTH_SECRET",
+        "BETTER_AUTH_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    },
+    "api-gateway/.env": {
+        "JWT_SECRET",
+        "REDIS_URL",
+        "REDIS_PASSWORD",
+        "CSRF_SECRET",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    },
+    "services/auth-service/.env": {
+        "PORT",
+        "SERVICE_BASE_URL",
+        "DATABASE_URL",
+        "DIRECT_URL",
+        "REDIS_URL",
+        "REDIS_PASSWORD",
+        "BETTER_AUTH_SECRET",
+        "BETTER_AUTH_URL",
+        "JWT_SECRET",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "CUSTOMER_SERVICE_URL",
+        "TEST_DATABASE_URL",
+        "TEST_REDIS_URL",
+        "INTERNAL_API_KEY",
+    },
+    "services/product-service/.env": {
+        "PORT",
+        "DATABASE_URL",
+        "DIRECT_URL",
+        "REDIS_PASSWORD",
+        "JWT_SECRET",
+        "AUTH_SERVICE_URL",
+        "ORDER_SERVICE_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    },
     "services/order-payment-service/.env": {
-        "PORT", "DATABASE_URL", "DB_NAME", "DB_USER", "REDIS_URL", "REDIS_PASSWORD", "REDIS_DB",
-        "JWT_SECRET", "SESSION_SECRET", "STRIPE_WEBHOOK_SECRET", "SMTP_HOST", "SMTP_PORT",
-        "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "QUEUE_REDIS_URL",
-        "AUTH_SERVICE_URL", "PRODUCT_SERVICE_URL"},
-    "services/appointment-service/.env": {"PORT", "DATABASE_URL", "REDIS_PASSWORD", "REDIS_DB",
-                                          "JWT_SECRET", "SMTP_HOST", "SMTP_PORT",
-                                          "ORDER_SERVICE_URL"},
-    "services/content-service/.env": {"PORT", "DATABASE_URL", "DATABASE_SHADOW_URL",
-                                      "REDIS_PASSWORD", "REDIS_DB", "REDIS_URL", "JWT_SECRET",
-                                      "BETTER_AUTH_URL"},
-    "services/customer-service/.env": {"PORT", "DATABASE_URL", "REDIS_PASSWORD", "REDIS_DB",
-                                       "JWT_SECRET", "AUTH_SERVICE_URL",
-                                       "AUTH_SERVICE_INTERNAL_TOKEN"},
-    "services/notification-service/.env": {"PORT", "DATABASE_URL", "REDIS_PASSWORD", "REDIS_DB",
-                                           "SMTP_HOST", "SMTP_PORT", "JWT_SECRET",
-                                           "TEMPLATE_BASE_URL", "AUTH_SERVICE_URL"},
-    "services/analytics-service/.env": {"PORT", "DATABASE_URL", "REDIS_PASSWORD", "REDIS_DB",
-                                        "INTERNAL_SERVICE_SECRET", "API_GATEWAY_URL",
-                                        "CUSTOMER_SERVICE_URL"},
+        "PORT",
+        "DATABASE_URL",
+        "DB_NAME",
+        "DB_USER",
+        "REDIS_URL",
+        "REDIS_PASSWORD",
+        "REDIS_DB",
+        "JWT_SECRET",
+        "SESSION_SECRET",
+        "STRIPE_WEBHOOK_SECRET",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "QUEUE_REDIS_URL",
+        "AUTH_SERVICE_URL",
+        "PRODUCT_SERVICE_URL",
+    },
+    "services/appointment-service/.env": {
+        "PORT",
+        "DATABASE_URL",
+        "REDIS_PASSWORD",
+        "REDIS_DB",
+        "JWT_SECRET",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "ORDER_SERVICE_URL",
+    },
+    "services/content-service/.env": {
+        "PORT",
+        "DATABASE_URL",
+        "DATABASE_SHADOW_URL",
+        "REDIS_PASSWORD",
+        "REDIS_DB",
+        "REDIS_URL",
+        "JWT_SECRET",
+        "BETTER_AUTH_URL",
+    },
+    "services/customer-service/.env": {
+        "PORT",
+        "DATABASE_URL",
+        "REDIS_PASSWORD",
+        "REDIS_DB",
+        "JWT_SECRET",
+        "AUTH_SERVICE_URL",
+        "AUTH_SERVICE_INTERNAL_TOKEN",
+    },
+    "services/notification-service/.env": {
+        "PORT",
+        "DATABASE_URL",
+        "REDIS_PASSWORD",
+        "REDIS_DB",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "JWT_SECRET",
+        "TEMPLATE_BASE_URL",
+        "AUTH_SERVICE_URL",
+    },
+    "services/analytics-service/.env": {
+        "PORT",
+        "DATABASE_URL",
+        "REDIS_PASSWORD",
+        "REDIS_DB",
+        "INTERNAL_SERVICE_SECRET",
+        "API_GATEWAY_URL",
+        "CUSTOMER_SERVICE_URL",
+    },
 }
 
 ROOT = """
@@ -230,21 +319,23 @@ TWILIO_AUTH_TOKEN=your-twilio-auth-token
 ORDER_SERVICE_URL=http://localhost:4003
 """,
     # CRLF endings, trailing blanks after values, a quoted URL followed by blanks
-    "content-service": ("NODE_ENV=development                           \n"
-                        "PORT=4005\n"
-                        "LOG_LEVEL=info                            \n"
-                        "DATABASE_URL=\"postgresql://postgres:changeme@localhost:5432/"
-                        "lomash_wood_content?schema=public\"\n"
-                        "DATABASE_SHADOW_URL=\"postgresql://postgres:changeme@localhost:5432/"
-                        "lomash_wood_content_shadow?schema=public\"\n"
-                        "REDIS_HOST=localhost\n"
-                        "REDIS_PORT=6379\n"
-                        "REDIS_PASSWORD=\n"
-                        "REDIS_DB=3                                \n"
-                        "REDIS_URL=\"redis://localhost:6379/3\"          \n"
-                        "JWT_SECRET=your-super-secret-jwt-key-change-this-in-production\n"
-                        "BETTER_AUTH_URL=http://localhost:4001  \n"
-                        "CORS_ORIGIN=http://localhost:3000         \n").replace("\n", "\r\n"),
+    "content-service": (
+        "NODE_ENV=development                           \n"
+        "PORT=4005\n"
+        "LOG_LEVEL=info                            \n"
+        'DATABASE_URL="postgresql://postgres:changeme@localhost:5432/'
+        'lomash_wood_content?schema=public"\n'
+        'DATABASE_SHADOW_URL="postgresql://postgres:changeme@localhost:5432/'
+        'lomash_wood_content_shadow?schema=public"\n'
+        "REDIS_HOST=localhost\n"
+        "REDIS_PORT=6379\n"
+        "REDIS_PASSWORD=\n"
+        "REDIS_DB=3                                \n"
+        'REDIS_URL="redis://localhost:6379/3"          \n'
+        "JWT_SECRET=your-super-secret-jwt-key-change-this-in-production\n"
+        "BETTER_AUTH_URL=http://localhost:4001  \n"
+        "CORS_ORIGIN=http://localhost:3000         \n"
+    ).replace("\n", "\r\n"),
     "customer-service": """NODE_ENV=development
 SERVICE_NAME=customer-service
 PORT=4006

@@ -19,13 +19,20 @@ DATABASES = [
     ("lomash_content", "lomash_content", ["uuid-ossp", "pgcrypto", "pg_trgm", "unaccent"]),
     ("lomash_customers", "lomash_customer", ["uuid-ossp", "pgcrypto", "citext"]),
     ("lomash_notifications", "lomash_notification", ["uuid-ossp", "pgcrypto"]),
-    ("lomash_analytics", "lomash_analytics", ["uuid-ossp", "pgcrypto", "pg_stat_statements",
-                                              "pg_trgm"]),
+    (
+        "lomash_analytics",
+        "lomash_analytics",
+        ["uuid-ossp", "pgcrypto", "pg_stat_statements", "pg_trgm"],
+    ),
 ]
 
 
-def real_style(locale: str = "en_US.utf8", skip_sections_of: str = "",
-               skip_create_of: str = "", extra_after: dict[str, str] | None = None) -> str:
+def real_style(
+    locale: str = "en_US.utf8",
+    skip_sections_of: str = "",
+    skip_create_of: str = "",
+    extra_after: dict[str, str] | None = None,
+) -> str:
     """The script; `skip_sections_of` leaves out a database's `\\c` sections,
     `skip_create_of` its CREATE DATABASE; `extra_after[db]` is appended to its first section."""
     extra_after = extra_after or {}

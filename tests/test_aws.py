@@ -7,27 +7,29 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
+from conftest import assert_user_error, free_port, make_workspace
 
 from lomash_tasks import aws as aws_ops
 from lomash_tasks.env import ops as environment
 from lomash_tasks.workspace import Workspace
-
-from conftest import assert_user_error, free_port, make_workspace
 
 pytestmark = pytest.mark.xdist_group("stack")
 
 
 def independent(stack, name):
     aws = stack.ws.registry.aws
-    return boto3.client(name, endpoint_url=f"http://{aws.host}:{aws.port}",
-                        region_name="eu-west-2", aws_access_key_id="test",
-                        aws_secret_access_key="test",
-                        config=Config(s3={"addressing_style": "path"}))
+    return boto3.client(
+        name,
+        endpoint_url=f"http://{aws.host}:{aws.port}",
+        region_name="eu-west-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(s3={"addressing_style": "path"}),
+    )
 
 
 @pytest.fixture
@@ -57,8 +59,11 @@ def test_bootstrap_creates_everything_and_a_rerun_is_already_done(stack, own_ws)
         assert any(u.endswith("/" + queue) for u in urls)
         assert any(u.endswith("/" + queue + "-dlq") for u in urls)
         url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-        policy = json.loads(sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"])
+        policy = json.loads(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"][
+                "RedrivePolicy"
+            ]
+        )
         assert policy["deadLetterTargetArn"].endswith(":" + queue + "-dlq")
         assert int(policy["maxReceiveCount"]) == 5
     sm = independent(stack, "secretsmanager")
@@ -118,9 +123,17 @@ def test_wait_reports_ready(stack):
 
 
 def test_secret_values_rules():
-    values = {"DATABASE_URL": "postgresql://u:pw@h/db", "PORT": "3001", "JWT_SECRET": "x",
-              "SECRETS_MANAGER_PREFIX": "lomash/dev/auth", "EMPTY_SECRET": "",
-              "CACHE_URL": "redis://localhost:6379/0", "REDIS_URL": "redis://:pw@h:6379/0"}
-    assert aws_ops.secret_values(values) == {"DATABASE_URL": "postgresql://u:pw@h/db",
-                                             "JWT_SECRET": "x",
-                                             "REDIS_URL": "redis://:pw@h:6379/0"}
+    values = {
+        "DATABASE_URL": "postgresql://u:pw@h/db",
+        "PORT": "3001",
+        "JWT_SECRET": "x",
+        "SECRETS_MANAGER_PREFIX": "lomash/dev/auth",
+        "EMPTY_SECRET": "",
+        "CACHE_URL": "redis://localhost:6379/0",
+        "REDIS_URL": "redis://:pw@h:6379/0",
+    }
+    assert aws_ops.secret_values(values) == {
+        "DATABASE_URL": "postgresql://u:pw@h/db",
+        "JWT_SECRET": "x",
+        "REDIS_URL": "redis://:pw@h:6379/0",
+    }

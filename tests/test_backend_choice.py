@@ -16,8 +16,9 @@ def test_auto_with_a_standin_engine_picks_the_running_embedded_stack(stack, monk
     assert backends.resolve("compose", Settings(), stack.ws) == "compose"  # a flag still wins
 
 
-def test_auto_with_a_standin_engine_and_nothing_running_picks_compose(workspace, stack,
-                                                                      monkeypatch):
+def test_auto_with_a_standin_engine_and_nothing_running_picks_compose(
+    workspace, stack, monkeypatch
+):
     monkeypatch.setattr(backends, "docker_engine", lambda timeout=1.0: (True, "25.0.0"))
     idle = Workspace.locate(workspace, stack.ws.registry)
     assert backends.resolve(None, Settings(), idle) == "compose"

@@ -6,19 +6,23 @@ import json
 
 import pytest
 import redis
+from conftest import assert_user_error
 
 from lomash_tasks import cache as cache_ops
 from lomash_tasks.connections import redis_password
-
-from conftest import assert_user_error
 
 pytestmark = pytest.mark.xdist_group("stack")
 
 
 def client(stack, index):
     rd = stack.ws.registry.redis
-    return redis.Redis(host=rd.host, port=rd.port, db=index, password=redis_password(stack.ws),
-                       decode_responses=True)
+    return redis.Redis(
+        host=rd.host,
+        port=rd.port,
+        db=index,
+        password=redis_password(stack.ws),
+        decode_responses=True,
+    )
 
 
 def fill(stack):
@@ -51,8 +55,9 @@ def test_flush_without_yes_in_ci_says_to_pass_yes(stack):
 
 
 def test_flush_refuses_a_remote_redis(stack):
-    result = stack.inv("cache.flush", "--service", "auth", "--yes",
-                       env={"INVOKE_INFRA_REDIS_HOST": "203.0.113.7"})
+    result = stack.inv(
+        "cache.flush", "--service", "auth", "--yes", env={"INVOKE_INFRA_REDIS_HOST": "203.0.113.7"}
+    )
     assert_user_error(result, "Refusing to flush Redis index 0 on 203.0.113.7", "--allow-remote")
 
 
@@ -64,8 +69,9 @@ def test_gateway_has_no_cache(stack, task):
 
 
 def test_unknown_service(stack):
-    assert_user_error(stack.inv("cache.keys", "--service", "auht"), "Unknown service 'auht'",
-                      "Did you mean")
+    assert_user_error(
+        stack.inv("cache.keys", "--service", "auht"), "Unknown service 'auht'", "Did you mean"
+    )
 
 
 def test_keys_groups_by_namespace_with_scan(stack):
@@ -75,8 +81,9 @@ def test_keys_groups_by_namespace_with_scan(stack):
     assert data["index"] == 2 and data["count"] == len(keys[2]) and not data["truncated"]
     assert sorted(data["namespaces"]) == ["cart", "checkout", "idempotency"]
     assert set(sum(data["namespaces"].values(), [])) == keys[2]
-    some = stack.inv("cache.keys", "-s", "order", "--pattern", "cart:*", "--limit", "2",
-                     "--json", check=True)
+    some = stack.inv(
+        "cache.keys", "-s", "order", "--pattern", "cart:*", "--limit", "2", "--json", check=True
+    )
     some = json.loads(some.stdout)
     assert some["count"] == 2 and some["truncated"] and list(some["namespaces"]) == ["cart"]
 

@@ -3,13 +3,12 @@ error type with the exit code and the tail of stderr; Invoke's --echo and --dry 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-import time
-
 import pytest
-
 from conftest import Inv
+
 from lomash_tasks import commands
 
 
@@ -105,9 +104,14 @@ def test_inv_echo_prints_each_command_masked(stack, tmp_root):
     finally:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=int(env["INVOKE_INFRA_POSTGRES_PORT"]),
-                             user="lomash_master", password="changeme_local", dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=int(env["INVOKE_INFRA_POSTGRES_PORT"]),
+            user="lomash_master",
+            password="changeme_local",
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
             conn.execute("DROP DATABASE IF EXISTS echo_probe")
 
 

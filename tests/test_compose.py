@@ -15,7 +15,6 @@ import json
 import os
 
 import pytest
-
 from conftest import free_port, make_workspace
 
 FAKE_DOCKER = """#!/bin/sh
@@ -34,13 +33,17 @@ echo "1.29.2"
 
 @pytest.fixture
 def ws(tmp_path):
-    from lomash_tasks.registry import Registry
     from lomash_tasks.context import load_config, plain
+    from lomash_tasks.registry import Registry
     from lomash_tasks.workspace import Workspace
 
     root = make_workspace(tmp_path / "ws")
-    ports = {"postgres": {"port": free_port()}, "redis": {"port": free_port()},
-             "aws": {"port": free_port()}, "smtp": {"port": free_port()}}
+    ports = {
+        "postgres": {"port": free_port()},
+        "redis": {"port": free_port()},
+        "aws": {"port": free_port()},
+        "smtp": {"port": free_port()},
+    }
     config = load_config(overrides={"infra": ports}, env=False)  # the seed's ports may be taken
     return Workspace.locate(root, Registry.from_mapping(plain(config)))
 
@@ -67,17 +70,26 @@ def fake_docker(tmp_path, monkeypatch):
 
 
 def _prefix(ws, exe):
-    return [exe, "compose", "-p", "lomash-wood",
-            "-f", str(ws.root / "infra/docker/docker-compose.yml"),
-            "-f", str(ws.root / "infra/docker/docker-compose.override.yml"),
-            "--env-file", str(ws.root / ".env.example")]
+    return [
+        exe,
+        "compose",
+        "-p",
+        "lomash-wood",
+        "-f",
+        str(ws.root / "infra/docker/docker-compose.yml"),
+        "-f",
+        str(ws.root / "infra/docker/docker-compose.override.yml"),
+        "--env-file",
+        str(ws.root / ".env.example"),
+    ]
 
 
 def test_compose_command_is_one_argument_list_fake_docker_on_path(ws, fake_docker):
     from lomash_tasks.stack.compose import compose_command
 
-    assert compose_command(ws, "lomash-wood", "up", "-d", "postgres") == \
-        _prefix(ws, fake_docker.exe) + ["up", "-d", "postgres"]
+    assert compose_command(ws, "lomash-wood", "up", "-d", "postgres") == _prefix(
+        ws, fake_docker.exe
+    ) + ["up", "-d", "postgres"]
     (ws.root / ".env").write_text("POSTGRES_PASSWORD=x\n")
     assert compose_command(ws, "other", "ps")[-3:] == ["--env-file", str(ws.root / ".env"), "ps"]
     assert compose_command(ws, "other", "ps")[3] == "other"
@@ -93,10 +105,9 @@ def test_compose_gets_the_registry_ports_fake_docker(ws, fake_docker, monkeypatc
     assert "COMPOSE_PROJECT_NAME" not in env
 
 
-def test_compose_v1_alone_says_the_plugin_is_needed_fake_docker_and_v1(ws, fake_docker,
-                                                                       tmp_path):
-    from lomash_tasks.stack.compose import compose_version
+def test_compose_v1_alone_says_the_plugin_is_needed_fake_docker_and_v1(ws, fake_docker, tmp_path):
     from lomash_tasks.errors import UserError
+    from lomash_tasks.stack.compose import compose_version
 
     v1 = tmp_path / "bin" / "docker-compose"
     v1.write_text(FAKE_COMPOSE_V1)

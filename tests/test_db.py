@@ -17,14 +17,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import Inv, assert_user_error, make_workspace, stack_config
 
 from lomash_tasks import connections
-from lomash_tasks.db import ops as database
-from lomash_tasks.stack import initsql as dbinit
 from lomash_tasks.db import migrate
+from lomash_tasks.db import ops as database
 from lomash_tasks.db.migrate import native
+from lomash_tasks.stack import initsql as dbinit
 
 pytestmark = pytest.mark.xdist_group("db")
 
@@ -49,8 +48,9 @@ def fresh(ws, aliases=None):
     for svc in services:
         with superuser(ws, svc.database) as conn:
             conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-            conn.execute(sql.SQL("CREATE SCHEMA public AUTHORIZATION {}").format(
-                sql.Identifier(svc.role)))
+            conn.execute(
+                sql.SQL("CREATE SCHEMA public AUTHORIZATION {}").format(sql.Identifier(svc.role))
+            )
     dbinit.apply(ws)
 
 
@@ -60,7 +60,8 @@ def rows(ws, svc, where=""):
             return None
         return conn.execute(
             "SELECT id, checksum, migration_name, started_at, finished_at, logs, rolled_back_at, "
-            f"applied_steps_count FROM _prisma_migrations {where} ORDER BY started_at").fetchall()
+            f"applied_steps_count FROM _prisma_migrations {where} ORDER BY started_at"
+        ).fetchall()
 
 
 def assert_fully_applied(ws, svc):
@@ -86,10 +87,19 @@ def copy_workspace(stack, node_modules=False):
 
 
 def prisma_cli(ws, svc, *args):
-    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "DATABASE_URL": connections.database_url(ws, svc)}
-    return subprocess.run([str(ws.service_dir(svc) / "node_modules/.bin/prisma"), *args],
-                          cwd=ws.service_dir(svc), env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "DATABASE_URL": connections.database_url(ws, svc),
+    }
+    return subprocess.run(
+        [str(ws.service_dir(svc) / "node_modules/.bin/prisma"), *args],
+        cwd=ws.service_dir(svc),
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
 
 
 # -- runners agree with each other and with Prisma ----------------------------------------------
@@ -102,9 +112,11 @@ def test_prisma_runner_migrates_all_eight_and_native_agrees(stack):
         assert svc.name in result.stdout
     assert f"{TOTAL_MIGRATIONS} migration(s) applied" in result.stdout
     states = migrate.status(ws)
-    assert all(s.applied == [INIT, *LATER.get(s.service, [])]
-               and not (s.pending or s.failed or s.modified or s.missing)
-               for s in states)
+    assert all(
+        s.applied == [INIT, *LATER.get(s.service, [])]
+        and not (s.pending or s.failed or s.modified or s.missing)
+        for s in states
+    )
     again = stack.inv("db.migrate", "--runner", "native", check=True)
     assert "0 migration(s) applied" in again.stdout and "up to date" in again.stdout
 
@@ -118,7 +130,7 @@ def test_native_runner_writes_rows_prisma_accepts(stack):
         assert_fully_applied(ws, svc)
         found = rows(ws, svc)
         assert len(found) == 1 + len(LATER.get(svc.name, []))
-        for (_, _, _, started, finished, *_) in found:
+        for _, _, _, started, finished, *_ in found:
             assert started.microsecond % 1000 == 0 and finished.microsecond % 1000 == 0
     svc = ws.registry.service("content")
     status = prisma_cli(ws, svc, "migrate", "status")
@@ -129,7 +141,8 @@ def test_native_runner_writes_rows_prisma_accepts(stack):
     # and a re-run is a no-op, reported as such
     report = migrate.migrate(ws, runner="native")
     assert report.status == "already done" and all(
-        r.already == 1 + len(LATER.get(r.service, [])) for r in report.results)
+        r.already == 1 + len(LATER.get(r.service, [])) for r in report.results
+    )
 
 
 def test_migrating_one_service_touches_only_its_database(stack):
@@ -156,13 +169,21 @@ def test_failed_migration_rolls_back_others_finish_and_retry_after_fix(stack):
     root, ws, inv = copy_workspace(stack, node_modules=True)
     fresh(ws, ["product", "customer"])
     product = ws.registry.service("product")
-    bad = native.local_migrations(ws.migrations_dir(product))[0].path.parent.parent / \
-        "20260301000000_add_notes" / "migration.sql"
+    bad = (
+        native.local_migrations(ws.migrations_dir(product))[0].path.parent.parent
+        / "20260301000000_add_notes"
+        / "migration.sql"
+    )
     bad.parent.mkdir()
     bad.write_text('CREATE TABLE "half_done" (id int);\nSELECT * FROM "no_such_table";\n')
     result = inv("db.migrate", "-s", "product", "-s", "customer", "--runner", "native")
-    assert_user_error(result, 'relation "no_such_table" does not exist', "at line 2",
-                      "20260301000000_add_notes", "--retry-failed")
+    assert_user_error(
+        result,
+        'relation "no_such_table" does not exist',
+        "at line 2",
+        "20260301000000_add_notes",
+        "--retry-failed",
+    )
     assert_fully_applied(ws, ws.registry.service("customer"))
     with superuser(ws, product.database) as conn:
         assert conn.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
@@ -201,7 +222,7 @@ def test_edited_migration_is_warned_and_gone_folder_reported(stack):
     result = inv("db.migrate", "-s", "notification", "--runner", "native", check=True)
     assert f"{INIT} was edited after it was applied" in result.stderr
     assert "20260201000000_later is recorded as applied but its folder" in result.stderr
-    state, = migrate.status(ws, ["notification"])
+    (state,) = migrate.status(ws, ["notification"])
     assert state.modified == [INIT] and state.missing == ["20260201000000_later"]
     shutil.rmtree(root.parent)
 
@@ -224,7 +245,9 @@ def test_connection_killed_mid_migration_leaves_nothing_half_done(stack):
     inv("db.migrate", "-s", "appointment", "--runner", "native", check=True)
     mig = ws.migrations_dir(svc) / "20260301000000_killed" / "migration.sql"
     mig.parent.mkdir()
-    mig.write_text('CREATE TABLE "never" (id int);\nSELECT pg_terminate_backend(pg_backend_pid());\n')
+    mig.write_text(
+        'CREATE TABLE "never" (id int);\nSELECT pg_terminate_backend(pg_backend_pid());\n'
+    )
     result = inv("db.migrate", "-s", "appointment", "--runner", "native")
     assert_user_error(result, "lost the connection")
     with superuser(ws, svc.database) as conn:
@@ -278,8 +301,9 @@ def test_reset_asks_then_recreates_only_that_database(stack):
     content = ws.registry.service("content")
     with superuser(ws, "lomash_content") as conn:
         assert conn.execute("SELECT to_regclass('marker')").fetchone()[0] is None
-        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database "
-                             "WHERE datname = 'lomash_content'").fetchone()[0]
+        owner = conn.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'lomash_content'"
+        ).fetchone()[0]
         exts = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
     assert owner == "lomash_content" and {"pg_trgm", "uuid-ossp"} <= exts
     assert_fully_applied(ws, content)
@@ -293,10 +317,15 @@ def test_reset_asks_then_recreates_only_that_database(stack):
 
 def snapshot(ws):
     with superuser(ws) as conn:
-        return (conn.execute("SELECT rolname, rolcanlogin, rolcreatedb FROM pg_roles "
-                             "WHERE rolname LIKE 'lomash%' ORDER BY 1").fetchall(),
-                conn.execute("SELECT datname, pg_get_userbyid(datdba), datacl::text "
-                             "FROM pg_database ORDER BY 1").fetchall())
+        return (
+            conn.execute(
+                "SELECT rolname, rolcanlogin, rolcreatedb FROM pg_roles "
+                "WHERE rolname LIKE 'lomash%' ORDER BY 1"
+            ).fetchall(),
+            conn.execute(
+                "SELECT datname, pg_get_userbyid(datdba), datacl::text FROM pg_database ORDER BY 1"
+            ).fetchall(),
+        )
 
 
 def test_init_twice_changes_nothing(stack):
@@ -307,8 +336,9 @@ def test_init_twice_changes_nothing(stack):
 
 
 def test_psql_runs_as_the_service_role_and_wait_is_ready(stack):
-    result = stack.inv("db.psql", "-s", "order", input="SELECT current_user, current_database();\n",
-                       check=True)
+    result = stack.inv(
+        "db.psql", "-s", "order", input="SELECT current_user, current_database();\n", check=True
+    )
     assert "lomash_order" in result.stdout and "lomash_orders" in result.stdout
     waited = stack.inv("db.wait", "--timeout", "10", check=True)
     assert "is ready" in waited.stdout
@@ -322,10 +352,13 @@ def test_dev_mode_creates_a_migration_from_the_schema(stack):
     unchanged = inv("db.migrate", "--mode", "dev", "-s", "customer", "--name", "nothing")
     assert_user_error(unchanged, "already matches its migrations")
     schema = ws.service_dir(svc) / "prisma" / "schema.prisma"
-    schema.write_text(schema.read_text() + '\nmodel GiftNote {\n  id   Int    @id\n'
-                      '  body String\n\n  @@map("gift_notes")\n}\n')
-    result = inv("db.migrate", "--mode", "dev", "-s", "customer", "--name", "add_gift_notes",
-                 check=True)
+    schema.write_text(
+        schema.read_text() + "\nmodel GiftNote {\n  id   Int    @id\n"
+        '  body String\n\n  @@map("gift_notes")\n}\n'
+    )
+    result = inv(
+        "db.migrate", "--mode", "dev", "-s", "customer", "--name", "add_gift_notes", check=True
+    )
     created = [p for p in ws.migrations_dir(svc).iterdir() if p.name.endswith("_add_gift_notes")]
     assert len(created) == 1 and re.fullmatch(r"\d{14}_add_gift_notes", created[0].name)
     sql = (created[0] / "migration.sql").read_text()
@@ -333,6 +366,7 @@ def test_dev_mode_creates_a_migration_from_the_schema(stack):
     assert "1 migration(s) applied" in result.stdout
     assert_fully_applied(ws, svc)
     with superuser(ws) as conn:  # the shadow database is gone
-        assert not conn.execute("SELECT datname FROM pg_database "
-                                "WHERE datname LIKE 'prisma_migrate_shadow%'").fetchall()
+        assert not conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'prisma_migrate_shadow%'"
+        ).fetchall()
     shutil.rmtree(root.parent)

@@ -11,7 +11,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import assert_user_error
 from test_db import INIT, copy_workspace, fresh, prisma_cli, rows, superuser
 
@@ -29,8 +28,9 @@ def migrated(ws, aliases):
 
 def no_shadow_left(ws):
     with superuser(ws) as conn:
-        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE '%shadow%'"
-                            ).fetchall()
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE '%shadow%'"
+        ).fetchall()
     assert not left, left
 
 
@@ -43,8 +43,9 @@ def test_status_gate_exits_1_with_one_pending_migration_and_0_after_migrate(stac
         assert inv("db.status", "-s", "notification").returncode == 0
         later = ws.migrations_dir(svc) / "20270101000000_add_digest" / "migration.sql"
         later.parent.mkdir()
-        later.write_text('ALTER TABLE "messages" ADD COLUMN "digest" BOOLEAN NOT NULL '
-                         'DEFAULT false;\n')
+        later.write_text(
+            'ALTER TABLE "messages" ADD COLUMN "digest" BOOLEAN NOT NULL DEFAULT false;\n'
+        )
         gate = inv("db.status", "-s", "notification")
         assert_user_error(gate, "notification-service (1 pending)", "inv db.migrate")
         assert gate.returncode == 1
@@ -52,10 +53,18 @@ def test_status_gate_exits_1_with_one_pending_migration_and_0_after_migrate(stac
         # the same as data, and the report-only flag keeps the old behaviour
         as_json = inv("db.status", "-s", "notification", "--json")
         assert as_json.returncode == 1
-        state, = json.loads(as_json.stdout)
+        (state,) = json.loads(as_json.stdout)
         assert state["pending"] == ["20270101000000_add_digest"] and state["applied"] == [INIT]
-        assert set(state) == {"service", "error", "applied", "pending", "failed", "modified",
-                              "missing", "no_file"}
+        assert set(state) == {
+            "service",
+            "error",
+            "applied",
+            "pending",
+            "failed",
+            "modified",
+            "missing",
+            "no_file",
+        }
         assert inv("db.status", "-s", "notification", "--report-only").returncode == 0
         # Prisma's own status agrees that this is a failure
         assert prisma_cli(ws, svc, "migrate", "status").returncode == 1
@@ -77,8 +86,9 @@ def test_hand_made_drift_shows_in_diff_and_fails_exit_code(stack):
     ws = stack.ws
     migrated(ws, ["product", "customer"])
     try:
-        clean = stack.inv("db.diff", "-s", "product", "-s", "customer", "--exit-code",
-                          "--no-prisma")
+        clean = stack.inv(
+            "db.diff", "-s", "product", "-s", "customer", "--exit-code", "--no-prisma"
+        )
         assert clean.returncode == 0, clean.stdout + clean.stderr
         assert "No differences in 2 service(s)" in clean.stdout
         product = ws.registry.service("product")
@@ -86,20 +96,21 @@ def test_hand_made_drift_shows_in_diff_and_fails_exit_code(stack):
             conn.execute("ALTER TABLE products ADD COLUMN legacy_sku text")
             conn.execute("CREATE INDEX products_legacy_sku_idx ON products (legacy_sku)")
         tables = {r[0] for r in rows(ws, product) or []}
-        result = stack.inv("db.diff", "-s", "product", "-s", "customer", "--exit-code",
-                           "--no-prisma")
+        result = stack.inv(
+            "db.diff", "-s", "product", "-s", "customer", "--exit-code", "--no-prisma"
+        )
         assert result.returncode == 2, result.stdout + result.stderr
         text = result.stdout + result.stderr
-        assert "column products.legacy_sku is in the database, not in the migrations (text)" \
-            in text
+        assert "column products.legacy_sku is in the database, not in the migrations (text)" in text
         assert "index products_legacy_sku_idx is in the database" in text
         assert "Traceback" not in text
         # read-only: the table and the migration history are as they were
         assert {r[0] for r in rows(ws, product) or []} == tables
-        as_json = json.loads(stack.inv("db.diff", "-s", "product", "--json",
-                                       "--no-prisma").stdout)
+        as_json = json.loads(stack.inv("db.diff", "-s", "product", "--json", "--no-prisma").stdout)
         assert as_json[0]["differs"] and [d["object"] for d in as_json[0]["drift"]] == [
-            "column public.products.legacy_sku", "index public.products_legacy_sku_idx"]
+            "column public.products.legacy_sku",
+            "index public.products_legacy_sku_idx",
+        ]
         # without --exit-code the differences are reported, and the task succeeds
         assert stack.inv("db.diff", "-s", "product", "--no-prisma").returncode == 0
         no_shadow_left(ws)
@@ -113,11 +124,15 @@ def test_diff_compares_the_schema_with_the_migrations_through_prisma(stack):
         migrated(ws, ["content"])
         same = inv("db.diff", "-s", "content", "--exit-code")
         assert same.returncode == 0, same.stdout + same.stderr
-        assert "compared by Prisma 6.19.3" in json.loads(
-            inv("db.diff", "-s", "content", "--json").stdout)[0]["schema_note"]
+        assert (
+            "compared by Prisma 6.19.3"
+            in json.loads(inv("db.diff", "-s", "content", "--json").stdout)[0]["schema_note"]
+        )
         schema = ws.service_dir(ws.registry.service("content")) / "prisma" / "schema.prisma"
-        schema.write_text(schema.read_text() + '\nmodel Banner {\n  id   Int    @id\n'
-                          '  text String\n\n  @@map("banners")\n}\n')
+        schema.write_text(
+            schema.read_text() + "\nmodel Banner {\n  id   Int    @id\n"
+            '  text String\n\n  @@map("banners")\n}\n'
+        )
         changed = inv("db.diff", "-s", "content", "--exit-code")
         assert changed.returncode == 2
         assert 'CREATE TABLE "banners"' in changed.stdout
@@ -133,8 +148,12 @@ def test_diff_without_createdb_names_the_role(stack):
         conn.execute("ALTER ROLE lomash_analytics NOCREATEDB")
     try:
         result = stack.inv("db.diff", "-s", "analytics", "--no-prisma")
-        assert_user_error(result, "Role lomash_analytics", "may not create databases",
-                          "ALTER ROLE lomash_analytics CREATEDB")
+        assert_user_error(
+            result,
+            "Role lomash_analytics",
+            "may not create databases",
+            "ALTER ROLE lomash_analytics CREATEDB",
+        )
     finally:
         with superuser(ws) as conn:
             conn.execute("ALTER ROLE lomash_analytics CREATEDB")
@@ -155,8 +174,8 @@ def test_a_baselined_database_is_up_to_date_for_both_runners_and_prisma(stack):
         assert_user_error(refused, "--yes", "nothing was recorded")
         assert rows(ws, svc) is None
         done = inv("db.baseline", "-s", "appointment", "--yes", check=True)
-        assert f"1 migration(s) recorded as applied in lomash_appointments" in done.stdout
-        (rid, checksum, name, started, finished, logs, rolled_back, steps), = rows(ws, svc)
+        assert "1 migration(s) recorded as applied in lomash_appointments" in done.stdout
+        ((rid, checksum, name, started, finished, logs, rolled_back, steps),) = rows(ws, svc)
         assert name == INIT and logs == "" and steps == 0 and rolled_back is None
         assert started == finished  # as `prisma migrate resolve --applied` writes it
         # both runners: nothing to apply
@@ -166,14 +185,17 @@ def test_a_baselined_database_is_up_to_date_for_both_runners_and_prisma(stack):
         assert inv("db.status", "-s", "appointment").returncode == 0
         # and Prisma's own CLI
         status = prisma_cli(ws, svc, "migrate", "status")
-        assert status.returncode == 0 and "Database schema is up to date!" in status.stdout, \
+        assert status.returncode == 0 and "Database schema is up to date!" in status.stdout, (
             status.stdout + status.stderr
+        )
         deploy = prisma_cli(ws, svc, "migrate", "deploy")
         assert deploy.returncode == 0 and "No pending migrations to apply." in deploy.stdout
         assert len(rows(ws, svc)) == 1
         # a second baseline has nothing to do
-        assert "nothing to baseline" in inv("db.baseline", "-s", "appointment", "--yes",
-                                            check=True).stdout
+        assert (
+            "nothing to baseline"
+            in inv("db.baseline", "-s", "appointment", "--yes", check=True).stdout
+        )
     finally:
         migrated(stack.ws, ["appointment"])
         shutil.rmtree(root.parent)
@@ -185,18 +207,25 @@ def test_baseline_refuses_an_empty_database_and_a_schema_that_differs(stack):
     try:
         fresh(ws, ["order"])
         empty = stack.inv("db.baseline", "-s", "order", "--yes")
-        assert_user_error(empty, "lomash_orders is empty (no tables)", "inv db.migrate "
-                          "--service order", "Nothing was recorded")
+        assert_user_error(
+            empty,
+            "lomash_orders is empty (no tables)",
+            "inv db.migrate --service order",
+            "Nothing was recorded",
+        )
         # the first migration's schema, but not the second's: refused, each difference named
         init = (ws.migrations_dir(svc) / INIT / "migration.sql").read_text()
         with connections.pg_connect(ws, svc, autocommit=True) as conn:
             conn.execute(init)
             conn.execute("ALTER TABLE orders ADD COLUMN gift_wrap boolean")
         differs = stack.inv("db.baseline", "-s", "order", "--yes")
-        assert_user_error(differs, "does not have the schema its 2 migration(s) make",
-                          "column orders.gift_wrap is in the database, not in the migrations",
-                          "table webhook_events is in the migrations, not in the database",
-                          "Nothing was recorded")
+        assert_user_error(
+            differs,
+            "does not have the schema its 2 migration(s) make",
+            "column orders.gift_wrap is in the database, not in the migrations",
+            "table webhook_events is in the migrations, not in the database",
+            "Nothing was recorded",
+        )
         assert rows(ws, svc) is None
         no_shadow_left(ws)
     finally:
@@ -210,8 +239,10 @@ def test_a_seed_profile_file_is_used_where_it_exists_and_reaches_seed_commands(s
         migrated(ws, ["product", "customer"])
         product = ws.registry.service("product")
         demo = ws.service_dir(product) / "prisma" / "seed.demo.sql"
-        demo.write_text("INSERT INTO categories (name, slug) VALUES ('Demo kitchens', "
-                        "'demo-kitchens') ON CONFLICT DO NOTHING;\n")
+        demo.write_text(
+            "INSERT INTO categories (name, slug) VALUES ('Demo kitchens', "
+            "'demo-kitchens') ON CONFLICT DO NOTHING;\n"
+        )
         # customer seeds by a command of its own, which reads SEED_PROFILE
         customer = ws.registry.service("customer")
         folder = ws.service_dir(customer)
@@ -224,12 +255,12 @@ def test_a_seed_profile_file_is_used_where_it_exists_and_reaches_seed_commands(s
             "  await db.query('CREATE TABLE IF NOT EXISTS seed_runs (profile text)');\n"
             "  await db.query('INSERT INTO seed_runs VALUES ($1)', [process.env.SEED_PROFILE || 'none']);\n"
             "  await db.end();\n"
-            "})();\n")
+            "})();\n"
+        )
         package = json.loads((folder / "package.json").read_text())
         package["prisma"] = {"seed": "node prisma/seed.js"}
         (folder / "package.json").write_text(json.dumps(package, indent=2))
-        result = inv("db.seed", "-s", "product", "-s", "customer", "--profile", "demo",
-                     check=True)
+        result = inv("db.seed", "-s", "product", "-s", "customer", "--profile", "demo", check=True)
         assert "services/product-service/prisma/seed.demo.sql" in result.stdout
         with connections.pg_connect(ws, product) as conn:
             assert conn.execute("SELECT count(*) FROM categories").fetchone()[0] == 1
@@ -240,8 +271,7 @@ def test_a_seed_profile_file_is_used_where_it_exists_and_reaches_seed_commands(s
         with connections.pg_connect(ws, product) as conn:
             assert conn.execute("SELECT count(*) FROM categories").fetchone()[0] > 1
         with connections.pg_connect(ws, customer) as conn:
-            assert [r[0] for r in conn.execute("SELECT profile FROM seed_runs")] == \
-                ["demo", "none"]
+            assert [r[0] for r in conn.execute("SELECT profile FROM seed_runs")] == ["demo", "none"]
         bad = inv("db.seed", "--profile", "../demo")
         assert_user_error(bad, "Seed profile '../demo' is not usable")
     finally:

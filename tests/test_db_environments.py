@@ -9,7 +9,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import assert_user_error
 from test_db import copy_workspace, superuser
 
@@ -28,22 +27,29 @@ def database_facts(ws, name):
     with superuser(ws) as conn:
         row = conn.execute(
             "SELECT pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datacl::text "
-            "FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            "FROM pg_database WHERE datname = %s",
+            (name,),
+        ).fetchone()
     if row is None:
         return None
     owner, encoding, acl = row
     with superuser(ws, name) as conn:
         exts = sorted(r[0] for r in conn.execute("SELECT extname FROM pg_extension"))
-        schema = conn.execute("SELECT pg_get_userbyid(nspowner), nspacl::text FROM pg_namespace "
-                              "WHERE nspname = 'public'").fetchone()
-    return {"owner": owner, "encoding": encoding, "acl": acl,
-            "extensions": exts, "schema": schema}
+        schema = conn.execute(
+            "SELECT pg_get_userbyid(nspowner), nspacl::text FROM pg_namespace "
+            "WHERE nspname = 'public'"
+        ).fetchone()
+    return {"owner": owner, "encoding": encoding, "acl": acl, "extensions": exts, "schema": schema}
 
 
 def dev_columns(ws):
     with superuser(ws, "lomash_auth") as conn:
-        return sorted(conn.execute("SELECT table_name, column_name FROM information_schema."
-                                   "columns WHERE table_schema = 'public'").fetchall())
+        return sorted(
+            conn.execute(
+                "SELECT table_name, column_name FROM information_schema."
+                "columns WHERE table_schema = 'public'"
+            ).fetchall()
+        )
 
 
 def drop_test_databases(ws, aliases):
@@ -53,8 +59,9 @@ def drop_test_databases(ws, aliases):
         for alias in aliases:
             svc = ws.registry.service(alias)
             for name in (TEST.database(svc.database), environments.template_name(TEST, svc)):
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
 
 
 def remade(stack, aliases):
@@ -69,8 +76,10 @@ def test_test_databases_are_made_as_init_sql_makes_the_real_ones(stack):
     drop_test_databases(ws, ["auth", "content"])
     remade(stack, ["auth", "content"])
     made = stack.inv("db.init", "--env", "test", check=True)
-    assert "lomash_auth_test" in made.stdout and "created as init.sql makes the real one" \
-        in made.stdout
+    assert (
+        "lomash_auth_test" in made.stdout
+        and "created as init.sql makes the real one" in made.stdout
+    )
     for alias in ("auth", "content"):
         svc = ws.registry.service(alias)
         real = database_facts(ws, svc.database)
@@ -99,8 +108,10 @@ def test_env_copy_env_test_writes_env_test_files_on_the_test_databases(stack):
         auth = envfiles.read_env(root / "services/auth-service/.env.test")
         port = stack.env["INVOKE_INFRA_POSTGRES_PORT"]
         for key in ("DATABASE_URL", "TEST_DATABASE_URL"):
-            assert auth.get(key) == (f"postgresql://lomash_auth:changeme_local@localhost:"
-                                     f"{port}/lomash_auth_test?schema=public"), key
+            assert auth.get(key) == (
+                f"postgresql://lomash_auth:changeme_local@localhost:"
+                f"{port}/lomash_auth_test?schema=public"
+            ), key
         assert auth.get("NODE_ENV") == "test" and auth.get("PORT") is not None
         gateway = envfiles.read_env(root / "api-gateway/.env.test")
         assert gateway.get("TEST_DATABASE_URL") is None and gateway.get("NODE_ENV") == "test"
@@ -122,24 +133,31 @@ def test_migrate_status_and_seed_act_on_the_test_databases_only(stack):
     ws = stack.ws
     drop_test_databases(ws, ["product"])
     assert migrate.migrate(ws, ["product"], runner="native").ok
-    dev_before = {r[0] for r in superuser(ws, "lomash_products").execute(
-        "SELECT migration_name FROM _prisma_migrations")}
+    dev_before = {
+        r[0]
+        for r in superuser(ws, "lomash_products").execute(
+            "SELECT migration_name FROM _prisma_migrations"
+        )
+    }
     status = stack.inv("db.status", "--env", "test", "-s", "product")
-    assert_user_error(status, "lomash_products_test does not exist yet",
-                      "inv db.migrate --env test")
-    migrated = stack.inv("db.migrate", "--env", "test", "-s", "product", "--runner", "native",
-                         check=True)
+    assert_user_error(
+        status, "lomash_products_test does not exist yet", "inv db.migrate --env test"
+    )
+    migrated = stack.inv(
+        "db.migrate", "--env", "test", "-s", "product", "--runner", "native", check=True
+    )
     assert "applied 20260101000000_init" in migrated.stdout
     assert stack.inv("db.status", "--env", "test", "-s", "product").returncode == 0
     seeded = stack.inv("db.seed", "--env", "test", "-s", "product", check=True)
     assert "db.seed --profile test" in seeded.stdout  # the environment's profile
-    assert "prisma/seed.sql" in seeded.stdout          # product has no seed.test.sql
+    assert "prisma/seed.sql" in seeded.stdout  # product has no seed.test.sql
     with superuser(ws, "lomash_products_test") as conn:
         assert conn.execute("SELECT count(*) FROM categories").fetchone()[0] > 0
         assert database_facts(ws, "lomash_products_test")["owner"] == "lomash_product"
     with superuser(ws, "lomash_products") as conn:
-        assert {r[0] for r in conn.execute("SELECT migration_name FROM _prisma_migrations")} \
-            == dev_before
+        assert {
+            r[0] for r in conn.execute("SELECT migration_name FROM _prisma_migrations")
+        } == dev_before
 
 
 def test_reset_env_test_clones_the_template_and_remakes_it_when_migrations_change(stack):
@@ -149,14 +167,16 @@ def test_reset_env_test_clones_the_template_and_remakes_it_when_migrations_chang
         drop_test_databases(ws, ["auth"])
         remade(stack, ["auth"])
         dev_before = dev_columns(ws)
-        first = inv("db.reset", "--env", "test", "-s", "auth", "--yes", "--runner", "native",
-                    check=True)
+        first = inv(
+            "db.reset", "--env", "test", "-s", "auth", "--yes", "--runner", "native", check=True
+        )
         assert "its template made first" in first.stdout
         assert "prisma/seed.test.sql" in first.stdout
         with superuser(ws) as conn:
-            comment = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM "
-                                   "pg_database WHERE datname = 'lomash_auth_test_template'"
-                                   ).fetchone()[0]
+            comment = conn.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM "
+                "pg_database WHERE datname = 'lomash_auth_test_template'"
+            ).fetchone()[0]
         assert comment.startswith("lomash-tasks template ")
         assert database_facts(ws, "lomash_auth_test") == database_facts(ws, "lomash_auth")
         with connections.pg_connect(ws, svc, dbname="lomash_auth_test", autocommit=True) as conn:
@@ -172,8 +192,9 @@ def test_reset_env_test_clones_the_template_and_remakes_it_when_migrations_chang
         later = ws.migrations_dir(svc) / "20270101000000_add_locale" / "migration.sql"
         later.parent.mkdir()
         later.write_text('ALTER TABLE "users" ADD COLUMN "locale" TEXT;\n')
-        third = inv("db.reset", "--env", "test", "-s", "auth", "--yes", "--runner", "native",
-                    check=True)
+        third = inv(
+            "db.reset", "--env", "test", "-s", "auth", "--yes", "--runner", "native", check=True
+        )
         assert "its template made first" in third.stdout
         with connections.pg_connect(ws, svc, dbname="lomash_auth_test") as conn:
             assert conn.execute("SELECT count(locale) FROM users").fetchone()[0] == 0
@@ -218,8 +239,10 @@ def test_inv_test_runs_the_auth_e2e_tests_twice_against_a_fresh_test_database(st
         env_test.write_text(stale)
         drifted = inv("test", "--service", "auth", "--kind", "e2e", timeout=300)
         assert drifted.returncode == 1
-        assert "services/auth-service/.env.test: TEST_DATABASE_URL is postgresql://" \
+        assert (
+            "services/auth-service/.env.test: TEST_DATABASE_URL is postgresql://"
             "lomash_auth:****@localhost:1/lomash_auth_test" in drifted.stderr
+        )
         assert "env.copy --env test --align" in drifted.stderr
         assert env_test.read_text() == stale
     finally:
@@ -229,8 +252,12 @@ def test_inv_test_runs_the_auth_e2e_tests_twice_against_a_fresh_test_database(st
 
 def test_unknown_env_lists_the_known_ones_and_env_with_target_is_refused(stack, tmp_path):
     unknown = stack.inv("db.status", "--env", "tset")
-    assert_user_error(unknown, "Unknown environment 'tset'", "Did you mean 'test'?",
-                      "Known environments: development, test")
+    assert_user_error(
+        unknown,
+        "Unknown environment 'tset'",
+        "Did you mean 'test'?",
+        "Known environments: development, test",
+    )
     config = tmp_path / "envs.yaml"
     config.write_text("environments:\n  qa:\n    database_suffix: _qa\n")
     listed = stack.inv("-f", str(config), "env.copy", "--env", "staging")

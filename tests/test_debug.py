@@ -7,11 +7,10 @@ import os
 import socket
 
 import pytest
-
-from lomash_tasks.debug import launch as debugging
-from lomash_tasks.debug import jsonc
-
 from conftest import assert_user_error
+
+from lomash_tasks.debug import jsonc
+from lomash_tasks.debug import launch as debugging
 
 
 # -- JSONC ----------------------------------------------------------------------------------------
@@ -23,9 +22,11 @@ def test_jsonc_allows_comments_and_trailing_commas_but_keeps_strings():
   "url": "http://localhost:3000/*not a comment*/",
   "list": [1, 2, ],
 }"""
-    assert jsonc.loads(text) == {"version": "0.2.0",
-                                 "url": "http://localhost:3000/*not a comment*/",
-                                 "list": [1, 2]}
+    assert jsonc.loads(text) == {
+        "version": "0.2.0",
+        "url": "http://localhost:3000/*not a comment*/",
+        "list": [1, 2],
+    }
 
 
 def test_jsonc_error_names_line_and_column():
@@ -33,7 +34,7 @@ def test_jsonc_error_names_line_and_column():
         jsonc.loads('{\n  // ok\n  "a": 1\n  "b": 2\n}')
     assert (err.value.line, err.value.column) == (4, 3)
     with pytest.raises(jsonc.JsoncError) as err:
-        jsonc.loads('{\n  /* never closed\n}')
+        jsonc.loads("{\n  /* never closed\n}")
     assert (err.value.line, err.value.column) == (2, 3)
 
 
@@ -49,13 +50,24 @@ def test_vscode_creates_one_attach_config_per_service(workspace, inv):
     configs = {c["name"]: c for c in data["configurations"]}
     assert len(configs) == 18  # "Docker: X" (Compose) and "Local: X" (services.up) per service
     assert configs["Local: auth-service"] == {
-        "type": "node", "request": "attach", "name": "Local: auth-service",
-        "address": "127.0.0.1", "port": 9230, "restart": True,
-        "cwd": "${workspaceFolder}/services/auth-service", "skipFiles": ["<node_internals>/**"]}
+        "type": "node",
+        "request": "attach",
+        "name": "Local: auth-service",
+        "address": "127.0.0.1",
+        "port": 9230,
+        "restart": True,
+        "cwd": "${workspaceFolder}/services/auth-service",
+        "skipFiles": ["<node_internals>/**"],
+    }
     assert configs["Docker: auth-service"] == {
-        "type": "node", "request": "attach", "name": "Docker: auth-service", "port": 9230,
-        "restart": True, "localRoot": "${workspaceFolder}/services/auth-service",
-        "remoteRoot": "/app/services/auth-service"}
+        "type": "node",
+        "request": "attach",
+        "name": "Docker: auth-service",
+        "port": 9230,
+        "restart": True,
+        "localRoot": "${workspaceFolder}/services/auth-service",
+        "remoteRoot": "/app/services/auth-service",
+    }
     assert configs["Docker: api-gateway"]["port"] == 9229
     assert configs["Docker: api-gateway"]["remoteRoot"] == "/app/api-gateway"
     assert sorted(c["port"] for c in configs.values()) == sorted(list(range(9229, 9238)) * 2)
@@ -94,11 +106,14 @@ def test_vscode_keeps_your_configs_reads_comments_and_updates_by_name(workspace,
 def test_vscode_refuses_a_malformed_launch_json_and_leaves_it(workspace, inv):
     path = launch(workspace)
     path.parent.mkdir()
-    broken = '{\n  "version": "0.2.0",\n  "configurations": [\n    {"name": "x" "port": 1}\n  ]\n}\n'
+    broken = (
+        '{\n  "version": "0.2.0",\n  "configurations": [\n    {"name": "x" "port": 1}\n  ]\n}\n'
+    )
     path.write_text(broken)
     result = inv("debug.vscode")
-    assert_user_error(result, ".vscode/launch.json is malformed at line 4, column 18",
-                      "left as it is")
+    assert_user_error(
+        result, ".vscode/launch.json is malformed at line 4, column 18", "left as it is"
+    )
     assert path.read_text() == broken
     assert list(path.parent.iterdir()) == [path]
 
@@ -107,7 +122,7 @@ def test_vscode_refuses_configurations_that_are_not_a_list(workspace, inv):
     path = launch(workspace)
     path.parent.mkdir()
     path.write_text('{"configurations": {}}')
-    assert_user_error(inv("debug.vscode"), "\"configurations\" is not a list")
+    assert_user_error(inv("debug.vscode"), '"configurations" is not a list')
     assert path.read_text() == '{"configurations": {}}'
 
 
@@ -117,8 +132,9 @@ def test_ports_names_the_process_listening(workspace, inv):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        result = inv("debug.ports", "--json", check=True,
-                     env={"INVOKE_INFRA_REDIS_PORT": str(port)})
+        result = inv(
+            "debug.ports", "--json", check=True, env={"INVOKE_INFRA_REDIS_PORT": str(port)}
+        )
     entries = json.loads(result.stdout)
     redis = next(e for e in entries if e["name"] == "redis")
     assert redis["port"] == port and redis["listening"] is True
@@ -142,8 +158,9 @@ def test_port_map_reports_free_ports_as_not_listening(workspace):
 
 # -- debug.doctor ---------------------------------------------------------------------------------
 def test_doctor_without_a_stack_fails_each_part_with_its_fix(workspace, inv):
-    env = {f"INVOKE_INFRA_{p}_PORT": str(_closed_port()) for p in ("POSTGRES", "REDIS", "SMTP",
-                                                                   "AWS")}
+    env = {
+        f"INVOKE_INFRA_{p}_PORT": str(_closed_port()) for p in ("POSTGRES", "REDIS", "SMTP", "AWS")
+    }
     result = inv("debug.doctor", env=env, timeout=120)
     assert_user_error(result, "doctor:", "checks failed")
     lines = result.stdout.splitlines()
@@ -168,8 +185,16 @@ def test_doctor_against_the_running_stack(stack, workspace, inv):
     inv("aws.buckets", env=env, check=True)
     result = inv("debug.doctor", "--json", env=env, timeout=120)
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
-    for name in ("env files", "Redis URLs", "PostgreSQL", "Redis", "AWS endpoint", "SMTP",
-                 "CREATEDB", "S3 buckets"):
+    for name in (
+        "env files",
+        "Redis URLs",
+        "PostgreSQL",
+        "Redis",
+        "AWS endpoint",
+        "SMTP",
+        "CREATEDB",
+        "S3 buckets",
+    ):
         assert checks[name]["ok"] is True, checks[name]
     # the workspace copy has no node_modules: the dependencies check names that
     assert checks["dependencies"]["ok"] is False

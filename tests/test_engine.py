@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import SUITE_ROOT
 
 needs_cli = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
@@ -30,8 +29,9 @@ def docker_config(tmp_path, monkeypatch):
 
 
 def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True,
-                          env=os.environ.copy()).stdout.strip()
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=True, env=os.environ.copy()
+    ).stdout.strip()
 
 
 def cli_choice() -> tuple[str, str]:
@@ -53,9 +53,8 @@ def test_the_suite_picks_the_engine_the_docker_cli_picks(docker_config, tmp_path
 
     assert same().source == "the default socket"
     docker("context", "create", "colima", "--docker", f"host=unix://{tmp_path}/colima.sock")
-    docker("context", "create", "desktop-linux", "--docker",
-           f"host=unix://{tmp_path}/desktop.sock")
-    assert same().context == "default"          # created, not chosen
+    docker("context", "create", "desktop-linux", "--docker", f"host=unix://{tmp_path}/desktop.sock")
+    assert same().context == "default"  # created, not chosen
     docker("context", "use", "desktop-linux")  # Docker Desktop's own, on macOS
     found = same()
     assert found.source == "the current context" and found.host.endswith("desktop.sock")
@@ -63,7 +62,7 @@ def test_the_suite_picks_the_engine_the_docker_cli_picks(docker_config, tmp_path
     monkeypatch.setenv("DOCKER_CONTEXT", "colima")
     assert same().source == "DOCKER_CONTEXT"
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/explicit.sock")
-    found = same()                             # DOCKER_HOST beats every context
+    found = same()  # DOCKER_HOST beats every context
     assert (found.context, found.source) == ("default", "DOCKER_HOST")
 
 
@@ -98,10 +97,17 @@ def test_a_context_whose_engine_does_not_answer_says_where_it_looked(docker_conf
 def test_no_engine_configured_is_answered_without_importing_the_sdk(docker_config, tmp_path):
     """Where nothing could be configured (no variable, no context, no default socket) the
     answer costs no import of the Docker SDK (`inv stack.up` on a laptop without Docker)."""
-    code = ("import sys; from lomash_tasks.stack import engine; "
-            "engine.DEFAULT_SOCKET = sys.argv[1]; ok, why = engine.ping(0.5); "
-            "print(ok, 'docker' in sys.modules, why)")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "no.sock")],
-                         capture_output=True, text=True, check=True, cwd=SUITE_ROOT,
-                         env={**os.environ}).stdout
+    code = (
+        "import sys; from lomash_tasks.stack import engine; "
+        "engine.DEFAULT_SOCKET = sys.argv[1]; ok, why = engine.ping(0.5); "
+        "print(ok, 'docker' in sys.modules, why)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "no.sock")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=SUITE_ROOT,
+        env={**os.environ},
+    ).stdout
     assert out.startswith("False False ") and "no Docker context exists" in out

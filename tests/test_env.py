@@ -1,6 +1,5 @@
 """The env collection, run through `inv` against real files in temporary workspaces."""
 
-import os
 import re
 import stat
 
@@ -21,11 +20,13 @@ def test_copy_creates_every_env_file_owner_only(workspace, inv):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         example = path.with_name(".env.example").read_text()
         if path.parent.name == "order-payment-service":  # its empty signing secret is filled
-            secret = re.search(r"^STRIPE_WEBHOOK_SECRET=(whsec_[A-Za-z0-9]{32})\n",
-                               path.read_text(), re.M)
+            secret = re.search(
+                r"^STRIPE_WEBHOOK_SECRET=(whsec_[A-Za-z0-9]{32})\n", path.read_text(), re.M
+            )
             assert secret, path.read_text()
-            example = example.replace("STRIPE_WEBHOOK_SECRET=\n",
-                                      f"STRIPE_WEBHOOK_SECRET={secret.group(1)}\n")
+            example = example.replace(
+                "STRIPE_WEBHOOK_SECRET=\n", f"STRIPE_WEBHOOK_SECRET={secret.group(1)}\n"
+            )
             assert secret.group(1) not in result.stdout + result.stderr  # shown masked
         assert path.read_text() == example  # the stack at default ports changes nothing else
     assert "10 env files: 10 created" in result.stdout
@@ -68,9 +69,13 @@ def test_force_rewrites_after_a_backup(workspace, inv):
 
 
 def test_overlay_follows_the_configured_ports(workspace, inv):
-    result = inv("env.copy", "--service", "order", env={"INVOKE_INFRA_POSTGRES_PORT": "55432",
-                                                        "INVOKE_INFRA_REDIS_PORT": "56379"},
-                 check=True)
+    result = inv(
+        "env.copy",
+        "--service",
+        "order",
+        env={"INVOKE_INFRA_POSTGRES_PORT": "55432", "INVOKE_INFRA_REDIS_PORT": "56379"},
+        check=True,
+    )
     text = (workspace / "services/order-payment-service/.env").read_text()
     assert "@localhost:55432/lomash_orders" in text
     assert "@localhost:56379/2" in text
@@ -93,9 +98,13 @@ def test_check_passes_on_fresh_files_and_names_each_problem(workspace, inv):
     text = text.replace("PORT=3002", "PORT=4002")
     env.write_text(text)
     result = inv("env.check")
-    assert_user_error(result, "services/product-service/.env: REDIS_URL: has no ':' before the password",
-                      "names database 'lomash_orders', not product-service's own 'lomash_products'",
-                      "PORT: is 4002", "3 problems")
+    assert_user_error(
+        result,
+        "services/product-service/.env: REDIS_URL: has no ':' before the password",
+        "names database 'lomash_orders', not product-service's own 'lomash_products'",
+        "PORT: is 4002",
+        "3 problems",
+    )
 
 
 def test_show_masks_secrets_unless_revealed(workspace, inv):
@@ -117,8 +126,12 @@ def test_diff_lists_keys_on_each_side(workspace, inv):
 
 
 def test_unknown_service_lists_valid_ones(inv):
-    assert_user_error(inv("env.copy", "--service", "autth"), "Unknown service 'autth'",
-                      "Did you mean 'auth'?", "analytics (analytics-service)")
+    assert_user_error(
+        inv("env.copy", "--service", "autth"),
+        "Unknown service 'autth'",
+        "Did you mean 'auth'?",
+        "analytics (analytics-service)",
+    )
 
 
 def test_malformed_env_names_file_and_line_and_changes_nothing(workspace, inv):
@@ -165,6 +178,7 @@ def test_non_utf8_env_names_the_line(workspace, inv):
 
 def test_not_a_workspace(tmp_root):
     from conftest import Inv
+
     result = Inv({"INVOKE_WORKSPACE_ROOT": str(tmp_root)})("env.copy")
     assert_user_error(result, "is not a Lomash Wood workspace", "INVOKE_WORKSPACE_ROOT")
 
@@ -182,14 +196,22 @@ def test_show_reads_lines_as_node_does_and_warns_about_odd_ones(workspace, inv):
     assert re.search(r"^1BAD-NAME +=  ?x$", result.stdout, re.M)
     assert "JWT_SECRET" in result.stdout and "abc" not in result.stdout  # masked
     lines = env.read_text().splitlines()
-    assert (f"services/auth-service/.env, line {lines.index('JWT_SECRET=abc#def') + 1}: "
-            f"the value of JWT_SECRET has an unquoted '#'") in result.stderr
-    assert f"line {lines.index('JUST_A_WORD') + 1}: Node's dotenv ignores this line" in result.stderr
+    assert (
+        f"services/auth-service/.env, line {lines.index('JWT_SECRET=abc#def') + 1}: "
+        f"the value of JWT_SECRET has an unquoted '#'"
+    ) in result.stderr
+    assert (
+        f"line {lines.index('JUST_A_WORD') + 1}: Node's dotenv ignores this line" in result.stderr
+    )
     shown = json.loads(inv("env.show", "auth", "--json", check=True).stdout)
     by_key = {v["key"]: v for v in shown}
     assert by_key["JWT_SECRET"]["value"] == "****" and by_key["JWT_SECRET"]["secret"]
-    assert by_key["1BAD-NAME"] == {"key": "1BAD-NAME", "value": "x", "source": ".env",
-                                   "secret": False}
+    assert by_key["1BAD-NAME"] == {
+        "key": "1BAD-NAME",
+        "value": "x",
+        "source": ".env",
+        "secret": False,
+    }
     assert "JUST_A_WORD" not in by_key
     revealed = json.loads(inv("env.show", "auth", "--json", "--reveal", check=True).stdout)
     assert {v["key"]: v["value"] for v in revealed}["JWT_SECRET"] == "abc"  # what Node reads
@@ -199,16 +221,20 @@ def test_copy_appends_a_new_multiline_value_whole_and_is_stable(workspace, inv):
     inv("env.copy", "--service", "auth", check=True)
     env = workspace / "services/auth-service/.env"
     example = workspace / "services/auth-service/.env.example"
-    example.write_text(example.read_text() + 'JWT_PUBLIC_KEY="-----BEGIN-----\nNOT_A_KEY=1\n'
-                       '-----END-----"\nA_BARE_LINE\n')
+    example.write_text(
+        example.read_text() + 'JWT_PUBLIC_KEY="-----BEGIN-----\nNOT_A_KEY=1\n'
+        '-----END-----"\nA_BARE_LINE\n'
+    )
     from test_envfiles_node import node_parse
 
     before_merge = node_parse([env])[str(env)]
     first = inv("env.copy", "--service", "auth", check=True)
     assert "updated (+1 key: JWT_PUBLIC_KEY)" in first.stdout
     by_node = node_parse([env, example])  # in Node's eyes: the old values, plus the new one
-    assert by_node[str(env)] == {**before_merge,
-                                 "JWT_PUBLIC_KEY": by_node[str(example)]["JWT_PUBLIC_KEY"]}
+    assert by_node[str(env)] == {
+        **before_merge,
+        "JWT_PUBLIC_KEY": by_node[str(example)]["JWT_PUBLIC_KEY"],
+    }
     assert by_node[str(env)]["JWT_PUBLIC_KEY"] == "-----BEGIN-----\nNOT_A_KEY=1\n-----END-----"
     text = env.read_text()
     assert 'JWT_PUBLIC_KEY="-----BEGIN-----\nNOT_A_KEY=1\n-----END-----"\n' in text

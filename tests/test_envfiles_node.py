@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from env_corpus import FILES
 
 from lomash_tasks.env import files as envfiles
@@ -33,8 +32,13 @@ def node_parse(paths: list[Path], dotenv: Path = DOTENV) -> dict[str, dict[str, 
     node = shutil.which("node")
     if node is None or not dotenv.is_dir():
         pytest.fail("node and tools/node_modules/dotenv are needed (run `make install`)")
-    done = subprocess.run([node, "-e", NODE_PARSE, str(dotenv), *map(str, paths)],
-                          capture_output=True, text=True, check=True, timeout=120)
+    done = subprocess.run(
+        [node, "-e", NODE_PARSE, str(dotenv), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return json.loads(done.stdout)
 
 
@@ -60,8 +64,9 @@ def test_the_suite_reads_what_node_reads(corpus, name):
 def test_dotenv_16_of_the_workspace_reads_the_corpus_as_17_does(corpus):
     """The services load .env through the workspace's own dotenv 16.x (via Prisma's config
     loader); the suite is checked against the tools' pinned 17.x: both read alike."""
-    found = sorted((SUITE / "examples/lomash-wood/node_modules/.pnpm").glob(
-        "dotenv@16.*/node_modules/dotenv"))
+    found = sorted(
+        (SUITE / "examples/lomash-wood/node_modules/.pnpm").glob("dotenv@16.*/node_modules/dotenv")
+    )
     if not found:
         pytest.skip("the workspace's node_modules hold no dotenv 16 (run `make install`)")
     paths = [path for path, _ in corpus.values()]
@@ -76,18 +81,25 @@ def test_the_pinned_dotenv_is_the_one_in_the_lockfile():
     assert pinned == installed and pinned.split(".")[0] in ("16", "17")
 
 
-@pytest.mark.parametrize("name, line, words", [
-    ("hash_in_unquoted", 1, "the value of JWT_SECRET has an unquoted '#'"),
-    ("hash_in_unquoted", 2, "the value of COLOR starts with an unquoted '#'"),
-    ("unterminated", 1, "the value of A opens a quote"),
-    ("bare_key_and_quoted_key", 1, "Node's dotenv ignores this line"),
-    ("bare_key_and_quoted_key", 2, "Node's dotenv ignores this line"),
-    ("multiline_with_assignments", 1, "holds lines that look like assignments (KEY_INSIDE, export ALSO)"),
-    ("proto", 1, "__proto__"),
-    ("quote_then_text", 2, "has its quote character (') inside the quotes too"),
-    ("windows_path", 2, "backslash escapes other than \\n and \\r: Node keeps them"),
-    ("escaped_quote", 1, "backslash escapes other than"),
-])
+@pytest.mark.parametrize(
+    "name, line, words",
+    [
+        ("hash_in_unquoted", 1, "the value of JWT_SECRET has an unquoted '#'"),
+        ("hash_in_unquoted", 2, "the value of COLOR starts with an unquoted '#'"),
+        ("unterminated", 1, "the value of A opens a quote"),
+        ("bare_key_and_quoted_key", 1, "Node's dotenv ignores this line"),
+        ("bare_key_and_quoted_key", 2, "Node's dotenv ignores this line"),
+        (
+            "multiline_with_assignments",
+            1,
+            "holds lines that look like assignments (KEY_INSIDE, export ALSO)",
+        ),
+        ("proto", 1, "__proto__"),
+        ("quote_then_text", 2, "has its quote character (') inside the quotes too"),
+        ("windows_path", 2, "backslash escapes other than \\n and \\r: Node keeps them"),
+        ("escaped_quote", 1, "backslash escapes other than"),
+    ],
+)
 def test_ambiguous_lines_are_warned_with_file_and_line(corpus, name, line, words):
     path, _ = corpus[name]
     warnings = envfiles.read_env(path).warnings
@@ -102,16 +114,21 @@ def test_plain_files_have_no_warnings(corpus):
 def test_the_line_of_a_key_counts_crlf_and_lone_cr_as_dotenv_does(corpus):
     env = envfiles.read_env(corpus["mixed_endings"][0])
     assert [(e.key, e.line, e.last_line) for e in env.entries] == [
-        ("A", 1, 1), ("B", 2, 2), ("C", 3, 3), ("D", 4, 6)]
+        ("A", 1, 1),
+        ("B", 2, 2),
+        ("C", 3, 3),
+        ("D", 4, 6),
+    ]
 
 
 # -- merges, checked in Node's eyes ---------------------------------------------------------------
 MERGES = {
     "multiline_new_in_example": (
         "PORT=3001\n",
-        "PORT=3001\nCERT=\"-----BEGIN-----\nKEY_INSIDE=1\n-----END-----\"\nAFTER=1\n"),
+        'PORT=3001\nCERT="-----BEGIN-----\nKEY_INSIDE=1\n-----END-----"\nAFTER=1\n',
+    ),
     "bare_key_in_example": ("A=1\n", "A=1\nBARE\n'QK'=2\n"),
-    "crlf_current_and_example": ("A=1\r\nB=\"x\r\ny\"", "A=1\r\nC='p\r\nq'\r\nD=4\r\n"),
+    "crlf_current_and_example": ('A=1\r\nB="x\r\ny"', "A=1\r\nC='p\r\nq'\r\nD=4\r\n"),
     "current_without_final_newline": ("A=1", "A=1\nB=2\n"),
     "example_duplicate_last_wins": ("A=1\n", "A=1\nB=first\nB=second\n"),
     "hash_and_quotes": ("# mine\nA=1  # kept\n", "A=1\nB=\"#not a comment\"\nC='x # y'\nD=v # c\n"),
@@ -150,9 +167,24 @@ def test_a_merge_after_an_open_quote_is_refused(tmp_path):
         envfiles.merged_text(envfiles.read_env(ex), envfiles.read_env(cur))
 
 
-@pytest.mark.parametrize("value", ["plain", "with space", "a#b", "x'y", 'x"y', "multi\nline",
-                                   "back\\nslash-n", "tab\there", "  padded  ", "", "`tick`'q'",
-                                   "${NOT_EXPANDED}", "é ✓"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "with space",
+        "a#b",
+        "x'y",
+        'x"y',
+        "multi\nline",
+        "back\\nslash-n",
+        "tab\there",
+        "  padded  ",
+        "",
+        "`tick`'q'",
+        "${NOT_EXPANDED}",
+        "é ✓",
+    ],
+)
 def test_set_key_writes_values_node_reads_back_exactly(tmp_path, value):
     path = tmp_path / ".env"
     path.write_text("FIRST=1\nKEY=old\nLAST=2\n")

@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import Inv, SUITE_ROOT, assert_user_error, make_workspace, stack_env
+from conftest import SUITE_ROOT, Inv, assert_user_error, make_workspace, stack_env
 
 pytestmark = pytest.mark.xdist_group("faults")  # one worker: these start their own stack
 
@@ -34,12 +33,21 @@ def port_env(root) -> dict[str, str]:
 
 def spawn(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen:
     """`inv ARGS` in the background, as a user's terminal would run it; output to `log`."""
-    full = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS",
-                                                             "GITHUB_STEP_SUMMARY")}
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CI", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY")
+    }
     full.update(env)
     handle = open(log, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=SUITE_ROOT, env=full,
-                            stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=SUITE_ROOT,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
     handle.close()
     return proc
 
@@ -67,8 +75,12 @@ def node_processes_in(root: Path) -> list[str]:
     """Node/Prisma processes whose working folder is inside `root`."""
     from lomash_tasks import processes
 
-    return [f"{pid}: {line}" for pid in processes.in_folder(root)
-            for line in [cmdline(pid)] if "node" in line or "prisma" in line]
+    return [
+        f"{pid}: {line}"
+        for pid in processes.in_folder(root)
+        for line in [cmdline(pid)]
+        if "node" in line or "prisma" in line
+    ]
 
 
 def status(inv: Inv) -> dict[str, dict]:
@@ -89,8 +101,11 @@ def wait_closed(port: int, deadline: float = 15) -> None:
 
 def half_written(root: Path) -> list[str]:
     """Temporary files an interrupted atomic write would leave behind, outside node_modules."""
-    return [str(p) for p in root.rglob("*.tmp")
-            if "node_modules" not in p.parts and ".lomash" not in p.parts]
+    return [
+        str(p)
+        for p in root.rglob("*.tmp")
+        if "node_modules" not in p.parts and ".lomash" not in p.parts
+    ]
 
 
 def env_files_parse(root: Path) -> None:
@@ -156,7 +171,8 @@ def slow_migration(root: Path, seconds: int = 4) -> Path:
     folder = root / "services/content-service/prisma/migrations/20270101000000_slow_backfill"
     folder.mkdir()
     (folder / "migration.sql").write_text(
-        f"SELECT pg_sleep({seconds});\nCREATE TABLE slow_backfill (id integer PRIMARY KEY);\n")
+        f"SELECT pg_sleep({seconds});\nCREATE TABLE slow_backfill (id integer PRIMARY KEY);\n"
+    )
     return folder
 
 
@@ -165,19 +181,33 @@ def test_postgres_killed_during_migrate_fails_cleanly_and_a_rerun_completes(fres
     slow_migration(root)
     pg = status(inv)["postgres"]
     assert pg["state"] == "running" and pg["pid"]
-    proc = spawn(inv.env, "db.migrate", "--runner", "native", "--service", "content",
-                 log=tmp_path / "migrate.log")
+    proc = spawn(
+        inv.env,
+        "db.migrate",
+        "--runner",
+        "native",
+        "--service",
+        "content",
+        log=tmp_path / "migrate.log",
+    )
     try:
         import psycopg
 
         port = int(inv.env["INVOKE_INFRA_POSTGRES_PORT"])
         deadline = time.monotonic() + 30
-        with psycopg.connect(host="127.0.0.1", port=port, user="lomash_master",
-                             password="changeme_local", dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=port,
+            user="lomash_master",
+            password="changeme_local",
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
             while time.monotonic() < deadline:
-                busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
-                                    "'%pg_sleep(%' AND pid <> pg_backend_pid()").fetchone()[0]
+                busy = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                    "'%pg_sleep(%' AND pid <> pg_backend_pid()"
+                ).fetchone()[0]
                 if busy:
                     break
                 time.sleep(0.05)
@@ -219,16 +249,25 @@ def test_sigint_during_stripe_listen_stops_the_cli_and_keeps_env(fresh, tmp_path
     env_path = root / "services/order-payment-service/.env"
     before = env_path.read_text()
     log = tmp_path / "cli.jsonl"
-    env = dict(inv.env, INVOKE_STRIPE_CLI=str(STANDIN), STANDIN_STRIPE_LOG=str(log),
-               STANDIN_STRIPE_SECRET="whsec_faultinjection0123456789")
+    env = dict(
+        inv.env,
+        INVOKE_STRIPE_CLI=str(STANDIN),
+        STANDIN_STRIPE_LOG=str(log),
+        STANDIN_STRIPE_SECRET="whsec_faultinjection0123456789",
+    )
     proc = spawn(env, "stripe.listen", log=tmp_path / "listen.log")
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "Forwarding Stripe events" not in \
-                (tmp_path / "listen.log").read_text():
+        while (
+            time.monotonic() < deadline
+            and "Forwarding Stripe events" not in (tmp_path / "listen.log").read_text()
+        ):
             time.sleep(0.05)
-        cli_pid = next(json.loads(line)["pid"] for line in log.read_text().splitlines()
-                       if json.loads(line)["event"] == "listening")
+        cli_pid = next(
+            json.loads(line)["pid"]
+            for line in log.read_text().splitlines()
+            if json.loads(line)["event"] == "listening"
+        )
         assert alive(cli_pid)
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
@@ -243,8 +282,9 @@ def test_sigint_during_stripe_listen_stops_the_cli_and_keeps_env(fresh, tmp_path
     assert events[-1] == "stopped"
     after = env_path.read_text()
     assert "STRIPE_WEBHOOK_SECRET=whsec_faultinjection0123456789\n" in after
-    assert [l for l in after.splitlines() if not l.startswith("STRIPE_WEBHOOK_SECRET=")] == \
-        [l for l in before.splitlines() if not l.startswith("STRIPE_WEBHOOK_SECRET=")]
+    assert [l for l in after.splitlines() if not l.startswith("STRIPE_WEBHOOK_SECRET=")] == [
+        l for l in before.splitlines() if not l.startswith("STRIPE_WEBHOOK_SECRET=")
+    ]
     assert half_written(root) == []
     assert "whsec_faultinjection0123456789" not in text
 
@@ -273,7 +313,7 @@ def test_two_setups_at_once_never_interleave(fresh, tmp_path):
     assert "Another inv setup" not in a
 
     def steps(text):
-        data = json.loads(text[text.index("{\n"):])
+        data = json.loads(text[text.index("{\n") :])
         return {s["step"]: s["status"] for s in data["steps"]}
 
     sa, sb = steps(a), steps(b)
@@ -306,6 +346,10 @@ def test_a_readiness_wait_that_times_out_names_the_part_and_its_last_error(tmp_r
     result = Inv(env)("stack.wait", "--timeout", "1", timeout=60)
     elapsed = time.monotonic() - began
     port = env["INVOKE_INFRA_POSTGRES_PORT"]
-    assert_user_error(result, f"postgres at 127.0.0.1:{port} was not ready after",
-                      "last error: connection refused", "--timeout")
+    assert_user_error(
+        result,
+        f"postgres at 127.0.0.1:{port} was not ready after",
+        "last error: connection refused",
+        "--timeout",
+    )
     assert elapsed < 15, elapsed

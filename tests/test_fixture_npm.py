@@ -29,7 +29,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLE_NPM, NPM_PACKAGES, free_port, make_npm_workspace
 
 pytestmark = pytest.mark.xdist_group("npm-fixture")  # one worker: they share one server
@@ -41,13 +40,48 @@ REDIS_PASSWORD = "fixture_redis"
 # migrations folder (as its prisma.config.ts / package.json place them).
 SERVICES = {
     "auth-service": ("lomash_auth", "lomash_auth", "prisma/schema.prisma", "prisma/migrations"),
-    "product-service": ("lomash_product", "lomash_products", "prisma/schema.prisma", "prisma/migrations"),
-    "order-payment-service": ("lomash_order", "lomash_orders", "prisma/schema.prisma", "prisma/migrations"),
-    "appointment-service": ("lomash_appointment", "lomash_appointments", "prisma/schema.prisma", "prisma/migrations"),
-    "content-service": ("lomash_content", "lomash_content", "prisma/schema.prisma", "db/migrations"),
-    "customer-service": ("lomash_customer", "lomash_customers", "prisma/customer.prisma", "prisma/migrations"),
-    "notification-service": ("lomash_notification", "lomash_notifications", "prisma/schema.prisma", "prisma/migrations"),
-    "analytics-service": ("lomash_analytics", "lomash_analytics", "prisma/schema.prisma", "prisma/migrations"),
+    "product-service": (
+        "lomash_product",
+        "lomash_products",
+        "prisma/schema.prisma",
+        "prisma/migrations",
+    ),
+    "order-payment-service": (
+        "lomash_order",
+        "lomash_orders",
+        "prisma/schema.prisma",
+        "prisma/migrations",
+    ),
+    "appointment-service": (
+        "lomash_appointment",
+        "lomash_appointments",
+        "prisma/schema.prisma",
+        "prisma/migrations",
+    ),
+    "content-service": (
+        "lomash_content",
+        "lomash_content",
+        "prisma/schema.prisma",
+        "db/migrations",
+    ),
+    "customer-service": (
+        "lomash_customer",
+        "lomash_customers",
+        "prisma/customer.prisma",
+        "prisma/migrations",
+    ),
+    "notification-service": (
+        "lomash_notification",
+        "lomash_notifications",
+        "prisma/schema.prisma",
+        "prisma/migrations",
+    ),
+    "analytics-service": (
+        "lomash_analytics",
+        "lomash_analytics",
+        "prisma/schema.prisma",
+        "prisma/migrations",
+    ),
 }
 EXACT = re.compile(r"^\d+\.\d+\.\d+$")
 
@@ -66,11 +100,20 @@ def npm_env(**extra: str) -> dict[str, str]:
 
 
 def run(argv, cwd, env=None, timeout=120, check=True) -> subprocess.CompletedProcess:
-    result = subprocess.run(argv, cwd=cwd, env=env or npm_env(), capture_output=True, text=True,
-                            timeout=timeout, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env or npm_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, argv))} (in {cwd}) exited {result.returncode}\n"
-                             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        raise AssertionError(
+            f"{' '.join(map(str, argv))} (in {cwd}) exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
     return result
 
 
@@ -82,15 +125,29 @@ def test_lockfile_agrees_with_package_json_and_pins_exact_versions(package):
     lock = json.loads((folder / "package-lock.json").read_text())
     assert lock["lockfileVersion"] == 3
     declared = {**manifest.get("dependencies", {}), **manifest.get("devDependencies", {})}
-    loose = {name: spec for name, spec in declared.items()
-             if not (EXACT.match(spec) or spec.startswith("file:../"))}
+    loose = {
+        name: spec
+        for name, spec in declared.items()
+        if not (EXACT.match(spec) or spec.startswith("file:../"))
+    }
     assert not loose, f"{package}: not pinned exactly: {loose}"
     for name, spec in declared.items():
         entry = lock["packages"][f"node_modules/{name}"]
         assert entry.get("link") or entry["version"] == spec, (package, name, spec, entry)
     # npm itself: `npm ci` refuses a lockfile out of sync with package.json (nothing installed)
-    run(["npm", "ci", "--dry-run", "--offline", "--ignore-scripts", "--no-audit", "--no-fund",
-         "--loglevel=error"], folder)
+    run(
+        [
+            "npm",
+            "ci",
+            "--dry-run",
+            "--offline",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ],
+        folder,
+    )
 
 
 # -- throwaway PostgreSQL and Redis -------------------------------------------------------------
@@ -138,50 +195,133 @@ def servers(tmp_root):
             os.chown(path, entry.pw_uid, entry.pw_gid)
     as_user = {"user": user} if user else {}
     pg_port, redis_port = free_port(), free_port()
-    subprocess.run([bindir / "initdb", "-D", data, "-U", SUPERUSER, f"--pwfile={pwfile}",
-                    "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8",
-                    "--locale=C.UTF-8"], check=True, capture_output=True, **as_user)
-    subprocess.run([bindir / "pg_ctl", "-D", data, "-l", base / "postgres.log", "-w", "-t", "60",
-                    "-o", f"-p {pg_port} -c listen_addresses=127.0.0.1 -k {socket_dir}", "start"],
-                   check=True, capture_output=True, **as_user)
-    redis = subprocess.Popen([str(find_server()), "--port", str(redis_port), "--bind", "127.0.0.1",
-                              "--requirepass", REDIS_PASSWORD, "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            bindir / "initdb",
+            "-D",
+            data,
+            "-U",
+            SUPERUSER,
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        check=True,
+        capture_output=True,
+        **as_user,
+    )
+    subprocess.run(
+        [
+            bindir / "pg_ctl",
+            "-D",
+            data,
+            "-l",
+            base / "postgres.log",
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {pg_port} -c listen_addresses=127.0.0.1 -k {socket_dir}",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        **as_user,
+    )
+    redis = subprocess.Popen(
+        [
+            str(find_server()),
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--requirepass",
+            REDIS_PASSWORD,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         init_sql = (EXAMPLE_NPM / "infra/docker/postgres/init.sql").read_text()
         adapted = init_sql.replace("'en_US.utf8'", "'C.UTF-8'")
         adapted = re.sub(r"(?m)^ALTER SYSTEM SET pg_stat_statements\.track.*$", "", adapted)
         assert adapted.count("'C.UTF-8'") == 16 and "pg_stat_statements.track" not in adapted
         (base / "init.sql").write_text(adapted)
-        run([str(find_psql()), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
-             "-p", str(pg_port), "-U", SUPERUSER, "-d", "postgres", "-f", str(base / "init.sql")],
-            base, env=npm_env(PGPASSWORD=SUPERPASS), timeout=120)
+        run(
+            [
+                str(find_psql()),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(pg_port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-f",
+                str(base / "init.sql"),
+            ],
+            base,
+            env=npm_env(PGPASSWORD=SUPERPASS),
+            timeout=120,
+        )
         _wait_port(redis_port, "redis")
         yield {"pg_port": pg_port, "redis_port": redis_port, "base": base}
     finally:
         redis.terminate()
         redis.wait(timeout=10)
-        subprocess.run([bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
-                       capture_output=True, **as_user)
+        subprocess.run(
+            [bindir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            **as_user,
+        )
 
 
 def role_url(servers, role: str, database: str) -> str:
     """The service's own role on its own database (init.sql's `<role>_changeme_local`)."""
-    return (f"postgresql://{role}:{role}_changeme_local@127.0.0.1:{servers['pg_port']}/"
-            f"{database}?schema=public")
+    return (
+        f"postgresql://{role}:{role}_changeme_local@127.0.0.1:{servers['pg_port']}/"
+        f"{database}?schema=public"
+    )
 
 
 def test_init_sql_creates_every_role_and_database_of_the_registry(servers):
-    from lomash_tasks.registry import Registry
     from lomash_tasks.context import load_config, plain
+    from lomash_tasks.registry import Registry
 
     registry = Registry.from_mapping(plain(load_config(env=False)))
     psql = shutil.which("psql") or "psql"
-    out = run([psql, "-X", "-At", "-h", "127.0.0.1", "-p", str(servers["pg_port"]), "-U", SUPERUSER,
-               "-d", "postgres", "-c",
-               "SELECT 'db:' || datname || ':' || pg_get_userbyid(datdba) FROM pg_database "
-               "UNION ALL SELECT 'role:' || rolname || ':' || rolcreatedb FROM pg_roles"],
-              servers["base"], env=npm_env(PGPASSWORD=SUPERPASS)).stdout.split()
+    out = run(
+        [
+            psql,
+            "-X",
+            "-At",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(servers["pg_port"]),
+            "-U",
+            SUPERUSER,
+            "-d",
+            "postgres",
+            "-c",
+            "SELECT 'db:' || datname || ':' || pg_get_userbyid(datdba) FROM pg_database "
+            "UNION ALL SELECT 'role:' || rolname || ':' || rolcreatedb FROM pg_roles",
+        ],
+        servers["base"],
+        env=npm_env(PGPASSWORD=SUPERPASS),
+    ).stdout.split()
     for svc in registry.with_database:
         assert f"db:{svc.database}:{svc.role}" in out
         assert f"role:{svc.role}:false" in out  # NOCREATEDB
@@ -195,12 +335,28 @@ def test_migrations_produce_exactly_the_schema(servers, service):
     superuser) leave nothing to add."""
     folder = installed(f"services/{service}")
     _role, _db, schema, migrations = SERVICES[service]
-    url = (f"postgresql://{SUPERUSER}:{SUPERPASS}@127.0.0.1:{servers['pg_port']}/postgres"
-           f"?schema=public")
-    result = run(["node_modules/.bin/prisma", "migrate", "diff", "--from-migrations", migrations,
-                  "--to-schema-datamodel", schema, "--exit-code"], folder,
-                 env=npm_env(DATABASE_URL=url), check=False)
-    assert result.returncode == 0, f"{service}: schema and migrations differ\n{result.stdout}\n{result.stderr}"
+    url = (
+        f"postgresql://{SUPERUSER}:{SUPERPASS}@127.0.0.1:{servers['pg_port']}/postgres"
+        f"?schema=public"
+    )
+    result = run(
+        [
+            "node_modules/.bin/prisma",
+            "migrate",
+            "diff",
+            "--from-migrations",
+            migrations,
+            "--to-schema-datamodel",
+            schema,
+            "--exit-code",
+        ],
+        folder,
+        env=npm_env(DATABASE_URL=url),
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"{service}: schema and migrations differ\n{result.stdout}\n{result.stderr}"
+    )
     assert "No difference detected" in result.stdout + result.stderr
 
 
@@ -250,8 +406,9 @@ def test_content_service_deploys_seeds_and_runs_under_nodemon(servers, tmp_root)
     prisma.config.ts (Prisma does not read .env there: DATABASE_URL comes from the
     environment), then `npm run dev` (nodemon, ts-node, tsconfig paths) reading its own .env."""
     role, database, _schema, _migrations = SERVICES["content-service"]
-    root = make_npm_workspace(Path(tempfile.mkdtemp(prefix="npm-ws-", dir=tmp_root)) / "ws",
-                              node_modules=True)
+    root = make_npm_workspace(
+        Path(tempfile.mkdtemp(prefix="npm-ws-", dir=tmp_root)) / "ws", node_modules=True
+    )
     folder = root / "services" / "content-service"
     url = role_url(servers, role, database)
     prisma_env = npm_env(DATABASE_URL=url, TS_NODE_TRANSPILE_ONLY="true")
@@ -259,8 +416,9 @@ def test_content_service_deploys_seeds_and_runs_under_nodemon(servers, tmp_root)
     deployed = run(["npx", "--no-install", "prisma", "migrate", "deploy"], folder, env=prisma_env)
     assert "0001_init" in deployed.stdout and "0002_media_assets" in deployed.stdout
     seeded = run(["npx", "--no-install", "prisma", "db", "seed"], folder, env=prisma_env)
-    assert re.search(r"\[seed\] content-service: inserted [1-9]\d* rows \(profile standard\)",
-                     seeded.stdout), seeded.stdout
+    assert re.search(
+        r"\[seed\] content-service: inserted [1-9]\d* rows \(profile standard\)", seeded.stdout
+    ), seeded.stdout
     again = run(["npx", "--no-install", "prisma", "db", "seed"], folder, env=prisma_env)
     assert "inserted 0 rows" in again.stdout, again.stdout  # idempotent
 
@@ -269,11 +427,18 @@ def test_content_service_deploys_seeds_and_runs_under_nodemon(servers, tmp_root)
         "NODE_ENV=development\n"
         f"PORT={port}\nHOST=127.0.0.1\n"
         f'DATABASE_URL="{url}"\n'
-        f"REDIS_URL=redis://:{REDIS_PASSWORD}@127.0.0.1:{servers['redis_port']}/4\n")
+        f"REDIS_URL=redis://:{REDIS_PASSWORD}@127.0.0.1:{servers['redis_port']}/4\n"
+    )
     log = open(servers["base"] / "content-service.log", "w")
-    proc = subprocess.Popen(["npm", "run", "dev"], cwd=folder, env=npm_env(), stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["npm", "run", "dev"],
+        cwd=folder,
+        env=npm_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         status, body = None, {}
         end = time.monotonic() + 120
@@ -290,21 +455,38 @@ def test_content_service_deploys_seeds_and_runs_under_nodemon(servers, tmp_root)
         left = _stop_group(proc)
         log.close()
     assert left == [], f"processes left after Ctrl-C: {left}"
-    rows = run([shutil.which("psql") or "psql", "-X", "-At", url.split("?")[0], "-c",
-                "SELECT count(*) FROM pages WHERE slug = 'about-us'"], folder).stdout.strip()
+    rows = run(
+        [
+            shutil.which("psql") or "psql",
+            "-X",
+            "-At",
+            url.split("?")[0],
+            "-c",
+            "SELECT count(*) FROM pages WHERE slug = 'about-us'",
+        ],
+        folder,
+    ).stdout.strip()
     assert rows == "1"
 
 
 def test_a_service_without_its_settings_exits_at_once_naming_them(tmp_root):
-    root = make_npm_workspace(Path(tempfile.mkdtemp(prefix="npm-ws-", dir=tmp_root)) / "ws",
-                              node_modules=True)
+    root = make_npm_workspace(
+        Path(tempfile.mkdtemp(prefix="npm-ws-", dir=tmp_root)) / "ws", node_modules=True
+    )
     folder = root / "services" / "auth-service"  # no .env in a fresh copy
     env = npm_env(TS_NODE_TRANSPILE_ONLY="true", PORT="1")
     for key in ("DATABASE_URL", "REDIS_URL", "BETTER_AUTH_SECRET"):
         env.pop(key, None)
-    result = run(["node_modules/.bin/ts-node", "-r", "tsconfig-paths/register", "src/main.ts"],
-                 folder, env=env, check=False, timeout=60)
+    result = run(
+        ["node_modules/.bin/ts-node", "-r", "tsconfig-paths/register", "src/main.ts"],
+        folder,
+        env=env,
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 1, result
-    assert ("auth-service: missing required environment variable(s): DATABASE_URL, REDIS_URL, "
-            "BETTER_AUTH_SECRET") in result.stderr
+    assert (
+        "auth-service: missing required environment variable(s): DATABASE_URL, REDIS_URL, "
+        "BETTER_AUTH_SECRET"
+    ) in result.stderr
     assert "Traceback" not in result.stderr and "    at " not in result.stderr

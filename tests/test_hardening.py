@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import SUITE_ROOT, Inv, assert_user_error, checksums
 
 
@@ -25,15 +24,26 @@ def write(path: Path, text: str) -> Path:
 
 
 # -- configuration that would not be applied ------------------------------------------------
-@pytest.mark.parametrize("text,fragments", [
-    ("infra:\n  postgres:\n    prot: 55432\n", ["'infra.postgres.prot'", "Did you mean 'port'"]),
-    ("infra:\n  postgress:\n    port: 55432\n", ["'infra.postgress'", "Did you mean 'postgres'"]),
-    ("servcies:\n  auth-service: {port: 3999}\n", ["'servcies'", "Did you mean 'services'"]),
-    ("db:\n  runer: native\n", ["'db.runer'", "Did you mean 'runner'"]),
-    ("services:\n  auth-service: {port: 3999}\nservices:\n  product-service: {port: 3998}\n",
-     ["'services' is written twice", "lines 1 and 3"]),
-    ("services:\n  auth-service:\n", ["'services.auth-service'", "to nothing"]),
-])
+@pytest.mark.parametrize(
+    "text,fragments",
+    [
+        (
+            "infra:\n  postgres:\n    prot: 55432\n",
+            ["'infra.postgres.prot'", "Did you mean 'port'"],
+        ),
+        (
+            "infra:\n  postgress:\n    port: 55432\n",
+            ["'infra.postgress'", "Did you mean 'postgres'"],
+        ),
+        ("servcies:\n  auth-service: {port: 3999}\n", ["'servcies'", "Did you mean 'services'"]),
+        ("db:\n  runer: native\n", ["'db.runer'", "Did you mean 'runner'"]),
+        (
+            "services:\n  auth-service: {port: 3999}\nservices:\n  product-service: {port: 3998}\n",
+            ["'services' is written twice", "lines 1 and 3"],
+        ),
+        ("services:\n  auth-service:\n", ["'services.auth-service'", "to nothing"]),
+    ],
+)
 def test_a_config_key_that_would_be_ignored_is_refused(inv, workspace, tmp_path, text, fragments):
     before = checksums(workspace)
     runtime = write(tmp_path / "local.yaml", text)
@@ -55,8 +65,9 @@ def test_the_workspace_s_own_invoke_yaml_applies_under_the_project_s(inv, worksp
     write(workspace / "invoke.yaml", "infra:\n  postgres:\n    port: 55999\n")
     result = inv("db.url", "--service", "auth", check=True)
     assert ":55999/lomash_auth" in result.stdout, result.stdout
-    result = inv("db.url", "--service", "auth", env={"INVOKE_INFRA_POSTGRES_PORT": "56001"},
-                 check=True)
+    result = inv(
+        "db.url", "--service", "auth", env={"INVOKE_INFRA_POSTGRES_PORT": "56001"}, check=True
+    )
     assert ":56001/lomash_auth" in result.stdout, result.stdout
     # a typo there is refused as well
     write(workspace / "invoke.yaml", "infra:\n  postgres:\n    prot: 55999\n")
@@ -70,25 +81,31 @@ def test_a_password_in_a_flag_never_reaches_the_error_paragraph(inv):
     assert "Pa55w0rdXYZ" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("host,fragment", [
-    ("postgresql://u:Pa55w0rdXYZ@db.example", "looks like a URL"),
-    ("a..b", "an empty label"),
-    ("a" * 64 + ".example.com", "longer than 63 characters"),
-    ("", "must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    "host,fragment",
+    [
+        ("postgresql://u:Pa55w0rdXYZ@db.example", "looks like a URL"),
+        ("a..b", "an empty label"),
+        ("a" * 64 + ".example.com", "longer than 63 characters"),
+        ("", "must be a non-empty string"),
+    ],
+)
 def test_a_malformed_host_is_one_paragraph_without_the_password(inv, host, fragment):
     result = inv("db.status", env={"INVOKE_INFRA_POSTGRES_HOST": host})
     assert_user_error(result, "infra.postgres.host", fragment)
     assert "Pa55w0rdXYZ" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ("services.down", "--service", ""),
-    ("db.migrate", "--service", ""),
-    ("db.status", "--service", "auth,"),
-    ("env.copy", "--service", ""),
-    ("cache.keys", "--service", ""),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("services.down", "--service", ""),
+        ("db.migrate", "--service", ""),
+        ("db.status", "--service", "auth,"),
+        ("env.copy", "--service", ""),
+        ("cache.keys", "--service", ""),
+    ],
+)
 def test_an_empty_service_name_never_means_every_service(inv, workspace, args):
     before = checksums(workspace)
     result = inv(*args)
@@ -128,8 +145,14 @@ def test_teardown_waits_for_a_running_setup(inv, workspace, tmp_path):
     holder.flush()
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
     env.update(inv.env, INVOKE_SETUP_LOCK_TIMEOUT="30")
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "teardown"], cwd=SUITE_ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "teardown"],
+        cwd=SUITE_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         time.sleep(3)
         assert proc.poll() is None, proc.stdout.read()  # still waiting for the lock
@@ -149,7 +172,6 @@ def test_declared_aws_resources_come_back_after_an_endpoint_restart(tmp_root):
     import tempfile
 
     import boto3
-
     from conftest import make_workspace, stack_env
 
     parent = Path(tempfile.mkdtemp(prefix="awsrestart-", dir=tmp_root))
@@ -167,8 +189,13 @@ def test_declared_aws_resources_come_back_after_an_endpoint_restart(tmp_root):
         assert not [i for items in found.values() for i in items if not i["exists"]], found
         assert inv("aws.status").returncode == 0
         port = inv.env["INVOKE_INFRA_AWS_PORT"]
-        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="eu-west-2",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="eu-west-2",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
         s3.delete_bucket(Bucket="lomash-dev-media")
         assert_user_error(inv("aws.status"), "bucket lomash-dev-media", "inv aws.bootstrap")
     finally:
@@ -176,17 +203,25 @@ def test_declared_aws_resources_come_back_after_an_endpoint_restart(tmp_root):
 
 
 # -- a .env that is a folder, a service folder that is gone ----------------------------------------
-@pytest.mark.parametrize("args", [
-    ("env.copy",), ("env.copy", "--align", "--dry"), ("env.check",),
-    ("env.show", "--service", "auth"), ("env.diff",), ("services.up", "--service", "auth"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("env.copy",),
+        ("env.copy", "--align", "--dry"),
+        ("env.check",),
+        ("env.show", "--service", "auth"),
+        ("env.diff",),
+        ("services.up", "--service", "auth"),
+    ],
+)
 def test_a_env_that_is_a_folder_is_named_as_a_folder(tmp_path, args):
     from conftest import make_workspace
 
     tmp_path.chmod(0o755)
     workspace = make_workspace(tmp_path / "ws", node_modules=True)  # services.up gets that far
-    inv = Inv({"INVOKE_WORKSPACE_ROOT": str(workspace),
-               "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded"})
+    inv = Inv(
+        {"INVOKE_WORKSPACE_ROOT": str(workspace), "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded"}
+    )
     inv("env.copy", check=True)
     env = workspace / "services/auth-service/.env"
     env.unlink()
@@ -207,8 +242,12 @@ def test_a_registered_service_whose_folder_is_gone_is_an_error_for_deps(inv, wor
 
     shutil.rmtree(workspace / "services/analytics-service")
     result = inv("setup", "--only", "deps", timeout=300)
-    assert_user_error(result, "analytics-service", "services/analytics-service: does not exist",
-                      "services.analytics-service.path")
+    assert_user_error(
+        result,
+        "analytics-service",
+        "services/analytics-service: does not exist",
+        "services.analytics-service.path",
+    )
     assert "already done" not in result.stdout.split("deps", 2)[-1].splitlines()[0]
 
 
@@ -229,8 +268,12 @@ def test_a_seed_with_a_latin1_byte_is_named_with_its_line(stack, tmp_root):
     inv = Inv({**stack.env, "INVOKE_WORKSPACE_ROOT": str(root)})
     inv("env.copy", check=True)
     result = inv("db.seed", "--service", "auth", timeout=120)
-    assert_user_error(result, "services/auth-service/prisma/seed.sql is not UTF-8",
-                      "byte 0xe9 on line 5", "save it as UTF-8")
+    assert_user_error(
+        result,
+        "services/auth-service/prisma/seed.sql is not UTF-8",
+        "byte 0xe9 on line 5",
+        "save it as UTF-8",
+    )
 
 
 @pytest.mark.xdist_group("db")
@@ -239,9 +282,9 @@ def test_two_prisma_migrates_at_once_report_the_migration_applied_once(stack, tm
     the second wait, and each reports only what its own CLI applied."""
     import tempfile
 
+    from conftest import make_workspace, stack_config
     from psycopg import sql
 
-    from conftest import make_workspace, stack_config
     from lomash_tasks import connections
 
     parent = Path(tempfile.mkdtemp(prefix="twice-", dir=tmp_root))
@@ -256,10 +299,27 @@ def test_two_prisma_migrates_at_once_report_the_migration_applied_once(stack, tm
     Inv(env)("env.copy", check=True)
     full = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
     full.update(env)
-    argv = [sys.executable, "-m", "invoke", "db.migrate", "--service", "content", "--runner",
-            "prisma"]
-    procs = [subprocess.Popen(argv, cwd=SUITE_ROOT, env=full, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    argv = [
+        sys.executable,
+        "-m",
+        "invoke",
+        "db.migrate",
+        "--service",
+        "content",
+        "--runner",
+        "prisma",
+    ]
+    procs = [
+        subprocess.Popen(
+            argv,
+            cwd=SUITE_ROOT,
+            env=full,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     for proc, (out, err) in zip(procs, outs):
         assert proc.returncode == 0 and "Traceback" not in err, out + err
@@ -267,6 +327,8 @@ def test_two_prisma_migrates_at_once_report_the_migration_applied_once(stack, tm
     assert sum("applied 20260101000000_init" in out for out in said) == 1, said
     assert sum("up to date" in out for out in said) == 1, said
     with connections.pg_connect(ws, superuser=True, dbname=svc.database, autocommit=True) as c:
-        rows = c.execute("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL "
-                         "AND rolled_back_at IS NULL").fetchone()[0]
+        rows = c.execute(
+            "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL "
+            "AND rolled_back_at IS NULL"
+        ).fetchone()[0]
     assert rows == 1

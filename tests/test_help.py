@@ -21,8 +21,9 @@ def test_every_task_has_a_one_line_imperative_help_and_every_flag_help():
             missing.append(f"{name}: first docstring line {first!r}")
         params = [p for p in inspect.signature(task.body).parameters if p != "c"]
         for param in params:
-            if not (task.help or {}).get(param.replace("_", "-")) and \
-                    not (task.help or {}).get(param):
+            if not (task.help or {}).get(param.replace("_", "-")) and not (task.help or {}).get(
+                param
+            ):
                 missing.append(f"{name}: --{param} has no help")
     assert not missing, "\n".join(missing)
 

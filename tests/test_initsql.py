@@ -17,7 +17,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from conftest import Inv, assert_user_error, make_workspace, stack_config, stack_env
 from initsql_corpus import DATABASES, TRICKY, line_of, real_style
 
@@ -27,8 +26,9 @@ from lomash_tasks.stack.initsql import needs
 pytestmark = pytest.mark.xdist_group("initsql")
 
 INIT = "infra/docker/postgres/init.sql"
-COMPILES = needs._compilable("en_US.utf8") is None and \
-    "en_US.utf8" not in (needs.system_locales() or set())
+COMPILES = needs._compilable("en_US.utf8") is None and "en_US.utf8" not in (
+    needs.system_locales() or set()
+)
 HAS_LOCALE = "en_US.utf8" in (needs.system_locales() or set())
 
 
@@ -38,7 +38,7 @@ class Cluster:
     env: dict
     inv: Inv
     ws: object
-    up: str       # what `stack.up` printed
+    up: str  # what `stack.up` printed
     cache: Path
 
 
@@ -71,22 +71,32 @@ def snapshot(ws):
     """Roles, databases (owner, ACL, collation), extensions and functions of every database,
     and postgresql.auto.conf: what init.sql makes."""
     with su(ws) as conn:
-        roles = conn.execute("SELECT rolname, rolcanlogin, rolcreatedb, rolsuper FROM pg_roles "
-                             "WHERE rolname LIKE 'lomash%' ORDER BY 1").fetchall()
-        dbs = conn.execute("SELECT datname, pg_get_userbyid(datdba), datacl::text, datcollate, "
-                           "oid FROM pg_database ORDER BY 1").fetchall()
-        auto = conn.execute("SELECT name, setting FROM pg_file_settings "
-                            "WHERE sourcefile LIKE '%auto.conf' ORDER BY 1").fetchall()
+        roles = conn.execute(
+            "SELECT rolname, rolcanlogin, rolcreatedb, rolsuper FROM pg_roles "
+            "WHERE rolname LIKE 'lomash%' ORDER BY 1"
+        ).fetchall()
+        dbs = conn.execute(
+            "SELECT datname, pg_get_userbyid(datdba), datacl::text, datcollate, "
+            "oid FROM pg_database ORDER BY 1"
+        ).fetchall()
+        auto = conn.execute(
+            "SELECT name, setting FROM pg_file_settings "
+            "WHERE sourcefile LIKE '%auto.conf' ORDER BY 1"
+        ).fetchall()
     inside = {}
     for db, *_ in DATABASES:
         with su(ws, db) as conn:
             inside[db] = (
                 conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1").fetchall(),
-                conn.execute("SELECT proname, oid FROM pg_proc WHERE pronamespace = "
-                             "'public'::regnamespace AND prokind = 'f' AND proname = "
-                             "'set_updated_at'").fetchall(),
-                conn.execute("SELECT nspacl::text FROM pg_namespace WHERE nspname = 'public'")
-                .fetchone())
+                conn.execute(
+                    "SELECT proname, oid FROM pg_proc WHERE pronamespace = "
+                    "'public'::regnamespace AND prokind = 'f' AND proname = "
+                    "'set_updated_at'"
+                ).fetchall(),
+                conn.execute(
+                    "SELECT nspacl::text FROM pg_namespace WHERE nspname = 'public'"
+                ).fetchone(),
+            )
     return roles, dbs, auto, inside
 
 
@@ -94,18 +104,26 @@ def assert_database_made(ws, db, role, extensions, collation):
     with su(ws) as conn:
         owner, collate, can_create = conn.execute(
             "SELECT pg_get_userbyid(datdba), datcollate, has_database_privilege(%s, datname, "
-            "'CREATE') FROM pg_database WHERE datname = %s", (role, db)).fetchone()
+            "'CREATE') FROM pg_database WHERE datname = %s",
+            (role, db),
+        ).fetchone()
     assert (owner, collate, can_create) == (role, collation, True)
     with su(ws, db) as conn:
         have = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
         assert set(extensions) <= have, (db, have)
-        assert conn.execute("SELECT count(*) FROM pg_proc WHERE proname = 'set_updated_at' AND "
-                            "prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')"
-                            ).fetchone()[0] == 1
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM pg_proc WHERE proname = 'set_updated_at' AND "
+                "prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')"
+            ).fetchone()[0]
+            == 1
+        )
         other = "lomash_order" if role != "lomash_order" else "lomash_auth"
-        assert conn.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE'), "
-                            "has_schema_privilege(%s, 'public', 'CREATE')",
-                            (role, other)).fetchone() == (True, False)
+        assert conn.execute(
+            "SELECT has_schema_privilege(%s, 'public', 'CREATE'), "
+            "has_schema_privilege(%s, 'public', 'CREATE')",
+            (role, other),
+        ).fetchone() == (True, False)
 
 
 # -- a new embedded cluster -------------------------------------------------------------------
@@ -120,9 +138,11 @@ def test_first_start_makes_every_role_database_extension_and_grant(real):
         assert (real.root / ".lomash/postgres/data" / needs.LOCALES_DIR / "en_US.utf8").is_dir()
     collation = "en_US.utf8" if COMPILES or HAS_LOCALE else "C.UTF-8"
     with su(ws) as conn:
-        roles = conn.execute("SELECT rolname, rolcanlogin, rolcreatedb FROM pg_roles "
-                             "WHERE rolname LIKE 'lomash%' AND rolname <> 'lomash_master' "
-                             "ORDER BY 1").fetchall()
+        roles = conn.execute(
+            "SELECT rolname, rolcanlogin, rolcreatedb FROM pg_roles "
+            "WHERE rolname LIKE 'lomash%' AND rolname <> 'lomash_master' "
+            "ORDER BY 1"
+        ).fetchall()
         assert roles == sorted((role, True, False) for _, role, _ in DATABASES)
         assert conn.execute("SHOW shared_preload_libraries").fetchone()[0] == "pg_stat_statements"
         assert conn.execute("SHOW pg_stat_statements.track").fetchone()[0] == "all"
@@ -131,14 +151,21 @@ def test_first_start_makes_every_role_database_extension_and_grant(real):
     for db, role, extensions in DATABASES:
         assert_database_made(ws, db, role, extensions, collation)
     pg = ws.registry.postgres
-    with psycopg.connect(host=pg.host, port=pg.port, user="lomash_analytics",
-                         password="changeme_local", dbname="lomash_analytics") as conn:
+    with psycopg.connect(
+        host=pg.host,
+        port=pg.port,
+        user="lomash_analytics",
+        password="changeme_local",
+        dbname="lomash_analytics",
+    ) as conn:
         assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
         assert conn.execute("SELECT count(*) >= 0 FROM pg_stat_statements").fetchone()[0]
     if collation == "en_US.utf8":  # a real en_US collation: case-insensitive first pass
         with su(ws, "lomash_auth") as conn:
-            assert conn.execute("SELECT 'a' < 'B', 'a' < 'B' COLLATE \"C\"").fetchone() == \
-                (True, False)
+            assert conn.execute("SELECT 'a' < 'B', 'a' < 'B' COLLATE \"C\"").fetchone() == (
+                True,
+                False,
+            )
 
 
 def test_db_init_again_exits_0_and_changes_nothing(real):
@@ -181,15 +208,19 @@ def test_reset_rebuilds_auth_with_extensions_migrations_and_seed(real):
     assert_database_made(ws, "lomash_auth", role, extensions, collation)
     with su(ws, "lomash_auth") as conn:
         assert conn.execute("SELECT to_regclass('marker')").fetchone()[0] is None
-        assert conn.execute("SELECT migration_name FROM _prisma_migrations WHERE finished_at IS "
-                            "NOT NULL").fetchall() == [("20260101000000_init",)]
+        assert conn.execute(
+            "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL"
+        ).fetchall() == [("20260101000000_init",)]
         assert conn.execute("SELECT count(*) FROM roles").fetchone()[0] == 4
 
 
-@pytest.mark.parametrize("broken, said", [
-    ({"skip_sections_of": "lomash_auth"}, ["has extension uuid-ossp", "it has no section"]),
-    ({"skip_create_of": "lomash_auth"}, ["has no CREATE DATABASE lomash_auth"]),
-])
+@pytest.mark.parametrize(
+    "broken, said",
+    [
+        ({"skip_sections_of": "lomash_auth"}, ["has extension uuid-ossp", "it has no section"]),
+        ({"skip_create_of": "lomash_auth"}, ["has no CREATE DATABASE lomash_auth"]),
+    ],
+)
 def test_a_reset_that_cannot_rebuild_drops_nothing(real, tmp_root, broken, said):
     ws = real.ws
     with su(ws, "lomash_auth") as conn:
@@ -198,30 +229,53 @@ def test_a_reset_that_cannot_rebuild_drops_nothing(real, tmp_root, broken, said)
     root = make_workspace(Path(tempfile.mkdtemp(prefix="isql-", dir=tmp_root)) / "ws")
     (root / INIT).write_text(real_style(**broken))
     result = Inv({**real.env, "INVOKE_WORKSPACE_ROOT": str(root)})(
-        "db.reset", "--service", "auth", "--yes", "--runner", "native")
+        "db.reset", "--service", "auth", "--yes", "--runner", "native"
+    )
     assert_user_error(result, *said, "Nothing was dropped: lomash_auth is as it was.")
     with su(ws, "lomash_auth") as conn:
         assert conn.execute("SELECT to_regclass('keep_me')").fetchone()[0] == "keep_me"
-        assert conn.execute("SELECT oid FROM pg_database WHERE datname = 'lomash_auth'"
-                            ).fetchone() == oid
+        assert (
+            conn.execute("SELECT oid FROM pg_database WHERE datname = 'lomash_auth'").fetchone()
+            == oid
+        )
 
 
 def test_psql_and_the_reader_agree_on_what_is_sent(real):
     """psql echoes every query it sends; the reader's statements are those, in order."""
     from lomash_tasks.stack.initsql.script import parse
-
     from lomash_tasks.stack.pgtools import find_psql
 
     pg = real.ws.registry.postgres
     done = subprocess.run(
-        [str(find_psql()), "-X", "-q", "-v", "ECHO=queries", "-o", "/dev/null", "-h", pg.host, "-p",
-         str(pg.port), "-U", pg.superuser, "-d", "postgres", "-f", "-"], input=TRICKY,
-        capture_output=True, text=True, env={"PGPASSWORD": connections.superuser_password(
-            real.ws), "PATH": "/usr/bin:/bin"}, timeout=60)
+        [
+            str(find_psql()),
+            "-X",
+            "-q",
+            "-v",
+            "ECHO=queries",
+            "-o",
+            "/dev/null",
+            "-h",
+            pg.host,
+            "-p",
+            str(pg.port),
+            "-U",
+            pg.superuser,
+            "-d",
+            "postgres",
+            "-f",
+            "-",
+        ],
+        input=TRICKY,
+        capture_output=True,
+        text=True,
+        env={"PGPASSWORD": connections.superuser_password(real.ws), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     nested = "/* a block comment; /* nested; */ still comment */"  # psql sends it along
     assert done.stdout.startswith(nested)
-    sent = done.stdout[len(nested):]
+    sent = done.stdout[len(nested) :]
     at = 0
     for stmt in parse(TRICKY).statements:
         text = stmt.text.replace(":'greeting'", "'it''s; fine'")
@@ -249,8 +303,9 @@ def test_the_cache_reuses_a_cluster_only_for_the_same_script_and_choices(real, t
     if HAS_LOCALE:
         root, env, inv = new_workspace(tmp_root, real_style() + "-- edited\n", real.cache)
     else:
-        root, env, inv = new_workspace(tmp_root, real_style(), real.cache,
-                                       INVOKE_STACK_MISSING_LOCALE="substitute")
+        root, env, inv = new_workspace(
+            tmp_root, real_style(), real.cache, INVOKE_STACK_MISSING_LOCALE="substitute"
+        )
     swapped = inv("stack.up", "--backend", "embedded", "--part", "postgres", check=True)
     try:
         assert "initialised a new PostgreSQL cluster" in swapped.stdout
@@ -258,8 +313,12 @@ def test_the_cache_reuses_a_cluster_only_for_the_same_script_and_choices(real, t
             assert "so those databases use C.UTF-8 instead" in swapped.stdout
             _, ws = stack_config(env)
             with su(ws) as conn:
-                assert conn.execute("SELECT datcollate FROM pg_database WHERE datname = "
-                                    "'lomash_products'").fetchone()[0] == "C.UTF-8"
+                assert (
+                    conn.execute(
+                        "SELECT datcollate FROM pg_database WHERE datname = 'lomash_products'"
+                    ).fetchone()[0]
+                    == "C.UTF-8"
+                )
     finally:
         inv("stack.down", "--backend", "embedded", check=True)
     assert len(list((real.cache / "postgres").iterdir())) == 2
@@ -271,11 +330,14 @@ def test_a_script_failing_halfway_leaves_no_cluster_and_names_the_line(tmp_root)
     script = real_style(extra_after={"lomash_orders": bad})
     root, env, inv = new_workspace(tmp_root, script, INVOKE_STACK_MISSING_LOCALE="substitute")
     failed = inv("stack.up", "--backend", "embedded", "--part", "postgres")
-    assert_user_error(failed, f"init.sql line {line_of(script, bad)} failed (on database "
-                              f"lomash_orders)", bad.rstrip(";"),
-                      'ERROR:  role "lomash_nobody" does not exist',
-                      "Fix: init.sql uses role lomash_nobody before creating it",
-                      "The new cluster was removed")
+    assert_user_error(
+        failed,
+        f"init.sql line {line_of(script, bad)} failed (on database lomash_orders)",
+        bad.rstrip(";"),
+        'ERROR:  role "lomash_nobody" does not exist',
+        "Fix: init.sql uses role lomash_nobody before creating it",
+        "The new cluster was removed",
+    )
     data = root / ".lomash/postgres/data"
     assert not data.exists()
     assert not (root / ".lomash/postgres/init-applied").exists()
@@ -299,26 +361,44 @@ def test_what_the_server_lacks_is_named_before_anything_is_created(tmp_root):
     root, env, inv = new_workspace(tmp_root, script, INVOKE_STACK_MISSING_LOCALE="refuse")
     if not HAS_LOCALE:
         refused = inv("stack.up", "--backend", "embedded", "--part", "postgres")
-        assert_user_error(refused, f"init.sql line {line_of(script, 'CREATE DATABASE')} creates "
-                                   f"a database with locale en_US.utf8",
-                          "stack.missing_locale is refuse", "Nothing was created.")
+        assert_user_error(
+            refused,
+            f"init.sql line {line_of(script, 'CREATE DATABASE')} creates "
+            f"a database with locale en_US.utf8",
+            "stack.missing_locale is refuse",
+            "Nothing was created.",
+        )
         assert not (root / ".lomash/postgres/data").exists()
     extension = 'CREATE EXTENSION IF NOT EXISTS "lomash_no_such_ext";'
     script = real_style(extra_after={"lomash_content": extension})
     (root / INIT).write_text(script)
-    missing = inv("stack.up", "--backend", "embedded", "--part", "postgres",
-                  env={"INVOKE_STACK_MISSING_LOCALE": "substitute"})
-    assert_user_error(missing, f"init.sql line {line_of(script, extension)} creates extension "
-                               f"lomash_no_such_ext", "pg_available_extensions",
-                      "Nothing was created.", "The new cluster was removed")
+    missing = inv(
+        "stack.up",
+        "--backend",
+        "embedded",
+        "--part",
+        "postgres",
+        env={"INVOKE_STACK_MISSING_LOCALE": "substitute"},
+    )
+    assert_user_error(
+        missing,
+        f"init.sql line {line_of(script, extension)} creates extension lomash_no_such_ext",
+        "pg_available_extensions",
+        "Nothing was created.",
+        "The new cluster was removed",
+    )
     assert not (root / ".lomash/postgres/data").exists()
 
 
 # -- a server someone else runs ---------------------------------------------------------------
 def test_db_init_on_a_bare_external_server(system_postgres, tmp_root):
     script = real_style()
-    root, env, inv = new_workspace(tmp_root, script, INVOKE_STACK_BACKEND="external",
-                                   INVOKE_INFRA_POSTGRES_PORT=str(system_postgres))
+    root, env, inv = new_workspace(
+        tmp_root,
+        script,
+        INVOKE_STACK_BACKEND="external",
+        INVOKE_INFRA_POSTGRES_PORT=str(system_postgres),
+    )
     first = inv("db.init", check=True)
     out = first.stdout + first.stderr
     assert "created 8 databases" in out
@@ -329,8 +409,7 @@ def test_db_init_on_a_bare_external_server(system_postgres, tmp_root):
         assert "so those databases use C.UTF-8 instead" in out
     _, ws = stack_config(env)
     for db, role, extensions in DATABASES:
-        assert_database_made(ws, db, role, extensions,
-                             "en_US.utf8" if HAS_LOCALE else "C.UTF-8")
+        assert_database_made(ws, db, role, extensions, "en_US.utf8" if HAS_LOCALE else "C.UTF-8")
     before = snapshot(ws)
     again = inv("db.init", check=True)
     assert "nothing was missing" in again.stdout

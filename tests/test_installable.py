@@ -16,7 +16,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLE, SUITE_ROOT, assert_user_error, checksums, free_port, make_workspace
 
 pytestmark = pytest.mark.xdist_group("installable")
@@ -58,57 +57,99 @@ def monorepo():
     (root / "tasks.py").write_text(MONOREPO_TASKS)
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-           "--disable-pip-version-check"]
-    done = subprocess.run([*pip, f"{SUITE_ROOT}[embedded]"], capture_output=True, text=True,
-                          timeout=900)
+    pip = [
+        str(venv / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]
+    done = subprocess.run(
+        [*pip, f"{SUITE_ROOT}[embedded]"], capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("INVOKE_") and k not in ("CI", "GITHUB_ACTIONS", "PYTHONPATH")}
-    env.update({
-        "PATH": f"{venv / 'bin'}:{env.get('PATH', '')}",
-        "INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
-        "INVOKE_INFRA_REDIS_PORT": str(free_port()),
-        "INVOKE_INFRA_SMTP_PORT": str(free_port()),
-        "INVOKE_INFRA_SMTP_WEB_PORT": str(free_port()),
-        "INVOKE_INFRA_AWS_PORT": str(free_port()),
-        "INVOKE_STACK_CACHE_DIR": str(base / "cache"),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("INVOKE_") and k not in ("CI", "GITHUB_ACTIONS", "PYTHONPATH")
+    }
+    env.update(
+        {
+            "PATH": f"{venv / 'bin'}:{env.get('PATH', '')}",
+            "INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
+            "INVOKE_INFRA_REDIS_PORT": str(free_port()),
+            "INVOKE_INFRA_SMTP_PORT": str(free_port()),
+            "INVOKE_INFRA_SMTP_WEB_PORT": str(free_port()),
+            "INVOKE_INFRA_AWS_PORT": str(free_port()),
+            "INVOKE_STACK_CACHE_DIR": str(base / "cache"),
+        }
+    )
     before = checksums(EXAMPLE)
     yield root, venv / "bin", env
-    subprocess.run([str(venv / "bin" / "inv"), "stack.down", "--volumes", "--yes"], cwd=root,
-                   env=env, capture_output=True, timeout=120)
+    subprocess.run(
+        [str(venv / "bin" / "inv"), "stack.down", "--volumes", "--yes"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     assert checksums(EXAMPLE) == before, "the suite wrote into this repository's examples/"
     shutil.rmtree(base, ignore_errors=True)
 
 
-def run(monorepo, *argv: str, env: dict | None = None, cwd: Path | None = None,
-        check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    monorepo, *argv: str, env: dict | None = None, cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     root, bindir, base_env = monorepo
-    result = subprocess.run([str(bindir / argv[0]), *argv[1:]], cwd=cwd or root,
-                            env={**base_env, **(env or {})}, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=300)
+    result = subprocess.run(
+        [str(bindir / argv[0]), *argv[1:]],
+        cwd=cwd or root,
+        env={**base_env, **(env or {})},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     if check:
-        assert result.returncode == 0, (f"{' '.join(argv)} exited {result.returncode}\n"
-                                        f"{result.stdout}\n{result.stderr}")
+        assert result.returncode == 0, (
+            f"{' '.join(argv)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
 def test_installed_package_ships_the_collections_and_the_registry(monorepo):
     root, bindir, env = monorepo
-    found = subprocess.run([str(bindir / "python"), "-c",
-                            "import lomash_tasks, lomash_tasks.tasks as s; "
-                            "print(lomash_tasks.__file__); print(sorted(s.namespace.collections))"],
-                           capture_output=True, text=True, env=env, cwd=root, check=True)
+    found = subprocess.run(
+        [
+            str(bindir / "python"),
+            "-c",
+            "import lomash_tasks, lomash_tasks.tasks as s; "
+            "print(lomash_tasks.__file__); print(sorted(s.namespace.collections))",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        check=True,
+    )
     assert "site-packages" in found.stdout and str(SUITE_ROOT) not in found.stdout
     assert "['aws', 'cache', 'db', 'debug', 'env', 'services', 'stack', 'stripe']" in found.stdout
     listing = run(monorepo, "inv", "--list").stdout
     for name in ("setup", "db.migrate", "stack.up", "dashboard", "auth-ready", "chained"):
         assert name in listing
-    assets = subprocess.run([str(bindir / "python"), "-c",
-                             "from lomash_tasks.dashboard.server import load_assets; "
-                             "print(sorted(load_assets()))"],
-                            capture_output=True, text=True, env=env, cwd=root, check=True)
+    assets = subprocess.run(
+        [
+            str(bindir / "python"),
+            "-c",
+            "from lomash_tasks.dashboard.server import load_assets; print(sorted(load_assets()))",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        check=True,
+    )
     assert "['app.js', 'index.html', 'style.css']" in assets.stdout  # the page's package data
 
 
@@ -121,15 +162,22 @@ def test_monorepo_composes_the_suite_from_its_own_tasks_py(monorepo):
     assert "auth is migrated" in out.stdout
     import psycopg
 
-    url = (f"postgresql://lomash_master:changeme_local@127.0.0.1:"
-           f"{env['INVOKE_INFRA_POSTGRES_PORT']}/lomash_auth")
+    url = (
+        f"postgresql://lomash_master:changeme_local@127.0.0.1:"
+        f"{env['INVOKE_INFRA_POSTGRES_PORT']}/lomash_auth"
+    )
     with psycopg.connect(url) as conn:
-        names = [r[0] for r in conn.execute(
-            "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL")]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL"
+            )
+        ]
         assert names, "auth's migrations were not applied"
     with psycopg.connect(url.replace("/lomash_auth", "/lomash_products")) as conn:
-        assert conn.execute("SELECT to_regclass('_prisma_migrations')").fetchone()[0] is None, \
+        assert conn.execute("SELECT to_regclass('_prisma_migrations')").fetchone()[0] is None, (
             "service='auth' (a string) must mean the auth service only"
+        )
 
 
 def test_pre_post_and_body_calls_of_other_namespaces(monorepo):
@@ -138,7 +186,7 @@ def test_pre_post_and_body_calls_of_other_namespaces(monorepo):
     text = out.stdout + out.stderr
     assert "Traceback" not in text
     assert "chained body ran" in text
-    assert "db.status" in text                       # the body's call printed its table
+    assert "db.status" in text  # the body's call printed its table
     assert "inv setup --dry (nothing changed)" in text  # the post-call ran, dry
 
 
@@ -154,8 +202,9 @@ def test_lomash_program_runs_without_a_tasks_py(monorepo, tmp_path):
     nested = root / "services" / "auth-service"
     url = run(monorepo, "lomash", "db.url", "--service", "auth", cwd=nested).stdout
     assert f":{env['INVOKE_INFRA_POSTGRES_PORT']}/lomash_auth" in url and "****" in url
-    url = run(monorepo, "lomash", "--root", str(root), "db.url", "--service", "auth",
-              cwd=tmp_path).stdout
+    url = run(
+        monorepo, "lomash", "--root", str(root), "db.url", "--service", "auth", cwd=tmp_path
+    ).stdout
     assert "lomash_auth" in url
     missing = run(monorepo, "lomash", "db.url", "--service", "auth", cwd=tmp_path, check=False)
     assert_user_error(missing, "No Lomash Wood workspace was found", "--root")
@@ -165,11 +214,14 @@ def test_monorepo_invoke_yaml_overrides_a_registry_key(monorepo, tmp_path):
     root, _, env = monorepo
     config = root / "invoke.yaml"
     original = config.read_text() if config.exists() else None
-    config.write_text((original or "") + textwrap.dedent("""
+    config.write_text(
+        (original or "")
+        + textwrap.dedent("""
         services:
           auth-service:
             port: 3901
-    """))
+    """)
+    )
     try:
         import json
 

@@ -18,9 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
-
 from conftest import SUITE_ROOT, Inv, make_workspace, stack_config
 
 from lomash_tasks import connections
@@ -66,23 +64,32 @@ def state(ws, svc):
 
 def has_note_column(ws, svc) -> bool:
     with connections.pg_connect(ws, superuser=True, dbname=svc.database, autocommit=True) as c:
-        return bool(c.execute("SELECT 1 FROM information_schema.columns WHERE table_name = "
-                              "'pages' AND column_name = 'note'").fetchone())
+        return bool(
+            c.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_name = "
+                "'pages' AND column_name = 'note'"
+            ).fetchone()
+        )
 
 
 def prisma_sessions(ws, svc) -> int:
     from lomash_tasks.db.migrate.sessions import PRISMA_APP
 
     with connections.pg_connect(ws, superuser=True, autocommit=True) as c:
-        return c.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                         (PRISMA_APP,)).fetchone()[0]
+        return c.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (PRISMA_APP,)
+        ).fetchone()[0]
 
 
 def prisma_processes(root: Path) -> list[str]:
     from lomash_tasks import processes
 
-    return [line for pid in processes.in_folder(root)
-            for line in [" ".join(processes.command_line(pid))] if "prisma" in line]
+    return [
+        line
+        for pid in processes.in_folder(root)
+        for line in [" ".join(processes.command_line(pid))]
+        if "prisma" in line
+    ]
 
 
 @pytest.mark.parametrize("runner", ["native", "prisma"])
@@ -93,8 +100,16 @@ def test_a_deadline_names_the_blocker_and_leaves_the_migration_pending(content, 
     limit = "4" if runner == "native" else "30"
     blocker, pid = hold_pages(ws, svc)
     try:
-        result = inv("db.migrate", "--service", "content", "--runner", runner, "--timeout",
-                     limit, timeout=180)
+        result = inv(
+            "db.migrate",
+            "--service",
+            "content",
+            "--runner",
+            runner,
+            "--timeout",
+            limit,
+            timeout=180,
+        )
         text = result.stdout + result.stderr
         assert result.returncode == 1, text
         assert "Traceback" not in text
@@ -118,8 +133,14 @@ def spawn(inv: Inv, *args: str, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
     env.update(inv.env)
     handle = open(log, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=SUITE_ROOT, env=env,
-                            stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=SUITE_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
     handle.close()
     return proc
 
@@ -128,8 +149,10 @@ def wait_for_waiting_alter(ws, svc, deadline: float = 120) -> None:
     end = time.monotonic() + deadline
     with connections.pg_connect(ws, superuser=True, autocommit=True) as c:
         while time.monotonic() < end:
-            if c.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                         "AND query LIKE 'ALTER TABLE \"pages\"%%'").fetchone()[0]:
+            if c.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'ALTER TABLE \"pages\"%%'"
+            ).fetchone()[0]:
                 return
             time.sleep(0.05)
     raise AssertionError("the migration never started waiting for its lock")

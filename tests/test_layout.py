@@ -15,16 +15,33 @@ PACKAGE = SUITE_ROOT / "lomash_tasks"
 
 # Lowest first. A module may import from its own layer or any layer below it, never above.
 LAYERS: list[tuple[str, ...]] = [
-    ("lomash_tasks", "lomash_tasks.errors", "lomash_tasks.lazy", "lomash_tasks.masking",
-     "lomash_tasks.flagvalues", "lomash_tasks.console", "lomash_tasks.commands",
-     "lomash_tasks.processes",
-     "lomash_tasks.configguard", "lomash_tasks.settings", "lomash_tasks.registry",
-     "lomash_tasks.monorepo", "lomash_tasks.gitexclude", "lomash_tasks.workspace"),
+    (
+        "lomash_tasks",
+        "lomash_tasks.errors",
+        "lomash_tasks.lazy",
+        "lomash_tasks.masking",
+        "lomash_tasks.flagvalues",
+        "lomash_tasks.console",
+        "lomash_tasks.commands",
+        "lomash_tasks.processes",
+        "lomash_tasks.configguard",
+        "lomash_tasks.settings",
+        "lomash_tasks.registry",
+        "lomash_tasks.monorepo",
+        "lomash_tasks.gitexclude",
+        "lomash_tasks.workspace",
+    ),
     ("lomash_tasks.env",),
     ("lomash_tasks.connections",),
     ("lomash_tasks.stack",),
-    ("lomash_tasks.db", "lomash_tasks.cache", "lomash_tasks.aws", "lomash_tasks.webhooks",
-     "lomash_tasks.services", "lomash_tasks.remote"),
+    (
+        "lomash_tasks.db",
+        "lomash_tasks.cache",
+        "lomash_tasks.aws",
+        "lomash_tasks.webhooks",
+        "lomash_tasks.services",
+        "lomash_tasks.remote",
+    ),
     ("lomash_tasks.debug",),
     ("lomash_tasks.setup",),
     ("lomash_tasks.dashboard",),
@@ -56,11 +73,18 @@ def imports(path: Path) -> set[str]:
                 target = node.module or ""
             if target.startswith("lomash_tasks"):
                 found.add(target)
-                found |= {f"{target}.{a.name}" for a in node.names
-                          if (PACKAGE.parent / f"{target}.{a.name}".replace(".", "/")).exists()
-                          or (PACKAGE.parent / (f"{target}.{a.name}".replace(".", "/") + ".py")).exists()}
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "lazy" and \
-                node.args and isinstance(node.args[0], ast.Constant):
+                found |= {
+                    f"{target}.{a.name}"
+                    for a in node.names
+                    if (PACKAGE.parent / f"{target}.{a.name}".replace(".", "/")).exists()
+                    or (PACKAGE.parent / (f"{target}.{a.name}".replace(".", "/") + ".py")).exists()
+                }
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", "") == "lazy"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             found.add(node.args[0].value)
     return found
 
@@ -108,7 +132,7 @@ def test_rooms_form_no_cycle():
 
     def visit(node: str) -> None:
         if node in stack:
-            cycles.append(" -> ".join(stack[stack.index(node):] + [node]))
+            cycles.append(" -> ".join(stack[stack.index(node) :] + [node]))
             return
         if node in seen:
             return
@@ -138,10 +162,13 @@ def test_only_the_command_layer_runs_programs():
                 names = [node.module or ""]
             if any(n.split(".")[0] in ("subprocess", "pty") for n in names):
                 offenders.append(f"{path.relative_to(SUITE_ROOT)}:{node.lineno}")
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
-                    node.value.id == "os" and node.attr in ("system", "popen", "spawnv",
-                                                            "spawnvp", "execv", "execvp",
-                                                            "posix_spawn"):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+                and node.attr
+                in ("system", "popen", "spawnv", "spawnvp", "execv", "execvp", "posix_spawn")
+            ):
                 offenders.append(f"{path.relative_to(SUITE_ROOT)}:{node.lineno} os.{node.attr}")
     assert not offenders, "programs run outside lomash_tasks/commands.py:\n" + "\n".join(offenders)
 
@@ -150,8 +177,26 @@ def test_no_module_shadows_a_library_it_could_use():
     import sys
 
     stdlib = set(sys.stdlib_module_names)
-    libraries = {"invoke", "fabric", "dotenv", "docker", "boto3", "botocore", "sh", "yaml",
-                 "psycopg", "redis", "rich", "stripe", "moto", "aiosmtpd", "paramiko"}
-    clashes = [str(p.relative_to(SUITE_ROOT)) for p in sources()
-               if p.stem in libraries or (p.stem in stdlib and p.stem not in ("__init__",))]
+    libraries = {
+        "invoke",
+        "fabric",
+        "dotenv",
+        "docker",
+        "boto3",
+        "botocore",
+        "sh",
+        "yaml",
+        "psycopg",
+        "redis",
+        "rich",
+        "stripe",
+        "moto",
+        "aiosmtpd",
+        "paramiko",
+    }
+    clashes = [
+        str(p.relative_to(SUITE_ROOT))
+        for p in sources()
+        if p.stem in libraries or (p.stem in stdlib and p.stem not in ("__init__",))
+    ]
     assert not clashes, f"module names that shadow libraries: {clashes}"

@@ -17,15 +17,19 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import Inv, make_workspace, service_ports, stack_env
 
 from lomash_tasks import processes
 
 pytestmark = pytest.mark.xdist_group("lost-state")
 
-INFRA_PORTS = ("INVOKE_INFRA_POSTGRES_PORT", "INVOKE_INFRA_REDIS_PORT", "INVOKE_INFRA_AWS_PORT",
-               "INVOKE_INFRA_SMTP_PORT", "INVOKE_INFRA_SMTP_WEB_PORT")
+INFRA_PORTS = (
+    "INVOKE_INFRA_POSTGRES_PORT",
+    "INVOKE_INFRA_REDIS_PORT",
+    "INVOKE_INFRA_AWS_PORT",
+    "INVOKE_INFRA_SMTP_PORT",
+    "INVOKE_INFRA_SMTP_WEB_PORT",
+)
 
 
 def listening(port: int) -> list:
@@ -56,8 +60,7 @@ def lost(request, tmp_root):
     try:
         setup = inv("setup", "--backend", "embedded", "--runner", "native", timeout=300)
         assert setup.returncode == 0, setup.stdout + setup.stderr
-        inv("services.up", "--service", "auth", "--service", "content", check=True,
-            timeout=120)
+        inv("services.up", "--service", "auth", "--service", "content", check=True, timeout=120)
         yield root, env, inv, outside
     finally:
         inv("teardown", "--volumes", "--yes", timeout=180)
@@ -78,21 +81,27 @@ def test_moved_service_ports_leave_env_check_clean_after_setup(lost):
 
 
 def test_teardown_without_the_state_folder_stops_what_this_workspace_started(
-        lost, stack, system_postgres):
+    lost, stack, system_postgres
+):
     root, env, inv, outside = lost
     # the parts whose every trace was in .lomash; a cluster outside it is found again by its
     # place (the location recorded in .lomash is derived from the workspace's path)
     strays = ("redis", "aws", "smtp") if outside else ("postgres", "redis", "aws", "smtp")
     supervisor = int((root / ".lomash/services/supervisor.pid").read_text())
-    groups = {r["service"]: r["pid"] for r in json.loads(
-        inv("services.status", "--json", check=True).stdout) if r["pid"]}
+    groups = {
+        r["service"]: r["pid"]
+        for r in json.loads(inv("services.status", "--json", check=True).stdout)
+        if r["pid"]
+    }
     assert set(groups) == {"auth-service", "content-service"}
-    os.kill(supervisor, signal.SIGKILL)   # the services run on, unsupervised
+    os.kill(supervisor, signal.SIGKILL)  # the services run on, unsupervised
     shutil.rmtree(root / ".lomash")
     ports = [int(env[key]) for key in INFRA_PORTS]
     assert all(listening(port) for port in ports)
-    others = {port: listening(port) for port in
-              [system_postgres, *(int(stack.env[key]) for key in INFRA_PORTS)]}
+    others = {
+        port: listening(port)
+        for port in [system_postgres, *(int(stack.env[key]) for key in INFRA_PORTS)]
+    }
     assert all(others.values())
 
     status = inv("stack.status", "--json", check=True)
@@ -101,8 +110,9 @@ def test_teardown_without_the_state_folder_stops_what_this_workspace_started(
         assert rows[part]["pid"] and "without its pid file" in rows[part]["detail"], rows[part]
     if outside:
         assert rows["postgres"]["state"] == "running", rows["postgres"]
-    services = {r["service"]: r for r in json.loads(
-        inv("services.status", "--json", check=True).stdout)}
+    services = {
+        r["service"]: r for r in json.loads(inv("services.status", "--json", check=True).stdout)
+    }
     auth = services["auth-service"]
     # running, as its /health says (503 where its database's files went with .lomash)
     assert auth["state"] in ("healthy", "unhealthy") and auth["pid"], auth
@@ -112,8 +122,10 @@ def test_teardown_without_the_state_folder_stops_what_this_workspace_started(
     text = down.stdout + down.stderr
     assert down.returncode == 0 and "Traceback" not in text, text
     for part in strays:
-        assert f"{part}: stopping the server this workspace started, found without its pid " \
-               f"file" in text, text
+        assert (
+            f"{part}: stopping the server this workspace started, found without its pid "
+            f"file" in text
+        ), text
     assert "stopping auth-service" in text and "stopping content-service" in text, text
     assert "stopped/removed: smtp, aws, redis, postgres" in text, text
     assert "nothing was running" not in text
@@ -138,8 +150,7 @@ def test_setup_again_without_the_state_folder_starts_afresh(lost):
         assert now and (now == pids if kept else now != pids), (key, pids, now)
     if not outside:  # a new cluster: migrated and seeded again
         assert "181 rows inserted" in text, text
-    up = inv("services.up", "--service", "auth", "--service", "content", check=True,
-             timeout=120)
+    up = inv("services.up", "--service", "auth", "--service", "content", check=True, timeout=120)
     assert "2 services healthy" in up.stdout
 
 
@@ -156,8 +167,9 @@ def test_seed_rows_deleted_by_hand_are_seeded_again_by_setup(lost):
     svc = ws.registry.service("content")
 
     def redirects() -> int:
-        with connections.pg_connect(ws, superuser=True, dbname=svc.database,
-                                    autocommit=True) as conn:
+        with connections.pg_connect(
+            ws, superuser=True, dbname=svc.database, autocommit=True
+        ) as conn:
             return conn.execute("SELECT count(*) FROM redirects").fetchone()[0]
 
     seeded = redirects()

@@ -7,8 +7,10 @@ from lomash_tasks.console import Console
 
 
 def test_shapes_are_masked_wherever_they_appear():
-    text = ("url postgresql://lomash_auth:s3cr3t-pw@127.0.0.1:5432/lomash_auth and "
-            "redis://:another-pw@localhost:6379/0, whsec_abcDEF123 sk_test_51Habc")
+    text = (
+        "url postgresql://lomash_auth:s3cr3t-pw@127.0.0.1:5432/lomash_auth and "
+        "redis://:another-pw@localhost:6379/0, whsec_abcDEF123 sk_test_51Habc"
+    )
     masked = masking.mask(text)
     for secret in ("s3cr3t-pw", "another-pw", "abcDEF123", "51Habc"):
         assert secret not in masked
@@ -43,7 +45,9 @@ def test_github_actions_mode(monkeypatch, tmp_path):
     lines = out.getvalue().splitlines()
     assert lines[0] == "::add-mask::gh-only-secret-value"
     assert lines[1:4] == ["::group::db.migrate", "using ****", "::endgroup::"]
-    assert lines[4] == "::error title=db.migrate::auth-service: P3009 failed migration%0Asecond line"
+    assert (
+        lines[4] == "::error title=db.migrate::auth-service: P3009 failed migration%0Asecond line"
+    )
     assert "gh-only-secret-value" not in summary.read_text()
     assert console.confirm("drop?") is False  # never prompts in CI
 
@@ -60,5 +64,6 @@ def test_url_passwords_are_found_as_the_scheme_pattern_finds_them():
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
         assert masking._mask_url_passwords(text) == old.sub(
-            lambda m: m.group("head") + masking.MASK, text), repr(text)
+            lambda m: m.group("head") + masking.MASK, text
+        ), repr(text)
     assert masking._mask_url_passwords("1postgres://u:pw@h") == "1postgres://u:****@h"

@@ -16,9 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
-
 from conftest import assert_user_error
 from migration_corpus import CASES, long_history, write_history
 from test_db import copy_workspace, fresh, prisma_cli, rows, superuser
@@ -36,8 +34,9 @@ def pg_dump_path() -> str:
     if found:
         return found
     try:
-        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                                check=True).stdout.strip()
+        bindir = subprocess.run(
+            ["pg_config", "--bindir"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         if (Path(bindir) / "pg_dump").exists():
             return str(Path(bindir) / "pg_dump")
     except (OSError, subprocess.CalledProcessError):
@@ -50,19 +49,37 @@ def pg_dump_path() -> str:
 
 def schema_dump(ws, svc) -> str:
     pg = ws.registry.postgres
-    out = subprocess.run([pg_dump_path(), "--schema-only", "--no-owner", "--no-privileges",
-                          "-h", pg.host, "-p", str(pg.port), "-U", pg.superuser, svc.database],
-                         env=dict(os.environ, PGPASSWORD=connections.superuser_password(ws)),
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            pg_dump_path(),
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+            "-h",
+            pg.host,
+            "-p",
+            str(pg.port),
+            "-U",
+            pg.superuser,
+            svc.database,
+        ],
+        env=dict(os.environ, PGPASSWORD=connections.superuser_password(ws)),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     # (a dump's \restrict / \unrestrict lines carry a random key of each run)
-    return "\n".join(l for l in out.splitlines()
-                     if not l.startswith(("-- Dumped", "\\restrict", "\\unrestrict")))
+    return "\n".join(
+        l for l in out.splitlines() if not l.startswith(("-- Dumped", "\\restrict", "\\unrestrict"))
+    )
 
 
 def shape(ws, svc):
     """The rows as comparable tuples: (name, checksum, finished, has logs, rolled back, steps)."""
-    return [(name, checksum, finished is not None, bool(logs), rolled is not None, steps)
-            for _, checksum, name, _, finished, logs, rolled, steps in rows(ws, svc) or []]
+    return [
+        (name, checksum, finished is not None, bool(logs), rolled is not None, steps)
+        for _, checksum, name, _, finished, logs, rolled, steps in rows(ws, svc) or []
+    ]
 
 
 def data(ws, svc, sql):
@@ -115,10 +132,18 @@ def test_what_a_failed_script_leaves_is_said_plainly(corpus_ws):
     case.write(ws.migrations_dir(svc))
     fresh(ws, [ALIAS])
     out = inv("db.migrate", "-s", ALIAS, "--runner", "native")
-    assert_user_error(out, "0002_bc failed", 'relation "nope" does not exist', "stays",
-                      "--retry-failed", f"db.resolve --service {ALIAS} --applied 0002_bc")
+    assert_user_error(
+        out,
+        "0002_bc failed",
+        'relation "nope" does not exist',
+        "stays",
+        "--retry-failed",
+        f"db.resolve --service {ALIAS} --applied 0002_bc",
+    )
     assert "prisma migrate resolve" not in out.stdout + out.stderr
-    assert data(ws, svc, "SELECT to_regclass('a') IS NOT NULL, to_regclass('b') IS NULL") == [(True, True)]
+    assert data(ws, svc, "SELECT to_regclass('a') IS NOT NULL, to_regclass('b') IS NULL") == [
+        (True, True)
+    ]
     enum = {c.name: c for c in CASES}["enum_value_used_where_added_55P04"]
     enum.write(ws.migrations_dir(svc))
     fresh(ws, [ALIAS])
@@ -150,8 +175,10 @@ def test_nofile_folder_is_named_and_open_transaction_is_refused(corpus_ws):
 def test_lock_timeout_55P03_is_a_migration_failure_not_a_lost_connection(corpus_ws):
     ws, _ = corpus_ws
     svc = ws.registry.service(ALIAS)
-    history = [("0001_t", "CREATE TABLE t (id int);\n"),
-               ("0002_alter", "SET lock_timeout = '200ms';\nALTER TABLE t ADD COLUMN c int;\n")]
+    history = [
+        ("0001_t", "CREATE TABLE t (id int);\n"),
+        ("0002_alter", "SET lock_timeout = '200ms';\nALTER TABLE t ADD COLUMN c int;\n"),
+    ]
     outcomes = []
     for runner in ("prisma", "native"):
         write_history(ws.migrations_dir(svc), history[:1])
@@ -197,9 +224,14 @@ def test_the_deadline_is_the_runs_not_each_statements(corpus_ws):
     nothing is recorded for it (it is still pending, as the database says)."""
     ws, _ = corpus_ws
     svc = ws.registry.service(ALIAS)
-    write_history(ws.migrations_dir(svc), [("0001_a", "SELECT pg_sleep(0.8);\n"),
-                                           ("0002_b", "SELECT pg_sleep(0.8);\n"),
-                                           ("0003_c", "SELECT pg_sleep(30);\n")])
+    write_history(
+        ws.migrations_dir(svc),
+        [
+            ("0001_a", "SELECT pg_sleep(0.8);\n"),
+            ("0002_b", "SELECT pg_sleep(0.8);\n"),
+            ("0003_c", "SELECT pg_sleep(30);\n"),
+        ],
+    )
     fresh(ws, [ALIAS])
     began = time.monotonic()
     result = native.apply(ws, svc, timeout=2)
@@ -213,9 +245,16 @@ def test_the_deadline_is_the_runs_not_each_statements(corpus_ws):
 def test_lost_connection_is_told_apart_and_writes_nothing(corpus_ws):
     ws, _ = corpus_ws
     svc = ws.registry.service(ALIAS)
-    write_history(ws.migrations_dir(svc), [
-        ("0001_t", "CREATE TABLE t (id int);\n"),
-        ("0002_kill", "CREATE TABLE k (id int);\nSELECT pg_terminate_backend(pg_backend_pid());\n")])
+    write_history(
+        ws.migrations_dir(svc),
+        [
+            ("0001_t", "CREATE TABLE t (id int);\n"),
+            (
+                "0002_kill",
+                "CREATE TABLE k (id int);\nSELECT pg_terminate_backend(pg_backend_pid());\n",
+            ),
+        ],
+    )
     fresh(ws, [ALIAS])
     result = native.apply(ws, svc)
     assert "lost the connection" in result.error and "during 0002_kill" in result.error
@@ -225,9 +264,14 @@ def test_lost_connection_is_told_apart_and_writes_nothing(corpus_ws):
 def test_resolve_does_what_prisma_migrate_resolve_does(corpus_ws):
     ws, inv = corpus_ws
     svc = ws.registry.service(ALIAS)
-    write_history(ws.migrations_dir(svc), [("0001_t", "CREATE TABLE t (id int);\n"),
-                                           ("0002_bad", "CREATE TABLE u (id int);\nSELECT * FROM nope;\n"),
-                                           ("0003_later", "CREATE TABLE w (id int);\n")])
+    write_history(
+        ws.migrations_dir(svc),
+        [
+            ("0001_t", "CREATE TABLE t (id int);\n"),
+            ("0002_bad", "CREATE TABLE u (id int);\nSELECT * FROM nope;\n"),
+            ("0003_later", "CREATE TABLE w (id int);\n"),
+        ],
+    )
     fresh(ws, [ALIAS])
     assert not native.apply(ws, svc).ok
     assert_user_error(inv("db.resolve", "-s", ALIAS, "--rolled-back", "0001_t"), "P3012")
@@ -242,8 +286,9 @@ def test_resolve_does_what_prisma_migrate_resolve_does(corpus_ws):
     with superuser(ws, svc.database) as conn:
         conn.execute(f'CREATE TABLE u (id int); ALTER TABLE u OWNER TO "{svc.role}"')
     inv("db.resolve", "-s", ALIAS, "--applied", "0002_bad", check=True)
-    (rid, checksum, name, started, finished, logs, rolled, steps), = rows(
-        ws, svc, "WHERE migration_name = '0002_bad' AND rolled_back_at IS NULL")
+    ((rid, checksum, name, started, finished, logs, rolled, steps),) = rows(
+        ws, svc, "WHERE migration_name = '0002_bad' AND rolled_back_at IS NULL"
+    )
     script = ws.migrations_dir(svc) / "0002_bad" / "migration.sql"
     assert checksum == hashlib.sha256(script.read_bytes()).hexdigest()
     assert started == finished and logs == "" and steps == 0

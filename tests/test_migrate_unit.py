@@ -9,14 +9,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from conftest import Inv, assert_user_error, free_port, stack_config, stack_env
 
-from lomash_tasks.db import ops as database
 from lomash_tasks.db import migrate
-from lomash_tasks.errors import UserError
+from lomash_tasks.db import ops as database
 from lomash_tasks.db.migrate import native, prisma, problems
 from lomash_tasks.db.migrate.runner import MigrateResult, run_all
+from lomash_tasks.errors import UserError
 
 
 @pytest.fixture
@@ -34,8 +33,16 @@ def write_migration(folder: Path, name: str, sql: str) -> Path:
 
 def row(name, checksum="x", finished=True, rolled_back=False):
     now = datetime.now(timezone.utc)
-    return native.Row("id-" + name, name, checksum, now, now if finished else None,
-                      now if rolled_back else None, None if finished else "boom", int(finished))
+    return native.Row(
+        "id-" + name,
+        name,
+        checksum,
+        now,
+        now if finished else None,
+        now if rolled_back else None,
+        None if finished else "boom",
+        int(finished),
+    )
 
 
 # -- migration folders and state ----------------------------------------------------------------
@@ -50,7 +57,9 @@ def test_local_migrations_in_folder_name_order_skipping_non_migrations(tmp_path)
     (tmp_path / "migration_lock.toml").write_text('provider = "postgresql"\n')
     (tmp_path / "20260301000000_empty").mkdir()
     assert [m.name for m in native.local_migrations(tmp_path)] == [
-        "20260101000000_a", "20260201000000_b"]
+        "20260101000000_a",
+        "20260201000000_b",
+    ]
     assert native.local_migrations(tmp_path / "nope") == []
 
 
@@ -59,8 +68,13 @@ def test_state_classifies_applied_pending_failed_modified_missing(tmp_path):
     write_migration(tmp_path, "2_b", "SELECT 2;")
     write_migration(tmp_path, "3_c", "SELECT 3;")
     write_migration(tmp_path, "4_d", "SELECT 4;")
-    rows = [row("1_a", native.checksum(a)), row("2_b", "stale"), row("0_gone"),
-            row("3_c", finished=False, rolled_back=True), row("4_d", finished=False)]
+    rows = [
+        row("1_a", native.checksum(a)),
+        row("2_b", "stale"),
+        row("0_gone"),
+        row("3_c", finished=False, rolled_back=True),
+        row("4_d", finished=False),
+    ]
     state = native.MigrationState("svc", native.local_migrations(tmp_path), rows, True)
     assert state.applied == ["1_a", "2_b", "0_gone"]
     assert [m.name for m in state.pending] == ["3_c"]  # a rolled-back row is history
@@ -74,8 +88,10 @@ def test_state_classifies_applied_pending_failed_modified_missing(tmp_path):
 
 def test_a_later_successful_row_wins_over_a_rolled_back_one(tmp_path):
     a = write_migration(tmp_path, "1_a", "SELECT 1;")
-    rows = [row("1_a", native.checksum(a), finished=False, rolled_back=True),
-            row("1_a", native.checksum(a))]
+    rows = [
+        row("1_a", native.checksum(a), finished=False, rolled_back=True),
+        row("1_a", native.checksum(a)),
+    ]
     state = native.MigrationState("svc", native.local_migrations(tmp_path), rows, True)
     assert state.applied == ["1_a"] and not state.failed and not state.pending
 
@@ -96,19 +112,35 @@ def test_sql_error_names_the_statement_line():
 
     script = "CREATE TABLE ok (id int);\nSELECT * FROM nope;\n"
     text = native.describe_sql_error(Err("x"), script)
-    assert text == ('relation "nope" does not exist (SQLSTATE 42P01) at line 2: '
-                    'SELECT * FROM nope;')
+    assert text == (
+        'relation "nope" does not exist (SQLSTATE 42P01) at line 2: SELECT * FROM nope;'
+    )
 
 
 # -- error texts --------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, expected", [
-    ("Error: P1001: Can't reach database server at `127.0.0.1:5999`", "Can't reach the database server at 127.0.0.1:5999"),
-    ('connection failed: connection to server at "127.0.0.1", port 5999 failed: Connection refused', "Can't reach"),
-    ("Authentication failed against database server, the provided database credentials for `lomash_auth` are not valid.", "Authentication failed for role lomash_auth"),
-    ('FATAL:  password authentication failed for user "lomash_auth"', "Authentication failed"),
-    ('FATAL: permission denied for database "lomash_auth"', "may not connect to database lomash_auth"),
-    ('FATAL:  database "lomash_auth" does not exist', "Database lomash_auth does not exist"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "Error: P1001: Can't reach database server at `127.0.0.1:5999`",
+            "Can't reach the database server at 127.0.0.1:5999",
+        ),
+        (
+            'connection failed: connection to server at "127.0.0.1", port 5999 failed: Connection refused',
+            "Can't reach",
+        ),
+        (
+            "Authentication failed against database server, the provided database credentials for `lomash_auth` are not valid.",
+            "Authentication failed for role lomash_auth",
+        ),
+        ('FATAL:  password authentication failed for user "lomash_auth"', "Authentication failed"),
+        (
+            'FATAL: permission denied for database "lomash_auth"',
+            "may not connect to database lomash_auth",
+        ),
+        ('FATAL:  database "lomash_auth" does not exist', "Database lomash_auth does not exist"),
+    ],
+)
 def test_connection_problems_are_one_clear_line(ws, text, expected):
     svc = ws.registry.service("auth")
     line = problems.classify(text, svc, "127.0.0.1:5999")
@@ -117,15 +149,19 @@ def test_connection_problems_are_one_clear_line(ws, text, expected):
 
 def test_prisma_failed_migration_output_is_explained(ws):
     svc = ws.registry.service("auth")
-    output = ("2 migrations found in prisma/migrations\n\nError: external connector error\n"
-              "No such table: nope\n   0: sql_schema_connector::apply_migration::apply_script\n"
-              '           with migration_name="20260102000000_bad"\n')
+    output = (
+        "2 migrations found in prisma/migrations\n\nError: external connector error\n"
+        "No such table: nope\n   0: sql_schema_connector::apply_migration::apply_script\n"
+        '           with migration_name="20260102000000_bad"\n'
+    )
     line = prisma.explain(output, svc, "127.0.0.1:1")
     assert "20260102000000_bad failed" in line and "No such table: nope" in line
     assert "--retry-failed" in line
-    p3009 = ("Error: P3009\n\nmigrate found failed migrations in the target database, new "
-             "migrations will not be applied.\nThe `20260102000000_bad` migration started at "
-             "2026-11-27 08:52:04.004 UTC failed\n")
+    p3009 = (
+        "Error: P3009\n\nmigrate found failed migrations in the target database, new "
+        "migrations will not be applied.\nThe `20260102000000_bad` migration started at "
+        "2026-11-27 08:52:04.004 UTC failed\n"
+    )
     line = prisma.explain(p3009, svc, "127.0.0.1:1")
     assert "20260102000000_bad failed earlier" in line and "P3009" in line
 
@@ -205,8 +241,9 @@ def test_missing_psql_names_the_package(ws, monkeypatch):
 def test_reset_refuses_a_remote_server_before_asking(ws):
     import dataclasses
 
-    reg = dataclasses.replace(ws.registry, postgres=dataclasses.replace(
-        ws.registry.postgres, host="203.0.113.7"))
+    reg = dataclasses.replace(
+        ws.registry, postgres=dataclasses.replace(ws.registry.postgres, host="203.0.113.7")
+    )
     remote = dataclasses.replace(ws, registry=reg)
     with pytest.raises(UserError, match="--allow-remote"):
         database.reset(remote, reg.service("auth"), yes=True)
@@ -236,7 +273,9 @@ def test_inv_unreachable_and_url_masking(workspace):
     run = Inv({"INVOKE_WORKSPACE_ROOT": str(workspace), "INVOKE_INFRA_POSTGRES_PORT": str(port)})
     assert_user_error(run("db.migrate", "--runner", "native"), f"127.0.0.1:{port}", "stack.up")
     shown = run("db.url", "--service", "auth", check=True).stdout
-    assert "changeme_local" not in shown and f"lomash_auth:****@127.0.0.1:{port}/lomash_auth" in shown
+    assert (
+        "changeme_local" not in shown and f"lomash_auth:****@127.0.0.1:{port}/lomash_auth" in shown
+    )
     revealed = run("db.url", "--service", "auth", "--reveal", check=True).stdout
     assert f"lomash_auth:changeme_local@127.0.0.1:{port}/lomash_auth" in revealed
     assert_user_error(run("db.migrate", "--mode", "dev", "--service", "auth"), "--name")
@@ -282,12 +321,17 @@ def test_messages_point_at_the_suites_own_resolve(ws):
     hint = native.failed_hint(svc, "2_x")
     assert "--retry-failed" in hint and "inv db.resolve --service product --applied 2_x" in hint
     assert "prisma migrate resolve" not in hint
-    p3015 = prisma.explain("Error: P3015\nCould not find the migration file at migration.sql.",
-                           svc, "127.0.0.1:1")
+    p3015 = prisma.explain(
+        "Error: P3015\nCould not find the migration file at migration.sql.", svc, "127.0.0.1:1"
+    )
     assert "no migration.sql (P3015)" in p3015
-    lock = prisma.explain("Error: P1002\nThe database server was reached but timed out.\n"
-                          "Context: Timed out trying to acquire a postgres advisory lock "
-                          "(SELECT pg_advisory_lock(72707369)). Timeout: 10000ms.", svc, "h:1")
+    lock = prisma.explain(
+        "Error: P1002\nThe database server was reached but timed out.\n"
+        "Context: Timed out trying to acquire a postgres advisory lock "
+        "(SELECT pg_advisory_lock(72707369)). Timeout: 10000ms.",
+        svc,
+        "h:1",
+    )
     assert "another migration holds the lock" in lock
 
 

@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import SUITE_ROOT, Inv, assert_user_error, make_workspace, stack_config
 
 from lomash_tasks import gitexclude, monorepo
@@ -59,7 +58,10 @@ def test_a_service_outside_the_workspace_installs_with_its_own_lockfile(repo):
     write(folder / "package-lock.json", "{}")
     found = facts(repo)
     assert found.installer.manager == "npm" and not found.installer.member
-    assert found.installer.folder == folder and found.installer.lockfile == folder / "package-lock.json"
+    assert (
+        found.installer.folder == folder
+        and found.installer.lockfile == folder / "package-lock.json"
+    )
     assert found.installer.frozen_command == ["ci"]
     assert found.installer.version == "10.8.0"
     root = monorepo.read_root(repo)
@@ -98,8 +100,7 @@ def test_two_lockfiles_without_a_package_manager_field_are_a_blocking_finding(re
     write(folder / "yarn.lock", "")
     found = facts(repo)
     assert found.installer.problem and "package-lock.json, yarn.lock" in found.installer.problem
-    assert any(f.blocking and "more than one package manager" in f.message
-               for f in found.findings)
+    assert any(f.blocking and "more than one package manager" in f.message for f in found.findings)
     package(folder, packageManager="yarn@1.22.22")
     found = facts(repo)
     assert found.installer.manager == "yarn" and found.installer.problem is None
@@ -169,10 +170,13 @@ def test_a_relative_path_join_is_read_from_the_config_folder(repo):
     "up to date" while the service's real migrations go unapplied."""
     folder = repo / AUTH.path
     package(folder)
-    write(folder / "prisma.config.ts", "import path from 'node:path';\n"
-          "export default defineConfig({\n  schema: path.join('prisma', 'schema.prisma'),\n"
-          "  migrations: {\n    path: path.join(\"db\", \"migrations\"),\n"
-          "    seed: 'ts-node prisma/seed.ts',\n  },\n});\n")
+    write(
+        folder / "prisma.config.ts",
+        "import path from 'node:path';\n"
+        "export default defineConfig({\n  schema: path.join('prisma', 'schema.prisma'),\n"
+        '  migrations: {\n    path: path.join("db", "migrations"),\n'
+        "    seed: 'ts-node prisma/seed.ts',\n  },\n});\n",
+    )
     write(folder / "prisma" / "schema.prisma", "")
     write(folder / "prisma" / "seed.ts", "")
     write(folder / "db" / "migrations" / "0001_init" / "migration.sql", "SELECT 1;\n")
@@ -186,8 +190,10 @@ def test_a_relative_path_join_is_read_from_the_config_folder(repo):
 def test_without_a_config_package_json_and_then_the_convention_decide(repo):
     folder = repo / AUTH.path
     package(folder, prisma={"schema": "database/schema.prisma", "seed": "ts-node database/seed.ts"})
-    write(folder / "database" / "schema.prisma",
-          'datasource db {\n  provider = "postgresql"\n  url = env("AUTH_DB_URL")\n}\n')
+    write(
+        folder / "database" / "schema.prisma",
+        'datasource db {\n  provider = "postgresql"\n  url = env("AUTH_DB_URL")\n}\n',
+    )
     layout = facts(repo).prisma
     assert layout.schema == folder / "database" / "schema.prisma"
     assert layout.migrations == folder / "database" / "migrations"  # beside the schema
@@ -203,7 +209,9 @@ def test_without_a_config_package_json_and_then_the_convention_decide(repo):
 def test_a_config_the_suite_cannot_read_as_text_is_said_and_the_convention_used(repo):
     folder = repo / AUTH.path
     package(folder)
-    write(folder / "prisma.config.ts", "const where = compute();\nexport default { schema: where };\n")
+    write(
+        folder / "prisma.config.ts", "const where = compute();\nexport default { schema: where };\n"
+    )
     write(folder / "prisma" / "schema.prisma", "")
     found = facts(repo)
     assert found.prisma.schema == folder / "prisma" / "schema.prisma"
@@ -213,8 +221,11 @@ def test_a_config_the_suite_cannot_read_as_text_is_said_and_the_convention_used(
 def test_an_adapter_reading_process_env_names_the_url_variable(repo):
     folder = repo / AUTH.path
     package(folder)
-    write(folder / "prisma.config.ts", "export default { earlyAccess: true, migrate: {\n"
-          "  async adapter() { return make({ connectionString: process.env.AUTH_URL }) } } }\n")
+    write(
+        folder / "prisma.config.ts",
+        "export default { earlyAccess: true, migrate: {\n"
+        "  async adapter() { return make({ connectionString: process.env.AUTH_URL }) } } }\n",
+    )
     layout = facts(repo).prisma
     assert layout.adapter and layout.url_env == "AUTH_URL" and layout.url_source == "adapter"
 
@@ -224,16 +235,21 @@ def test_seeds_follow_the_conventions_in_order(repo):
     package(folder, scripts={"db:seed": "ts-node prisma/seed.ts", "prisma:seed": "x"})
     write(folder / "prisma" / "seed.ts", "")
     assert facts(repo).seed.kind == "script" and facts(repo).seed.command == "db:seed"
-    package(folder, scripts={"db:seed": "ts-node prisma/seed.ts"},
-            prisma={"seed": "ts-node prisma/seed.ts"})
+    package(
+        folder,
+        scripts={"db:seed": "ts-node prisma/seed.ts"},
+        prisma={"seed": "ts-node prisma/seed.ts"},
+    )
     assert facts(repo).seed.kind == "command"
     write(folder / "prisma" / "seed.sql", "SELECT 1;")
     assert facts(repo).seed.kind == "sql"
     # a seed command naming a file that is not there is a blocking finding
     (folder / "prisma" / "seed.sql").unlink()
     (folder / "prisma" / "seed.ts").unlink()
-    assert any(f.blocking and "prisma/seed.ts, which does not exist" in f.message
-               for f in facts(repo).findings)
+    assert any(
+        f.blocking and "prisma/seed.ts, which does not exist" in f.message
+        for f in facts(repo).findings
+    )
 
 
 def fake_prisma(folder: Path, version: str, engines: bool = False) -> None:
@@ -244,7 +260,10 @@ def fake_prisma(folder: Path, version: str, engines: bool = False) -> None:
     binary = write(folder / "node_modules" / ".bin" / "prisma", "#!/bin/sh\nexit 3\n")
     binary.chmod(0o755)
     if engines:
-        write(folder / "node_modules" / "@prisma" / "engines" / "schema-engine-debian-openssl-3.0.x", "")
+        write(
+            folder / "node_modules" / "@prisma" / "engines" / "schema-engine-debian-openssl-3.0.x",
+            "",
+        )
 
 
 def test_prisma_7_without_its_engine_cannot_run_and_says_why(repo):
@@ -261,13 +280,20 @@ def test_prisma_7_without_its_engine_cannot_run_and_says_why(repo):
 def test_prisma_6_runs_with_the_wasm_engine_and_an_adapter(repo):
     folder = repo / AUTH.path
     package(folder)
-    write(folder / "prisma.config.ts", 'export default defineConfig({ engine: "js", '
-          'experimental: { adapter: true }, adapter: async () => make() })\n')
-    write(folder / "prisma" / "schema.prisma",
-          'datasource db {\n  provider = "postgresql"\n  url = env("DATABASE_URL")\n}\n')
+    write(
+        folder / "prisma.config.ts",
+        'export default defineConfig({ engine: "js", '
+        "experimental: { adapter: true }, adapter: async () => make() })\n",
+    )
+    write(
+        folder / "prisma" / "schema.prisma",
+        'datasource db {\n  provider = "postgresql"\n  url = env("DATABASE_URL")\n}\n',
+    )
     fake_prisma(folder, "6.19.3")
-    assert facts(repo).prisma.runnable() == (True, "Prisma 6.19.3 with the Wasm engine and a "
-                                                   "driver adapter")
+    assert facts(repo).prisma.runnable() == (
+        True,
+        "Prisma 6.19.3 with the Wasm engine and a driver adapter",
+    )
     (folder / "prisma.config.ts").unlink()  # classic engine, none installed: would download
     ok, why = facts(repo).prisma.runnable()
     assert not ok and "native schema engine" in why
@@ -296,15 +322,15 @@ def test_auto_is_native_and_says_why_prisma_can_or_cannot_run(copy):
     ws = workspace_for(copy)
     auth = ws.registry.service("auth")
     folder = ws.service_dir(auth)
-    (folder / "node_modules").unlink() if (folder / "node_modules").is_symlink() else \
-        shutil.rmtree(folder / "node_modules")
+    (folder / "node_modules").unlink() if (folder / "node_modules").is_symlink() else shutil.rmtree(
+        folder / "node_modules"
+    )
     fake_prisma(folder, "7.4.1")
     runner, note = migrate.choose_runner(ws, auth, "auto")
     assert runner == "native" and "Prisma 7.4.1 downloads its schema engine" in note
     product = ws.registry.service("product")  # its CLI runs here: auto still takes native
     runner, note = migrate.choose_runner(workspace_for(copy), product, "auto")
     assert runner == "native" and "--runner prisma" in note
-
 
 
 SEED_JS = """\
@@ -322,9 +348,10 @@ const { Client } = require('pg');
 
 
 def migrated_analytics(ws):
-    from lomash_tasks.db import migrate
-    from lomash_tasks import connections
     from psycopg import sql
+
+    from lomash_tasks import connections
+    from lomash_tasks.db import migrate
 
     svc = ws.registry.service("analytics")
     with connections.pg_connect(ws, superuser=True, dbname=svc.database, autocommit=True) as c:
@@ -337,8 +364,8 @@ def migrated_analytics(ws):
 
 @pytest.mark.xdist_group("db")
 def test_a_prisma_seed_command_runs_for_real_and_counts_its_rows(stack, copy):
-    from lomash_tasks.db import ops as database
     from lomash_tasks import connections
+    from lomash_tasks.db import ops as database
 
     folder = copy / "services" / "analytics-service"
     (folder / "prisma" / "seed.sql").unlink()
@@ -377,12 +404,15 @@ def test_a_seed_names_its_command_and_a_file_it_runs_that_is_missing(repo):
         "not seeded (services/customer-service/package.json scripts.prisma:seed: `ts-node "
         "prisma/seed.ts`): it runs prisma/seed.ts, which does not exist in "
         "services/customer-service: write that seed or point scripts.prisma:seed at the right "
-        "file")
+        "file"
+    )
     write(folder / "prisma" / "seed.ts", "console.log('seed')\n")  # then: the installs
     result = seeds.seed_one(workspace_for(repo), customer)
-    assert result.error.startswith("not seeded (services/customer-service/package.json "
-                                   "scripts.prisma:seed: `ts-node prisma/seed.ts`): its Node "
-                                   "dependencies are not installed"), result.error
+    assert result.error.startswith(
+        "not seeded (services/customer-service/package.json "
+        "scripts.prisma:seed: `ts-node prisma/seed.ts`): its Node "
+        "dependencies are not installed"
+    ), result.error
 
 
 @pytest.mark.xdist_group("db")
@@ -397,8 +427,13 @@ def test_a_seed_that_cannot_run_is_not_seeded_with_the_reason_and_fails(stack, c
     migrated_analytics(ws)
     inv = Inv(dict(stack.env, INVOKE_WORKSPACE_ROOT=str(copy)))
     result = inv("db.seed", "--service", "analytics")
-    assert_user_error(result, "not seeded", "imports @prisma/client", "prisma generate",
-                      "package.json scripts.db:seed")
+    assert_user_error(
+        result,
+        "not seeded",
+        "imports @prisma/client",
+        "prisma generate",
+        "package.json scripts.db:seed",
+    )
     # no dependencies at all: said as such, with the install that fixes it
     modules = folder / "node_modules"
     shutil.rmtree(modules) if not modules.is_symlink() else modules.unlink()
@@ -410,22 +445,26 @@ def test_a_seed_that_cannot_run_is_not_seeded_with_the_reason_and_fails(stack, c
 def test_a_failing_seed_command_fails_with_its_output(stack, copy):
     folder = copy / "services" / "analytics-service"
     (folder / "prisma" / "seed.sql").unlink()
-    write(folder / "prisma" / "seed.js", "console.error('seed: the table is missing'); "
-                                         "process.exit(4);\n")
+    write(
+        folder / "prisma" / "seed.js",
+        "console.error('seed: the table is missing'); process.exit(4);\n",
+    )
     data = json.loads((folder / "package.json").read_text())
     data["prisma"] = {"seed": "node prisma/seed.js"}
     write(folder / "package.json", json.dumps(data, indent=2))
     ws = workspace_for(copy, stack)
     migrated_analytics(ws)
-    result = Inv(dict(stack.env, INVOKE_WORKSPACE_ROOT=str(copy)))("db.seed", "--service",
-                                                                   "analytics")
+    result = Inv(dict(stack.env, INVOKE_WORKSPACE_ROOT=str(copy)))(
+        "db.seed", "--service", "analytics"
+    )
     assert_user_error(result, "node prisma/seed.js", "exit 4", "seed: the table is missing")
 
 
 # -- git hygiene --------------------------------------------------------------------------------
 def git(folder: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(folder), *args], check=True, capture_output=True, text=True
+    ).stdout
 
 
 def test_state_and_backups_stay_out_of_git_status_without_touching_gitignore(copy):
@@ -456,8 +495,18 @@ def test_a_worktree_excludes_in_the_main_repository(tmp_path):
     main = tmp_path / "main"
     main.mkdir()
     git(main, "init", "-q")
-    git(main, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty",
-        "-m", "x")
+    git(
+        main,
+        "-c",
+        "user.email=a@b",
+        "-c",
+        "user.name=a",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "x",
+    )
     git(main, "worktree", "add", "-q", str(tmp_path / "wt"))
     gitexclude._done.clear()
     assert gitexclude.hide_state(tmp_path / "wt")
@@ -467,14 +516,20 @@ def test_a_worktree_excludes_in_the_main_repository(tmp_path):
 # -- no traceback on a closed pipe or an empty config key ----------------------------------------
 def test_a_closed_pipe_ends_quietly(tmp_root):
     root = make_workspace(Path(tempfile.mkdtemp(dir=tmp_root)) / "ws")
-    write(root / "services" / "auth-service" / ".env",
-          "".join(f"KEY_{i}={'v' * 200}\n" for i in range(2000)))
+    write(
+        root / "services" / "auth-service" / ".env",
+        "".join(f"KEY_{i}={'v' * 200}\n" for i in range(2000)),
+    )
     env = dict(os.environ, INVOKE_WORKSPACE_ROOT=str(root))
     env.pop("CI", None)
     # a line per key: far more than a pipe holds, so writes go on after the reader left
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "env.show", "--service", "auth"],
-                            cwd=SUITE_ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "env.show", "--service", "auth"],
+        cwd=SUITE_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.read(10)
     proc.stdout.close()  # `| head -c 10`
     err = proc.stderr.read().decode()
@@ -499,8 +554,11 @@ def test_doctor_honours_package_manager_and_names_blocking_files(copy):
     pkg = json.loads(notif.read_text())
     pkg["devDependencies"]["@lomash/tsconfig"] = "workspace:*"
     write(notif, json.dumps(pkg, indent=2))
-    write(copy / "pnpm-workspace.yaml", "packages:\n  - api-gateway\n  - 'services/*'\n"
-          "  - '!services/notification-service'\n  - packages/*\n")
+    write(
+        copy / "pnpm-workspace.yaml",
+        "packages:\n  - api-gateway\n  - 'services/*'\n"
+        "  - '!services/notification-service'\n  - packages/*\n",
+    )
     result = Inv({"INVOKE_WORKSPACE_ROOT": str(copy)})("debug.doctor", "--json")
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert checks["pnpm"]["ok"] is True and "pins 9.1.4" in checks["pnpm"]["detail"]

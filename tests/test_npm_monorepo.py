@@ -27,16 +27,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from conftest import (Inv, NPM_PACKAGES, SERVICE_NAMES, checksums, make_npm_workspace,
-                      stack_config, stack_env)
+from conftest import (
+    NPM_PACKAGES,
+    SERVICE_NAMES,
+    Inv,
+    checksums,
+    make_npm_workspace,
+    stack_config,
+    stack_env,
+)
 
 pytestmark = pytest.mark.xdist_group("npm-monorepo")
 
 DATABASE_SERVICES = SERVICE_NAMES[1:]
 CRASH_DEADLINE = 2.0  # a crash is `crashed` in services.status within this (issue 18)
-GIT = {"GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
-       "GIT_COMMITTER_NAME": "dev", "GIT_COMMITTER_EMAIL": "dev@example.com"}
+GIT = {
+    "GIT_AUTHOR_NAME": "dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+}
 
 
 @dataclass
@@ -58,13 +68,21 @@ class Copy:
 
     def ports(self, name: str) -> tuple[int, int]:
         key = name.upper().replace("-", "_")
-        return (int(self.env[f"INVOKE_SERVICES_{key}_PORT"]),
-                int(self.env[f"INVOKE_SERVICES_{key}_DEBUG_PORT"]))
+        return (
+            int(self.env[f"INVOKE_SERVICES_{key}_PORT"]),
+            int(self.env[f"INVOKE_SERVICES_{key}_DEBUG_PORT"]),
+        )
 
 
 def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True,
-                          env={**os.environ, **GIT}).stdout
+    return subprocess.run(
+        ["git", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT},
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -92,17 +110,25 @@ def npm(tmp_root):
 
 
 def summary(root: Path) -> dict[str, dict]:
-    return {s["step"]: s for s in json.loads((root / ".lomash/setup-summary.json")
-                                             .read_text())["steps"]}
+    return {
+        s["step"]: s for s in json.loads((root / ".lomash/setup-summary.json").read_text())["steps"]
+    }
 
 
 def superuser(copy: Copy, dbname: str = "postgres"):
     import psycopg
+
     from lomash_tasks import connections
 
     pg = copy.ws.registry.postgres
-    return psycopg.connect(host="127.0.0.1", port=pg.port, user=pg.superuser, dbname=dbname,
-                           password=connections.superuser_password(copy.ws), autocommit=True)
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=pg.port,
+        user=pg.superuser,
+        dbname=dbname,
+        password=connections.superuser_password(copy.ws),
+        autocommit=True,
+    )
 
 
 def health(port: int, timeout: float = 5.0) -> tuple[int | None, dict]:
@@ -156,9 +182,16 @@ def test_setup_takes_the_fresh_copy_to_nine_healthy_services(npm):
     assert result.returncode == 0, text
     steps = summary(npm.root)
     assert {k: v["status"] for k, v in steps.items()} == {
-        "env": "done", "stack": "done", "wait": "done", "db.init": "already done",
-        "deps": "already done", "db.migrate": "done", "db.seed": "done", "aws": "done",
-        "services": "done"}
+        "env": "done",
+        "stack": "done",
+        "wait": "done",
+        "db.init": "already done",
+        "deps": "already done",
+        "db.migrate": "done",
+        "db.seed": "done",
+        "aws": "done",
+        "services": "done",
+    }
     assert steps["env"]["detail"] == "10 created, 0 updated"
     assert steps["services"]["detail"].startswith("embedded: 9 started, all 9 healthy")
     for name in SERVICE_NAMES:
@@ -187,8 +220,11 @@ def test_env_files_are_aligned_from_the_drifted_examples(npm):
         assert values["PORT"] == str(svc.port)
         if svc.has_database:
             url = values["DATABASE_URL"]
-            assert f"{svc.role}:" in url and f"@localhost:{npm.ws.registry.postgres.port}/" \
-                f"{svc.database}?schema=public" in url, url
+            assert (
+                f"{svc.role}:" in url
+                and f"@localhost:{npm.ws.registry.postgres.port}/{svc.database}?schema=public"
+                in url
+            ), url
             if "REDIS_URL" in values:
                 assert values["REDIS_URL"].endswith(f"@localhost:{redis.port}/{svc.redis_db}")
             if "REDIS_DB" in values:
@@ -222,15 +258,22 @@ def test_the_cluster_has_everything_init_sql_creates_with_its_locale_and_preload
     assert "postgres: preloaded pg_stat_statements (init.sql sets" in text
     locales = subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout.split()
     if not {"en_US.utf8", "en_US.UTF-8"} & set(locales):  # compiled for this server, and said
-        assert re.search(r"postgres: locale en_US\.utf8 \(init\.sql lines 42, 49, .*\): this "
-                         r"machine lacks it", text), text
+        assert re.search(
+            r"postgres: locale en_US\.utf8 \(init\.sql lines 42, 49, .*\): this "
+            r"machine lacks it",
+            text,
+        ), text
     for database, wanted in extensions.items():
         with superuser(npm, database) as conn:
             have = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
             assert wanted <= have, (database, wanted - have)
             if database != "postgres":
-                assert conn.execute("SELECT count(*) FROM pg_proc WHERE proname = "
-                                    "'set_updated_at'").fetchone()[0] == 1
+                assert (
+                    conn.execute(
+                        "SELECT count(*) FROM pg_proc WHERE proname = 'set_updated_at'"
+                    ).fetchone()[0]
+                    == 1
+                )
 
 
 def test_eight_databases_migrated_by_prisma_through_their_configs(npm):
@@ -241,15 +284,19 @@ def test_eight_databases_migrated_by_prisma_through_their_configs(npm):
         local = sorted(p.name for p in folder.iterdir() if (p / "migration.sql").is_file())
         assert local and local[0] == "0001_init", (name, folder)
         with superuser(npm, svc.database) as conn:
-            rows = conn.execute("SELECT migration_name FROM _prisma_migrations WHERE "
-                                "finished_at IS NOT NULL AND rolled_back_at IS NULL "
-                                "ORDER BY migration_name").fetchall()
+            rows = conn.execute(
+                "SELECT migration_name FROM _prisma_migrations WHERE "
+                "finished_at IS NOT NULL AND rolled_back_at IS NULL "
+                "ORDER BY migration_name"
+            ).fetchall()
         assert [r[0] for r in rows] == local, name
     # content-service's migrations live in db/migrations (its prisma.config.ts says so)
-    assert npm.ws.migrations_dir(npm.ws.registry.service("content")) == \
-        npm.package("content") / "db" / "migrations"
+    assert (
+        npm.ws.migrations_dir(npm.ws.registry.service("content"))
+        == npm.package("content") / "db" / "migrations"
+    )
     # `auto` is the native runner for a local deploy, and says what `--runner prisma` would run
-    table = text[text.index("db.migrate\nservice"):]
+    table = text[text.index("db.migrate\nservice") :]
     for name in DATABASE_SERVICES:
         assert re.search(rf"(?m)^{name}\s+native\s+\d", table), name
     assert "`--runner prisma`: Prisma 6.19.3 with the Wasm engine and a driver adapter" in text
@@ -261,23 +308,35 @@ def test_the_typescript_seeds_ran_and_inserted_rows(npm):
     for name in DATABASE_SERVICES:
         svc = npm.ws.registry.service(name)
         with superuser(npm, svc.database) as conn:
-            tables = [r[0] for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> '_prisma_migrations'")]
-            rows = sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
-                       for t in tables)
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> '_prisma_migrations'"
+                )
+            ]
+            rows = sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
         assert rows > 0, name
     with superuser(npm, "lomash_auth") as conn:
-        assert conn.execute("SELECT count(*) FROM users WHERE email = "
-                            "'admin@lomashwood.local'").fetchone()[0] == 1
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM users WHERE email = 'admin@lomashwood.local'"
+            ).fetchone()[0]
+            == 1
+        )
     # by each of the three conventions the services use
-    sources = {npm.ws.facts(npm.ws.registry.service(n)).seed.source.split(" ")[-1]
-               for n in DATABASE_SERVICES}
+    sources = {
+        npm.ws.facts(npm.ws.registry.service(n)).seed.source.split(" ")[-1]
+        for n in DATABASE_SERVICES
+    }
     assert sources == {"prisma.seed", "migrations.seed", "scripts.db:seed"}
     # run again by hand: each named by its source, nothing new inserted
     again = npm.inv("db.seed", timeout=300).stdout
-    assert re.search(r"(?m)^customer-service\s+services/customer-service/package\.json "
-                     r"scripts\.db:seed\s", again), again
+    assert re.search(
+        r"(?m)^customer-service\s+services/customer-service/package\.json "
+        r"scripts\.db:seed\s",
+        again,
+    ), again
     assert again.count("already seeded (no new rows)") == 8 and "0 row(s) inserted" in again
 
 
@@ -304,8 +363,9 @@ def test_services_run_under_nodemon_and_ts_node_from_their_own_installs(npm):
 
 def test_a_second_setup_has_nothing_to_do(npm):
     def files():
-        return {k: v for k, v in checksums(npm.root).items()
-                if not k.startswith((".lomash/", ".git/"))}
+        return {
+            k: v for k, v in checksums(npm.root).items() if not k.startswith((".lomash/", ".git/"))
+        }
 
     before = files()
     result = npm.inv("setup")
@@ -323,21 +383,26 @@ def test_db_reset_rebuilds_auth_with_its_extensions_and_migrations(npm):
     _, _, extensions = init_sql(npm)
     with superuser(npm, "lomash_auth") as conn:
         conn.execute("CREATE TABLE leftover (id int)")
-        oid = conn.execute("SELECT oid FROM pg_database WHERE datname = 'lomash_auth'")\
-            .fetchone()[0]
+        oid = conn.execute("SELECT oid FROM pg_database WHERE datname = 'lomash_auth'").fetchone()[
+            0
+        ]
     result = npm.inv("db.reset", "--service", "auth", "--yes")
     assert re.search(r"lomash_auth recreated: 1 migration\(s\), \d+ seed rows", result.stdout)
     with superuser(npm, "lomash_auth") as conn:
-        assert conn.execute("SELECT oid FROM pg_database WHERE datname = 'lomash_auth'")\
-            .fetchone()[0] != oid
+        assert (
+            conn.execute("SELECT oid FROM pg_database WHERE datname = 'lomash_auth'").fetchone()[0]
+            != oid
+        )
         have = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
         assert extensions["lomash_auth"] <= have
         assert conn.execute("SELECT to_regclass('leftover')").fetchone()[0] is None
-        assert [r[0] for r in conn.execute("SELECT migration_name FROM _prisma_migrations")] \
-            == ["0001_init"]
+        assert [r[0] for r in conn.execute("SELECT migration_name FROM _prisma_migrations")] == [
+            "0001_init"
+        ]
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] > 0
-        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE "
-                             "datname = 'lomash_auth'").fetchone()[0]
+        owner = conn.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'lomash_auth'"
+        ).fetchone()[0]
         assert owner == "lomash_auth"
     # the service reconnects to its new database
     wait_until(lambda: health(npm.ports("auth-service")[0])[0] == 200, 30, "auth not healthy")
@@ -352,8 +417,9 @@ def test_the_prisma_runner_drives_the_odd_configs_when_asked(npm):
         svc = npm.ws.registry.service(alias)
         local = sorted(p.name for p in npm.ws.migrations_dir(svc).iterdir() if p.is_dir())
         with superuser(npm, database) as conn:
-            rows = conn.execute("SELECT migration_name, logs FROM _prisma_migrations "
-                                "ORDER BY migration_name").fetchall()
+            rows = conn.execute(
+                "SELECT migration_name, logs FROM _prisma_migrations ORDER BY migration_name"
+            ).fetchall()
         assert [r[0] for r in rows] == local
     # (an explicit --runner prisma never falls back to the native runner: the CLI applied them)
     again = npm.inv("db.migrate", "--runner", "prisma").stdout
@@ -396,15 +462,22 @@ def test_an_edit_reloads_behind_the_same_debug_port(npm):
             return inspector.evaluate(debug, "globalThis.RELOAD_MARK ?? 'none'", timeout=2)
         except Exception:  # noqa: BLE001 - the port is between two processes
             return None
+
     try:
         main.write_text(source + "\n(globalThis as any).RELOAD_MARK = 'edited';\n")
-        wait_until(lambda: mark() == "edited", 60,
-                   "the edited code did not answer behind the same debug port")
+        wait_until(
+            lambda: mark() == "edited",
+            60,
+            "the edited code did not answer behind the same debug port",
+        )
         new = wait_until(lambda: health(port)[1].get("pid"), 30, "not serving after the reload")
         assert new != old and not processes.alive(old)
         assert processes.listeners(debug) == [new]
-        wait_until(lambda: statuses(npm)["product-service"].state == "healthy", 30,
-                   "not healthy after the reload")
+        wait_until(
+            lambda: statuses(npm)["product-service"].state == "healthy",
+            30,
+            "not healthy after the reload",
+        )
     finally:
         main.write_text(source)
     wait_until(lambda: health(port)[0] == 200 and mark() == "none", 60, "not back as it was")
@@ -420,8 +493,10 @@ def _crashed_within_deadline(npm: Copy, name: str, since: float) -> object:
             return row
         time.sleep(0.02)
     log = (npm.root / ".lomash/services" / f"{name}.log").read_text(errors="replace")
-    raise AssertionError(f"{name} not crashed within {CRASH_DEADLINE:g}s of its crash: {row}\n"
-                         f"its log's tail:\n{log[-3000:]}")
+    raise AssertionError(
+        f"{name} not crashed within {CRASH_DEADLINE:g}s of its crash: {row}\n"
+        f"its log's tail:\n{log[-3000:]}"
+    )
 
 
 def test_a_source_edit_that_throws_is_crashed_within_two_seconds(npm, tmp_path):
@@ -431,9 +506,11 @@ def test_a_source_edit_that_throws_is_crashed_within_two_seconds(npm, tmp_path):
     mark = tmp_path / "thrown-at"
     try:
         # the new process writes when it throws: the crash's own moment, whatever the reload took
-        main.write_text(source + f"\nrequire('fs').writeFileSync({json.dumps(str(mark))}, "
-                                 f"String(Date.now() / 1000));\n"
-                                 f"throw new Error('boom: an edit that throws');\n")
+        main.write_text(
+            source + f"\nrequire('fs').writeFileSync({json.dumps(str(mark))}, "
+            f"String(Date.now() / 1000));\n"
+            f"throw new Error('boom: an edit that throws');\n"
+        )
         wait_until(mark.exists, 90, "the edited service never ran")
         thrown = float(wait_until(mark.read_text, 5, "no time written"))
         row = _crashed_within_deadline(npm, "order-payment-service", thrown)

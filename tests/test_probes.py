@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from conftest import free_port, make_workspace
 
 pytestmark = pytest.mark.xdist_group("stack")
@@ -43,8 +42,12 @@ def test_postgres_is_not_ready_while_a_registry_role_is_missing(stack):
     from lomash_tasks.stack import probes
 
     reg = stack.ws.registry
-    services = tuple(dataclasses.replace(s, role="lomash_missing", database="lomash_nowhere")
-                     if s.alias == "auth" else s for s in reg.services)
+    services = tuple(
+        dataclasses.replace(s, role="lomash_missing", database="lomash_nowhere")
+        if s.alias == "auth"
+        else s
+        for s in reg.services
+    )
     ws = dataclasses.replace(stack.ws, registry=dataclasses.replace(reg, services=services))
     result = probes.check(ws, "postgres")
     assert not result.ready
@@ -62,8 +65,8 @@ def test_redis_with_a_wrong_password_is_not_ready(stack, tmp_root):
 
 
 def test_wait_for_a_closed_port_names_part_address_wait_and_last_error(stack):
-    from lomash_tasks.stack import probes
     from lomash_tasks.errors import UserError
+    from lomash_tasks.stack import probes
 
     port = free_port()
     ws = _with_ports(stack.ws, redis=port)
@@ -108,8 +111,8 @@ def test_wait_for_notices_a_late_server_at_once(stack):
 
 
 def test_abort_ends_the_wait_with_its_message(stack):
-    from lomash_tasks.stack import probes
     from lomash_tasks.errors import UserError
+    from lomash_tasks.stack import probes
 
     ws = _with_ports(stack.ws, postgres=free_port())
     with pytest.raises(UserError) as err:
@@ -150,8 +153,8 @@ def test_localstack_health_is_the_compose_aws_probe_fake_localstack(stack):
 
 
 def test_unknown_part_is_a_user_error(stack):
-    from lomash_tasks.stack import probes
     from lomash_tasks.errors import UserError
+    from lomash_tasks.stack import probes
 
     with pytest.raises(UserError, match="Valid parts: postgres, redis, aws, smtp"):
         probes.check(stack.ws, "mysql")

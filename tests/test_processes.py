@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import Inv, SUITE_ROOT, make_workspace, stack_env
+from conftest import SUITE_ROOT, Inv, make_workspace, stack_env
 from proc_guard import sitecustomize as guard
 
 GUARD_PATH = SUITE_ROOT / "tests" / "proc_guard"
@@ -45,14 +44,20 @@ def sockets(request, monkeypatch):
 
         def refused(*args, **kwargs):
             raise psutil.AccessDenied()
+
         monkeypatch.setattr(psutil, "net_connections", refused)
     return request.param
 
 
 def group(*argv: str, cwd: Path | None = None) -> subprocess.Popen:
     """A process in a new process group (its own session), as the supervisor starts services."""
-    return subprocess.Popen(list(argv), cwd=cwd, start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    return subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -97,8 +102,11 @@ def test_no_module_of_the_suite_names_proc():
     found = []
     for path in sorted((SUITE_ROOT / "lomash_tasks").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                    node.value.startswith("/proc"):  # f"/proc/{pid}/cwd" has one too
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value.startswith("/proc")
+            ):  # f"/proc/{pid}/cwd" has one too
                 found.append(f"{path.relative_to(SUITE_ROOT)}:{node.lineno}")
     assert found == []
 
@@ -107,8 +115,13 @@ def test_psutil_is_imported_by_the_process_module_only():
     users = []
     for path in sorted((SUITE_ROOT / "lomash_tasks").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any(n.split(".")[0] == "psutil" for n in names):
                 users.append(str(path.relative_to(SUITE_ROOT)))
     assert users == ["lomash_tasks/processes.py"]
@@ -122,8 +135,12 @@ def test_alive_command_line_name_user_describe_and_cwd(tmp_path):
     proc = group(sys.executable, "-c", "import time; time.sleep(60)", "--marker", cwd=tmp_path)
     try:
         assert processes.alive(proc.pid)
-        assert processes.command_line(proc.pid) == [sys.executable, "-c",
-                                                    "import time; time.sleep(60)", "--marker"]
+        assert processes.command_line(proc.pid) == [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(60)",
+            "--marker",
+        ]
         assert processes.name(proc.pid).startswith("python")
         assert processes.user(proc.pid) == pwd.getpwuid(os.getuid()).pw_name
         assert processes.describe(proc.pid).endswith("--marker")
@@ -151,13 +168,18 @@ def test_alive_is_false_for_a_zombie_and_reaps_our_own_dead_child():
     with pytest.raises(ChildProcessError):
         os.waitpid(proc.pid, os.WNOHANG)  # already reaped
     # another process's zombie: a child of a parent that never reaps
-    parent = group(sys.executable, "-c",
-                   "import subprocess, sys, time\n"
-                   "c = subprocess.Popen([sys.executable, '-c', 'pass'])\n"
-                   "time.sleep(60)\n")
+    parent = group(
+        sys.executable,
+        "-c",
+        "import subprocess, sys, time\n"
+        "c = subprocess.Popen([sys.executable, '-c', 'pass'])\n"
+        "time.sleep(60)\n",
+    )
     try:
-        members = wait_for(lambda: [p for p in _group_pids_any(parent.pid)
-                                    if p != parent.pid] or None, "no child in the group")
+        members = wait_for(
+            lambda: [p for p in _group_pids_any(parent.pid) if p != parent.pid] or None,
+            "no child in the group",
+        )
         zombie = members[0]
         wait_for(lambda: not processes.alive(zombie), "the unreaped child looked alive")
         assert zombie in _group_pids_any(parent.pid)  # still there, as a zombie
@@ -186,11 +208,14 @@ def test_groups_group_members_and_descendants():
 
     proc = group("sh", "-c", "sleep 60 & sleep 60 & wait")
     try:
-        members = wait_for(lambda: (lambda m: m if len(m) == 3 else None)(
-            processes.group_members(proc.pid)), "the group never had its three members")
+        members = wait_for(
+            lambda: (lambda m: m if len(m) == 3 else None)(processes.group_members(proc.pid)),
+            "the group never had its three members",
+        )
         assert proc.pid in members
-        assert sorted(processes.descendants(proc.pid)) == sorted(m for m in members
-                                                                 if m != proc.pid)
+        assert sorted(processes.descendants(proc.pid)) == sorted(
+            m for m in members if m != proc.pid
+        )
         assert processes.groups([proc.pid, 999999999]) == {proc.pid: members}
         everything = processes.groups()
         assert sorted(everything[proc.pid]) == sorted(members)
@@ -246,6 +271,7 @@ def test_one_scan_answers_every_socket_question_from_one_listing(sockets, monkey
     def counted(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
+
     monkeypatch.setattr(psutil, "net_connections", counted)
     servers = []
     for _ in range(3):
@@ -321,9 +347,12 @@ def test_stack_up_status_and_down_with_proc_hidden(tmp_root, tmp_path):
     parent.chmod(0o755)
     root = make_workspace(parent / "ws")
     log = tmp_path / "violations"
-    env = {**stack_env(root), "INVOKE_STACK_BACKEND": "embedded",
-           "PYTHONPATH": os.pathsep.join([str(GUARD_PATH), os.environ.get("PYTHONPATH", "")]),
-           "LOMASH_PROC_GUARD": str(log)}
+    env = {
+        **stack_env(root),
+        "INVOKE_STACK_BACKEND": "embedded",
+        "PYTHONPATH": os.pathsep.join([str(GUARD_PATH), os.environ.get("PYTHONPATH", "")]),
+        "LOMASH_PROC_GUARD": str(log),
+    }
     inv = Inv(env)
     inv("stack.up", "--part", "redis", check=True, timeout=120)
     pid = int((root / ".lomash/redis/redis.pid").read_text())

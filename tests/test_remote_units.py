@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from remote_peers import SSHD, Rds, Sshd, aws_env, needs_sshd, store_secrets, target_config
 
 from lomash_tasks.errors import UserError
-from remote_peers import SSHD, Rds, Sshd, aws_env, needs_sshd, store_secrets, target_config
 
 
 def registry():
@@ -26,8 +26,11 @@ def load(targets, name="staging"):
     return t.load({"targets": targets}, name, registry())
 
 
-GOOD = {"aws": {"region": "eu-west-2"}, "postgres": {"host": "db.internal"},
-        "secrets": {"prefix": "lomash/staging"}}
+GOOD = {
+    "aws": {"region": "eu-west-2"},
+    "postgres": {"host": "db.internal"},
+    "secrets": {"prefix": "lomash/staging"},
+}
 
 
 def test_a_good_target_and_its_defaults():
@@ -38,26 +41,53 @@ def test_a_good_target_and_its_defaults():
     assert load({}, None) is None
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"postgres": {"host": "db", "port": 70000}}, "targets.staging.postgres.port"),
-    ({"postgres": {"host": "db", "databases": {"nosuch": "x"}}},
-     "targets.staging.postgres.databases.nosuch"),
-    ({"secrets": {}}, "targets.staging.secrets.prefix"),
-    ({"via": "bastion"}, "targets.staging.bastion"),
-    ({"via": "carrier-pigeon"}, "targets.staging.via"),
-    ({"bastion": {"host": "b", "user": "u"}}, "targets.staging.bastion.key_file"),
-    ({"bastion": {"host": "b", "user": "u", "key_file": "k", "timeout": 0}},
-     "targets.staging.bastion.timeout"),
-    ({"regoin": "x"}, "targets.staging.regoin"),
-    ({"ecs": {"cluster": "c", "subnets": [], "security_groups": ["sg"], "services": {}}},
-     "targets.staging.ecs.subnets"),
-    ({"ecs": {"cluster": "c", "subnets": ["s"], "security_groups": ["sg"],
-              "services": {"gateway": {"task_definition": "t", "container": "c"}}}},
-     "targets.staging.ecs.services.gateway"),
-    ({"ecs": {"cluster": "c", "subnets": ["s"], "security_groups": ["sg"], "services": {},
-              "command": "npx prisma migrate deploy"}}, "targets.staging.ecs.command"),
-    ({"production": "maybe"}, "targets.staging.production"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"postgres": {"host": "db", "port": 70000}}, "targets.staging.postgres.port"),
+        (
+            {"postgres": {"host": "db", "databases": {"nosuch": "x"}}},
+            "targets.staging.postgres.databases.nosuch",
+        ),
+        ({"secrets": {}}, "targets.staging.secrets.prefix"),
+        ({"via": "bastion"}, "targets.staging.bastion"),
+        ({"via": "carrier-pigeon"}, "targets.staging.via"),
+        ({"bastion": {"host": "b", "user": "u"}}, "targets.staging.bastion.key_file"),
+        (
+            {"bastion": {"host": "b", "user": "u", "key_file": "k", "timeout": 0}},
+            "targets.staging.bastion.timeout",
+        ),
+        ({"regoin": "x"}, "targets.staging.regoin"),
+        (
+            {"ecs": {"cluster": "c", "subnets": [], "security_groups": ["sg"], "services": {}}},
+            "targets.staging.ecs.subnets",
+        ),
+        (
+            {
+                "ecs": {
+                    "cluster": "c",
+                    "subnets": ["s"],
+                    "security_groups": ["sg"],
+                    "services": {"gateway": {"task_definition": "t", "container": "c"}},
+                }
+            },
+            "targets.staging.ecs.services.gateway",
+        ),
+        (
+            {
+                "ecs": {
+                    "cluster": "c",
+                    "subnets": ["s"],
+                    "security_groups": ["sg"],
+                    "services": {},
+                    "command": "npx prisma migrate deploy",
+                }
+            },
+            "targets.staging.ecs.command",
+        ),
+        ({"production": "maybe"}, "targets.staging.production"),
+    ],
+)
 def test_a_mistake_names_the_key(change, key):
     with pytest.raises(UserError) as caught:
         load({"staging": {**GOOD, **change}})
@@ -111,8 +141,13 @@ def test_ctrl_c_inside_a_tunnel_through_a_jump_host_closes_everything(stack, ssh
     with pytest.raises(KeyboardInterrupt):
         with tunnel.opened(hop, pg.host, pg.port, label="staging") as local:
             port = local.port
-            with psycopg.connect(host=local.host, port=local.port, user=pg.superuser,
-                                 password=superuser_password(stack.ws), dbname="postgres") as c:
+            with psycopg.connect(
+                host=local.host,
+                port=local.port,
+                user=pg.superuser,
+                password=superuser_password(stack.ws),
+                dbname="postgres",
+            ) as c:
                 assert c.execute("SELECT 1").fetchone() == (1,)
             assert len(children(sshd.proc.pid)) >= 2  # one session for the jump, one for the hop
             raise KeyboardInterrupt
@@ -123,6 +158,7 @@ def test_ctrl_c_inside_a_tunnel_through_a_jump_host_closes_everything(stack, ssh
 @pytest.mark.xdist_group("remote")
 def test_a_bastion_that_cannot_reach_the_database(sshd):
     from conftest import free_port
+
     from lomash_tasks.remote import tunnel
     from lomash_tasks.remote.targets import Hop
 
@@ -144,14 +180,26 @@ def test_destructive_tasks_never_act_on_a_target(stack, sshd, tmp_path):
     try:
         prefix = f"test/{rds.tag}"
         store_secrets(stack, prefix, rds.urls)
-        config = target_config(tmp_path / "t.yaml", "staging", stack=stack, rds=rds,
-                               prefix=prefix, sshd=sshd)
+        config = target_config(
+            tmp_path / "t.yaml", "staging", stack=stack, rds=rds, prefix=prefix, sshd=sshd
+        )
         env = {**stack.env, **aws_env(stack)}
-        for argv in (["db.reset", "--service", "auth", "--yes", "--target", "staging"],
-                     ["cache.flush", "--service", "auth", "--yes", "--target", "staging"],
-                     ["stack.down", "--volumes", "--yes", "--target", "staging"],
-                     ["db.migrate", "--mode", "dev", "--service", "auth", "--name", "x",
-                      "--target", "staging"]):
+        for argv in (
+            ["db.reset", "--service", "auth", "--yes", "--target", "staging"],
+            ["cache.flush", "--service", "auth", "--yes", "--target", "staging"],
+            ["stack.down", "--volumes", "--yes", "--target", "staging"],
+            [
+                "db.migrate",
+                "--mode",
+                "dev",
+                "--service",
+                "auth",
+                "--name",
+                "x",
+                "--target",
+                "staging",
+            ],
+        ):
             result = stack.inv("-f", str(config), *argv, env=env)
             assert result.returncode != 0, argv
             assert "Traceback" not in result.stdout + result.stderr
@@ -161,19 +209,25 @@ def test_destructive_tasks_never_act_on_a_target(stack, sshd, tmp_path):
         from lomash_tasks.context import load_config, plain
 
         cfg = plain(load_config(env=False))
-        cfg["targets"] = {"staging": {"aws": {"region": "eu-west-2", "endpoint_url":
-                                              f"http://127.0.0.1:{stack.env['INVOKE_INFRA_AWS_PORT']}"},
-                                      "postgres": {"host": rds.host, "port": rds.port,
-                                                   "databases": rds.databases},
-                                      "secrets": {"prefix": prefix}}}
+        cfg["targets"] = {
+            "staging": {
+                "aws": {
+                    "region": "eu-west-2",
+                    "endpoint_url": f"http://127.0.0.1:{stack.env['INVOKE_INFRA_AWS_PORT']}",
+                },
+                "postgres": {"host": rds.host, "port": rds.port, "databases": rds.databases},
+                "secrets": {"prefix": prefix},
+            }
+        }
         target = targets.load(cfg, "staging", stack.ws.registry)
         svc = stack.ws.registry.service("auth")
         with session.opened(stack.ws, target, [svc]) as remote:
             with pytest.raises(UserError, match="never connects as the superuser"):
                 connections.pg_connect(remote, superuser=True)
             with connections.pg_connect(remote, remote.registry.service("auth")) as conn:
-                assert conn.execute("SELECT current_database()").fetchone()[0] == \
-                    rds.databases["auth"]
+                assert (
+                    conn.execute("SELECT current_database()").fetchone()[0] == rds.databases["auth"]
+                )
     finally:
         for key in aws_env(stack):
             os.environ.pop(key, None)

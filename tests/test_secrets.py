@@ -19,8 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from conftest import Inv, SUITE_ROOT, assert_user_error, free_port, make_workspace, stack_env
+from conftest import SUITE_ROOT, Inv, assert_user_error, free_port, make_workspace, stack_env
 
 pytestmark = pytest.mark.xdist_group("secrets")  # one worker: these start their own stack
 
@@ -31,8 +30,12 @@ GH = {"GITHUB_ACTIONS": "true", "CI": "true"}
 
 def port_env(root: Path) -> dict[str, str]:
     """Free ports for a dedicated embedded stack, with the stand-in Stripe CLI."""
-    return {**stack_env(root), "INVOKE_STACK_BACKEND": "embedded",
-            "INVOKE_STRIPE_CLI": str(STANDIN), "STANDIN_STRIPE_SECRET": f"whsec_captured{TAG}"}
+    return {
+        **stack_env(root),
+        "INVOKE_STACK_BACKEND": "embedded",
+        "INVOKE_STRIPE_CLI": str(STANDIN),
+        "STANDIN_STRIPE_SECRET": f"whsec_captured{TAG}",
+    }
 
 
 def plant_secrets(root: Path) -> dict[str, str]:
@@ -101,35 +104,64 @@ def leaks(text: str, secrets: dict[str, str]) -> list[str]:
     for line in text.splitlines():
         if line.startswith("::add-mask::"):
             continue
-        found += [f"{name}: {line.strip()[:160]}" for name, value in secrets.items()
-                  if value in line]
+        found += [
+            f"{name}: {line.strip()[:160]}" for name, value in secrets.items() if value in line
+        ]
     return found
 
 
 # Normal paths: those that only read run a few at a time; those that write, one after another.
 READING = [
-    ("env.check",), ("env.diff",), ("env.show", "auth"), ("env.show", "order"),
-    ("stack.status",), ("stack.status", "--json"), ("stack.wait",), ("stack.logs",),
-    ("db.wait",), ("db.status",), ("db.status", "--json"), ("db.url", "auth"),
-    ("cache.wait",), ("cache.stats",), ("cache.stats", "--json"), ("cache.keys", "auth"),
-    ("cache.keys", "auth", "--json"), ("aws.wait",), ("aws.status",), ("aws.status", "--json"),
-    ("debug.ports",), ("debug.ports", "--json"), ("setup", "--dry"),
+    ("env.check",),
+    ("env.diff",),
+    ("env.show", "auth"),
+    ("env.show", "order"),
+    ("stack.status",),
+    ("stack.status", "--json"),
+    ("stack.wait",),
+    ("stack.logs",),
+    ("db.wait",),
+    ("db.status",),
+    ("db.status", "--json"),
+    ("db.url", "auth"),
+    ("cache.wait",),
+    ("cache.stats",),
+    ("cache.stats", "--json"),
+    ("cache.keys", "auth"),
+    ("cache.keys", "auth", "--json"),
+    ("aws.wait",),
+    ("aws.status",),
+    ("aws.status", "--json"),
+    ("debug.ports",),
+    ("debug.ports", "--json"),
+    ("setup", "--dry"),
 ]
 WRITING = [
-    ("env.copy",), ("db.migrate", "--runner", "native"), ("db.seed",),
-    ("db.reset", "customer", "--yes", "--runner", "native"), ("cache.flush", "auth", "--yes"),
-    ("aws.bootstrap",), ("aws.bootstrap", "--json"), ("aws.secrets",), ("debug.vscode",),
-    ("stripe.secret",), ("stripe.trigger", "charge.succeeded"),
-    ("setup", "--runner", "native"), ("setup", "--runner", "native", "--json"),
+    ("env.copy",),
+    ("db.migrate", "--runner", "native"),
+    ("db.seed",),
+    ("db.reset", "customer", "--yes", "--runner", "native"),
+    ("cache.flush", "auth", "--yes"),
+    ("aws.bootstrap",),
+    ("aws.bootstrap", "--json"),
+    ("aws.secrets",),
+    ("debug.vscode",),
+    ("stripe.secret",),
+    ("stripe.trigger", "charge.succeeded"),
+    ("setup", "--runner", "native"),
+    ("setup", "--runner", "native", "--json"),
 ]
 NORMAL = READING + WRITING
 
+
 # Failing paths: the stack is not where the config says, the CLI fails, the endpoint is down.
 def failing(inv: Inv) -> list[tuple[tuple[str, ...], dict[str, str]]]:
-    closed = {"INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
-              "INVOKE_INFRA_REDIS_PORT": str(free_port()),
-              "INVOKE_INFRA_AWS_PORT": str(free_port()),
-              "INVOKE_INFRA_SMTP_PORT": str(free_port())}
+    closed = {
+        "INVOKE_INFRA_POSTGRES_PORT": str(free_port()),
+        "INVOKE_INFRA_REDIS_PORT": str(free_port()),
+        "INVOKE_INFRA_AWS_PORT": str(free_port()),
+        "INVOKE_INFRA_SMTP_PORT": str(free_port()),
+    }
     return [
         (("db.migrate", "--runner", "native"), closed),
         (("db.status", "--json"), closed),
@@ -141,13 +173,26 @@ def failing(inv: Inv) -> list[tuple[tuple[str, ...], dict[str, str]]]:
         (("aws.bootstrap", "--json"), closed),
         (("debug.doctor",), closed),
         (("debug.doctor", "--json"), closed),
-        (("setup", "--runner", "native", "--only", "wait", "--json"),
-         dict(closed, INVOKE_STACK_WAIT_TIMEOUT="1")),
+        (
+            ("setup", "--runner", "native", "--only", "wait", "--json"),
+            dict(closed, INVOKE_STACK_WAIT_TIMEOUT="1"),
+        ),
         (("stripe.listen",), {"STANDIN_STRIPE_MODE": "fail"}),
-        (("stripe.listen",), {"STANDIN_STRIPE_MODE": "never-ready",
-                              "INVOKE_STRIPE_READY_TIMEOUT": "1"}),
-        (("stripe.replay", "charge.refunded", "--to", f"http://127.0.0.1:{free_port()}/x",
-          "--timeout", "2"), {}),
+        (
+            ("stripe.listen",),
+            {"STANDIN_STRIPE_MODE": "never-ready", "INVOKE_STRIPE_READY_TIMEOUT": "1"},
+        ),
+        (
+            (
+                "stripe.replay",
+                "charge.refunded",
+                "--to",
+                f"http://127.0.0.1:{free_port()}/x",
+                "--timeout",
+                "2",
+            ),
+            {},
+        ),
         (("env.show", "auth"), {"INVOKE_WORKSPACE_ROOT": "/nonexistent"}),
     ]
 
@@ -162,8 +207,9 @@ def test_no_task_prints_a_secret_on_normal_and_failing_paths(planted):
         outputs.append((" ".join(args), result.stdout + result.stderr))
     with ThreadPoolExecutor(3) as pool:
         reading = list(pool.map(lambda args: (args, inv(*args, timeout=300)), READING))
-        failed = list(pool.map(lambda case: (case[0], inv(*case[0], env=case[1], timeout=120)),
-                               failing(inv)))
+        failed = list(
+            pool.map(lambda case: (case[0], inv(*case[0], env=case[1], timeout=120)), failing(inv))
+        )
     for args, result in reading:
         assert result.returncode == 0, (args, result.stdout + result.stderr)
         outputs.append((" ".join(args), result.stdout + result.stderr))
@@ -184,8 +230,13 @@ def test_github_actions_masks_and_the_step_summary_is_clean(planted, tmp_path):
     summary = tmp_path / "summary.md"
     env = dict(GH, GITHUB_STEP_SUMMARY=str(summary))
     texts = []
-    for args in [("setup", "--runner", "native"), ("debug.doctor",), ("aws.bootstrap",),
-                 ("env.show", "order"), ("db.url", "order")]:
+    for args in [
+        ("setup", "--runner", "native"),
+        ("debug.doctor",),
+        ("aws.bootstrap",),
+        ("env.show", "order"),
+        ("db.url", "order"),
+    ]:
         result = inv(*args, env=env, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
         texts.append(result.stdout + result.stderr)
@@ -196,6 +247,7 @@ def test_github_actions_masks_and_the_step_summary_is_clean(planted, tmp_path):
         failed = inv("setup", "--runner", "native", env=env, timeout=300)
     finally:
         import shutil
+
         shutil.rmtree(folder)
     assert failed.returncode != 0
     texts.append(failed.stdout + failed.stderr)
@@ -203,8 +255,11 @@ def test_github_actions_masks_and_the_step_summary_is_clean(planted, tmp_path):
     assert leaks(everything, secrets) == []
     assert summary.is_file() and "db.migrate" in summary.read_text()
     assert leaks(summary.read_text(), secrets) == []
-    masked = {line[len("::add-mask::"):] for line in everything.splitlines()
-              if line.startswith("::add-mask::")}
+    masked = {
+        line[len("::add-mask::") :]
+        for line in everything.splitlines()
+        if line.startswith("::add-mask::")
+    }
     # the runner is told every secret the env files hold now (stripe.secret replaced one)
     files = "\n".join(p.read_text() for p in root.rglob(".env") if "node_modules" not in p.parts)
     current = {v for v in secrets.values() if v in files}
@@ -273,10 +328,18 @@ def test_servers_listen_on_loopback_only_and_demand_passwords(planted):
     import psycopg
     import redis
 
-    pg = dict(host="127.0.0.1", port=int(env["INVOKE_INFRA_POSTGRES_PORT"]),
-              dbname="lomash_auth", connect_timeout=5)
-    for user, password in [("lomash_master", ""), ("lomash_master", "changeme_local"),
-                           ("lomash_auth", "changeme_local"), ("lomash_auth", "wrong")]:
+    pg = dict(
+        host="127.0.0.1",
+        port=int(env["INVOKE_INFRA_POSTGRES_PORT"]),
+        dbname="lomash_auth",
+        connect_timeout=5,
+    )
+    for user, password in [
+        ("lomash_master", ""),
+        ("lomash_master", "changeme_local"),
+        ("lomash_auth", "changeme_local"),
+        ("lomash_auth", "wrong"),
+    ]:
         with pytest.raises(psycopg.OperationalError):
             psycopg.connect(user=user, password=password, **pg).close()
     with psycopg.connect(user="lomash_auth", password=secrets["auth-service:role"], **pg) as c:
@@ -290,21 +353,34 @@ def test_servers_listen_on_loopback_only_and_demand_passwords(planted):
 
 
 REMOTE = [
-    (("cache.flush", "auth", "--yes"), {"INVOKE_INFRA_REDIS_HOST": "db.example.com"},
-     ("Refusing to flush Redis index 0 on db.example.com", "--allow-remote")),
-    (("db.reset", "auth", "--yes"), {"INVOKE_INFRA_POSTGRES_HOST": "db.example.com"},
-     ("Refusing to drop database lomash_auth on db.example.com", "--allow-remote")),
-    (("stack.down", "--volumes", "--yes"), {"INVOKE_INFRA_POSTGRES_HOST": "db.example.com"},
-     ("Refusing to remove the stack's data (infra.postgres.host) on db.example.com",
-      "--allow-remote")),
-    (("teardown", "--volumes", "--yes"), {"INVOKE_INFRA_REDIS_HOST": "db.example.com"},
-     ("Refusing to remove the stack's data (infra.redis.host) on db.example.com",)),
+    (
+        ("cache.flush", "auth", "--yes"),
+        {"INVOKE_INFRA_REDIS_HOST": "db.example.com"},
+        ("Refusing to flush Redis index 0 on db.example.com", "--allow-remote"),
+    ),
+    (
+        ("db.reset", "auth", "--yes"),
+        {"INVOKE_INFRA_POSTGRES_HOST": "db.example.com"},
+        ("Refusing to drop database lomash_auth on db.example.com", "--allow-remote"),
+    ),
+    (
+        ("stack.down", "--volumes", "--yes"),
+        {"INVOKE_INFRA_POSTGRES_HOST": "db.example.com"},
+        (
+            "Refusing to remove the stack's data (infra.postgres.host) on db.example.com",
+            "--allow-remote",
+        ),
+    ),
+    (
+        ("teardown", "--volumes", "--yes"),
+        {"INVOKE_INFRA_REDIS_HOST": "db.example.com"},
+        ("Refusing to remove the stack's data (infra.redis.host) on db.example.com",),
+    ),
 ]
 
 
 @pytest.mark.parametrize("args,env,fragments", REMOTE, ids=[r[0][0] for r in REMOTE])
-def test_destructive_tasks_refuse_a_remote_target_before_connecting(planted, args, env,
-                                                                     fragments):
+def test_destructive_tasks_refuse_a_remote_target_before_connecting(planted, args, env, fragments):
     """No network is used: the refusal comes before any connection (db.example.com does not
     even resolve here, so a connection attempt would fail with a different message)."""
     root, inv, secrets, _ = planted
@@ -314,18 +390,23 @@ def test_destructive_tasks_refuse_a_remote_target_before_connecting(planted, arg
     assert inv("stack.status", "--json", check=True).stdout.count('"running"') == 4
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (("cache.flush", "auth"), "non-interactive (CI)"),
-    (("db.reset", "auth"), "pass --yes"),
-    (("stack.down", "--volumes"), "pass --yes"),
-    (("teardown", "--volumes"), "pass --yes"),
-], ids=["cache.flush", "db.reset", "stack.down", "teardown"])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (("cache.flush", "auth"), "non-interactive (CI)"),
+        (("db.reset", "auth"), "pass --yes"),
+        (("stack.down", "--volumes"), "pass --yes"),
+        (("teardown", "--volumes"), "pass --yes"),
+    ],
+    ids=["cache.flush", "db.reset", "stack.down", "teardown"],
+)
 def test_destructive_tasks_refuse_without_yes_in_ci(planted, args, fragment):
     root, inv, secrets, _ = planted
     import redis
 
-    client = redis.Redis(port=int(inv.env["INVOKE_INFRA_REDIS_PORT"]), password=secrets["redis"],
-                         db=0)
+    client = redis.Redis(
+        port=int(inv.env["INVOKE_INFRA_REDIS_PORT"]), password=secrets["redis"], db=0
+    )
     client.set("session:keep", "1")
     result = inv(*args, env=GH, timeout=60)
     assert_user_error(result, fragment)

@@ -17,16 +17,24 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import Inv, assert_user_error, free_port, make_workspace, stack_env
 
-APP = (Path(__file__).parent / "test_service_watchers.py").read_text().split('APP = """\\\n')[1] \
+APP = (
+    (Path(__file__).parent / "test_service_watchers.py")
+    .read_text()
+    .split('APP = """\\\n')[1]
     .split('"""')[0]
+)
 NODEMON = "3.1.14"
 
 
-def npm_service(root: Path, name: str, scripts: dict[str, str], deps: dict[str, str] | None = None,
-                lock: bool = True) -> Path:
+def npm_service(
+    root: Path,
+    name: str,
+    scripts: dict[str, str],
+    deps: dict[str, str] | None = None,
+    lock: bool = True,
+) -> Path:
     """Turn services/<name> into an npm project of its own: out of the pnpm workspace, its own
     package.json (a name and version as npm shows them) and package-lock.json, no node_modules."""
     folder = root / "services" / name
@@ -37,15 +45,35 @@ def npm_service(root: Path, name: str, scripts: dict[str, str], deps: dict[str, 
         shutil.rmtree(modules)
     ws_file = root / "pnpm-workspace.yaml"
     ws_file.write_text(ws_file.read_text() + f"  - '!services/{name}'\n")
-    (folder / "package.json").write_text(json.dumps(
-        {"name": f"@lomash-wood/{name}", "version": "1.2.3", "private": True,
-         "scripts": scripts, "dependencies": deps or {"nodemon": NODEMON}}, indent=2))
+    (folder / "package.json").write_text(
+        json.dumps(
+            {
+                "name": f"@lomash-wood/{name}",
+                "version": "1.2.3",
+                "private": True,
+                "scripts": scripts,
+                "dependencies": deps or {"nodemon": NODEMON},
+            },
+            indent=2,
+        )
+    )
     (folder / "src").mkdir(exist_ok=True)
     (folder / "src" / "main.js").write_text(APP)
     if lock:
-        subprocess.run(["npm", "install", "--package-lock-only", "--no-audit", "--no-fund",
-                        "--loglevel=error"], cwd=folder, check=True, capture_output=True,
-                       timeout=300)
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--package-lock-only",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+            ],
+            cwd=folder,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return folder
 
 
@@ -60,15 +88,20 @@ def workspace_with(tmp_root: Path, services: dict[str, dict]) -> tuple[Path, Inv
 
 
 def installed(folder: Path) -> bool:
-    return (folder / "node_modules" / ".package-lock.json").is_file() and \
-        (folder / "node_modules" / ".bin" / "nodemon").exists()
+    return (folder / "node_modules" / ".package-lock.json").is_file() and (
+        folder / "node_modules" / ".bin" / "nodemon"
+    ).exists()
 
 
 # -- installs -------------------------------------------------------------------------------------
 def test_deps_installs_each_npm_service_with_npm_ci_side_by_side(tmp_root):
-    root, inv = workspace_with(tmp_root, {
-        "notification-service": {"scripts": {"start:dev": "nodemon src/main.js"}},
-        "analytics-service": {"scripts": {"dev": "nodemon src/main.js"}}})
+    root, inv = workspace_with(
+        tmp_root,
+        {
+            "notification-service": {"scripts": {"start:dev": "nodemon src/main.js"}},
+            "analytics-service": {"scripts": {"dev": "nodemon src/main.js"}},
+        },
+    )
     plan = inv("setup", "--only", "deps", "--dry", check=True)
     assert "`npm ci` (notification-service, analytics-service)" in plan.stdout
     assert not (root / "services/notification-service/node_modules").exists()  # dry
@@ -85,11 +118,15 @@ def test_deps_installs_each_npm_service_with_npm_ci_side_by_side(tmp_root):
 
 
 def test_each_install_that_cannot_work_is_named_and_the_others_are_installed(tmp_root):
-    root, inv = workspace_with(tmp_root, {
-        "notification-service": {"scripts": {"start:dev": "nodemon src/main.js"}},
-        "analytics-service": {"scripts": {"dev": "nodemon src/main.js"}, "lock": False},
-        "customer-service": {"scripts": {"dev": "nodemon src/main.js"}},
-        "content-service": {"scripts": {"dev": "nodemon src/main.js"}}})
+    root, inv = workspace_with(
+        tmp_root,
+        {
+            "notification-service": {"scripts": {"start:dev": "nodemon src/main.js"}},
+            "analytics-service": {"scripts": {"dev": "nodemon src/main.js"}, "lock": False},
+            "customer-service": {"scripts": {"dev": "nodemon src/main.js"}},
+            "content-service": {"scripts": {"dev": "nodemon src/main.js"}},
+        },
+    )
     # notification: package.json moved on, its lockfile did not
     pkg = root / "services/notification-service/package.json"
     data = json.loads(pkg.read_text())
@@ -110,16 +147,20 @@ def test_each_install_that_cannot_work_is_named_and_the_others_are_installed(tmp
         "@lomash/service-kit use the workspace: protocol",
         "analytics-service is not a member of the pnpm workspace",
         "has the lockfiles of more than one package manager (package-lock.json, yarn.lock)",
-        "3 of 4 installs failed; the others are in place")
+        "3 of 4 installs failed; the others are in place",
+    )
     assert "Last lines of .lomash/deps/notification-service.log" in result.stderr + result.stdout
     # services.up then names why, not the install that just failed
     inv("env.copy", check=True)
     up = inv("services.up", "--service", "notification", "--service", "content", timeout=60)
     assert_user_error(
-        up, "notification-service: its node_modules is missing or incomplete; its last install "
+        up,
+        "notification-service: its node_modules is missing or incomplete; its last install "
         "failed: services/notification-service/package-lock.json is out of date with its "
-        "package.json", "(see .lomash/deps/notification-service.log)",
-        "Fix what the failed installs say, then run `inv setup --only deps`")
+        "package.json",
+        "(see .lomash/deps/notification-service.log)",
+        "Fix what the failed installs say, then run `inv setup --only deps`",
+    )
     assert "content-service" not in up.stderr  # installed
     assert installed(root / "services/content-service")
     assert not (root / "services/analytics-service/node_modules").exists()  # never tried
@@ -127,17 +168,24 @@ def test_each_install_that_cannot_work_is_named_and_the_others_are_installed(tmp
 
 
 def test_services_up_names_each_missing_install_at_once(tmp_root):
-    root, inv = workspace_with(tmp_root, {
-        "notification-service": {"scripts": {"start:dev": "nodemon src/main.js"}},
-        "analytics-service": {"scripts": {"dev": "nodemon src/main.js"}}})
+    root, inv = workspace_with(
+        tmp_root,
+        {
+            "notification-service": {"scripts": {"start:dev": "nodemon src/main.js"}},
+            "analytics-service": {"scripts": {"dev": "nodemon src/main.js"}},
+        },
+    )
     inv("env.copy", check=True)
     # no stack runs: the missing installs are named before anything else is looked at
     result = inv("services.up", "--timeout", "600", timeout=60)
-    assert_user_error(result, "cannot start without their Node dependencies",
-                      "notification-service: its node_modules is missing or incomplete (`npm ci` "
-                      "in services/notification-service)",
-                      "analytics-service: its node_modules is missing or incomplete",
-                      "inv setup --only deps")
+    assert_user_error(
+        result,
+        "cannot start without their Node dependencies",
+        "notification-service: its node_modules is missing or incomplete (`npm ci` "
+        "in services/notification-service)",
+        "analytics-service: its node_modules is missing or incomplete",
+        "inv setup --only deps",
+    )
     assert "auth-service" not in result.stderr  # the pnpm members are installed
     assert not (root / ".lomash/services/desired.json").exists()
 
@@ -148,8 +196,9 @@ def workspace_object(root: Path, overrides: dict | None = None):
     from lomash_tasks.registry import Registry
     from lomash_tasks.workspace import Workspace
 
-    config = load_config(overrides={"workspace": {"root": str(root)}, **(overrides or {})},
-                         env=False)
+    config = load_config(
+        overrides={"workspace": {"root": str(root)}, **(overrides or {})}, env=False
+    )
     return Workspace.locate(str(root), Registry.from_mapping(plain(config)))
 
 
@@ -158,9 +207,12 @@ def test_the_dev_command_is_found_in_order_or_taken_from_config(tmp_root, tmp_pa
     from lomash_tasks.services import model
 
     root = make_workspace(tmp_path / "ws")
-    npm_service(root, "notification-service", {"start:dev": "nodemon src/main.js",
-                                               "start:debug": "nodemon --inspect src/main.js"},
-                lock=False)
+    npm_service(
+        root,
+        "notification-service",
+        {"start:dev": "nodemon src/main.js", "start:debug": "nodemon --inspect src/main.js"},
+        lock=False,
+    )
     npm_service(root, "auth-service", {"start": "node dist/main.js"}, lock=False)
     ws = workspace_object(root)
     order = ["dev", "start:dev", "develop", "serve:dev"]
@@ -179,17 +231,19 @@ def test_the_dev_command_is_found_in_order_or_taken_from_config(tmp_root, tmp_pa
     assert model.dev_command(ws, notification, ["start:debug", "dev"]).script == "start:debug"
     with pytest.raises(UserError) as err:
         model.dev_command(ws, ws.registry.service("auth"), order)
-    assert "services/auth-service/package.json has none of the scripts dev, start:dev, " \
-           "develop, serve:dev (its scripts: start)" in err.value.text
+    assert (
+        "services/auth-service/package.json has none of the scripts dev, start:dev, "
+        "develop, serve:dev (its scripts: start)" in err.value.text
+    )
     assert "services.auth-service.command" in err.value.text
     assert "service_options.dev_scripts" in err.value.text
-    ws = workspace_object(root, {"services": {"auth-service": {
-        "command": "node --watch src/main.js --flag 'a b'"}}})
+    ws = workspace_object(
+        root, {"services": {"auth-service": {"command": "node --watch src/main.js --flag 'a b'"}}}
+    )
     auth = ws.registry.service("auth")
     dev = model.dev_command(ws, auth, order)
     assert (dev.script, dev.source) == ("", "services.auth-service.command")
-    assert model.dev_argv(ws, auth, dev)[0] == ["node", "--watch", "src/main.js", "--flag",
-                                                "a b"]
+    assert model.dev_argv(ws, auth, dev)[0] == ["node", "--watch", "src/main.js", "--flag", "a b"]
 
 
 def test_a_command_in_config_is_validated_like_the_other_keys(workspace, inv):
@@ -210,24 +264,33 @@ def test_an_npm_service_runs_its_start_dev_program_directly_with_its_inspector(s
     parent = Path(tempfile.mkdtemp(prefix="npm-run-", dir=tmp_root))
     parent.chmod(0o755)
     root = make_workspace(parent / "ws", node_modules=True)
-    npm_service(root, "notification-service", {"start:dev": "nodemon src/main.js",
-                                               "start": "node src/main.js"})
+    npm_service(
+        root,
+        "notification-service",
+        {"start:dev": "nodemon src/main.js", "start": "node src/main.js"},
+    )
     port, debug = free_port(), free_port()
-    env = {**stack.env, "INVOKE_WORKSPACE_ROOT": str(root),
-           "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded", "INVOKE_STACK_BACKEND": "embedded",
-           "INVOKE_SERVICE_OPTIONS_IN_SETUP": "1",
-           "INVOKE_SERVICES_NOTIFICATION_SERVICE_PORT": str(port),
-           "INVOKE_SERVICES_NOTIFICATION_SERVICE_DEBUG_PORT": str(debug)}
+    env = {
+        **stack.env,
+        "INVOKE_WORKSPACE_ROOT": str(root),
+        "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded",
+        "INVOKE_STACK_BACKEND": "embedded",
+        "INVOKE_SERVICE_OPTIONS_IN_SETUP": "1",
+        "INVOKE_SERVICES_NOTIFICATION_SERVICE_PORT": str(port),
+        "INVOKE_SERVICES_NOTIFICATION_SERVICE_DEBUG_PORT": str(debug),
+    }
     inv = Inv(env)
     inv("env.copy", check=True)
     try:
         inv("setup", "--only", "deps", check=True, timeout=600)
         inv("services.up", "--service", "notification", check=True, timeout=180)
-        row = {r["service"]: r for r in json.loads(
-            inv("services.status", "--json", check=True).stdout)}["notification-service"]
+        row = {
+            r["service"]: r for r in json.loads(inv("services.status", "--json", check=True).stdout)
+        }["notification-service"]
         assert row["state"] == "healthy"
-        assert row["command"] == ("npm run start:dev (nodemon src/main.js; run without npm "
-                                  "in front)"), row["command"]
+        assert row["command"] == (
+            "npm run start:dev (nodemon src/main.js; run without npm in front)"
+        ), row["command"]
         members = processes.group_members(row["pid"]) if row.get("pid") else []
         names = [" ".join(processes.command_line(p)[:2]) for p in members]
         assert members and not any("npm" in Path(n.split()[0]).name for n in names), names
@@ -252,20 +315,32 @@ def test_what_a_failed_install_said_is_turned_into_its_cause_and_fix(tmp_path):
     root = make_workspace(tmp_path / "ws")
     ws = workspace_object(root)
     folder = root / "services" / "order-payment-service"
-    inst = packages.Install("order-payment-service", folder, "npm", ["npm", "ci"],
-                            ["order-payment-service"], folder / "package-lock.json")
-    eresolve = ("npm error code ERESOLVE\nnpm error ERESOLVE could not resolve\nnpm error\n"
-                "npm error While resolving: bullmq@5.81.5\nnpm error Found: redis@4.7.1\n"
-                "npm error\nnpm error Could not resolve dependency:\n"
-                "npm error peerOptional redis@\">=5.0.0\" from bullmq@5.81.5\n")
+    inst = packages.Install(
+        "order-payment-service",
+        folder,
+        "npm",
+        ["npm", "ci"],
+        ["order-payment-service"],
+        folder / "package-lock.json",
+    )
+    eresolve = (
+        "npm error code ERESOLVE\nnpm error ERESOLVE could not resolve\nnpm error\n"
+        "npm error While resolving: bullmq@5.81.5\nnpm error Found: redis@4.7.1\n"
+        "npm error\nnpm error Could not resolve dependency:\n"
+        'npm error peerOptional redis@">=5.0.0" from bullmq@5.81.5\n'
+    )
     cause = packages._classify(inst, eresolve, ws)
-    assert "a peer dependency conflict: peerOptional redis@\">=5.0.0\" from bullmq@5.81.5" in cause
+    assert 'a peer dependency conflict: peerOptional redis@">=5.0.0" from bullmq@5.81.5' in cause
     assert "legacy-peer-deps=true` in services/order-payment-service/.npmrc" in cause
     offline = "npm error code ENOTFOUND\nnpm error network request to https://x failed"
     assert "the package registry could not be reached" in packages._classify(inst, offline, ws)
-    pnpm = packages.Install("pnpm workspace", root, "pnpm", ["pnpm", "install"], ["a"],
-                            root / "pnpm-lock.yaml")
+    pnpm = packages.Install(
+        "pnpm workspace", root, "pnpm", ["pnpm", "install"], ["a"], root / "pnpm-lock.yaml"
+    )
     assert "run `pnpm install --no-frozen-lockfile` in ." in packages._classify(
-        pnpm, " ERR_PNPM_OUTDATED_LOCKFILE  Cannot install with \"frozen-lockfile\"", ws)
-    assert packages._classify(inst, "something else", ws) == \
-        "`npm ci` failed in services/order-payment-service"
+        pnpm, ' ERR_PNPM_OUTDATED_LOCKFILE  Cannot install with "frozen-lockfile"', ws
+    )
+    assert (
+        packages._classify(inst, "something else", ws)
+        == "`npm ci` failed in services/order-payment-service"
+    )

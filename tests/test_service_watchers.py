@@ -19,8 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from conftest import Inv, SUITE_ROOT, assert_user_error, free_port, make_workspace
+from conftest import SUITE_ROOT, Inv, assert_user_error, free_port, make_workspace
 
 TOOLS = SUITE_ROOT / "tools" / "node_modules"
 PNPM = TOOLS / ".bin" / "pnpm"
@@ -43,19 +42,48 @@ if (process.env.APP_QUIET !== "1") {
 
 # kind: (dev script, main file, extra files)
 KINDS = {
-    "nodemon + ts-node": ("nodemon", "src/main.ts", {
-        "nodemon.json": json.dumps({
-            "watch": ["src"], "ext": "ts,json", "delay": 500, "signal": "SIGTERM",
-            "exec": "ts-node -r tsconfig-paths/register src/main.ts",
-            "env": {"TS_NODE_TRANSPILE_ONLY": "true"}}),
-        "tsconfig.json": json.dumps({"compilerOptions": {
-            "target": "es2020", "module": "commonjs", "esModuleInterop": True}})}),
-    "ts-node-dev": ("ts-node-dev --respawn --transpile-only src/main.ts", "src/main.ts", {
-        "tsconfig.json": json.dumps({"compilerOptions": {
-            "target": "es2020", "module": "commonjs", "esModuleInterop": True}})}),
+    "nodemon + ts-node": (
+        "nodemon",
+        "src/main.ts",
+        {
+            "nodemon.json": json.dumps(
+                {
+                    "watch": ["src"],
+                    "ext": "ts,json",
+                    "delay": 500,
+                    "signal": "SIGTERM",
+                    "exec": "ts-node -r tsconfig-paths/register src/main.ts",
+                    "env": {"TS_NODE_TRANSPILE_ONLY": "true"},
+                }
+            ),
+            "tsconfig.json": json.dumps(
+                {
+                    "compilerOptions": {
+                        "target": "es2020",
+                        "module": "commonjs",
+                        "esModuleInterop": True,
+                    }
+                }
+            ),
+        },
+    ),
+    "ts-node-dev": (
+        "ts-node-dev --respawn --transpile-only src/main.ts",
+        "src/main.ts",
+        {
+            "tsconfig.json": json.dumps(
+                {
+                    "compilerOptions": {
+                        "target": "es2020",
+                        "module": "commonjs",
+                        "esModuleInterop": True,
+                    }
+                }
+            )
+        },
+    ),
     "tsx watch": ("tsx watch src/main.ts", "src/main.ts", {}),
-    "node --watch under pnpm": ("NODE_ENV=development node --watch src/main.js", "src/main.js",
-                                {}),
+    "node --watch under pnpm": ("NODE_ENV=development node --watch src/main.js", "src/main.js", {}),
 }
 
 
@@ -63,9 +91,17 @@ def write_service(folder: Path, kind: str, script: str | None = None) -> Path:
     """A service folder run by `kind`'s watcher, its tools linked from tools/node_modules."""
     dev, main, extra = KINDS[kind]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "package.json").write_text(json.dumps(
-        {"name": folder.name, "version": "0.0.0", "private": True,
-         "scripts": {"dev": script or dev}}, indent=2))
+    (folder / "package.json").write_text(
+        json.dumps(
+            {
+                "name": folder.name,
+                "version": "0.0.0",
+                "private": True,
+                "scripts": {"dev": script or dev},
+            },
+            indent=2,
+        )
+    )
     for name, text in extra.items():
         (folder / name).write_text(text)
     (folder / main).parent.mkdir(parents=True, exist_ok=True)
@@ -128,32 +164,53 @@ def test_the_inspector_lands_in_the_services_own_process_and_stays_across_reload
     main = write_service(tmp_path / "svc", kind)
     port, debug = free_port(), free_port()
     log = tmp_path / "events"
-    env = {**os.environ, "PORT": str(port), "SERVICE_NAME": "svc",
-           "PATH": f"{tmp_path / 'svc' / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}",
-           "NODE_OPTIONS": model.node_options(""), "LOMASH_SERVICE_EVENTS": str(log),
-           "LOMASH_INSPECT": f"127.0.0.1:{debug}"}
-    proc = subprocess.Popen([str(PNPM), "run", "dev"], cwd=tmp_path / "svc", env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "SERVICE_NAME": "svc",
+        "PATH": f"{tmp_path / 'svc' / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}",
+        "NODE_OPTIONS": model.node_options(""),
+        "LOMASH_SERVICE_EVENTS": str(log),
+        "LOMASH_INSPECT": f"127.0.0.1:{debug}",
+    }
+    proc = subprocess.Popen(
+        [str(PNPM), "run", "dev"],
+        cwd=tmp_path / "svc",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        code, body = wait_until(lambda: (lambda r: r if r[0] == 200 else None)(health(port)),
-                                60, f"{kind}: the service did not answer")
+        code, body = wait_until(
+            lambda: (lambda r: r if r[0] == 200 else None)(health(port)),
+            60,
+            f"{kind}: the service did not answer",
+        )
         pid = body["pid"]
         starts = [e for e in events(log) if e["event"] == "start"]
         assert [e["pid"] for e in starts] == [pid]  # pnpm and the watcher are not the service
         opened = [e for e in events(log) if e["event"] == "inspector"]
         assert opened and opened[0]["pid"] == pid and f":{debug}/" in opened[0]["url"]
         assert inspector.targets(debug)[0]["webSocketDebuggerUrl"].startswith(
-            f"ws://127.0.0.1:{debug}/")
+            f"ws://127.0.0.1:{debug}/"
+        )
         assert processes.listeners(debug) == [pid] and processes.listeners(port) == [pid]
         assert inspector.evaluate(debug, "process.pid") == pid
         assert inspector.placed(debug, {"pid": pid}, opened[0])[0]
         # an edit: the watcher starts a new process, which takes the same debug port
         main.write_text(main.read_text() + "\nglobalThis.RELOAD_MARK = 'edited';\n")
-        wait_until(lambda: evaluate_or_none(debug, "globalThis.RELOAD_MARK") == "edited", 60,
-                   f"{kind}: the edited code did not answer behind the same debug port")
-        code, after = wait_until(lambda: (lambda r: r if r[0] == 200 else None)(health(port)),
-                                 30, f"{kind}: not answering after the reload")
+        wait_until(
+            lambda: evaluate_or_none(debug, "globalThis.RELOAD_MARK") == "edited",
+            60,
+            f"{kind}: the edited code did not answer behind the same debug port",
+        )
+        code, after = wait_until(
+            lambda: (lambda r: r if r[0] == 200 else None)(health(port)),
+            30,
+            f"{kind}: not answering after the reload",
+        )
         assert after["pid"] != pid
         assert inspector.evaluate(debug, "process.pid") == after["pid"]
         assert [e["pid"] for e in events(log) if e["event"] == "start"][-1] == after["pid"]
@@ -177,22 +234,37 @@ def test_a_wrapper_the_preload_does_not_know_is_named_through_service_options(tm
     (runner / "run.js").write_text(
         "#!/usr/bin/env node\nconst { spawn } = require('child_process');\n"
         "const c = spawn(process.execPath, process.argv.slice(2), { stdio: 'inherit' });\n"
-        "c.on('exit', (code) => process.exit(code ?? 1));\n")
+        "c.on('exit', (code) => process.exit(code ?? 1));\n"
+    )
     (runner / "run.js").chmod(0o755)
     os.symlink(runner / "run.js", folder / "node_modules" / ".bin" / "my-runner")
     for wrappers in ("", "my-runner"):
         port, debug = free_port(), free_port()
         log = tmp_path / f"events-{wrappers or 'none'}"
-        env = {**os.environ, "PORT": str(port),
-               "PATH": f"{folder / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}",
-               "NODE_OPTIONS": model.node_options(""), "LOMASH_SERVICE_EVENTS": str(log),
-               "LOMASH_INSPECT": f"127.0.0.1:{debug}", "LOMASH_WRAPPERS": wrappers}
-        proc = subprocess.Popen([str(PNPM), "run", "dev"], cwd=folder, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        env = {
+            **os.environ,
+            "PORT": str(port),
+            "PATH": f"{folder / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}",
+            "NODE_OPTIONS": model.node_options(""),
+            "LOMASH_SERVICE_EVENTS": str(log),
+            "LOMASH_INSPECT": f"127.0.0.1:{debug}",
+            "LOMASH_WRAPPERS": wrappers,
+        }
+        proc = subprocess.Popen(
+            [str(PNPM), "run", "dev"],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
-            _, body = wait_until(lambda: (lambda r: r if r[0] == 200 else None)(health(port)),
-                                 30, "the service did not answer")
+            _, body = wait_until(
+                lambda: (lambda r: r if r[0] == 200 else None)(health(port)),
+                30,
+                "the service did not answer",
+            )
             starts = [e for e in events(log) if e["event"] == "start"]
             if not wrappers:  # the runner reported itself and took the port
                 assert starts[0]["main"].endswith("my-runner/run.js")
@@ -222,8 +294,10 @@ def test_node_options_keeps_the_services_own_and_quotes_a_path_with_a_space(tmp_
     from lomash_tasks.services.model import node_options
 
     spaced = tmp_path / "a folder" / "preload.cjs"
-    assert node_options("--max-old-space-size=512", spaced) == \
-        f'--max-old-space-size=512 --require "{spaced}"'
+    assert (
+        node_options("--max-old-space-size=512", spaced)
+        == f'--max-old-space-size=512 --require "{spaced}"'
+    )
     once = node_options("", spaced)
     assert node_options(once, spaced) == once  # never twice
 
@@ -237,12 +311,16 @@ def solo_workspace(stack, tmp_root: Path, kinds: dict[str, str]) -> tuple[Path, 
     parent = Path(tempfile.mkdtemp(prefix="watchers-", dir=tmp_root))
     parent.chmod(0o755)
     root = make_workspace(parent / "ws", node_modules=True)
-    env = {**stack.env, "INVOKE_WORKSPACE_ROOT": str(root),
-           "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded",
-           # /proc hidden from the suite's code in `inv` and in the supervisor (test_processes)
-           "PYTHONPATH": os.pathsep.join([str(SUITE_ROOT / "tests" / "proc_guard"),
-                                          os.environ.get("PYTHONPATH", "")]),
-           "LOMASH_PROC_GUARD": str(parent / "proc-violations")}
+    env = {
+        **stack.env,
+        "INVOKE_WORKSPACE_ROOT": str(root),
+        "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded",
+        # /proc hidden from the suite's code in `inv` and in the supervisor (test_processes)
+        "PYTHONPATH": os.pathsep.join(
+            [str(SUITE_ROOT / "tests" / "proc_guard"), os.environ.get("PYTHONPATH", "")]
+        ),
+        "LOMASH_PROC_GUARD": str(parent / "proc-violations"),
+    }
     ports = {}
     for name in ("auth-service", "product-service"):
         key = name.upper().replace("-", "_")
@@ -262,8 +340,9 @@ def set_env(root: Path, name: str, **values: str) -> None:
 
 
 def rows(inv: Inv) -> dict[str, dict]:
-    return {r["service"]: r for r in json.loads(inv("services.status", "--json",
-                                                     check=True).stdout)}
+    return {
+        r["service"]: r for r in json.loads(inv("services.status", "--json", check=True).stdout)
+    }
 
 
 def state(root: Path) -> dict:
@@ -278,6 +357,7 @@ def watched(stack, tmp_root):
     def make(kinds: dict[str, str]):
         made.append(solo_workspace(stack, tmp_root, kinds))
         return made[-1]
+
     yield make
     from lomash_tasks import processes
 
@@ -308,20 +388,29 @@ def test_nodemon_ts_node_service_healthy_inspected_reloaded_crashed_and_stopped(
     main = root / "services/auth-service/src/main.ts"
     source = main.read_text()
     main.write_text(source + "\nglobalThis.RELOAD_MARK = 'edited';\n")
-    wait_until(lambda: evaluate_or_none(debug, "globalThis.RELOAD_MARK") == "edited", 60,
-               "the edited code did not answer behind the same debug port")
+    wait_until(
+        lambda: evaluate_or_none(debug, "globalThis.RELOAD_MARK") == "edited",
+        60,
+        "the edited code did not answer behind the same debug port",
+    )
     wait_until(lambda: rows(inv)["auth-service"]["state"] == "healthy", 30, "not healthy again")
     assert state(root)["auth-service"]["restarts"] == 0  # a reload is not a crash
 
     main.write_text(source + "\nthrow new Error('boom after an edit');\n")
-    wait_until(lambda: state(root)["auth-service"]["state"] == "crashed", 60,
-               "the crash after an edit was not seen")
+    wait_until(
+        lambda: state(root)["auth-service"]["state"] == "crashed",
+        60,
+        "the crash after an edit was not seen",
+    )
     log = (root / ".lomash/services/auth-service.log").read_text()
     assert "its watcher said: [nodemon] app crashed - waiting for file changes" in log
     assert "boom after an edit" in log
     main.write_text(source)  # fixed: the supervisor's restart (after its backoff) serves again
-    wait_until(lambda: state(root)["auth-service"]["state"] == "healthy", 60,
-               "the fixed service did not come back")
+    wait_until(
+        lambda: state(root)["auth-service"]["state"] == "healthy",
+        60,
+        "the fixed service did not come back",
+    )
     assert state(root)["auth-service"]["restarts"] >= 1
 
     inv("services.down", check=True)
@@ -333,11 +422,16 @@ def test_a_crash_at_start_is_reported_at_once_and_the_others_keep_starting(watch
     root, inv, ports = watched({"auth-service": "nodemon + ts-node"})
     set_env(root, "auth-service", APP_CRASH="1")
     # a deadline far beyond the test's own: `up` must not wait it out
-    result = inv("services.up", "--service", "auth", "--service", "product", "--timeout", "600",
-                 timeout=150)
-    assert_user_error(result, "auth-service exited during start",
-                      "its watcher said: [nodemon] app crashed", "boom: the app cannot start",
-                      "1 of 2 services did not become healthy")
+    result = inv(
+        "services.up", "--service", "auth", "--service", "product", "--timeout", "600", timeout=150
+    )
+    assert_user_error(
+        result,
+        "auth-service exited during start",
+        "its watcher said: [nodemon] app crashed",
+        "boom: the app cannot start",
+        "1 of 2 services did not become healthy",
+    )
     text = result.stdout + result.stderr
     # the tail was printed when it happened; the closing message names it in one line
     assert text.count("boom: the app cannot start") >= 1
@@ -353,8 +447,11 @@ def test_a_watcher_that_says_nothing_still_has_its_crash_seen(watched, kind):
     pid = health(ports["auth-service"][0])[1]["pid"]
     main = root / "services/auth-service/src/main.ts"
     main.write_text(main.read_text() + "\nthrow new Error('boom after an edit');\n")
-    wait_until(lambda: state(root)["auth-service"]["state"] in ("crashed", "restarting"), 60,
-               f"{kind}: the crash was not seen")
+    wait_until(
+        lambda: state(root)["auth-service"]["state"] in ("crashed", "restarting"),
+        60,
+        f"{kind}: the crash was not seen",
+    )
     log = (root / ".lomash/services/auth-service.log").read_text()
     assert "crashed: the service's own process (pid" in log
     assert "none followed within" in log or "its watcher said" in log
@@ -365,16 +462,21 @@ def test_a_script_that_exits_at_once_under_its_watcher_is_crashed(watched):
     root, inv, ports = watched({"auth-service": "nodemon + ts-node"})
     set_env(root, "auth-service", APP_EXIT="1")
     result = inv("services.up", "--service", "auth", "--timeout", "600", timeout=150)
-    assert_user_error(result, "auth-service exited during start", "exit code 0",
-                      "clean exit - waiting for changes")
+    assert_user_error(
+        result,
+        "auth-service exited during start",
+        "exit code 0",
+        "clean exit - waiting for changes",
+    )
 
 
 def test_a_service_that_never_listens_is_named_at_the_deadline(watched):
     root, inv, ports = watched({"auth-service": "nodemon + ts-node"})
     set_env(root, "auth-service", APP_QUIET="1")
     result = inv("services.up", "--service", "auth", "--timeout", "8", timeout=150)
-    assert_user_error(result, "did not answer GET /health with 200 within 8s",
-                      "runs but listens on no port")
+    assert_user_error(
+        result, "did not answer GET /health with 200 within 8s", "runs but listens on no port"
+    )
 
 
 def test_a_script_with_its_own_inspect_keeps_it_and_status_says_where(watched):
@@ -391,8 +493,9 @@ def test_a_script_with_its_own_inspect_keeps_it_and_status_says_where(watched):
     assert row["debug_port"] == own and f"own process (pid {pid}" in row["inspector"]
     assert not __import__("lomash_tasks.processes").processes.listeners(ports["auth-service"][1])
     # nodemon hands --inspect to node only: under an `exec` of ts-node nothing opens it
-    write_service(root / "services/auth-service", "nodemon + ts-node",
-                  f"nodemon --inspect=127.0.0.1:{own}")
+    write_service(
+        root / "services/auth-service", "nodemon + ts-node", f"nodemon --inspect=127.0.0.1:{own}"
+    )
     inv("services.restart", "--service", "auth", check=True, timeout=180)
     row = rows(inv)["auth-service"]
     assert row["debugger"] == "no inspector"

@@ -21,15 +21,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from conftest import (Inv, SUITE_ROOT, assert_user_error, free_port, make_workspace,
-                      service_ports, stack_env)
+from conftest import (
+    SUITE_ROOT,
+    Inv,
+    assert_user_error,
+    free_port,
+    make_workspace,
+    service_ports,
+)
 
 pytestmark = pytest.mark.xdist_group("services")
 
-NAMES = ["api-gateway", "auth-service", "product-service", "order-payment-service",
-         "appointment-service", "content-service", "customer-service", "notification-service",
-         "analytics-service"]
+NAMES = [
+    "api-gateway",
+    "auth-service",
+    "product-service",
+    "order-payment-service",
+    "appointment-service",
+    "content-service",
+    "customer-service",
+    "notification-service",
+    "analytics-service",
+]
 SECRET = "whsec_servicesTest0123456789abcdef"
 
 
@@ -70,8 +83,9 @@ def processes_under(root: Path) -> list[int]:
     """Live processes whose working folder is a service's folder of the workspace."""
     from lomash_tasks import processes
 
-    return (processes.in_folder(root / "services") +
-            [p for p in processes.in_folder(root / "api-gateway")])
+    return processes.in_folder(root / "services") + [
+        p for p in processes.in_folder(root / "api-gateway")
+    ]
 
 
 def wait_until(check, timeout: float, what: str):
@@ -99,7 +113,9 @@ def test_setup_ends_with_nine_healthy_services_each_with_its_inspector(nine):
             assert set(body["checks"]) == {"postgres", "redis"}
             assert body["checks"]["postgres"]["detail"].endswith(
                 {"auth-service": "lomash_auth", "order-payment-service": "lomash_orders"}.get(
-                    name, body["checks"]["postgres"]["detail"].split("@")[-1]))
+                    name, body["checks"]["postgres"]["detail"].split("@")[-1]
+                )
+            )
         targets = inspector.targets(debug)
         assert targets and targets[0]["url"].endswith("/src/index.js"), targets
         assert targets[0]["webSocketDebuggerUrl"].startswith(f"ws://127.0.0.1:{debug}/")
@@ -134,10 +150,16 @@ def test_status_sees_an_attached_debugger(nine):
     debug = nine.ports["auth-service"][1]
     target = inspector.targets(debug)[0]
     with inspector.Session(target["webSocketDebuggerUrl"]) as session:
-        assert session.call("Runtime.evaluate", expression="1 + 1",
-                            returnByValue=True)["result"]["value"] == 2
-        rows = {r["service"]: r for r in json.loads(
-            nine.inv("services.status", "--json", check=True).stdout)}
+        assert (
+            session.call("Runtime.evaluate", expression="1 + 1", returnByValue=True)["result"][
+                "value"
+            ]
+            == 2
+        )
+        rows = {
+            r["service"]: r
+            for r in json.loads(nine.inv("services.status", "--json", check=True).stdout)
+        }
         assert rows["auth-service"]["debugger"] == "attached"
         assert rows["product-service"]["debugger"] == "not attached"
     wait_until(lambda: inspector.attached(debug) is False, 10, "the debugger did not detach")
@@ -149,8 +171,9 @@ def test_log_prefixes_are_coloured_on_a_terminal_only():
     plain = logs.prefixer(["auth-service", "api-gateway"], False)
     coloured = logs.prefixer(["auth-service", "api-gateway"], True)
     assert plain("api-gateway", "hi") == "api-gateway  | hi"
-    assert coloured("api-gateway", "hi").startswith("\x1b[") and "api-gateway  |" in \
-        coloured("api-gateway", "hi")
+    assert coloured("api-gateway", "hi").startswith("\x1b[") and "api-gateway  |" in coloured(
+        "api-gateway", "hi"
+    )
     assert coloured("auth-service", "x")[:8] != coloured("api-gateway", "x")[:8]
 
 
@@ -165,11 +188,17 @@ def test_up_again_starts_no_second_copy(nine):
     from lomash_tasks.context import load_config
     from lomash_tasks.tasks import services
 
-    config = load_config(env=False, overrides={
-        "workspace": {"root": str(nine.root)},
-        "infra": {"postgres": {"port": int(nine.env["INVOKE_INFRA_POSTGRES_PORT"])},
-                  "redis": {"port": int(nine.env["INVOKE_INFRA_REDIS_PORT"])}},
-        "services": {n: {"port": p, "debug_port": d} for n, (p, d) in nine.ports.items()}})
+    config = load_config(
+        env=False,
+        overrides={
+            "workspace": {"root": str(nine.root)},
+            "infra": {
+                "postgres": {"port": int(nine.env["INVOKE_INFRA_POSTGRES_PORT"])},
+                "redis": {"port": int(nine.env["INVOKE_INFRA_REDIS_PORT"])},
+            },
+            "services": {n: {"port": p, "debug_port": d} for n, (p, d) in nine.ports.items()},
+        },
+    )
     services.up(Context(config), service="auth")
     assert state(nine.root)["auth-service"]["pgid"] == before["auth-service"]
 
@@ -177,8 +206,9 @@ def test_up_again_starts_no_second_copy(nine):
 def test_logs_are_one_stream_with_a_prefix_per_service(nine):
     result = nine.inv("services.logs", "--service", "auth", "--service", "order", check=True)
     lines = result.stdout.splitlines()
-    assert any(line.startswith("auth-service          | ") and "listening on" in line
-               for line in lines), result.stdout
+    assert any(
+        line.startswith("auth-service          | ") and "listening on" in line for line in lines
+    ), result.stdout
     assert any(line.startswith("order-payment-service | ") for line in lines)
     assert "\x1b[" not in result.stdout  # not a terminal: plain prefixes
     later = nine.inv("services.logs", "--since", "2099-01-01T00:00:00", check=True)
@@ -188,10 +218,15 @@ def test_logs_are_one_stream_with_a_prefix_per_service(nine):
 
 def test_logs_follow_stops_on_ctrl_c_and_the_services_keep_running(nine):
     env = {**os.environ, **nine.env}
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "services.logs", "--follow",
-                             "--service", "product"], cwd=SUITE_ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "services.logs", "--follow", "--service", "product"],
+        cwd=SUITE_ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     first = proc.stdout.readline()  # following has begun once the old lines are out
     assert first.startswith("product-service |"), first
     time.sleep(0.5)
@@ -216,10 +251,14 @@ def test_editing_a_source_reloads_the_service_behind_the_same_debug_port(nine):
             return inspector.evaluate(debug, "globalThis.RELOAD_MARK") == "edited"
         except (OSError, ValueError):
             return False
+
     wait_until(reloaded, 15, "the edited code did not answer behind the same debug port")
     assert inspector.targets(debug)[0]["id"] != before
-    code, body = wait_until(lambda: (lambda r: r if r[0] == 200 else None)(try_get(port)), 10,
-                            "content-service was not healthy after the reload")
+    code, body = wait_until(
+        lambda: (lambda r: r if r[0] == 200 else None)(try_get(port)),
+        10,
+        "content-service was not healthy after the reload",
+    )
     assert body["pid"] != pid
     assert state(nine.root)["content-service"]["restarts"] == 0  # a reload is not a crash
 
@@ -236,12 +275,15 @@ def test_kill_9_brings_the_service_back_healthy_with_a_growing_backoff(nine):
         def back():
             now = state(nine.root)["customer-service"]
             return now if now["pgid"] != pgid and now["state"] == "healthy" else None
+
         now = wait_until(back, 30, "customer-service did not come back healthy")
         backoffs.append(now["backoff"])
         assert get(port)[0] == 200 and listening(debug)
     assert backoffs[1] > backoffs[0] > 0
-    rows = {r["service"]: r for r in json.loads(
-        nine.inv("services.status", "--json", check=True).stdout)}
+    rows = {
+        r["service"]: r
+        for r in json.loads(nine.inv("services.status", "--json", check=True).stdout)
+    }
     assert rows["customer-service"]["restarts"] >= 2
     log = (nine.root / ".lomash/services/customer-service.log").read_text()
     assert "crashed: its process exited (killed by signal 9)" in log
@@ -258,6 +300,7 @@ def test_kill_9_of_the_serving_child_alone_is_noticed(nine):
     def back():
         code, body = try_get(port)
         return body if code == 200 and body.get("pid") != child else None
+
     wait_until(back, 30, "analytics-service did not come back after its child was killed")
     log = (nine.root / ".lomash/services/analytics-service.log").read_text()
     assert f"crashed: the service's own process (pid {child}) exited" in log
@@ -269,32 +312,54 @@ def test_stripe_replay_records_two_events_once_and_a_tampered_signature_gets_400
 
     env_file = nine.root / "services/order-payment-service/.env"
     text = env_file.read_text()
-    env_file.write_text("\n".join(f"STRIPE_WEBHOOK_SECRET={SECRET}"
-                                  if line.startswith("STRIPE_WEBHOOK_SECRET=") else line
-                                  for line in text.splitlines()) + "\n")
+    env_file.write_text(
+        "\n".join(
+            f"STRIPE_WEBHOOK_SECRET={SECRET}" if line.startswith("STRIPE_WEBHOOK_SECRET=") else line
+            for line in text.splitlines()
+        )
+        + "\n"
+    )
     port = nine.ports["order-payment-service"][0]
     for _ in range(2):  # a replay of the same events is recorded once
-        result = nine.inv("stripe.replay", "checkout.session.completed,invoice.paid",
-                          "--to", f"http://localhost:{port}/v1/webhooks/stripe", check=True)
+        result = nine.inv(
+            "stripe.replay",
+            "checkout.session.completed,invoice.paid",
+            "--to",
+            f"http://localhost:{port}/v1/webhooks/stripe",
+            check=True,
+        )
         assert result.stdout.count(": 200") == 2, result.stdout
-    url = (f"postgresql://lomash_order:changeme_local@127.0.0.1:"
-           f"{nine.env['INVOKE_INFRA_POSTGRES_PORT']}/lomash_orders")
+    url = (
+        f"postgresql://lomash_order:changeme_local@127.0.0.1:"
+        f"{nine.env['INVOKE_INFRA_POSTGRES_PORT']}/lomash_orders"
+    )
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT event_id, type FROM webhook_events ORDER BY type").fetchall()
-    assert rows == [("evt_1QLomashWoodCS0001", "checkout.session.completed"),
-                    ("evt_1QLomashWoodIN0001", "invoice.paid")]
+    assert rows == [
+        ("evt_1QLomashWoodCS0001", "checkout.session.completed"),
+        ("evt_1QLomashWoodIN0001", "invoice.paid"),
+    ]
     body = json.dumps({"id": "evt_tampered", "object": "event", "type": "invoice.paid"}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/webhooks/stripe", data=body,
-                                 method="POST", headers={
-                                     "Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}",
-                                     "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/webhooks/stripe",
+        data=body,
+        method="POST",
+        headers={
+            "Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}",
+            "Content-Type": "application/json",
+        },
+    )
     with pytest.raises(urllib.error.HTTPError) as bad:
         urllib.request.urlopen(req, timeout=5)
     assert bad.value.code == 400
     assert json.loads(bad.value.read())["error"] == "invalid_signature"
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM webhook_events WHERE event_id = "
-                            "'evt_tampered'").fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM webhook_events WHERE event_id = 'evt_tampered'"
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_restart_and_down_of_one_service_leave_the_others_alone(nine):
@@ -313,8 +378,11 @@ def test_restart_and_down_of_one_service_leave_the_others_alone(nine):
     gateway = try_get(nine.ports["api-gateway"][0])
     assert gateway[0] == 503 and gateway[1]["failed"] == ["notification-service"]
     nine.inv("services.up", "--service", "notification", check=True, timeout=120)
-    wait_until(lambda: try_get(nine.ports["api-gateway"][0])[0] == 200, 15,
-               "the gateway did not see notification-service again")
+    wait_until(
+        lambda: try_get(nine.ports["api-gateway"][0])[0] == 200,
+        15,
+        "the gateway did not see notification-service again",
+    )
 
 
 # -- down ------------------------------------------------------------------------------------------
@@ -371,8 +439,13 @@ def test_a_port_held_by_another_program_is_named_and_nothing_starts(solo):
         result = solo.inv("services.up", "--service", "product", "--service", "auth")
     finally:
         holder.close()
-    assert_user_error(result, f"Port {port}", f"pid {os.getpid()}",
-                      "INVOKE_SERVICES_AUTH_SERVICE_PORT", "no service was started")
+    assert_user_error(
+        result,
+        f"Port {port}",
+        f"pid {os.getpid()}",
+        "INVOKE_SERVICES_AUTH_SERVICE_PORT",
+        "no service was started",
+    )
     assert processes_under(solo.root) == []
     assert not listening(solo.ports["product-service"][0])
 
@@ -381,11 +454,17 @@ def test_a_service_that_exits_at_start_shows_its_log_and_the_others_keep_running
     source = solo.root / "services/product-service/src/index.js"
     source.write_text("throw new Error('boom: product cannot start');\n")
     result = solo.inv("services.up", "--service", "product", "--service", "auth", timeout=120)
-    assert_user_error(result, "product-service exited during start",
-                      "boom: product cannot start", "1 of 2 services did not become healthy")
+    assert_user_error(
+        result,
+        "product-service exited during start",
+        "boom: product cannot start",
+        "1 of 2 services did not become healthy",
+    )
     assert get(solo.ports["auth-service"][0])[0] == 200
-    rows = {r["service"]: r for r in json.loads(
-        solo.inv("services.status", "--json", check=True).stdout)}
+    rows = {
+        r["service"]: r
+        for r in json.loads(solo.inv("services.status", "--json", check=True).stdout)
+    }
     assert rows["auth-service"]["state"] == "healthy"
     assert rows["product-service"]["state"] in ("crashed", "restarting")
 
@@ -403,8 +482,11 @@ def test_no_node_modules_says_to_install_the_deps(nine, tmp_root):
 
 
 def test_an_unknown_service_lists_the_valid_ones(solo):
-    assert_user_error(solo.inv("services.up", "--service", "auht"), "Unknown service 'auht'",
-                      "Did you mean 'auth'?")
+    assert_user_error(
+        solo.inv("services.up", "--service", "auht"),
+        "Unknown service 'auht'",
+        "Did you mean 'auth'?",
+    )
     assert_user_error(solo.inv("services.logs", "--service", "nope"), "Unknown service")
     assert not (solo.root / ".lomash/services/desired.json").exists()
 
@@ -415,8 +497,7 @@ def test_no_env_file_says_to_run_env_copy(solo):
 
 
 def test_infrastructure_that_does_not_answer_is_named_first(solo):
-    env = {"INVOKE_INFRA_REDIS_PORT": str(free_port()),
-           "INVOKE_SERVICE_OPTIONS_INFRA_TIMEOUT": "1"}
+    env = {"INVOKE_INFRA_REDIS_PORT": str(free_port()), "INVOKE_SERVICE_OPTIONS_INFRA_TIMEOUT": "1"}
     result = solo.inv("services.up", "--service", "auth", env=env)
     assert_user_error(result, "need redis first", "inv stack.up")
     assert processes_under(solo.root) == []
@@ -425,32 +506,69 @@ def test_infrastructure_that_does_not_answer_is_named_first(solo):
 def test_health_that_never_turns_200_hits_the_deadline_and_says_what_it_last_said(solo):
     env_file = solo.root / "services/notification-service/.env"
     closed = free_port()
-    env_file.write_text("\n".join(f"REDIS_URL=redis://:changeme_local@127.0.0.1:{closed}/6"
-                                  if line.startswith("REDIS_URL=") else line
-                                  for line in env_file.read_text().splitlines()) + "\n")
+    env_file.write_text(
+        "\n".join(
+            f"REDIS_URL=redis://:changeme_local@127.0.0.1:{closed}/6"
+            if line.startswith("REDIS_URL=")
+            else line
+            for line in env_file.read_text().splitlines()
+        )
+        + "\n"
+    )
     result = solo.inv("services.up", "--service", "notification", "--timeout", "4")
-    assert_user_error(result, "did not answer GET /health with 200 within 4s",
-                      "/health last said: 503", '"failed":["redis"]')
-    rows = {r["service"]: r for r in json.loads(
-        solo.inv("services.status", "--json", check=True).stdout)}
+    assert_user_error(
+        result,
+        "did not answer GET /health with 200 within 4s",
+        "/health last said: 503",
+        '"failed":["redis"]',
+    )
+    rows = {
+        r["service"]: r
+        for r in json.loads(solo.inv("services.status", "--json", check=True).stdout)
+    }
     assert rows["notification-service"]["state"] == "unhealthy"
     assert "503" in rows["notification-service"]["detail"]
 
 
 def test_ctrl_c_during_up_leaves_a_consistent_state_and_a_rerun_resumes(solo):
     env = {**os.environ, **solo.env}
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "services.up", "--service", "auth",
-                             "--service", "content", "--service", "product"],
-                            cwd=SUITE_ROOT, env=env, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "invoke",
+            "services.up",
+            "--service",
+            "auth",
+            "--service",
+            "content",
+            "--service",
+            "product",
+        ],
+        cwd=SUITE_ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     desired = solo.root / ".lomash/services/desired.json"
     wait_until(desired.exists, 30, "services.up never wrote its launches")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert "Traceback" not in err, err
     # what was started keeps running under its supervisor; a second up adds no copy
-    result = solo.inv("services.up", "--service", "auth", "--service", "content",
-                      "--service", "product", check=True, timeout=120)
+    result = solo.inv(
+        "services.up",
+        "--service",
+        "auth",
+        "--service",
+        "content",
+        "--service",
+        "product",
+        check=True,
+        timeout=120,
+    )
     assert "3 services healthy" in result.stdout
     recs = state(solo.root)
     for name in ("auth-service", "content-service", "product-service"):
@@ -465,8 +583,10 @@ def test_a_killed_supervisor_leaves_no_orphan_after_the_next_up(solo):
     old = state(solo.root)["auth-service"]["pgid"]
     os.kill(int((folder / "supervisor.pid").read_text()), signal.SIGKILL)
     time.sleep(0.3)
-    rows = {r["service"]: r for r in json.loads(
-        solo.inv("services.status", "--json", check=True).stdout)}
+    rows = {
+        r["service"]: r
+        for r in json.loads(solo.inv("services.status", "--json", check=True).stdout)
+    }
     assert "supervisor is not running" in rows["auth-service"]["detail"]
     solo.inv("services.up", "--service", "auth", check=True, timeout=120)
     assert not group_members(old)  # the orphaned group was ended, not doubled
@@ -506,15 +626,23 @@ def test_a_crash_tail_keeps_the_error_above_its_long_stack_trace(tmp_path):
     from lomash_tasks.services.logs import condensed_tail
 
     stamp = "2026-12-06T04:51:36.608"
-    frames = [f"{stamp}     at frame{i} (/x/node_modules/ts-node/dist/util.js:{i}:1)"
-              for i in range(12)]
+    frames = [
+        f"{stamp}     at frame{i} (/x/node_modules/ts-node/dist/util.js:{i}:1)" for i in range(12)
+    ]
     log = tmp_path / "auth-service.log"
-    log.write_text("\n".join([f"{stamp} --- starting: npm run start:dev",
-                              f"{stamp} Error: Cannot find module 'tsconfig-paths/register'",
-                              *frames, f"{stamp}   code: 'MODULE_NOT_FOUND',", *[
-                                  f"{stamp}   line {i}" for i in range(10)],
-                              f"{stamp} Node.js v20.20.2",
-                              f"{stamp} [nodemon] app crashed - waiting for file changes"]))
+    log.write_text(
+        "\n".join(
+            [
+                f"{stamp} --- starting: npm run start:dev",
+                f"{stamp} Error: Cannot find module 'tsconfig-paths/register'",
+                *frames,
+                f"{stamp}   code: 'MODULE_NOT_FOUND',",
+                *[f"{stamp}   line {i}" for i in range(10)],
+                f"{stamp} Node.js v20.20.2",
+                f"{stamp} [nodemon] app crashed - waiting for file changes",
+            ]
+        )
+    )
     tail = condensed_tail(log, 15).splitlines()
     assert len(tail) == 15
     assert tail[0].endswith("Error: Cannot find module 'tsconfig-paths/register'")

@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import Inv, assert_user_error, checksums, make_workspace, stack_env
 
 pytestmark = pytest.mark.xdist_group("setup")  # one worker runs these: they start their own stack
@@ -39,10 +38,17 @@ def test_setup_twice_then_check_with_independent_clients(fresh):
     root, inv = fresh
     first = inv("setup", "--runner", "native", "--json", check=True, timeout=600)
     steps = summary(first)
-    assert steps == {"env": "done", "stack": "done", "wait": "done", "db.init": "already done",
-                     "deps": "skipped", "db.migrate": "done", "db.seed": "done", "aws": "done",
-                     "services": "skipped"} \
-        or (steps["db.init"] == "done" and steps["db.migrate"] == "done")
+    assert steps == {
+        "env": "done",
+        "stack": "done",
+        "wait": "done",
+        "db.init": "already done",
+        "deps": "skipped",
+        "db.migrate": "done",
+        "db.seed": "done",
+        "aws": "done",
+        "services": "skipped",
+    } or (steps["db.init"] == "done" and steps["db.migrate"] == "done")
     assert "changeme_local" not in first.stdout + first.stderr
 
     def files(root):  # the workspace's own files; servers' state under .lomash/ moves on
@@ -59,17 +65,24 @@ def test_setup_twice_then_check_with_independent_clients(fresh):
     import redis
 
     # PostgreSQL: every service's migration recorded, seeds present, roles fenced in.
-    pg = dict(host="127.0.0.1", port=int(env["INVOKE_INFRA_POSTGRES_PORT"]),
-              password="changeme_local")
-    for db, role in [("lomash_auth", "lomash_auth"), ("lomash_orders", "lomash_order"),
-                     ("lomash_analytics", "lomash_analytics")]:
+    pg = dict(
+        host="127.0.0.1", port=int(env["INVOKE_INFRA_POSTGRES_PORT"]), password="changeme_local"
+    )
+    for db, role in [
+        ("lomash_auth", "lomash_auth"),
+        ("lomash_orders", "lomash_order"),
+        ("lomash_analytics", "lomash_analytics"),
+    ]:
         with psycopg.connect(dbname=db, user=role, **pg) as conn:
-            rows = conn.execute("SELECT migration_name, finished_at IS NOT NULL "
-                                "FROM _prisma_migrations").fetchall()
+            rows = conn.execute(
+                "SELECT migration_name, finished_at IS NOT NULL FROM _prisma_migrations"
+            ).fetchall()
             later = [("20261201000000_webhook_events", True)] if db == "lomash_orders" else []
             assert sorted(rows) == [("20260101000000_init", True), *later]
-            tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname='public' "
-                                  "AND tablename <> '_prisma_migrations'").fetchone()[0]
+            tables = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname='public' "
+                "AND tablename <> '_prisma_migrations'"
+            ).fetchone()[0]
             assert tables > 0
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(dbname="lomash_products", user="lomash_auth", **pg).close()
@@ -81,9 +94,13 @@ def test_setup_twice_then_check_with_independent_clients(fresh):
         redis.Redis(port=int(env["INVOKE_INFRA_REDIS_PORT"]), password="wrong").ping()
 
     # The AWS endpoint: both buckets exist.
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{env['INVOKE_INFRA_AWS_PORT']}",
-                      region_name="eu-west-2", aws_access_key_id="test",
-                      aws_secret_access_key="test")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{env['INVOKE_INFRA_AWS_PORT']}",
+        region_name="eu-west-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert {"lomash-dev-media", "lomash-dev-assets"} <= names
 
@@ -97,13 +114,20 @@ def test_github_actions_mode_groups_annotates_and_summarises(fresh, tmp_path):
     summary_file = tmp_path / "summary.md"
     folder = root / "services/content-service/prisma/migrations/20270101000000_broken"
     folder.mkdir()
-    (folder / "migration.sql").write_text("CREATE TABLE broken (id int);\nSELECT no_such_column FROM broken;\n")
+    (folder / "migration.sql").write_text(
+        "CREATE TABLE broken (id int);\nSELECT no_such_column FROM broken;\n"
+    )
     try:
-        result = inv("setup", "--runner", "native",
-                     env={"GITHUB_ACTIONS": "true", "CI": "true",
-                          "GITHUB_STEP_SUMMARY": str(summary_file)}, timeout=300)
+        result = inv(
+            "setup",
+            "--runner",
+            "native",
+            env={"GITHUB_ACTIONS": "true", "CI": "true", "GITHUB_STEP_SUMMARY": str(summary_file)},
+            timeout=300,
+        )
     finally:
         import shutil
+
         shutil.rmtree(folder)
     out = result.stdout + result.stderr
     assert_user_error(result, "stopped at step 'db.migrate'")
@@ -124,8 +148,12 @@ def test_github_actions_mode_groups_annotates_and_summarises(fresh, tmp_path):
 
 def test_unknown_step_lists_the_steps(fresh):
     _, inv = fresh
-    assert_user_error(inv("setup", "--only", "db.migrat"), "Unknown step 'db.migrat'",
-                      "Did you mean 'db.migrate'?", "env, stack, wait, db.init, deps")
+    assert_user_error(
+        inv("setup", "--only", "db.migrat"),
+        "Unknown step 'db.migrat'",
+        "Did you mean 'db.migrate'?",
+        "env, stack, wait, db.init, deps",
+    )
     assert_user_error(inv("setup", "--skip", "seed"), "Unknown step 'seed'")
 
 
@@ -143,14 +171,14 @@ def test_dry_run_changes_nothing(tmp_root):
 def test_a_second_setup_waits_then_refuses(fresh):
     """Two `inv setup` on one workspace never interleave: the second waits for the lock."""
     root, inv = fresh
+    import io
+
     from lomash_tasks.console import Console
     from lomash_tasks.setup.pipeline import exclusive
 
-    import io
     with exclusive(root / ".lomash" / "setup.lock", Console(out=io.StringIO()), 1, "test"):
         result = inv("setup", env={"INVOKE_SETUP_LOCK_TIMEOUT": "1"})
-    assert_user_error(result, "Another inv setup is still running on this workspace",
-                      "setup.lock")
+    assert_user_error(result, "Another inv setup is still running on this workspace", "setup.lock")
 
 
 def test_setup_after_teardown_with_volumes_seeds_again(fresh):
@@ -161,11 +189,20 @@ def test_setup_after_teardown_with_volumes_seeds_again(fresh):
     result = inv("setup", "--runner", "native", "--json", check=True, timeout=300)
     assert summary(result)["db.seed"] == "done"
     import psycopg
-    with psycopg.connect(host="127.0.0.1", port=int(inv.env["INVOKE_INFRA_POSTGRES_PORT"]),
-                         dbname="lomash_products", user="lomash_product",
-                         password="changeme_local") as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' "
-            "AND tablename <> '_prisma_migrations'")]
+
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=int(inv.env["INVOKE_INFRA_POSTGRES_PORT"]),
+        dbname="lomash_products",
+        user="lomash_product",
+        password="changeme_local",
+    ) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                "AND tablename <> '_prisma_migrations'"
+            )
+        ]
         rows = sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
     assert rows > 0

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import SUITE_ROOT, Inv, assert_user_error, make_workspace, stack_env
 
 pytestmark = pytest.mark.xdist_group("setup-warm")  # one stack, changed test after test
@@ -50,8 +49,14 @@ def settled(inv) -> dict[str, tuple[str, str]]:
 def pg(inv, db="lomash_products", user="lomash_product"):
     import psycopg
 
-    return psycopg.connect(host="127.0.0.1", port=int(inv.env["INVOKE_INFRA_POSTGRES_PORT"]),
-                           dbname=db, user=user, password="changeme_local", autocommit=True)
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=int(inv.env["INVOKE_INFRA_POSTGRES_PORT"]),
+        dbname=db,
+        user=user,
+        password="changeme_local",
+        autocommit=True,
+    )
 
 
 def test_a_warm_run_reuses_each_check_and_loads_no_heavy_client(ready):
@@ -62,16 +67,25 @@ def test_a_warm_run_reuses_each_check_and_loads_no_heavy_client(ready):
         assert REUSED in steps[name][1], (name, steps[name])
     assert (root / ".lomash/setup-verified.json").is_file()
     # the same run, with Python reporting every module it loads: no psycopg, redis-py, boto3
-    traced = subprocess.run([sys.executable, "-X", "importtime", "-m", "invoke", "setup",
-                             "--runner", "native"], cwd=SUITE_ROOT, capture_output=True,
-                            text=True, env={**os.environ, **inv.env},
-                            stdin=subprocess.DEVNULL, timeout=300)
+    traced = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "invoke", "setup", "--runner", "native"],
+        cwd=SUITE_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **inv.env},
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     assert traced.returncode == 0, traced.stdout + traced.stderr
-    loaded = {line.rsplit("|", 1)[-1].strip() for line in traced.stderr.splitlines()
-              if line.startswith("import time:")}
+    loaded = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in traced.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "invoke" in loaded and "lomash_tasks.setup.steps" in loaded
-    assert not loaded & {"psycopg", "redis", "boto3", "botocore", "docker"}, \
-        sorted(loaded & {"psycopg", "redis", "boto3", "botocore", "docker"})
+    assert not loaded & {"psycopg", "redis", "boto3", "botocore", "docker"}, sorted(
+        loaded & {"psycopg", "redis", "boto3", "botocore", "docker"}
+    )
 
 
 def test_a_changed_env_file_is_noticed(ready):
@@ -103,8 +117,10 @@ def test_a_new_migration_is_applied(ready):
     assert steps["db.migrate"] == ("done", "1 migrations applied to 1 databases"), steps
     with pg(inv) as conn:
         assert conn.execute("SELECT to_regclass('public.warm_check') IS NOT NULL").fetchone()[0]
-        assert conn.execute("SELECT finished_at IS NOT NULL FROM _prisma_migrations WHERE "
-                            "migration_name = '20270301000000_warm_check'").fetchone()[0]
+        assert conn.execute(
+            "SELECT finished_at IS NOT NULL FROM _prisma_migrations WHERE "
+            "migration_name = '20270301000000_warm_check'"
+        ).fetchone()[0]
     assert REUSED in settled(inv)["db.migrate"][1]
 
 
@@ -115,13 +131,17 @@ def test_an_edited_migrations_table_is_read_again(ready):
     _, inv = ready
     settled(inv)
     with pg(inv) as conn:
-        conn.execute("UPDATE _prisma_migrations SET finished_at = NULL, logs = 'failed by hand' "
-                     "WHERE migration_name = '20260101000000_init'")
+        conn.execute(
+            "UPDATE _prisma_migrations SET finished_at = NULL, logs = 'failed by hand' "
+            "WHERE migration_name = '20260101000000_init'"
+        )
     broken = inv("setup", "--runner", "native", timeout=300)
     assert_user_error(broken, "stopped at step 'db.migrate'", "product-service")
     with pg(inv) as conn:
-        conn.execute("UPDATE _prisma_migrations SET finished_at = started_at, logs = NULL "
-                     "WHERE migration_name = '20260101000000_init'")
+        conn.execute(
+            "UPDATE _prisma_migrations SET finished_at = started_at, logs = NULL "
+            "WHERE migration_name = '20260101000000_init'"
+        )
     steps = run(inv)
     assert steps["db.migrate"][0] == "already done" and REUSED not in steps["db.migrate"][1]
 
@@ -150,9 +170,13 @@ def test_a_deleted_bucket_is_created_again(ready):
     import boto3
 
     settled(inv)
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{inv.env['INVOKE_INFRA_AWS_PORT']}",
-                      region_name="eu-west-2", aws_access_key_id="test",
-                      aws_secret_access_key="test")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{inv.env['INVOKE_INFRA_AWS_PORT']}",
+        region_name="eu-west-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     s3.delete_bucket(Bucket="lomash-dev-media")
     steps = run(inv)
     assert steps["aws"][0] == "done", steps["aws"]

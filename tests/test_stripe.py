@@ -21,16 +21,20 @@ from pathlib import Path
 
 import pytest
 import stripe
+from conftest import SUITE_ROOT, assert_user_error, free_port
 
 from lomash_tasks import webhooks
 from lomash_tasks.errors import UserError
 
-from conftest import SUITE_ROOT, assert_user_error, free_port
-
 STANDIN = SUITE_ROOT / "tests" / "standins" / "stripe"
 SECRET = "whsec_replayTestSecret0123456789abcdef"
-SHIPPED = ["checkout.session.completed", "payment_intent.succeeded",
-           "payment_intent.payment_failed", "charge.refunded", "invoice.paid"]
+SHIPPED = [
+    "checkout.session.completed",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+    "invoice.paid",
+]
 
 
 # -- a real webhook receiver ----------------------------------------------------------------------
@@ -50,7 +54,8 @@ class Receiver:
                     body = body.replace(b'"livemode": false', b'"livemode": true')
                 try:
                     event = stripe.Webhook.construct_event(
-                        body, self.headers.get("Stripe-Signature", ""), receiver.secret)
+                        body, self.headers.get("Stripe-Signature", ""), receiver.secret
+                    )
                 except stripe.SignatureVerificationError as err:
                     receiver.rejected.append(str(err))
                     self.send_response(400)
@@ -69,7 +74,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/webhooks/stripe"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self.thread.start()
         return self
 
@@ -102,8 +107,12 @@ def test_shipped_fixtures_are_stripe_event_objects():
         assert event["object"] == "event" and event["type"] == name
         assert event["id"].startswith("evt_") and event["livemode"] is False
         assert isinstance(event["created"], int) and event["api_version"]
-        assert event["data"]["object"]["object"] in ("checkout.session", "payment_intent",
-                                                     "charge", "invoice")
+        assert event["data"]["object"]["object"] in (
+            "checkout.session",
+            "payment_intent",
+            "charge",
+            "invoice",
+        )
 
 
 def test_signature_verifies_with_stripe_python_and_a_tampered_body_fails():
@@ -150,9 +159,13 @@ def test_replay_of_a_json_file_by_path(workspace, inv, tmp_path):
 def test_replay_without_a_secret_says_how_to_get_one(workspace, inv):
     with_env(workspace, secret=None)
     result = inv("stripe.replay", "invoice.paid", "--to", "http://127.0.0.1:9/x")
-    assert_user_error(result, "STRIPE_WEBHOOK_SECRET is not set",
-                      "services/order-payment-service/.env", "inv stripe.listen",
-                      "inv stripe.secret")
+    assert_user_error(
+        result,
+        "STRIPE_WEBHOOK_SECRET is not set",
+        "services/order-payment-service/.env",
+        "inv stripe.listen",
+        "inv stripe.secret",
+    )
 
 
 def test_replay_without_an_env_file_says_to_run_env_copy(inv):
@@ -163,7 +176,9 @@ def test_replay_without_an_env_file_says_to_run_env_copy(inv):
 def test_replay_to_an_endpoint_that_is_down(workspace, inv):
     with_env(workspace)
     port = free_port()
-    result = inv("stripe.replay", "invoice.paid", "--to", f"http://127.0.0.1:{port}/v1/webhooks/stripe")
+    result = inv(
+        "stripe.replay", "invoice.paid", "--to", f"http://127.0.0.1:{port}/v1/webhooks/stripe"
+    )
     assert_user_error(result, "did not answer", "Start the order service", "3003")
 
 
@@ -177,11 +192,14 @@ def test_replay_default_target_is_the_order_service_port(workspace, inv):
     assert_user_error(result, "http://localhost:3003/v1/webhooks/stripe did not answer")
 
 
-@pytest.mark.parametrize("content, fragment", [
-    ("{not json", "is not JSON (line 1, column 2)"),
-    ('{"object": "customer", "id": "cus_1"}', "is not a Stripe event"),
-    ('[1, 2]', "is not a Stripe event"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("{not json", "is not JSON (line 1, column 2)"),
+        ('{"object": "customer", "id": "cus_1"}', "is not a Stripe event"),
+        ("[1, 2]", "is not a Stripe event"),
+    ],
+)
 def test_replay_of_a_bad_fixture_sends_nothing(workspace, inv, tmp_path, content, fragment):
     with_env(workspace)
     path = tmp_path / "bad.json"
@@ -195,14 +213,21 @@ def test_replay_of_a_bad_fixture_sends_nothing(workspace, inv, tmp_path, content
 def test_replay_of_an_unknown_fixture_lists_the_shipped_ones(workspace, inv):
     with_env(workspace)
     result = inv("stripe.replay", "invoice.payed", "--to", "http://127.0.0.1:9/")
-    assert_user_error(result, "Unknown fixture 'invoice.payed'", "Did you mean 'invoice.paid'",
-                      "checkout.session.completed")
+    assert_user_error(
+        result,
+        "Unknown fixture 'invoice.payed'",
+        "Did you mean 'invoice.paid'",
+        "checkout.session.completed",
+    )
 
 
 # -- the CLI, with the stand-in ---------------------------------------------------------------------
 def standin_env(workspace: Path, log: Path, **extra: str) -> dict[str, str]:
-    env = {"INVOKE_STRIPE_CLI": str(STANDIN), "STANDIN_STRIPE_LOG": str(log),
-           "INVOKE_STRIPE_READY_TIMEOUT": "10"}
+    env = {
+        "INVOKE_STRIPE_CLI": str(STANDIN),
+        "STANDIN_STRIPE_LOG": str(log),
+        "INVOKE_STRIPE_READY_TIMEOUT": "10",
+    }
     env.update(extra)
     return env
 
@@ -210,9 +235,15 @@ def standin_env(workspace: Path, log: Path, **extra: str) -> dict[str, str]:
 def start_listen(workspace: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
     full = {k: v for k, v in os.environ.items() if k not in ("CI", "GITHUB_ACTIONS")}
     full.update(env, INVOKE_WORKSPACE_ROOT=str(workspace))
-    return subprocess.Popen([sys.executable, "-m", "invoke", "stripe.listen", *args],
-                            cwd=SUITE_ROOT, env=full, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", "stripe.listen", *args],
+        cwd=SUITE_ROOT,
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
 
 
 def wait_for_log(log: Path, event: str, timeout: float = 10.0) -> list[dict]:
@@ -235,13 +266,20 @@ def alive(pid: int) -> bool:
 
 
 def test_listen_with_standin_cli_captures_secret_streams_events_and_stops_on_sigint(
-        workspace, tmp_path):
+    workspace, tmp_path
+):
     env_path = with_env(workspace, secret=None)
     before = env_path.read_bytes()
     log = tmp_path / "cli.log"
     secret = "whsec_standinCapture0123456789"
-    proc = start_listen(workspace, standin_env(workspace, log, STANDIN_STRIPE_SECRET=secret),
-                        "--events", "charge.succeeded", "--events", "invoice.paid")
+    proc = start_listen(
+        workspace,
+        standin_env(workspace, log, STANDIN_STRIPE_SECRET=secret),
+        "--events",
+        "charge.succeeded",
+        "--events",
+        "invoice.paid",
+    )
     try:
         wait_for_log(log, "listening")
         deadline = time.monotonic() + 10
@@ -271,8 +309,13 @@ def test_listen_with_standin_cli_captures_secret_streams_events_and_stops_on_sig
     # the CLI: forwarded to the order service, the API key in its environment, not its argv
     entries = wait_for_log(log, "stopped")
     started = next(e for e in entries if e["event"] == "listening")
-    assert started["argv"] == ["listen", "--forward-to", "localhost:3003/v1/webhooks/stripe",
-                               "--events", "charge.succeeded,invoice.paid"]
+    assert started["argv"] == [
+        "listen",
+        "--forward-to",
+        "localhost:3003/v1/webhooks/stripe",
+        "--events",
+        "charge.succeeded,invoice.paid",
+    ]
     assert started["api_key"] == "sk_test_placeholder"
     assert not any("sk_test" in a for a in started["argv"])
     assert not alive(started["pid"])
@@ -295,13 +338,13 @@ def test_listen_with_standin_cli_stops_it_on_sigterm_too(workspace, tmp_path):
     assert not alive(started["pid"])
 
 
-def test_listen_with_standin_cli_that_never_gets_ready_hits_the_deadline(workspace, inv,
-                                                                        tmp_path):
+def test_listen_with_standin_cli_that_never_gets_ready_hits_the_deadline(workspace, inv, tmp_path):
     path = with_env(workspace, secret=None)
     before = path.read_bytes()
     log = tmp_path / "cli.log"
-    env = standin_env(workspace, log, STANDIN_STRIPE_MODE="never-ready",
-                      INVOKE_STRIPE_READY_TIMEOUT="1.5")
+    env = standin_env(
+        workspace, log, STANDIN_STRIPE_MODE="never-ready", INVOKE_STRIPE_READY_TIMEOUT="1.5"
+    )
     result = inv("stripe.listen", env=env, timeout=30)
     assert_user_error(result, "no signing secret within 1.5 s", "> Getting ready...")
     assert path.read_bytes() == before
@@ -331,20 +374,27 @@ def test_missing_cli_says_how_to_install_it(workspace, inv):
 def test_secret_with_standin_cli_print_secret(workspace, inv, tmp_path):
     path = with_env(workspace, secret="whsec_old000")
     secret = "whsec_printedSecret42424242"
-    result = inv("stripe.secret", env=standin_env(workspace, tmp_path / "cli.log",
-                                                  STANDIN_STRIPE_SECRET=secret), check=True)
+    result = inv(
+        "stripe.secret",
+        env=standin_env(workspace, tmp_path / "cli.log", STANDIN_STRIPE_SECRET=secret),
+        check=True,
+    )
     assert f"STRIPE_WEBHOOK_SECRET={secret}\n" in path.read_text()
     assert secret not in result.stdout + result.stderr
-    again = inv("stripe.secret", env=standin_env(workspace, tmp_path / "cli.log",
-                                                 STANDIN_STRIPE_SECRET=secret), check=True)
+    again = inv(
+        "stripe.secret",
+        env=standin_env(workspace, tmp_path / "cli.log", STANDIN_STRIPE_SECRET=secret),
+        check=True,
+    )
     assert "already in" in again.stdout
 
 
 def test_trigger_with_standin_cli(workspace, inv, tmp_path):
     with_env(workspace)
     log = tmp_path / "cli.log"
-    result = inv("stripe.trigger", "payment_intent.succeeded",
-                 env=standin_env(workspace, log), check=True)
+    result = inv(
+        "stripe.trigger", "payment_intent.succeeded", env=standin_env(workspace, log), check=True
+    )
     assert "Trigger succeeded" in result.stdout
     entry = json.loads(log.read_text().splitlines()[0])
     assert entry["argv"] == ["trigger", "payment_intent.succeeded"]
@@ -372,8 +422,9 @@ def test_unknown_fixture_is_a_user_error():
 def test_listen_with_standin_cli_forwards_where_told(workspace, tmp_path):
     with_env(workspace, secret=None)
     log = tmp_path / "cli.log"
-    proc = start_listen(workspace, standin_env(workspace, log), "--forward-to",
-                        "localhost:9999/hooks/stripe")
+    proc = start_listen(
+        workspace, standin_env(workspace, log), "--forward-to", "localhost:9999/hooks/stripe"
+    )
     try:
         wait_for_log(log, "listening")
         time.sleep(0.5)

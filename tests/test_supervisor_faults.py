@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from conftest import (SUITE_ROOT, Inv, assert_user_error, make_workspace, service_ports)
+from conftest import SUITE_ROOT, Inv, assert_user_error, make_workspace, service_ports
 
 pytestmark = pytest.mark.xdist_group("supervisor")
 
@@ -63,7 +62,7 @@ class One:
     root: Path
     inv: Inv
     port: int
-    folder: Path   # .lomash/services
+    folder: Path  # .lomash/services
 
     def say(self, n: int, text: str = "line", size: int = 0) -> None:
         url = f"http://127.0.0.1:{self.port}/say?n={n}&text={text}&size={size}"
@@ -83,7 +82,9 @@ class One:
         return int((self.folder / "supervisor.pid").read_text())
 
     def record(self) -> dict:
-        return json.loads((self.folder / "state.json").read_text())["services"].get("auth-service", {})
+        return json.loads((self.folder / "state.json").read_text())["services"].get(
+            "auth-service", {}
+        )
 
     def status(self) -> dict:
         rows = json.loads(self.inv("services.status", "--json", check=True).stdout)
@@ -111,8 +112,11 @@ def one(stack, tmp_root):
     parent.chmod(0o755)
     root = make_workspace(parent / "ws", node_modules=True)
     (root / "services/auth-service/src/index.js").write_text(CHATTY)
-    env = {**stack.env, "INVOKE_WORKSPACE_ROOT": str(root),
-           "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded"}
+    env = {
+        **stack.env,
+        "INVOKE_WORKSPACE_ROOT": str(root),
+        "INVOKE_SERVICE_OPTIONS_BACKEND": "embedded",
+    }
     ports = service_ports(env)
     inv = Inv(env)
     inv("env.copy", check=True)
@@ -127,8 +131,11 @@ def one(stack, tmp_root):
 
 def mount_tmpfs(folder: Path, size: str = "2m") -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
-                           str(folder)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
 
@@ -161,7 +168,7 @@ def test_a_full_disk_drops_log_lines_with_a_marker_and_the_supervisor_goes_on(on
     supervisor = one.supervisor()
     one.say(3, "before")
     filler = fill(one.folder)
-    one.say(2000, "lost", size=100)          # ENOSPC on every log write
+    one.say(2000, "lost", size=100)  # ENOSPC on every log write
     time.sleep(1)
     from lomash_tasks import processes
 
@@ -169,18 +176,27 @@ def test_a_full_disk_drops_log_lines_with_a_marker_and_the_supervisor_goes_on(on
     # still supervised on a full disk: its own process killed, it is started again
     app = one.record()["app"]["pid"]
     os.kill(app, signal.SIGKILL)
-    wait_until(lambda: one.health() == 200 and
-               json.loads(urllib.request.urlopen(
-                   f"http://127.0.0.1:{one.port}/health", timeout=5).read())["pid"] != app,
-               60, "the service was not started again on a full disk")
+    wait_until(
+        lambda: (
+            one.health() == 200
+            and json.loads(
+                urllib.request.urlopen(f"http://127.0.0.1:{one.port}/health", timeout=5).read()
+            )["pid"]
+            != app
+        ),
+        60,
+        "the service was not started again on a full disk",
+    )
     fill(one.folder)  # what the restart freed (its events file emptied) is taken again
+
     # status does not trust a record the supervisor could not write: it asks /health
     def said_full() -> dict | None:
         row = one.status()
         return row if "is full" in row["detail"] else None
 
-    row = wait_until(said_full, 60, "status kept trusting a record the supervisor could not "
-                                    "rewrite")
+    row = wait_until(
+        said_full, 60, "status kept trusting a record the supervisor could not rewrite"
+    )
     assert row["state"] == "healthy", row
     # a new launch cannot be recorded: said as such, no service blamed
     result = one.inv("services.up", "--service", "product", timeout=120)
@@ -189,8 +205,9 @@ def test_a_full_disk_drops_log_lines_with_a_marker_and_the_supervisor_goes_on(on
     filler.unlink()
     one.say(3, "after")
     log = one.folder / "auth-service.log"
-    wait_until(lambda: "after 2" in log.read_text(), 30,
-               "no line was written once there was room again")
+    wait_until(
+        lambda: "after 2" in log.read_text(), 30, "no line was written once there was room again"
+    )
     text = log.read_text()
     assert "before 2" in text and "lost 1999" not in text
     marker = [line for line in text.splitlines() if "of output dropped" in line]
@@ -206,7 +223,7 @@ def test_a_chatty_service_s_log_is_rotated_by_size_and_read_from_its_end(one):
     env = {"INVOKE_SERVICE_OPTIONS_LOG_MAX_MB": "0.25", "INVOKE_SERVICE_OPTIONS_LOG_KEEP": "2"}
     one.inv("services.up", "--service", "auth", env=env, check=True, timeout=120)
     for batch in range(8):
-        one.say(1000, f"batch{batch}", size=100)   # ~0.13 MB each
+        one.say(1000, f"batch{batch}", size=100)  # ~0.13 MB each
     log = one.folder / "auth-service.log"
     wait_until(lambda: "batch7 999 " in log.read_text(), 30, "the last line was not written")
     sizes = {p.name: p.stat().st_size for p in one.folder.glob("auth-service.log*")}
@@ -216,12 +233,14 @@ def test_a_chatty_service_s_log_is_rotated_by_size_and_read_from_its_end(one):
     out = one.inv("services.logs", "--service", "auth", "--tail", "5", check=True).stdout
     lines = out.splitlines()
     assert len(lines) == 5 and lines[-1].split("| ", 1)[1].split(" ", 1)[1].startswith(
-        "batch7 999"), out
+        "batch7 999"
+    ), out
     out = one.inv("services.logs", "--service", "auth", check=True).stdout
     assert len(out.splitlines()) == 100  # service_options.logs_tail
     count = int(log.read_text().count("\n"))
-    out = one.inv("services.logs", "--service", "auth", "--tail", str(count + 300),
-                  check=True).stdout
+    out = one.inv(
+        "services.logs", "--service", "auth", "--tail", str(count + 300), check=True
+    ).stdout
     assert len(out.splitlines()) == count + 300  # the rest from auth-service.log.1
 
 
@@ -240,9 +259,24 @@ def test_logs_of_a_50_mb_log_answer_from_the_end_and_follow_starts_there(one):
     assert len(out.splitlines()) == 3
     # --follow: the tail, then new lines, never the backlog before it
     env = {**os.environ, **one.inv.env}
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "services.logs", "--service",
-                             "auth", "--follow", "--tail", "2"], cwd=SUITE_ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "invoke",
+            "services.logs",
+            "--service",
+            "auth",
+            "--follow",
+            "--tail",
+            "2",
+        ],
+        cwd=SUITE_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(3)
         with open(log, "a") as handle:
@@ -263,7 +297,7 @@ def test_after_the_supervisor_is_killed_status_asks_health(one):
     assert one.status()["state"] == "healthy"
     os.kill(one.supervisor(), signal.SIGKILL)
     urllib.request.urlopen(f"http://127.0.0.1:{one.port}/sick", timeout=5).read()
-    assert one.record()["state"] == "healthy"   # what the dead supervisor last wrote
+    assert one.record()["state"] == "healthy"  # what the dead supervisor last wrote
     row = one.status()
     assert row["state"] == "unhealthy", row
     assert "503" in row["detail"] and "supervisor is not running" in row["detail"], row
@@ -273,12 +307,22 @@ def test_a_supervisor_killed_while_up_waits_is_named_not_the_service(one):
     env_file = one.root / "services/auth-service/.env"
     env_file.write_text(env_file.read_text() + "START_DELAY_MS=30000\n")
     env = {**os.environ, **one.inv.env}
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "services.up", "--service", "auth"],
-                            cwd=SUITE_ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "services.up", "--service", "auth"],
+        cwd=SUITE_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_until(lambda: (one.folder / "state.json").exists() and
-                   one.record().get("state") == "starting", 60, "auth never started")
+        wait_until(
+            lambda: (
+                (one.folder / "state.json").exists() and one.record().get("state") == "starting"
+            ),
+            60,
+            "auth never started",
+        )
         os.kill(one.supervisor(), signal.SIGKILL)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -309,12 +353,12 @@ def test_tail_and_since_read_from_the_end_across_rotated_files(tmp_path):
     assert read(since=base + 2990) == lines[2990:]
     assert read(since=base + 2990, tail=4) == lines[-4:]
     assert read(since=base - 1) == lines
-    log.write_text("\n".join(lines[:10]))       # no final newline
+    log.write_text("\n".join(lines[:10]))  # no final newline
     assert read(tail=3) == lines[7:10]
     log.write_text("")
     assert read(tail=3) == []
     (tmp_path / "auth-service.log.1").write_text("\n".join(lines[:100]) + "\n")
     log.write_text("\n".join(lines[100:110]) + "\n")
-    assert read(tail=15) == lines[95:110]       # the rest from the rotated file
+    assert read(tail=15) == lines[95:110]  # the rest from the rotated file
     assert read(since=base + 50) == lines[50:110]
     assert read() == lines[:110]

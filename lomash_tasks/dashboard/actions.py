@@ -26,7 +26,7 @@ from lomash_tasks import masking
 from lomash_tasks.errors import UserError
 from lomash_tasks.workspace import Workspace
 
-TIMEOUT = 900.0     # the task's own deadlines come first (db.timeout, start_timeout)
+TIMEOUT = 900.0  # the task's own deadlines come first (db.timeout, start_timeout)
 OUTPUT_LINES = 200
 
 
@@ -35,26 +35,35 @@ class Action:
     name: str
     task: str
     title: str
-    needs: str = "service"      # service | database | cache | fixture
+    needs: str = "service"  # service | database | cache | fixture
     destructive: bool = False
 
 
-ACTIONS = {a.name: a for a in (
-    Action("restart", "services.restart", "Restart the service"),
-    Action("migrate", "db.migrate", "Apply its pending migrations", needs="database"),
-    Action("replay", "stripe.replay", "Replay a Stripe event to the order service",
-           needs="fixture"),
-    Action("flush", "cache.flush", "Empty its Redis index", needs="cache", destructive=True),
-    Action("reset", "db.reset", "Drop, recreate, migrate and seed its database",
-           needs="database", destructive=True),
-)}
+ACTIONS = {
+    a.name: a
+    for a in (
+        Action("restart", "services.restart", "Restart the service"),
+        Action("migrate", "db.migrate", "Apply its pending migrations", needs="database"),
+        Action(
+            "replay", "stripe.replay", "Replay a Stripe event to the order service", needs="fixture"
+        ),
+        Action("flush", "cache.flush", "Empty its Redis index", needs="cache", destructive=True),
+        Action(
+            "reset",
+            "db.reset",
+            "Drop, recreate, migrate and seed its database",
+            needs="database",
+            destructive=True,
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)
 class Request:
     action: Action
-    argv: list[str]     # the task and its flags
-    label: str          # what it acts on (a service, a fixture)
+    argv: list[str]  # the task and its flags
+    label: str  # what it acts on (a service, a fixture)
 
 
 @dataclass
@@ -79,8 +88,10 @@ def check(ws: Workspace, name: str, params: dict[str, Any], fixtures: list[str])
     if action.needs == "fixture":
         fixture = str(params.get("fixture") or "")
         if fixture not in fixtures:
-            raise UserError(f"Unknown fixture {fixture!r}: the page replays the shipped ones "
-                            f"({', '.join(fixtures)}).")
+            raise UserError(
+                f"Unknown fixture {fixture!r}: the page replays the shipped ones "
+                f"({', '.join(fixtures)})."
+            )
         return Request(action, [action.task, fixture], fixture)
     if not isinstance(params.get("service"), str) or not params["service"].strip():
         raise UserError(f"{action.name} needs a service (alias or full name).")
@@ -93,16 +104,24 @@ def check(ws: Workspace, name: str, params: dict[str, Any], fixtures: list[str])
     if action.destructive:
         typed = str(params.get("confirm") or "").strip()
         if typed not in (svc.name, svc.alias):
-            raise UserError(f"{action.task} on {svc.name} destroys data: type the service's "
-                            f"name ({svc.alias}) to confirm. Nothing was done.")
+            raise UserError(
+                f"{action.task} on {svc.name} destroys data: type the service's "
+                f"name ({svc.alias}) to confirm. Nothing was done."
+            )
         argv.append("--yes")  # the page asked; the task's other guards still hold
     return Request(action, argv, svc.name)
 
 
 def command(config_file: Path, request: Request) -> list[str]:
     """`lomash -f CONFIG TASK ...` with this Python: the suite's own program."""
-    return [sys.executable, "-m", "lomash_tasks.tasks.program", "-f", str(config_file),
-            *request.argv]
+    return [
+        sys.executable,
+        "-m",
+        "lomash_tasks.tasks.program",
+        "-f",
+        str(config_file),
+        *request.argv,
+    ]
 
 
 def run(ws: Workspace, config_file: Path, request: Request) -> Result:
@@ -114,9 +133,26 @@ def run(ws: Workspace, config_file: Path, request: Request) -> Result:
     try:
         done = commands.run(argv, cwd=ws.root, timeout=TIMEOUT, check=False)
     except UserError as err:  # not started, or past the deadline
-        return Result(request.action.name, request.label, False, -1, shown,
-                      masking.mask(err.text), time.monotonic() - began)
-    text = "\n".join((done.stdout + ("\n" if done.stdout and done.stderr else "") +
-                      done.stderr).strip().splitlines()[-OUTPUT_LINES:])
-    return Result(request.action.name, request.label, done.code == 0, done.code, shown,
-                  masking.mask(text), time.monotonic() - began)
+        return Result(
+            request.action.name,
+            request.label,
+            False,
+            -1,
+            shown,
+            masking.mask(err.text),
+            time.monotonic() - began,
+        )
+    text = "\n".join(
+        (done.stdout + ("\n" if done.stdout and done.stderr else "") + done.stderr)
+        .strip()
+        .splitlines()[-OUTPUT_LINES:]
+    )
+    return Result(
+        request.action.name,
+        request.label,
+        done.code == 0,
+        done.code,
+        shown,
+        masking.mask(text),
+        time.monotonic() - began,
+    )

@@ -1,13 +1,13 @@
 """Reading the stack for the page, through the tasks' own functions.
 
-    look()      every part (stack.status), every service (services.status), the tools only
-                Compose runs, each .env's check (env.check), the last `inv setup`'s summary:
-                files, /proc and loopback sockets only, so it runs every second
-    probe()     migrations (db.status), Redis key counts (cache.stats), AWS resources
-                (aws.status) in one short-lived child (`probe.py`)
-    signature() what changes when something worth a new look happened: a service's state in
-                the supervisor's record, the migration folders on disk (a new migration
-                shows at once)
+look()      every part (stack.status), every service (services.status), the tools only
+            Compose runs, each .env's check (env.check), the last `inv setup`'s summary:
+            files, /proc and loopback sockets only, so it runs every second
+probe()     migrations (db.status), Redis key counts (cache.stats), AWS resources
+            (aws.status) in one short-lived child (`probe.py`)
+signature() what changes when something worth a new look happened: a service's state in
+            the supervisor's record, the migration folders on disk (a new migration
+            shows at once)
 """
 
 from __future__ import annotations
@@ -16,22 +16,33 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from lomash_tasks import settings as suite_settings
-from lomash_tasks.dashboard.snapshot import (COMPOSE_ONLY, HEALTHY, Cache, Migrations, Part,
-                                             Service, part_row, service_row)
+from lomash_tasks.dashboard.snapshot import (
+    COMPOSE_ONLY,
+    HEALTHY,
+    Cache,
+    Migrations,
+    Part,
+    Service,
+    part_row,
+    service_row,
+)
 from lomash_tasks.errors import UserError
 from lomash_tasks.workspace import Workspace
 
 CONFIG_FILE = "config.json"  # under <state>/dashboard/: what the probe and the actions read
 PROBE_TIMEOUT = 60.0
 NEEDS = {"migrations": "postgres", "cache": "redis", "aws": "aws"}  # a read, the part it asks
-NOT_RUNNING = {"postgres": "PostgreSQL is not running: start the stack (`inv stack.up`)",
-               "redis": "Redis is not running: start the stack (`inv stack.up`)",
-               "aws": "the AWS endpoint is not running: start the stack (`inv stack.up`)"}
+NOT_RUNNING = {
+    "postgres": "PostgreSQL is not running: start the stack (`inv stack.up`)",
+    "redis": "Redis is not running: start the stack (`inv stack.up`)",
+    "aws": "the AWS endpoint is not running: start the stack (`inv stack.up`)",
+}
 
 
 @dataclass
@@ -42,7 +53,7 @@ class Look:
     services: list[Service]
     env_problems: list[str] = field(default_factory=list)
     setup: dict[str, Any] | None = None
-    problems: list[str] = field(default_factory=list)          # reading the parts
+    problems: list[str] = field(default_factory=list)  # reading the parts
     service_problems: list[str] = field(default_factory=list)  # reading the services
 
 
@@ -56,8 +67,7 @@ class Probe:
     problems: list[str] = field(default_factory=list)
 
 
-def suite_config(data: dict[str, Any], root: Path, backend: str | None = None
-                 ) -> dict[str, Any]:
+def suite_config(data: dict[str, Any], root: Path, backend: str | None = None) -> dict[str, Any]:
     """The suite's own keys of a context's config (plain data), with the workspace's root and
     a --backend flag as config: what the probe and the actions' tasks read."""
     keys = ["services", "infra", "targets"] + [s.NAME for s in suite_settings.SECTIONS]
@@ -95,8 +105,10 @@ class Collector:
         """The stack's backend; with `auto`, chosen again every 10 s (what runs may change)."""
         from lomash_tasks import stack
 
-        if self._stack is None or (time.monotonic() - self._stack_at > 10 and
-                                   (self.flag or self.stack_settings.backend) == "auto"):
+        if self._stack is None or (
+            time.monotonic() - self._stack_at > 10
+            and (self.flag or self.stack_settings.backend) == "auto"
+        ):
             self._stack = stack.get(self.ws, self.stack_settings, self.flag)
             self._stack_at = time.monotonic()
         return self._stack
@@ -114,22 +126,39 @@ class Collector:
         chosen = _read("stack.status", self.stack, problems)
         parts: list[Part] = []
         if chosen is not None:
-            parts = _read("stack.status", lambda: [part_row(p, mail if p.part == "smtp" else "")
-                                                   for p in chosen.status()], problems) or []
+            parts = (
+                _read(
+                    "stack.status",
+                    lambda: [
+                        part_row(p, mail if p.part == "smtp" else "") for p in chosen.status()
+                    ],
+                    problems,
+                )
+                or []
+            )
         backend = chosen.name if chosen is not None else "?"
         parts += self.tools(backend)
         if previous is not None:
-            return Look(backend, self.services.name, parts, previous.services,
-                        previous.env_problems, previous.setup, problems,
-                        previous.service_problems)
+            return Look(
+                backend,
+                self.services.name,
+                parts,
+                previous.services,
+                previous.env_problems,
+                previous.setup,
+                problems,
+                previous.service_problems,
+            )
         found: list[str] = []
-        statuses = {s.service: s for s in _read("services.status", self.services.status,
-                                                 found) or []}
+        statuses = {
+            s.service: s for s in _read("services.status", self.services.status, found) or []
+        }
         services = [service_row(statuses[s.name], s) for s in reg.services if s.name in statuses]
         env_problems = _read("env.check", lambda: self.env_check(services), found) or []
         setup = _read("the last setup's summary", self.setup, found)
-        return Look(backend, self.services.name, parts, services, env_problems, setup, problems,
-                    found)
+        return Look(
+            backend, self.services.name, parts, services, env_problems, setup, problems, found
+        )
 
     def tools(self, backend: str) -> list[Part]:
         """pgAdmin, Redis Commander, ...: running only where Compose runs them."""
@@ -138,9 +167,16 @@ class Collector:
         out = []
         for tool in self.ws.registry.tools:
             up = backend == "compose" and ports.answers("127.0.0.1", tool.port)
-            out.append(Part(tool.name, "tool", HEALTHY if up else COMPOSE_ONLY,
-                            f"localhost:{tool.port}", tool.url,
-                            detail="" if up else "with --backend compose"))
+            out.append(
+                Part(
+                    tool.name,
+                    "tool",
+                    HEALTHY if up else COMPOSE_ONLY,
+                    f"localhost:{tool.port}",
+                    tool.url,
+                    detail="" if up else "with --backend compose",
+                )
+            )
         return out
 
     def env_check(self, services: list[Service]) -> list[str]:
@@ -154,8 +190,9 @@ class Collector:
         for row in services:
             pair = self.ws.env_pair(self.ws.registry.service(row.name))
             row.env_file = self.ws.relative(pair.env)
-            row.env_problems = by_file.pop(row.env_file, []) + \
-                by_file.pop(self.ws.relative(pair.example), [])
+            row.env_problems = by_file.pop(row.env_file, []) + by_file.pop(
+                self.ws.relative(pair.example), []
+            )
         return [line for lines in by_file.values() for line in lines]
 
     def setup(self) -> dict[str, Any] | None:
@@ -173,11 +210,19 @@ class Collector:
         wanted = {read for read, part in NEEDS.items() if part in running}
         if not aws:
             wanted.discard("aws")
-        data: dict[str, Any] = {f"{read}_error": NOT_RUNNING[part] for read, part in NEEDS.items()
-                                if part not in running}
+        data: dict[str, Any] = {
+            f"{read}_error": NOT_RUNNING[part]
+            for read, part in NEEDS.items()
+            if part not in running
+        }
         if wanted:
-            argv = [sys.executable, "-m", "lomash_tasks.dashboard.probe", str(self.config_file),
-                    *sorted(wanted)]
+            argv = [
+                sys.executable,
+                "-m",
+                "lomash_tasks.dashboard.probe",
+                str(self.config_file),
+                *sorted(wanted),
+            ]
             try:
                 done = commands.run(argv, cwd=self.ws.root, timeout=PROBE_TIMEOUT, check=False)
                 if done.code != 0:
@@ -196,19 +241,29 @@ class Collector:
         reg = self.ws.registry
         out = Probe(at, aws=data.get("aws"), aws_error=data.get("aws_error") or "")
         if data.get("migrations") is not None:
-            out.migrations = {row["service"]: Migrations.from_state(row)
-                              for row in data["migrations"]}
+            out.migrations = {
+                row["service"]: Migrations.from_state(row) for row in data["migrations"]
+            }
         else:
-            out.migrations = {s.name: Migrations(error=data.get("migrations_error") or "")
-                              for s in reg.with_database}
+            out.migrations = {
+                s.name: Migrations(error=data.get("migrations_error") or "")
+                for s in reg.with_database
+            }
         if data.get("cache") is not None:
             rows = {row["service"]: row for row in data["cache"] if row.get("service")}
-            out.cache = {s.name: Cache(s.redis_db, rows.get(s.name, {}).get("keys", 0),
-                                       rows.get(s.name, {}).get("foreign", []))
-                         for s in reg.with_cache}
+            out.cache = {
+                s.name: Cache(
+                    s.redis_db,
+                    rows.get(s.name, {}).get("keys", 0),
+                    rows.get(s.name, {}).get("foreign", []),
+                )
+                for s in reg.with_cache
+            }
         else:
-            out.cache = {s.name: Cache(s.redis_db, error=data.get("cache_error") or "")
-                         for s in reg.with_cache}
+            out.cache = {
+                s.name: Cache(s.redis_db, error=data.get("cache_error") or "")
+                for s in reg.with_cache
+            }
         return out
 
     # -- the services' logs (services.logs's source) -----------------------------------------------
@@ -229,8 +284,12 @@ class Collector:
         a service's state, process group, restart count or launch token count as a change."""
         states = getattr(self.services, "states", None)  # the embedded backend's record
         records = states() if states is not None else {}
-        watched = tuple(sorted((name, rec.get("state"), rec.get("pgid"), rec.get("restarts"),
-                                rec.get("token")) for name, rec in records.items()))
+        watched = tuple(
+            sorted(
+                (name, rec.get("state"), rec.get("pgid"), rec.get("restarts"), rec.get("token"))
+                for name, rec in records.items()
+            )
+        )
         return watched, self.migrations_signature()
 
     def migrations_signature(self) -> tuple[Any, ...]:

@@ -13,19 +13,19 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from lomash_tasks import masking
 from lomash_tasks.dashboard.collect import Collector, Look, Probe
-from lomash_tasks.dashboard.snapshot import (HEALTHY, TROUBLED, Event, Snapshot,
-                                             events_between)
+from lomash_tasks.dashboard.snapshot import HEALTHY, TROUBLED, Event, Snapshot, events_between
 
-TICK = 0.2          # how often the cheap signature is compared, and logs are flushed
-QUEUE = 2000        # messages a page may fall behind before it is dropped
-TAIL = 15           # log lines shown under a troubled service
+TICK = 0.2  # how often the cheap signature is compared, and logs are flushed
+QUEUE = 2000  # messages a page may fall behind before it is dropped
+TAIL = 15  # log lines shown under a troubled service
 EVENTS = 100
-PROBE_WAIT = 30.0   # how long /api/state waits for the first reading of migrations and keys
-AWS_EVERY = 60.0    # AWS resources change rarely (aws.bootstrap): read them once a minute
+PROBE_WAIT = 30.0  # how long /api/state waits for the first reading of migrations and keys
+AWS_EVERY = 60.0  # AWS resources change rarely (aws.bootstrap): read them once a minute
 
 
 class Client:
@@ -50,9 +50,17 @@ class Client:
 
 
 class Hub:
-    def __init__(self, collector: Collector, interval: float, services_interval: float,
-                 probe_interval: float, log_lines: int, logs: Callable[[Callable[[], bool]], Iterator[tuple[str, str]]],
-                 fixtures: list[str], refresh_secrets: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        collector: Collector,
+        interval: float,
+        services_interval: float,
+        probe_interval: float,
+        log_lines: int,
+        logs: Callable[[Callable[[], bool]], Iterator[tuple[str, str]]],
+        fixtures: list[str],
+        refresh_secrets: Callable[[], None] | None = None,
+    ) -> None:
         self.collector = collector
         self.interval = interval
         self.services_interval = services_interval
@@ -64,18 +72,18 @@ class Hub:
         self.clients: set[Client] = set()
         self.stop = threading.Event()
         self.wake = threading.Event()
-        self.log = deque(maxlen=log_lines)       # (service, masked line)
+        self.log = deque(maxlen=log_lines)  # (service, masked line)
         self.pending: list[tuple[str, str]] = []  # lines not yet sent to the pages
         self.events: deque[Event] = deque(maxlen=EVENTS)
         self.snapshot: Snapshot | None = None
         self._sent = ""
         self._look: Look | None = None
         self._probe: Probe | None = None
-        self._probing = threading.Event()   # a probe child runs
-        self._probed = threading.Event()    # one finished: build a new snapshot
+        self._probing = threading.Event()  # a probe child runs
+        self._probed = threading.Event()  # one finished: build a new snapshot
         self._probe_due = True
         self._probe_lock = threading.Lock()
-        self.looking = threading.Lock()     # one look at a time
+        self.looking = threading.Lock()  # one look at a time
         self._aws_at = 0.0
         self._states: dict[str, tuple[str, int]] = {}
         self._threads: list[threading.Thread] = []
@@ -127,8 +135,10 @@ class Hub:
         with migrations, keys and AWS read once if no page has had them read yet)."""
         snapshot = self.snapshot
         if snapshot is None or time.time() - snapshot.generated_at > self.interval:
-            self._refresh(full=snapshot is None or
-                          time.time() - snapshot.generated_at > self.services_interval)
+            self._refresh(
+                full=snapshot is None
+                or time.time() - snapshot.generated_at > self.services_interval
+            )
         if self._probe is None:
             self._start_probe()
             deadline = time.monotonic() + PROBE_WAIT
@@ -170,8 +180,9 @@ class Hub:
                 self._tick(due)
             except Exception as err:  # noqa: BLE001 - a bug must not freeze every page
                 with self.lock:
-                    self.pending.append(("dashboard", f"reading the stack failed: "
-                                                      f"{type(err).__name__}: {err}"))
+                    self.pending.append(
+                        ("dashboard", f"reading the stack failed: {type(err).__name__}: {err}")
+                    )
                 time.sleep(self.interval)
 
     def _tick(self, due: dict[str, Any]) -> None:
@@ -183,8 +194,7 @@ class Hub:
         before, due["signature"] = due["signature"], current
         if before is not None and current[1] != before[1]:
             self._probe_due = True  # a migration folder came or went
-        full = self._look is None or current[0] != (before or (None,))[0] or \
-            now >= due["services"]
+        full = self._look is None or current[0] != (before or (None,))[0] or now >= due["services"]
         if full or self._probed.is_set() or now >= due["look"]:
             self._probed.clear()
             due["look"] = now + self.interval
@@ -202,8 +212,9 @@ class Hub:
                 self.refresh_secrets()
             look = self.collector.look(None if full else self._look)
             running = {p.name for p in look.parts if p.state == HEALTHY}
-            if self._look is not None and running != \
-                    {p.name for p in self._look.parts if p.state == HEALTHY}:
+            if self._look is not None and running != {
+                p.name for p in self._look.parts if p.state == HEALTHY
+            }:
                 self._probe_due = True  # a part came or went: read migrations and keys again
                 self.wake.set()
             with self.lock:
@@ -225,8 +236,12 @@ class Hub:
         look = self._look
         running = {p.name for p in look.parts if p.state == HEALTHY} if look else set()
         previous = self._probe
-        aws = (previous is None or previous.aws is None or bool(previous.aws_error)
-               or time.monotonic() - self._aws_at >= AWS_EVERY)
+        aws = (
+            previous is None
+            or previous.aws is None
+            or bool(previous.aws_error)
+            or time.monotonic() - self._aws_at >= AWS_EVERY
+        )
         if aws and "aws" in running:
             self._aws_at = time.monotonic()
 
@@ -234,8 +249,12 @@ class Hub:
             try:
                 self._probe = self.collector.probe(running, aws, previous)
             except Exception as err:  # noqa: BLE001 - said on the page; the next one may work
-                self._probe = Probe(time.time(), problems=[
-                    f"reading migrations, keys and AWS failed: {type(err).__name__}: {err}"])
+                self._probe = Probe(
+                    time.time(),
+                    problems=[
+                        f"reading migrations, keys and AWS failed: {type(err).__name__}: {err}"
+                    ],
+                )
             finally:
                 self._probing.clear()
                 self._probed.set()
@@ -262,13 +281,22 @@ class Hub:
             row.log_tail = tails.get(row.name, [])[-TAIL:] if row.state in TROUBLED else []
         reg = self.collector.ws.registry
         return Snapshot(
-            str(self.collector.ws.root), look.backend, look.services_backend, time.time(),
-            look.parts, look.services, look.env_problems,
-            probe.aws if probe else None, probe.aws_error if probe else "",
-            probe.at if probe else None, look.setup, list(self.events)[::-1],
+            str(self.collector.ws.root),
+            look.backend,
+            look.services_backend,
+            time.time(),
+            look.parts,
+            look.services,
+            look.env_problems,
+            probe.aws if probe else None,
+            probe.aws_error if probe else "",
+            probe.at if probe else None,
+            look.setup,
+            list(self.events)[::-1],
             look.problems + look.service_problems + (probe.problems if probe else []),
             self.fixtures,
-            f"http://{reg.smtp.host}:{reg.smtp.web_port}")
+            f"http://{reg.smtp.host}:{reg.smtp.web_port}",
+        )
 
     # -- logs ------------------------------------------------------------------------------------
     def _follow(self) -> None:
@@ -292,5 +320,4 @@ class Hub:
 
 
 def _message(kind: str, data: Any, **extra: Any) -> bytes:
-    return json.dumps({"type": kind, "data": data, **extra},
-                      separators=(",", ":")).encode("utf-8")
+    return json.dumps({"type": kind, "data": data, **extra}, separators=(",", ":")).encode("utf-8")

@@ -79,9 +79,11 @@ class App:
 
     def csp(self) -> str:
         sockets = " ".join(f"ws://{h}" for h in sorted(self.hosts))
-        return ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                f"connect-src 'self' {sockets}; base-uri 'none'; form-action 'none'; "
-                "frame-ancestors 'none'")
+        return (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self' {sockets}; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'"
+        )
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -100,25 +102,29 @@ class Handler(BaseHTTPRequestHandler):
         app = self.app
         host = (self.headers.get("Host") or "").strip().lower()
         if host not in app.hosts:
-            return (f"Host {host or '(none)'!r} is not this dashboard's "
-                    f"({' or '.join(sorted(app.hosts))}).")
+            return (
+                f"Host {host or '(none)'!r} is not this dashboard's "
+                f"({' or '.join(sorted(app.hosts))})."
+            )
         query = parse_qs(urlsplit(self.path).query)
         given = self.headers.get(TOKEN_HEADER) or (query.get("token") or [""])[0]
         if not given or not hmac.compare_digest(given.encode(), app.token.encode()):
-            return ("no token, or a wrong one: open the URL `inv dashboard` printed (it holds "
-                    "the token).")
+            return (
+                "no token, or a wrong one: open the URL `inv dashboard` printed (it holds "
+                "the token)."
+            )
         if write:
             origin = self.headers.get("Origin")
             if origin is not None and origin not in app.origins:
                 return f"requests from {origin!r} are not accepted (cross-site)."
-            if (self.headers.get("Sec-Fetch-Site") or "same-origin") not in ("same-origin",
-                                                                              "none"):
+            if (self.headers.get("Sec-Fetch-Site") or "same-origin") not in ("same-origin", "none"):
                 return "cross-site requests are not accepted."
         return None
 
     # -- answers ---------------------------------------------------------------------------------
-    def answer(self, code: int, body: bytes, kind: str, extra: dict[str, str] | None = None
-               ) -> None:
+    def answer(
+        self, code: int, body: bytes, kind: str, extra: dict[str, str] | None = None
+    ) -> None:
         self.send_response(code)
         if code >= 400:  # a refused request's body may be unread: never reuse its connection
             self.send_header("Connection", "close")
@@ -138,7 +144,7 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(code, json.dumps(data).encode("utf-8"), "application/json")
 
     def text(self, code: int, message: str) -> None:
-        self.answer(code, f"{code} {message}\n".encode("utf-8"), "text/plain; charset=utf-8")
+        self.answer(code, f"{code} {message}\n".encode(), "text/plain; charset=utf-8")
 
     # -- routes ----------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - the base's name
@@ -150,8 +156,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         app = self.app
         if path == "/":
-            self.answer(200, app.page(), "text/html; charset=utf-8",
-                        {"Content-Security-Policy": app.csp()})
+            self.answer(
+                200, app.page(), "text/html; charset=utf-8", {"Content-Security-Policy": app.csp()}
+            )
         elif path.startswith("/static/") and path[8:] in ASSETS:
             self.answer(200, app.assets[path[8:]], ASSETS[path[8:]])
         elif path == "/api/state":
@@ -216,15 +223,23 @@ class Handler(BaseHTTPRequestHandler):
         try:
             request = actions.check(app.ws, name, params, app.fixtures)
         except KeyError:
-            self.json_answer(404, {"ok": False, "error": f"Unknown action {name!r}: "
-                                   f"{', '.join(actions.ACTIONS)}."})
+            self.json_answer(
+                404,
+                {"ok": False, "error": f"Unknown action {name!r}: {', '.join(actions.ACTIONS)}."},
+            )
             return
         except UserError as err:
             self.json_answer(400, {"ok": False, "error": err.text})
             return
         if not app.running.acquire(blocking=False):
-            self.json_answer(429, {"ok": False, "error": f"{ACTIONS_AT_ONCE} actions are "
-                                   f"running already: wait for one to finish."})
+            self.json_answer(
+                429,
+                {
+                    "ok": False,
+                    "error": f"{ACTIONS_AT_ONCE} actions are "
+                    f"running already: wait for one to finish.",
+                },
+            )
             return
         try:
             result = actions.run(app.ws, app.config_file, request)
@@ -294,16 +309,19 @@ def bind(app: App, port: int) -> Server:
         raise UserError(f"--port must be 0-65535, not {port}.") from None
     except OSError as err:
         if err.errno != errno.EADDRINUSE:
-            raise UserError(f"The dashboard cannot listen on {HOST}:{port}: "
-                            f"{err.strerror or err}.") from None
+            raise UserError(
+                f"The dashboard cannot listen on {HOST}:{port}: {err.strerror or err}."
+            ) from None
         from lomash_tasks.stack import ports
 
         held = ports.holder(port)
         who = held.describe() if held else "another program"
-        raise UserError(f"Port {port} on {HOST} is already in use by {who}, so the dashboard "
-                        f"cannot start there. Stop that program, or pick another port with "
-                        f"--port (or INVOKE_DASHBOARD_PORT / dashboard.port in invoke.yaml; "
-                        f"0 = any free port).") from None
+        raise UserError(
+            f"Port {port} on {HOST} is already in use by {who}, so the dashboard "
+            f"cannot start there. Stop that program, or pick another port with "
+            f"--port (or INVOKE_DASHBOARD_PORT / dashboard.port in invoke.yaml; "
+            f"0 = any free port)."
+        ) from None
     app.bound(server.server_address[1])
     return server
 
@@ -312,10 +330,19 @@ class Dashboard:
     """The whole server: bound first (a taken port fails before anything is read), then the
     hub's threads; `serve()` blocks until Ctrl-C (or `close()` from another thread)."""
 
-    def __init__(self, ws: Workspace, config: dict[str, Any], backend: str | None = None,
-                 port: int = 8090, interval: float = 1.0, services_interval: float = 5.0,
-                 probe_interval: float = 10.0, log_lines: int = 1000, token: str | None = None,
-                 refresh_secrets: Any = None) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        config: dict[str, Any],
+        backend: str | None = None,
+        port: int = 8090,
+        interval: float = 1.0,
+        services_interval: float = 5.0,
+        probe_interval: float = 10.0,
+        log_lines: int = 1000,
+        token: str | None = None,
+        refresh_secrets: Any = None,
+    ) -> None:
         from lomash_tasks import webhooks
         from lomash_tasks.dashboard.collect import Collector, suite_config
         from lomash_tasks.errors import suggest
@@ -323,8 +350,10 @@ class Dashboard:
 
         backend = (backend or "").strip().lower() or None
         if backend is not None and backend not in BACKENDS:
-            raise UserError(f"Unknown --backend '{backend}'.{suggest(backend, BACKENDS)} Valid "
-                            f"backends: {', '.join(BACKENDS)}.")
+            raise UserError(
+                f"Unknown --backend '{backend}'.{suggest(backend, BACKENDS)} Valid "
+                f"backends: {', '.join(BACKENDS)}."
+            )
         fixtures = webhooks.fixture_names()
         self.app = App(ws, token or new_token(), fixtures)
         self.server = bind(self.app, port)
@@ -334,8 +363,16 @@ class Dashboard:
             self.server.server_close()
             raise
         self.app.config_file = collector.config_file
-        self.hub = self.app.hub = Hub(collector, interval, services_interval, probe_interval,
-                                      log_lines, collector.logs, fixtures, refresh_secrets)
+        self.hub = self.app.hub = Hub(
+            collector,
+            interval,
+            services_interval,
+            probe_interval,
+            log_lines,
+            collector.logs,
+            fixtures,
+            refresh_secrets,
+        )
         self.hub.start()
 
     @property

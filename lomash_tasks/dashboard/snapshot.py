@@ -17,9 +17,21 @@ from lomash_tasks import masking
 
 # The page's states: the services' own (services/model.py), and the parts' mapped onto them.
 HEALTHY, STARTING, UNHEALTHY, CRASHED, RESTARTING, STOPPED, COMPOSE_ONLY = (
-    "healthy", "starting", "unhealthy", "crashed", "restarting", "stopped", "Compose only")
-PART_STATES = {"running": HEALTHY, "unhealthy": UNHEALTHY, "stale": CRASHED,
-               "stopped": STOPPED, "starting": STARTING}
+    "healthy",
+    "starting",
+    "unhealthy",
+    "crashed",
+    "restarting",
+    "stopped",
+    "Compose only",
+)
+PART_STATES = {
+    "running": HEALTHY,
+    "unhealthy": UNHEALTHY,
+    "stale": CRASHED,
+    "stopped": STOPPED,
+    "starting": STARTING,
+}
 TROUBLED = (CRASHED, UNHEALTHY, RESTARTING)  # a service in these shows its log tail
 
 
@@ -28,10 +40,10 @@ class Part:
     """A part of the stack (postgres, redis, aws, smtp), or a tool only Compose runs."""
 
     name: str
-    kind: str                 # infra | tool
+    kind: str  # infra | tool
     state: str
     address: str
-    url: str = ""             # what a browser opens (the mail trap's web view, a tool)
+    url: str = ""  # what a browser opens (the mail trap's web view, a tool)
     pid: int | None = None
     version: str = ""
     detail: str = ""
@@ -57,11 +69,16 @@ class Migrations:
         return "pending" if self.pending else "up to date"
 
     @classmethod
-    def from_state(cls, data: dict[str, Any]) -> "Migrations":
+    def from_state(cls, data: dict[str, Any]) -> Migrations:
         """From `MigrationState.as_dict()` (db.status --json)."""
-        return cls(len(data.get("applied") or []), list(data.get("pending") or []),
-                   list(data.get("failed") or []), list(data.get("modified") or []),
-                   list(data.get("missing") or []), data.get("error") or "")
+        return cls(
+            len(data.get("applied") or []),
+            list(data.get("pending") or []),
+            list(data.get("failed") or []),
+            list(data.get("modified") or []),
+            list(data.get("missing") or []),
+            data.get("error") or "",
+        )
 
 
 @dataclass
@@ -112,19 +129,19 @@ class Event:
 @dataclass
 class Snapshot:
     workspace: str
-    backend: str                    # the stack's backend
+    backend: str  # the stack's backend
     services_backend: str
     generated_at: float
     parts: list[Part] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
-    env_problems: list[str] = field(default_factory=list)   # the root .env's
-    aws: dict[str, list[dict[str, Any]]] | None = None       # aws.status's listing
+    env_problems: list[str] = field(default_factory=list)  # the root .env's
+    aws: dict[str, list[dict[str, Any]]] | None = None  # aws.status's listing
     aws_error: str = ""
     probed_at: float | None = None  # when migrations, keys and AWS were last read
-    setup: dict[str, Any] | None = None                      # the last `inv setup`'s summary
+    setup: dict[str, Any] | None = None  # the last `inv setup`'s summary
     events: list[Event] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)        # what could not be read at all
-    fixtures: list[str] = field(default_factory=list)        # Stripe fixtures to replay
+    problems: list[str] = field(default_factory=list)  # what could not be read at all
+    fixtures: list[str] = field(default_factory=list)  # Stripe fixtures to replay
     mail_url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -160,20 +177,44 @@ def masked(value: Any) -> Any:
 
 def service_row(status: Any, svc: Any) -> Service:
     """A `Service` from services.status's `ServiceStatus` and the registry's service."""
-    return Service(svc.name, svc.alias, status.state, status.url, status.debug_port,
-                   status.debugger, status.pid, status.container,
-                   None if status.uptime is None else round(status.uptime),
-                   status.restarts, status.log, status.detail, svc.has_database, svc.has_cache)
+    return Service(
+        svc.name,
+        svc.alias,
+        status.state,
+        status.url,
+        status.debug_port,
+        status.debugger,
+        status.pid,
+        status.container,
+        None if status.uptime is None else round(status.uptime),
+        status.restarts,
+        status.log,
+        status.detail,
+        svc.has_database,
+        svc.has_cache,
+    )
 
 
 def part_row(status: Any, url: str = "") -> Part:
     """A `Part` from stack.status's `PartStatus`."""
-    return Part(status.part, "infra", PART_STATES.get(status.state, status.state),
-                status.address, url, status.pid, status.version, status.detail)
+    return Part(
+        status.part,
+        "infra",
+        PART_STATES.get(status.state, status.state),
+        status.address,
+        url,
+        status.pid,
+        status.version,
+        status.detail,
+    )
 
 
-def events_between(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]],
-                   details: dict[str, str], at: float) -> list[Event]:
+def events_between(
+    before: dict[str, tuple[str, int]],
+    after: dict[str, tuple[str, int]],
+    details: dict[str, str],
+    at: float,
+) -> list[Event]:
     """The changes from one look to the next: (state, restarts) per name. A restart count that
     grew while neither look saw the crash (the supervisor restarts within a second) is a crash."""
     out = []
@@ -182,8 +223,7 @@ def events_between(before: dict[str, tuple[str, int]], after: dict[str, tuple[st
             continue
         old_state, old_restarts = before[name]
         if restarts > old_restarts and CRASHED not in (old_state, state):
-            out.append(Event(at, name, CRASHED, f"crashed and was restarted (restart "
-                                                f"{restarts})"))
+            out.append(Event(at, name, CRASHED, f"crashed and was restarted (restart {restarts})"))
         if state != old_state:
             out.append(Event(at, name, state, details.get(name, "")))
     return out

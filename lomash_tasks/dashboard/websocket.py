@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from typing import BinaryIO, Mapping
+from collections.abc import Mapping
+from typing import BinaryIO
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -16,10 +17,12 @@ MAX_INCOMING = 1 << 16  # the page sends nothing large
 
 def is_upgrade(headers: Mapping[str, str]) -> bool:
     """True for a WebSocket handshake request (RFC 6455, version 13)."""
-    return (headers.get("Upgrade", "").strip().lower() == "websocket"
-            and "upgrade" in headers.get("Connection", "").lower()
-            and headers.get("Sec-WebSocket-Version", "").strip() == "13"
-            and bool(headers.get("Sec-WebSocket-Key", "").strip()))
+    return (
+        headers.get("Upgrade", "").strip().lower() == "websocket"
+        and "upgrade" in headers.get("Connection", "").lower()
+        and headers.get("Sec-WebSocket-Version", "").strip() == "13"
+        and bool(headers.get("Sec-WebSocket-Key", "").strip())
+    )
 
 
 def accept_key(key: str) -> str:
@@ -28,8 +31,10 @@ def accept_key(key: str) -> str:
 
 
 def handshake(key: str) -> bytes:
-    return ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n").encode("ascii")
+    return (
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n"
+    ).encode("ascii")
 
 
 def frame(payload: bytes, opcode: int = TEXT) -> bytes:

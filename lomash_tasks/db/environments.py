@@ -22,8 +22,9 @@ import contextlib
 import hashlib
 import re
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from lomash_tasks import connections
 from lomash_tasks.errors import UserError, suggest
@@ -60,12 +61,14 @@ DEVELOPMENT = Environment(DEFAULT)
 # -- config -------------------------------------------------------------------------------------
 def names(config: Mapping[str, Any]) -> list[str]:
     raw = config.get("environments") or {}
-    return [DEFAULT] + sorted(str(n) for n in raw if str(n) != DEFAULT) \
-        if isinstance(raw, Mapping) else [DEFAULT]
+    return (
+        [DEFAULT] + sorted(str(n) for n in raw if str(n) != DEFAULT)
+        if isinstance(raw, Mapping)
+        else [DEFAULT]
+    )
 
 
-def load(config: Mapping[str, Any], name: str | None,
-         source: str = CONFIG_FILE) -> Environment:
+def load(config: Mapping[str, Any], name: str | None, source: str = CONFIG_FILE) -> Environment:
     """The environment called `name` (development for None); every one configured is checked."""
     wanted = (name or DEFAULT).strip()
     raw = config.get("environments") or {}
@@ -77,10 +80,12 @@ def load(config: Mapping[str, Any], name: str | None,
         return DEVELOPMENT
     if wanted not in loaded:
         known = [DEFAULT] + sorted(loaded)
-        raise UserError(f"Unknown environment '{wanted}' (--env).{suggest(wanted, known)} Known "
-                        f"environments: {', '.join(known)} (development is the stack's own "
-                        f"databases and .env files; the others are configured under "
-                        f"'environments' in {source} or shipped with the suite).")
+        raise UserError(
+            f"Unknown environment '{wanted}' (--env).{suggest(wanted, known)} Known "
+            f"environments: {', '.join(known)} (development is the stack's own "
+            f"databases and .env files; the others are configured under "
+            f"'environments' in {source} or shipped with the suite)."
+        )
     return loaded[wanted]
 
 
@@ -95,29 +100,44 @@ def _environment(reader: ConfigReader, name: str, raw: Any) -> Environment:
     reader.known(raw, at, KEYS)
     suffix = str(raw.get("database_suffix") or "").strip()
     if not re.fullmatch(r"_[a-z0-9_]{1,20}", suffix):
-        reader.fail(f"{at}.database_suffix", f"must start with '_' and hold only lower-case "
-                                             f"letters, digits and '_' (e.g. _test), not "
-                                             f"{suffix!r}: an empty suffix would be the "
-                                             f"development databases themselves")
+        reader.fail(
+            f"{at}.database_suffix",
+            f"must start with '_' and hold only lower-case "
+            f"letters, digits and '_' (e.g. _test), not "
+            f"{suffix!r}: an empty suffix would be the "
+            f"development databases themselves",
+        )
     env_file = reader.text(raw, "env_file", at, required=False) or f"{ENV_FILE}.{name}"
     if not re.fullmatch(r"\.env\.[A-Za-z0-9_.-]+", env_file) or env_file.endswith(".example"):
-        reader.fail(f"{at}.env_file", f"must be a file name like .env.{name} (in each service's "
-                                      f"folder), not {env_file!r}")
+        reader.fail(
+            f"{at}.env_file",
+            f"must be a file name like .env.{name} (in each service's folder), not {env_file!r}",
+        )
     profile = reader.text(raw, "seed_profile", at, required=False) or ""
     if profile and not PROFILE_RE.fullmatch(profile):
-        reader.fail(f"{at}.seed_profile", f"is not a seed profile name (lower-case letters, "
-                                          f"digits, '-', '_'), not {profile!r}")
+        reader.fail(
+            f"{at}.seed_profile",
+            f"is not a seed profile name (lower-case letters, digits, '-', '_'), not {profile!r}",
+        )
     variables = raw.get("variables") or {}
     if not isinstance(variables, Mapping):
         reader.fail(f"{at}.variables", "must be a mapping of variable name to value")
     for key, value in variables.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key)) or \
-                isinstance(value, (Mapping, list, tuple)) or value is None:
+        if (
+            not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key))
+            or isinstance(value, (Mapping, list, tuple))
+            or value is None
+        ):
             reader.fail(f"{at}.variables.{key}", "must be a variable name with a plain value")
     description = raw.get("description") or ""
-    return Environment(name, suffix, env_file, profile,
-                       {str(k): str(v).lower() if isinstance(v, bool) else str(v)
-                        for k, v in variables.items()}, str(description))
+    return Environment(
+        name,
+        suffix,
+        env_file,
+        profile,
+        {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in variables.items()},
+        str(description),
+    )
 
 
 # -- the workspace as an environment sees it ----------------------------------------------------
@@ -126,26 +146,38 @@ def view(ws: Workspace, env: Environment) -> Workspace:
     if env.is_default:
         return ws
     if not ws.is_local:
-        raise UserError(f"The {env.name} environment is local: its databases live on this "
-                        f"machine's stack, never on target '{ws.target}'. Leave out --env or "
-                        f"--target.")
+        raise UserError(
+            f"The {env.name} environment is local: its databases live on this "
+            f"machine's stack, never on target '{ws.target}'. Leave out --env or "
+            f"--target."
+        )
     for svc in ws.registry.with_database:
         for name in (env.database(svc.database or ""), template_name(env, svc)):
             if len(name) > MAX_NAME:
-                raise UserError(f"{svc.name}'s {env.name} database would be named {name}, "
-                                f"longer than PostgreSQL's {MAX_NAME} characters: shorten "
-                                f"environments.{env.name}.database_suffix.")
-    return _with(ws, {s.name: env.database(s.database or "") for s in ws.registry.with_database},
-                 environment=env.name, env_file=env.env_file)
+                raise UserError(
+                    f"{svc.name}'s {env.name} database would be named {name}, "
+                    f"longer than PostgreSQL's {MAX_NAME} characters: shorten "
+                    f"environments.{env.name}.database_suffix."
+                )
+    return _with(
+        ws,
+        {s.name: env.database(s.database or "") for s in ws.registry.with_database},
+        environment=env.name,
+        env_file=env.env_file,
+    )
 
 
 def _with(ws: Workspace, databases: Mapping[str, str], **fields: Any) -> Workspace:
     reg = ws.registry
-    services = tuple(replace(s, database=databases[s.name]) if s.name in databases else s
-                     for s in reg.services)
-    return Workspace(ws.root, replace(reg, services=services),
-                     environment=fields.get("environment", ws.environment),
-                     env_file=fields.get("env_file", ws.env_file))
+    services = tuple(
+        replace(s, database=databases[s.name]) if s.name in databases else s for s in reg.services
+    )
+    return Workspace(
+        ws.root,
+        replace(reg, services=services),
+        environment=fields.get("environment", ws.environment),
+        env_file=fields.get("env_file", ws.env_file),
+    )
 
 
 def stack_facts(ews: Workspace, env: Environment, overlay: Any = None) -> Any:
@@ -154,8 +186,12 @@ def stack_facts(ews: Workspace, env: Environment, overlay: Any = None) -> Any:
     facts = connections.stack_facts(ews, overlay)
     if env.is_default:
         return facts
-    return replace(facts, environment=env.name, variables=dict(env.variables),
-                   database_keys=("DATABASE_URL", "DIRECT_URL", "TEST_DATABASE_URL"))
+    return replace(
+        facts,
+        environment=env.name,
+        variables=dict(env.variables),
+        database_keys=("DATABASE_URL", "DIRECT_URL", "TEST_DATABASE_URL"),
+    )
 
 
 def template_name(env: Environment, svc: Service) -> str:
@@ -165,8 +201,12 @@ def template_name(env: Environment, svc: Service) -> str:
 # -- making the databases -----------------------------------------------------------------------
 def existing(ws: Workspace, databases: Iterable[str]) -> set[str]:
     with connections.pg_connect(ws, superuser=True, timeout=10, autocommit=True) as conn:
-        return {r[0] for r in conn.execute("SELECT datname FROM pg_database "
-                                           "WHERE datname = ANY(%s)", (list(databases),))}
+        return {
+            r[0]
+            for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (list(databases),)
+            )
+        }
 
 
 def _copy(ws: Workspace, database: str, name: str) -> Any:
@@ -175,9 +215,11 @@ def _copy(ws: Workspace, database: str, name: str) -> Any:
 
     script = initsql.read_script(ws)
     if database not in script.databases:
-        raise UserError(f"{ws.relative(ws.init_sql)} has no CREATE DATABASE {database}, so "
-                        f"{name} cannot be made the way the real one is. Add it to init.sql "
-                        f"(`inv db.init` runs it).")
+        raise UserError(
+            f"{ws.relative(ws.init_sql)} has no CREATE DATABASE {database}, so "
+            f"{name} cannot be made the way the real one is. Add it to init.sql "
+            f"(`inv db.init` runs it)."
+        )
     return initsql.renamed_database(script, database, name)
 
 
@@ -195,8 +237,9 @@ def create(ws: Workspace, database: str, name: str, missing_locale: str = "compi
         initsql.run_plan(ws, plan)
     except UserError as err:
         _drop(ws, name)
-        raise UserError(f"Making {name} as init.sql makes {database} failed (it was dropped "
-                        f"again):\n{err.text}") from None
+        raise UserError(
+            f"Making {name} as init.sql makes {database} failed (it was dropped again):\n{err.text}"
+        ) from None
     if plan.roles:  # a role made now takes its password from the .env, as db.init does
         initsql.set_role_passwords(ws)
     return plan
@@ -209,8 +252,9 @@ class Ensured:
     created: bool
 
 
-def ensure(ws: Workspace, env: Environment, services: Iterable[Service],
-           missing_locale: str = "compile") -> list[Ensured]:
+def ensure(
+    ws: Workspace, env: Environment, services: Iterable[Service], missing_locale: str = "compile"
+) -> list[Ensured]:
     """The environment's databases of `services` (development ones, from the base `ws`): each
     missing one made as init.sql makes the real one."""
     from lomash_tasks.db.migrate import check_reachable
@@ -235,8 +279,10 @@ def mark_missing(ws: Workspace, env: Environment, states: list[Any]) -> None:
     have = existing(ws, names)
     for state, name in zip(states, names):
         if name not in have:
-            state.error = (f"{name} does not exist yet: `inv db.migrate --env {env.name}` "
-                           f"makes and migrates it (or `inv db.init --env {env.name}`)")
+            state.error = (
+                f"{name} does not exist yet: `inv db.migrate --env {env.name}` "
+                f"makes and migrates it (or `inv db.init --env {env.name}`)"
+            )
 
 
 # -- reset: a clone of the template -------------------------------------------------------------
@@ -255,10 +301,10 @@ def template_key(ws: Workspace, svc: Service) -> str:
 class ResetResult:
     service: str
     database: str
-    how: str = "template"                # "template" (a clone) or "init.sql" (made and migrated)
-    template_made: bool = False          # the template was (re)made for this reset
-    migrate: Any = None                  # the template's (or the database's) MigrateResult
-    seed: Any = None                     # SeedResult
+    how: str = "template"  # "template" (a clone) or "init.sql" (made and migrated)
+    template_made: bool = False  # the template was (re)made for this reset
+    migrate: Any = None  # the template's (or the database's) MigrateResult
+    seed: Any = None  # SeedResult
     seconds: float = 0.0
 
     @property
@@ -274,9 +320,17 @@ class ResetResult:
         return None
 
 
-def reset(ws: Workspace, env: Environment, svc: Service, runner: str = "auto",
-          timeout: float = 300.0, profile: str | None = None, missing_locale: str = "compile",
-          template: bool = True, seed_timeout: float = 60.0) -> ResetResult:
+def reset(
+    ws: Workspace,
+    env: Environment,
+    svc: Service,
+    runner: str = "auto",
+    timeout: float = 300.0,
+    profile: str | None = None,
+    missing_locale: str = "compile",
+    template: bool = True,
+    seed_timeout: float = 60.0,
+) -> ResetResult:
     """Drop the service's database of `env` and make it again, migrated and seeded (the
     environment's seed profile unless `profile`). With `template` (the default) it is a clone
     of the service's template database, made first when missing or out of date; without, it is
@@ -285,12 +339,15 @@ def reset(ws: Workspace, env: Environment, svc: Service, runner: str = "auto",
     from lomash_tasks.db.seeds import seed_one
 
     if env.is_default:
-        raise UserError("environments.reset is for another environment than development "
-                        "(`inv db.reset --service S` resets a development database).")
+        raise UserError(
+            "environments.reset is for another environment than development "
+            "(`inv db.reset --service S` resets a development database)."
+        )
     if not svc.has_database:
         raise UserError(f"{svc.name} has no database: nothing to reset.")
-    connections.refuse_remote(ws.registry.postgres.host, f"drop {svc.name}'s {env.name} "
-                              f"database", allow_remote=False)
+    connections.refuse_remote(
+        ws.registry.postgres.host, f"drop {svc.name}'s {env.name} database", allow_remote=False
+    )
     check_reachable(ws)
     began = time.monotonic()
     name = env.database(svc.database or "")
@@ -299,7 +356,8 @@ def reset(ws: Workspace, env: Environment, svc: Service, runner: str = "auto",
     with _session(ws, name) as conn:  # one reset of `name` at a time, across processes
         if template:
             result.template_made, result.migrate = _fresh_template(
-                ws, conn, env, svc, runner, timeout, missing_locale)
+                ws, conn, env, svc, runner, timeout, missing_locale
+            )
             if result.migrate is not None and not result.migrate.ok:
                 result.seconds = time.monotonic() - began
                 return result
@@ -345,16 +403,26 @@ def _migrate(ws: Workspace, svc: Service, runner: str, timeout: float) -> Any:
     return migrate.migrate(ws, [svc.name], runner=runner, jobs=1, timeout=timeout).results[0]
 
 
-def _fresh_template(ws: Workspace, conn: Any, env: Environment, svc: Service, runner: str,
-                    timeout: float, missing_locale: str) -> tuple[bool, Any]:
+def _fresh_template(
+    ws: Workspace,
+    conn: Any,
+    env: Environment,
+    svc: Service,
+    runner: str,
+    timeout: float,
+    missing_locale: str,
+) -> tuple[bool, Any]:
     """(made now, its MigrateResult when made): the template, up to date with init.sql and the
     service's migrations (its comment holds the key it was made for)."""
     from psycopg import sql
 
     name = template_name(env, svc)
     mark = f"{TEMPLATE_MARK} {template_key(ws, svc)}"
-    row = conn.execute("SELECT coalesce(shobj_description(oid, 'pg_database'), '') "
-                       "FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    row = conn.execute(
+        "SELECT coalesce(shobj_description(oid, 'pg_database'), '') "
+        "FROM pg_database WHERE datname = %s",
+        (name,),
+    ).fetchone()
     if row is not None and row[0] == mark:
         return False, None
     _drop(conn, name)
@@ -363,8 +431,9 @@ def _fresh_template(ws: Workspace, conn: Any, env: Environment, svc: Service, ru
     if not result.ok:
         _drop(conn, name)  # never clone a half-migrated template
         return True, result
-    conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name),
-                                                                sql.Literal(mark)))
+    conn.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(mark))
+    )
     return True, result
 
 
@@ -379,15 +448,18 @@ def _clone(ws: Workspace, conn: Any, svc: Service, name: str, template: str) -> 
 
     copy = _copy(ws, svc.database or "", name)
     owner = copy.databases[name].owner or ""
-    query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
-                                                              sql.Identifier(template))
+    query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        sql.Identifier(name), sql.Identifier(template)
+    )
     if owner:
         query = sql.SQL("{} OWNER {}").format(query, sql.Identifier(owner))
     conn.execute(query)
     statements = copy.about(name)
     try:
-        if all(s.terminator == ";" and not any(t.kind == "var" for t in tokens(s.text))
-               for s in statements):
+        if all(
+            s.terminator == ";" and not any(t.kind == "var" for t in tokens(s.text))
+            for s in statements
+        ):
             for stmt in statements:
                 conn.execute(stmt.text)
         elif statements:

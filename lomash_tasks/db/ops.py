@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from lomash_tasks import connections
 from lomash_tasks.console import Console
@@ -51,8 +52,9 @@ def init(ws: Workspace, timeout: float = 60.0, missing_locale: str = "compile") 
     from lomash_tasks.db.migrate import check_reachable
 
     if not ws.init_sql.is_file():
-        raise UserError(f"{ws.relative(ws.init_sql)} does not exist: the workspace has no "
-                        f"database init script.")
+        raise UserError(
+            f"{ws.relative(ws.init_sql)} does not exist: the workspace has no database init script."
+        )
     check_reachable(ws)
     from lomash_tasks.stack import initsql as dbinit
 
@@ -62,8 +64,9 @@ def init(ws: Workspace, timeout: float = 60.0, missing_locale: str = "compile") 
 
 
 # -- seed ---------------------------------------------------------------------------------------
-def seed(ws: Workspace, names: Iterable[str] | None = None,
-         timeout: float = 60.0, profile: str = "") -> list[SeedResult]:
+def seed(
+    ws: Workspace, names: Iterable[str] | None = None, timeout: float = 60.0, profile: str = ""
+) -> list[SeedResult]:
     """Seed the named (default: all) database services; the gateway, when named, is skipped.
     `profile`: each service's `seed.<profile>.sql` where it has one (see db/seeds.py)."""
     from lomash_tasks.db.migrate import check_reachable, select
@@ -93,8 +96,9 @@ class ResetResult:
 
     @property
     def ok(self) -> bool:
-        return bool(self.migrate is not None and self.migrate.ok
-                    and (self.seed is None or self.seed.ok))
+        return bool(
+            self.migrate is not None and self.migrate.ok and (self.seed is None or self.seed.ok)
+        )
 
     @property
     def status(self) -> str:
@@ -107,10 +111,13 @@ def drop_database(ws: Workspace, svc: Service, timeout: float = 10.0) -> bool:
     from psycopg import sql
 
     with connections.pg_connect(ws, superuser=True, timeout=timeout, autocommit=True) as conn:
-        existed = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                               (svc.database,)).fetchone() is not None
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(svc.database)))
+        existed = (
+            conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (svc.database,)).fetchone()
+            is not None
+        )
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(svc.database))
+        )
     return existed
 
 
@@ -125,9 +132,17 @@ def migration_extensions(ws: Workspace, svc: Service) -> set[str]:
     return found
 
 
-def reset(ws: Workspace, svc: Service, yes: bool = False, allow_remote: bool = False,
-          runner: str = "auto", timeout: float = 300.0, with_seed: bool = True,
-          out: Console | None = None, missing_locale: str = "compile") -> ResetResult:
+def reset(
+    ws: Workspace,
+    svc: Service,
+    yes: bool = False,
+    allow_remote: bool = False,
+    runner: str = "auto",
+    timeout: float = 300.0,
+    with_seed: bool = True,
+    out: Console | None = None,
+    missing_locale: str = "compile",
+) -> ResetResult:
     """Drop and recreate one service's database (per init.sql), migrate it and seed it.
 
     First checks that init.sql can rebuild it (its CREATE DATABASE, the extensions it has now
@@ -145,20 +160,29 @@ def reset(ws: Workspace, svc: Service, yes: bool = False, allow_remote: bool = F
     pg = ws.registry.postgres
     connections.refuse_remote(pg.host, f"drop database {svc.database}", allow_remote)
     if not ws.init_sql.is_file():
-        raise UserError(f"{ws.relative(ws.init_sql)} does not exist: db.reset recreates the "
-                        f"database from it, so nothing was dropped.")
+        raise UserError(
+            f"{ws.relative(ws.init_sql)} does not exist: db.reset recreates the "
+            f"database from it, so nothing was dropped."
+        )
     if not yes and not out.interactive:  # nobody to ask: refuse before touching the server
-        raise UserError(f"db.reset drops database {svc.database} and needs confirmation: "
-                        f"pass --yes to confirm (nothing was dropped).")
+        raise UserError(
+            f"db.reset drops database {svc.database} and needs confirmation: "
+            f"pass --yes to confirm (nothing was dropped)."
+        )
     migrate.check_reachable(ws)
-    rebuild = dbinit.check_rebuild(ws, svc.database or "", missing_locale,
-                                   migration_extensions(ws, svc))
-    question = (f"Drop database {svc.database} on {pg.address} (all its data is lost), then "
-                f"recreate, migrate and seed it?")
+    rebuild = dbinit.check_rebuild(
+        ws, svc.database or "", missing_locale, migration_extensions(ws, svc)
+    )
+    question = (
+        f"Drop database {svc.database} on {pg.address} (all its data is lost), then "
+        f"recreate, migrate and seed it?"
+    )
     if not out.confirm(question, yes):
         if not out.interactive:
-            raise UserError(f"db.reset drops database {svc.database} and needs confirmation: "
-                            f"pass --yes to confirm (nothing was dropped).")
+            raise UserError(
+                f"db.reset drops database {svc.database} and needs confirmation: "
+                f"pass --yes to confirm (nothing was dropped)."
+            )
         raise UserError(f"Not confirmed: database {svc.database} was left as it was.")
     began = time.monotonic()
     result = ResetResult(svc.name, svc.database)
@@ -166,9 +190,11 @@ def reset(ws: Workspace, svc: Service, yes: bool = False, allow_remote: bool = F
     try:
         detail = dbinit.apply_plan(ws, rebuild, missing_locale=missing_locale)
     except UserError as err:
-        raise UserError(f"{svc.database} was dropped, but making it again failed:\n{err.text}\n"
-                        f"Once that is fixed, `inv db.init` creates it and `inv db.migrate "
-                        f"--service {svc.alias}` migrates it.") from None
+        raise UserError(
+            f"{svc.database} was dropped, but making it again failed:\n{err.text}\n"
+            f"Once that is fixed, `inv db.init` creates it and `inv db.migrate "
+            f"--service {svc.alias}` migrates it."
+        ) from None
     result.init = InitResult(time.monotonic() - began, detail)
     report = migrate.migrate(ws, [svc.name], runner=runner, jobs=1, timeout=timeout)
     result.migrate = report.results[0]
@@ -196,8 +222,17 @@ def psql_command(ws: Workspace, svc: Service, bindir: str = "") -> tuple[list[st
     pg = ws.registry.postgres
     env = dict(os.environ)
     env.update(PGPASSWORD=creds.password, PGAPPNAME="lomash-tasks psql", PGCONNECT_TIMEOUT="10")
-    argv = [str(find_psql(bindir)), "-h", pg.host, "-p", str(pg.port), "-U", creds.user,
-            "-d", svc.database or ""]
+    argv = [
+        str(find_psql(bindir)),
+        "-h",
+        pg.host,
+        "-p",
+        str(pg.port),
+        "-U",
+        creds.user,
+        "-d",
+        svc.database or "",
+    ]
     return argv, env
 
 
@@ -215,4 +250,3 @@ def wait(ws: Workspace, timeout: float = 60.0) -> Any:
     from lomash_tasks.stack import probes
 
     return probes.wait_for(ws, "postgres", timeout=timeout)
-

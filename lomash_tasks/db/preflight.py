@@ -35,7 +35,7 @@ class UrlCheck:
     database: str
     address: str  # host:port as the URL names it
     problems: tuple[str, ...] = ()  # how the URL disagrees with the stack
-    login: str | None = None        # why logging in failed (None: it logged in, or not tried)
+    login: str | None = None  # why logging in failed (None: it logged in, or not tried)
     fix: str = ""
 
     @property
@@ -43,16 +43,28 @@ class UrlCheck:
         return not self.problems and self.login is None
 
     def line(self) -> str:
-        head = (f"{self.service}: {self.key} in {self.file} logs in as {self.user or '(none)'} to "
-                f"{self.database or '(none)'} at {self.address}")
-        said = "; ".join(self.problems + ((f"logging in failed: {self.login}",)
-                                          if self.login else ()))
+        head = (
+            f"{self.service}: {self.key} in {self.file} logs in as {self.user or '(none)'} to "
+            f"{self.database or '(none)'} at {self.address}"
+        )
+        said = "; ".join(
+            self.problems + ((f"logging in failed: {self.login}",) if self.login else ())
+        )
         return f"{head}: {said}. Fix: {self.fix}" if said else f"{head}: ok"
 
     def as_dict(self) -> dict[str, object]:
-        return {"service": self.service, "file": self.file, "key": self.key, "user": self.user,
-                "database": self.database, "address": self.address, "ok": self.ok,
-                "problems": list(self.problems), "login": self.login, "fix": self.fix}
+        return {
+            "service": self.service,
+            "file": self.file,
+            "key": self.key,
+            "user": self.user,
+            "database": self.database,
+            "address": self.address,
+            "ok": self.ok,
+            "problems": list(self.problems),
+            "login": self.login,
+            "fix": self.fix,
+        }
 
 
 @dataclass
@@ -66,8 +78,12 @@ class _Url:
     problems: list[str] = field(default_factory=list)
 
 
-def check_connections(ws: Workspace, services: list[Service] | None = None,
-                      overlay: str = "host", timeout: float = 5.0) -> list[UrlCheck]:
+def check_connections(
+    ws: Workspace,
+    services: list[Service] | None = None,
+    overlay: str = "host",
+    timeout: float = 5.0,
+) -> list[UrlCheck]:
     """Each database service's DATABASE_URL (and DIRECT_URL, when set) against the stack: its
     role and database as the registry has them, its host and port as the overlay names the
     stack's PostgreSQL, and a real login at the stack's address with the URL's user, password
@@ -86,9 +102,20 @@ def check_connections(ws: Workspace, services: list[Service] | None = None,
             value = env.get(key) if env is not None else None
             if not value:
                 if key == "DATABASE_URL":
-                    out.append(UrlCheck(svc.name, rel, key, "", "", "", (
-                        f"{key} is {'missing' if env is not None else 'not there: no ' + rel}",),
-                        fix="`inv env.copy` writes it (`--align` into an existing file)"))
+                    out.append(
+                        UrlCheck(
+                            svc.name,
+                            rel,
+                            key,
+                            "",
+                            "",
+                            "",
+                            (
+                                f"{key} is {'missing' if env is not None else 'not there: no ' + rel}",
+                            ),
+                            fix="`inv env.copy` writes it (`--align` into an existing file)",
+                        )
+                    )
                 continue
             url = _parse(key, value)
             if not url.problems:
@@ -96,10 +123,11 @@ def check_connections(ws: Workspace, services: list[Service] | None = None,
                     url.problems.append(f"the stack's role for {svc.name} is {svc.role}")
                 if url.database != svc.database:
                     url.problems.append(f"its database is {svc.database}")
-                if not (url.host == expect_host or {url.host, expect_host} <= LOOPBACK) \
-                        or url.port != expect_port:
-                    url.problems.append(f"the stack's PostgreSQL is at "
-                                        f"{expect_host}:{expect_port}")
+                if (
+                    not (url.host == expect_host or {url.host, expect_host} <= LOOPBACK)
+                    or url.port != expect_port
+                ):
+                    url.problems.append(f"the stack's PostgreSQL is at {expect_host}:{expect_port}")
             login = None
             if url.user and url.database:
                 who = (url.user, url.password, url.database)
@@ -107,14 +135,28 @@ def check_connections(ws: Workspace, services: list[Service] | None = None,
                     tried[who] = _login(ws, svc, url, timeout)
                 login = tried[who]
             fix = ALIGN
-            if not url.problems and login is not None and "password" in login \
-                    and key == "DATABASE_URL":
-                fix = (f"`inv db.init` sets role {svc.role}'s password on the server from "
-                       f"{rel}")
+            if (
+                not url.problems
+                and login is not None
+                and "password" in login
+                and key == "DATABASE_URL"
+            ):
+                fix = f"`inv db.init` sets role {svc.role}'s password on the server from {rel}"
             elif not url.problems and login is not None and "does not answer" in login:
                 fix = "start the stack (`inv stack.up`, then `inv db.wait`)"
-            out.append(UrlCheck(svc.name, rel, key, url.user, url.database,
-                                f"{url.host}:{url.port}", tuple(url.problems), login, fix))
+            out.append(
+                UrlCheck(
+                    svc.name,
+                    rel,
+                    key,
+                    url.user,
+                    url.database,
+                    f"{url.host}:{url.port}",
+                    tuple(url.problems),
+                    login,
+                    fix,
+                )
+            )
     return out
 
 
@@ -123,8 +165,10 @@ def require(ws: Workspace, overlay: str = "host", timeout: float = 5.0) -> list[
     checks = check_connections(ws, overlay=overlay, timeout=timeout)
     bad = [c for c in checks if not c.ok]
     if bad:
-        raise UserError("The services' database URLs do not match the stack, so nothing was "
-                        "migrated:\n" + "\n".join(f"  {c.line()}" for c in bad))
+        raise UserError(
+            "The services' database URLs do not match the stack, so nothing was "
+            "migrated:\n" + "\n".join(f"  {c.line()}" for c in bad)
+        )
     return checks
 
 
@@ -149,17 +193,23 @@ def _login(ws: Workspace, svc: Service, url: _Url, timeout: float) -> str | None
     pg = ws.registry.postgres
     creds = connections.Credentials(url.user, url.password)
     try:
-        with connections.pg_connect(ws, svc, dbname=url.database, timeout=timeout,
-                                    credentials=creds) as conn:
+        with connections.pg_connect(
+            ws, svc, dbname=url.database, timeout=timeout, credentials=creds
+        ) as conn:
             conn.execute("SELECT 1")
     except psycopg.OperationalError as err:
         said = " ".join(str(err).split())
         low = said.lower()
         if "password authentication failed" in low or "no password supplied" in low:
-            return (f"PostgreSQL at {pg.address} refused role {url.user} on database "
-                    f"{url.database} (password authentication failed)")
-        if f'database "{url.database.lower()}" does not exist' in low or \
-                "does not exist" in low and "database" in low:
+            return (
+                f"PostgreSQL at {pg.address} refused role {url.user} on database "
+                f"{url.database} (password authentication failed)"
+            )
+        if (
+            f'database "{url.database.lower()}" does not exist' in low
+            or "does not exist" in low
+            and "database" in low
+        ):
             return f"database {url.database} does not exist on {pg.address}"
         if "role" in low and "does not exist" in low:
             return f"role {url.user} does not exist on {pg.address}"

@@ -12,9 +12,16 @@ def behind(state: Any) -> str:
     """What keeps one service's migrations from being up to date (`1 pending, 1 edited`)."""
     if state.error:
         return "cannot be read"
-    parts = [f"{len(items)} {label}" for label, items in (
-        ("failed", state.failed), ("pending", state.pending), ("edited", state.modified),
-        ("folder gone", state.missing)) if items]
+    parts = [
+        f"{len(items)} {label}"
+        for label, items in (
+            ("failed", state.failed),
+            ("pending", state.pending),
+            ("edited", state.modified),
+            ("folder gone", state.missing),
+        )
+        if items
+    ]
     return ", ".join(parts)
 
 
@@ -24,23 +31,41 @@ def status_table(out: Console, states: list[Any]) -> None:
         if s.error:
             rows.append([s.service, "", "", "", "", "", f"✗ {s.error}"])
             continue
-        rows.append([s.service, len(s.applied), ", ".join(m.name for m in s.pending),
-                     ", ".join(r.name for r in s.failed), ", ".join(s.modified),
-                     ", ".join(s.missing), "up to date" if not (s.pending or s.failed
-                                                                or s.modified or s.missing)
-                     else "needs attention" if s.failed else "pending" if s.pending
-                     else "edited" if s.modified else "folder gone"])
-    out.table(["service", "applied", "pending", "failed", "edited", "folder gone", "state"],
-              rows, title="db.status")
+        rows.append(
+            [
+                s.service,
+                len(s.applied),
+                ", ".join(m.name for m in s.pending),
+                ", ".join(r.name for r in s.failed),
+                ", ".join(s.modified),
+                ", ".join(s.missing),
+                "up to date"
+                if not (s.pending or s.failed or s.modified or s.missing)
+                else "needs attention"
+                if s.failed
+                else "pending"
+                if s.pending
+                else "edited"
+                if s.modified
+                else "folder gone",
+            ]
+        )
+    out.table(
+        ["service", "applied", "pending", "failed", "edited", "folder gone", "state"],
+        rows,
+        title="db.status",
+    )
     for s in states:
-        for warning in ([] if s.error else s.warnings()):
+        for warning in [] if s.error else s.warnings():
             out.warn(f"{s.service}: {warning}")
 
 
 def diff_table(out: Console, results: list[Any]) -> None:
-    out.table(["service", "database vs migrations", "schema vs migrations", "result"],
-              [[r.service, _db_cell(r), _schema_cell(r), r.summary] for r in results],
-              title="db.diff")
+    out.table(
+        ["service", "database vs migrations", "schema vs migrations", "result"],
+        [[r.service, _db_cell(r), _schema_cell(r), r.summary] for r in results],
+        title="db.diff",
+    )
     for r in results:
         _print_diff(out, r)
 
@@ -63,9 +88,12 @@ def _print_diff(out: Console, r: Any) -> None:
     if r.error:
         out.error(r.error, title=r.service)
         return
-    for label, items in (("pending", r.pending), ("failed", r.failed),
-                         ("edited after it was applied", r.edited),
-                         ("recorded but its folder is gone", r.missing)):
+    for label, items in (
+        ("pending", r.pending),
+        ("failed", r.failed),
+        ("edited after it was applied", r.edited),
+        ("recorded but its folder is gone", r.missing),
+    ):
         if items:
             out.warn(f"{r.service}: {label}: {', '.join(items)}")
     for d in r.drift:
@@ -73,8 +101,10 @@ def _print_diff(out: Console, r: Any) -> None:
     if r.drift_note:
         out.info(f"{r.service}: {r.drift_note}")
     if r.schema_sql:
-        out.warn(f"{r.service}: the schema has changes no migration holds (`inv db.migrate "
-                 f"--mode dev --service {r.service} --name NAME` writes one):")
+        out.warn(
+            f"{r.service}: the schema has changes no migration holds (`inv db.migrate "
+            f"--mode dev --service {r.service} --name NAME` writes one):"
+        )
         for line in r.schema_sql.splitlines():
             out.print(f"    {line}")
     elif not r.schema_note.startswith("compared"):

@@ -20,8 +20,9 @@ import contextlib
 import re
 import secrets
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from lomash_tasks import connections
 from lomash_tasks.errors import UserError
@@ -33,8 +34,10 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 # Each query returns (kind, name, definition) for the objects of the non-system schemas that no
 # extension owns. `%(own)s`: the schemas to read.
-_NOT_EXTENSION = ("NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = {cls}::regclass "
-                  "AND d.objid = {oid} AND d.deptype = 'e')")
+_NOT_EXTENSION = (
+    "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = {cls}::regclass "
+    "AND d.objid = {oid} AND d.deptype = 'e')"
+)
 QUERIES = [
     """SELECT 'schema', n.nspname, '' FROM pg_namespace n WHERE n.nspname = ANY(%(own)s)""",
     """SELECT 'extension', e.extname, n.nspname FROM pg_extension e
@@ -104,7 +107,7 @@ QUERIES = [
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname = ANY(%(own)s) AND p.prokind IN ('f', 'p')
           AND {_NOT_EXTENSION.format(cls="'pg_proc'", oid="p.oid")}""",
-    f"""SELECT 'trigger', format('%%I.%%I.%%I', n.nspname, c.relname, g.tgname),
+    """SELECT 'trigger', format('%%I.%%I.%%I', n.nspname, c.relname, g.tgname),
                pg_get_triggerdef(g.oid)
         FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -119,7 +122,9 @@ def own_schemas(conn: Any) -> list[str]:
         "SELECT n.nspname FROM pg_namespace n WHERE n.nspname <> ALL(%s) "
         "AND n.nspname NOT LIKE 'pg\\_temp\\_%%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%' "
         "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass "
-        "AND d.objid = n.oid AND d.deptype = 'e') ORDER BY 1", (list(SYSTEM_SCHEMAS),)).fetchall()
+        "AND d.objid = n.oid AND d.deptype = 'e') ORDER BY 1",
+        (list(SYSTEM_SCHEMAS),),
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -136,9 +141,14 @@ def snapshot(conn: Any) -> dict[str, str]:
 
 
 def _schema_used(conn: Any, name: str) -> bool:
-    return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n "
-                             "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname <> "
-                             "%s)", (name, MIGRATIONS_TABLE)).fetchone()[0])
+    return bool(
+        conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname <> "
+            "%s)",
+            (name, MIGRATIONS_TABLE),
+        ).fetchone()[0]
+    )
 
 
 def _normal(text: str) -> str:
@@ -148,19 +158,23 @@ def _normal(text: str) -> str:
 def user_tables(conn: Any) -> list[str]:
     """The database's own tables (without `_prisma_migrations`): empty for an empty database."""
     own = own_schemas(conn)
-    return [r[0] for r in conn.execute(
-        "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ANY(%s) "
-        "AND c.relkind IN ('r', 'p') AND c.relname <> %s ORDER BY 1",
-        (own, MIGRATIONS_TABLE)).fetchall()]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ANY(%s) "
+            "AND c.relkind IN ('r', 'p') AND c.relname <> %s ORDER BY 1",
+            (own, MIGRATIONS_TABLE),
+        ).fetchall()
+    ]
 
 
 # -- comparing ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Difference:
-    key: str          # "column public.users.nickname"
-    database: str | None     # its definition in the database (None: not there)
-    migrations: str | None   # its definition after the migrations (None: not there)
+    key: str  # "column public.users.nickname"
+    database: str | None  # its definition in the database (None: not there)
+    migrations: str | None  # its definition after the migrations (None: not there)
 
     def line(self) -> str:
         kind, _, name = self.key.partition(" ")
@@ -170,8 +184,10 @@ class Difference:
             return f"{what} is in the database, not in the migrations ({_short(self.database)})"
         if self.database is None:
             return f"{what} is in the migrations, not in the database ({_short(self.migrations)})"
-        return (f"{what} differs: database {_short(self.database)}; migrations "
-                f"{_short(self.migrations)}")
+        return (
+            f"{what} differs: database {_short(self.database)}; migrations "
+            f"{_short(self.migrations)}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {"object": self.key, "database": self.database, "migrations": self.migrations}
@@ -184,12 +200,29 @@ def _short(text: str | None, width: int = 90) -> str:
 
 def compare(database: dict[str, str], migrations: dict[str, str]) -> list[Difference]:
     keys = sorted(set(database) | set(migrations), key=_order)
-    return [Difference(k, database.get(k), migrations.get(k)) for k in keys
-            if database.get(k) != migrations.get(k)]
+    return [
+        Difference(k, database.get(k), migrations.get(k))
+        for k in keys
+        if database.get(k) != migrations.get(k)
+    ]
 
 
-_KINDS = ("schema", "extension", "enum", "domain", "type", "table", "column", "constraint",
-          "index", "sequence", "view", "materialized", "function", "trigger")
+_KINDS = (
+    "schema",
+    "extension",
+    "enum",
+    "domain",
+    "type",
+    "table",
+    "column",
+    "constraint",
+    "index",
+    "sequence",
+    "view",
+    "materialized",
+    "function",
+    "trigger",
+)
 
 
 def _order(key: str) -> tuple[int, str]:
@@ -198,9 +231,11 @@ def _order(key: str) -> tuple[int, str]:
 
 
 # -- the shadow database ------------------------------------------------------------------------
-CREATEDB_HINT = ("give it CREATEDB as the superuser (`ALTER ROLE {role} CREATEDB`; init.sql's "
-                 "CREATE ROLE ... CREATEDB does it for the local stack), as `prisma migrate dev` "
-                 "needs too")
+CREATEDB_HINT = (
+    "give it CREATEDB as the superuser (`ALTER ROLE {role} CREATEDB`; init.sql's "
+    "CREATE ROLE ... CREATEDB does it for the local stack), as `prisma migrate dev` "
+    "needs too"
+)
 
 
 @contextlib.contextmanager
@@ -217,23 +252,30 @@ def shadow(ws: Workspace, svc: Service, timeout: float = 10.0) -> Iterator[str]:
     except psycopg.Error as exc:
         from lomash_tasks.db.migrate.problems import classify, first_line
 
-        raise UserError(classify(str(exc), svc, ws.registry.postgres.address)
-                        or f"{svc.name}: {first_line(str(exc))}") from None
+        raise UserError(
+            classify(str(exc), svc, ws.registry.postgres.address)
+            or f"{svc.name}: {first_line(str(exc))}"
+        ) from None
     with admin:
         try:
-            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'")
-                          .format(sql.Identifier(name)))
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
+                    sql.Identifier(name)
+                )
+            )
         except psycopg.errors.InsufficientPrivilege:
-            raise UserError(f"Role {svc.role} ({svc.name}'s, from its DATABASE_URL) may not "
-                            f"create databases, and the comparison replays the migrations into "
-                            f"a shadow database it makes and drops: {CREATEDB_HINT.format(role=svc.role)}.") \
-                from None
+            raise UserError(
+                f"Role {svc.role} ({svc.name}'s, from its DATABASE_URL) may not "
+                f"create databases, and the comparison replays the migrations into "
+                f"a shadow database it makes and drops: {CREATEDB_HINT.format(role=svc.role)}."
+            ) from None
         try:
             yield name
         finally:
             with contextlib.suppress(psycopg.Error):
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
 
 
 def connect_to(ws: Workspace, svc: Service, database: str, timeout: float = 10.0) -> Any:
@@ -251,8 +293,11 @@ def prepare(conn: Any, extensions: Iterable[str]) -> list[str]:
     for name in extensions:
         try:
             with conn.transaction():
-                conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public")
-                             .format(sql.Identifier(name)))
+                conn.execute(
+                    sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public").format(
+                        sql.Identifier(name)
+                    )
+                )
         except psycopg.Error:
             missing.append(name)
     return missing
@@ -285,8 +330,9 @@ def init_extensions(ws: Workspace, database: str) -> list[str]:
     return script.extensions(max(names, key=len)) if names else []
 
 
-def migrations_snapshot(ws: Workspace, svc: Service, migrations: list[Any],
-                        timeout: float = 300.0) -> dict[str, str]:
+def migrations_snapshot(
+    ws: Workspace, svc: Service, migrations: list[Any], timeout: float = 300.0
+) -> dict[str, str]:
     """The schema `migrations` make from an empty database (with the extensions init.sql gives
     the service's database), replayed in a shadow database; a UserError when one fails there."""
     extensions = init_extensions(ws, svc.database or "")
@@ -295,6 +341,8 @@ def migrations_snapshot(ws: Workspace, svc: Service, migrations: list[Any],
             prepare(conn, extensions)
             failed = replay(conn, migrations, timeout)
             if failed:
-                raise UserError(f"{svc.name}: replaying the migrations into an empty database "
-                                f"failed at {failed}. Fix that migration and run again.")
+                raise UserError(
+                    f"{svc.name}: replaying the migrations into an empty database "
+                    f"failed at {failed}. Fix that migration and run again."
+                )
             return snapshot(conn)

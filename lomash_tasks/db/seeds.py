@@ -50,8 +50,8 @@ class SeedResult(StepResult):
     seconds: float = 0.0
     error: str | None = None
     skipped: str | None = None
-    source: str = ""   # where the seed came from ("services/auth-service/package.json prisma.seed")
-    output: str = ""   # a command seed's last lines of output
+    source: str = ""  # where the seed came from ("services/auth-service/package.json prisma.seed")
+    output: str = ""  # a command seed's last lines of output
     profile: str = ""  # the profile asked for ("" = the default seed)
 
     @property
@@ -71,9 +71,11 @@ def check_profile(profile: str | None) -> str:
     """A profile name as given (lower case letters, digits, '-' and '_'), or a UserError."""
     value = (profile or "").strip()
     if value and not PROFILE_RE.fullmatch(value):
-        raise UserError(f"Seed profile {profile!r} is not usable: use lower-case letters, digits, "
-                        f"'-' and '_' (e.g. demo, minimal, test); it names prisma/seed.<profile>.sql "
-                        f"and is passed to seed commands as {PROFILE_ENV}.")
+        raise UserError(
+            f"Seed profile {profile!r} is not usable: use lower-case letters, digits, "
+            f"'-' and '_' (e.g. demo, minimal, test); it names prisma/seed.<profile>.sql "
+            f"and is passed to seed commands as {PROFILE_ENV}."
+        )
     return value
 
 
@@ -84,22 +86,23 @@ def seed_for(ws: Workspace, svc: Service, profile: str = ""):
 
     facts = ws.facts(svc)
     if profile:
-        found = monorepo.sql_seed(facts.folder, facts.relative, facts.prisma,
-                                  f"seed.{profile}.sql")
+        found = monorepo.sql_seed(facts.folder, facts.relative, facts.prisma, f"seed.{profile}.sql")
         if found is not None:
             return found
     return facts.seed
 
 
-def seed_one(ws: Workspace, svc: Service, timeout: float = 60.0,
-             profile: str = "") -> SeedResult:
+def seed_one(ws: Workspace, svc: Service, timeout: float = 60.0, profile: str = "") -> SeedResult:
     """Seed one service's database by its monorepo's convention (see the module docstring)."""
     began = time.monotonic()
     profile = check_profile(profile)
     seed = seed_for(ws, svc, profile)
     if seed is None:
-        return SeedResult(svc.name, skipped="no seed (no prisma/seed.sql, no Prisma seed "
-                                            "command, no db:seed script)", profile=profile)
+        return SeedResult(
+            svc.name,
+            skipped="no seed (no prisma/seed.sql, no Prisma seed command, no db:seed script)",
+            profile=profile,
+        )
     if seed.kind == "sql":
         result = _sql_seed(ws, svc, Path(seed.command), timeout)
     else:
@@ -122,9 +125,11 @@ def _sql_seed(ws: Workspace, svc: Service, path: Path, timeout: float) -> SeedRe
     try:
         script = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        result.error = (f"{ws.relative(path)} is not UTF-8 (byte 0x{raw[exc.start]:02x} on line "
-                        f"{line}); save it as UTF-8 and run again")
+        line = raw[: exc.start].count(b"\n") + 1
+        result.error = (
+            f"{ws.relative(path)} is not UTF-8 (byte 0x{raw[exc.start]:02x} on line "
+            f"{line}); save it as UTF-8 and run again"
+        )
         return result
     try:
         conn = connections.pg_connect(ws, svc, timeout=min(timeout, 10.0), autocommit=True)
@@ -139,8 +144,9 @@ def _sql_seed(ws: Workspace, svc: Service, path: Path, timeout: float) -> SeedRe
                 conn.execute(script, prepare=False)
                 # Tuples this transaction inserted, over every table (ON CONFLICT DO NOTHING
                 # skips count as none).
-                row = conn.execute("SELECT coalesce(sum(n_tup_ins), 0)::bigint "
-                                   "FROM pg_stat_xact_user_tables").fetchone()
+                row = conn.execute(
+                    "SELECT coalesce(sum(n_tup_ins), 0)::bigint FROM pg_stat_xact_user_tables"
+                ).fetchone()
                 result.inserted = int(row[0])
     except psycopg.Error as exc:
         text = native.describe_sql_error(exc, script)
@@ -177,8 +183,10 @@ def seed_argv(ws: Workspace, svc: Service) -> tuple[list[str], str]:
         return words, seed.command
     exe = commands.which(words[0], path=path)
     if exe is None:
-        raise UserError(f"`{words[0]}` (from {seed.source}) is not installed in "
-                        f"{ws.relative(facts.node_modules / '.bin')} nor on PATH")
+        raise UserError(
+            f"`{words[0]}` (from {seed.source}) is not installed in "
+            f"{ws.relative(facts.node_modules / '.bin')} nor on PATH"
+        )
     return [exe, *words[1:]], seed.command
 
 
@@ -198,8 +206,11 @@ def _missing_files(ws: Workspace, svc: Service) -> list[str]:
     """The script files (`prisma/seed.ts`) the seed's command line names that do not exist."""
     folder = ws.service_dir(svc)
     words = commands.script_argv(seed_line(ws, svc))
-    return [w for w in words[1:] if re.fullmatch(r"[\w./-]+\.(?:[cm]?[jt]s)", w)
-            and not (folder / w).exists()]
+    return [
+        w
+        for w in words[1:]
+        if re.fullmatch(r"[\w./-]+\.(?:[cm]?[jt]s)", w) and not (folder / w).exists()
+    ]
 
 
 def _not_seedable(ws: Workspace, svc: Service) -> str | None:
@@ -209,13 +220,17 @@ def _not_seedable(ws: Workspace, svc: Service) -> str | None:
     assert seed is not None
     missing = _missing_files(ws, svc)
     if missing:  # the monorepo's own mistake: no install fixes it
-        return (f"it runs {', '.join(missing)}, which does not exist in {facts.relative}: "
-                f"write that seed or point {seed.source.split(' ')[-1]} at the right file")
+        return (
+            f"it runs {', '.join(missing)}, which does not exist in {facts.relative}: "
+            f"write that seed or point {seed.source.split(' ')[-1]} at the right file"
+        )
     if not facts.node_modules.is_dir():
         install = " ".join([facts.installer.manager, *facts.installer.frozen_command])
-        return (f"its Node dependencies are not installed ({facts.relative}/node_modules is "
-                f"missing): `inv setup --only deps` (or `{install}` in "
-                f"{ws.relative(facts.installer.folder) or '.'})")
+        return (
+            f"its Node dependencies are not installed ({facts.relative}/node_modules is "
+            f"missing): `inv setup --only deps` (or `{install}` in "
+            f"{ws.relative(facts.installer.folder) or '.'})"
+        )
     for path in seed.files:
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -226,8 +241,10 @@ def _not_seedable(ws: Workspace, svc: Service) -> str | None:
             extra = ""
             if version and int(version.split(".")[0]) >= 7 and not facts.prisma.engines_present():
                 extra = f" (Prisma {version} downloads its engines to generate: it needs network)"
-            return (f"{ws.relative(path)} imports @prisma/client, whose client was never "
-                    f"generated: run `npx prisma generate` in {facts.relative}{extra}")
+            return (
+                f"{ws.relative(path)} imports @prisma/client, whose client was never "
+                f"generated: run `npx prisma generate` in {facts.relative}{extra}"
+            )
     return None
 
 
@@ -306,11 +323,20 @@ def _command_seed(ws: Workspace, svc: Service, timeout: float, profile: str = ""
         result.error = f"not seeded: {classify(str(exc), svc, address) or first_line(str(exc))}"
         return result
     try:
-        done = commands.run(argv, cwd=ws.service_dir(svc), env=_environment(ws, svc, profile),
-                            replace_env=True, timeout=timeout, check=False, effect=True)
+        done = commands.run(
+            argv,
+            cwd=ws.service_dir(svc),
+            env=_environment(ws, svc, profile),
+            replace_env=True,
+            timeout=timeout,
+            check=False,
+            effect=True,
+        )
     except commands.CommandTimeout:
-        result.error = (f"`{shown}` ({seed.source}) did not finish within {timeout:g} s and was "
-                        f"stopped (db.seed_timeout)")
+        result.error = (
+            f"`{shown}` ({seed.source}) did not finish within {timeout:g} s and was "
+            f"stopped (db.seed_timeout)"
+        )
         return result
     except commands.CommandError as err:
         result.error = f"`{shown}` ({seed.source}) could not start: {err.text}"

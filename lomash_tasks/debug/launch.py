@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lomash_tasks.env import files as envfiles
 from lomash_tasks.debug import jsonc
-from lomash_tasks.stack import ports
+from lomash_tasks.env import files as envfiles
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Registry
+from lomash_tasks.stack import ports
 from lomash_tasks.workspace import Workspace
 
 
@@ -19,7 +19,7 @@ from lomash_tasks.workspace import Workspace
 # -- ports --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PortEntry:
-    group: str       # service | debug | infra | tool
+    group: str  # service | debug | infra | tool
     name: str
     port: int
     host: str
@@ -57,10 +57,10 @@ def port_map(reg: Registry, host: str = "127.0.0.1", timeout: float = 0.2) -> li
 @dataclass(frozen=True)
 class LaunchResult:
     path: Path
-    status: str               # created | updated | unchanged
+    status: str  # created | updated | unchanged
     added: list[str]
     changed: list[str]
-    kept: int                 # the developer's own configurations, untouched
+    kept: int  # the developer's own configurations, untouched
     backup: Path | None = None
 
 
@@ -69,25 +69,31 @@ def attach_configs(reg: Registry) -> list[dict[str, Any]]:
     Compose backend: sources under /app), "Local: X" for the services `inv services.up` runs
     on this machine (the same files, inspector on 127.0.0.1). `"restart": true` follows the
     hot reloads, which keep the debug port."""
-    docker = [{
-        "type": "node",
-        "request": "attach",
-        "name": f"Docker: {svc.name}",
-        "port": svc.debug_port,
-        "restart": True,
-        "localRoot": f"${{workspaceFolder}}/{svc.path}",
-        "remoteRoot": f"/app/{svc.path}",
-    } for svc in reg.services]
-    local = [{
-        "type": "node",
-        "request": "attach",
-        "name": f"Local: {svc.name}",
-        "address": "127.0.0.1",
-        "port": svc.debug_port,
-        "restart": True,
-        "cwd": f"${{workspaceFolder}}/{svc.path}",
-        "skipFiles": ["<node_internals>/**"],
-    } for svc in reg.services]
+    docker = [
+        {
+            "type": "node",
+            "request": "attach",
+            "name": f"Docker: {svc.name}",
+            "port": svc.debug_port,
+            "restart": True,
+            "localRoot": f"${{workspaceFolder}}/{svc.path}",
+            "remoteRoot": f"/app/{svc.path}",
+        }
+        for svc in reg.services
+    ]
+    local = [
+        {
+            "type": "node",
+            "request": "attach",
+            "name": f"Local: {svc.name}",
+            "address": "127.0.0.1",
+            "port": svc.debug_port,
+            "restart": True,
+            "cwd": f"${{workspaceFolder}}/{svc.path}",
+            "skipFiles": ["<node_internals>/**"],
+        }
+        for svc in reg.services
+    ]
     return docker + local
 
 
@@ -98,34 +104,43 @@ def launch_path(ws: Workspace) -> Path:
 def read_launch(path: Path, rel: str) -> dict[str, Any] | None:
     """The parsed launch.json (comments and trailing commas allowed), None when absent."""
     if path.parent.exists() and not path.parent.is_dir():
-        raise UserError(f"{Path(rel).parent} is a file, but VS Code keeps launch.json in a "
-                        f"folder of that name; it was left as it is. Move that file away and "
-                        f"run again.")
+        raise UserError(
+            f"{Path(rel).parent} is a file, but VS Code keeps launch.json in a "
+            f"folder of that name; it was left as it is. Move that file away and "
+            f"run again."
+        )
     if path.is_dir():
-        raise UserError(f"{rel} is a folder, not a file; it was left as it is. Move it away "
-                        f"and run again.")
+        raise UserError(
+            f"{rel} is a folder, not a file; it was left as it is. Move it away and run again."
+        )
     if not path.exists():
         return None
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise UserError(f"{rel} is not UTF-8 text; it was left as it is. Save it as UTF-8 and "
-                        f"run again.") from None
+        raise UserError(
+            f"{rel} is not UTF-8 text; it was left as it is. Save it as UTF-8 and run again."
+        ) from None
     try:
         data = jsonc.loads(text)
     except jsonc.JsoncError as err:
-        raise UserError(f"{rel} is malformed at line {err.line}, column {err.column} "
-                        f"({err.message}); it was left as it is. Fix it there (VS Code shows "
-                        f"the same spot) and run again.") from None
+        raise UserError(
+            f"{rel} is malformed at line {err.line}, column {err.column} "
+            f"({err.message}); it was left as it is. Fix it there (VS Code shows "
+            f"the same spot) and run again."
+        ) from None
     if data is None:
         return None
     if not isinstance(data, dict):
-        raise UserError(f"{rel} holds a JSON {type(data).__name__}, not an object with "
-                        f"\"configurations\"; it was left as it is. Fix it and run again.")
+        raise UserError(
+            f"{rel} holds a JSON {type(data).__name__}, not an object with "
+            f'"configurations"; it was left as it is. Fix it and run again.'
+        )
     configs = data.get("configurations", [])
     if not isinstance(configs, list):
-        raise UserError(f"{rel}: \"configurations\" is not a list; it was left as it is. "
-                        f"Fix it and run again.")
+        raise UserError(
+            f'{rel}: "configurations" is not a list; it was left as it is. Fix it and run again.'
+        )
     return data
 
 
@@ -167,5 +182,6 @@ def write_launch(ws: Workspace) -> LaunchResult:
             saved = envfiles.backup(path)  # comments cannot survive a rewrite: keep the original
     path.parent.mkdir(parents=True, exist_ok=True)
     envfiles.write_atomic(path, text, mode=None if path.exists() else 0o644)
-    return LaunchResult(path, "created" if current is None else "updated", added, changed,
-                        kept, saved)
+    return LaunchResult(
+        path, "created" if current is None else "updated", added, changed, kept, saved
+    )

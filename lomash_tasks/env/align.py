@@ -34,9 +34,9 @@ stack takes it at its next start or `inv db.init`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.env import placeholders, urls
@@ -125,8 +125,12 @@ class Aligner:
     run aligns, so the run's files agree with each other.
     """
 
-    def __init__(self, ws: Workspace, facts: StackFacts,
-                 generate: Callable[[str], str] = placeholders.generate) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        facts: StackFacts,
+        generate: Callable[[str], str] = placeholders.generate,
+    ) -> None:
         self.ws = ws
         self.facts = facts
         self.registry = facts.registry
@@ -152,13 +156,19 @@ class Aligner:
                         claims.setdefault(port, set()).add(pair.service.name)
                     continue
                 for key in env.keys:
-                    svc = service_named(key.removesuffix("_PORT"), self.registry) \
-                        if key.endswith("_PORT") else None
+                    svc = (
+                        service_named(key.removesuffix("_PORT"), self.registry)
+                        if key.endswith("_PORT")
+                        else None
+                    )
                     port = _as_int(env.get(key) or "")
                     if svc is not None and port is not None:
                         claims.setdefault(port, set()).add(svc.name)
-            self._port_map = {port: by_name[next(iter(names))] for port, names in claims.items()
-                              if len(names) == 1}
+            self._port_map = {
+                port: by_name[next(iter(names))]
+                for port, names in claims.items()
+                if len(names) == 1
+            }
         return self._port_map
 
     @staticmethod
@@ -183,15 +193,23 @@ class Aligner:
         if name not in self._chosen:
             pair = self.ws.env_pair(svc)
             found = []  # (rank, label, key, password)
-            files = dict.fromkeys(((".env", self.ws.base_env(svc)),  # the stack sets the
-                                   (pair.env.name, pair.env),         # role's from it
-                                   (pair.example.name, pair.example)))
+            files = dict.fromkeys(
+                (
+                    (".env", self.ws.base_env(svc)),  # the stack sets the
+                    (pair.env.name, pair.env),  # role's from it
+                    (pair.example.name, pair.example),
+                )
+            )
             for rank_file, (label, path) in enumerate(files):
                 env = self._read(path)
-                for key in (env.keys if env else []):
+                for key in env.keys if env else []:
                     url = urls.parse(env.get(key) or "")
-                    if url is None or url.scheme not in _PG_SCHEMES or not url.password or \
-                            placeholders.is_placeholder(url.password):
+                    if (
+                        url is None
+                        or url.scheme not in _PG_SCHEMES
+                        or not url.password
+                        or placeholders.is_placeholder(url.password)
+                    ):
                         continue
                     if url.user == svc.role:
                         order = 0 if key == "DATABASE_URL" else 1 if key == "DIRECT_URL" else 2
@@ -200,14 +218,19 @@ class Aligner:
                         found.append(((1, rank_file, 0), label, key, url.password))
             if found:
                 _, label, key, password = min(found, key=lambda f: f[0])
-                self._chosen[name] = (password, f"role {svc.role}'s password is the one "
-                                                f"{label} {key} gives", STACK)
+                self._chosen[name] = (
+                    password,
+                    f"role {svc.role}'s password is the one {label} {key} gives",
+                    STACK,
+                )
             else:
-                self._chosen[name] = (placeholders.password(),
-                                      f"a generated password for role {svc.role} (the "
-                                      f"example's is empty or a placeholder), which the stack "
-                                      f"sets on the role at its next start or `inv db.init`",
-                                      GENERATED)
+                self._chosen[name] = (
+                    placeholders.password(),
+                    f"a generated password for role {svc.role} (the "
+                    f"example's is empty or a placeholder), which the stack "
+                    f"sets on the role at its next start or `inv db.init`",
+                    GENERATED,
+                )
             self._secrets.append(self._chosen[name][0])
         return self._chosen[name]
 
@@ -218,8 +241,12 @@ class Aligner:
         name = f"key:{key}"
         if name not in self._chosen:
             pairs = self.ws.env_pairs()
-            held = (env.get(key) for path in [p.env for p in pairs] + [p.example for p in pairs]
-                    for env in [self._read(path)] if env is not None)
+            held = (
+                env.get(key)
+                for path in [p.env for p in pairs] + [p.example for p in pairs]
+                for env in [self._read(path)]
+                if env is not None
+            )
             value = next((v for v in held if v and not placeholders.is_placeholder(v)), None)
             self._chosen[name] = (value or self._generate(which), "", GENERATED)
             self._secrets.append(self._chosen[name][0])
@@ -243,8 +270,12 @@ class Aligner:
                 text = envfiles.replace_values(env, {k: p.value for k, p in plans.items()})
             except UserError as err:  # planned all the same: check and drift report them
                 error = err.text
-        changes = [Change(rel, k, env.entry(k).line, env.get(k) or "", p.value, p.reason,
-                          p.source, p.secret) for k, p in plans.items()]
+        changes = [
+            Change(
+                rel, k, env.entry(k).line, env.get(k) or "", p.value, p.reason, p.source, p.secret
+            )
+            for k, p in plans.items()
+        ]
         hidden = set(self._secrets)
         for plan in plans.values():
             url = urls.parse(plan.value)
@@ -259,18 +290,25 @@ class Aligner:
         reg = self.registry
         scheme = value.split("://", 1)[0].lower() if "://" in value else ""
         if svc is not None and key in self.facts.variables:
-            return _Plan(self.facts.variables[key], f"the {self.facts.environment} environment "
-                                                    f"sets it (config environments)", REGISTRY)
+            return _Plan(
+                self.facts.variables[key],
+                f"the {self.facts.environment} environment sets it (config environments)",
+                REGISTRY,
+            )
         if svc is not None and upper == "PORT":
             return _Plan(str(svc.port), f"{svc.name} listens on {svc.port} in the stack", REGISTRY)
         if svc is not None and upper == "DEBUG_PORT":
-            return _Plan(str(svc.debug_port), f"{svc.name}'s inspector port is "
-                                              f"{svc.debug_port} in the stack", REGISTRY)
+            return _Plan(
+                str(svc.debug_port),
+                f"{svc.name}'s inspector port is {svc.debug_port} in the stack",
+                REGISTRY,
+            )
         if upper.endswith("_PORT") and _as_int(value) is not None:
             named = service_named(upper.removesuffix("_PORT"), reg)
             if named is not None:
-                return _Plan(str(named.port), f"{named.name} listens on {named.port} in the "
-                                              f"stack", REGISTRY)
+                return _Plan(
+                    str(named.port), f"{named.name} listens on {named.port} in the stack", REGISTRY
+                )
         if not value.strip() and svc is not None:  # an empty URL of the service's own
             if upper in self.facts.database_keys and svc.has_database:
                 value, scheme = "postgresql://localhost/?schema=public", "postgresql"
@@ -283,25 +321,30 @@ class Aligner:
         split = self._split_key(svc, root, upper, value)
         if split is not None:
             return split
-        if "ENDPOINT" in upper and set(upper.split("_")) & _AWS_WORDS and \
-                (not value or scheme in ("http", "https")):
+        if (
+            "ENDPOINT" in upper
+            and set(upper.split("_")) & _AWS_WORDS
+            and (not value or scheme in ("http", "https"))
+        ):
             return self._aws_endpoint(value)
         if scheme in ("http", "https", "ws", "wss"):
             return self._service_url(upper, value)
         which = placeholders.kind(upper)
         if which is not None and placeholders.is_placeholder(value):
             new = self.secret_for(key, which)
-            what = {placeholders.AWS: "a placeholder; the stack's AWS endpoint takes test keys",
-                    placeholders.STRIPE_WEBHOOK: "a placeholder; a local signing secret for "
-                                                 "`inv stripe.replay` (`inv stripe.listen` "
-                                                 "writes Stripe's)",
-                    }.get(which, "a placeholder; the services issue and check it themselves")
+            what = {
+                placeholders.AWS: "a placeholder; the stack's AWS endpoint takes test keys",
+                placeholders.STRIPE_WEBHOOK: "a placeholder; a local signing secret for "
+                "`inv stripe.replay` (`inv stripe.listen` "
+                "writes Stripe's)",
+            }.get(which, "a placeholder; the services issue and check it themselves")
             return _Plan(new, what, GENERATED, secret=which != placeholders.AWS)
         return None
 
     # -- connection values --------------------------------------------------------------
-    def _postgres_url(self, svc: Service | None, root: bool, upper: str, value: str
-                      ) -> _Plan | None:
+    def _postgres_url(
+        self, svc: Service | None, root: bool, upper: str, value: str
+    ) -> _Plan | None:
         parts = urls.parse(value)
         if parts is None:
             return None
@@ -319,9 +362,11 @@ class Aligner:
             if upper in self.facts.database_keys or root:
                 database = owner.database or database
             if (user, database) != (old_user, old_database):
-                why.append(f"the stack serves database {database} to role {user}"
-                           if database == owner.database else
-                           f"{owner.name} logs in as role {user}")
+                why.append(
+                    f"the stack serves database {database} to role {user}"
+                    if database == owner.database
+                    else f"{owner.name} logs in as role {user}"
+                )
             if chosen == GENERATED and password != old_password:
                 why.append(how)
                 source = GENERATED
@@ -339,8 +384,16 @@ class Aligner:
             why.append(how)
         if not why:
             why.append("its user and password URL-encoded")
-        new = urls.build(parts.scheme, user, password if user or password else None, host, port,
-                         f"/{database}" if database else parts.path, parts.query, parts.fragment)
+        new = urls.build(
+            parts.scheme,
+            user,
+            password if user or password else None,
+            host,
+            port,
+            f"/{database}" if database else parts.path,
+            parts.query,
+            parts.fragment,
+        )
         return _Plan(new, "; ".join(why), source)
 
     def _redis_url(self, svc: Service | None, upper: str, value: str) -> _Plan | None:
@@ -359,39 +412,38 @@ class Aligner:
             path = f"/{svc.redis_db}"
             if (parts.path.lstrip("/") or "0") != str(svc.redis_db) or not parts.path:
                 why.append(f"{svc.name} owns Redis index {svc.redis_db}")
-        new = urls.build(parts.scheme, "", password, host, port, path, parts.query,
-                         parts.fragment)
+        new = urls.build(parts.scheme, "", password, host, port, path, parts.query, parts.fragment)
         return _Plan(new, "; ".join(why or ["its password URL-encoded"]), REGISTRY)
 
-    def _split_key(self, svc: Service | None, root: bool, upper: str, value: str
-                   ) -> _Plan | None:
+    def _split_key(self, svc: Service | None, root: bool, upper: str, value: str) -> _Plan | None:
         facts = self.facts
         if upper.startswith("REDIS_"):
             host, port = facts.address("redis")
-            part = upper[len("REDIS_"):]
+            part = upper[len("REDIS_") :]
             if part == "HOST":
                 return _Plan(host, f"Redis listens on {host}:{port}", REGISTRY)
             if part == "PORT":
                 return _Plan(str(port), f"Redis listens on {host}:{port}", REGISTRY)
             if part in ("PASSWORD", "PASS") and facts.redis_password is not None:
-                return _Plan(facts.redis_password, "the stack's Redis wants its password",
-                             STACK, secret=True)
+                return _Plan(
+                    facts.redis_password, "the stack's Redis wants its password", STACK, secret=True
+                )
             if part in ("DB", "DATABASE", "INDEX") and svc is not None and svc.has_cache:
-                return _Plan(str(svc.redis_db), f"{svc.name} owns Redis index {svc.redis_db}",
-                             REGISTRY)
+                return _Plan(
+                    str(svc.redis_db), f"{svc.name} owns Redis index {svc.redis_db}", REGISTRY
+                )
             return None
         if upper.startswith("SMTP_"):
             host, port = facts.address("smtp")
             if upper == "SMTP_HOST":
                 return _Plan(host, f"the stack's mail trap listens on {host}:{port}", REGISTRY)
             if upper == "SMTP_PORT":
-                return _Plan(str(port), f"the stack's mail trap listens on {host}:{port}",
-                             REGISTRY)
+                return _Plan(str(port), f"the stack's mail trap listens on {host}:{port}", REGISTRY)
             return None
         prefix = next((p for p in _PG_PREFIXES if upper.startswith(p)), None)
         if prefix is None:
             return None
-        part = upper[len(prefix):]
+        part = upper[len(prefix) :]
         if prefix == "PG" and part.startswith("_"):
             return None
         host, port = facts.address("postgres")
@@ -402,8 +454,9 @@ class Aligner:
             return _Plan(str(port), f"PostgreSQL listens on {host}:{port}", REGISTRY)
         if part in ("USER", "USERNAME"):
             if owner is not None:
-                return _Plan(owner.role or "", f"{owner.name} logs in as role {owner.role}",
-                             REGISTRY)
+                return _Plan(
+                    owner.role or "", f"{owner.name} logs in as role {owner.role}", REGISTRY
+                )
             if root:
                 superuser = self.registry.postgres.superuser
                 return _Plan(superuser, f"the stack's superuser is {superuser}", REGISTRY)
@@ -413,12 +466,16 @@ class Aligner:
                 password, how, source = self.role_password(owner)
                 return _Plan(password, how, source, secret=True)
             if root and facts.superuser_password is not None:
-                return _Plan(facts.superuser_password, "the stack's superuser password", STACK,
-                             secret=True)
+                return _Plan(
+                    facts.superuser_password, "the stack's superuser password", STACK, secret=True
+                )
             return None
         if part in ("NAME", "DATABASE", "DB") and owner is not None:
-            return _Plan(owner.database or "", f"the stack serves database {owner.database} to "
-                                               f"role {owner.role}", REGISTRY)
+            return _Plan(
+                owner.database or "",
+                f"the stack serves database {owner.database} to role {owner.role}",
+                REGISTRY,
+            )
         return None
 
     def _aws_endpoint(self, value: str) -> _Plan | None:
@@ -436,21 +493,26 @@ class Aligner:
             return None
         named = service_named(stem, self.registry)
         target, note = None, ""
-        if named is not None and (parts.host in LOOPBACK
-                                  or parts.host in (named.name, named.alias)):
+        if named is not None and (
+            parts.host in LOOPBACK or parts.host in (named.name, named.alias)
+        ):
             target = named
         elif parts.host in LOOPBACK and parts.port in self.port_map():
             target = self.port_map()[parts.port]
             note = f" (the monorepo's examples put it on {parts.port})"
         if target is None or parts.port == target.port:
             return None
-        head = value[:value.index("://") + 3]
-        rest = value[len(head):]
+        head = value[: value.index("://") + 3]
+        rest = value[len(head) :]
         at = rest.find(f"{parts.host}:{parts.port}")  # only the port changes, byte for byte
         if at < 0:
             return None
-        new = head + rest[:at] + f"{parts.host}:{target.port}" + \
-            rest[at + len(f"{parts.host}:{parts.port}"):]
+        new = (
+            head
+            + rest[:at]
+            + f"{parts.host}:{target.port}"
+            + rest[at + len(f"{parts.host}:{parts.port}") :]
+        )
         return _Plan(new, f"{target.name} listens on {target.port} in the stack{note}", REGISTRY)
 
     @property

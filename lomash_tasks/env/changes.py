@@ -25,7 +25,7 @@ class Change:
     old: str
     new: str
     reason: str
-    source: str   # REGISTRY, STACK or GENERATED: the side whose value was used
+    source: str  # REGISTRY, STACK or GENERATED: the side whose value was used
     secret: bool  # its values are masked wherever shown
 
     def shown(self, value: str) -> str:
@@ -34,20 +34,29 @@ class Change:
         if "://" in value:
             return urls.mask(value)
         if self.secret:  # a placeholder is no secret: shown, so the reader knows which it was
-            return value if value == self.old and placeholders.is_placeholder(value) \
-                else masking.MASK
+            return (
+                value if value == self.old and placeholders.is_placeholder(value) else masking.MASK
+            )
         return value
 
     def describe(self) -> str:
         """`FILE: KEY old -> new (why; which side's value was used)`, masked."""
         side = "generated" if self.source == GENERATED else f"from {self.source}"
-        return (f"{self.file}: {self.key} {self.shown(self.old)} -> {self.shown(self.new)} "
-                f"({self.reason}; {side})")
+        return (
+            f"{self.file}: {self.key} {self.shown(self.old)} -> {self.shown(self.new)} "
+            f"({self.reason}; {side})"
+        )
 
     def as_dict(self) -> dict[str, object]:
-        return {"file": self.file, "key": self.key, "line": self.line,
-                "old": self.shown(self.old), "new": self.shown(self.new),
-                "reason": self.reason, "source": self.source}
+        return {
+            "file": self.file,
+            "key": self.key,
+            "line": self.line,
+            "old": self.shown(self.old),
+            "new": self.shown(self.new),
+            "reason": self.reason,
+            "source": self.source,
+        }
 
 
 @dataclass
@@ -84,8 +93,14 @@ class Alignment:
                 for i, line in enumerate(lines):
                     if re.match(rf"\s*(?:export\s+)?{re.escape(c.key)}\s*[=:]", line):
                         lines[i] = _mask_line(line, value, c)
-        out = difflib.unified_diff([_one(l) for l in shown_old], [_one(l) for l in shown_new],
-                                   f"{self.file}", f"{self.file} (aligned)", n=0, lineterm="")
+        out = difflib.unified_diff(
+            [_one(l) for l in shown_old],
+            [_one(l) for l in shown_new],
+            f"{self.file}",
+            f"{self.file} (aligned)",
+            n=0,
+            lineterm="",
+        )
         return list(out)
 
 

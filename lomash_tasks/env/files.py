@@ -42,7 +42,8 @@ _DOT = f"[^{_LT}]"
 _LINE = re.compile(
     f"{_BOL}{_S}*(?:export{_S}+)?([A-Za-z0-9_.-]+)(?:{_S}*={_S}*?|:{_S}+?)"
     f"({_S}*'(?:\\\\'|[^'])*'|{_S}*\"(?:\\\\\"|[^\"])*\"|{_S}*`(?:\\\\`|[^`])*`|[^#\r\n]+)?"
-    f"{_S}*(?:#{_DOT}*)?{_EOL}")
+    f"{_S}*(?:#{_DOT}*)?{_EOL}"
+)
 _QUOTED = re.compile(f"{_BOL}(['\"`])([\\s\\S]*)\\1{_EOL}")
 
 
@@ -50,17 +51,18 @@ def js_trim(text: str) -> str:
     return text.strip(_JS_SPACE_CHARS)
 
 
-_JS_SPACE_CHARS = ("\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff"
-                   + "".join(chr(c) for c in range(0x2000, 0x200B)))
+_JS_SPACE_CHARS = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
+    chr(c) for c in range(0x2000, 0x200B)
+)
 
 
 @dataclass(frozen=True)
 class EnvEntry:
     key: str
     value: str
-    line: int           # the line of the key (1-based)
-    end_line: int = 0   # the last line of the assignment (a quoted value may span lines)
-    start: int = 0      # offsets of the assignment in the normalized text (CRLF -> LF)
+    line: int  # the line of the key (1-based)
+    end_line: int = 0  # the last line of the assignment (a quoted value may span lines)
+    start: int = 0  # offsets of the assignment in the normalized text (CRLF -> LF)
     end: int = 0
     value_end_line: int = 0  # the line where the value itself ends (a quoted value may span
     #                          lines; the assignment's match also takes blank lines and a
@@ -80,7 +82,7 @@ class EnvWarning:
     line: int
     message: str
     unsafe_to_append: bool = False  # text added after this line could change how it reads
-    ignored: bool = False           # a line Node's dotenv skips: no assignment at all
+    ignored: bool = False  # a line Node's dotenv skips: no assignment at all
 
 
 @dataclass
@@ -129,8 +131,10 @@ class EnvFile:
         for number, text in self.ignored_lines():
             if js_trim(text) not in allowed:
                 message = next(n.message for n in self.notes if n.line == number and n.ignored)
-                raise UserError(f"{self.path}, line {number}: cannot parse this line: "
-                                f"{message}. Fix or remove that line and run again.")
+                raise UserError(
+                    f"{self.path}, line {number}: cannot parse this line: "
+                    f"{message}. Fix or remove that line and run again."
+                )
 
     @property
     def warnings(self) -> list[str]:
@@ -175,70 +179,117 @@ def parse_env(text: str, path: Path) -> EnvFile:
         last = line_at(max(match.start(1), match.end() - 1))
         covered.update(range(line_at(match.start()), last + 1))
         if key == "__proto__":  # `obj["__proto__"] = "x"` sets nothing on a JS object
-            notes.append(EnvWarning(first, "Node's dotenv cannot set a variable named "
-                                           "__proto__: it is ignored"))
+            notes.append(
+                EnvWarning(
+                    first, "Node's dotenv cannot set a variable named __proto__: it is ignored"
+                )
+            )
             continue
         value_end = line_at(match.end(2) - 1) if match.group(2) else first
-        entries.append(EnvEntry(key, value, first, last, match.start(), match.end(),
-                                max(first, value_end)))
+        entries.append(
+            EnvEntry(key, value, first, last, match.start(), match.end(), max(first, value_end))
+        )
         notes += _odd(key, value, match, first, last, norm)
     for number, line in enumerate(norm.split("\n"), start=1):
         body = js_trim(line)
         if number in covered or not body or body.startswith("#"):
             continue
-        notes.append(EnvWarning(number, "Node's dotenv ignores this line (it is no assignment): "
-                                        "write NAME=value, or make it a comment with '#'",
-                                ignored=True))
+        notes.append(
+            EnvWarning(
+                number,
+                "Node's dotenv ignores this line (it is no assignment): "
+                "write NAME=value, or make it a comment with '#'",
+                ignored=True,
+            )
+        )
     notes.sort(key=lambda n: n.line)
     return EnvFile(path, text, entries, notes)
 
 
-def _odd(key: str, value: str, match: re.Match, first: int, last: int,
-         norm: str) -> list[EnvWarning]:
+def _odd(
+    key: str, value: str, match: re.Match, first: int, last: int, norm: str
+) -> list[EnvWarning]:
     """Warnings for an assignment Node reads differently from how it looks."""
     out = []
     raw = match.group(2)
     trimmed = js_trim(raw or "")
     after = match.end(2) if raw is not None else None
     if after is None:  # nothing after the separator but blanks and maybe a comment
-        rest = norm[match.start():match.end()]
-        sep = re.search(f"(?:{_S}*={_S}*?|:{_S}+?)", rest[match.end(1) - match.start():])
-        tail = rest[match.end(1) - match.start() + (sep.end() if sep else 0):]
+        rest = norm[match.start() : match.end()]
+        sep = re.search(f"(?:{_S}*={_S}*?|:{_S}+?)", rest[match.end(1) - match.start() :])
+        tail = rest[match.end(1) - match.start() + (sep.end() if sep else 0) :]
         if tail.startswith("#"):
-            out.append(EnvWarning(first, f"the value of {key} starts with an unquoted '#', "
-                                         f"which starts a comment, so Node reads {key} as "
-                                         f"empty; quote the value to keep it"))
+            out.append(
+                EnvWarning(
+                    first,
+                    f"the value of {key} starts with an unquoted '#', "
+                    f"which starts a comment, so Node reads {key} as "
+                    f"empty; quote the value to keep it",
+                )
+            )
         return out
     quoted = trimmed[:1] in ("'", '"', "`") and len(trimmed) >= 2 and trimmed[-1] == trimmed[0]
     if trimmed[:1] in ("'", '"', "`") and not quoted:
-        out.append(EnvWarning(first, f"the value of {key} opens a quote ({trimmed[0]}) that "
-                                     f"is not closed on its line: Node keeps the quote as part "
-                                     f"of the value; close the quote", unsafe_to_append=True))
-    elif not quoted and after < len(norm) and norm[after] == "#" and raw and raw == raw.rstrip(
-            _JS_SPACE_CHARS):
-        out.append(EnvWarning(first, f"the value of {key} has an unquoted '#', which "
-                                     f"starts a comment: Node reads only the part before it; "
-                                     f"quote the value to keep the rest"))
+        out.append(
+            EnvWarning(
+                first,
+                f"the value of {key} opens a quote ({trimmed[0]}) that "
+                f"is not closed on its line: Node keeps the quote as part "
+                f"of the value; close the quote",
+                unsafe_to_append=True,
+            )
+        )
+    elif (
+        not quoted
+        and after < len(norm)
+        and norm[after] == "#"
+        and raw
+        and raw == raw.rstrip(_JS_SPACE_CHARS)
+    ):
+        out.append(
+            EnvWarning(
+                first,
+                f"the value of {key} has an unquoted '#', which "
+                f"starts a comment: Node reads only the part before it; "
+                f"quote the value to keep the rest",
+            )
+        )
     if quoted:
         inner, q = trimmed[1:-1], trimmed[0]
         if re.search(f"(?<!\\\\){re.escape(q)}", inner):
-            out.append(EnvWarning(first, f"the value of {key} has its quote character ({q}) "
-                                         f"inside the quotes too: Node strips only the outer "
-                                         f"pair and keeps the rest as written"))
+            out.append(
+                EnvWarning(
+                    first,
+                    f"the value of {key} has its quote character ({q}) "
+                    f"inside the quotes too: Node strips only the outer "
+                    f"pair and keeps the rest as written",
+                )
+            )
         if q == '"' and re.search(r"\\[^nr]", inner):
-            out.append(EnvWarning(first, f"the double-quoted value of {key} has backslash "
-                                         f"escapes other than \\n and \\r: Node keeps them as "
-                                         f"written (it expands only \\n and \\r)"))
+            out.append(
+                EnvWarning(
+                    first,
+                    f"the double-quoted value of {key} has backslash "
+                    f"escapes other than \\n and \\r: Node keeps them as "
+                    f"written (it expands only \\n and \\r)",
+                )
+            )
     if quoted and last > first:
-        swallowed = [m.group(0).strip() for m in
-                     re.finditer(r"(?m)^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*(?=\s*=)",
-                                 value)]
+        swallowed = [
+            m.group(0).strip()
+            for m in re.finditer(r"(?m)^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*(?=\s*=)", value)
+        ]
         if swallowed:
             names = ", ".join(dict.fromkeys(swallowed))
-            out.append(EnvWarning(first, f"the quoted value of {key} runs over lines {first}-"
-                                         f"{last} and holds lines that look like assignments "
-                                         f"({names}): Node reads them as part of {key}'s value, "
-                                         f"not as variables; check the quotes"))
+            out.append(
+                EnvWarning(
+                    first,
+                    f"the quoted value of {key} runs over lines {first}-"
+                    f"{last} and holds lines that look like assignments "
+                    f"({names}): Node reads them as part of {key}'s value, "
+                    f"not as variables; check the quotes",
+                )
+            )
     return out
 
 
@@ -282,8 +333,10 @@ def not_a_file(path: Path) -> str:
 
 def not_a_file_error(path: Path, shown: str) -> UserError:
     """One paragraph for an env file that is no file (see not_a_file)."""
-    return UserError(f"{shown} {not_a_file(path)}. Move it away (e.g. `mv {shown} "
-                     f"{shown}.old`), then `inv env.copy` makes the file.")
+    return UserError(
+        f"{shown} {not_a_file(path)}. Move it away (e.g. `mv {shown} "
+        f"{shown}.old`), then `inv env.copy` makes the file."
+    )
 
 
 def _read_env(path: Path) -> EnvFile:
@@ -292,16 +345,19 @@ def _read_env(path: Path) -> EnvFile:
     except FileNotFoundError:
         raise UserError(f"{path} does not exist.") from None
     except PermissionError:
-        raise UserError(f"{path} cannot be read (permission denied). "
-                        f"Check its owner and mode (`ls -l {path}`).") from None
+        raise UserError(
+            f"{path} cannot be read (permission denied). Check its owner and mode (`ls -l {path}`)."
+        ) from None
     except IsADirectoryError:
         raise not_a_file_error(path, str(path)) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise UserError(f"{path}, line {line}: bytes that are not UTF-8 "
-                        f"({data[err.start:err.start + 4]!r}). Save the file as UTF-8.") from None
+        raise UserError(
+            f"{path}, line {line}: bytes that are not UTF-8 "
+            f"({data[err.start : err.start + 4]!r}). Save the file as UTF-8."
+        ) from None
     return parse_env(text, path)
 
 
@@ -318,7 +374,7 @@ def assignment_text(env: EnvFile, entry: EnvEntry | None) -> str:
     """The original lines (line endings as written) that hold one assignment."""
     if entry is None:
         return ""
-    return "".join(split_lines(env.text)[entry.line - 1:entry.last_line])
+    return "".join(split_lines(env.text)[entry.line - 1 : entry.last_line])
 
 
 def split_lines(text: str) -> list[str]:
@@ -339,9 +395,11 @@ def merged_text(example: EnvFile, current: EnvFile) -> tuple[str, list[str]]:
         return current.text, []
     unsafe = [w for w in current.notes if w.unsafe_to_append]
     if unsafe:
-        raise UserError(f"{current.path}, line {unsafe[0].line}: cannot parse this line "
-                        f"safely: {unsafe[0].message}. Keys added after it would be read into "
-                        f"that value. Fix or remove that line and run again.")
+        raise UserError(
+            f"{current.path}, line {unsafe[0].line}: cannot parse this line "
+            f"safely: {unsafe[0].message}. Keys added after it would be read into "
+            f"that value. Fix or remove that line and run again."
+        )
     text = current.text
     newline = "\r\n" if "\r\n" in text else "\n"
     if text and not text.endswith(("\n", "\r")):
@@ -363,10 +421,12 @@ def check_merge(current: EnvFile, example: EnvFile, text: str, added: list[str])
     merged.pop("__proto__", None)
     if merged != wanted:
         wrong = sorted(k for k in set(merged) | set(wanted) if merged.get(k) != wanted.get(k))
-        raise UserError(f"{current.path}: adding {', '.join(added)} from {example.path.name} "
-                        f"would change how Node reads {', '.join(wrong[:5])}; nothing was "
-                        f"written. Add the keys by hand, or run `inv env.copy --force` (keeps a "
-                        f"backup).")
+        raise UserError(
+            f"{current.path}: adding {', '.join(added)} from {example.path.name} "
+            f"would change how Node reads {', '.join(wrong[:5])}; nothing was "
+            f"written. Add the keys by hand, or run `inv env.copy --force` (keeps a "
+            f"backup)."
+        )
 
 
 def write_atomic(path: Path, text: str, mode: int | None = ENV_MODE) -> None:
@@ -386,8 +446,9 @@ def write_atomic(path: Path, text: str, mode: int | None = ENV_MODE) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except PermissionError:
-        raise UserError(f"Cannot write {path}: its folder is not writable. "
-                        f"Check the folder's owner and mode.") from None
+        raise UserError(
+            f"Cannot write {path}: its folder is not writable. Check the folder's owner and mode."
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             os.fchmod(handle.fileno(), mode)
@@ -408,11 +469,15 @@ def ensure_writable(path: Path) -> None:
         path = path.resolve()
     folder = path.parent
     if not os.access(folder, os.W_OK):
-        raise UserError(f"Cannot write {path}: its folder is not writable (permission denied). "
-                        f"Check the folder's owner and mode; nothing was changed.")
+        raise UserError(
+            f"Cannot write {path}: its folder is not writable (permission denied). "
+            f"Check the folder's owner and mode; nothing was changed."
+        )
     if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o200):
-        raise UserError(f"Cannot write {path}: the file is read-only (permission denied). "
-                        f"Make it writable (`chmod u+w {path}`) and run again; nothing was changed.")
+        raise UserError(
+            f"Cannot write {path}: the file is read-only (permission denied). "
+            f"Make it writable (`chmod u+w {path}`) and run again; nothing was changed."
+        )
 
 
 def backup(path: Path) -> Path:
@@ -445,8 +510,10 @@ def set_key(path: Path, key: str, value: str) -> bool:
             text += newline
         text += f"{key}={quote(value)}{newline}"
         if dict((k, v) for k, v, _ in parse_values(text)).get(key) != value:
-            raise UserError(f"{path}: {key} cannot be written so that Node's dotenv reads it "
-                            f"back exactly; set it by hand.")
+            raise UserError(
+                f"{path}: {key} cannot be written so that Node's dotenv reads it "
+                f"back exactly; set it by hand."
+            )
     else:
         text = replace_values(current, {key: value})
     if text == current.text:
@@ -472,13 +539,13 @@ def replace_values(env: EnvFile, values: dict[str, str]) -> str:
             raise UserError(f"{env.path}: {key} is not set, so it cannot be changed in place.")
         first = lines[entry.line - 1]
         body = first.rstrip("\r\n")
-        ending = first[len(body):]
+        ending = first[len(body) :]
         last = entry.value_last_line
         if last == entry.line:
             body = _with_value(body, key, value)
         else:  # a multiline value: its lines become one
-            ending = lines[last - 1][len(lines[last - 1].rstrip("\r\n")):]
-            body = body[:len(body) - len(body.lstrip(_JS_SPACE_CHARS))] + f"{key}={quote(value)}"
+            ending = lines[last - 1][len(lines[last - 1].rstrip("\r\n")) :]
+            body = body[: len(body) - len(body.lstrip(_JS_SPACE_CHARS))] + f"{key}={quote(value)}"
             for n in range(entry.line, last):
                 lines[n] = ""
         lines[entry.line - 1] = body + ending
@@ -488,9 +555,11 @@ def replace_values(env: EnvFile, values: dict[str, str]) -> str:
     got = {k: v for k, v, _ in parse_values(text)}
     if got != wanted:
         wrong = sorted(k for k in set(got) | set(wanted) if got.get(k) != wanted.get(k))
-        raise UserError(f"{env.path}: {', '.join(values)} cannot be rewritten so that Node's "
-                        f"dotenv reads {', '.join(wrong[:5])} as intended; nothing was written. "
-                        f"Set {'them' if len(values) > 1 else 'it'} by hand.")
+        raise UserError(
+            f"{env.path}: {', '.join(values)} cannot be rewritten so that Node's "
+            f"dotenv reads {', '.join(wrong[:5])} as intended; nothing was written. "
+            f"Set {'them' if len(values) > 1 else 'it'} by hand."
+        )
     return text
 
 
@@ -499,26 +568,26 @@ def _with_value(body: str, key: str, value: str) -> str:
     head = re.match(f"{_S}*(?:export{_S}+)?{re.escape(key)}(?:{_S}*=|:{_S})", body)
     if head is None:
         return f"{key}={quote(value)}"
-    rest = body[head.end():]
+    rest = body[head.end() :]
     start = head.end() + len(rest) - len(rest.lstrip(_JS_SPACE_CHARS))
     rest = body[start:]
     q = rest[:1]
     if q in ("'", '"', "`"):
         i = 1
         while i < len(rest) and rest[i] != q:
-            i += 2 if rest[i] == "\\" and rest[i + 1:i + 2] == q else 1
-        if i < len(rest) and re.fullmatch(f"{_S}*(?:#.*)?", rest[i + 1:]):
+            i += 2 if rest[i] == "\\" and rest[i + 1 : i + 2] == q else 1
+        if i < len(rest) and re.fullmatch(f"{_S}*(?:#.*)?", rest[i + 1 :]):
             if _fits(value, q):
-                return body[:start + 1] + value + body[start + i:]
-            return body[:start] + quote(value) + body[start + i + 1:]
+                return body[: start + 1] + value + body[start + i :]
+            return body[:start] + quote(value) + body[start + i + 1 :]
     if not rest or rest.startswith("#"):  # an empty value: it goes right after the separator
         at = head.end()
         written = value if _fits(value, "") else quote(value)
-        gap = " " if value and body[at:at + 1] == "#" else ""  # never glue a comment to it
+        gap = " " if value and body[at : at + 1] == "#" else ""  # never glue a comment to it
         return body[:at] + written + gap + body[at:]
     end = rest.find("#")
     raw = rest if end < 0 else rest[:end]
-    tail = rest[len(raw.rstrip(_JS_SPACE_CHARS)):]
+    tail = rest[len(raw.rstrip(_JS_SPACE_CHARS)) :]
     return body[:start] + (value if _fits(value, "") else quote(value)) + tail
 
 

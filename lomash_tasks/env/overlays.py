@@ -38,15 +38,21 @@ def load(name: str, registry: Registry, folder: Path = OVERLAY_DIR) -> Overlay:
     path = folder / f"{name}.yaml"
     names = available(folder)
     if not path.is_file():
-        raise UserError(f"Unknown overlay '{name}'.{suggest(name, names)} "
-                        f"Overlays in {folder}: {', '.join(names) or 'none'}.")
+        raise UserError(
+            f"Unknown overlay '{name}'.{suggest(name, names)} "
+            f"Overlays in {folder}: {', '.join(names) or 'none'}."
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise UserError(f"{path} is not valid YAML: {err}") from None
     hosts = {}
-    defaults = {"postgres": registry.postgres, "redis": registry.redis,
-                "smtp": registry.smtp, "aws": registry.aws}
+    defaults = {
+        "postgres": registry.postgres,
+        "redis": registry.redis,
+        "smtp": registry.smtp,
+        "aws": registry.aws,
+    }
     for part in PARTS:
         spec = data.get(part) or {}
         if not isinstance(spec, dict):

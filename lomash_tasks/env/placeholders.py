@@ -31,18 +31,33 @@ from lomash_tasks import masking
 
 AWS, STRIPE_WEBHOOK, PASSWORD, SECRET = "aws", "stripe-webhook", "password", "secret"
 
-_INSTRUCTION = re.compile(r"(?:replace[-_ ]?(?:with|me)|your[-_ ]|change[-_ ]?this).*"
-                          r"|change[-_]?me|<[^<>]*>", re.IGNORECASE | re.DOTALL)
-_CROSSED_OUT = re.compile(r"(?:[a-z]{2,6}_(?:test_|live_)?)?(?:\d{0,2}x{3,})?",
-                          re.IGNORECASE)
+_INSTRUCTION = re.compile(
+    r"(?:replace[-_ ]?(?:with|me)|your[-_ ]|change[-_ ]?this).*"
+    r"|change[-_]?me|<[^<>]*>",
+    re.IGNORECASE | re.DOTALL,
+)
+_CROSSED_OUT = re.compile(r"(?:[a-z]{2,6}_(?:test_|live_)?)?(?:\d{0,2}x{3,})?", re.IGNORECASE)
 _VENDOR = re.compile(r"[a-z]{2,6}_(?:test_|live_)?", re.IGNORECASE)  # whsec_, sk_test_, ...
 _AWS_DOCS = ("EXAMPLE", "EXAMPLEKEY")
 
 # Secrets the services issue and verify themselves: any local value serves.
-_SELF_ISSUED_WORDS = frozenset({"JWT", "SESSION", "COOKIE", "CSRF", "INTERNAL", "MESH", "SEED",
-                                "ENCRYPTION", "SIGNING", "HMAC"})
-_SELF_ISSUED_KEYS = frozenset({"WEBHOOK_SECRET", "ADMIN_API_KEY", "APP_SECRET", "SECRET_KEY",
-                               "API_SECRET"})
+_SELF_ISSUED_WORDS = frozenset(
+    {
+        "JWT",
+        "SESSION",
+        "COOKIE",
+        "CSRF",
+        "INTERNAL",
+        "MESH",
+        "SEED",
+        "ENCRYPTION",
+        "SIGNING",
+        "HMAC",
+    }
+)
+_SELF_ISSUED_KEYS = frozenset(
+    {"WEBHOOK_SECRET", "ADMIN_API_KEY", "APP_SECRET", "SECRET_KEY", "API_SECRET"}
+)
 _AWS_WORDS = frozenset({"AWS", "S3", "SES", "SQS", "SNS", "SECRETS", "MANAGER", "LOCALSTACK"})
 _AWS_KEY = re.compile(r"(?P<scope>(?:[A-Z0-9]+_)*)(?:ACCESS_KEY_ID|SECRET_ACCESS_KEY)")
 
@@ -72,8 +87,7 @@ def kind(key: str) -> str | None:
     if upper == STRIPE_WEBHOOK_KEY:
         return STRIPE_WEBHOOK
     words = set(upper.split("_"))
-    if upper in _SELF_ISSUED_KEYS or upper.startswith("BETTER_AUTH_") or \
-            words & _SELF_ISSUED_WORDS:
+    if upper in _SELF_ISSUED_KEYS or upper.startswith("BETTER_AUTH_") or words & _SELF_ISSUED_WORDS:
         return PASSWORD if upper.endswith(("PASSWORD", "_PASS")) else SECRET
     return None
 
@@ -99,6 +113,9 @@ def password(size: int = 24) -> str:
     quoting in a `.env` or encoding in a URL, and accepted by the usual password rules."""
     while True:
         value = alnum(size)
-        if (any(c.islower() for c in value) and any(c.isupper() for c in value)
-                and any(c.isdigit() for c in value)):
+        if (
+            any(c.islower() for c in value)
+            and any(c.isupper() for c in value)
+            and any(c.isdigit() for c in value)
+        ):
             return value

@@ -19,17 +19,35 @@ Reading is plain file access (no program runs), a few milliseconds per service.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from lomash_tasks.monorepo.packages import (Finding, Installer, Root, installer_for, read_json,
-                                            read_root, workspace_protocol_deps)
+from lomash_tasks.monorepo.packages import (
+    Finding,
+    Installer,
+    Root,
+    installer_for,
+    read_json,
+    read_root,
+    workspace_protocol_deps,
+)
 from lomash_tasks.monorepo.prismaconf import PrismaLayout, read_layout
 from lomash_tasks.registry import Service
 
-__all__ = ["Finding", "Installer", "PrismaLayout", "Seed", "ServiceFacts", "read", "read_root",
-           "SEED_SCRIPTS", "Root", "sql_seed"]
+__all__ = [
+    "Finding",
+    "Installer",
+    "PrismaLayout",
+    "Seed",
+    "ServiceFacts",
+    "read",
+    "read_root",
+    "SEED_SCRIPTS",
+    "Root",
+    "sql_seed",
+]
 
 SEED_SCRIPTS = ("db:seed", "prisma:seed", "seed")  # package.json scripts that seed, in order
 SQL_SEED = "seed.sql"
@@ -39,22 +57,26 @@ SQL_SEED = "seed.sql"
 class Seed:
     """How a service seeds its database."""
 
-    kind: str                 # "sql" (a file the suite runs), "command" (Prisma's seed
-                              # command line), "script" (a package.json script)
-    command: str              # the SQL file's path, the command line, or the script's name
-    source: str               # where it was found, for messages ("package.json prisma.seed")
+    kind: str  # "sql" (a file the suite runs), "command" (Prisma's seed
+    # command line), "script" (a package.json script)
+    command: str  # the SQL file's path, the command line, or the script's name
+    source: str  # where it was found, for messages ("package.json prisma.seed")
     files: tuple[Path, ...] = ()  # the files it runs (for "did it change" checks)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "command": self.command, "source": self.source,
-                "files": [str(p) for p in self.files]}
+        return {
+            "kind": self.kind,
+            "command": self.command,
+            "source": self.source,
+            "files": [str(p) for p in self.files],
+        }
 
 
 @dataclass(frozen=True)
 class ServiceFacts:
     service: Service
     folder: Path
-    relative: str              # the folder relative to the workspace root
+    relative: str  # the folder relative to the workspace root
     exists: bool
     package: Mapping[str, Any] | None
     installer: Installer
@@ -79,17 +101,23 @@ class ServiceFacts:
             return (self.installer.folder / "node_modules").is_dir()
         if self.installer.manager == "npm":
             # npm writes this file at the end of every install; a half-made tree lacks it
-            return (self.node_modules / ".package-lock.json").is_file() or \
-                self.installer.lockfile is None
+            return (
+                self.node_modules / ".package-lock.json"
+            ).is_file() or self.installer.lockfile is None
         return True
 
     def as_dict(self) -> dict[str, Any]:
-        return {"service": self.service.name, "folder": self.relative, "exists": self.exists,
-                "installer": self.installer.as_dict(), "scripts": self.scripts,
-                "prisma": self.prisma.as_dict(),
-                "seed": self.seed.as_dict() if self.seed else None,
-                "installed": self.installed(),
-                "findings": [f.as_dict() for f in self.findings]}
+        return {
+            "service": self.service.name,
+            "folder": self.relative,
+            "exists": self.exists,
+            "installer": self.installer.as_dict(),
+            "scripts": self.scripts,
+            "prisma": self.prisma.as_dict(),
+            "seed": self.seed.as_dict() if self.seed else None,
+            "installed": self.installed(),
+            "findings": [f.as_dict() for f in self.findings],
+        }
 
 
 def _command_files(folder: Path, command: str) -> tuple[Path, ...]:
@@ -108,8 +136,9 @@ def _command_files(folder: Path, command: str) -> tuple[Path, ...]:
     return tuple(found)
 
 
-def sql_seed(folder: Path, relative: str, prisma: PrismaLayout,
-             name: str = SQL_SEED) -> Seed | None:
+def sql_seed(
+    folder: Path, relative: str, prisma: PrismaLayout, name: str = SQL_SEED
+) -> Seed | None:
     """A plain SQL seed called `name` (`seed.sql`, a profile's `seed.demo.sql`) in prisma/ or
     beside the schema, if there is one."""
     places = [folder / "prisma" / name]
@@ -124,8 +153,9 @@ def sql_seed(folder: Path, relative: str, prisma: PrismaLayout,
     return None
 
 
-def find_seed(folder: Path, relative: str, prisma: PrismaLayout,
-              scripts: Mapping[str, str]) -> Seed | None:
+def find_seed(
+    folder: Path, relative: str, prisma: PrismaLayout, scripts: Mapping[str, str]
+) -> Seed | None:
     """The seed, by the conventions in order: prisma/seed.sql (run by the suite), Prisma's seed
     command (the config's migrations.seed, then package.json prisma.seed), a seed script."""
     found = sql_seed(folder, relative, prisma)
@@ -133,15 +163,27 @@ def find_seed(folder: Path, relative: str, prisma: PrismaLayout,
         return found
     if prisma.config_seed:
         name = prisma.config.name if prisma.config else "prisma.config.ts"
-        return Seed("command", prisma.config_seed, f"{relative}/{name} migrations.seed",
-                    _command_files(folder, prisma.config_seed))
+        return Seed(
+            "command",
+            prisma.config_seed,
+            f"{relative}/{name} migrations.seed",
+            _command_files(folder, prisma.config_seed),
+        )
     if prisma.package_seed:
-        return Seed("command", prisma.package_seed, f"{relative}/package.json prisma.seed",
-                    _command_files(folder, prisma.package_seed))
+        return Seed(
+            "command",
+            prisma.package_seed,
+            f"{relative}/package.json prisma.seed",
+            _command_files(folder, prisma.package_seed),
+        )
     for name in SEED_SCRIPTS:
         if name in scripts:
-            return Seed("script", name, f"{relative}/package.json scripts.{name}",
-                        _command_files(folder, scripts[name]))
+            return Seed(
+                "script",
+                name,
+                f"{relative}/package.json scripts.{name}",
+                _command_files(folder, scripts[name]),
+            )
     return None
 
 
@@ -155,9 +197,14 @@ def read(root: Path, svc: Service, root_facts: Root | None = None) -> ServiceFac
     exists = folder.is_dir()
     package, why = read_json(folder / "package.json")
     if not exists:
-        findings.append(Finding(relative, "", f"does not exist (the registry places "
-                                              f"{svc.name} there: services.{svc.name}.path)",
-                                blocking=True))
+        findings.append(
+            Finding(
+                relative,
+                "",
+                f"does not exist (the registry places {svc.name} there: services.{svc.name}.path)",
+                blocking=True,
+            )
+        )
     elif why:
         findings.append(Finding(f"{relative}/package.json", "", why, blocking=True))
     elif package is None:
@@ -165,34 +212,62 @@ def read(root: Path, svc: Service, root_facts: Root | None = None) -> ServiceFac
     installer = installer_for(root_facts, folder, package, relative)
     if installer.member and installer.conflicts:
         names = ", ".join(p.name for p in installer.conflicts)
-        findings.append(Finding(f"{relative}/{installer.conflicts[0].name}", "",
-                                f"is not used: {svc.name} is a member of the pnpm workspace "
-                                f"(pnpm-workspace.yaml), installed from the root's lockfile "
-                                f"({names} ignored)"))
+        findings.append(
+            Finding(
+                f"{relative}/{installer.conflicts[0].name}",
+                "",
+                f"is not used: {svc.name} is a member of the pnpm workspace "
+                f"(pnpm-workspace.yaml), installed from the root's lockfile "
+                f"({names} ignored)",
+            )
+        )
     elif installer.problem:
         findings.append(Finding(relative, "lockfiles", installer.problem, blocking=True))
     elif installer.conflicts:
-        findings.append(Finding(relative, "lockfiles",
-                                f"{', '.join(p.name for p in installer.conflicts)} ignored: "
-                                f"packageManager says {installer.manager}"))
+        findings.append(
+            Finding(
+                relative,
+                "lockfiles",
+                f"{', '.join(p.name for p in installer.conflicts)} ignored: "
+                f"packageManager says {installer.manager}",
+            )
+        )
     stray = workspace_protocol_deps(package)
     if stray and not installer.member:
-        findings.append(Finding(f"{relative}/package.json", "dependencies",
-                                f"{', '.join(stray)} use the workspace: protocol, but "
-                                f"{svc.name} is not a member of the pnpm workspace "
-                                f"(pnpm-workspace.yaml does not list {relative}): "
-                                f"{installer.manager} cannot install them", blocking=True))
+        findings.append(
+            Finding(
+                f"{relative}/package.json",
+                "dependencies",
+                f"{', '.join(stray)} use the workspace: protocol, but "
+                f"{svc.name} is not a member of the pnpm workspace "
+                f"(pnpm-workspace.yaml does not list {relative}): "
+                f"{installer.manager} cannot install them",
+                blocking=True,
+            )
+        )
     prisma = read_layout(folder, relative, package, root)
     findings += prisma.findings
     scripts = (package or {}).get("scripts")
-    seed = find_seed(folder, relative, prisma,
-                     scripts if isinstance(scripts, dict) else {}) if svc.has_database else None
+    seed = (
+        find_seed(folder, relative, prisma, scripts if isinstance(scripts, dict) else {})
+        if svc.has_database
+        else None
+    )
     if seed is not None and seed.kind != "sql":
         line = seed.command if seed.kind == "command" else str((scripts or {}).get(seed.command))
         for word in line.split()[1:]:
-            if re.fullmatch(r"[\w./-]+\.(?:ts|js|mjs|cjs|mts|cts)", word) and \
-                    not (folder / word).exists():
-                findings.append(Finding(seed.source.split(" ")[0], seed.source.split(" ")[-1],
-                                        f"runs {word}, which does not exist", blocking=True))
-    return ServiceFacts(svc, folder, relative, exists, package, installer, prisma, seed,
-                        tuple(findings))
+            if (
+                re.fullmatch(r"[\w./-]+\.(?:ts|js|mjs|cjs|mts|cts)", word)
+                and not (folder / word).exists()
+            ):
+                findings.append(
+                    Finding(
+                        seed.source.split(" ")[0],
+                        seed.source.split(" ")[-1],
+                        f"runs {word}, which does not exist",
+                        blocking=True,
+                    )
+                )
+    return ServiceFacts(
+        svc, folder, relative, exists, package, installer, prisma, seed, tuple(findings)
+    )

@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-LOCKFILES = (("package-lock.json", "npm"), ("npm-shrinkwrap.json", "npm"),
-             ("pnpm-lock.yaml", "pnpm"), ("yarn.lock", "yarn"), ("bun.lockb", "bun"),
-             ("bun.lock", "bun"))
+LOCKFILES = (
+    ("package-lock.json", "npm"),
+    ("npm-shrinkwrap.json", "npm"),
+    ("pnpm-lock.yaml", "pnpm"),
+    ("yarn.lock", "yarn"),
+    ("bun.lockb", "bun"),
+    ("bun.lock", "bun"),
+)
 MANAGERS = ("pnpm", "npm", "yarn")
 
 
@@ -37,22 +43,26 @@ class Finding:
         return f"{where}: {self.message}"
 
     def as_dict(self) -> dict[str, str]:
-        return {"file": self.file, "key": self.key, "message": self.message,
-                "blocking": self.blocking}
+        return {
+            "file": self.file,
+            "key": self.key,
+            "message": self.message,
+            "blocking": self.blocking,
+        }
 
 
 @dataclass(frozen=True)
 class Installer:
     """How a service's Node dependencies get installed."""
 
-    manager: str                    # pnpm | npm | yarn | bun
-    folder: Path                    # where the install runs (the root for pnpm members)
-    lockfile: Path | None           # the lockfile that install follows (None: there is none)
-    member: bool = False            # a member of the root's pnpm workspace
-    version: str | None = None      # the version a `packageManager` field names
-    declared_by: str = ""           # which file said so ("pnpm-workspace.yaml", a lockfile, ...)
+    manager: str  # pnpm | npm | yarn | bun
+    folder: Path  # where the install runs (the root for pnpm members)
+    lockfile: Path | None  # the lockfile that install follows (None: there is none)
+    member: bool = False  # a member of the root's pnpm workspace
+    version: str | None = None  # the version a `packageManager` field names
+    declared_by: str = ""  # which file said so ("pnpm-workspace.yaml", a lockfile, ...)
     conflicts: tuple[Path, ...] = ()  # other lockfiles found beside (or ignored for) this one
-    problem: str | None = None      # why the suite cannot tell how to install it
+    problem: str | None = None  # why the suite cannot tell how to install it
 
     @property
     def frozen_command(self) -> list[str]:
@@ -66,11 +76,16 @@ class Installer:
         return ["install"]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"manager": self.manager, "folder": str(self.folder),
-                "lockfile": str(self.lockfile) if self.lockfile else None,
-                "member": self.member, "version": self.version,
-                "declared_by": self.declared_by,
-                "conflicts": [str(p) for p in self.conflicts], "problem": self.problem}
+        return {
+            "manager": self.manager,
+            "folder": str(self.folder),
+            "lockfile": str(self.lockfile) if self.lockfile else None,
+            "member": self.member,
+            "version": self.version,
+            "declared_by": self.declared_by,
+            "conflicts": [str(p) for p in self.conflicts],
+            "problem": self.problem,
+        }
 
 
 @dataclass(frozen=True)
@@ -165,40 +180,65 @@ def read_root(root: Path) -> Root:
     return Root(root, package, globs, tuple(findings))
 
 
-def installer_for(root: Root, folder: Path, package: Mapping[str, Any] | None,
-                  relative: str) -> Installer:
+def installer_for(
+    root: Root, folder: Path, package: Mapping[str, Any] | None, relative: str
+) -> Installer:
     """How the service in `folder` (relative path `relative`) is installed."""
     own = [(folder / name, manager) for name, manager in LOCKFILES if (folder / name).is_file()]
     root_pm = root.package_manager
     if root.is_member(folder):
         lock = root.path / "pnpm-lock.yaml"
         version = root_pm[1] if root_pm and root_pm[0] == "pnpm" else None
-        return Installer("pnpm", root.path, lock if lock.is_file() else None, member=True,
-                         version=version, declared_by="pnpm-workspace.yaml",
-                         conflicts=tuple(p for p, _ in own))
+        return Installer(
+            "pnpm",
+            root.path,
+            lock if lock.is_file() else None,
+            member=True,
+            version=version,
+            declared_by="pnpm-workspace.yaml",
+            conflicts=tuple(p for p, _ in own),
+        )
     declared = parse_package_manager((package or {}).get("packageManager"))
     if len(own) == 1:
         path, manager = own[0]
         version = declared[1] if declared and declared[0] == manager else None
-        return Installer(manager, folder, path, version=version,
-                         declared_by=f"{relative}/{path.name}")
+        return Installer(
+            manager, folder, path, version=version, declared_by=f"{relative}/{path.name}"
+        )
     if len(own) > 1:
         names = ", ".join(p.name for p, _ in own)
         if declared is not None:
             chosen = [(p, m) for p, m in own if m == declared[0]]
             if chosen:
                 path, manager = chosen[0]
-                return Installer(manager, folder, path, version=declared[1],
-                                 declared_by=f"{relative}/package.json packageManager",
-                                 conflicts=tuple(p for p, _ in own if p != path))
-        return Installer(own[0][1], folder, own[0][0], conflicts=tuple(p for p, _ in own[1:]),
-                         problem=(f"{relative} has the lockfiles of more than one package "
-                                  f"manager ({names}) and no packageManager field to choose: "
-                                  f"delete the one the team does not use, or add "
-                                  f"\"packageManager\" to {relative}/package.json"))
+                return Installer(
+                    manager,
+                    folder,
+                    path,
+                    version=declared[1],
+                    declared_by=f"{relative}/package.json packageManager",
+                    conflicts=tuple(p for p, _ in own if p != path),
+                )
+        return Installer(
+            own[0][1],
+            folder,
+            own[0][0],
+            conflicts=tuple(p for p, _ in own[1:]),
+            problem=(
+                f"{relative} has the lockfiles of more than one package "
+                f"manager ({names}) and no packageManager field to choose: "
+                f"delete the one the team does not use, or add "
+                f'"packageManager" to {relative}/package.json'
+            ),
+        )
     if declared is not None and declared[0] in MANAGERS:
-        return Installer(declared[0], folder, None, version=declared[1],
-                         declared_by=f"{relative}/package.json packageManager")
+        return Installer(
+            declared[0],
+            folder,
+            None,
+            version=declared[1],
+            declared_by=f"{relative}/package.json packageManager",
+        )
     return Installer("npm", folder, None, declared_by="no lockfile (npm, the Node default)")
 
 

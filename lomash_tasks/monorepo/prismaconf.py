@@ -13,32 +13,41 @@ convention used instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from lomash_tasks.monorepo.packages import Finding, dependency_range, installed_version
 
-CONFIG_NAMES = ("prisma.config.ts", "prisma.config.mts", "prisma.config.cts", "prisma.config.js",
-                "prisma.config.mjs", "prisma.config.cjs", ".config/prisma.ts", ".config/prisma.js")
+CONFIG_NAMES = (
+    "prisma.config.ts",
+    "prisma.config.mts",
+    "prisma.config.cts",
+    "prisma.config.js",
+    "prisma.config.mjs",
+    "prisma.config.cjs",
+    ".config/prisma.ts",
+    ".config/prisma.js",
+)
 
 
 @dataclass(frozen=True)
 class PrismaLayout:
-    config: Path | None            # the config file Prisma loads, if any
-    schema: Path | None            # schema.prisma (or a folder of .prisma files)
+    config: Path | None  # the config file Prisma loads, if any
+    schema: Path | None  # schema.prisma (or a folder of .prisma files)
     schema_source: str
-    migrations: Path               # the migrations folder (it may not exist)
+    migrations: Path  # the migrations folder (it may not exist)
     migrations_source: str
-    url_env: str | None            # the variable the datasource url comes from
+    url_env: str | None  # the variable the datasource url comes from
     url_source: str
-    engine: str | None = None      # the config's `engine` ("js" / "classic"), if set
-    adapter: bool = False          # the config sets a driver adapter
-    config_seed: str | None = None     # migrations.seed in the config
-    package_seed: str | None = None    # package.json prisma.seed
-    cli_version: str | None = None     # the prisma package Node resolves from the service
+    engine: str | None = None  # the config's `engine` ("js" / "classic"), if set
+    adapter: bool = False  # the config sets a driver adapter
+    config_seed: str | None = None  # migrations.seed in the config
+    package_seed: str | None = None  # package.json prisma.seed
+    cli_version: str | None = None  # the prisma package Node resolves from the service
     cli_dir: Path | None = None
-    declared: str | None = None        # the prisma range package.json asks for
+    declared: str | None = None  # the prisma range package.json asks for
     findings: tuple[Finding, ...] = field(default=())
 
     @property
@@ -67,33 +76,49 @@ class PrismaLayout:
         version = f"Prisma {self.cli_version}"
         if (self.major or 0) >= 7:
             if not has_engine:
-                return False, (f"{version} downloads its schema engine from binaries.prisma.sh "
-                               f"at first use and none is installed here")
+                return False, (
+                    f"{version} downloads its schema engine from binaries.prisma.sh "
+                    f"at first use and none is installed here"
+                )
             if self.url_source != "config":
-                return False, (f"{version} reads the datasource url only from prisma.config.ts, "
-                               f"which sets none")
+                return False, (
+                    f"{version} reads the datasource url only from prisma.config.ts, "
+                    f"which sets none"
+                )
             return True, f"{version} with its schema engine"
         if self.engine == "js" and self.adapter:
             if self.url_env is None:
-                return False, (f"{version}: no datasource url the suite can set (no env() in "
-                               f"the schema or the config)")
+                return False, (
+                    f"{version}: no datasource url the suite can set (no env() in "
+                    f"the schema or the config)"
+                )
             return True, f"{version} with the Wasm engine and a driver adapter"
         if not has_engine:
-            return False, (f"{version} needs a native schema engine (none installed; offline it "
-                           f"cannot be downloaded) and its config sets no `engine: \"js\"` adapter")
+            return False, (
+                f"{version} needs a native schema engine (none installed; offline it "
+                f'cannot be downloaded) and its config sets no `engine: "js"` adapter'
+            )
         if self.url_env is None:
             return False, f"{version}: no datasource url the suite can set"
         return True, f"{version} with its native schema engine"
 
     def as_dict(self) -> dict[str, Any]:
         ok, why = self.runnable()
-        return {"config": str(self.config) if self.config else None,
-                "schema": str(self.schema) if self.schema else None,
-                "schema_source": self.schema_source, "migrations": str(self.migrations),
-                "migrations_source": self.migrations_source, "url_env": self.url_env,
-                "url_source": self.url_source, "engine": self.engine, "adapter": self.adapter,
-                "cli_version": self.cli_version, "declared": self.declared,
-                "runnable": ok, "runnable_reason": why}
+        return {
+            "config": str(self.config) if self.config else None,
+            "schema": str(self.schema) if self.schema else None,
+            "schema_source": self.schema_source,
+            "migrations": str(self.migrations),
+            "migrations_source": self.migrations_source,
+            "url_env": self.url_env,
+            "url_source": self.url_source,
+            "engine": self.engine,
+            "adapter": self.adapter,
+            "cli_version": self.cli_version,
+            "declared": self.declared,
+            "runnable": ok,
+            "runnable_reason": why,
+        }
 
 
 # -- reading TypeScript/JavaScript config as text -------------------------------------------------
@@ -106,7 +131,7 @@ def strip_comments(text: str) -> str:
             j = i + 1
             while j < n and text[j] != ch:
                 j += 2 if text[j] == "\\" else 1
-            out.append(text[i:j + 1])
+            out.append(text[i : j + 1])
             i = j + 1
         elif text.startswith("//", i):
             j = text.find("\n", i)
@@ -138,7 +163,7 @@ def block(text: str, key: str) -> str | None:
         elif ch == "}":
             depth -= 1
             if depth == 0:
-                return text[match.end():i]
+                return text[match.end() : i]
         i += 1
     return None
 
@@ -158,14 +183,17 @@ def path_value(text: str, key: str) -> tuple[str | None, bool]:
     match = re.search(rf"(?<![\w$.]){re.escape(key)}\s*:\s*", text)
     if not match:
         return None, False
-    rest = text[match.end():]
+    rest = text[match.end() :]
     literal = re.match(_STRING, rest)
     if literal:
         return _unquote(literal.group(0)), True
     # path.join(__dirname, 'a', 'b'), or path.join('a', 'b'): Prisma resolves a relative path
     # from the config file's folder, as it does a literal
-    call = re.match(rf"(?:path\.)?(?:join|resolve)\(\s*(?:{_HERE}\s*,\s*)?"
-                    rf"({_STRING}\s*(?:,\s*{_STRING}\s*)*)\)", rest)
+    call = re.match(
+        rf"(?:path\.)?(?:join|resolve)\(\s*(?:{_HERE}\s*,\s*)?"
+        rf"({_STRING}\s*(?:,\s*{_STRING}\s*)*)\)",
+        rest,
+    )
     if call:
         parts = [_unquote(p) for p in re.findall(_STRING, call.group(1))]
         return "/".join(p.strip("/") for p in parts if p), True
@@ -180,10 +208,12 @@ def env_name(text: str, key: str) -> tuple[str | None, bool]:
     match = re.search(rf"(?<![\w$.]){re.escape(key)}\s*:\s*", text)
     if not match:
         return None, False
-    rest = text[match.end():]
-    for pattern in (r"env\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]",
-                    r"process\.env\.([A-Za-z_][A-Za-z0-9_]*)",
-                    r"process\.env\[\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\]"):
+    rest = text[match.end() :]
+    for pattern in (
+        r"env\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]",
+        r"process\.env\.([A-Za-z_][A-Za-z0-9_]*)",
+        r"process\.env\[\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\]",
+    ):
         found = re.match(pattern, rest)
         if found:
             return found.group(1), True
@@ -207,8 +237,9 @@ def schema_url_env(schema: Path | None) -> str | None:
     return None
 
 
-def read_layout(folder: Path, relative: str, package: Mapping[str, Any] | None,
-                stop: Path) -> PrismaLayout:
+def read_layout(
+    folder: Path, relative: str, package: Mapping[str, Any] | None, stop: Path
+) -> PrismaLayout:
     """The service's Prisma layout (folder: the service; relative: its path for messages)."""
     findings: list[Finding] = []
     config = next((folder / n for n in CONFIG_NAMES if (folder / n).is_file()), None)
@@ -229,19 +260,33 @@ def read_layout(folder: Path, relative: str, package: Mapping[str, Any] | None,
         if value:
             schema, schema_source = (base / value), f"{cfg_name} schema"
         elif found:
-            findings.append(Finding(cfg_name, "schema", "is not a path the suite can read "
-                                                        "without running the file; using the "
-                                                        "conventional place"))
+            findings.append(
+                Finding(
+                    cfg_name,
+                    "schema",
+                    "is not a path the suite can read "
+                    "without running the file; using the "
+                    "conventional place",
+                )
+            )
     if schema is None and isinstance(prisma_pkg.get("schema"), str):
-        schema, schema_source = folder / prisma_pkg["schema"], f"{relative}/package.json prisma.schema"
+        schema, schema_source = (
+            folder / prisma_pkg["schema"],
+            f"{relative}/package.json prisma.schema",
+        )
     if schema is None:
         for candidate in ("prisma/schema.prisma", "prisma/schema", "schema.prisma"):
             if (folder / candidate).exists():
                 schema, schema_source = folder / candidate, "the convention"
                 break
     if schema is not None and not schema.exists():
-        findings.append(Finding(schema_source.split(" ")[0], "schema",
-                                f"names {schema.relative_to(folder) if schema.is_relative_to(folder) else schema}, which does not exist"))
+        findings.append(
+            Finding(
+                schema_source.split(" ")[0],
+                "schema",
+                f"names {schema.relative_to(folder) if schema.is_relative_to(folder) else schema}, which does not exist",
+            )
+        )
 
     migrations_block = block(text, "migrations") if text else None
     migrations, migrations_source = None, ""
@@ -250,8 +295,13 @@ def read_layout(folder: Path, relative: str, package: Mapping[str, Any] | None,
         if value:
             migrations, migrations_source = base / value, f"{cfg_name} migrations.path"
         elif found:
-            findings.append(Finding(cfg_name, "migrations.path", "is not a path the suite can "
-                                                                 "read; using the convention"))
+            findings.append(
+                Finding(
+                    cfg_name,
+                    "migrations.path",
+                    "is not a path the suite can read; using the convention",
+                )
+            )
     if migrations is None and schema is not None:
         migrations = (schema if schema.is_dir() else schema.parent) / "migrations"
         migrations_source = "beside the schema (the convention)"
@@ -272,9 +322,13 @@ def read_layout(folder: Path, relative: str, package: Mapping[str, Any] | None,
         if url_env:
             url_source = "config"
         elif found:
-            findings.append(Finding(cfg_name, "datasource.url", "is not an env(\"NAME\") or "
-                                                                "process.env.NAME the suite can "
-                                                                "fill"))
+            findings.append(
+                Finding(
+                    cfg_name,
+                    "datasource.url",
+                    'is not an env("NAME") or process.env.NAME the suite can fill',
+                )
+            )
     if url_env is None and text:
         legacy = block(text, "datasources")  # Prisma 5's `datasources: { db: { url } }`
         if legacy is not None:
@@ -285,8 +339,9 @@ def read_layout(folder: Path, relative: str, package: Mapping[str, Any] | None,
         url_source = "schema" if url_env else ""
     adapter = bool(text and re.search(r"(?<![\w$.])adapter\s*[:(]", text))
     if url_env is None and text and adapter:
-        found = re.search(r"connectionString\s*:\s*process\.env\.([A-Za-z_][A-Za-z0-9_]*)", text) \
-            or re.search(r"process\.env\.([A-Za-z_][A-Za-z0-9_]*URL[A-Za-z0-9_]*)", text)
+        found = re.search(
+            r"connectionString\s*:\s*process\.env\.([A-Za-z_][A-Za-z0-9_]*)", text
+        ) or re.search(r"process\.env\.([A-Za-z_][A-Za-z0-9_]*URL[A-Za-z0-9_]*)", text)
         if found:
             url_env, url_source = found.group(1), "adapter"
     engine = None
@@ -295,7 +350,20 @@ def read_layout(folder: Path, relative: str, package: Mapping[str, Any] | None,
         engine = found.group(1) if found else None
 
     version, cli_dir = installed_version(folder, stop, "prisma")
-    return PrismaLayout(config, schema, schema_source or "none found", migrations,
-                        migrations_source, url_env, url_source or "none", engine, adapter,
-                        config_seed, package_seed, version, cli_dir,
-                        dependency_range(package, "prisma"), tuple(findings))
+    return PrismaLayout(
+        config,
+        schema,
+        schema_source or "none found",
+        migrations,
+        migrations_source,
+        url_env,
+        url_source or "none",
+        engine,
+        adapter,
+        config_seed,
+        package_seed,
+        version,
+        cli_dir,
+        dependency_range(package, "prisma"),
+        tuple(findings),
+    )

@@ -14,9 +14,10 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from lomash_tasks import masking
 from lomash_tasks.workspace import Workspace
@@ -35,8 +36,9 @@ def who() -> str:
         user = str(os.getuid())
     actor = os.environ.get("GITHUB_ACTOR")
     host = socket.gethostname()
-    return f"{user}@{host}" + (f" (github: {actor}, run {os.environ.get('GITHUB_RUN_ID', '?')})"
-                               if actor else "")
+    return f"{user}@{host}" + (
+        f" (github: {actor}, run {os.environ.get('GITHUB_RUN_ID', '?')})" if actor else ""
+    )
 
 
 def record(ws: Workspace, entry: dict[str, Any]) -> None:
@@ -53,8 +55,13 @@ def record(ws: Workspace, entry: dict[str, Any]) -> None:
 
 @contextlib.contextmanager
 def action(ws: Workspace, target: str, what: str, **detail: Any) -> Iterator[dict[str, Any]]:
-    entry: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                             "who": who(), "target": target, "what": what, **detail}
+    entry: dict[str, Any] = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "who": who(),
+        "target": target,
+        "what": what,
+        **detail,
+    }
     began = time.monotonic()
     try:
         yield entry

@@ -20,10 +20,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from lomash_tasks import commands, connections
@@ -57,18 +58,28 @@ class BackupResult:
     def audit(self, ws: Workspace) -> dict[str, Any]:
         """What the audit log records of it."""
         if self.kind == "snapshot":
-            return {"kind": self.kind, "snapshot": self.snapshot,
-                    "seconds": round(self.seconds, 2)}
-        return {"kind": self.kind, "seconds": round(self.seconds, 2),
-                "files": [{"service": d.service, "database": d.database,
-                           "path": ws.relative(d.path), "bytes": d.bytes} for d in self.dumps]}
+            return {"kind": self.kind, "snapshot": self.snapshot, "seconds": round(self.seconds, 2)}
+        return {
+            "kind": self.kind,
+            "seconds": round(self.seconds, 2),
+            "files": [
+                {
+                    "service": d.service,
+                    "database": d.database,
+                    "path": ws.relative(d.path),
+                    "bytes": d.bytes,
+                }
+                for d in self.dumps
+            ],
+        }
 
     def lines(self, ws: Workspace) -> list[str]:
         if self.kind == "snapshot":
-            return [f"backup: RDS snapshot {self.snapshot} is available "
-                    f"({self.seconds:.1f}s)"]
-        return [f"backup: {d.service} -> {ws.relative(d.path)} ({_size(d.bytes)}, "
-                f"{d.seconds:.1f}s)" for d in self.dumps]
+            return [f"backup: RDS snapshot {self.snapshot} is available ({self.seconds:.1f}s)"]
+        return [
+            f"backup: {d.service} -> {ws.relative(d.path)} ({_size(d.bytes)}, {d.seconds:.1f}s)"
+            for d in self.dumps
+        ]
 
 
 def _size(n: int) -> str:
@@ -83,8 +94,13 @@ def stamp(now: datetime | None = None) -> str:
     return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
 
 
-def take(ws: Workspace, target: Target, services: Iterable[Service],
-         out: Console | None = None, bindir: str = "") -> BackupResult:
+def take(
+    ws: Workspace,
+    target: Target,
+    services: Iterable[Service],
+    out: Console | None = None,
+    bindir: str = "",
+) -> BackupResult:
     """The target's backup (see the module docstring); a UserError when it fails."""
     assert target.backup is not None
     chosen = [s for s in services if s.has_database]
@@ -106,8 +122,9 @@ def folder_for(ws: Workspace, target: Target, when: str) -> Path:
     return path
 
 
-def _dumps(ws: Workspace, target: Target, services: list[Service], out: Console | None,
-           bindir: str) -> list[Dump]:
+def _dumps(
+    ws: Workspace, target: Target, services: list[Service], out: Console | None, bindir: str
+) -> list[Dump]:
     from lomash_tasks.remote import ops, session
     from lomash_tasks.stack.pgtools import find_client
 
@@ -121,8 +138,10 @@ def _dumps(ws: Workspace, target: Target, services: list[Service], out: Console 
                 remote = rws.registry.service(svc.name)
                 done.append(_dump(rws, target, remote, folder, pg_dump, pg_restore))
                 if out is not None:
-                    out.info(f"backup of {svc.name}: {ws.relative(done[-1].path)} "
-                             f"({_size(done[-1].bytes)})")
+                    out.info(
+                        f"backup of {svc.name}: {ws.relative(done[-1].path)} "
+                        f"({_size(done[-1].bytes)})"
+                    )
     except BaseException:
         if not any(folder.iterdir()):
             folder.rmdir()
@@ -130,8 +149,9 @@ def _dumps(ws: Workspace, target: Target, services: list[Service], out: Console 
     return done
 
 
-def _dump(rws: Workspace, target: Target, svc: Service, folder: Path, pg_dump: Path,
-          pg_restore: Path) -> Dump:
+def _dump(
+    rws: Workspace, target: Target, svc: Service, folder: Path, pg_dump: Path, pg_restore: Path
+) -> Dump:
     assert target.backup is not None
     began = time.monotonic()
     path = folder / f"{svc.alias}-{svc.database}.dump"
@@ -145,29 +165,47 @@ def _dump(rws: Workspace, target: Target, svc: Service, folder: Path, pg_dump: P
     for key, var in (("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT")):
         if query.get(key):
             env[var] = query[key]
-    argv = [str(pg_dump), "--format=custom", "--no-password", "-h", pg.host, "-p", str(pg.port),
-            "-U", creds.user, "-d", svc.database or "", "-f", str(path)]
+    argv = [
+        str(pg_dump),
+        "--format=custom",
+        "--no-password",
+        "-h",
+        pg.host,
+        "-p",
+        str(pg.port),
+        "-U",
+        creds.user,
+        "-d",
+        svc.database or "",
+        "-f",
+        str(path),
+    ]
     where = f"Target '{target.name}': the backup of {svc.name} ({svc.database})"
     try:
-        done = commands.run(argv, env=env, replace_env=True, timeout=target.backup.timeout,
-                            check=False)
+        done = commands.run(
+            argv, env=env, replace_env=True, timeout=target.backup.timeout, check=False
+        )
     except commands.CommandTimeout:
         path.unlink(missing_ok=True)
-        raise UserError(f"{where} did not finish within {target.backup.timeout:.0f} s "
-                        f"(targets.{target.name}.backup.timeout) and was stopped: the migration "
-                        f"did not start.") from None
+        raise UserError(
+            f"{where} did not finish within {target.backup.timeout:.0f} s "
+            f"(targets.{target.name}.backup.timeout) and was stopped: the migration "
+            f"did not start."
+        ) from None
     if done.code != 0:
         path.unlink(missing_ok=True)
-        raise UserError(f"{where} failed, so the migration did not start: "
-                        f"{_why(done.stderr, pg_dump, folder)}")
+        raise UserError(
+            f"{where} failed, so the migration did not start: {_why(done.stderr, pg_dump, folder)}"
+        )
     check = commands.run([str(pg_restore), "--list", str(path)], timeout=120, check=False)
     if check.code != 0:
         path.unlink(missing_ok=True)
-        raise UserError(f"{where} wrote a file pg_restore cannot read ("
-                        f"{check.stderr.strip().splitlines()[-1] if check.stderr.strip() else check.code}): "
-                        f"the migration did not start.")
-    return Dump(svc.name, svc.database or "", path, path.stat().st_size,
-                time.monotonic() - began)
+        raise UserError(
+            f"{where} wrote a file pg_restore cannot read ("
+            f"{check.stderr.strip().splitlines()[-1] if check.stderr.strip() else check.code}): "
+            f"the migration did not start."
+        )
+    return Dump(svc.name, svc.database or "", path, path.stat().st_size, time.monotonic() - began)
 
 
 def _why(stderr: str, pg_dump: Path, folder: Path) -> str:
@@ -175,14 +213,20 @@ def _why(stderr: str, pg_dump: Path, folder: Path) -> str:
     low = text.lower()
     if "no space left on device" in low or "disk quota exceeded" in low:
         free = shutil.disk_usage(folder).free
-        return (f"the disk holding {folder} is full ({_size(free)} free): {text}. Free space "
-                f"there (or make .lomash/backups a link to a larger disk) and run again.")
+        return (
+            f"the disk holding {folder} is full ({_size(free)} free): {text}. Free space "
+            f"there (or make .lomash/backups a link to a larger disk) and run again."
+        )
     if "server version mismatch" in low:
-        return (f"{text}. Install a pg_dump at least as new as the server (Debian/Ubuntu: "
-                f"postgresql-client-<version>) or point stack.postgres_bindir at one.")
+        return (
+            f"{text}. Install a pg_dump at least as new as the server (Debian/Ubuntu: "
+            f"postgresql-client-<version>) or point stack.postgres_bindir at one."
+        )
     if "permission denied" in low:
-        return (f"{text}. The service's role may not read everything in its database: dump "
-                f"as a role that may (its secret's DATABASE_URL), or grant it.")
+        return (
+            f"{text}. The service's role may not read everything in its database: dump "
+            f"as a role that may (its secret's DATABASE_URL), or grant it."
+        )
     return text
 
 
@@ -201,37 +245,47 @@ def _snapshot(target: Target, out: Console | None) -> str:
     try:
         with calls(target, f"snapshot RDS {what}"):
             if backup.cluster:
-                rds.create_db_cluster_snapshot(DBClusterSnapshotIdentifier=ident,
-                                               DBClusterIdentifier=backup.cluster, Tags=tags)
+                rds.create_db_cluster_snapshot(
+                    DBClusterSnapshotIdentifier=ident, DBClusterIdentifier=backup.cluster, Tags=tags
+                )
             else:
-                rds.create_db_snapshot(DBSnapshotIdentifier=ident,
-                                       DBInstanceIdentifier=backup.instance, Tags=tags)
+                rds.create_db_snapshot(
+                    DBSnapshotIdentifier=ident, DBInstanceIdentifier=backup.instance, Tags=tags
+                )
     except bx.ClientError as exc:
-        raise UserError(f"Target '{target.name}': RDS refused a snapshot of {what} "
-                        f"({code_of(exc)}: {exc.response.get('Error', {}).get('Message', '')}): "
-                        f"the migration did not start. Check targets.{target.name}.backup.") \
-            from None
+        raise UserError(
+            f"Target '{target.name}': RDS refused a snapshot of {what} "
+            f"({code_of(exc)}: {exc.response.get('Error', {}).get('Message', '')}): "
+            f"the migration did not start. Check targets.{target.name}.backup."
+        ) from None
     if out is not None:
-        out.info(f"backup: RDS snapshot {ident} of {what} requested; waiting until it is "
-                 f"available (up to {backup.timeout:.0f} s)")
+        out.info(
+            f"backup: RDS snapshot {ident} of {what} requested; waiting until it is "
+            f"available (up to {backup.timeout:.0f} s)"
+        )
     deadline = time.monotonic() + backup.timeout
     status = "?"
     while True:
         with calls(target, f"describe RDS snapshot {ident}"):
             if backup.cluster:
-                found = rds.describe_db_cluster_snapshots(
-                    DBClusterSnapshotIdentifier=ident)["DBClusterSnapshots"]
+                found = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=ident)[
+                    "DBClusterSnapshots"
+                ]
             else:
                 found = rds.describe_db_snapshots(DBSnapshotIdentifier=ident)["DBSnapshots"]
         status = (found[0].get("Status") if found else "missing") or "?"
         if status == "available":
             return ident
         if status in ("failed", "missing", "deleted", "incompatible-restore"):
-            raise UserError(f"Target '{target.name}': RDS snapshot {ident} of {what} is "
-                            f"{status}: the migration did not start.")
+            raise UserError(
+                f"Target '{target.name}': RDS snapshot {ident} of {what} is "
+                f"{status}: the migration did not start."
+            )
         if time.monotonic() + POLL > deadline:
-            raise UserError(f"Target '{target.name}': RDS snapshot {ident} of {what} was still "
-                            f"'{status}' after {backup.timeout:.0f} s "
-                            f"(targets.{target.name}.backup.timeout): the migration did not "
-                            f"start. RDS goes on making it; run again once it is available.")
+            raise UserError(
+                f"Target '{target.name}': RDS snapshot {ident} of {what} was still "
+                f"'{status}' after {backup.timeout:.0f} s "
+                f"(targets.{target.name}.backup.timeout): the migration did not "
+                f"start. RDS goes on making it; run again once it is available."
+            )
         time.sleep(POLL)

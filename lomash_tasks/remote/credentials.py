@@ -8,7 +8,7 @@ with the console's masking the moment it is read, so no later line can show it.
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from lomash_tasks import connections, console, masking
@@ -42,14 +42,18 @@ def database_url(target: Target, svc: Service, client=None) -> str:
         with calls(target, f"read secret {name}"):
             answer = sm.get_secret_value(SecretId=name)
     except bx.ClientError as exc:
-        if code_of(exc) in ("ResourceNotFoundException", "DecryptionFailure",
-                            "InvalidRequestException"):
+        if code_of(exc) in (
+            "ResourceNotFoundException",
+            "DecryptionFailure",
+            "InvalidRequestException",
+        ):
             raise UserError(
                 f"Target '{target.name}': the secret {name} ({target.aws.region}) does not exist "
                 f"or cannot be read ({code_of(exc)}). Create it with the service's "
                 f"{KEY} (`aws secretsmanager create-secret --name {name} --secret-string "
-                f"'{{\"{KEY}\": \"postgresql://...\"}}'`), or fix targets.{target.name}."
-                f"secrets.prefix.") from None
+                f'\'{{"{KEY}": "postgresql://..."}}\'`), or fix targets.{target.name}.'
+                f"secrets.prefix."
+            ) from None
         raise
     text = answer.get("SecretString") or ""
     document = None
@@ -68,16 +72,20 @@ def database_url(target: Target, svc: Service, client=None) -> str:
         _protect(url, document)
     else:
         keys = ", ".join(sorted(document)) if isinstance(document, dict) and document else "none"
-        raise UserError(f"Target '{target.name}': the secret {name} holds no {KEY} (its keys: "
-                        f"{keys}). Store the service's connection URL under {KEY}.")
+        raise UserError(
+            f"Target '{target.name}': the secret {name} holds no {KEY} (its keys: "
+            f"{keys}). Store the service's connection URL under {KEY}."
+        )
     try:
         parts = urlsplit(url)
         ok = parts.scheme in ("postgres", "postgresql") and parts.hostname
     except ValueError:
         ok = False
     if not ok:
-        raise UserError(f"Target '{target.name}': the {KEY} in secret {name} is not a "
-                        f"postgresql:// URL with a host. Fix the secret's value.")
+        raise UserError(
+            f"Target '{target.name}': the {KEY} in secret {name} is not a "
+            f"postgresql:// URL with a host. Fix the secret's value."
+        )
     return url
 
 

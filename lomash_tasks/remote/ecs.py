@@ -13,8 +13,9 @@ in half helps nobody) and their state is reported.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from lomash_tasks import connections
 from lomash_tasks.console import FAIL, OK
@@ -71,8 +72,10 @@ def _log_settings(definition: dict[str, Any], container: str) -> tuple[dict[str,
     found = next((c for c in containers if c.get("name") == container), None)
     if found is None:
         names = ", ".join(c.get("name", "?") for c in containers) or "none"
-        raise LookupError(f"task definition {definition.get('family', '?')} has no container "
-                          f"'{container}' (it has: {names})")
+        raise LookupError(
+            f"task definition {definition.get('family', '?')} has no container "
+            f"'{container}' (it has: {names})"
+        )
     logging = found.get("logConfiguration") or {}
     options = logging.get("options") or {}
     if logging.get("logDriver") != "awslogs" or not options.get("awslogs-group"):
@@ -89,19 +92,28 @@ def start(target: Target, svc: Service, ecs: Any) -> TaskResult:
     result = TaskResult(svc.name, spec.task_definition, spec.container)
     try:
         with calls(target, f"describe task definition {spec.task_definition}"):
-            definition = ecs.describe_task_definition(
-                taskDefinition=spec.task_definition)["taskDefinition"]
+            definition = ecs.describe_task_definition(taskDefinition=spec.task_definition)[
+                "taskDefinition"
+            ]
         _, result.log_group, prefix = _log_settings(definition, spec.container)
         result.task_definition = definition.get("taskDefinitionArn", spec.task_definition)
         with calls(target, f"run a task on {spec.task_definition}"):
             answer = ecs.run_task(
-                cluster=cfg.cluster, taskDefinition=spec.task_definition, count=1,
-                launchType="FARGATE", startedBy=STARTED_BY,
-                networkConfiguration={"awsvpcConfiguration": {
-                    "subnets": list(cfg.subnets), "securityGroups": list(cfg.security_groups),
-                    "assignPublicIp": "ENABLED" if cfg.assign_public_ip else "DISABLED"}},
-                overrides={"containerOverrides": [{"name": spec.container,
-                                                   "command": list(spec.command)}]},
+                cluster=cfg.cluster,
+                taskDefinition=spec.task_definition,
+                count=1,
+                launchType="FARGATE",
+                startedBy=STARTED_BY,
+                networkConfiguration={
+                    "awsvpcConfiguration": {
+                        "subnets": list(cfg.subnets),
+                        "securityGroups": list(cfg.security_groups),
+                        "assignPublicIp": "ENABLED" if cfg.assign_public_ip else "DISABLED",
+                    }
+                },
+                overrides={
+                    "containerOverrides": [{"name": spec.container, "command": list(spec.command)}]
+                },
             )
     except LookupError as exc:
         result.error = str(exc)
@@ -113,28 +125,37 @@ def start(target: Target, svc: Service, ecs: Any) -> TaskResult:
     failures = answer.get("failures") or []
     tasks = answer.get("tasks") or []
     if failures or not tasks:
-        reasons = "; ".join(f"{f.get('reason', '?')}" + (f" ({f['detail']})" if f.get("detail")
-                                                         else "") for f in failures)
+        reasons = "; ".join(
+            f"{f.get('reason', '?')}" + (f" ({f['detail']})" if f.get("detail") else "")
+            for f in failures
+        )
         result.error = f"ECS did not start the task: {reasons or 'no task in its answer'}"
         return result
     task = tasks[0]
     result.task_arn = task["taskArn"]
     result.last_status = task.get("lastStatus", "")
     if result.log_group:
-        result.log_stream = f"{prefix}/{spec.container}/{result.task_id}" if prefix \
+        result.log_stream = (
+            f"{prefix}/{spec.container}/{result.task_id}"
+            if prefix
             else f"{spec.container}/{result.task_id}"
+        )
     return result
 
 
-def _drain_logs(target: Target, logs: Any, result: TaskResult,
-                on_line: Callable[[str, str], None]) -> None:
+def _drain_logs(
+    target: Target, logs: Any, result: TaskResult, on_line: Callable[[str, str], None]
+) -> None:
     import botocore.exceptions as bx
 
     if not result.log_stream:
         return
     while True:
-        kwargs: dict[str, Any] = {"logGroupName": result.log_group,
-                                  "logStreamName": result.log_stream, "startFromHead": True}
+        kwargs: dict[str, Any] = {
+            "logGroupName": result.log_group,
+            "logStreamName": result.log_stream,
+            "startFromHead": True,
+        }
         if result.token:
             kwargs["nextToken"] = result.token
         try:
@@ -167,19 +188,29 @@ def _finish(result: TaskResult, task: dict[str, Any]) -> None:
     why = f"{result.stop_code}: {result.stopped_reason}".strip(": ")
     if result.exit_code is None:
         reasons = [c.get("reason") for c in task.get("containers", []) if c.get("reason")]
-        result.error = f"the task stopped without an exit code ({why or 'no reason given'}" + \
-            (f"; {'; '.join(reasons)}" if reasons else "") + ")"
+        result.error = (
+            f"the task stopped without an exit code ({why or 'no reason given'}"
+            + (f"; {'; '.join(reasons)}" if reasons else "")
+            + ")"
+        )
     else:
         result.error = f"exit code {result.exit_code} ({why or 'no stop reason'})"
 
 
-def run(target: Target, services: Iterable[Service], on_line: Callable[[str, str], None],
-        timeout: float | None = None, log: Callable[[str], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep) -> list[TaskResult]:
+def run(
+    target: Target,
+    services: Iterable[Service],
+    on_line: Callable[[str, str], None],
+    timeout: float | None = None,
+    log: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[TaskResult]:
     """Start one task per service, watch them all, return each one's result."""
     if target.ecs is None:
-        raise UserError(f"Target '{target.name}' has no ECS settings (targets.{target.name}.ecs):"
-                        f" use `--via tunnel` to migrate it from here.")
+        raise UserError(
+            f"Target '{target.name}' has no ECS settings (targets.{target.name}.ecs):"
+            f" use `--via tunnel` to migrate it from here."
+        )
     chosen = [s for s in services if s.has_database]
     for svc in chosen:
         target.ecs_service(svc)  # every service named before anything starts
@@ -199,8 +230,10 @@ def run(target: Target, services: Iterable[Service], on_line: Callable[[str, str
             if r.ok and r.task_arn:
                 running[r.task_arn] = r
                 if log:
-                    log(f"{r.service}: task {r.task_id} started on {cfg.cluster} "
-                        f"({r.task_definition.rsplit('/', 1)[-1]}, container {r.container}).")
+                    log(
+                        f"{r.service}: task {r.task_id} started on {cfg.cluster} "
+                        f"({r.task_definition.rsplit('/', 1)[-1]}, container {r.container})."
+                    )
         while running:
             with calls(target, "describe the migration tasks"):
                 answer = ecs.describe_tasks(cluster=cfg.cluster, tasks=list(running))
@@ -226,14 +259,21 @@ def run(target: Target, services: Iterable[Service], on_line: Callable[[str, str
                         continue
                     stopping.add(arn)
                     result.timed_out = True
-                    result.error = (f"ran past the deadline of {limit:.0f} s: stopped it "
-                                    f"(stop_task; it was {result.last_status or 'running'})")
+                    result.error = (
+                        f"ran past the deadline of {limit:.0f} s: stopped it "
+                        f"(stop_task; it was {result.last_status or 'running'})"
+                    )
                     if log:
-                        log(f"{result.service}: task {result.task_id} ran past the deadline of "
-                            f"{limit:.0f} s: stopping it.")
+                        log(
+                            f"{result.service}: task {result.task_id} ran past the deadline of "
+                            f"{limit:.0f} s: stopping it."
+                        )
                     with calls(target, f"stop task {result.task_id}"):
-                        ecs.stop_task(cluster=cfg.cluster, task=arn,
-                                      reason=f"{STARTED_BY}: deadline of {limit:.0f} s passed")
+                        ecs.stop_task(
+                            cluster=cfg.cluster,
+                            task=arn,
+                            reason=f"{STARTED_BY}: deadline of {limit:.0f} s passed",
+                        )
                 if time.monotonic() >= deadline + 60:
                     for result in running.values():
                         result.error += "; it had not stopped 60 s later"
@@ -244,16 +284,23 @@ def run(target: Target, services: Iterable[Service], on_line: Callable[[str, str
         for arn, result in running.items():
             try:
                 with calls(target, "describe the migration tasks"):
-                    task = (ecs.describe_tasks(cluster=cfg.cluster, tasks=[arn]).get("tasks")
-                            or [{}])[0]
+                    task = (
+                        ecs.describe_tasks(cluster=cfg.cluster, tasks=[arn]).get("tasks") or [{}]
+                    )[0]
                 result.last_status = task.get("lastStatus", result.last_status)
             except Exception:  # noqa: BLE001 - the report below is all that is left to give
                 pass
-            fates.append(f"{result.service}: task {result.task_id} is {result.last_status or '?'}"
-                         f" on {cfg.cluster} (not stopped; follow it with `aws ecs describe-tasks"
-                         f" --cluster {cfg.cluster} --tasks {arn}`)")
-        done = [f"{r.service}: {'exit code 0' if r.ok else r.error}" for r in results
-                if r.task_arn not in running]
-        raise UserError("Interrupted while the migration tasks ran. " + "; ".join(fates + done)
-                        + ".", code=130) from None
+            fates.append(
+                f"{result.service}: task {result.task_id} is {result.last_status or '?'}"
+                f" on {cfg.cluster} (not stopped; follow it with `aws ecs describe-tasks"
+                f" --cluster {cfg.cluster} --tasks {arn}`)"
+            )
+        done = [
+            f"{r.service}: {'exit code 0' if r.ok else r.error}"
+            for r in results
+            if r.task_arn not in running
+        ]
+        raise UserError(
+            "Interrupted while the migration tasks ran. " + "; ".join(fates + done) + ".", code=130
+        ) from None
     return results

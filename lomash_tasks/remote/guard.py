@@ -15,13 +15,18 @@ def confirm(target: Target, what: str, yes: bool, out: _console.Console | None =
         return
     out = out or _console.get()
     if _console.in_ci():
-        raise UserError(f"Target '{target.name}' is production: under CI, {what} needs --yes "
-                        f"(nothing was done).")
+        raise UserError(
+            f"Target '{target.name}' is production: under CI, {what} needs --yes "
+            f"(nothing was done)."
+        )
     with out._lock:
-        out.out.write(f"Target '{target.name}' is production: {what}. Type the target's name "
-                      f"to go on: ")
+        out.out.write(
+            f"Target '{target.name}' is production: {what}. Type the target's name to go on: "
+        )
         out.out.flush()
     answer = sys.stdin.readline() if sys.stdin is not None else ""
     if answer.strip() != target.name:
-        raise UserError(f"Not confirmed (the answer was not '{target.name}'): nothing was done "
-                        f"on {target.name}.")
+        raise UserError(
+            f"Not confirmed (the answer was not '{target.name}'): nothing was done "
+            f"on {target.name}."
+        )

@@ -13,10 +13,12 @@ Every call is written to the audit log (who, what, when, result).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-from lomash_tasks import aws as aws_ops, connections
+from lomash_tasks import aws as aws_ops
+from lomash_tasks import connections
 from lomash_tasks.console import Console
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
@@ -38,10 +40,12 @@ def reachable(rws: Workspace, target: Target, timeout: float = 5.0) -> None:
     if reason is None:
         return
     how = "through the tunnel" if target.via == "bastion" else "directly (via: direct)"
-    raise UserError(f"Target '{target.name}': its database {target.postgres.address} does not "
-                    f"answer {how} ({reason}). Check the target's postgres host and port, and "
-                    f"the network from here (VPN, security groups), or reach it through a "
-                    f"bastion.")
+    raise UserError(
+        f"Target '{target.name}': its database {target.postgres.address} does not "
+        f"answer {how} ({reason}). Check the target's postgres host and port, and "
+        f"the network from here (VPN, security groups), or reach it through a "
+        f"bastion."
+    )
 
 
 def _services(ws: Workspace, names: Iterable[str] | None) -> list[Service]:
@@ -50,8 +54,9 @@ def _services(ws: Workspace, names: Iterable[str] | None) -> list[Service]:
     return select(ws, names)[0]
 
 
-def status(ws: Workspace, target: Target, names: Iterable[str] | None = None,
-           out: Console | None = None) -> list[Any]:
+def status(
+    ws: Workspace, target: Target, names: Iterable[str] | None = None, out: Console | None = None
+) -> list[Any]:
     from lomash_tasks.db import migrate as migrations
 
     services = _services(ws, names)
@@ -59,8 +64,11 @@ def status(ws: Workspace, target: Target, names: Iterable[str] | None = None,
         with session.opened(ws, target, services, log=out.info if out else None) as rws:
             reachable(rws, target)
             states = migrations.status(rws, [s.name for s in services])
-        e["result"] = "done" if not any(s.error for s in states) else "failed: " + "; ".join(
-            f"{s.service}: {s.error}" for s in states if s.error)
+        e["result"] = (
+            "done"
+            if not any(s.error for s in states)
+            else "failed: " + "; ".join(f"{s.service}: {s.error}" for s in states if s.error)
+        )
     return states
 
 
@@ -78,10 +86,20 @@ class RemoteMigrate:
         return all(t.ok for t in self.tasks)
 
 
-def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, via: str = "auto",
-            yes: bool = False, runner: str = "auto", jobs: int = 0, timeout: float | None = None,
-            retry_failed: bool = False, out: Console | None = None,
-            tunnel_timeout: float = 300.0, bindir: str = "") -> RemoteMigrate:
+def migrate(
+    ws: Workspace,
+    target: Target,
+    names: Iterable[str] | None = None,
+    via: str = "auto",
+    yes: bool = False,
+    runner: str = "auto",
+    jobs: int = 0,
+    timeout: float | None = None,
+    retry_failed: bool = False,
+    out: Console | None = None,
+    tunnel_timeout: float = 300.0,
+    bindir: str = "",
+) -> RemoteMigrate:
     """`timeout` (a --timeout flag) bounds each ECS task (default: the target's ecs.timeout)
     or each service's run through the tunnel (default: `tunnel_timeout`, i.e. db.timeout)."""
     from lomash_tasks import console as _console
@@ -90,23 +108,32 @@ def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, v
     out = out or _console.get()
     via = (via or "auto").strip().lower()
     if via not in VIAS:
-        raise UserError(f"Unknown --via '{via}': use ecs (one-off ECS tasks), tunnel (this "
-                        f"machine's runners through the tunnel) or auto (ECS when the target "
-                        f"has it).")
+        raise UserError(
+            f"Unknown --via '{via}': use ecs (one-off ECS tasks), tunnel (this "
+            f"machine's runners through the tunnel) or auto (ECS when the target "
+            f"has it)."
+        )
     if via == "auto":
         via = "ecs" if target.ecs is not None else "tunnel"
     if via == "ecs" and retry_failed:
-        raise UserError("--retry-failed marks rows in _prisma_migrations from this machine: use "
-                        "it with `--via tunnel`.")
+        raise UserError(
+            "--retry-failed marks rows in _prisma_migrations from this machine: use "
+            "it with `--via tunnel`."
+        )
     services = _services(ws, names)
     if via == "ecs":
         for svc in services:
             target.ecs_service(svc)
     result = RemoteMigrate(via)
-    with audit.action(ws, target.name, "db.migrate", via=via,
-                      services=[s.alias for s in services]) as entry:
-        guard.confirm(target, f"db.migrate --target {target.name} "
-                              f"({', '.join(s.alias for s in services)})", yes, out)
+    with audit.action(
+        ws, target.name, "db.migrate", via=via, services=[s.alias for s in services]
+    ) as entry:
+        guard.confirm(
+            target,
+            f"db.migrate --target {target.name} ({', '.join(s.alias for s in services)})",
+            yes,
+            out,
+        )
         if target.backup is not None:  # a failed backup raises: nothing is migrated
             entry["backup"] = {"kind": target.backup.kind, "result": "failed"}
             taken = backup.take(ws, target, services, out=out, bindir=bindir)
@@ -115,25 +142,51 @@ def migrate(ws: Workspace, target: Target, names: Iterable[str] | None = None, v
             for line in taken.lines(ws):
                 out.ok(line)
         if via == "ecs":
-            result.tasks = ecs.run(target, services, lambda svc, line: out.print(f"{svc} | {line}"),
-                                   timeout=timeout, log=out.info)
-            entry["tasks"] = [{"service": t.service, "task": t.task_arn, "exit_code": t.exit_code,
-                               "stop_code": t.stop_code, "error": t.error} for t in result.tasks]
+            result.tasks = ecs.run(
+                target,
+                services,
+                lambda svc, line: out.print(f"{svc} | {line}"),
+                timeout=timeout,
+                log=out.info,
+            )
+            entry["tasks"] = [
+                {
+                    "service": t.service,
+                    "task": t.task_arn,
+                    "exit_code": t.exit_code,
+                    "stop_code": t.stop_code,
+                    "error": t.error,
+                }
+                for t in result.tasks
+            ]
         else:
             with session.opened(ws, target, services, log=out.info) as rws:
                 reachable(rws, target)
                 result.report = migrations.migrate(
-                    rws, [s.name for s in services], runner=runner, jobs=jobs,
-                    timeout=timeout or tunnel_timeout, retry_failed=retry_failed, out=out)
+                    rws,
+                    [s.name for s in services],
+                    runner=runner,
+                    jobs=jobs,
+                    timeout=timeout or tunnel_timeout,
+                    retry_failed=retry_failed,
+                    out=out,
+                )
             entry["applied"] = result.report.applied_count
         if not result.ok:
             entry["result"] = "failed"
     return result
 
 
-def resolve(ws: Workspace, target: Target, svc: Service, applied: str | None = None,
-            rolled_back: str | None = None, yes: bool = False, timeout: float = 30.0,
-            out: Console | None = None) -> Any:
+def resolve(
+    ws: Workspace,
+    target: Target,
+    svc: Service,
+    applied: str | None = None,
+    rolled_back: str | None = None,
+    yes: bool = False,
+    timeout: float = 30.0,
+    out: Console | None = None,
+) -> Any:
     """`db.resolve` on the target's database, through its tunnel: what `prisma migrate resolve`
     does (the rollback workflow's database-only path), guarded and audited."""
     from lomash_tasks import console as _console
@@ -143,15 +196,26 @@ def resolve(ws: Workspace, target: Target, svc: Service, applied: str | None = N
     if not svc.has_database:
         raise UserError(f"{svc.name} has no database: no migrations to resolve.")
     what = f"--applied {applied}" if applied else f"--rolled-back {rolled_back}"
-    with audit.action(ws, target.name, "db.resolve", services=[svc.alias],
-                      migration=applied or rolled_back,
-                      action="applied" if applied else "rolled-back") as entry:
-        guard.confirm(target, f"db.resolve --target {target.name} --service {svc.alias} {what}",
-                      yes, out)
+    with audit.action(
+        ws,
+        target.name,
+        "db.resolve",
+        services=[svc.alias],
+        migration=applied or rolled_back,
+        action="applied" if applied else "rolled-back",
+    ) as entry:
+        guard.confirm(
+            target, f"db.resolve --target {target.name} --service {svc.alias} {what}", yes, out
+        )
         with session.opened(ws, target, [svc], log=out.info) as rws:
             reachable(rws, target)
-            result = resolve_migration(rws, rws.registry.service(svc.name), applied=applied,
-                                       rolled_back=rolled_back, timeout=timeout)
+            result = resolve_migration(
+                rws,
+                rws.registry.service(svc.name),
+                applied=applied,
+                rolled_back=rolled_back,
+                timeout=timeout,
+            )
         entry["rows"] = result.rolled_back
     return result
 
@@ -187,26 +251,33 @@ def aws_status(ws: Workspace, target: Target) -> dict[str, list[dict[str, Any]]]
             name = target.secret_name(svc)
             with calls(target, f"describe secret {name}"):
                 exists = aws_ops.secret_exists(sm, name)
-            found["secrets"].append({"name": name, "service": svc.name, "exists": exists,
-                                     "detail": ""})
+            found["secrets"].append(
+                {"name": name, "service": svc.name, "exists": exists, "detail": ""}
+            )
         if target.ecs is None:
             return found
         client = connections.target_client(target.aws, "ecs")
         with calls(target, f"describe cluster {target.ecs.cluster}"):
             clusters = client.describe_clusters(clusters=[target.ecs.cluster]).get("clusters", [])
         state = clusters[0].get("status", "?") if clusters else "missing"
-        found["ecs"].append({"name": target.ecs.cluster, "service": "cluster",
-                             "exists": state == "ACTIVE", "detail": state})
+        found["ecs"].append(
+            {
+                "name": target.ecs.cluster,
+                "service": "cluster",
+                "exists": state == "ACTIVE",
+                "detail": state,
+            }
+        )
         for svc in ws.registry.with_database:
             spec = target.ecs.services.get(svc.alias)
             if spec is None:
                 continue
-            row = {"name": spec.task_definition, "service": svc.name, "exists": False,
-                   "detail": ""}
+            row = {"name": spec.task_definition, "service": svc.name, "exists": False, "detail": ""}
             try:
                 with calls(target, f"describe task definition {spec.task_definition}"):
                     definition = client.describe_task_definition(
-                        taskDefinition=spec.task_definition)["taskDefinition"]
+                        taskDefinition=spec.task_definition
+                    )["taskDefinition"]
                 row["exists"] = True
                 try:
                     _, group, _ = ecs._log_settings(definition, spec.container)

@@ -12,8 +12,8 @@ database is the target's, and `remote_ws.database_urls` holds the secrets' DATAB
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from typing import Iterable, Iterator
 
 from lomash_tasks.registry import Service
 from lomash_tasks.remote import credentials, tunnel
@@ -21,21 +21,26 @@ from lomash_tasks.remote.targets import Target
 from lomash_tasks.workspace import Workspace
 
 
-def pointed_at(ws: Workspace, target: Target, host: str, port: int,
-               urls: dict[str, str]) -> Workspace:
+def pointed_at(
+    ws: Workspace, target: Target, host: str, port: int, urls: dict[str, str]
+) -> Workspace:
     reg = ws.registry
-    services = tuple(replace(s, database=target.database(s)) if s.has_database else s
-                     for s in reg.services)
-    registry = replace(reg, services=services, postgres=replace(reg.postgres, host=host,
-                                                                port=port))
+    services = tuple(
+        replace(s, database=target.database(s)) if s.has_database else s for s in reg.services
+    )
+    registry = replace(reg, services=services, postgres=replace(reg.postgres, host=host, port=port))
     return Workspace(ws.root, registry, target=target.name, database_urls=urls)
 
 
 @contextlib.contextmanager
-def opened(ws: Workspace, target: Target, services: Iterable[Service] | None = None,
-           log=None) -> Iterator[Workspace]:
-    chosen = [s for s in (services if services is not None else ws.registry.with_database)
-              if s.has_database]
+def opened(
+    ws: Workspace, target: Target, services: Iterable[Service] | None = None, log=None
+) -> Iterator[Workspace]:
+    chosen = [
+        s
+        for s in (services if services is not None else ws.registry.with_database)
+        if s.has_database
+    ]
     urls = credentials.database_urls(target, chosen)
     pg = target.postgres
     if target.via == "bastion" and target.bastion is not None:

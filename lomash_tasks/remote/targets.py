@@ -27,11 +27,12 @@ is the default, the workspace's own stack, exactly as without `--target`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from lomash_tasks.errors import UserError, suggest
-from lomash_tasks.registry import CONFIG_FILE, Registry, Service, ConfigReader
+from lomash_tasks.registry import CONFIG_FILE, ConfigReader, Registry, Service
 
 LOCAL = "local"
 DEFAULT_COMMAND = ("npx", "prisma", "migrate", "deploy")
@@ -48,7 +49,7 @@ class Hop:
     key_file: str = ""
     known_hosts: str = "~/.ssh/known_hosts"
     timeout: float = 10.0
-    jump: "Hop | None" = None
+    jump: Hop | None = None
 
     @property
     def address(self) -> str:
@@ -88,7 +89,7 @@ class Ecs:
     services: Mapping[str, EcsService] = field(default_factory=dict, hash=False, compare=False)
     assign_public_ip: bool = False
     timeout: float = 900.0  # seconds a migration task may run before it is stopped
-    poll: float = 2.0       # seconds between describe_tasks calls
+    poll: float = 2.0  # seconds between describe_tasks calls
 
 
 BACKUP_KINDS = ("pg_dump", "snapshot")
@@ -98,9 +99,9 @@ BACKUP_KINDS = ("pg_dump", "snapshot")
 class Backup:
     """What `db.migrate --target` takes before it migrates (`backup:` of the target)."""
 
-    kind: str                # pg_dump (through the tunnel, to .lomash/backups/) | snapshot (RDS)
-    instance: str = ""       # snapshot: the RDS instance, or ...
-    cluster: str = ""        # ... the Aurora cluster
+    kind: str  # pg_dump (through the tunnel, to .lomash/backups/) | snapshot (RDS)
+    instance: str = ""  # snapshot: the RDS instance, or ...
+    cluster: str = ""  # ... the Aurora cluster
     timeout: float = 1800.0  # seconds a dump (per service) or the snapshot may take
 
 
@@ -125,26 +126,32 @@ class Target:
 
     def ecs_service(self, svc: Service) -> EcsService:
         if self.ecs is None:
-            raise UserError(f"Target '{self.name}' has no ECS settings (targets.{self.name}.ecs): "
-                            f"migrate it through the tunnel with `--via tunnel`, or add its "
-                            f"cluster, network and task definitions.")
+            raise UserError(
+                f"Target '{self.name}' has no ECS settings (targets.{self.name}.ecs): "
+                f"migrate it through the tunnel with `--via tunnel`, or add its "
+                f"cluster, network and task definitions."
+            )
         found = self.ecs.services.get(svc.alias) or self.ecs.services.get(svc.name)
         if found is None:
-            raise UserError(f"Target '{self.name}' names no task definition for {svc.name}: add "
-                            f"targets.{self.name}.ecs.services.{svc.alias} "
-                            f"(task_definition, container), or use `--via tunnel`.")
+            raise UserError(
+                f"Target '{self.name}' names no task definition for {svc.name}: add "
+                f"targets.{self.name}.ecs.services.{svc.alias} "
+                f"(task_definition, container), or use `--via tunnel`."
+            )
         return found
 
 
 # -- loading ------------------------------------------------------------------------------------
 def names(config: Mapping[str, Any]) -> list[str]:
     raw = config.get("targets") or {}
-    return [LOCAL] + [str(n) for n in raw if str(n) != LOCAL] if isinstance(raw, Mapping) \
-        else [LOCAL]
+    return (
+        [LOCAL] + [str(n) for n in raw if str(n) != LOCAL] if isinstance(raw, Mapping) else [LOCAL]
+    )
 
 
-def load(config: Mapping[str, Any], name: str | None, registry: Registry,
-         source: str = CONFIG_FILE) -> Target | None:
+def load(
+    config: Mapping[str, Any], name: str | None, registry: Registry, source: str = CONFIG_FILE
+) -> Target | None:
     """The target called `name` (None for `local` or no name); every target is validated."""
     wanted = (name or LOCAL).strip()
     raw = config.get("targets") or {}
@@ -156,8 +163,10 @@ def load(config: Mapping[str, Any], name: str | None, registry: Registry,
         return None
     if wanted not in loaded:
         known = [LOCAL] + sorted(loaded)
-        raise UserError(f"Unknown target '{wanted}'.{suggest(wanted, known)} Known targets: "
-                        f"{', '.join(known)} (configured under 'targets' in {source}).")
+        raise UserError(
+            f"Unknown target '{wanted}'.{suggest(wanted, known)} Known targets: "
+            f"{', '.join(known)} (configured under 'targets' in {source})."
+        )
     return loaded[wanted]
 
 
@@ -169,8 +178,11 @@ def _known(reader: ConfigReader, raw: Mapping[str, Any], at: str, known: set[str
         reader.fail(at, "must be a mapping")
     for key in raw:
         if key not in known:
-            reader.fail(f"{at}.{key}", f"is not a known key.{suggest(str(key), known)} "
-                                       f"(known: {', '.join(sorted(known))})")
+            reader.fail(
+                f"{at}.{key}",
+                f"is not a known key.{suggest(str(key), known)} "
+                f"(known: {', '.join(sorted(known))})",
+            )
 
 
 def _flag(reader: ConfigReader, raw: Mapping[str, Any], key: str, at: str, default: bool) -> bool:
@@ -188,7 +200,9 @@ def _flag(reader: ConfigReader, raw: Mapping[str, Any], key: str, at: str, defau
     return default
 
 
-def _seconds(reader: ConfigReader, raw: Mapping[str, Any], key: str, at: str, default: float) -> float:
+def _seconds(
+    reader: ConfigReader, raw: Mapping[str, Any], key: str, at: str, default: float
+) -> float:
     value = raw.get(key)
     if value is None:
         return default
@@ -206,14 +220,20 @@ def _target(reader: ConfigReader, name: str, raw: Any, registry: Registry) -> Ta
     _known(reader, raw, at, TARGET_KEYS)
     aw = reader.mapping(raw, "aws", at)
     _known(reader, aw, f"{at}.aws", {"region", "profile", "endpoint_url"})
-    aws = Aws(reader.text(aw, "region", f"{at}.aws"),
-              reader.text(aw, "profile", f"{at}.aws", required=False) or "",
-              reader.text(aw, "endpoint_url", f"{at}.aws", required=False) or "")
+    aws = Aws(
+        reader.text(aw, "region", f"{at}.aws"),
+        reader.text(aw, "profile", f"{at}.aws", required=False) or "",
+        reader.text(aw, "endpoint_url", f"{at}.aws", required=False) or "",
+    )
     pg = reader.mapping(raw, "postgres", at)
     _known(reader, pg, f"{at}.postgres", {"host", "port", "databases"})
     databases = pg.get("databases") or {}
-    _known(reader, databases, f"{at}.postgres.databases",
-           {s.alias for s in registry.with_database} | {s.name for s in registry.with_database})
+    _known(
+        reader,
+        databases,
+        f"{at}.postgres.databases",
+        {s.alias for s in registry.with_database} | {s.name for s in registry.with_database},
+    )
     postgres = Postgres(
         reader.host(pg, "host", f"{at}.postgres"),
         reader.port(pg, "port", f"{at}.postgres") if pg.get("port") is not None else 5432,
@@ -231,14 +251,28 @@ def _target(reader: ConfigReader, name: str, raw: Any, registry: Registry) -> Ta
     if via == "bastion" and bastion is None:
         reader.fail(f"{at}.bastion", "is missing (via: bastion needs host, user and key_file)")
     ecs = _ecs(reader, raw["ecs"], f"{at}.ecs", registry) if raw.get("ecs") is not None else None
-    backup = _backup(reader, raw["backup"], f"{at}.backup", postgres) \
-        if raw.get("backup") is not None else None
-    return Target(name, aws, postgres, prefix, via, bastion if via == "bastion" else None, ecs,
-                  _flag(reader, raw, "production", at, name == "production"), backup)
+    backup = (
+        _backup(reader, raw["backup"], f"{at}.backup", postgres)
+        if raw.get("backup") is not None
+        else None
+    )
+    return Target(
+        name,
+        aws,
+        postgres,
+        prefix,
+        via,
+        bastion if via == "bastion" else None,
+        ecs,
+        _flag(reader, raw, "production", at, name == "production"),
+        backup,
+    )
 
 
-_RDS_HOST = re.compile(r"^(?P<id>[a-z][a-z0-9-]*)\.(?P<cluster>cluster-(?:ro-)?)?[a-z0-9]+\."
-                       r"[a-z0-9-]+\.rds\.amazonaws\.com$")
+_RDS_HOST = re.compile(
+    r"^(?P<id>[a-z][a-z0-9-]*)\.(?P<cluster>cluster-(?:ro-)?)?[a-z0-9]+\."
+    r"[a-z0-9-]+\.rds\.amazonaws\.com$"
+)
 
 
 def _backup(reader: ConfigReader, raw: Any, at: str, postgres: Postgres) -> Backup:
@@ -249,9 +283,11 @@ def _backup(reader: ConfigReader, raw: Any, at: str, postgres: Postgres) -> Back
     _known(reader, raw, at, {"kind", "instance", "cluster", "timeout"})
     kind = reader.text(raw, "kind", at)
     if kind not in BACKUP_KINDS:
-        reader.fail(f"{at}.kind" if "kind" in raw and len(raw) > 1 else at,
-                    f"must be pg_dump (a dump of each database through the tunnel) or snapshot "
-                    f"(an RDS snapshot), not {kind!r}.{suggest(kind, BACKUP_KINDS)}")
+        reader.fail(
+            f"{at}.kind" if "kind" in raw and len(raw) > 1 else at,
+            f"must be pg_dump (a dump of each database through the tunnel) or snapshot "
+            f"(an RDS snapshot), not {kind!r}.{suggest(kind, BACKUP_KINDS)}",
+        )
     instance = reader.text(raw, "instance", at, required=False) or ""
     cluster = reader.text(raw, "cluster", at, required=False) or ""
     if kind == "pg_dump" and (instance or cluster):
@@ -261,9 +297,12 @@ def _backup(reader: ConfigReader, raw: Any, at: str, postgres: Postgres) -> Back
     if kind == "snapshot" and not (instance or cluster):
         found = _RDS_HOST.match(postgres.host.lower())
         if found is None:
-            reader.fail(f"{at}.instance", f"is missing: the RDS instance (or `cluster`) to "
-                                          f"snapshot cannot be told from the host "
-                                          f"{postgres.host}")
+            reader.fail(
+                f"{at}.instance",
+                f"is missing: the RDS instance (or `cluster`) to "
+                f"snapshot cannot be told from the host "
+                f"{postgres.host}",
+            )
         elif found.group("cluster"):
             cluster = found.group("id")
         else:
@@ -285,21 +324,40 @@ def _hop(reader: ConfigReader, raw: Any, at: str) -> Hop:
     )
 
 
-def _command(reader: ConfigReader, raw: Mapping[str, Any], at: str,
-             default: tuple[str, ...]) -> tuple[str, ...]:
+def _command(
+    reader: ConfigReader, raw: Mapping[str, Any], at: str, default: tuple[str, ...]
+) -> tuple[str, ...]:
     value = raw.get("command")
     if value is None:
         return default
-    if not isinstance(value, (list, tuple)) or not value or not all(
-            isinstance(v, str) and v for v in value):
-        reader.fail(f"{at}.command", f"must be a non-empty list of arguments (no shell string), "
-                                     f"not {value!r}")
+    if (
+        not isinstance(value, (list, tuple))
+        or not value
+        or not all(isinstance(v, str) and v for v in value)
+    ):
+        reader.fail(
+            f"{at}.command",
+            f"must be a non-empty list of arguments (no shell string), not {value!r}",
+        )
     return tuple(value)
 
 
 def _ecs(reader: ConfigReader, raw: Any, at: str, registry: Registry) -> Ecs:
-    _known(reader, raw, at, {"cluster", "subnets", "security_groups", "services",
-                             "assign_public_ip", "timeout", "poll", "command"})
+    _known(
+        reader,
+        raw,
+        at,
+        {
+            "cluster",
+            "subnets",
+            "security_groups",
+            "services",
+            "assign_public_ip",
+            "timeout",
+            "poll",
+            "command",
+        },
+    )
     command = _command(reader, raw, at, DEFAULT_COMMAND)
     services_raw = reader.mapping(raw, "services", at)
     valid = {s.alias for s in registry.with_database} | {s.name for s in registry.with_database}
@@ -311,15 +369,23 @@ def _ecs(reader: ConfigReader, raw: Any, at: str, registry: Registry) -> Ecs:
         svc_raw = reader.mapping(services_raw, key, f"{at}.services")
         _known(reader, svc_raw, where, {"task_definition", "container", "command"})
         svc = registry.service(key)
-        services[svc.alias] = EcsService(reader.text(svc_raw, "task_definition", where),
-                                         reader.text(svc_raw, "container", where),
-                                         _command(reader, svc_raw, where, command))
+        services[svc.alias] = EcsService(
+            reader.text(svc_raw, "task_definition", where),
+            reader.text(svc_raw, "container", where),
+            _command(reader, svc_raw, where, command),
+        )
     subnets = reader.names(raw, "subnets", at)
     groups = reader.names(raw, "security_groups", at)
     if not subnets:
         reader.fail(f"{at}.subnets", "needs at least one subnet")
     if not groups:
         reader.fail(f"{at}.security_groups", "needs at least one security group")
-    return Ecs(reader.text(raw, "cluster", at), subnets, groups, services,
-               _flag(reader, raw, "assign_public_ip", at, False),
-               _seconds(reader, raw, "timeout", at, 900.0), _seconds(reader, raw, "poll", at, 2.0))
+    return Ecs(
+        reader.text(raw, "cluster", at),
+        subnets,
+        groups,
+        services,
+        _flag(reader, raw, "assign_public_ip", at, False),
+        _seconds(reader, raw, "timeout", at, 900.0),
+        _seconds(reader, raw, "poll", at, 2.0),
+    )

@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.remote.targets import Hop
@@ -62,7 +63,8 @@ def _known_hosts(hop: Hop, label: str) -> Path:
             f"{hop.address} cannot be checked (and is never accepted unchecked). Add the key "
             f"after checking its fingerprint with whoever runs it: `ssh-keyscan -p {hop.port} "
             f"{hop.host} >> {hop.known_hosts}`, or point the target's known_hosts setting at a "
-            f"file that has it.")
+            f"file that has it."
+        )
     return path
 
 
@@ -71,16 +73,26 @@ def _connection(hop: Hop, label: str, gateway: Any = None) -> Any:
 
     key = Path(hop.key_file).expanduser()
     if not key.is_file():
-        raise UserError(f"Target '{label}': the SSH key {key} for {hop.user}@{hop.address} does "
-                        f"not exist. Put the key there or change the key_file setting.")
+        raise UserError(
+            f"Target '{label}': the SSH key {key} for {hop.user}@{hop.address} does "
+            f"not exist. Put the key there or change the key_file setting."
+        )
     known = _known_hosts(hop, label)
     config = fabric.Config(overrides={"load_ssh_configs": False})
     conn = fabric.Connection(
-        hop.host, user=hop.user, port=hop.port, config=config, gateway=gateway or False,
+        hop.host,
+        user=hop.user,
+        port=hop.port,
+        config=config,
+        gateway=gateway or False,
         connect_timeout=max(1, int(hop.timeout + 0.999)),
-        connect_kwargs={"key_filename": [str(key)], "look_for_keys": False,
-                        "allow_agent": False, "banner_timeout": hop.timeout,
-                        "auth_timeout": hop.timeout},
+        connect_kwargs={
+            "key_filename": [str(key)],
+            "look_for_keys": False,
+            "allow_agent": False,
+            "banner_timeout": hop.timeout,
+            "auth_timeout": hop.timeout,
+        },
     )
     conn.client.load_host_keys(str(known))
     conn.client.set_missing_host_key_policy(_reject_policy(hop))
@@ -102,27 +114,29 @@ def _open(conn: Any, hop: Hop, label: str) -> None:
             f"{hop.known_hosts} ({kind} {fingerprint}). It was refused: an unknown key is never "
             f"accepted silently. Check that fingerprint with whoever runs the bastion, then add "
             f"it: `ssh-keyscan -p {hop.port} {hop.host} >> {hop.known_hosts}` (or set the "
-            f"target's known_hosts setting to a file that has it).") from None
+            f"target's known_hosts setting to a file that has it)."
+        ) from None
     except paramiko.BadHostKeyException as exc:
         raise UserError(
             f"Target '{label}': the host key of {hop.address} does not match the one in "
             f"{hop.known_hosts} (offered {exc.key.get_name()} "
             f"{getattr(exc.key, 'fingerprint', '')}). Either the bastion was rebuilt or someone "
             f"is in the way: nothing was sent. Confirm with whoever runs it before replacing the "
-            f"line in {hop.known_hosts}.") from None
+            f"line in {hop.known_hosts}."
+        ) from None
     except paramiko.AuthenticationException:
         raise UserError(
             f"Target '{label}': {where} refused the key {hop.key_file}. Check the user and "
-            f"that the key's public half is in that user's authorized_keys on the bastion.") \
-            from None
-    except (paramiko.ssh_exception.NoValidConnectionsError, socket.timeout, TimeoutError,
-            OSError) as exc:
+            f"that the key's public half is in that user's authorized_keys on the bastion."
+        ) from None
+    except (paramiko.ssh_exception.NoValidConnectionsError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         if isinstance(exc, (socket.timeout, TimeoutError)):
             reason = f"no answer within {hop.timeout:.0f} s"
-        raise UserError(f"Target '{label}': can't reach the bastion {hop.address} ({reason}). "
-                        f"Check the VPN or network, and the target's bastion host and port.") \
-            from None
+        raise UserError(
+            f"Target '{label}': can't reach the bastion {hop.address} ({reason}). "
+            f"Check the VPN or network, and the target's bastion host and port."
+        ) from None
     except paramiko.SSHException as exc:
         raise UserError(f"Target '{label}': SSH to {where} failed: {exc}.") from None
 
@@ -148,20 +162,24 @@ def _check_remote(conn: Any, hop: Hop, remote_host: str, remote_port: int, label
     import paramiko
 
     try:
-        channel = conn.transport.open_channel("direct-tcpip", (remote_host, int(remote_port)),
-                                              ("127.0.0.1", 0), timeout=hop.timeout)
+        channel = conn.transport.open_channel(
+            "direct-tcpip", (remote_host, int(remote_port)), ("127.0.0.1", 0), timeout=hop.timeout
+        )
     except (paramiko.ChannelException, paramiko.SSHException, OSError) as exc:
         reason = getattr(exc, "text", None) or str(exc) or type(exc).__name__
-        raise UserError(f"Target '{label}': the bastion {hop.address} could not open a "
-                        f"connection to {remote_host}:{remote_port} ({reason}). Check the "
-                        f"target's postgres host and port, and that the bastion's security group "
-                        f"may reach the database.") from None
+        raise UserError(
+            f"Target '{label}': the bastion {hop.address} could not open a "
+            f"connection to {remote_host}:{remote_port} ({reason}). Check the "
+            f"target's postgres host and port, and that the bastion's security group "
+            f"may reach the database."
+        ) from None
     channel.close()
 
 
 @contextlib.contextmanager
-def opened(hop: Hop, remote_host: str, remote_port: int, label: str = "?",
-           local_host: str = "127.0.0.1") -> Iterator[Local]:
+def opened(
+    hop: Hop, remote_host: str, remote_port: int, label: str = "?", local_host: str = "127.0.0.1"
+) -> Iterator[Local]:
     """A tunnel from a free port on `local_host` to remote_host:remote_port via the bastion."""
     from invoke.exceptions import ThreadException
 
@@ -181,15 +199,18 @@ def opened(hop: Hop, remote_host: str, remote_port: int, label: str = "?",
         bastion = chain[-1]
         _check_remote(bastion, hop, remote_host, remote_port, label)
         port = _free_port(local_host)
-        forward = bastion.forward_local(port, remote_port=int(remote_port),
-                                        remote_host=remote_host, local_host=local_host)
+        forward = bastion.forward_local(
+            port, remote_port=int(remote_port), remote_host=remote_host, local_host=local_host
+        )
         forward.__enter__()
         try:
             deadline = time.monotonic() + LISTEN_DEADLINE
             while not listening(local_host, port):
                 if time.monotonic() > deadline:
-                    raise UserError(f"Target '{label}': the tunnel's local end {local_host}:"
-                                    f"{port} did not open within {LISTEN_DEADLINE:.0f} s.")
+                    raise UserError(
+                        f"Target '{label}': the tunnel's local end {local_host}:"
+                        f"{port} did not open within {LISTEN_DEADLINE:.0f} s."
+                    )
                 time.sleep(0.01)
             yield Local(local_host, port)
         except BaseException as exc:
@@ -202,8 +223,10 @@ def opened(hop: Hop, remote_host: str, remote_port: int, label: str = "?",
             try:
                 forward.__exit__(None, None, None)
             except ThreadException as exc:
-                raise UserError(f"Target '{label}': the tunnel to {remote_host}:{remote_port} "
-                                f"failed while in use: {exc}") from None
+                raise UserError(
+                    f"Target '{label}': the tunnel to {remote_host}:{remote_port} "
+                    f"failed while in use: {exc}"
+                ) from None
     finally:
         for conn in reversed(chain):
             with contextlib.suppress(Exception):

@@ -23,8 +23,12 @@ def get(ws: Any, settings: Any = None, stack_settings: Any = None, name: str | N
 
     settings = settings or Settings()
     stack_settings = stack_settings or StackSettings()
-    chosen = (name or (settings.backend if settings.backend != "auto" else "") or
-              stack_settings.backend or "auto")
+    chosen = (
+        name
+        or (settings.backend if settings.backend != "auto" else "")
+        or stack_settings.backend
+        or "auto"
+    )
     embedded = EmbeddedServices(ws, settings)
     if str(chosen).strip().lower() == "auto" and embedded.running():
         return embedded

@@ -23,15 +23,26 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from lomash_tasks.errors import UserError
+from lomash_tasks.processes import group_members, groups, one_scan
 from lomash_tasks.registry import Service
 from lomash_tasks.services import model
-from lomash_tasks.services.model import (ALREADY, CRASHED, FAILED, GATEWAY, HEALTHY, STARTED,
-                                         STOPPED, ServiceStatus, Settings, UpResult)
-from lomash_tasks.processes import group_members, groups, one_scan
+from lomash_tasks.services.model import (
+    ALREADY,
+    CRASHED,
+    FAILED,
+    GATEWAY,
+    HEALTHY,
+    STARTED,
+    STOPPED,
+    ServiceStatus,
+    Settings,
+    UpResult,
+)
 from lomash_tasks.services.shared import health, health_many, read_json, write_json
 from lomash_tasks.stack.embedded.process import tail as log_tail
 from lomash_tasks.workspace import Workspace
@@ -64,11 +75,20 @@ class EmbeddedServices:
 
     def write_desired(self, services: dict[str, Any]) -> None:
         s = self.settings
-        self.write(self.desired_path, {
-            "settings": {"stop_timeout": s.stop_timeout, "backoff_base": s.backoff_base,
-                         "backoff_max": s.backoff_max, "stable_after": s.stable_after,
-                         "log_max_mb": s.log_max_mb, "log_keep": s.log_keep},
-            "services": services})
+        self.write(
+            self.desired_path,
+            {
+                "settings": {
+                    "stop_timeout": s.stop_timeout,
+                    "backoff_base": s.backoff_base,
+                    "backoff_max": s.backoff_max,
+                    "stable_after": s.stable_after,
+                    "log_max_mb": s.log_max_mb,
+                    "log_keep": s.log_keep,
+                },
+                "services": services,
+            },
+        )
         self.signal_supervisor(signal.SIGHUP)
 
     def write(self, path: Path, data: dict[str, Any]) -> None:
@@ -76,9 +96,11 @@ class EmbeddedServices:
         try:
             write_json(path, data)
         except OSError as exc:
-            raise UserError(f"Could not write {self.ws.relative(path)}: "
-                            f"{exc.strerror or exc}{self.disk_note()}. Nothing was started or "
-                            f"stopped; fix that, then run this again.") from None
+            raise UserError(
+                f"Could not write {self.ws.relative(path)}: "
+                f"{exc.strerror or exc}{self.disk_note()}. Nothing was started or "
+                f"stopped; fix that, then run this again."
+            ) from None
 
     def disk_note(self) -> str:
         """', and the disk holding .lomash/services is full' when it is (else '')."""
@@ -86,8 +108,10 @@ class EmbeddedServices:
 
         free = free_bytes(self.dir) if self.dir.exists() else None
         if free is not None and free < HEADROOM:
-            return (f" (the disk holding {self.ws.relative(self.dir)} is full: "
-                    f"{size_text(free)} free; free some space)")
+            return (
+                f" (the disk holding {self.ws.relative(self.dir)} is full: "
+                f"{size_text(free)} free; free some space)"
+            )
         return ""
 
     @contextlib.contextmanager
@@ -139,8 +163,11 @@ class EmbeddedServices:
             return pid
         log = self.dir / "supervisor.log"
         model.rotate(log)
-        proc = commands.spawn([sys.executable, "-m", "lomash_tasks.services.supervisor",
-                               str(self.dir)], log=log, cwd=self.dir)
+        proc = commands.spawn(
+            [sys.executable, "-m", "lomash_tasks.services.supervisor", str(self.dir)],
+            log=log,
+            cwd=self.dir,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             pid = self.supervisor_pid()
@@ -150,8 +177,10 @@ class EmbeddedServices:
                 break
             time.sleep(0.02)
         tail = log_tail(log, TAIL)
-        raise UserError(f"The services' supervisor did not start{self.disk_note()}. Last lines "
-                        f"of {self.ws.relative(log)}:\n{tail}")
+        raise UserError(
+            f"The services' supervisor did not start{self.disk_note()}. Last lines "
+            f"of {self.ws.relative(log)}:\n{tail}"
+        )
 
     def supervisor_problem(self, since: float) -> str:
         """Why the supervisor cannot be waited for ('' when it can): it is gone, or its record
@@ -161,18 +190,22 @@ class EmbeddedServices:
         log = self.dir / "supervisor.log"
         pid = self.supervisor_pid()
         if pid is None:
-            return (f"The services' supervisor exited{self.disk_note()}, so nothing watches the "
-                    f"services any more (no service is to blame for it). Last lines of "
-                    f"{self.ws.relative(log)}:\n{log_tail(log, TAIL)}\nRun `inv services.up` "
-                    f"again: it starts a new supervisor and ends what the old one left.")
+            return (
+                f"The services' supervisor exited{self.disk_note()}, so nothing watches the "
+                f"services any more (no service is to blame for it). Last lines of "
+                f"{self.ws.relative(log)}:\n{log_tail(log, TAIL)}\nRun `inv services.up` "
+                f"again: it starts a new supervisor and ends what the old one left."
+            )
         written = float(read_json(self.state_path).get("supervisor", {}).get("written") or 0)
         # (stopping a service holds the supervisor's loop up to stop_timeout)
         if time.time() - max(written, since) > RECORD_STALE + self.settings.stop_timeout:
-            return (f"The services' supervisor (pid {pid}) has not updated "
-                    f"{self.ws.relative(self.state_path)} for "
-                    f"{time.time() - max(written, since):.0f}s{self.disk_note()}, so what it "
-                    f"started cannot be told (no service is to blame for it). Last lines of "
-                    f"{self.ws.relative(log)}:\n{log_tail(log, TAIL)}")
+            return (
+                f"The services' supervisor (pid {pid}) has not updated "
+                f"{self.ws.relative(self.state_path)} for "
+                f"{time.time() - max(written, since):.0f}s{self.disk_note()}, so what it "
+                f"started cannot be told (no service is to blame for it). Last lines of "
+                f"{self.ws.relative(log)}:\n{log_tail(log, TAIL)}"
+            )
         return ""
 
     # -- checks before anything starts ---------------------------------------------------------
@@ -190,9 +223,11 @@ class EmbeddedServices:
             try:
                 probes.wait_for(self.ws, part, self.settings.infra_timeout)
             except UserError as err:
-                return (f"The services need {part} first, and it does not answer: {err.text}\n"
-                        f"Start the stack with `inv stack.up` (or run `inv setup`), then run "
-                        f"this again.")
+                return (
+                    f"The services need {part} first, and it does not answer: {err.text}\n"
+                    f"Start the stack with `inv stack.up` (or run `inv setup`), then run "
+                    f"this again."
+                )
             return None
 
         with ThreadPoolExecutor(max_workers=max(1, len(parts))) as pool:
@@ -219,12 +254,18 @@ class EmbeddedServices:
                     f"Port {port} ({svc.name}'s {which.replace('_', ' ')}) on {model.HOST} is "
                     f"already in use by {who}, so no service was started. Stop that program, "
                     f"or move {svc.name} with {model.port_key(svc, which)}=<port> (or "
-                    f"services.{svc.name}.{which} in invoke.yaml / an `inv -f` file).")
+                    f"services.{svc.name}.{which} in invoke.yaml / an `inv -f` file)."
+                )
 
     # -- up ----------------------------------------------------------------------------------
-    def up(self, names: Iterable[str] | None = None, timeout: float | None = None,
-           log: Callable[[str], Any] | None = None, restarted: Iterable[str] = (),
-           began: float | None = None) -> list[UpResult]:
+    def up(
+        self,
+        names: Iterable[str] | None = None,
+        timeout: float | None = None,
+        log: Callable[[str], Any] | None = None,
+        restarted: Iterable[str] = (),
+        began: float | None = None,
+    ) -> list[UpResult]:
         reg = self.ws.registry
         chosen = reg.select(list(names or []))
         say = log or (lambda text: None)
@@ -241,9 +282,16 @@ class EmbeddedServices:
             supervised = self.supervisor_pid() is not None
             if not supervised:  # what a lost record or a killed supervisor left running
                 self.end_strays({s.name for s in chosen}, say)
-            fresh = [s for s in chosen if not (
-                supervised and s.name in desired and launches[s.name].same_process(desired[s.name])
-                and states.get(s.name, {}).get("state") not in (None, STOPPED))]
+            fresh = [
+                s
+                for s in chosen
+                if not (
+                    supervised
+                    and s.name in desired
+                    and launches[s.name].same_process(desired[s.name])
+                    and states.get(s.name, {}).get("state") not in (None, STOPPED)
+                )
+            ]
             self.check_infra(fresh)  # what runs already answers /health: that is checked below
             self.check_ports(fresh)
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -270,10 +318,23 @@ class EmbeddedServices:
                     self.ensure_supervisor()
                     say(f"starting {', '.join(todo)}")
                 lenient = batch is last and any(r.state == FAILED for r in results.values())
-                tokens = {s.name: desired[s.name].get("token") for s in batch
-                          if s.name in todo or s.name in restarted}
-                results.update(self._wait(batch, fresh_names | restarted, deadline, began,
-                                          timeout, tokens, lenient, say))
+                tokens = {
+                    s.name: desired[s.name].get("token")
+                    for s in batch
+                    if s.name in todo or s.name in restarted
+                }
+                results.update(
+                    self._wait(
+                        batch,
+                        fresh_names | restarted,
+                        deadline,
+                        began,
+                        timeout,
+                        tokens,
+                        lenient,
+                        say,
+                    )
+                )
             self._agree([r.service for r in results.values() if r.state in (STARTED, ALREADY)])
         return [results[s.name] for s in chosen]
 
@@ -287,9 +348,17 @@ class EmbeddedServices:
                 return
             time.sleep(0.05)
 
-    def _wait(self, batch: list[Service], fresh: set[str], deadline: float, began: float,
-              timeout: float, tokens: dict[str, Any], lenient: bool = False,
-              say: Callable[[str], Any] = lambda text: None) -> dict[str, UpResult]:
+    def _wait(
+        self,
+        batch: list[Service],
+        fresh: set[str],
+        deadline: float,
+        began: float,
+        timeout: float,
+        tokens: dict[str, Any],
+        lenient: bool = False,
+        say: Callable[[str], Any] = lambda text: None,
+    ) -> dict[str, UpResult]:
         """Wait until each service answers GET /health 200 (any answer with `lenient`). One
         that crashes is not waited for: its failure is printed at once, the rest go on."""
         from concurrent.futures import ThreadPoolExecutor
@@ -299,15 +368,26 @@ class EmbeddedServices:
         out: dict[str, UpResult] = {}
         pool = ThreadPoolExecutor(max_workers=max(1, len(batch)))
         try:
-            return self._poll(pool, pending, seen, out, fresh, deadline, began, timeout, tokens,
-                              lenient, say)
+            return self._poll(
+                pool, pending, seen, out, fresh, deadline, began, timeout, tokens, lenient, say
+            )
         finally:
             pool.shutdown(wait=False)
 
-    def _poll(self, pool: Any, pending: dict[str, Service], seen: dict[str, Any],
-              out: dict[str, UpResult], fresh: set[str], deadline: float, began: float,
-              timeout: float, tokens: dict[str, Any], lenient: bool,
-              say: Callable[[str], Any]) -> dict[str, UpResult]:
+    def _poll(
+        self,
+        pool: Any,
+        pending: dict[str, Service],
+        seen: dict[str, Any],
+        out: dict[str, UpResult],
+        fresh: set[str],
+        deadline: float,
+        began: float,
+        timeout: float,
+        tokens: dict[str, Any],
+        lenient: bool,
+        say: Callable[[str], Any],
+    ) -> dict[str, UpResult]:
         waiting_since = time.time()
         while pending:
             states = self.states()
@@ -325,15 +405,23 @@ class EmbeddedServices:
                 if ours and (code == 200 or (lenient and code is not None)):
                     kind = STARTED if name in fresh else ALREADY
                     detail = "" if code == 200 else f"GET /health answered {code}: {what[:200]}"
-                    out[name] = UpResult(name, kind, model.url(svc), svc.debug_port,
-                                         time.monotonic() - began, detail)
+                    out[name] = UpResult(
+                        name, kind, model.url(svc), svc.debug_port, time.monotonic() - began, detail
+                    )
                     del pending[name]
-                elif state.get("state") == CRASHED and name in tokens and \
-                        state.get("token") == tokens[name]:
-                    what = ("exited during start" if name in fresh else
-                            "has crashed and waits for its restart")
-                    out[name] = self._failure(svc, began, what, state.get("last_exit", ""),
-                                              seen[name])
+                elif (
+                    state.get("state") == CRASHED
+                    and name in tokens
+                    and state.get("token") == tokens[name]
+                ):
+                    what = (
+                        "exited during start"
+                        if name in fresh
+                        else "has crashed and waits for its restart"
+                    )
+                    out[name] = self._failure(
+                        svc, began, what, state.get("last_exit", ""), seen[name]
+                    )
                     out[name].shown = True
                     say(out[name].detail)
                     del pending[name]
@@ -342,25 +430,38 @@ class EmbeddedServices:
             if time.monotonic() >= deadline:
                 for name, svc in pending.items():
                     out[name] = self._failure(
-                        svc, began, f"did not answer GET /health with 200 within "
-                        f"{timeout:g}s", self._listens(states.get(name, {}), svc),
-                        seen.get(name, (None, "nothing yet")))
+                        svc,
+                        began,
+                        f"did not answer GET /health with 200 within {timeout:g}s",
+                        self._listens(states.get(name, {}), svc),
+                        seen.get(name, (None, "nothing yet")),
+                    )
                 break
             time.sleep(0.05)
         return out
 
-    def _failure(self, svc: Service, began: float, what: str, why: str,
-                 seen: tuple[int | None, str]) -> UpResult:
+    def _failure(
+        self, svc: Service, began: float, what: str, why: str, seen: tuple[int | None, str]
+    ) -> UpResult:
         code, body = seen
         last = f"{code}: {body[:300]}" if code is not None else body
         log = model.log_path(self.ws, svc)
         cause = f"{what}{f' ({why})' if why else ''}"
         from lomash_tasks.services.logs import condensed_tail
 
-        detail = (f"{svc.name} {cause}. /health last said: {last}\n"
-                  f"Last lines of {self.ws.relative(log)}:\n{condensed_tail(log, TAIL)}")
-        return UpResult(svc.name, FAILED, model.url(svc), svc.debug_port,
-                        time.monotonic() - began, detail, cause)
+        detail = (
+            f"{svc.name} {cause}. /health last said: {last}\n"
+            f"Last lines of {self.ws.relative(log)}:\n{condensed_tail(log, TAIL)}"
+        )
+        return UpResult(
+            svc.name,
+            FAILED,
+            model.url(svc),
+            svc.debug_port,
+            time.monotonic() - began,
+            detail,
+            cause,
+        )
 
     @staticmethod
     def _listens(rec: dict[str, Any], svc: Service) -> str:
@@ -371,18 +472,26 @@ class EmbeddedServices:
         pid = (rec.get("app") or {}).get("pid")
         if not pid or not processes.alive(pid):
             return ""
-        ports = sorted(processes.listening_ports([pid]).get(pid, set()) -
-                       {rec.get("debug_port") or svc.debug_port})
+        ports = sorted(
+            processes.listening_ports([pid]).get(pid, set())
+            - {rec.get("debug_port") or svc.debug_port}
+        )
         if svc.port in ports:
             return ""
         if not ports:
             return f"its own process (pid {pid}) runs but listens on no port"
-        return (f"its own process (pid {pid}) listens on {', '.join(map(str, ports))}, not on "
-                f"{svc.port}: does it read PORT?")
+        return (
+            f"its own process (pid {pid}) listens on {', '.join(map(str, ports))}, not on "
+            f"{svc.port}: does it read PORT?"
+        )
 
     # -- down / restart ----------------------------------------------------------------------
-    def down(self, names: Iterable[str] | None = None, timeout: float = 30.0,
-             log: Callable[[str], Any] | None = None) -> list[str]:
+    def down(
+        self,
+        names: Iterable[str] | None = None,
+        timeout: float = 30.0,
+        log: Callable[[str], Any] | None = None,
+    ) -> list[str]:
         chosen = {s.name for s in self.ws.registry.select(list(names or []))}
         say = log or (lambda text: None)
         gone: list[str] = []
@@ -392,8 +501,9 @@ class EmbeddedServices:
         # what no supervisor records: its state folder was removed, or it was killed
         if self.supervisor_pid() is None:
             every = chosen == {s.name for s in self.ws.registry.services}
-            gone += [n for n in self.end_strays(None if every else chosen, say, every)
-                     if n not in gone]
+            gone += [
+                n for n in self.end_strays(None if every else chosen, say, every) if n not in gone
+            ]
         return [n for n in (s.name for s in self.ws.registry.services) if n in gone]
 
     def _down_recorded(self, chosen: set[str], timeout: float) -> list[str]:
@@ -402,18 +512,18 @@ class EmbeddedServices:
         gone = [n for n in desired if n in chosen]
         remaining = {n: v for n, v in desired.items() if n not in chosen}
         try:
-            write_json(self.desired_path, {**read_json(self.desired_path),
-                                           "services": remaining})
+            write_json(self.desired_path, {**read_json(self.desired_path), "services": remaining})
             alive = self.signal_supervisor(signal.SIGHUP)
         except OSError as exc:  # a full disk: only the whole set stops without a new record
             if remaining:
-                raise UserError(f"Could not write {self.ws.relative(self.desired_path)}: "
-                                f"{exc.strerror or exc}{self.disk_note()}, and stopping some "
-                                f"services needs it (nothing was stopped). `inv services.down` "
-                                f"without --service stops them all without it.") from None
+                raise UserError(
+                    f"Could not write {self.ws.relative(self.desired_path)}: "
+                    f"{exc.strerror or exc}{self.disk_note()}, and stopping some "
+                    f"services needs it (nothing was stopped). `inv services.down` "
+                    f"without --service stops them all without it."
+                ) from None
             alive = self.signal_supervisor(signal.SIGTERM)  # it stops every service it runs
-        pgids = {n: rec.get("pgid") for n, rec in states.items()
-                 if n in chosen and rec.get("pgid")}
+        pgids = {n: rec.get("pgid") for n, rec in states.items() if n in chosen and rec.get("pgid")}
         deadline = time.monotonic() + timeout
         while alive and time.monotonic() < deadline:
             now_states = self.states()
@@ -438,8 +548,9 @@ class EmbeddedServices:
                 time.sleep(0.05)
         return gone
 
-    def end_strays(self, names: set[str] | None, say: Callable[[str], Any],
-                   supervisors: bool = True) -> list[str]:
+    def end_strays(
+        self, names: set[str] | None, say: Callable[[str], Any], supervisors: bool = True
+    ) -> list[str]:
         """End the processes of this workspace's services that no running supervisor records
         (found by what they are: `strays.py`), say what was ended, return their services."""
         from lomash_tasks.services import strays
@@ -450,29 +561,42 @@ class EmbeddedServices:
         if not found:
             return []
         for seen in found.supervisors:
-            say(f"stopping a supervisor of this workspace that no record names (pid {seen.pid}: "
-                f"{seen.describe(100)})")
+            say(
+                f"stopping a supervisor of this workspace that no record names (pid {seen.pid}: "
+                f"{seen.describe(100)})"
+            )
         for name, pids in sorted(found.pids.items()):
-            say(f"stopping {name}: {len(pids)} process{'es' if len(pids) != 1 else ''} "
+            say(
+                f"stopping {name}: {len(pids)} process{'es' if len(pids) != 1 else ''} "
                 f"(pid {', '.join(map(str, sorted(pids)))}) that no supervisor watches (the "
-                f"record in {self.ws.relative(self.dir)} is gone)")
+                f"record in {self.ws.relative(self.dir)} is gone)"
+            )
         strays.end(found, self.settings.stop_timeout)
         return sorted(found.pids)
 
-    def restart(self, names: Iterable[str] | None = None, timeout: float | None = None,
-                log: Callable[[str], Any] | None = None) -> list[UpResult]:
+    def restart(
+        self,
+        names: Iterable[str] | None = None,
+        timeout: float | None = None,
+        log: Callable[[str], Any] | None = None,
+    ) -> list[UpResult]:
         chosen = self.ws.registry.select(list(names or []))
         began = time.monotonic()
         with self.lock():
             desired = self.desired()
-            bumped: dict[str, Any] = {s.name: {**desired[s.name], "token": int(desired[s.name].get("token", 0)) + 1}
-                      for s in chosen if s.name in desired}
+            bumped: dict[str, Any] = {
+                s.name: {**desired[s.name], "token": int(desired[s.name].get("token", 0)) + 1}
+                for s in chosen
+                if s.name in desired
+            }
             if not self.supervisor_pid():
                 bumped = {}
             if bumped:
                 for name in bumped:
-                    model.rotate(model.log_path(self.ws, self.ws.registry.service(name)),
-                                 self.settings.log_keep)
+                    model.rotate(
+                        model.log_path(self.ws, self.ws.registry.service(name)),
+                        self.settings.log_keep,
+                    )
                 desired.update(bumped)
                 self.write_desired(desired)
                 # wait for the supervisor to take the new tokens (the old process is gone)
@@ -482,8 +606,9 @@ class EmbeddedServices:
                     if all(states.get(n, {}).get("token") == bumped[n]["token"] for n in bumped):
                         break
                     time.sleep(0.05)
-        return self.up([s.name for s in chosen], timeout=timeout, log=log, restarted=bumped,
-                       began=began)
+        return self.up(
+            [s.name for s in chosen], timeout=timeout, log=log, restarted=bumped, began=began
+        )
 
     # -- status / logs -------------------------------------------------------------------------
     def status(self, inspectors: bool = True) -> list[ServiceStatus]:
@@ -507,9 +632,15 @@ class EmbeddedServices:
         # the record is the supervisor's word while it runs and keeps it (it rewrites it every
         # HEARTBEAT seconds); otherwise each service's own /health decides
         trusted = supervised and age <= RECORD_STALE + self.settings.stop_timeout
-        stale_note = "" if trusted else (f"the supervisor's record is {age:.0f}s old"
-                                         f"{self.disk_note()}: the state is what /health "
-                                         f"answers now")
+        stale_note = (
+            ""
+            if trusted
+            else (
+                f"the supervisor's record is {age:.0f}s old"
+                f"{self.disk_note()}: the state is what /health "
+                f"answers now"
+            )
+        )
         seen: dict[str, tuple[str, str]] = {}
         lost = None
         if not supervised:  # what runs with no record at all (the state folder was removed)
@@ -522,25 +653,44 @@ class EmbeddedServices:
             note = ""
             if svc.name not in desired or not supervised:
                 if rec.get("pgid") and group_members(rec["pgid"]):
-                    note = ("its supervisor is not running: `inv services.up` supervises it "
-                            "again (after restarting it)")
+                    note = (
+                        "its supervisor is not running: `inv services.up` supervises it "
+                        "again (after restarting it)"
+                    )
                 elif lost is not None and lost.groups.get(svc.name):
                     state = state if state != STOPPED else HEALTHY  # /health decides below
                     rec = states[svc.name] = {**rec, "pgid": min(lost.groups[svc.name])}
-                    note = ("no supervisor watches it and its record is gone: `inv "
-                            "services.down` stops it, `inv services.up` starts it afresh")
+                    note = (
+                        "no supervisor watches it and its record is gone: `inv "
+                        "services.down` stops it, `inv services.up` starts it afresh"
+                    )
                 else:
                     state = STOPPED
             elif not trusted:
                 note = stale_note
             seen[svc.name] = (state, note)
-        asked = [svc for svc in self.ws.registry.services if seen[svc.name][0] != STOPPED and (
-            not trusted or svc.name not in desired or
-            seen[svc.name][0] in (model.STARTING, model.RESTARTING, model.UNHEALTHY))]
+        asked = [
+            svc
+            for svc in self.ws.registry.services
+            if seen[svc.name][0] != STOPPED
+            and (
+                not trusted
+                or svc.name not in desired
+                or seen[svc.name][0] in (model.STARTING, model.RESTARTING, model.UNHEALTHY)
+            )
+        ]
         with ThreadPoolExecutor(max_workers=max(1, min(9, len(asked)))) as pool:
-            answers = dict(zip([s.name for s in asked], pool.map(
-                lambda svc: health((states.get(svc.name) or {}).get("port") or svc.port,
-                                   timeout=3.0), asked)))
+            answers = dict(
+                zip(
+                    [s.name for s in asked],
+                    pool.map(
+                        lambda svc: health(
+                            (states.get(svc.name) or {}).get("port") or svc.port, timeout=3.0
+                        ),
+                        asked,
+                    ),
+                )
+            )
         out = []
         for svc in self.ws.registry.services:
             rec = states.get(svc.name) or {}
@@ -554,8 +704,10 @@ class EmbeddedServices:
                     rec["last_health"] = {"code": code, "seen": said}
             detail = ""
             if state == CRASHED:
-                detail = (f"{rec.get('last_exit', '')}; restart in "
-                          f"{rec.get('next_start_in') or 0:g}s (backoff {rec.get('backoff', 0):g}s)")
+                detail = (
+                    f"{rec.get('last_exit', '')}; restart in "
+                    f"{rec.get('next_start_in') or 0:g}s (backoff {rec.get('backoff', 0):g}s)"
+                )
             elif state not in (STOPPED, HEALTHY) and rec.get("last_health"):
                 lh = rec["last_health"]
                 detail = f"/health: {lh.get('code') or ''} {str(lh.get('seen', ''))[:120]}".strip()
@@ -564,25 +716,46 @@ class EmbeddedServices:
             debugger = where = ""
             spec = desired.get(svc.name) or {}
             if running and rec.get("debug_port") and inspectors:
-                ok, where = inspector.placed(rec["debug_port"], rec.get("app") or {},
-                                             rec.get("inspector") or {},
-                                             bool(spec.get("own_inspector")))
+                ok, where = inspector.placed(
+                    rec["debug_port"],
+                    rec.get("app") or {},
+                    rec.get("inspector") or {},
+                    bool(spec.get("own_inspector")),
+                )
                 debugger = inspector.attached_text(rec["debug_port"]) if ok else "no inspector"
             started = rec.get("started_at")
-            out.append(ServiceStatus(
-                svc.name, self.name, state, model.url(svc), rec.get("debug_port") or svc.debug_port,
-                debugger, rec.get("pgid") if running else None, "",
-                round(now - started, 1) if running and started else None,
-                int(rec.get("restarts") or 0), self.ws.relative(model.log_path(self.ws, svc)),
-                detail, spec.get("command") or rec.get("command") or "", where))
+            out.append(
+                ServiceStatus(
+                    svc.name,
+                    self.name,
+                    state,
+                    model.url(svc),
+                    rec.get("debug_port") or svc.debug_port,
+                    debugger,
+                    rec.get("pgid") if running else None,
+                    "",
+                    round(now - started, 1) if running and started else None,
+                    int(rec.get("restarts") or 0),
+                    self.ws.relative(model.log_path(self.ws, svc)),
+                    detail,
+                    spec.get("command") or rec.get("command") or "",
+                    where,
+                )
+            )
         return out
 
     def log_files(self, names: Iterable[str] | None = None) -> dict[str, Path]:
-        return {s.name: model.log_path(self.ws, s)
-                for s in self.ws.registry.select(list(names or []))}
+        return {
+            s.name: model.log_path(self.ws, s) for s in self.ws.registry.select(list(names or []))
+        }
 
-    def logs(self, names: Iterable[str] | None = None, follow: bool = False,
-             since: float | None = None, tail: int | None = None) -> Iterator[tuple[str, str]]:
+    def logs(
+        self,
+        names: Iterable[str] | None = None,
+        follow: bool = False,
+        since: float | None = None,
+        tail: int | None = None,
+    ) -> Iterator[tuple[str, str]]:
         """Each service's last `tail` lines (all: None or 0) from `since` on, merged in time
         order; with `follow`, then every new line."""
         from lomash_tasks.services import logs as service_logs
@@ -595,4 +768,3 @@ class EmbeddedServices:
 
     def running(self) -> bool:
         return self.supervisor_pid() is not None
-

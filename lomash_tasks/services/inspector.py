@@ -1,16 +1,16 @@
 """The Node inspector of a running service, as a debugger client sees it.
 
-    targets(port)                 GET http://127.0.0.1:<port>/json/list
-    attached(port)                True / False, or None when the inspector does not answer:
-                                  a debugger holds a websocket to the inspector's port, seen as
-                                  an established connection to it (`processes.established`;
-                                  Node 20 keeps listing `webSocketDebuggerUrl` while a session
-                                  is attached)
-    placed(port, app, reported)   where a supervised service's inspector is, verified (its
-                                  /json/list answers, from the service's own process), or why
-                                  there is none
-    evaluate(port, expression)    Runtime.evaluate over the inspector's websocket (a real CDP
-                                  client: handshake, masked frames), the result's value
+targets(port)                 GET http://127.0.0.1:<port>/json/list
+attached(port)                True / False, or None when the inspector does not answer:
+                              a debugger holds a websocket to the inspector's port, seen as
+                              an established connection to it (`processes.established`;
+                              Node 20 keeps listing `webSocketDebuggerUrl` while a session
+                              is attached)
+placed(port, app, reported)   where a supervised service's inspector is, verified (its
+                              /json/list answers, from the service's own process), or why
+                              there is none
+evaluate(port, expression)    Runtime.evaluate over the inspector's websocket (a real CDP
+                              client: handshake, masked frames), the result's value
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ def attached_text(port: int) -> str:
     return {True: "attached", False: "not attached", None: ""}[attached(port)]
 
 
-def placed(port: int | None, app: dict[str, Any], reported: dict[str, Any],
-           own: bool = False) -> tuple[bool, str]:
+def placed(
+    port: int | None, app: dict[str, Any], reported: dict[str, Any], own: bool = False
+) -> tuple[bool, str]:
     """(verified, text): the inspector of a service the supervisor runs, as status shows it.
 
     `app` is the service's own process as the suite's Node preload reported it ({pid, main}),
@@ -98,23 +99,34 @@ def placed(port: int | None, app: dict[str, Any], reported: dict[str, Any],
         if pid and pid in holders:
             return True, f"127.0.0.1:{port} in the service's own process (pid {pid}: {title})"
         if not pid:
-            return False, (f"127.0.0.1:{port} answers /json/list ({title}), but the service's "
-                           f"own process is not known (the suite's Node preload did not run "
-                           f"in it)")
-        who = (f"pid {holders[0]} ({processes.describe(holders[0], 80)})" if holders
-               else "another process")
-        return False, (f"port {port} is held by {who}, not by the service's own process (pid "
-                       f"{pid}): a program that starts the service took it; name its package "
-                       f"in service_options.wrappers")
+            return False, (
+                f"127.0.0.1:{port} answers /json/list ({title}), but the service's "
+                f"own process is not known (the suite's Node preload did not run "
+                f"in it)"
+            )
+        who = (
+            f"pid {holders[0]} ({processes.describe(holders[0], 80)})"
+            if holders
+            else "another process"
+        )
+        return False, (
+            f"port {port} is held by {who}, not by the service's own process (pid "
+            f"{pid}): a program that starts the service took it; name its package "
+            f"in service_options.wrappers"
+        )
     if reported.get("error"):
         return False, f"none: {reported['error']}"
     if own:
-        return False, (f"none: the dev script asks for its own inspector (port {port}), but "
-                       f"nothing answers there (nodemon, for one, hands --inspect to node only, "
-                       f"not to an `exec` such as ts-node)")
+        return False, (
+            f"none: the dev script asks for its own inspector (port {port}), but "
+            f"nothing answers there (nodemon, for one, hands --inspect to node only, "
+            f"not to an `exec` such as ts-node)"
+        )
     if not pid:
-        return False, ("none yet: the service's own process has not started (or the suite's "
-                       "Node preload does not reach it: does its script reset NODE_OPTIONS?)")
+        return False, (
+            "none yet: the service's own process has not started (or the suite's "
+            "Node preload does not reach it: does its script reset NODE_OPTIONS?)"
+        )
     return False, f"none: nothing answers on port {port}"
 
 
@@ -125,10 +137,13 @@ class Session:
         parts = urlsplit(ws_url)
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
-                           f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                           ).encode())
+        self.sock.sendall(
+            (
+                f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
+                f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = self.sock.recv(4096)
@@ -143,7 +158,7 @@ class Session:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: Any) -> None:

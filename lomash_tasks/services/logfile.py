@@ -20,8 +20,8 @@ from pathlib import Path
 
 from lomash_tasks.services.shared import now_stamp as stamp
 
-HEADROOM = 64 * 1024   # free bytes wanted beyond a write before writing resumes
-RETRY_EVERY = 1.0      # seconds between attempts while output is being dropped
+HEADROOM = 64 * 1024  # free bytes wanted beyond a write before writing resumes
+RETRY_EVERY = 1.0  # seconds between attempts while output is being dropped
 
 
 def rotate(path: Path, keep: int = 3) -> None:
@@ -57,15 +57,20 @@ class LogFile:
     """Appends to `path` (or to an open descriptor, e.g. the supervisor's own stdout, which is
     never rotated); never raises on a write."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, max_bytes: int = 0,
-                 keep: int = 3, fd: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        max_bytes: int = 0,
+        keep: int = 3,
+        fd: int | None = None,
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self.max_bytes = max(0, int(max_bytes or 0))
         self.keep = max(1, int(keep or 1))
         self.fd = fd
         self.owned = fd is None
         self.size = 0
-        self.line_open = False          # the last byte written was not a newline
+        self.line_open = False  # the last byte written was not a newline
         self.dropped_lines = 0
         self.dropped_bytes = 0
         self.dropped_since: float | None = None
@@ -116,8 +121,12 @@ class LogFile:
         written = 0
         try:
             fd = self._open()
-            if self.max_bytes and self.path is not None and self.size and \
-                    self.size + len(data) > self.max_bytes:
+            if (
+                self.max_bytes
+                and self.path is not None
+                and self.size
+                and self.size + len(data) > self.max_bytes
+            ):
                 self._rotate()
                 fd = self._open()
             if self.dropping:
@@ -155,7 +164,7 @@ class LogFile:
                 raise err
             done += n
             self.size += n
-            self.line_open = data[done - 1:done] != b"\n"
+            self.line_open = data[done - 1 : done] != b"\n"
         return done
 
     def _count(self, data: bytes) -> None:
@@ -167,8 +176,11 @@ class LogFile:
         self.dropped_lines += data.count(b"\n") or 1
 
     def _room(self, n: int) -> bool:
-        where: str | os.PathLike[str] | int | None = self.fd if self.fd is not None else (
-            self.path.parent if self.path is not None else None)
+        where: str | os.PathLike[str] | int | None = (
+            self.fd
+            if self.fd is not None
+            else (self.path.parent if self.path is not None else None)
+        )
         if where is None:
             return True
         free = free_bytes(where)
@@ -178,8 +190,9 @@ class LogFile:
         since = stamp(self.dropped_since)[11:19] if self.dropped_since else "?"
         until = stamp(self.dropped_last)[11:19] if self.dropped_last else "?"
         lines = self.dropped_lines
-        text = (f"{stamp()} --- {lines} line{'s' if lines != 1 else ''} "
-                f"({size_text(self.dropped_bytes)}) of output dropped from {since} to {until}: "
-                f"the log could not be written ({self.why or 'no space left'})\n")
+        text = (
+            f"{stamp()} --- {lines} line{'s' if lines != 1 else ''} "
+            f"({size_text(self.dropped_bytes)}) of output dropped from {since} to {until}: "
+            f"the log could not be written ({self.why or 'no space left'})\n"
+        )
         return (b"\n" if self.line_open else b"") + text.encode()
-

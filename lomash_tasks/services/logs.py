@@ -13,8 +13,9 @@ import heapq
 import os
 import re
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 COLOURS = ("36", "33", "35", "32", "34", "91", "96", "93", "95")
 
@@ -30,7 +31,7 @@ def stamp_of(line: str) -> float | None:
 
 
 BLOCK = 1 << 16
-ROTATED_MAX = 20   # name.log.1 ... name.log.20 at most are looked at
+ROTATED_MAX = 20  # name.log.1 ... name.log.20 at most are looked at
 
 
 def generations(path: Path) -> list[Path]:
@@ -45,8 +46,9 @@ def generations(path: Path) -> list[Path]:
     return out
 
 
-def _start_offset(path: Path, end: int, want: int | None, since: float | None
-                  ) -> tuple[int, int, bool]:
+def _start_offset(
+    path: Path, end: int, want: int | None, since: float | None
+) -> tuple[int, int, bool]:
     """Read `path` backwards from byte `end`: (the offset of the first line to print, how many
     lines that makes, whether the start was found within this file). The start is `want` lines
     before the end (None: no limit) or the first line stamped from `since` on."""
@@ -60,7 +62,7 @@ def _start_offset(path: Path, end: int, want: int | None, since: float | None
         return since is not None and when is not None and when < since
 
     with handle:
-        count, pos, after, later = 0, end, b"", end   # later: the start of the line below
+        count, pos, after, later = 0, end, b"", end  # later: the start of the line below
         while pos > 0:
             step = min(BLOCK, pos)
             pos -= step
@@ -76,7 +78,7 @@ def _start_offset(path: Path, end: int, want: int | None, since: float | None
                 start = pos + j + 1
                 if start >= end:
                     continue  # the final newline ends the last line, it starts none
-                if older(data[j + 1:j + 24]):
+                if older(data[j + 1 : j + 24]):
                     return later, count, True
                 count += 1
                 later = start
@@ -92,8 +94,9 @@ def _start_offset(path: Path, end: int, want: int | None, since: float | None
         return 0, count, False
 
 
-def _ranges(path: Path, tail: int | None, since: float | None, end: int | None = None
-            ) -> list[tuple[Path, int, int | None]]:
+def _ranges(
+    path: Path, tail: int | None, since: float | None, end: int | None = None
+) -> list[tuple[Path, int, int | None]]:
     """(file, from, to) to read, oldest first: the last `tail` lines (every line for None or 0)
     from `since` on, across the log and its rotated predecessors, found reading from the end
     (a 50 MB log answers at once). `end` bounds the newest file (where following begins)."""
@@ -140,10 +143,15 @@ def _read(ranges: list[tuple[Path, int, int | None]]) -> Iterator[tuple[float, s
                 yield last, line
 
 
-def merged(files: Mapping[str, Path], since: float | None = None, tail: int | None = None,
-           ends: Mapping[str, int] | None = None) -> Iterator[tuple[str, str]]:
+def merged(
+    files: Mapping[str, Path],
+    since: float | None = None,
+    tail: int | None = None,
+    ends: Mapping[str, int] | None = None,
+) -> Iterator[tuple[str, str]]:
     """The lines of the files as (service, line), in time order: each one's last `tail` lines
     (all for None or 0) from `since` on."""
+
     def tagged(name: str, path: Path) -> Iterator[tuple[float, str, str]]:
         for when, line in _read(_ranges(path, tail, since, (ends or {}).get(name))):
             yield when, name, line
@@ -153,8 +161,13 @@ def merged(files: Mapping[str, Path], since: float | None = None, tail: int | No
         yield name, line
 
 
-def follow(files: Mapping[str, Path], since: float | None = None, poll: float = 0.2,
-           stop=None, tail: int | None = None) -> Iterator[tuple[str, str]]:
+def follow(
+    files: Mapping[str, Path],
+    since: float | None = None,
+    poll: float = 0.2,
+    stop=None,
+    tail: int | None = None,
+) -> Iterator[tuple[str, str]]:
     """merged() (from each file's last `tail` lines), then every new line as it is written,
     until interrupted (or `stop()`). Nothing written in between is missed or shown twice: each
     file is opened first and followed from the size it had then. A rotated file is read to
@@ -246,7 +259,7 @@ def condensed_tail(path: Path, lines: int = 15) -> str:
     shown = kept[-lines:]
     errors = [i for i, line in enumerate(kept) if ERROR.search(line)]
     if errors and errors[-1] < len(kept) - lines:  # the error above its trace stays in view
-        shown = [kept[errors[-1]], "    ..."] + kept[-(lines - 2):]
+        shown = [kept[errors[-1]], "    ..."] + kept[-(lines - 2) :]
     return "\n".join(shown)
 
 
@@ -257,4 +270,5 @@ def prefixer(names: list[str], colour: bool):
     def prefix(name: str, line: str) -> str:
         tag = f"{name:<{width}} |"
         return f"\x1b[{colours[name]}m{tag}\x1b[0m {line}" if colour else f"{tag} {line}"
+
     return prefix

@@ -22,9 +22,10 @@ from __future__ import annotations
 import os
 import shlex
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
@@ -35,16 +36,39 @@ GATEWAY = "api-gateway"
 HOST = "127.0.0.1"
 
 STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED = (
-    "starting", "healthy", "unhealthy", "crashed", "restarting", "stopped")
+    "starting",
+    "healthy",
+    "unhealthy",
+    "crashed",
+    "restarting",
+    "stopped",
+)
 STATES = (STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED)
 STARTED, ALREADY, FAILED = "started", "already running", "failed"
 
 # What a service takes from the environment of the `inv` that starts it: the rest comes from
 # its .env and the registry, so a service runs the same whichever shell started it (and a
 # second `services.up` from another shell sees the same launch: nothing to restart).
-PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
-              "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "HTTP_PROXY", "HTTPS_PROXY",
-              "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+PASSED_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
 SHELL_WORDS = ("&&", "||", "|", ";", ">", "<", "$(", "`")
 
 
@@ -54,12 +78,12 @@ Settings = ServicesSettings  # `service_options.*`, typed (lomash_tasks.settings
 @dataclass
 class UpResult:
     service: str
-    state: str        # started | already running | failed
+    state: str  # started | already running | failed
     url: str
     debug_port: int | None
     seconds: float
     detail: str = ""  # a failure: what happened, what /health said, the log's tail
-    cause: str = ""   # a failure in one line
+    cause: str = ""  # a failure in one line
     shown: bool = False  # its detail was printed when it happened (`up` went on with the rest)
 
     def as_dict(self) -> dict[str, Any]:
@@ -70,28 +94,32 @@ def failures_text(results: list[UpResult]) -> str:
     """The closing message of an `up` where some services failed: each failure's detail (one
     line for those already printed in full when they happened) and the count."""
     failed = [r for r in results if r.state == FAILED]
-    parts = [f"{r.service}: {r.cause} (its log's tail is above)" if r.shown and r.cause
-             else r.detail for r in failed]
-    return ("\n\n".join(parts) + f"\n\n{len(failed)} of {len(results)} services did not become "
-            f"healthy (the others keep running).")
+    parts = [
+        f"{r.service}: {r.cause} (its log's tail is above)" if r.shown and r.cause else r.detail
+        for r in failed
+    ]
+    return (
+        "\n\n".join(parts) + f"\n\n{len(failed)} of {len(results)} services did not become "
+        f"healthy (the others keep running)."
+    )
 
 
 @dataclass
 class ServiceStatus:
     service: str
     backend: str
-    state: str                    # one of STATES
+    state: str  # one of STATES
     url: str
     debug_port: int | None
-    debugger: str = ""            # attached | not attached | no inspector | "" (not visible)
+    debugger: str = ""  # attached | not attached | no inspector | "" (not visible)
     pid: int | None = None
     container: str = ""
-    uptime: float | None = None   # seconds
+    uptime: float | None = None  # seconds
     restarts: int = 0
     log: str = ""
     detail: str = ""
-    command: str = ""             # what runs it, e.g. "pnpm run dev (nodemon)"
-    inspector: str = ""           # where its inspector is, verified; or why there is none
+    command: str = ""  # what runs it, e.g. "pnpm run dev (nodemon)"
+    inspector: str = ""  # where its inspector is, verified; or why there is none
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,10 +136,10 @@ class Launch:
     port: int
     debug_port: int | None
     log: str
-    events: str                   # where the preload reports the service's own process
-    command: str = ""             # for people: "pnpm run dev (nodemon)"
-    own_inspector: bool = False   # the script opens its inspector itself (on debug_port)
-    token: int = 0                # bumped by `services.restart`
+    events: str  # where the preload reports the service's own process
+    command: str = ""  # for people: "pnpm run dev (nodemon)"
+    own_inspector: bool = False  # the script opens its inspector itself (on debug_port)
+    token: int = 0  # bumped by `services.restart`
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -158,11 +186,16 @@ def check_node_modules(ws: Workspace, services: Iterable[Service]) -> None:
 
     lines = missing_installs(ws, services)
     if lines:
-        first = ("Fix what the failed installs say, then run `inv setup --only deps`" if
-                 any("its last install failed" in line for line in lines) else
-                 "Run `inv setup --only deps` (it installs each with its own package manager)")
-        raise UserError("The services cannot start without their Node dependencies:\n  " +
-                        "\n  ".join(lines) + f"\n{first}, then run this again.")
+        first = (
+            "Fix what the failed installs say, then run `inv setup --only deps`"
+            if any("its last install failed" in line for line in lines)
+            else "Run `inv setup --only deps` (it installs each with its own package manager)"
+        )
+        raise UserError(
+            "The services cannot start without their Node dependencies:\n  "
+            + "\n  ".join(lines)
+            + f"\n{first}, then run this again."
+        )
 
 
 PRELOAD = Path(__file__).resolve().parent / "node_preload.cjs"
@@ -174,9 +207,9 @@ DEFAULT_INSPECT_PORT = 9229
 class DevCommand:
     """How a service runs in development: a command from config, or one of its scripts."""
 
-    text: str            # the command line (the script's text)
-    source: str          # where it was found, for messages
-    script: str = ""     # the package.json script's name ('' for a configured command)
+    text: str  # the command line (the script's text)
+    source: str  # where it was found, for messages
+    script: str = ""  # the package.json script's name ('' for a configured command)
 
 
 def events_path(ws: Workspace, svc: Service) -> Path:
@@ -191,19 +224,23 @@ def dev_command(ws: Workspace, svc: Service, order: Iterable[str]) -> DevCommand
     facts = ws.facts(svc)
     pkg = f"{facts.relative}/package.json"
     if facts.package is None:
-        raise UserError(f"{pkg} cannot be read, so {svc.name} has no dev command: "
-                        f"{'; '.join(f.message for f in facts.findings if f.blocking) or 'missing'}."
-                        f" Fix it, or set services.{svc.name}.command in invoke.yaml.")
+        raise UserError(
+            f"{pkg} cannot be read, so {svc.name} has no dev command: "
+            f"{'; '.join(f.message for f in facts.findings if f.blocking) or 'missing'}."
+            f" Fix it, or set services.{svc.name}.command in invoke.yaml."
+        )
     order = list(order)
     for name in order:
         text = facts.scripts.get(name)
         if text:
             return DevCommand(text, f"{pkg} scripts.{name}", name)
     has = ", ".join(facts.scripts) or "none"
-    raise UserError(f"{pkg} has none of the scripts {', '.join(order)} (its scripts: {has}), so "
-                    f"{svc.name} has no dev command. Add one (e.g. \"dev\": \"node --watch "
-                    f"src/index.js\"), name yours in service_options.dev_scripts, or set "
-                    f"services.{svc.name}.command in invoke.yaml.")
+    raise UserError(
+        f"{pkg} has none of the scripts {', '.join(order)} (its scripts: {has}), so "
+        f'{svc.name} has no dev command. Add one (e.g. "dev": "node --watch '
+        f'src/index.js"), name yours in service_options.dev_scripts, or set '
+        f"services.{svc.name}.command in invoke.yaml."
+    )
 
 
 def own_inspector(*texts: str) -> int | None:
@@ -245,8 +282,7 @@ def dev_argv(ws: Workspace, svc: Service, dev: DevCommand) -> tuple[list[str], s
     shown = display([*prefix, "run", dev.script])
     if found is not None:  # `nodemon`, `ts-node-dev ...`: the program npm/pnpm would run
         manager = ws.facts(svc).installer.manager
-        return ([str(found), *words[1:]],
-                f"{shown} ({dev.text}; run without {manager} in front)")
+        return ([str(found), *words[1:]], f"{shown} ({dev.text}; run without {manager} in front)")
     return [*prefix, "run", dev.script], f"{shown} ({dev.text})"
 
 
@@ -284,8 +320,10 @@ def launch(ws: Workspace, svc: Service, settings: ServicesSettings | None = None
     if not_a_file(pair.env):
         raise not_a_file_error(pair.env, ws.relative(pair.env))
     if not pair.env.is_file():
-        raise UserError(f"{ws.relative(pair.env)} does not exist: the service reads its settings "
-                        f"from it. Run `inv env.copy` (or `inv setup`), then run this again.")
+        raise UserError(
+            f"{ws.relative(pair.env)} does not exist: the service reads its settings "
+            f"from it. Run `inv env.copy` (or `inv setup`), then run this again."
+        )
     dev = dev_command(ws, svc, settings.dev_script_list)
     argv, command = dev_argv(ws, svc, dev)
     env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("LC_")}
@@ -295,13 +333,16 @@ def launch(ws: Workspace, svc: Service, settings: ServicesSettings | None = None
     direct = Path(argv[0]).name not in ("npm", "pnpm", "yarn", "corepack", "npx")
     if dev.script and direct:  # run without its package manager: what `npm run`
         package = ws.facts(svc).package or {}  # would have told the script
-        env.update(npm_lifecycle_event=dev.script, npm_lifecycle_script=dev.text,
-                   npm_package_name=str(package.get("name") or svc.name),
-                   npm_package_version=str(package.get("version") or ""),
-                   npm_package_json=str(ws.service_dir(svc) / "package.json"),
-                   npm_command="run-script", INIT_CWD=str(ws.service_dir(svc)))
-    env.update(PORT=str(svc.port), HOST=HOST, DEBUG_PORT=str(svc.debug_port),
-               SERVICE_NAME=svc.name)
+        env.update(
+            npm_lifecycle_event=dev.script,
+            npm_lifecycle_script=dev.text,
+            npm_package_name=str(package.get("name") or svc.name),
+            npm_package_version=str(package.get("version") or ""),
+            npm_package_json=str(ws.service_dir(svc) / "package.json"),
+            npm_command="run-script",
+            INIT_CWD=str(ws.service_dir(svc)),
+        )
+    env.update(PORT=str(svc.port), HOST=HOST, DEBUG_PORT=str(svc.debug_port), SERVICE_NAME=svc.name)
     if svc.name == GATEWAY:
         for other in ws.registry.services:
             if other.name != GATEWAY:
@@ -317,10 +358,23 @@ def launch(ws: Workspace, svc: Service, settings: ServicesSettings | None = None
     debug = svc.debug_port
     if own:
         debug = own
-        notes.append(f"its dev command opens its own inspector (--inspect: port {own}); the "
-                     f"suite adds none (the registry's debug port is {svc.debug_port})")
-    return Launch(svc.name, argv, str(ws.service_dir(svc)), env, svc.port, debug,
-                  str(log_path(ws, svc)), str(events), command, own is not None, notes=notes)
+        notes.append(
+            f"its dev command opens its own inspector (--inspect: port {own}); the "
+            f"suite adds none (the registry's debug port is {svc.debug_port})"
+        )
+    return Launch(
+        svc.name,
+        argv,
+        str(ws.service_dir(svc)),
+        env,
+        svc.port,
+        debug,
+        str(log_path(ws, svc)),
+        str(events),
+        command,
+        own is not None,
+        notes=notes,
+    )
 
 
 def rotate(path: Path, keep: int = 3) -> None:
@@ -358,6 +412,8 @@ def since_cutoff(value: str | None, now: float | None = None) -> float | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UserError(f"--since must be a duration (30s, 10m, 2h, 1d) or a date/time "
-                        f"(2026-12-01T15:00:00), not {value!r}.") from None
+        raise UserError(
+            f"--since must be a duration (30s, 10m, 2h, 1d) or a date/time "
+            f"(2026-12-01T15:00:00), not {value!r}."
+        ) from None
     return moment.timestamp()

@@ -17,18 +17,18 @@ TICK = 0.1
 SCAN_EVERY = 0.25
 HEALTH_STARTING = 0.2
 HEALTH_RUNNING = 2.0
-APP_GONE_GRACE = 1.0     # the service's own process gone this long, none after it: crashed
-RELOAD_GRACE = 15.0      # ... after its watcher said it restarts it (nodemon's `delay`, a build)
-FAILS_UNHEALTHY = 2      # consecutive failed checks before a healthy service is "unhealthy"
-HEARTBEAT = 2.0          # the supervisor rewrites its record at least this often
-RECORD_STALE = 10.0      # a record older than this is not the supervisor's word any more
+APP_GONE_GRACE = 1.0  # the service's own process gone this long, none after it: crashed
+RELOAD_GRACE = 15.0  # ... after its watcher said it restarts it (nodemon's `delay`, a build)
+FAILS_UNHEALTHY = 2  # consecutive failed checks before a healthy service is "unhealthy"
+HEARTBEAT = 2.0  # the supervisor rewrites its record at least this often
+RECORD_STALE = 10.0  # a record older than this is not the supervisor's word any more
 # What watchers print when the service's process ended and they wait for a file change: the
 # service is down at once (no need to wait out APP_GONE_GRACE).
 WATCHER_WAITS = (
-    b"app crashed - waiting for file changes",          # nodemon
+    b"app crashed - waiting for file changes",  # nodemon
     b"clean exit - waiting for changes before restart",  # nodemon
-    b"Failed running '",                                 # node --watch
-    b"Completed running '",                              # node --watch
+    b"Failed running '",  # node --watch
+    b"Completed running '",  # node --watch
 )
 # What watchers print when they restart the service for a change (in any case): nodemon
 # "restarting due to changes", node --watch "Restarting 'src/index.js'", ts-node-dev
@@ -133,8 +133,10 @@ def health_many(ports: list[int], timeout: float = 2.5) -> dict[int, tuple[int |
         err = sock.connect_ex(("127.0.0.1", port))
         if err not in (0, errno.EINPROGRESS):
             sock.close()
-            out[port] = (None, REFUSED if err == errno.ECONNREFUSED else
-                         f"no answer ({os.strerror(err)})")
+            out[port] = (
+                None,
+                REFUSED if err == errno.ECONNREFUSED else f"no answer ({os.strerror(err)})",
+            )
             continue
         sel.register(sock, selectors.EVENT_WRITE, [port, b""])
     try:
@@ -147,8 +149,12 @@ def health_many(ports: list[int], timeout: float = 2.5) -> dict[int, tuple[int |
                 if events & selectors.EVENT_WRITE:
                     err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     if err:
-                        out[port] = (None, REFUSED if err == errno.ECONNREFUSED else
-                                     f"no answer ({os.strerror(err)})")
+                        out[port] = (
+                            None,
+                            REFUSED
+                            if err == errno.ECONNREFUSED
+                            else f"no answer ({os.strerror(err)})",
+                        )
                     else:
                         try:
                             sock.send(HEALTH_REQUEST)  # a few bytes: the buffer takes them

@@ -36,8 +36,8 @@ class Strays:
     """What runs for a workspace's services without a supervisor that records it."""
 
     supervisors: list[processes.Seen] = field(default_factory=list)
-    groups: dict[str, set[int]] = field(default_factory=dict)   # service -> process groups
-    pids: dict[str, list[int]] = field(default_factory=dict)    # service -> its processes
+    groups: dict[str, set[int]] = field(default_factory=dict)  # service -> process groups
+    pids: dict[str, list[int]] = field(default_factory=dict)  # service -> its processes
 
     def __bool__(self) -> bool:
         return bool(self.supervisors or self.groups)

@@ -27,9 +27,18 @@ from typing import TYPE_CHECKING, Any
 
 from lomash_tasks.processes import alive, group_members
 from lomash_tasks.services.logfile import LogFile
-from lomash_tasks.services.shared import (APP_GONE_GRACE, FAILS_UNHEALTHY, HEALTH_RUNNING,
-                                          HEALTH_STARTING, RELOAD_GRACE, WATCHER_RESTARTS,
-                                          WATCHER_WAITS, health, now_stamp, read_events)
+from lomash_tasks.services.shared import (
+    APP_GONE_GRACE,
+    FAILS_UNHEALTHY,
+    HEALTH_RUNNING,
+    HEALTH_STARTING,
+    RELOAD_GRACE,
+    WATCHER_RESTARTS,
+    WATCHER_WAITS,
+    health,
+    now_stamp,
+    read_events,
+)
 
 if TYPE_CHECKING:
     from lomash_tasks.services.supervisor import Supervisor
@@ -64,7 +73,7 @@ class Service:
         self.events_offset = 0
         self.app: dict[str, Any] = {}
         self.app_gone_at: float | None = None
-        self.watcher_waits = ""        # the watcher's line saying it waits for a file change
+        self.watcher_waits = ""  # the watcher's line saying it waits for a file change
         self.restarting_at: float | None = None  # when the watcher said it restarts it
         self.inspector: dict[str, Any] = {}
 
@@ -88,8 +97,13 @@ class Service:
         self.note(f"{what}: {' '.join(self.spec['argv'])} (in {self.spec['cwd']})")
         self.reset_app()
         try:
-            proc = commands.spawn(self.spec["argv"], env=self.spec["env"], cwd=self.spec["cwd"],
-                                  replace_env=True, pipe=True)
+            proc = commands.spawn(
+                self.spec["argv"],
+                env=self.spec["env"],
+                cwd=self.spec["cwd"],
+                replace_env=True,
+                pipe=True,
+            )
         except Exception as exc:  # noqa: BLE001 - a launch that cannot start is a crash
             self.note(f"could not start: {exc}")
             self.crashed(f"could not start: {exc}")
@@ -211,8 +225,9 @@ class Service:
                 elif WATCHER_RESTARTS in line.lower():
                     self.restarting_at = time.monotonic()
             if lines:
-                self.write_log("".join(f"{stamp} {line.decode(errors='replace')}\n"
-                                       for line in lines))
+                self.write_log(
+                    "".join(f"{stamp} {line.decode(errors='replace')}\n" for line in lines)
+                )
             if len(rest) > 16384:
                 self.write_log(f"{stamp} {rest.decode(errors='replace')}\n")
                 rest = b""
@@ -242,15 +257,18 @@ class Service:
         if self.healthy_since and time.time() - self.healthy_since >= settings["stable_after"]:
             self.streak = 0
         self.streak += 1
-        self.backoff = min(settings["backoff_max"],
-                           settings["backoff_base"] * 2 ** (self.streak - 1))
+        self.backoff = min(
+            settings["backoff_max"], settings["backoff_base"] * 2 ** (self.streak - 1)
+        )
         self.last_exit = why
         self.state = "crashed"
         self.healthy_since = None
         self.next_start = time.monotonic() + self.backoff
         self.after_crash = True
-        self.note(f"crashed: {why}; restarting in {self.backoff:g}s (crash #{self.streak} in a "
-                  f"row, backoff doubles up to {settings['backoff_max']:g}s)")
+        self.note(
+            f"crashed: {why}; restarting in {self.backoff:g}s (crash #{self.streak} in a "
+            f"row, backoff doubles up to {settings['backoff_max']:g}s)"
+        )
         self.sup.dirty = True
 
     # -- watching --------------------------------------------------------------------------
@@ -318,11 +336,11 @@ class Service:
             if self.watcher_waits:
                 waits = f"; its watcher said: {self.watcher_waits}"
             elif self.restarting_at is not None:
-                waits = (f"; its watcher said it restarts it, but none followed within "
-                         f"{grace:g}s")
+                waits = f"; its watcher said it restarts it, but none followed within {grace:g}s"
             else:
-                waits = (f" and none followed within {grace:g}s (its watcher waits for a "
-                         f"file change)")
+                waits = (
+                    f" and none followed within {grace:g}s (its watcher waits for a file change)"
+                )
             return f"the service's own process (pid {pid}) exited{how}{waits}"
         if self.watcher_waits:
             return f"its watcher said: {self.watcher_waits}"
@@ -345,8 +363,12 @@ class Service:
                     self.healthy_since = None
             elif code is not None:  # it answers, but not 200 (e.g. 503: its database is down)
                 self.state = "unhealthy"
-        if self.state == "healthy" and self.healthy_since and self.streak and \
-                time.time() - self.healthy_since >= self.sup.settings["stable_after"]:
+        if (
+            self.state == "healthy"
+            and self.healthy_since
+            and self.streak
+            and time.time() - self.healthy_since >= self.sup.settings["stable_after"]
+        ):
             self.streak = 0
         interval = HEALTH_RUNNING if self.state == "healthy" else HEALTH_STARTING
         self.next_health = time.monotonic() + interval
@@ -356,15 +378,28 @@ class Service:
 
     def record(self) -> dict[str, Any]:
         return {
-            "name": self.name, "state": self.state, "pid": self.pgid, "pgid": self.pgid,
-            "started_at": self.started_at, "first_started": self.first_started,
-            "restarts": self.restarts, "streak": self.streak, "backoff": self.backoff,
-            "next_start_in": (round(max(0.0, self.next_start - time.monotonic()), 2)
-                              if self.next_start is not None else None),
-            "last_exit": self.last_exit, "last_health": self.last_health,
-            "token": self.spec.get("token", 0), "port": self.spec["port"],
-            "debug_port": self.spec.get("debug_port"), "log": self.spec["log"],
-            "argv0": self.spec["argv"][0], "command": self.spec.get("command", ""),
+            "name": self.name,
+            "state": self.state,
+            "pid": self.pgid,
+            "pgid": self.pgid,
+            "started_at": self.started_at,
+            "first_started": self.first_started,
+            "restarts": self.restarts,
+            "streak": self.streak,
+            "backoff": self.backoff,
+            "next_start_in": (
+                round(max(0.0, self.next_start - time.monotonic()), 2)
+                if self.next_start is not None
+                else None
+            ),
+            "last_exit": self.last_exit,
+            "last_health": self.last_health,
+            "token": self.spec.get("token", 0),
+            "port": self.spec["port"],
+            "debug_port": self.spec.get("debug_port"),
+            "log": self.spec["log"],
+            "argv0": self.spec["argv"][0],
+            "command": self.spec.get("command", ""),
             "app": self.app if self.proc is not None else {},
             "inspector": self.inspector if self.proc is not None else {},
         }

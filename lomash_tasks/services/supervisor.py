@@ -38,8 +38,14 @@ from typing import Any
 
 from lomash_tasks.processes import command_line, group_members
 from lomash_tasks.services.logfile import LogFile
-from lomash_tasks.services.shared import (HEARTBEAT, SCAN_EVERY, TICK, now_stamp, read_json,
-                                          write_json)
+from lomash_tasks.services.shared import (
+    HEARTBEAT,
+    SCAN_EVERY,
+    TICK,
+    now_stamp,
+    read_json,
+    write_json,
+)
 from lomash_tasks.services.supervised import Service
 
 OWN_LOG = LogFile(fd=1)  # the supervisor's own lines: its stdout, supervisor.log
@@ -102,9 +108,15 @@ class Supervisor:
         self.reload = False
         self.desired_mtime = mtime
         desired = read_json(self.desired_path)
-        self.settings = {"stop_timeout": 5.0, "backoff_base": 0.5, "backoff_max": 30.0,
-                         "stable_after": 30.0, "log_max_mb": 10.0, "log_keep": 3,
-                         **(desired.get("settings") or {})}
+        self.settings = {
+            "stop_timeout": 5.0,
+            "backoff_base": 0.5,
+            "backoff_max": 30.0,
+            "stable_after": 30.0,
+            "log_max_mb": 10.0,
+            "log_keep": 3,
+            **(desired.get("settings") or {}),
+        }
         specs = desired.get("services") or {}
         for name in list(self.services):
             if name not in specs:
@@ -117,8 +129,11 @@ class Supervisor:
                 self.services[name] = svc
                 svc.start()
             elif current.spec != spec:
-                restart = (current.spec.get("token") != spec.get("token")
-                           or current.state == "stopped" or _differs(current.spec, spec))
+                restart = (
+                    current.spec.get("token") != spec.get("token")
+                    or current.state == "stopped"
+                    or _differs(current.spec, spec)
+                )
                 if restart:
                     current.stop(self.settings["stop_timeout"])
                     current.spec = spec
@@ -132,14 +147,21 @@ class Supervisor:
         """The record `inv services.*` reads; one that cannot be written (a full disk, the
         folder removed) is tried again at the next tick, and said once in the log."""
         mono = time.monotonic()
-        if not (self.dirty or force or (self.health_changed and mono - self.last_write > 1.0)
-                or mono - self.last_write >= HEARTBEAT):
+        if not (
+            self.dirty
+            or force
+            or (self.health_changed and mono - self.last_write > 1.0)
+            or mono - self.last_write >= HEARTBEAT
+        ):
             return
         try:
-            write_json(self.state_path, {
-                "supervisor": {"pid": os.getpid(), "written": time.time()},
-                "services": {name: svc.record() for name, svc in self.services.items()},
-            })
+            write_json(
+                self.state_path,
+                {
+                    "supervisor": {"pid": os.getpid(), "written": time.time()},
+                    "services": {name: svc.record() for name, svc in self.services.items()},
+                },
+            )
         except OSError as exc:
             why = exc.strerror or str(exc)
             if why != self.write_error:

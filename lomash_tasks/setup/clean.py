@@ -26,15 +26,15 @@ import os
 import re
 import shlex
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.workspace import Workspace
 
-SUITE_STATE = ("deps", "services", "dashboard", "setup-summary.json",
-               "compose-classic-builder.yml")
+SUITE_STATE = ("deps", "services", "dashboard", "setup-summary.json", "compose-classic-builder.yml")
 KEPT_STATE = {
     "postgres": "the embedded PostgreSQL's data (`inv teardown --volumes` removes it)",
     "redis": "the embedded Redis's data (`inv teardown --volumes`)",
@@ -53,7 +53,7 @@ REMOVERS = ("rm", "rimraf", "del", "del-cli", "shx")
 @dataclass(frozen=True)
 class Item:
     path: Path
-    why: str            # "turbo.json outputs", "tsconfig.json outDir", "the suite's install logs"
+    why: str  # "turbo.json outputs", "tsconfig.json outDir", "the suite's install logs"
     bytes: int = 0
 
 
@@ -202,8 +202,9 @@ def _dependencies(ws: Workspace) -> list[Item]:
     for folder in packages(ws):
         path = folder / "node_modules"
         if path.exists() or path.is_symlink():
-            found.setdefault(path, Item(path, "dependencies (`inv setup --only deps` installs "
-                                              "them again)"))
+            found.setdefault(
+                path, Item(path, "dependencies (`inv setup --only deps` installs them again)")
+            )
     return list(found.values())
 
 
@@ -281,10 +282,12 @@ def size(path: Path) -> int:
 def remove(cleaning: CleanPlan) -> list[Removal]:
     """Remove what the plan lists; refused (nothing removed) while the stack runs here."""
     if cleaning.running:
-        raise UserError(f"The stack runs in this workspace ({', '.join(cleaning.running)}): "
-                        f"`inv clean` removes nothing while it does (its state and the "
-                        f"services' files are in use). Stop it first (`inv teardown`; its data "
-                        f"is kept), or `inv clean --dry` to see what would go.")
+        raise UserError(
+            f"The stack runs in this workspace ({', '.join(cleaning.running)}): "
+            f"`inv clean` removes nothing while it does (its state and the "
+            f"services' files are in use). Stop it first (`inv teardown`; its data "
+            f"is kept), or `inv clean --dry` to see what would go."
+        )
     done = []
     for item in cleaning.remove:
         try:
@@ -309,8 +312,14 @@ def human(n: int) -> str:
 
 def rows(cleaning: CleanPlan) -> list[list[Any]]:
     ws = cleaning.ws
-    return [[ws.relative(i.path) + ("/" if i.path.is_dir() and not i.path.is_symlink() else ""),
-             human(i.bytes), i.why] for i in cleaning.remove]
+    return [
+        [
+            ws.relative(i.path) + ("/" if i.path.is_dir() and not i.path.is_symlink() else ""),
+            human(i.bytes),
+            i.why,
+        ]
+        for i in cleaning.remove
+    ]
 
 
 def kept_rows(cleaning: CleanPlan) -> Iterable[list[Any]]:

@@ -10,16 +10,23 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
-from lomash_tasks.console import Console, FAIL, OK, SKIP
+from lomash_tasks.console import FAIL, OK, SKIP, Console
 from lomash_tasks.errors import UserError, suggest
 
 DONE, ALREADY, SKIPPED, FAILED, NOT_RUN, PLANNED = (
-    "done", "already done", "skipped", "failed", "not run", "planned")
+    "done",
+    "already done",
+    "skipped",
+    "failed",
+    "not run",
+    "planned",
+)
 
 
 @dataclass
@@ -51,15 +58,18 @@ class Step:
     early: str | None = None
 
 
-def choose(steps: Sequence[Step], only: Sequence[str] | None,
-           skip: Sequence[str] | None) -> tuple[list[Step], set[str]]:
+def choose(
+    steps: Sequence[Step], only: Sequence[str] | None, skip: Sequence[str] | None
+) -> tuple[list[Step], set[str]]:
     """The steps to run, and the names skipped on request; unknown names list the steps."""
     names = [s.name for s in steps]
     for flag, given in (("--only", only), ("--skip", skip)):
         for name in given or []:
             if name not in names:
-                raise UserError(f"Unknown step '{name}' for {flag}.{suggest(name, names)} "
-                                f"The steps, in order: {', '.join(names)}.")
+                raise UserError(
+                    f"Unknown step '{name}' for {flag}.{suggest(name, names)} "
+                    f"The steps, in order: {', '.join(names)}."
+                )
     if only:
         skipped = {n for n in names if n not in only}
     else:
@@ -67,9 +77,14 @@ def choose(steps: Sequence[Step], only: Sequence[str] | None,
     return [s for s in steps if s.name not in skipped], skipped
 
 
-def run(steps: Sequence[Step], skipped: set[str], state: Any, console: Console,
-        dry: bool = False, on_result: Callable[[StepResult], None] | None = None
-        ) -> list[StepResult]:
+def run(
+    steps: Sequence[Step],
+    skipped: set[str],
+    state: Any,
+    console: Console,
+    dry: bool = False,
+    on_result: Callable[[StepResult], None] | None = None,
+) -> list[StepResult]:
     """Run the steps in order; stop at the first failure. Ctrl-C marks the step interrupted."""
     results: list[StepResult] = []
     order = [s.name for s in steps]
@@ -99,24 +114,35 @@ def run(steps: Sequence[Step], skipped: set[str], state: Any, console: Console,
                     took = time.monotonic() - started
                 result = StepResult(name, outcome.status, took, outcome.detail)
             except KeyboardInterrupt:
-                result = StepResult(name, FAILED, time.monotonic() - started,
-                                    "interrupted (Ctrl-C)",
-                                    "run the same command again: every step resumes where it "
-                                    "stopped")
+                result = StepResult(
+                    name,
+                    FAILED,
+                    time.monotonic() - started,
+                    "interrupted (Ctrl-C)",
+                    "run the same command again: every step resumes where it stopped",
+                )
                 results.append(result)
-                for rest in all_names[all_names.index(name) + 1:]:
+                for rest in all_names[all_names.index(name) + 1 :]:
                     results.append(StepResult(rest, SKIPPED if rest in skipped else NOT_RUN))
                 raise Interrupted(results) from None
             except UserError as err:
-                result = StepResult(name, FAILED, time.monotonic() - started, err.text,
-                                    f"fix the above, then run again (steps before it are kept); "
-                                    f"`inv setup --only {name}` retries just this step")
+                result = StepResult(
+                    name,
+                    FAILED,
+                    time.monotonic() - started,
+                    err.text,
+                    f"fix the above, then run again (steps before it are kept); "
+                    f"`inv setup --only {name}` retries just this step",
+                )
                 failed = True
             except Exception as err:  # noqa: BLE001 - a bug must not hide the summary
-                result = StepResult(name, FAILED, time.monotonic() - started,
-                                    f"unexpected error: {type(err).__name__}: {err}",
-                                    "this is a bug in the task suite: please report it with "
-                                    "the output above")
+                result = StepResult(
+                    name,
+                    FAILED,
+                    time.monotonic() - started,
+                    f"unexpected error: {type(err).__name__}: {err}",
+                    "this is a bug in the task suite: please report it with the output above",
+                )
                 failed = True
             if result.status == FAILED:
                 console.error(result.detail, title=f"setup: {name}")
@@ -147,12 +173,16 @@ class _Early:
         if not self.enabled:
             return
         for step in self.steps:
-            if step.early == done and step.name not in self.skipped and \
-                    step.name not in self.started:
+            if (
+                step.early == done
+                and step.name not in self.skipped
+                and step.name not in self.started
+            ):
                 from concurrent.futures import ThreadPoolExecutor
 
-                self.pool = self.pool or ThreadPoolExecutor(max_workers=len(self.steps),
-                                                            thread_name_prefix="setup-early")
+                self.pool = self.pool or ThreadPoolExecutor(
+                    max_workers=len(self.steps), thread_name_prefix="setup-early"
+                )
                 twin, kept = self.state.fork()
                 self.started[step.name] = (self.pool.submit(_timed, step.run, twin), kept)
 
@@ -182,16 +212,24 @@ ICONS = {DONE: OK, ALREADY: OK, SKIPPED: SKIP, FAILED: FAIL, NOT_RUN: " ", PLANN
 
 
 def summary_rows(results: Sequence[StepResult]) -> list[list[str]]:
-    return [[f"{ICONS.get(r.status, ' ')} {r.step}", r.status,
-             f"{r.seconds:.2f}s" if r.seconds else "", _first_line(r.detail)] for r in results]
+    return [
+        [
+            f"{ICONS.get(r.status, ' ')} {r.step}",
+            r.status,
+            f"{r.seconds:.2f}s" if r.seconds else "",
+            _first_line(r.detail),
+        ]
+        for r in results
+    ]
 
 
 def markdown(results: Sequence[StepResult], title: str, extra: str = "") -> str:
     lines = [f"### {title}", "", "| step | result | time | detail |", "|---|---|---|---|"]
     for r in results:
         detail = _first_line(r.detail).replace("|", "\\|")
-        lines.append(f"| {r.step} | {ICONS.get(r.status, '')} {r.status} | "
-                     f"{r.seconds:.2f}s | {detail} |")
+        lines.append(
+            f"| {r.step} | {ICONS.get(r.status, '')} {r.status} | {r.seconds:.2f}s | {detail} |"
+        )
     return "\n".join(lines) + ("\n\n" + extra if extra else "")
 
 
@@ -210,12 +248,22 @@ def record(path: Path, results: Sequence[StepResult], **extra: Any) -> None:
     from lomash_tasks.env.files import write_atomic
 
     failed = next((r for r in results if r.status == FAILED), None)
-    kept = [StepResult(r.step, r.status, r.seconds, masking.mask(r.detail), masking.mask(r.fix))
-            for r in results]
+    kept = [
+        StepResult(r.step, r.status, r.seconds, masking.mask(r.detail), masking.mask(r.fix))
+        for r in results
+    ]
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomic(path, as_json(kept, finished_at=time.time(), ok=failed is None,
-                                   failed=failed.step if failed else None, **extra))
+        write_atomic(
+            path,
+            as_json(
+                kept,
+                finished_at=time.time(),
+                ok=failed is None,
+                failed=failed.step if failed else None,
+                **extra,
+            ),
+        )
     except (OSError, UserError):
         pass  # a summary that cannot be kept must not hide the run's own result
 
@@ -241,15 +289,16 @@ def exclusive(lock_path: Path, console: Console, timeout: float, what: str) -> I
     import fcntl
 
     lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+",
-                       encoding="utf-8")
+    handle = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(lock_path)
-            console.print(f"Another {what} is running on this workspace{holder}: waiting up to "
-                          f"{timeout:.0f}s for it to finish...")
+            console.print(
+                f"Another {what} is running on this workspace{holder}: waiting up to "
+                f"{timeout:.0f}s for it to finish..."
+            )
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -260,7 +309,8 @@ def exclusive(lock_path: Path, console: Console, timeout: float, what: str) -> I
                         raise UserError(
                             f"Another {what} is still running on this workspace{holder} after "
                             f"{timeout:.0f}s. Wait for it to finish (or stop it), then run "
-                            f"again. Lock file: {lock_path}.") from None
+                            f"again. Lock file: {lock_path}."
+                        ) from None
                     time.sleep(0.2)
         handle.seek(0)
         handle.truncate()

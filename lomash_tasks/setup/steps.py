@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lomash_tasks import connections, settings
-from lomash_tasks.env import files as envfiles
 from lomash_tasks.console import Console
+from lomash_tasks.env import files as envfiles
 from lomash_tasks.errors import UserError
 from lomash_tasks.setup import verified
 from lomash_tasks.setup.pipeline import ALREADY, DONE, SKIPPED, Outcome, Step
@@ -32,14 +32,14 @@ class SetupState:
     config: dict[str, Any]
     out: Console
     backend: str | None = None  # flag value; None = stack.backend
-    runner: str | None = None   # flag value; None = db.runner
+    runner: str | None = None  # flag value; None = db.runner
     started: list[str] = field(default_factory=list)
     skipped: set[str] = field(default_factory=set)  # steps left out (--skip / --only)
-    only: set[str] = field(default_factory=set)     # steps named with --only
+    only: set[str] = field(default_factory=set)  # steps named with --only
     pg: Any = None  # PostgreSQL's fingerprint facts, taken once until a step changes something
 
     @property
-    def ledger(self) -> "verified.Ledger":
+    def ledger(self) -> verified.Ledger:
         """What earlier runs verified (`.lomash/setup-verified.json`)."""
         if not hasattr(self, "_ledger"):
             self._ledger = verified.Ledger(self.ws)
@@ -57,7 +57,7 @@ class SetupState:
         return self.pg or None
 
     # -- settings, flag beats config ------------------------------------------------------
-    def fork(self) -> tuple["SetupState", tuple[Any, Any]]:
+    def fork(self) -> tuple[SetupState, tuple[Any, Any]]:
         """A copy for a step that runs beside others (pipeline's Step.early): the same
         workspace, settings and record of what was verified, a console that keeps its lines
         (stdout's and stderr's) until the step's turn."""
@@ -74,7 +74,7 @@ class SetupState:
         """One namespace's settings (`cls.load` or `cls.from_config`), read once per run."""
         cache = self.__dict__.setdefault("_sections", {})
         if cls not in cache:
-            load = getattr(cls, "load", None) or getattr(cls, "from_config")
+            load = getattr(cls, "load", None) or cls.from_config
             cache[cls] = load(self.config)
         return cache[cls]
 
@@ -109,8 +109,11 @@ def _env_print(state: SetupState) -> dict[str, Any]:
 def _env(state: SetupState) -> Outcome:
     before = _env_print(state)
     if state.ledger.same("env", before):
-        return Outcome(ALREADY, f"{len(before['env']) // 2} env files in place (as verified "
-                                f"before: no .env file, example or setting changed)")
+        return Outcome(
+            ALREADY,
+            f"{len(before['env']) // 2} env files in place (as verified "
+            f"before: no .env file, example or setting changed)",
+        )
     state.ledger.forget("env")
     outcome, drift = _env_full(state)
     if not drift:  # a disagreement is said on every run, so never kept
@@ -135,10 +138,12 @@ def _env_full(state: SetupState) -> tuple[Outcome, bool]:
             state.out.info(f"    {change.describe()}")
     drift = [r for r in results if r.drift]
     for r in drift:  # a developer's file is never rewritten unasked: said, and left
-        state.out.warn(f"{r.file}: {len(r.drift)} values disagree with "
-                       f"the stack ({', '.join(c.key for c in r.drift[:6])}"
-                       f"{', ...' if len(r.drift) > 6 else ''}): `inv env.check` lists them, "
-                       f"`inv env.copy --align` sets them (with a backup)")
+        state.out.warn(
+            f"{r.file}: {len(r.drift)} values disagree with "
+            f"the stack ({', '.join(c.key for c in r.drift[:6])}"
+            f"{', ...' if len(r.drift) > 6 else ''}): `inv env.check` lists them, "
+            f"`inv env.copy --align` sets them (with a backup)"
+        )
     if not changed:
         return Outcome(ALREADY, f"{len(results)} env files in place"), bool(drift)
     created = sum(r.status == "created" for r in changed)
@@ -147,8 +152,11 @@ def _env_full(state: SetupState) -> tuple[Outcome, bool]:
 
 def _env_plan(state: SetupState) -> str:
     missing = [p for p in state.ws.env_pairs() if not p.env.exists()]
-    return (f"create {len(missing)} missing .env files from their examples" if missing
-            else "check the .env files for keys new in the examples")
+    return (
+        f"create {len(missing)} missing .env files from their examples"
+        if missing
+        else "check the .env files for keys new in the examples"
+    )
 
 
 # -- stack --------------------------------------------------------------------------------------
@@ -164,26 +172,30 @@ def _stack(state: SetupState) -> Outcome:
 
 
 def _stack_plan(state: SetupState) -> str:
-    return f"start postgres, redis, aws, smtp with the {state.backend_name} backend (if not running)"
+    return (
+        f"start postgres, redis, aws, smtp with the {state.backend_name} backend (if not running)"
+    )
 
 
 # -- wait ---------------------------------------------------------------------------------------
 def _wait(state: SetupState) -> Outcome:
-    from lomash_tasks.stack import probes
-
     from concurrent.futures import ThreadPoolExecutor
 
-    from lomash_tasks.stack import PARTS
+    from lomash_tasks.stack import PARTS, probes
 
     timeout = float(state.stack_settings.wait_timeout)
     # PostgreSQL answering is enough when db.init follows: it creates a missing role or
     # database (one dropped by hand) and says so
     objects = None if "db.init" in state.skipped else False
     with ThreadPoolExecutor(max_workers=len(PARTS)) as pool:  # one deadline, probed side by side
-        results = list(pool.map(
-            lambda part: probes.wait_for(state.ws, part, timeout, backend=state.backend_name,
-                                         objects=objects),
-            PARTS))
+        results = list(
+            pool.map(
+                lambda part: probes.wait_for(
+                    state.ws, part, timeout, backend=state.backend_name, objects=objects
+                ),
+                PARTS,
+            )
+        )
     slowest = max(results, key=lambda r: r.elapsed)
     detail = f"{len(results)} parts ready (slowest: {slowest.part}, {slowest.elapsed:.2f}s)"
     return Outcome(DONE if state.started else ALREADY, detail)
@@ -197,20 +209,28 @@ def _db_init_print(state: SetupState) -> dict[str, Any] | None:
     if pg is None:
         return None
     cluster = pg["cluster"]
-    return {"backend": state.backend_name, "init_sql": verified.stat(state.ws.init_sql),
-            "env": verified.env_files(state.ws), "started": cluster["started"],
-            "databases": cluster["databases"], "roles": cluster["roles"],
-            "auto_conf": cluster["auto_conf"],
-            "extensions": {n: d["extensions"] for n, d in pg["databases"].items()},
-            "missing_locale": state.stack_settings.missing_locale,
-            "registry": [[s.role, s.database] for s in state.ws.registry.with_database]}
+    return {
+        "backend": state.backend_name,
+        "init_sql": verified.stat(state.ws.init_sql),
+        "env": verified.env_files(state.ws),
+        "started": cluster["started"],
+        "databases": cluster["databases"],
+        "roles": cluster["roles"],
+        "auto_conf": cluster["auto_conf"],
+        "extensions": {n: d["extensions"] for n, d in pg["databases"].items()},
+        "missing_locale": state.stack_settings.missing_locale,
+        "registry": [[s.role, s.database] for s in state.ws.registry.with_database],
+    }
 
 
 def _db_init(state: SetupState) -> Outcome:
     before = _db_init_print(state)
     if state.ledger.same("db.init", before):
-        return Outcome(ALREADY, "every role, database and extension of init.sql exists "
-                                "(as verified before: nothing it depends on changed)")
+        return Outcome(
+            ALREADY,
+            "every role, database and extension of init.sql exists "
+            "(as verified before: nothing it depends on changed)",
+        )
     from lomash_tasks.stack import initsql as dbinit
 
     state.ledger.forget("db.init")
@@ -240,8 +260,7 @@ def _services_here(state: SetupState) -> bool:
     from lomash_tasks.services.model import Settings
 
     left_out = "services" in state.skipped and "deps" not in state.only
-    return not left_out and state.backend_name == "embedded" and \
-        state.section(Settings).in_setup
+    return not left_out and state.backend_name == "embedded" and state.section(Settings).in_setup
 
 
 def _services_need_deps(state: SetupState) -> list[str]:
@@ -256,8 +275,11 @@ def _deps_services(state: SetupState) -> list[Any]:
     """The services whose Node dependencies this run installs: those the Prisma runner needs
     and those the `services` step starts, lacking them."""
     names = set(_deps_needed(state)) | set(_services_need_deps(state))
-    return [s for s in state.ws.registry.services
-            if s.name in names and not state.ws.facts(s).installed()]
+    return [
+        s
+        for s in state.ws.registry.services
+        if s.name in names and not state.ws.facts(s).installed()
+    ]
 
 
 def _deps(state: SetupState) -> Outcome:
@@ -265,30 +287,42 @@ def _deps(state: SetupState) -> Outcome:
     from lomash_tasks.services.model import Settings
 
     if state.runner_name != "prisma" and not _services_here(state):
-        return Outcome(SKIPPED, "migrations need no Node dependencies (the native runner; "
-                                "`--runner prisma` uses each service's own CLI)")
+        return Outcome(
+            SKIPPED,
+            "migrations need no Node dependencies (the native runner; "
+            "`--runner prisma` uses each service's own CLI)",
+        )
     chosen = _deps_services(state)
     if not chosen:
         return Outcome(ALREADY, "every service's Node dependencies are installed")
     if shutil.which("node") is None:
-        raise UserError("The services' Node dependencies are missing and node was not found: "
-                        "install Node 20 (or `--skip services` and --runner native).")
+        raise UserError(
+            "The services' Node dependencies are missing and node was not found: "
+            "install Node 20 (or `--skip services` and --runner native)."
+        )
     settings = state.section(Settings)
     began = time.monotonic()
     plan = packages.install_plan(state.ws, chosen)
-    results = packages.install(state.ws, plan, settings.install_jobs, settings.install_timeout,
-                               state.out)
+    results = packages.install(
+        state.ws, plan, settings.install_jobs, settings.install_timeout, state.out
+    )
     failed = [r for r in results if not r.ok]
     if failed:
         names = sum((r.install.services for r in failed), [])
-        raise UserError("\n\n".join(r.detail for r in failed) + f"\n\nThe Node dependencies "
-                        f"of {', '.join(names)} could not be installed ({len(failed)} of "
-                        f"{len(results)} installs failed; the others are in place). Fix the "
-                        f"above and run `inv setup` again.")
-    installs = ", ".join(f"{r.install.command} in {state.ws.relative(r.install.folder) or '.'}"
-                         for r in results[:3]) + (" ..." if len(results) > 3 else "")
-    return Outcome(DONE, f"{len(chosen)} services installed by {len(results)} installs in "
-                         f"{time.monotonic() - began:.1f}s ({installs})")
+        raise UserError(
+            "\n\n".join(r.detail for r in failed) + f"\n\nThe Node dependencies "
+            f"of {', '.join(names)} could not be installed ({len(failed)} of "
+            f"{len(results)} installs failed; the others are in place). Fix the "
+            f"above and run `inv setup` again."
+        )
+    installs = ", ".join(
+        f"{r.install.command} in {state.ws.relative(r.install.folder) or '.'}" for r in results[:3]
+    ) + (" ..." if len(results) > 3 else "")
+    return Outcome(
+        DONE,
+        f"{len(chosen)} services installed by {len(results)} installs in "
+        f"{time.monotonic() - began:.1f}s ({installs})",
+    )
 
 
 def _deps_plan(state: SetupState) -> str:
@@ -311,8 +345,7 @@ def _pending(state: SetupState) -> list[str]:
     """Services with a pending or failed migration, or whose state cannot be read."""
     from lomash_tasks.db import migrate
 
-    return [st.service for st in migrate.status(state.ws)
-            if st.error or st.pending or st.failed]
+    return [st.service for st in migrate.status(state.ws) if st.error or st.pending or st.failed]
 
 
 def _db_migrate_print(state: SetupState) -> dict[str, Any] | None:
@@ -323,18 +356,25 @@ def _db_migrate_print(state: SetupState) -> dict[str, Any] | None:
     if pg is None:
         return None
     cluster = pg["cluster"]
-    return {"overlay": state.section(settings.EnvSettings).overlay,
-            "env": verified.env_files(state.ws), "migrations": verified.migration_files(state.ws),
-            "started": cluster["started"], "databases": cluster["databases"],
-            "roles": cluster["roles"],
-            "tables": {n: d["migrations"] for n, d in pg["databases"].items()}}
+    return {
+        "overlay": state.section(settings.EnvSettings).overlay,
+        "env": verified.env_files(state.ws),
+        "migrations": verified.migration_files(state.ws),
+        "started": cluster["started"],
+        "databases": cluster["databases"],
+        "roles": cluster["roles"],
+        "tables": {n: d["migrations"] for n, d in pg["databases"].items()},
+    }
 
 
 def _db_migrate(state: SetupState) -> Outcome:
     before = _db_migrate_print(state)
     if state.ledger.same("db.migrate", before):
-        return Outcome(ALREADY, "every service's migrations are applied (as verified before: "
-                                "no migration, .env file or database changed)")
+        return Outcome(
+            ALREADY,
+            "every service's migrations are applied (as verified before: "
+            "no migration, .env file or database changed)",
+        )
     from lomash_tasks.db import migrate, preflight
 
     state.ledger.forget("db.migrate")
@@ -344,8 +384,14 @@ def _db_migrate(state: SetupState) -> Outcome:
         state.ledger.keep("db.migrate", before)
         return Outcome(ALREADY, "every service's migrations are applied")
     try:
-        report = migrate.migrate(state.ws, pending, runner=state.runner_name,
-                                 jobs=state.db.jobs, timeout=state.db.timeout, out=state.out)
+        report = migrate.migrate(
+            state.ws,
+            pending,
+            runner=state.runner_name,
+            jobs=state.db.jobs,
+            timeout=state.db.timeout,
+            out=state.out,
+        )
     except migrate.Interrupted as stop:  # say what each service got to, then stop the run
         stop.report.print(state.out, title="db.migrate (interrupted)")
         raise
@@ -354,8 +400,10 @@ def _db_migrate(state: SetupState) -> Outcome:
     report.print(state.out, title="db.migrate")
     if not report.ok:
         failed = ", ".join(r.service for r in report.failed)
-        raise UserError(f"Migrations failed for {failed} (see above). Fix them, then run "
-                        f"`inv setup` again (or `inv db.migrate --service NAME`).")
+        raise UserError(
+            f"Migrations failed for {failed} (see above). Fix them, then run "
+            f"`inv setup` again (or `inv db.migrate --service NAME`)."
+        )
     state.ledger.keep("db.migrate", _db_migrate_print(state))
     return Outcome(DONE, f"{report.applied_count} migrations applied to {len(pending)} databases")
 
@@ -388,9 +436,12 @@ def _seed_marks(state: SetupState) -> dict[str, dict[str, Any]] | None:
             digest = h.hexdigest()
         oid = cluster["databases"].get(svc.database)
         deleted = cluster["rows_deleted"].get(svc.database)
-        marks[svc.name] = {"database_oid": int(oid) if oid else None, "server_started": started,
-                           "seed_sha256": digest,
-                           "rows_deleted": int(deleted) if deleted is not None else None}
+        marks[svc.name] = {
+            "database_oid": int(oid) if oid else None,
+            "server_started": started,
+            "seed_sha256": digest,
+            "rows_deleted": int(deleted) if deleted is not None else None,
+        }
     return marks
 
 
@@ -414,8 +465,11 @@ def _db_seed(state: SetupState) -> Outcome:
         marks = {s.name: None for s in state.ws.registry.with_database}
     due = [name for name, mark in marks.items() if mark is None or seen.get(name) != mark]
     if not due:
-        return Outcome(ALREADY, "every database was seeded from its current seed file "
-                                "(`inv db.seed` re-runs the seeds)")
+        return Outcome(
+            ALREADY,
+            "every database was seeded from its current seed file "
+            "(`inv db.seed` re-runs the seeds)",
+        )
     from lomash_tasks.db import ops as database
 
     results = database.seed(state.ws, due, timeout=state.db.seed_timeout)
@@ -427,8 +481,7 @@ def _db_seed(state: SetupState) -> Outcome:
     state.ws.ensure_state_dir()
     envfiles.write_atomic(record, json.dumps(seen, indent=2) + "\n")
     if failed:
-        raise UserError("Seeding failed:\n" + "\n".join(f"{r.service}: {r.error}"
-                                                        for r in failed))
+        raise UserError("Seeding failed:\n" + "\n".join(f"{r.service}: {r.error}" for r in failed))
     inserted = sum(r.inserted for r in results)
     ran = [r for r in results if r.skipped is None]
     if inserted:
@@ -446,9 +499,12 @@ def _aws_print(state: SetupState, prefix: str) -> dict[str, Any] | None:
     if held is None:
         return None
     aws = state.ws.registry.aws
-    return {"prefix": prefix, "env": verified.env_files(state.ws), "held": held,
-            "registry": [aws.url, aws.region, list(aws.buckets), aws.sender,
-                         list(aws.queues)]}
+    return {
+        "prefix": prefix,
+        "env": verified.env_files(state.ws),
+        "held": held,
+        "registry": [aws.url, aws.region, list(aws.buckets), aws.sender, list(aws.queues)],
+    }
 
 
 def _aws(state: SetupState) -> Outcome:
@@ -457,8 +513,11 @@ def _aws(state: SetupState) -> Outcome:
     prefix = state.section(settings.AwsSettings).secret_prefix
     before = _aws_print(state, prefix)
     if state.ledger.same("aws", before):
-        return Outcome(ALREADY, "every bucket, queue, secret and the SES sender exist and match "
-                                "(as verified before: the endpoint holds the same resources)")
+        return Outcome(
+            ALREADY,
+            "every bucket, queue, secret and the SES sender exist and match "
+            "(as verified before: the endpoint holds the same resources)",
+        )
     state.ledger.forget("aws")
     report = aws_ops.bootstrap(state.ws, prefix=prefix)
     state.ledger.keep("aws", before if not report.changed else _aws_print(state, prefix))
@@ -470,8 +529,7 @@ def _services_backend(state: SetupState) -> Any:
     from lomash_tasks import services
     from lomash_tasks.services.model import Settings
 
-    return services.get(state.ws, state.section(Settings), state.stack_settings,
-                        state.backend_name)
+    return services.get(state.ws, state.section(Settings), state.stack_settings, state.backend_name)
 
 
 def _services(state: SetupState) -> Outcome:
@@ -487,8 +545,11 @@ def _services(state: SetupState) -> Outcome:
     started = [r.service for r in results if r.state == STARTED]
     slowest = max(results, key=lambda r: r.seconds)
     if started:
-        return Outcome(DONE, f"{chosen.name}: {len(started)} started, all {len(results)} healthy "
-                             f"(slowest: {slowest.service}, {slowest.seconds:.2f}s)")
+        return Outcome(
+            DONE,
+            f"{chosen.name}: {len(started)} started, all {len(results)} healthy "
+            f"(slowest: {slowest.service}, {slowest.seconds:.2f}s)",
+        )
     return Outcome(ALREADY, f"{chosen.name}: all {len(results)} services already healthy")
 
 
@@ -498,31 +559,66 @@ def _services(state: SetupState) -> Outcome:
 # against the steps beside it (a cold run measured 0.3 s slower with it in the background).
 STEPS = [
     Step("env", "create missing .env files from their examples", _env, _env_plan),
-    Step("stack", "start PostgreSQL, Redis, the AWS endpoint and the SMTP trap", _stack,
-         _stack_plan),
-    Step("wait", "wait until every part answers a real protocol check", _wait,
-         lambda s: "probe postgres, redis, aws and smtp until ready"),
-    Step("db.init", "create what init.sql creates and is missing", _db_init,
-         lambda s: "run the parts of infra/docker/postgres/init.sql that create a missing role, "
-                   "database or extension"),
-    Step("deps", "install the services' Node dependencies, each with its own package manager",
-         _deps, _deps_plan),
-    Step("db.migrate", "apply every service's pending migrations", _db_migrate,
-         lambda s: f"apply pending migrations of the 8 databases ({s.runner_name} runner)"),
-    Step("db.seed", "run every service's idempotent seed", _db_seed,
-         lambda s: "run each database service's seed (prisma/seed.sql, its Prisma seed "
-                   "command or db:seed script)"),
-    Step("aws", "create buckets, queues, secrets and the SES sender", _aws,
-         lambda s: "create missing buckets, queues (+DLQ), secrets, SES sender"),
-    Step("services", "start the gateway and the eight services (hot reload, inspectors)",
-         _services, lambda s: f"start the nine services with the {s.backend_name} backend and "
-                              f"wait until each answers GET /health", early="deps"),
+    Step(
+        "stack", "start PostgreSQL, Redis, the AWS endpoint and the SMTP trap", _stack, _stack_plan
+    ),
+    Step(
+        "wait",
+        "wait until every part answers a real protocol check",
+        _wait,
+        lambda s: "probe postgres, redis, aws and smtp until ready",
+    ),
+    Step(
+        "db.init",
+        "create what init.sql creates and is missing",
+        _db_init,
+        lambda s: (
+            "run the parts of infra/docker/postgres/init.sql that create a missing role, "
+            "database or extension"
+        ),
+    ),
+    Step(
+        "deps",
+        "install the services' Node dependencies, each with its own package manager",
+        _deps,
+        _deps_plan,
+    ),
+    Step(
+        "db.migrate",
+        "apply every service's pending migrations",
+        _db_migrate,
+        lambda s: f"apply pending migrations of the 8 databases ({s.runner_name} runner)",
+    ),
+    Step(
+        "db.seed",
+        "run every service's idempotent seed",
+        _db_seed,
+        lambda s: (
+            "run each database service's seed (prisma/seed.sql, its Prisma seed "
+            "command or db:seed script)"
+        ),
+    ),
+    Step(
+        "aws",
+        "create buckets, queues, secrets and the SES sender",
+        _aws,
+        lambda s: "create missing buckets, queues (+DLQ), secrets, SES sender",
+    ),
+    Step(
+        "services",
+        "start the gateway and the eight services (hot reload, inspectors)",
+        _services,
+        lambda s: (
+            f"start the nine services with the {s.backend_name} backend and "
+            f"wait until each answers GET /health"
+        ),
+        early="deps",
+    ),
 ]
 STEP_NAMES = [s.name for s in STEPS]
 
 
-def urls(ws: Workspace, services_backend: Any = None, backend: str = "embedded"
-         ) -> list[list[str]]:
+def urls(ws: Workspace, services_backend: Any = None, backend: str = "embedded") -> list[list[str]]:
     """What answers now, with its state: [name, address, state, note]. The tools only Compose
     runs are marked so (and shown as running only when they answer)."""
     from lomash_tasks.stack import ports
@@ -541,11 +637,19 @@ def urls(ws: Workspace, services_backend: Any = None, backend: str = "embedded"
         if state and state != "stopped":
             rows.append([s.name, f"http://localhost:{s.port}", state, f"debug {s.debug_port}"])
     infra = [
-        ("postgres", reg.postgres, f"postgresql://{reg.postgres.superuser}:****@"
-                                   f"{reg.postgres.address}", "superuser"),
+        (
+            "postgres",
+            reg.postgres,
+            f"postgresql://{reg.postgres.superuser}:****@{reg.postgres.address}",
+            "superuser",
+        ),
         ("redis", reg.redis, f"redis://:****@{reg.redis.address}", "indexes 0-7"),
-        ("mail (SMTP)", reg.smtp, f"smtp://{reg.smtp.address}",
-         f"web http://{reg.smtp.host}:{reg.smtp.web_port}"),
+        (
+            "mail (SMTP)",
+            reg.smtp,
+            f"smtp://{reg.smtp.address}",
+            f"web http://{reg.smtp.host}:{reg.smtp.web_port}",
+        ),
         ("aws endpoint", reg.aws, reg.aws.url, f"region {reg.aws.region}"),
     ]
     for name, ep, address, note in infra:
@@ -556,6 +660,12 @@ def urls(ws: Workspace, services_backend: Any = None, backend: str = "embedded"
         if backend == "compose" and ports.answers("127.0.0.1", t.port):
             rows.append([t.name, t.url, "running", login])
         else:
-            rows.append([t.name, t.url, "Compose only",
-                         "runs with `--backend compose`" if backend != "compose" else login])
+            rows.append(
+                [
+                    t.name,
+                    t.url,
+                    "Compose only",
+                    "runs with `--backend compose`" if backend != "compose" else login,
+                ]
+            )
     return rows

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from lomash_tasks import commands
 from lomash_tasks.errors import UserError
@@ -29,8 +30,12 @@ from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
 
 KINDS = ("unit", "integration", "e2e")
-SCRIPTS = {"unit": ("test:unit",), "integration": ("test:integration", "test:int"),
-           "e2e": ("test:e2e",), "": ("test",)}
+SCRIPTS = {
+    "unit": ("test:unit",),
+    "integration": ("test:integration", "test:int"),
+    "e2e": ("test:e2e",),
+    "": ("test",),
+}
 
 
 @dataclass
@@ -39,8 +44,8 @@ class TestRun:
     script: str = ""
     code: int | None = None
     seconds: float = 0.0
-    reset: Any = None           # environments.ResetResult
-    env_file: str = ""          # the env file used (relative), and whether it was made now
+    reset: Any = None  # environments.ResetResult
+    env_file: str = ""  # the env file used (relative), and whether it was made now
     env_made: bool = False
     skipped: str = ""
     error: str = ""
@@ -63,9 +68,11 @@ def check_kind(kind: str | None) -> str:
     if value and value not in KINDS:
         from lomash_tasks.errors import suggest
 
-        raise UserError(f"Unknown --kind '{kind}'.{suggest(value, KINDS)} Kinds: "
-                        f"{', '.join(KINDS)} (the scripts test:unit, test:integration, "
-                        f"test:e2e); without --kind, each service's `test` script.")
+        raise UserError(
+            f"Unknown --kind '{kind}'.{suggest(value, KINDS)} Kinds: "
+            f"{', '.join(KINDS)} (the scripts test:unit, test:integration, "
+            f"test:e2e); without --kind, each service's `test` script."
+        )
     return value
 
 
@@ -74,8 +81,9 @@ def script_for(ws: Workspace, svc: Service, kind: str) -> str | None:
     return next((name for name in SCRIPTS[kind] if name in scripts), None)
 
 
-def select(ws: Workspace, names: Iterable[str] | None, kind: str
-           ) -> list[tuple[Service, str | None]]:
+def select(
+    ws: Workspace, names: Iterable[str] | None, kind: str
+) -> list[tuple[Service, str | None]]:
     """Each service with its script for `kind` (None: it has none). A service named on the
     command line without the script is a mistake, said with the scripts it has."""
     named = list(names or [])
@@ -86,10 +94,12 @@ def select(ws: Workspace, names: Iterable[str] | None, kind: str
             if script is None:
                 facts = ws.facts(svc)
                 tests = [s for s in facts.scripts if s.startswith("test")]
-                raise UserError(f"{svc.name} has no {' or '.join(SCRIPTS[kind])} script in "
-                                f"{facts.relative}/package.json (its test scripts: "
-                                f"{', '.join(tests) or 'none'}). Add one, or pick another "
-                                f"--kind.")
+                raise UserError(
+                    f"{svc.name} has no {' or '.join(SCRIPTS[kind])} script in "
+                    f"{facts.relative}/package.json (its test scripts: "
+                    f"{', '.join(tests) or 'none'}). Add one, or pick another "
+                    f"--kind."
+                )
     return chosen
 
 
@@ -98,8 +108,10 @@ def command(ws: Workspace, svc: Service, script: str) -> list[str]:
     manager = ws.facts(svc).installer.manager
     exe = commands.pnpm_path() if manager == "pnpm" else commands.which(manager)
     if exe is None:
-        raise UserError(f"{manager} is not installed: it runs {svc.name}'s scripts. Install "
-                        f"it (`make install` puts pnpm in tools/), or run `inv setup --only deps`.")
+        raise UserError(
+            f"{manager} is not installed: it runs {svc.name}'s scripts. Install "
+            f"it (`make install` puts pnpm in tools/), or run `inv setup --only deps`."
+        )
     return [exe, "run", script]
 
 
@@ -118,11 +130,22 @@ def environment(ws: Workspace, svc: Service, env_file: Path) -> dict[str, str]:
     return env
 
 
-def run(ws: Workspace, env: Any, svc: Service, script: str, kind: str, *, reset: bool = True,
-        runner: str = "auto", timeout: float = 1800.0, db_timeout: float = 300.0,
-        missing_locale: str = "compile", facts: Any = None,
-        on_line: Callable[[str], None] | None = None,
-        on_warning: Callable[[str], None] | None = None) -> TestRun:
+def run(
+    ws: Workspace,
+    env: Any,
+    svc: Service,
+    script: str,
+    kind: str,
+    *,
+    reset: bool = True,
+    runner: str = "auto",
+    timeout: float = 1800.0,
+    db_timeout: float = 300.0,
+    missing_locale: str = "compile",
+    facts: Any = None,
+    on_line: Callable[[str], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> TestRun:
     """One service's tests (see the module docstring). An existing env file that disagrees
     with the stack (a port changed since it was made) is named through `on_warning`, never
     rewritten."""
@@ -139,22 +162,34 @@ def run(ws: Workspace, env: Any, svc: Service, script: str, kind: str, *, reset:
     result.env_made = not made[0].dry
     for change in made[0].drift if on_warning is not None else []:
         if change.key in ("DATABASE_URL", "TEST_DATABASE_URL", "REDIS_URL", "PORT"):
-            on_warning(f"{change.file}: {change.key} is {change.shown(change.old)}, but "
-                       f"{change.reason} (`inv env.copy --env {env.name} --align` sets it)")
+            on_warning(
+                f"{change.file}: {change.key} is {change.shown(change.old)}, but "
+                f"{change.reason} (`inv env.copy --env {env.name} --align` sets it)"
+            )
     if reset and mine.has_database and kind != "unit":
-        result.reset = environments.reset(ws, env, svc, runner=runner, timeout=db_timeout,
-                                          missing_locale=missing_locale)
+        result.reset = environments.reset(
+            ws, env, svc, runner=runner, timeout=db_timeout, missing_locale=missing_locale
+        )
         if not result.reset.ok:
             result.error = f"its {env.name} database could not be made: {result.reset.error}"
             result.seconds = time.monotonic() - began
             return result
     argv = command(ws, svc, script)
     try:
-        done = commands.run(argv, cwd=ws.service_dir(svc), env=environment(ws, svc, pair.env),
-                            replace_env=True, timeout=timeout, check=False, on_line=on_line)
+        done = commands.run(
+            argv,
+            cwd=ws.service_dir(svc),
+            env=environment(ws, svc, pair.env),
+            replace_env=True,
+            timeout=timeout,
+            check=False,
+            on_line=on_line,
+        )
         result.code = done.code
     except commands.CommandTimeout:
-        result.error = (f"`{' '.join([Path(argv[0]).name, *argv[1:]])}` did not finish within "
-                        f"{timeout:g} s and was stopped (test.timeout)")
+        result.error = (
+            f"`{' '.join([Path(argv[0]).name, *argv[1:]])}` did not finish within "
+            f"{timeout:g} s and was stopped (test.timeout)"
+        )
     result.seconds = time.monotonic() - began
     return result

@@ -116,9 +116,13 @@ def migration_files(ws: Workspace) -> dict[str, Any]:
         except OSError:
             out[svc.name] = None
             continue
-        out[svc.name] = {"folder": stat(folder),
-                         **{n: stat(folder / n / "migration.sql") if (folder / n).is_dir()
-                            else stat(folder / n) for n in names}}
+        out[svc.name] = {
+            "folder": stat(folder),
+            **{
+                n: stat(folder / n / "migration.sql") if (folder / n).is_dir() else stat(folder / n)
+                for n in names
+            },
+        }
     return out
 
 
@@ -139,24 +143,29 @@ DATABASE_SQL = [
     "SELECT extname || ' ' || extversion FROM pg_extension ORDER BY 1",
     "SELECT to_regclass('public._prisma_migrations') IS NOT NULL",
 ]
-MIGRATIONS_SQL = ("SELECT md5(coalesce(string_agg(concat_ws(' ', id, checksum, migration_name, "
-                  "finished_at, rolled_back_at, applied_steps_count, logs), ',' ORDER BY id), "
-                  "'')) FROM _prisma_migrations")
+MIGRATIONS_SQL = (
+    "SELECT md5(coalesce(string_agg(concat_ws(' ', id, checksum, migration_name, "
+    "finished_at, rolled_back_at, applied_steps_count, logs), ',' ORDER BY id), "
+    "'')) FROM _prisma_migrations"
+)
 
 
 def cluster(ws: Workspace, timeout: float = 3.0) -> dict[str, Any] | None:
     """The server's run and catalog, as one superuser session sees them; None when it cannot
     be asked."""
     try:
-        started, dbs, roles, settings = connections.pg_wire(ws, CLUSTER_SQL, superuser=True,
-                                                            timeout=timeout)
+        started, dbs, roles, settings = connections.pg_wire(
+            ws, CLUSTER_SQL, superuser=True, timeout=timeout
+        )
     except Exception:  # noqa: BLE001 - no fingerprint: the full check says what is wrong
         return None
-    return {"started": started[0][0],
-            "databases": {name: oid for name, oid, _ in dbs},
-            "rows_deleted": {name: deleted for name, _, deleted in dbs},
-            "roles": {name: oid for name, oid in roles},
-            "auto_conf": [list(s) for s in settings]}
+    return {
+        "started": started[0][0],
+        "databases": {name: oid for name, oid, _ in dbs},
+        "rows_deleted": {name: deleted for name, _, deleted in dbs},
+        "roles": {name: oid for name, oid in roles},
+        "auto_conf": [list(s) for s in settings],
+    }
 
 
 def databases(ws: Workspace, timeout: float = 3.0) -> dict[str, Any] | None:
@@ -194,37 +203,62 @@ def aws_resources(ws: Workspace, timeout: float = 3.0) -> dict[str, Any] | None:
         return body
 
     def queues() -> dict[str, Any]:
-        body = call("sqs", method="POST", path="/", body=b"Action=ListQueues&Version=2012-11-05",
-                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+        body = call(
+            "sqs",
+            method="POST",
+            path="/",
+            body=b"Action=ListQueues&Version=2012-11-05",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         urls = _json_or_tags(body, "QueueUrls", rb"<QueueUrl>(.*?)</QueueUrl>")
         out = {}
         for url in sorted(urls):
-            form = (f"Action=GetQueueAttributes&Version=2012-11-05&QueueUrl="
-                    f"{_form(url)}&AttributeName.1=RedrivePolicy").encode()
-            body = call("sqs", method="POST", path="/", body=form,
-                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+            form = (
+                f"Action=GetQueueAttributes&Version=2012-11-05&QueueUrl="
+                f"{_form(url)}&AttributeName.1=RedrivePolicy"
+            ).encode()
+            body = call(
+                "sqs",
+                method="POST",
+                path="/",
+                body=form,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
             try:
                 out[url.rsplit("/", 1)[-1]] = (json.loads(body).get("Attributes") or {}).get(
-                    "RedrivePolicy")
+                    "RedrivePolicy"
+                )
             except ValueError:
-                found = re.search(rb"<Name>RedrivePolicy</Name>\s*<Value>(.*?)</Value>", body,
-                                  re.S)
+                found = re.search(rb"<Name>RedrivePolicy</Name>\s*<Value>(.*?)</Value>", body, re.S)
                 out[url.rsplit("/", 1)[-1]] = found.group(1).decode() if found else None
         return out
 
     def secrets() -> list[Any]:
-        body = call("secretsmanager", method="POST", body=b"{}", headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": "secretsmanager.ListSecrets"})
-        return sorted([s.get("Name"), s.get("LastChangedDate")]
-                      for s in json.loads(body).get("SecretList") or [])
+        body = call(
+            "secretsmanager",
+            method="POST",
+            body=b"{}",
+            headers={
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": "secretsmanager.ListSecrets",
+            },
+        )
+        return sorted(
+            [s.get("Name"), s.get("LastChangedDate")]
+            for s in json.loads(body).get("SecretList") or []
+        )
 
     def buckets() -> list[str]:
         return sorted(b.decode() for b in re.findall(rb"<Name>(.*?)</Name>", call("s3")))
 
     def identities() -> list[str]:
-        body = call("ses", method="POST", path="/", body=b"Action=ListIdentities&Version="
-                    b"2010-12-01", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        body = call(
+            "ses",
+            method="POST",
+            path="/",
+            body=b"Action=ListIdentities&Version=2010-12-01",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         return sorted(m.decode() for m in re.findall(rb"<member>(.*?)</member>", body))
 
     asks = {"buckets": buckets, "queues": queues, "secrets": secrets, "ses": identities}

@@ -13,18 +13,41 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lomash_tasks.errors import UserError, suggest
+
 if TYPE_CHECKING:
     from lomash_tasks.workspace import Workspace
 
-from lomash_tasks.stack.base import (ALREADY_RUNNING, PARTS, PORT_KEYS, STARTED, Backend,
-                                     PartResult, PartStatus, Settings, select_parts)
+from lomash_tasks.stack.base import (
+    ALREADY_RUNNING,
+    PARTS,
+    PORT_KEYS,
+    STARTED,
+    Backend,
+    PartResult,
+    PartStatus,
+    Settings,
+    select_parts,
+)
 
 BACKENDS = ("auto", "embedded", "compose", "external")
 PING_TIMEOUT = 1.0
 
-__all__ = ["ALREADY_RUNNING", "BACKENDS", "PARTS", "PORT_KEYS", "STARTED", "Backend",
-           "PartResult", "PartStatus", "Settings", "docker_engine", "embedded_running", "get",
-           "resolve", "select_parts"]
+__all__ = [
+    "ALREADY_RUNNING",
+    "BACKENDS",
+    "PARTS",
+    "PORT_KEYS",
+    "STARTED",
+    "Backend",
+    "PartResult",
+    "PartStatus",
+    "Settings",
+    "docker_engine",
+    "embedded_running",
+    "get",
+    "resolve",
+    "select_parts",
+]
 
 
 def docker_engine(timeout: float = PING_TIMEOUT) -> tuple[bool, str]:
@@ -45,9 +68,11 @@ def resolve(name: str | None, settings: Settings, ws: Workspace | None = None) -
     """
     chosen = (name or settings.backend or "auto").strip().lower()
     if chosen not in BACKENDS:
-        raise UserError(f"Unknown backend '{chosen}'.{suggest(chosen, BACKENDS)} Valid backends: "
-                        f"{', '.join(BACKENDS)} (flag --backend or config stack.backend / "
-                        f"INVOKE_STACK_BACKEND).")
+        raise UserError(
+            f"Unknown backend '{chosen}'.{suggest(chosen, BACKENDS)} Valid backends: "
+            f"{', '.join(BACKENDS)} (flag --backend or config stack.backend / "
+            f"INVOKE_STACK_BACKEND)."
+        )
     if chosen == "auto":
         if ws is not None and embedded_running(ws, settings):
             return "embedded"

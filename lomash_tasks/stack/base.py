@@ -7,11 +7,13 @@ the registry's `infra.<part>` host:port. Tasks above this layer never care which
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from lomash_tasks.errors import UserError, suggest
-from lomash_tasks.settings import STACK_PARTS, StackSettings as Settings  # noqa: F401
+from lomash_tasks.settings import STACK_PARTS  # noqa: F401
+from lomash_tasks.settings import StackSettings as Settings
 
 if TYPE_CHECKING:  # annotations only: keeps `inv --list` from importing the registry
     from lomash_tasks.registry import Endpoint
@@ -71,8 +73,10 @@ def select_parts(names: Iterable[str] | None) -> list[str]:
     names = [str(n).strip() for n in (names or []) if n is not None and str(n).strip()]
     for name in names:
         if name not in PARTS:
-            raise UserError(f"Unknown stack part '{name}'.{suggest(name, PARTS)} "
-                            f"Valid parts: {', '.join(PARTS)}.")
+            raise UserError(
+                f"Unknown stack part '{name}'.{suggest(name, PARTS)} "
+                f"Valid parts: {', '.join(PARTS)}."
+            )
     return [p for p in PARTS if not names or p in names]
 
 
@@ -86,8 +90,9 @@ class Backend(abc.ABC):
         self.settings = settings or Settings()
 
     @abc.abstractmethod
-    def up(self, parts: Iterable[str] | None = None, timeout: float | None = None,
-           log: Any = None) -> list[PartResult]:
+    def up(
+        self, parts: Iterable[str] | None = None, timeout: float | None = None, log: Any = None
+    ) -> list[PartResult]:
         """Start the parts (all when None) and return once each is ready."""
 
     @abc.abstractmethod

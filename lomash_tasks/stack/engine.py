@@ -28,10 +28,10 @@ DEFAULT_HOST = f"unix://{DEFAULT_SOCKET}"
 
 @dataclass(frozen=True)
 class Engine:
-    host: str              # unix:///..., tcp://..., ssh://...
-    context: str           # the context's name ("default" for DOCKER_HOST or the socket)
-    source: str            # what chose it: DOCKER_HOST, DOCKER_CONTEXT, the current context, ...
-    tls: Any = None        # the context's docker.tls.TLSConfig, when it has one
+    host: str  # unix:///..., tcp://..., ssh://...
+    context: str  # the context's name ("default" for DOCKER_HOST or the socket)
+    source: str  # what chose it: DOCKER_HOST, DOCKER_CONTEXT, the current context, ...
+    tls: Any = None  # the context's docker.tls.TLSConfig, when it has one
 
     def describe(self) -> str:
         if self.context == "default":
@@ -52,8 +52,10 @@ def maybe_present() -> tuple[bool, str]:
         return True, ""
     if os.path.exists(DEFAULT_SOCKET):
         return True, ""
-    return False, (f"DOCKER_HOST and DOCKER_CONTEXT are not set, no Docker context exists and "
-                   f"{DEFAULT_SOCKET} does not exist")
+    return False, (
+        f"DOCKER_HOST and DOCKER_CONTEXT are not set, no Docker context exists and "
+        f"{DEFAULT_SOCKET} does not exist"
+    )
 
 
 def locate() -> Engine:
@@ -78,11 +80,16 @@ def locate() -> Engine:
     except Exception:  # noqa: BLE001 - a context file that cannot be read: not found
         ctx = None
     if ctx is None or not ctx.Host:
-        where = (f"DOCKER_CONTEXT={name}" if source == "DOCKER_CONTEXT" else
-                 f"currentContext in {_config_dir() / 'config.json'}")
-        raise UserError(f"The Docker context '{name}' ({where}) does not exist or names no "
-                        f"engine. `docker context ls` lists the contexts; `docker context use "
-                        f"default` (or another) picks one.")
+        where = (
+            f"DOCKER_CONTEXT={name}"
+            if source == "DOCKER_CONTEXT"
+            else f"currentContext in {_config_dir() / 'config.json'}"
+        )
+        raise UserError(
+            f"The Docker context '{name}' ({where}) does not exist or names no "
+            f"engine. `docker context ls` lists the contexts; `docker context use "
+            f"default` (or another) picks one."
+        )
     return Engine(ctx.Host, name, source, ctx.TLSConfig)
 
 

@@ -10,21 +10,33 @@ creates what init.sql creates, with the superuser credentials given: `infra.post
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from lomash_tasks.errors import UserError
-from lomash_tasks.stack.base import (ALREADY_RUNNING, RUNNING, STOPPED, Backend, PartResult,
-                                     PartStatus, endpoint, select_parts)
+from lomash_tasks.stack.base import (
+    ALREADY_RUNNING,
+    RUNNING,
+    STOPPED,
+    Backend,
+    PartResult,
+    PartStatus,
+    endpoint,
+    select_parts,
+)
 
-WHOSE = ("the external backend (stack.backend=external) acts on servers the suite did not start "
-         "(CI service containers, a system PostgreSQL)")
+WHOSE = (
+    "the external backend (stack.backend=external) acts on servers the suite did not start "
+    "(CI service containers, a system PostgreSQL)"
+)
 
 
 class ExternalBackend(Backend):
     name = "external"
 
-    def up(self, parts: Iterable[str] | None = None, timeout: float | None = None,
-           log: Any = None) -> list[PartResult]:
+    def up(
+        self, parts: Iterable[str] | None = None, timeout: float | None = None, log: Any = None
+    ) -> list[PartResult]:
         from lomash_tasks.stack import probes
 
         chosen = select_parts(parts)
@@ -35,20 +47,32 @@ class ExternalBackend(Backend):
             try:
                 found = probes.wait_for(self.ws, part, limit, backend=self.name)
             except UserError as exc:
-                raise UserError(f"{exc.text} Nothing was started: {WHOSE}; start {part} where it "
-                                f"runs, or point infra.{part} at it (INVOKE_INFRA_"
-                                f"{part.upper()}_HOST / _PORT).") from None
-            results.append(PartResult(part, ALREADY_RUNNING, found.address,
-                                      time.monotonic() - began, self.name, [found.detail]))
+                raise UserError(
+                    f"{exc.text} Nothing was started: {WHOSE}; start {part} where it "
+                    f"runs, or point infra.{part} at it (INVOKE_INFRA_"
+                    f"{part.upper()}_HOST / _PORT)."
+                ) from None
+            results.append(
+                PartResult(
+                    part,
+                    ALREADY_RUNNING,
+                    found.address,
+                    time.monotonic() - began,
+                    self.name,
+                    [found.detail],
+                )
+            )
             if log:
                 log(f"{part}: {found.detail} at {found.address} (external)")
         return results
 
     def down(self, volumes: bool = False, log: Any = None) -> list[str]:
         what = "stop them or remove their data" if volumes else "stop them"
-        raise UserError(f"stack.down refused: {WHOSE}, and it never {what.replace('stop', 'stops', 1)}"
-                        f". Stop them where they run (a CI job ends its service containers "
-                        f"itself). Nothing was stopped.")
+        raise UserError(
+            f"stack.down refused: {WHOSE}, and it never {what.replace('stop', 'stops', 1)}"
+            f". Stop them where they run (a CI job ends its service containers "
+            f"itself). Nothing was stopped."
+        )
 
     def status(self) -> list[PartStatus]:
         from lomash_tasks.stack import probes
@@ -56,12 +80,20 @@ class ExternalBackend(Backend):
         rows = []
         for part in select_parts(None):
             found = probes.check(self.ws, part, backend=self.name)
-            rows.append(PartStatus(part, self.name, endpoint(self.ws, part).address,
-                                   RUNNING if found.ready else STOPPED,
-                                   found.detail if found.ready else "",
-                                   detail="" if found.ready else found.detail))
+            rows.append(
+                PartStatus(
+                    part,
+                    self.name,
+                    endpoint(self.ws, part).address,
+                    RUNNING if found.ready else STOPPED,
+                    found.detail if found.ready else "",
+                    detail="" if found.ready else found.detail,
+                )
+            )
         return rows
 
     def logs(self, part: str, follow: bool = False) -> Iterator[str]:
-        raise UserError(f"No logs here: {WHOSE}. Read {part}'s log where it runs (in GitHub "
-                        f"Actions: the job's 'Initialize containers' step and `docker logs`).")
+        raise UserError(
+            f"No logs here: {WHOSE}. Read {part}'s log where it runs (in GitHub "
+            f"Actions: the job's 'Initialize containers' step and `docker logs`)."
+        )

@@ -119,8 +119,9 @@ def _from_lsof(port: int) -> Holder | None:
     if not shutil.which("lsof"):
         return None
     try:
-        out = commands.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"], timeout=3,
-                           check=False).stdout
+        out = commands.run(
+            ["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"], timeout=3, check=False
+        ).stdout
     except commands.CommandError:
         return None
     pid = name = None

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from lomash_tasks import connections
-from lomash_tasks.stack import ports
 from lomash_tasks.errors import UserError
+from lomash_tasks.stack import ports
 from lomash_tasks.workspace import Workspace
 
 PARTS = ("postgres", "redis", "aws", "smtp")
@@ -47,8 +48,8 @@ class ProbeResult:
     part: str
     address: str
     ready: bool
-    detail: str = ""    # when ready: e.g. the server's version
-    error: str = ""     # when not: the last error seen
+    detail: str = ""  # when ready: e.g. the server's version
+    error: str = ""  # when not: the last error seen
     elapsed: float = 0.0  # seconds spent (all attempts)
     attempts: int = 1
 
@@ -59,8 +60,9 @@ class ProbeResult:
 def _endpoint(ws: Workspace, part: str):
     reg = ws.registry
     try:
-        return {"postgres": reg.postgres, "redis": reg.redis, "aws": reg.aws,
-                "smtp": reg.smtp}[part]
+        return {"postgres": reg.postgres, "redis": reg.redis, "aws": reg.aws, "smtp": reg.smtp}[
+            part
+        ]
     except KeyError:
         raise UserError(f"Unknown stack part '{part}'. Valid parts: {', '.join(PARTS)}.") from None
 
@@ -84,15 +86,18 @@ class _Postgres:
         dbs = ", ".join(wire.pg_literal(s.database) for s in reg.with_database)
         sql = ["SHOW server_version"]
         if self.objects and roles:
-            sql += [f"SELECT rolname FROM pg_roles WHERE rolname IN ({roles})",
-                    f"SELECT datname FROM pg_database WHERE datname IN ({dbs})"]
+            sql += [
+                f"SELECT rolname FROM pg_roles WHERE rolname IN ({roles})",
+                f"SELECT datname FROM pg_database WHERE datname IN ({dbs})",
+            ]
         try:
             found = connections.pg_wire(self.ws, sql, superuser=True, timeout=self.timeout)
         except wire.WireError as exc:
             if exc.code == "57P03":
                 raise _NotReady("the database system is starting up (57P03)") from None
-            raise _NotReady(str(exc).strip().splitlines()[0] if str(exc).strip()
-                            else type(exc).__name__) from None
+            raise _NotReady(
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            ) from None
         except OSError as exc:
             raise _NotReady(str(exc) or type(exc).__name__) from None
         version = found[0][0][0]
@@ -108,8 +113,10 @@ class _Postgres:
                 parts.append("roles " + ", ".join(missing_roles))
             if missing_dbs:
                 parts.append("databases " + ", ".join(missing_dbs))
-            raise _NotReady(f"connected, but missing {' and '.join(parts)} "
-                            f"(has infra/docker/postgres/init.sql run?)")
+            raise _NotReady(
+                f"connected, but missing {' and '.join(parts)} "
+                f"(has infra/docker/postgres/init.sql run?)"
+            )
         return f"PostgreSQL {version}"
 
 
@@ -121,8 +128,9 @@ class _Redis:
         from lomash_tasks import wire
 
         try:
-            auth, pong, info = connections.redis_wire(self.ws, [["PING"], ["INFO", "server"]],
-                                                      timeout=self.timeout)
+            auth, pong, info = connections.redis_wire(
+                self.ws, [["PING"], ["INFO", "server"]], timeout=self.timeout
+            )
         except (wire.WireError, OSError) as exc:
             raise _NotReady(str(exc) or type(exc).__name__) from None
         if isinstance(auth, wire.WireError):
@@ -144,8 +152,9 @@ class _S3:
         except OSError as exc:
             raise _NotReady(f"S3 ListBuckets failed: {exc or type(exc).__name__}") from None
         if status != 200:
-            raise _NotReady(f"S3 ListBuckets failed: HTTP {status}: "
-                            f"{body[:200].decode(errors='replace')}")
+            raise _NotReady(
+                f"S3 ListBuckets failed: HTTP {status}: {body[:200].decode(errors='replace')}"
+            )
         count = body.count(b"<Name>")
         return f"S3 answers ({count} bucket{'s' if count != 1 else ''})"
 
@@ -189,12 +198,12 @@ class _Smtp:
         return f"SMTP EHLO 250 {first}".strip()
 
 
-def _attempt(ws: Workspace, part: str, backend: str | None, timeout: float,
-             objects: bool | None = None) -> Callable[[], str]:
+def _attempt(
+    ws: Workspace, part: str, backend: str | None, timeout: float, objects: bool | None = None
+) -> Callable[[], str]:
     _endpoint(ws, part)
     if part == "postgres":
-        return _Postgres(ws, timeout, objects=backend != "external" if objects is None
-                         else objects)
+        return _Postgres(ws, timeout, objects=backend != "external" if objects is None else objects)
     if part == "redis":
         return _Redis(ws, timeout)
     if part == "aws":
@@ -205,25 +214,37 @@ def _attempt(ws: Workspace, part: str, backend: str | None, timeout: float,
 
 
 # -- public API ---------------------------------------------------------------------------------
-def check(ws: Workspace, part: str, backend: str | None = None,
-          timeout: float = 2.0) -> ProbeResult:
+def check(
+    ws: Workspace, part: str, backend: str | None = None, timeout: float = 2.0
+) -> ProbeResult:
     """One readiness check of `part`; never raises for a part that is down."""
     ep = _endpoint(ws, part)
     start = time.monotonic()
     if not ports.answers(ep.host, ep.port, timeout=min(timeout, 0.5)):
-        return ProbeResult(part, ep.address, False, error="connection refused (nothing listens)",
-                           elapsed=time.monotonic() - start)
+        return ProbeResult(
+            part,
+            ep.address,
+            False,
+            error="connection refused (nothing listens)",
+            elapsed=time.monotonic() - start,
+        )
     try:
         detail = _attempt(ws, part, backend, timeout)()
     except _NotReady as exc:
-        return ProbeResult(part, ep.address, False, error=str(exc),
-                           elapsed=time.monotonic() - start)
+        return ProbeResult(
+            part, ep.address, False, error=str(exc), elapsed=time.monotonic() - start
+        )
     return ProbeResult(part, ep.address, True, detail=detail, elapsed=time.monotonic() - start)
 
 
-def wait_for(ws: Workspace, part: str, timeout: float = 60.0, backend: str | None = None,
-             abort: Callable[[], str | None] | None = None,
-             objects: bool | None = None) -> ProbeResult:
+def wait_for(
+    ws: Workspace,
+    part: str,
+    timeout: float = 60.0,
+    backend: str | None = None,
+    abort: Callable[[], str | None] | None = None,
+    objects: bool | None = None,
+) -> ProbeResult:
     """Retry `part`'s check until it is ready; a UserError after `timeout` seconds.
 
     `abort` (optional) is called between attempts; a message from it ends the wait at once
@@ -244,8 +265,14 @@ def wait_for(ws: Workspace, part: str, timeout: float = 60.0, backend: str | Non
             was_open = True
             try:
                 detail = attempt()
-                return ProbeResult(part, ep.address, True, detail=detail,
-                                   elapsed=time.monotonic() - start, attempts=attempts)
+                return ProbeResult(
+                    part,
+                    ep.address,
+                    True,
+                    detail=detail,
+                    elapsed=time.monotonic() - start,
+                    attempts=attempts,
+                )
             except _NotReady as exc:
                 last = str(exc)
             port_open = True
@@ -262,7 +289,8 @@ def wait_for(ws: Workspace, part: str, timeout: float = 60.0, backend: str | Non
                 f"{part} at {ep.address} was not ready after {waited:.1f} s "
                 f"({attempts} attempt{'s' if attempts != 1 else ''}); last error: {last}. "
                 f"Check that it is running (`inv stack.status`, `inv stack.logs --part {part}`) "
-                f"or wait longer with --timeout.")
+                f"or wait longer with --timeout."
+            )
         pause = min(delay, deadline - now)
         if port_open:
             time.sleep(pause)
@@ -271,8 +299,12 @@ def wait_for(ws: Workspace, part: str, timeout: float = 60.0, backend: str | Non
         delay = min(delay * 2, MAX_DELAY)
 
 
-def wait_all(ws: Workspace, parts: Iterable[str] | None = None, timeout: float = 60.0,
-             backend: str | None = None) -> list[ProbeResult]:
+def wait_all(
+    ws: Workspace,
+    parts: Iterable[str] | None = None,
+    timeout: float = 60.0,
+    backend: str | None = None,
+) -> list[ProbeResult]:
     """Wait for several parts, sharing one deadline."""
     chosen = list(parts) if parts else list(PARTS)
     deadline = time.monotonic() + timeout

@@ -51,17 +51,23 @@ def messages(folder: Path) -> list[dict[str, Any]]:
             body = "\n".join(str(part) for part in body)
         rcpts = [r.strip() for r in (msg.get("X-RcptTo") or "").split(",") if r.strip()]
         sender = msg.get("X-MailFrom") or ""
-        items.append({
-            "ID": key,
-            "From": _address(sender),
-            "To": [_address(r) for r in rcpts],
-            "Content": {"Headers": headers, "Body": body, "Size": len(raw), "MIME": None},
-            "Created": datetime.fromtimestamp(created, timezone.utc).isoformat(),
-            "MIME": None,
-            "Raw": {"From": sender, "To": rcpts, "Data": raw.decode(errors="replace"),
-                    "Helo": ""},
-            "_created": created,
-        })
+        items.append(
+            {
+                "ID": key,
+                "From": _address(sender),
+                "To": [_address(r) for r in rcpts],
+                "Content": {"Headers": headers, "Body": body, "Size": len(raw), "MIME": None},
+                "Created": datetime.fromtimestamp(created, timezone.utc).isoformat(),
+                "MIME": None,
+                "Raw": {
+                    "From": sender,
+                    "To": rcpts,
+                    "Data": raw.decode(errors="replace"),
+                    "Helo": "",
+                },
+                "_created": created,
+            }
+        )
     items.sort(key=lambda item: item["_created"], reverse=True)
     for item in items:
         item.pop("_created")
@@ -84,8 +90,11 @@ def make_web(host: str, port: int, folder: Path) -> ThreadingHTTPServer:
             path = self.path.split("?", 1)[0].rstrip("/") or "/"
             if path in ("/api/v2/messages", "/api/v1/messages"):
                 items = messages(folder)
-                data: Any = items if path.endswith("v1/messages") else {
-                    "total": len(items), "count": len(items), "start": 0, "items": items}
+                data: Any = (
+                    items
+                    if path.endswith("v1/messages")
+                    else {"total": len(items), "count": len(items), "start": 0, "items": items}
+                )
                 self._send(200, json.dumps(data).encode(), "application/json")
             elif path == "/health":
                 self._send(200, b'{"status": "ok"}', "application/json")
@@ -94,10 +103,13 @@ def make_web(host: str, port: int, folder: Path) -> ThreadingHTTPServer:
                     f"<tr><td>{html.escape(i['Created'])}</td><td>{html.escape(i['Raw']['From'])}"
                     f"</td><td>{html.escape(', '.join(i['Raw']['To']))}</td><td>"
                     f"{html.escape((i['Content']['Headers'].get('Subject') or [''])[0])}</td></tr>"
-                    for i in messages(folder))
-                page = ("<!doctype html><title>Lomash Wood mail trap</title>"
-                        "<h1>Kept messages</h1><table><tr><th>received</th><th>from</th>"
-                        f"<th>to</th><th>subject</th></tr>{rows}</table>")
+                    for i in messages(folder)
+                )
+                page = (
+                    "<!doctype html><title>Lomash Wood mail trap</title>"
+                    "<h1>Kept messages</h1><table><tr><th>received</th><th>from</th>"
+                    f"<th>to</th><th>subject</th></tr>{rows}</table>"
+                )
                 self._send(200, page.encode(), "text/html; charset=utf-8")
             else:
                 self._send(404, b'{"error": "not found"}', "application/json")
@@ -127,11 +139,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.web_port:
         web = make_web(args.host, args.web_port, folder)
         threading.Thread(target=web.serve_forever, daemon=True).start()
-    controller = Controller(Mailbox(str(folder)), hostname=args.host, port=args.port,
-                            server_hostname="lomash-mail-trap", ready_timeout=10)
+    controller = Controller(
+        Mailbox(str(folder)),
+        hostname=args.host,
+        port=args.port,
+        server_hostname="lomash-mail-trap",
+        ready_timeout=10,
+    )
     controller.start()
-    print(f"SMTP trap on {args.host}:{args.port}, web view on "
-          f"{args.host}:{args.web_port or '-'}, keeping mail in {folder}", flush=True)
+    print(
+        f"SMTP trap on {args.host}:{args.port}, web view on "
+        f"{args.host}:{args.web_port or '-'}, keeping mail in {folder}",
+        flush=True,
+    )
     try:
         while not stop.wait(1.0):
             pass

@@ -17,8 +17,20 @@ from lomash_tasks import configguard, settings
 
 configguard.install()  # a bad INVOKE_* variable or -f file: a clear message, not a traceback
 
-from lomash_tasks.tasks import (aws, cache, clean, dashboard, db, debug, env, services, setup,
-                                stack, stripe_tasks, testing)
+from lomash_tasks.tasks import (
+    aws,
+    cache,
+    clean,
+    dashboard,
+    db,
+    debug,
+    env,
+    services,
+    setup,
+    stack,
+    stripe_tasks,
+    testing,
+)
 
 stripe = stripe_tasks  # `suite.stripe`, like the namespace's name
 

@@ -3,7 +3,6 @@
 from invoke import Collection
 
 from lomash_tasks.errors import UserError
-
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import AwsSettings
 from lomash_tasks.tasks.base import task
@@ -40,7 +39,11 @@ def queues(c):
 def secrets(c):
     """Store each service's secrets from its .env in Secrets Manager (values never printed)."""
     ws = context.workspace(c)
-    _show(c, "Secrets Manager", aws_ops.sync_secrets(ws, context.section(c, AwsSettings).secret_prefix))
+    _show(
+        c,
+        "Secrets Manager",
+        aws_ops.sync_secrets(ws, context.section(c, AwsSettings).secret_prefix),
+    )
 
 
 @task
@@ -55,8 +58,10 @@ def bootstrap(c, json=False):
     ws = context.workspace(c)
     out = context.console(c)
     report = aws_ops.bootstrap(ws, context.section(c, AwsSettings).secret_prefix, _max_receive(c))
-    out.step_summary(f"### aws.bootstrap: {report.state}\n\n| kind | name | result |\n|---|---|---|\n"
-                     + "\n".join(f"| {o.kind} | {o.name} | {o.status} |" for o in report.outcomes))
+    out.step_summary(
+        f"### aws.bootstrap: {report.state}\n\n| kind | name | result |\n|---|---|---|\n"
+        + "\n".join(f"| {o.kind} | {o.name} | {o.status} |" for o in report.outcomes)
+    )
     if json:
         out.json(report.as_dict())
         return
@@ -64,9 +69,13 @@ def bootstrap(c, json=False):
     out.ok(f"aws.bootstrap: {report.state} ({report.summary}).")
 
 
-@task(help={"json": "Print JSON instead of a table.",
-            "target": "A target from config `targets` (e.g. staging): its secrets, ECS cluster "
-                      "and task definitions instead of the local endpoint (default: local)."})
+@task(
+    help={
+        "json": "Print JSON instead of a table.",
+        "target": "A target from config `targets` (e.g. staging): its secrets, ECS cluster "
+        "and task definitions instead of the local endpoint (default: local).",
+    }
+)
 def status(c, json=False, target=None):
     """Show which configured buckets, queues, secrets and sender exist on the endpoint."""
     ws = context.workspace(c)
@@ -79,14 +88,22 @@ def status(c, json=False, target=None):
         if json:
             out.json(found)
             return
-        rows = [[kind, i["name"], "yes" if i["exists"] else "no", i["service"], i["detail"]]
-                for kind, items in found.items() for i in items]
-        out.table(["kind", "name", "exists", "service", "detail"], rows,
-                  title=f"target {tgt.name} ({tgt.aws.region})")
+        rows = [
+            [kind, i["name"], "yes" if i["exists"] else "no", i["service"], i["detail"]]
+            for kind, items in found.items()
+            for i in items
+        ]
+        out.table(
+            ["kind", "name", "exists", "service", "detail"],
+            rows,
+            title=f"target {tgt.name} ({tgt.aws.region})",
+        )
         missing = sum(not i["exists"] for items in found.values() for i in items)
         if missing:
-            raise UserError(f"aws.status: {missing} missing on {tgt.name} (see the table): see "
-                            f"the README, 'Staging and production'.")
+            raise UserError(
+                f"aws.status: {missing} missing on {tgt.name} (see the table): see "
+                f"the README, 'Staging and production'."
+            )
         return
     found = aws_ops.status(ws, context.section(c, AwsSettings).secret_prefix)
     if json:
@@ -97,25 +114,30 @@ def status(c, json=False, target=None):
         for item in items:
             extra = ""
             if kind == "queues" and item["exists"]:
-                extra = (f"dlq {'present' if item['dlq'] else 'MISSING'}, maxReceiveCount "
-                         f"{item['max_receive_count']}")
+                extra = (
+                    f"dlq {'present' if item['dlq'] else 'MISSING'}, maxReceiveCount "
+                    f"{item['max_receive_count']}"
+                )
             elif kind == "secrets":
                 extra = item["service"]
             rows.append([kind, item["name"], "yes" if item["exists"] else "no", extra])
     out.table(["kind", "name", "exists", "detail"], rows, title=ws.registry.aws.url)
     gone = aws_ops.missing(found)
     if gone:
-        raise UserError(f"aws.status: {len(gone)} declared resource(s) missing on "
-                        f"{ws.registry.aws.url}: {', '.join(gone)}. Run `inv aws.bootstrap` "
-                        f"(or `inv setup`) to create them.")
+        raise UserError(
+            f"aws.status: {len(gone)} declared resource(s) missing on "
+            f"{ws.registry.aws.url}: {', '.join(gone)}. Run `inv aws.bootstrap` "
+            f"(or `inv setup`) to create them."
+        )
 
 
 @task(help={"timeout": "Seconds to wait (default: aws.wait_timeout)."})
 def wait(c, timeout=None):
     """Wait until the AWS endpoint answers an S3 call."""
     result = context.wait_for_part(c, "aws", timeout, context.section(c, AwsSettings).wait_timeout)
-    context.console(c).ok(f"AWS endpoint {result.address} is ready ({result.detail}, "
-                          f"{result.elapsed:.2f} s).")
+    context.console(c).ok(
+        f"AWS endpoint {result.address} is ready ({result.detail}, {result.elapsed:.2f} s)."
+    )
 
 
 ns = Collection("aws", buckets, queues, secrets, ses, bootstrap, status, wait)

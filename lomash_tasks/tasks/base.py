@@ -10,7 +10,8 @@ into []), so the bodies see the same type however they are called.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import invoke
 
@@ -24,6 +25,7 @@ def task(*args: Any, **kwargs: Any) -> Any:
     def decorate(body: Callable[..., Any]) -> Any:
         if not iterable:
             return invoke.task(*args, **kwargs)(body)
+
         @functools.wraps(body)
         def wrapper(*call_args: Any, **call_kwargs: Any) -> Any:
             import inspect

@@ -17,7 +17,7 @@ HELP = {
     "port": "The port on 127.0.0.1 (default: dashboard.port, 8090; 0 = any free port).",
     "open": "Open the page in the default browser.",
     "backend": "auto | embedded | compose | external: whose parts and services to show "
-               "(default: service_options.backend, else stack.backend).",
+    "(default: service_options.backend, else stack.backend).",
 }
 
 
@@ -36,10 +36,17 @@ def dashboard(c, port=None, open=False, backend=None):  # noqa: A002 - the flag 
     out = context.console(c)
     cfg = context.section(c, DashboardSettings)
     chosen = number(port if port is not None else cfg.port, "--port", int, 0)
-    dash = Dashboard(ws, context.data(c), backend=backend, port=chosen, interval=cfg.interval,
-                     services_interval=cfg.services_interval,
-                     probe_interval=cfg.probe_interval, log_lines=cfg.log_lines,
-                     refresh_secrets=lambda: context.register_secrets(ws))
+    dash = Dashboard(
+        ws,
+        context.data(c),
+        backend=backend,
+        port=chosen,
+        interval=cfg.interval,
+        services_interval=cfg.services_interval,
+        probe_interval=cfg.probe_interval,
+        log_lines=cfg.log_lines,
+        refresh_secrets=lambda: context.register_secrets(ws),
+    )
     out.ok(f"Dashboard of {ws.root} (Ctrl-C stops it; the stack keeps running):")
     out.print_raw(f"    {dash.url}")  # printed once: the token is the page's only key
     if open and not commands.open_url(dash.url):

@@ -24,17 +24,16 @@ SERVICE_HELP = "A service by alias or full name (repeatable); all when omitted."
         "force": "Rewrite each file from its example, after saving a timestamped backup.",
         "overlay": "Where the stack is reached from: an overlay in env/ (default: env.overlay).",
         "align": "Also set the stack's values in existing .env files (ports, credentials, "
-                 "database, Redis index, endpoints, service URLs, placeholder secrets): shows "
-                 "the diff (masked), then applies it after a timestamped backup.",
+        "database, Redis index, endpoints, service URLs, placeholder secrets): shows "
+        "the diff (masked), then applies it after a timestamped backup.",
         "dry": "Show what would be written (the diff, masked); change no file.",
         "json": "Print each file's result and changes as JSON (values masked).",
         "env": "Another environment's files (config `environments`; `test`: each service's "
-               ".env.test, from .env.test.example or .env.example, its DATABASE_URL and "
-               "TEST_DATABASE_URL on the service's <database>_test).",
+        ".env.test, from .env.test.example or .env.example, its DATABASE_URL and "
+        "TEST_DATABASE_URL on the service's <database>_test).",
     },
 )
-def copy(c, service=None, force=False, overlay=None, align=False, dry=False, json=False,
-         env=None):
+def copy(c, service=None, force=False, overlay=None, align=False, dry=False, json=False, env=None):
     """Create missing .env files from their examples, aligned with the stack.
 
     An existing .env is never rewritten unasked: --align sets the stack's values in it (after
@@ -48,8 +47,9 @@ def copy(c, service=None, force=False, overlay=None, align=False, dry=False, jso
         ws = environments.view(ws, other)
         chosen = [ws.registry.service(s.name) for s in chosen] if chosen else None
     facts = _facts(c, ws, overlay, other)
-    results = environment.copy_env(ws, chosen, force=force, facts=facts, align_existing=align,
-                                   dry=dry)
+    results = environment.copy_env(
+        ws, chosen, force=force, facts=facts, align_existing=align, dry=dry
+    )
     for r in results:
         if r.alignment is not None:
             out.add_mask(*r.alignment.secrets)
@@ -66,22 +66,32 @@ def copy(c, service=None, force=False, overlay=None, align=False, dry=False, jso
     out.table(["file", "result"], [[r.file, r.summary] for r in results])
     drift = sum(len(r.drift) for r in results)
     if drift:
-        out.warn(f"{drift} values of existing .env files disagree with the stack and were left "
-                 f"as they are: `inv env.check` lists them, `inv env.copy --align` sets them "
-                 f"(with a backup).")
-    counts = {s: sum(r.status == s for r in results)
-              for s in ("created", "updated", "rewritten", "aligned")}
+        out.warn(
+            f"{drift} values of existing .env files disagree with the stack and were left "
+            f"as they are: `inv env.check` lists them, `inv env.copy --align` sets them "
+            f"(with a backup)."
+        )
+    counts = {
+        s: sum(r.status == s for r in results)
+        for s in ("created", "updated", "rewritten", "aligned")
+    }
     changed = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     if dry:
-        out.ok(f"{len(results)} env files: {changed or 'all unchanged'} (dry run: nothing was "
-               f"written).")
+        out.ok(
+            f"{len(results)} env files: {changed or 'all unchanged'} (dry run: nothing was "
+            f"written)."
+        )
         return
     out.ok(f"{len(results)} env files: {changed or 'all unchanged'}.")
 
 
-@task(iterable=["service"], help={
-    "service": SERVICE_HELP + " Naming services skips the root .env.",
-    "overlay": "Where the stack is reached from: an overlay in env/ (default: env.overlay)."})
+@task(
+    iterable=["service"],
+    help={
+        "service": SERVICE_HELP + " Naming services skips the root .env.",
+        "overlay": "Where the stack is reached from: an overlay in env/ (default: env.overlay).",
+    },
+)
 def check(c, service=None, overlay=None):
     """Check every .env against its example and the stack (ports, URLs, roles, indexes)."""
     ws = context.workspace(c)
@@ -92,8 +102,10 @@ def check(c, service=None, overlay=None):
     for problem in problems:
         out.error(problem.line(), title="env.check")
     if problems:
-        raise UserError(f"env.check: {len(problems)} problem{'s' if len(problems) > 1 else ''} "
-                        f"found (listed above).")
+        raise UserError(
+            f"env.check: {len(problems)} problem{'s' if len(problems) > 1 else ''} "
+            f"found (listed above)."
+        )
     out.ok(f"{len(ws.env_pairs(chosen))} env files match their examples and the stack.")
 
 
@@ -113,10 +125,13 @@ def _warn(out, ws, services) -> None:
         out.warn(line)
 
 
-@task(help={"service": "The service by alias or full name.",
-            "reveal": "Print secret values unmasked (they are masked by default).",
-            "json": "Print the values as JSON (key, value, source, secret), masked unless "
-                    "--reveal."})
+@task(
+    help={
+        "service": "The service by alias or full name.",
+        "reveal": "Print secret values unmasked (they are masked by default).",
+        "json": "Print the values as JSON (key, value, source, secret), masked unless --reveal.",
+    }
+)
 def show(c, service, reveal=False, json=False):
     """Show a service's effective environment, secrets masked."""
     import json as _json
@@ -144,7 +159,9 @@ def show(c, service, reveal=False, json=False):
         out.print(f"{v.key.ljust(width)} = {shown}{note}")
 
 
-@task(iterable=["service"], help={"service": SERVICE_HELP + " Naming services skips the root .env."})
+@task(
+    iterable=["service"], help={"service": SERVICE_HELP + " Naming services skips the root .env."}
+)
 def diff(c, service=None):
     """List keys only in .env.example or only in .env, per file."""
     ws = context.workspace(c)
@@ -153,8 +170,9 @@ def diff(c, service=None):
     rows = []
     for d in environment.diff_env(ws, chosen):
         if d.not_a_file:
-            rows.append([d.file, f"(the .env {d.not_a_file}: move it away, then `inv "
-                                 f"env.copy`)", ""])
+            rows.append(
+                [d.file, f"(the .env {d.not_a_file}: move it away, then `inv env.copy`)", ""]
+            )
         elif not d.env_exists:
             rows.append([d.file, "(no .env: run `inv env.copy`)", ""])
         elif d.only_in_example or d.only_in_env:

@@ -24,10 +24,15 @@ from lomash_tasks.workspace import find_root
 
 class Lomash(Program):
     def core_args(self) -> list[Argument]:
-        return [*super().core_args(),
-                Argument(names=("root",), help="The monorepo's root (default: the nearest "
-                                               "folder up from here holding "
-                                               "pnpm-workspace.yaml).")]
+        return [
+            *super().core_args(),
+            Argument(
+                names=("root",),
+                help="The monorepo's root (default: the nearest "
+                "folder up from here holding "
+                "pnpm-workspace.yaml).",
+            ),
+        ]
 
     def update_config(self, merge: bool = True) -> None:
         root = self.args.root.value
@@ -37,8 +42,9 @@ class Lomash(Program):
         self.config.load_project(merge=False)
         super().update_config(merge=False)
         if root:
-            overrides = merged(getattr(self.config, "_overrides", {}) or {},
-                               {"workspace": {"root": str(start)}})
+            overrides = merged(
+                getattr(self.config, "_overrides", {}) or {}, {"workspace": {"root": str(start)}}
+            )
             self.config.load_overrides(overrides, merge=False)
         if merge:
             self.config.merge()
@@ -51,8 +57,9 @@ def _version() -> str:
         return "unknown"
 
 
-program = Lomash(namespace=namespace, name="lomash", binary="lomash", binary_names=["lomash"],
-                 version=_version())
+program = Lomash(
+    namespace=namespace, name="lomash", binary="lomash", binary_names=["lomash"], version=_version()
+)
 
 
 def main() -> None:

@@ -36,25 +36,35 @@ def _timeout(value):
 
 
 def _report(out, results, title):
-    out.table(["service", "state", "url", "debug", "time"],
-              [[r.service, r.state, r.url, r.debug_port or "", f"{r.seconds:.2f}s"]
-               for r in results], title=title)
+    out.table(
+        ["service", "state", "url", "debug", "time"],
+        [[r.service, r.state, r.url, r.debug_port or "", f"{r.seconds:.2f}s"] for r in results],
+        title=title,
+    )
     failed = [r for r in results if r.state == model.FAILED]
     if failed:
-        raise UserError(model.failures_text(results) + f" Fix the above, then `inv "
-                        f"services.restart --service {failed[0].service}`; `inv services.logs "
-                        f"--service {failed[0].service}` shows its whole log.")
+        raise UserError(
+            model.failures_text(results) + f" Fix the above, then `inv "
+            f"services.restart --service {failed[0].service}`; `inv services.logs "
+            f"--service {failed[0].service}` shows its whole log."
+        )
     started = sum(r.state == model.STARTED for r in results)
-    out.ok(f"{len(results)} service{'s' if len(results) != 1 else ''} healthy "
-           f"({started} started, {len(results) - started} already running).")
+    out.ok(
+        f"{len(results)} service{'s' if len(results) != 1 else ''} healthy "
+        f"({started} started, {len(results) - started} already running)."
+    )
 
 
-@task(iterable=["service"], help={
-    "service": SERVICE_HELP, "backend": BACKEND_HELP,
-    "timeout": "Seconds for every service to answer GET /health 200 "
-               "(default: service_options.start_timeout).",
-    "dashboard": "Then serve the dashboard (`inv dashboard`) until Ctrl-C.",
-})
+@task(
+    iterable=["service"],
+    help={
+        "service": SERVICE_HELP,
+        "backend": BACKEND_HELP,
+        "timeout": "Seconds for every service to answer GET /health 200 "
+        "(default: service_options.start_timeout).",
+        "dashboard": "Then serve the dashboard (`inv dashboard`) until Ctrl-C.",
+    },
+)
 def up(c, service=None, backend=None, timeout=None, dashboard=False):
     """Start the services (the gateway last) and return once each answers GET /health."""
     ws, settings, chosen = _backend(c, backend)
@@ -76,16 +86,19 @@ def down(c, service=None, backend=None):
     out.ok(f"stopped: {', '.join(stopped)}." if stopped else "no service was running.")
 
 
-@task(iterable=["service"], help={
-    "service": SERVICE_HELP, "backend": BACKEND_HELP,
-    "timeout": "Seconds for each to answer GET /health 200 again.",
-})
+@task(
+    iterable=["service"],
+    help={
+        "service": SERVICE_HELP,
+        "backend": BACKEND_HELP,
+        "timeout": "Seconds for each to answer GET /health 200 again.",
+    },
+)
 def restart(c, service=None, backend=None, timeout=None):
     """Restart the services (or start them) and wait until each answers GET /health."""
     ws, settings, chosen = _backend(c, backend)
     out = context.console(c)
-    results = chosen.restart(model.service_names(service), timeout=_timeout(timeout),
-                             log=out.info)
+    results = chosen.restart(model.service_names(service), timeout=_timeout(timeout), log=out.info)
     _report(out, results, f"services ({chosen.name})")
 
 
@@ -109,22 +122,59 @@ def status(c, backend=None, json=False):
     if json:
         out.json([r.as_dict() for r in rows])
         return
-    out.table(["service", "state", "url", "debug", "debugger", "pid", "uptime", "restarts",
-               "command", "log", "detail"],
-              [[r.service, r.state, r.url, r.debug_port or "", r.debugger,
-                r.container or r.pid or "", _uptime(r.uptime), r.restarts, r.command, r.log,
-                "; ".join(filter(None, [r.detail, f"inspector: {r.inspector}"
-                                        if r.debugger == "no inspector" else ""]))]
-               for r in rows], title=f"services ({chosen.name})")
+    out.table(
+        [
+            "service",
+            "state",
+            "url",
+            "debug",
+            "debugger",
+            "pid",
+            "uptime",
+            "restarts",
+            "command",
+            "log",
+            "detail",
+        ],
+        [
+            [
+                r.service,
+                r.state,
+                r.url,
+                r.debug_port or "",
+                r.debugger,
+                r.container or r.pid or "",
+                _uptime(r.uptime),
+                r.restarts,
+                r.command,
+                r.log,
+                "; ".join(
+                    filter(
+                        None,
+                        [
+                            r.detail,
+                            f"inspector: {r.inspector}" if r.debugger == "no inspector" else "",
+                        ],
+                    )
+                ),
+            ]
+            for r in rows
+        ],
+        title=f"services ({chosen.name})",
+    )
 
 
-@task(iterable=["service"], help={
-    "service": SERVICE_HELP, "backend": BACKEND_HELP,
-    "follow": "Keep printing new lines (Ctrl-C stops following; the services keep running).",
-    "since": "Only lines from then on: 30s, 10m, 2h, 1d or a date/time (2026-12-01T15:00).",
-    "tail": "The last N lines of each service, read from the end (default: "
-            "service_options.logs_tail, 100; 0 or 'all' = the whole log). --follow starts there.",
-})
+@task(
+    iterable=["service"],
+    help={
+        "service": SERVICE_HELP,
+        "backend": BACKEND_HELP,
+        "follow": "Keep printing new lines (Ctrl-C stops following; the services keep running).",
+        "since": "Only lines from then on: 30s, 10m, 2h, 1d or a date/time (2026-12-01T15:00).",
+        "tail": "The last N lines of each service, read from the end (default: "
+        "service_options.logs_tail, 100; 0 or 'all' = the whole log). --follow starts there.",
+    },
+)
 def logs(c, service=None, follow=False, since=None, backend=None, tail=None):
     """Print the services' logs as one stream, one prefix per service."""
     from lomash_tasks.services import logs as service_logs

@@ -18,8 +18,9 @@ webhooks = lazy("lomash_tasks.webhooks")
 
 def _target(c, forward_to=None):
     cfg = context.section(c, StripeSettings)
-    return webhooks.target(context.workspace(c), cfg.service, cfg.path,
-                           forward_to or cfg.forward_to or None)
+    return webhooks.target(
+        context.workspace(c), cfg.service, cfg.path, forward_to or cfg.forward_to or None
+    )
 
 
 @task(
@@ -27,34 +28,56 @@ def _target(c, forward_to=None):
     help={
         "events": "Only forward these event types (repeatable, or comma-separated).",
         "forward_to": "Where to forward events (default: the order service's port + "
-                      "stripe.path, e.g. localhost:3003/v1/webhooks/stripe).",
+        "stripe.path, e.g. localhost:3003/v1/webhooks/stripe).",
     },
 )
 def listen(c, events=None, forward_to=None):
     """Forward Stripe test events to the order service; save the signing secret to its .env."""
     ws = context.workspace(c)
     tgt = _target(c, forward_to)
-    code = webhooks.listen(ws, tgt, context.section(c, StripeSettings).cli, context.console(c), events or (),
-                           ready_timeout=seconds(context.section(c, StripeSettings).ready_timeout,
-                                                         "stripe.ready_timeout"))
+    code = webhooks.listen(
+        ws,
+        tgt,
+        context.section(c, StripeSettings).cli,
+        context.console(c),
+        events or (),
+        ready_timeout=seconds(
+            context.section(c, StripeSettings).ready_timeout, "stripe.ready_timeout"
+        ),
+    )
     if code:
         raise UserError(f"The Stripe CLI exited with status {code}.", code=code)
 
 
-@task(help={"timeout": "Seconds to wait for the CLI to print the secret (default: "
-                       "stripe.ready_timeout)."})
+@task(
+    help={
+        "timeout": "Seconds to wait for the CLI to print the secret (default: "
+        "stripe.ready_timeout)."
+    }
+)
 def secret(c, timeout=None):
     """Save the webhook signing secret (stripe listen --print-secret) to the order service's .env."""
     ws = context.workspace(c)
-    webhooks.print_secret(ws, _target(c), context.section(c, StripeSettings).cli, context.console(c),
-                          timeout=seconds(timeout or context.section(c, StripeSettings).ready_timeout, "--timeout"))
+    webhooks.print_secret(
+        ws,
+        _target(c),
+        context.section(c, StripeSettings).cli,
+        context.console(c),
+        timeout=seconds(timeout or context.section(c, StripeSettings).ready_timeout, "--timeout"),
+    )
 
 
-@task(help={"event": "The event to create, e.g. payment_intent.succeeded (`stripe trigger --help` "
-                     "lists them)."})
+@task(
+    help={
+        "event": "The event to create, e.g. payment_intent.succeeded (`stripe trigger --help` "
+        "lists them)."
+    }
+)
 def trigger(c, event):
     """Create a Stripe test event with `stripe trigger EVENT` (needs Stripe's servers)."""
-    code = webhooks.trigger(_target(c), context.section(c, StripeSettings).cli, event, context.console(c))
+    code = webhooks.trigger(
+        _target(c), context.section(c, StripeSettings).cli, event, context.console(c)
+    )
     if code:
         raise UserError(f"`stripe trigger {event}` exited with status {code}.", code=code)
 
@@ -63,8 +86,8 @@ def trigger(c, event):
     positional=["fixture"],
     help={
         "fixture": "The events to send, comma-separated: shipped fixtures (checkout.session."
-                   "completed, payment_intent.succeeded, payment_intent.payment_failed, "
-                   "charge.refunded, invoice.paid) or paths to event JSON files.",
+        "completed, payment_intent.succeeded, payment_intent.payment_failed, "
+        "charge.refunded, invoice.paid) or paths to event JSON files.",
         "to": "The webhook URL (default: the order service's, as for stripe.listen).",
         "timeout": "Seconds to wait for each response.",
     },
@@ -87,9 +110,11 @@ def replay(c, fixture=None, to=None, timeout=10):
         else:
             out.error(f"{label}: {d.status} {d.detail}", title="stripe.replay")
     if any(d.status is None for d in deliveries):
-        raise UserError(f"The webhook endpoint {dest} did not answer. Start the order service "
-                        f"(it listens on port {tgt.service.port}), or point the replay elsewhere "
-                        f"with --to URL.")
+        raise UserError(
+            f"The webhook endpoint {dest} did not answer. Start the order service "
+            f"(it listens on port {tgt.service.port}), or point the replay elsewhere "
+            f"with --to URL."
+        )
     if failed:
         raise UserError(f"{len(failed)} of {len(deliveries)} events were refused (status above).")
     out.ok(f"{len(deliveries)} event{'s' if len(deliveries) != 1 else ''} delivered to {dest}.")

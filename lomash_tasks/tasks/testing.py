@@ -8,18 +8,21 @@ from lomash_tasks.tasks.base import task
 context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stays fast
 
 
-@task(iterable=["service"], help={
-    "service": "A service by alias or full name (repeatable); every service with the script "
-               "when omitted.",
-    "kind": "unit, integration or e2e: the service's test:unit, test:integration or test:e2e "
-            "script (default: its `test` script).",
-    "env": "The environment whose databases and env files the tests use (default: test.env, "
-           "i.e. test).",
-    "reset": "Reset each service's test database first (a copy of its template, seeded); "
-             "--no-reset keeps its data (unit tests never touch it).",
-    "runner": "Migration runner for a template made now: auto, prisma or native.",
-    "timeout": "Seconds one service's script may run (default: test.timeout).",
-})
+@task(
+    iterable=["service"],
+    help={
+        "service": "A service by alias or full name (repeatable); every service with the script "
+        "when omitted.",
+        "kind": "unit, integration or e2e: the service's test:unit, test:integration or test:e2e "
+        "script (default: its `test` script).",
+        "env": "The environment whose databases and env files the tests use (default: test.env, "
+        "i.e. test).",
+        "reset": "Reset each service's test database first (a copy of its template, seeded); "
+        "--no-reset keeps its data (unit tests never touch it).",
+        "runner": "Migration runner for a template made now: auto, prisma or native.",
+        "timeout": "Seconds one service's script may run (default: test.timeout).",
+    },
+)
 def test(c, service=None, kind=None, env=None, reset=True, runner=None, timeout=None):
     """Run services' own test scripts against their test databases (reset first)."""
     from lomash_tasks.db import environments
@@ -33,30 +36,43 @@ def test(c, service=None, kind=None, env=None, reset=True, runner=None, timeout=
     kind = testrun.check_kind(kind)
     chosen_env = context.environment(c, env or cfg.env)
     if chosen_env.is_default:
-        raise UserError("inv test runs against an environment's own databases, never "
-                        "development's: pass --env test (or set test.env).")
+        raise UserError(
+            "inv test runs against an environment's own databases, never "
+            "development's: pass --env test (or set test.env)."
+        )
     limit = seconds(timeout, "--timeout") if timeout is not None else cfg.timeout
     db = context.section(c, DbSettings)
     overlay = context.section(c, EnvSettings).overlay
-    facts = environments.stack_facts(environments.view(ws, chosen_env), chosen_env,
-                                      overlays.load(overlay, ws.registry))
+    facts = environments.stack_facts(
+        environments.view(ws, chosen_env), chosen_env, overlays.load(overlay, ws.registry)
+    )
     chosen = testrun.select(ws, service, kind)
     runnable = [(s, script) for s, script in chosen if script is not None]
     several = len(runnable) > 1
     results = []
     for svc, script in chosen:
         if script is None:
-            results.append(testrun.TestRun(svc.name, skipped=f"no "
-                                           f"{' or '.join(testrun.SCRIPTS[kind])} script"))
+            results.append(
+                testrun.TestRun(svc.name, skipped=f"no {' or '.join(testrun.SCRIPTS[kind])} script")
+            )
             continue
         prefix = f"{svc.name} | " if several else ""
         with out.group(f"{svc.name}: {script}"):
-            result = testrun.run(ws, chosen_env, svc, script, kind, reset=reset,
-                                 runner=runner or db.runner, timeout=limit,
-                                 db_timeout=db.timeout, facts=facts,
-                                 missing_locale=context.section(c, StackSettings).missing_locale,
-                                 on_line=lambda line, p=prefix: out.print(f"{p}{line}"),
-                                 on_warning=out.warn)
+            result = testrun.run(
+                ws,
+                chosen_env,
+                svc,
+                script,
+                kind,
+                reset=reset,
+                runner=runner or db.runner,
+                timeout=limit,
+                db_timeout=db.timeout,
+                facts=facts,
+                missing_locale=context.section(c, StackSettings).missing_locale,
+                on_line=lambda line, p=prefix: out.print(f"{p}{line}"),
+                on_warning=out.warn,
+            )
         results.append(result)
     rows = []
     for r in results:
@@ -64,10 +80,20 @@ def test(c, service=None, kind=None, env=None, reset=True, runner=None, timeout=
         if r.reset is not None:
             made = ", template made" if r.reset.template_made else ""
             database = f"{r.reset.database} reset{made} ({r.reset.seconds:.2f}s)"
-        rows.append([r.service, r.script or "-", database, r.result_text,
-                     f"{r.seconds:.1f}s" if not r.skipped else "-"])
-    out.table(["service", "script", "database", "result", "time"], rows,
-              title=f"test{' --kind ' + kind if kind else ''} ({chosen_env.name})")
+        rows.append(
+            [
+                r.service,
+                r.script or "-",
+                database,
+                r.result_text,
+                f"{r.seconds:.1f}s" if not r.skipped else "-",
+            ]
+        )
+    out.table(
+        ["service", "script", "database", "result", "time"],
+        rows,
+        title=f"test{' --kind ' + kind if kind else ''} ({chosen_env.name})",
+    )
     failed = [r for r in results if not r.ok]
     for r in failed:
         out.error(r.result_text, title=r.service)

@@ -49,19 +49,25 @@ class Task:
     def shape(self):
         containers = []
         for c in self.definition["containerDefinitions"]:
-            entry = {"name": c["name"], "lastStatus": self.last_status,
-                     "taskArn": self.arn}
-            if self.last_status == "STOPPED" and c["name"] == self.container \
-                    and self.exit_code is not None:
+            entry = {"name": c["name"], "lastStatus": self.last_status, "taskArn": self.arn}
+            if (
+                self.last_status == "STOPPED"
+                and c["name"] == self.container
+                and self.exit_code is not None
+            ):
                 entry["exitCode"] = self.exit_code
             containers.append(entry)
-        data = {"taskArn": self.arn, "clusterArn": self.cluster,
-                "taskDefinitionArn": self.definition["taskDefinitionArn"],
-                "lastStatus": self.last_status, "desiredStatus":
-                    "STOPPED" if self.last_status == "STOPPED" else "RUNNING",
-                "launchType": "FARGATE", "containers": containers,
-                "overrides": self.request.get("overrides", {}),
-                "startedBy": self.request.get("startedBy", "")}
+        data = {
+            "taskArn": self.arn,
+            "clusterArn": self.cluster,
+            "taskDefinitionArn": self.definition["taskDefinitionArn"],
+            "lastStatus": self.last_status,
+            "desiredStatus": "STOPPED" if self.last_status == "STOPPED" else "RUNNING",
+            "launchType": "FARGATE",
+            "containers": containers,
+            "overrides": self.request.get("overrides", {}),
+            "startedBy": self.request.get("startedBy", ""),
+        }
         if self.last_status == "STOPPED":
             data["stopCode"] = self.stop_code
             data["stoppedReason"] = self.stopped_reason
@@ -69,8 +75,13 @@ class Task:
 
 
 class EcsStandIn:
-    def __init__(self, moto_url: str, workdirs: dict[str, Path], region: str = "eu-west-2",
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        moto_url: str,
+        workdirs: dict[str, Path],
+        region: str = "eu-west-2",
+        env: dict[str, str] | None = None,
+    ):
         self.moto_url = moto_url
         self.workdirs = workdirs
         self.region = region
@@ -107,8 +118,13 @@ class EcsStandIn:
                 data = reply.read()
                 self.send_response(reply.status)
                 for k, v in reply.getheaders():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection",
-                                         "server", "date"):
+                    if k.lower() not in (
+                        "content-length",
+                        "transfer-encoding",
+                        "connection",
+                        "server",
+                        "date",
+                    ):
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -133,8 +149,13 @@ class EcsStandIn:
     def client(self, service):
         import boto3
 
-        return boto3.client(service, endpoint_url=self.moto_url, region_name=self.region,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.moto_url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     @staticmethod
     def _error(kind, message):
@@ -146,32 +167,42 @@ class EcsStandIn:
             return self._error("InvalidParameterException", "launchType must be FARGATE here")
         vpc = (req.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
         if not vpc.get("subnets") or not vpc.get("securityGroups"):
-            return self._error("InvalidParameterException", "Network Configuration must be "
-                               "provided when networkMode 'awsvpc' is specified.")
+            return self._error(
+                "InvalidParameterException",
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+            )
         bad = [s for s in vpc["subnets"] if s.startswith("subnet-missing")]
         if bad:
-            return self._error("InvalidParameterException", f"Error retrieving subnet "
-                               f"information for [{bad[0]}]: The subnet ID '{bad[0]}' does not "
-                               f"exist (Service: AmazonEC2; Status Code: 400)")
+            return self._error(
+                "InvalidParameterException",
+                f"Error retrieving subnet "
+                f"information for [{bad[0]}]: The subnet ID '{bad[0]}' does not "
+                f"exist (Service: AmazonEC2; Status Code: 400)",
+            )
         import botocore.exceptions
 
         try:
             definition = self.client("ecs").describe_task_definition(
-                taskDefinition=req["taskDefinition"])["taskDefinition"]
+                taskDefinition=req["taskDefinition"]
+            )["taskDefinition"]
         except botocore.exceptions.ClientError:
             return self._error("ClientException", "Unable to describe task definition.")
         names = {c["name"] for c in definition["containerDefinitions"]}
         for override in (req.get("overrides") or {}).get("containerOverrides", []):
             if override.get("name") not in names:
-                return self._error("InvalidParameterException",
-                                   f"Override for container named {override.get('name')} is "
-                                   f"not a container in the TaskDefinition.")
+                return self._error(
+                    "InvalidParameterException",
+                    f"Override for container named {override.get('name')} is "
+                    f"not a container in the TaskDefinition.",
+                )
         if self.fail_next:
             failures, self.fail_next = self.fail_next, []
             return 200, {"tasks": [], "failures": failures}
         cluster = f"arn:aws:ecs:{self.region}:{ACCOUNT}:cluster/{req.get('cluster', 'default')}"
-        arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:task/{req.get('cluster', 'default')}/" \
-              f"{uuid.uuid4().hex}"
+        arn = (
+            f"arn:aws:ecs:{self.region}:{ACCOUNT}:task/{req.get('cluster', 'default')}/"
+            f"{uuid.uuid4().hex}"
+        )
         task = Task(arn, cluster, definition, req)
         self.tasks[arn] = task
         threading.Thread(target=self._run, args=(task,), daemon=True).start()
@@ -215,8 +246,9 @@ class EcsStandIn:
         return env
 
     def _run(self, task: Task):
-        container = next(c for c in task.definition["containerDefinitions"]
-                         if c["name"] == task.container)
+        container = next(
+            c for c in task.definition["containerDefinitions"] if c["name"] == task.container
+        )
         command = container.get("command") or []
         for override in (task.request.get("overrides") or {}).get("containerOverrides", []):
             if override.get("name") == task.container and override.get("command"):
@@ -230,21 +262,33 @@ class EcsStandIn:
             logs.create_log_stream(logGroupName=group, logStreamName=stream)
         time.sleep(0.3)  # provisioning
         try:
-            task.proc = subprocess.Popen(command, cwd=self.workdirs[task.container],
-                                         env=self._environment(container),
-                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, text=True,
-                                         start_new_session=True)
+            task.proc = subprocess.Popen(
+                command,
+                cwd=self.workdirs[task.container],
+                env=self._environment(container),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,
+            )
         except OSError as exc:
-            task.stop_code, task.stopped_reason = "TaskFailedToStart", \
-                f"CannotStartContainerError: {exc}"
+            task.stop_code, task.stopped_reason = (
+                "TaskFailedToStart",
+                f"CannotStartContainerError: {exc}",
+            )
             task.last_status = "STOPPED"
             return
         task.last_status = "RUNNING"
         for line in task.proc.stdout:
             if group and line.strip():
-                logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
-                    {"timestamp": int(time.time() * 1000), "message": line.rstrip("\n")}])
+                logs.put_log_events(
+                    logGroupName=group,
+                    logStreamName=stream,
+                    logEvents=[
+                        {"timestamp": int(time.time() * 1000), "message": line.rstrip("\n")}
+                    ],
+                )
         code = task.proc.wait()
         with self.lock:
             task.exit_code = code if code >= 0 else 128 - code

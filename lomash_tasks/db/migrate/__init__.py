@@ -10,23 +10,39 @@ Public entry points (plain functions over the typed model; `tasks/db.py` is a th
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lomash_tasks.console import Console
-from lomash_tasks.errors import UserError
-from lomash_tasks.registry import Service
-from lomash_tasks.workspace import Workspace
 from lomash_tasks.db.migrate import native, prisma
 from lomash_tasks.db.migrate.native import MigrationState
 from lomash_tasks.db.migrate.prisma import NewMigration, create_migration
-from lomash_tasks.db.migrate.runner import (DEFAULT_JOBS, Interrupted, MigrateReport,
-                                            MigrateResult, run_all)
+from lomash_tasks.db.migrate.runner import (
+    DEFAULT_JOBS,
+    Interrupted,
+    MigrateReport,
+    MigrateResult,
+    run_all,
+)
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Service
+from lomash_tasks.workspace import Workspace
 
 RUNNERS = ("auto", "prisma", "native")
 
-__all__ = ["migrate", "status", "create_migration", "select", "check_reachable", "Interrupted",
-           "MigrateReport",
-           "MigrateResult", "MigrationState", "NewMigration", "RUNNERS", "DEFAULT_JOBS"]
+__all__ = [
+    "migrate",
+    "status",
+    "create_migration",
+    "select",
+    "check_reachable",
+    "Interrupted",
+    "MigrateReport",
+    "MigrateResult",
+    "MigrationState",
+    "NewMigration",
+    "RUNNERS",
+    "DEFAULT_JOBS",
+]
 
 
 def select(ws: Workspace, names: Iterable[str] | None) -> tuple[list[Service], list[Service]]:
@@ -44,9 +60,11 @@ def check_reachable(ws: Workspace, timeout: float = 3.0) -> None:
     pg = ws.registry.postgres
     reason = unreachable(pg.host, pg.port, timeout)
     if reason is not None:
-        raise UserError(f"Can't reach the database server at {pg.address} ({reason}). Start the "
-                        f"stack with `inv stack.up` (then `inv db.wait`), or point "
-                        f"infra.postgres at the right server (INVOKE_INFRA_POSTGRES_PORT=...).")
+        raise UserError(
+            f"Can't reach the database server at {pg.address} ({reason}). Start the "
+            f"stack with `inv stack.up` (then `inv db.wait`), or point "
+            f"infra.postgres at the right server (INVOKE_INFRA_POSTGRES_PORT=...)."
+        )
 
 
 def runner_for(ws: Workspace, svc: Service, runner: str) -> str:
@@ -64,17 +82,24 @@ def choose_runner(ws: Workspace, svc: Service, runner: str) -> tuple[str, str | 
         raise UserError(f"Unknown runner '{runner}': use one of {', '.join(RUNNERS)}.")
     if runner != "auto":
         return runner, None
-    return "native", (f"native runner, exact and fastest for a deploy (`--runner prisma`: "
-                      f"{prisma.why(ws, svc)})")
+    return "native", (
+        f"native runner, exact and fastest for a deploy (`--runner prisma`: {prisma.why(ws, svc)})"
+    )
 
 
 def default_jobs(runners: Iterable[str]) -> int:
     return min(DEFAULT_JOBS[r] for r in set(runners) or {"native"})
 
 
-def migrate(ws: Workspace, names: Iterable[str] | None = None, runner: str = "auto",
-            jobs: int = 0, timeout: float = 300.0, retry_failed: bool = False,
-            out: Console | None = None) -> MigrateReport:
+def migrate(
+    ws: Workspace,
+    names: Iterable[str] | None = None,
+    runner: str = "auto",
+    jobs: int = 0,
+    timeout: float = 300.0,
+    retry_failed: bool = False,
+    out: Console | None = None,
+) -> MigrateReport:
     """Apply pending migrations of the named (default: all) database services, `jobs` at a time.
 
     A named service without a database (the gateway) is reported as skipped. One service's
@@ -97,8 +122,9 @@ def migrate(ws: Workspace, names: Iterable[str] | None = None, runner: str = "au
         name, note = choices[svc.name]
         if name == "prisma":
             if not prisma.available(ws, svc):
-                return MigrateResult(svc.name, runner="prisma",
-                                     error=prisma.missing_reason(ws, svc))
+                return MigrateResult(
+                    svc.name, runner="prisma", error=prisma.missing_reason(ws, svc)
+                )
             result = prisma.deploy(ws, svc, timeout=timeout, retry=retry_failed)
         else:
             result = native.apply(ws, svc, timeout=timeout, retry=retry_failed)
@@ -111,8 +137,9 @@ def migrate(ws: Workspace, names: Iterable[str] | None = None, runner: str = "au
     return report
 
 
-def status(ws: Workspace, names: Iterable[str] | None = None,
-           timeout: float = 5.0) -> list[MigrationState]:
+def status(
+    ws: Workspace, names: Iterable[str] | None = None, timeout: float = 5.0
+) -> list[MigrationState]:
     """Each database service's migration state, read from `_prisma_migrations` (no Node)."""
     from concurrent.futures import ThreadPoolExecutor
 

@@ -35,21 +35,54 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lomash_tasks.registry import Service
-from lomash_tasks.workspace import Workspace
 from lomash_tasks.db.migrate import sessions
 from lomash_tasks.db.migrate.problems import classify, first_line
 from lomash_tasks.db.migrate.runner import MigrateResult
 from lomash_tasks.db.migrate.script import ScriptFailure, alive, describe_sql_error, run_script
-from lomash_tasks.db.migrate.state import (MIGRATION_FILE, TABLE, TABLE_DDL, ConnectProblem,
-                                           LocalMigration, MigrationState, Row, checksum, connect,
-                                           local_migrations, migration_folders, read_rows,
-                                           read_state, script_text, status)
+from lomash_tasks.db.migrate.state import (
+    MIGRATION_FILE,
+    TABLE,
+    TABLE_DDL,
+    ConnectProblem,
+    LocalMigration,
+    MigrationState,
+    Row,
+    checksum,
+    connect,
+    local_migrations,
+    migration_folders,
+    read_rows,
+    read_state,
+    script_text,
+    status,
+)
+from lomash_tasks.registry import Service
+from lomash_tasks.workspace import Workspace
 
-__all__ = ["LOCK_ID", "MIGRATION_FILE", "TABLE", "TABLE_DDL", "ConnectProblem", "LocalMigration",
-           "MigrationState", "Row", "apply", "checksum", "connect", "describe_sql_error",
-           "failed_hint", "local_migrations", "migration_folders", "read_rows", "read_state",
-           "retry_failed", "script_text", "status", "take_lock", "utc_now_ms"]
+__all__ = [
+    "LOCK_ID",
+    "MIGRATION_FILE",
+    "TABLE",
+    "TABLE_DDL",
+    "ConnectProblem",
+    "LocalMigration",
+    "MigrationState",
+    "Row",
+    "apply",
+    "checksum",
+    "connect",
+    "describe_sql_error",
+    "failed_hint",
+    "local_migrations",
+    "migration_folders",
+    "read_rows",
+    "read_state",
+    "retry_failed",
+    "script_text",
+    "status",
+    "take_lock",
+    "utc_now_ms",
+]
 
 LOCK_ID = 72707369
 
@@ -65,17 +98,21 @@ def utc_now_ms() -> datetime:
 
 def failed_hint(svc: Service, name: str | None = None) -> str:
     which = name or "MIGRATION"
-    return (f"fix its migration.sql, then run `inv db.migrate --service {svc.alias} "
-            f"--retry-failed` (marks it rolled back and applies it again); if you finished its "
-            f"changes by hand, `inv db.resolve --service {svc.alias} --applied {which}` records "
-            f"it as applied instead")
+    return (
+        f"fix its migration.sql, then run `inv db.migrate --service {svc.alias} "
+        f"--retry-failed` (marks it rolled back and applies it again); if you finished its "
+        f"changes by hand, `inv db.resolve --service {svc.alias} --applied {which}` records "
+        f"it as applied instead"
+    )
 
 
 def failed_error(svc: Service, rows: list[Row]) -> str:
     row = rows[0]
     cause = f": {_cause(row.logs)}" if row.logs else ""
-    return (f"migration {row.name} failed earlier{cause}; nothing more is applied until it is "
-            f"resolved (P3009): {failed_hint(svc, row.name)}")
+    return (
+        f"migration {row.name} failed earlier{cause}; nothing more is applied until it is "
+        f"resolved (P3009): {failed_hint(svc, row.name)}"
+    )
 
 
 def _cause(logs: str) -> str:
@@ -94,8 +131,11 @@ def mark_rolled_back(conn: Any, name: str | None = None) -> list[str]:
     if name is not None:
         where += " AND migration_name = %s"
         params = (name,)
-    cur = conn.execute(f'UPDATE public."{TABLE}" SET rolled_back_at = now() WHERE {where} '
-                       f'RETURNING migration_name', params)
+    cur = conn.execute(
+        f'UPDATE public."{TABLE}" SET rolled_back_at = now() WHERE {where} '
+        f"RETURNING migration_name",
+        params,
+    )
     return [r[0] for r in cur.fetchall()]
 
 
@@ -118,24 +158,31 @@ def take_lock(conn: Any, deadline: float, timeout: float, database: str) -> str 
             return None
         if STOP.is_set():
             return "interrupted while waiting for the migration lock (nothing was applied)"
-        holder = conn.execute(
-            "SELECT l.pid, coalesce(nullif(a.application_name, ''), a.usename, '?') "
-            "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = %s "
-            "AND l.objsubid = 1 AND l.database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())",
-            (LOCK_ID,)).fetchone() or holder
+        holder = (
+            conn.execute(
+                "SELECT l.pid, coalesce(nullif(a.application_name, ''), a.usename, '?') "
+                "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = %s "
+                "AND l.objsubid = 1 AND l.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())",
+                (LOCK_ID,),
+            ).fetchone()
+            or holder
+        )
         if time.monotonic() + LOCK_POLL > deadline:
             who = f"server process {holder[0]} ({holder[1]})" if holder else "another session"
-            return (f"another migration holds the lock of {database} (pg_advisory_lock "
-                    f"{LOCK_ID}, held by {who}); waited {time.monotonic() - waited_from:.0f} s, "
-                    f"up to the run's deadline of {timeout:.0f} s. Wait for it to finish and "
-                    f"run again")
+            return (
+                f"another migration holds the lock of {database} (pg_advisory_lock "
+                f"{LOCK_ID}, held by {who}); waited {time.monotonic() - waited_from:.0f} s, "
+                f"up to the run's deadline of {timeout:.0f} s. Wait for it to finish and "
+                f"run again"
+            )
         time.sleep(LOCK_POLL)
 
 
-def apply(ws: Workspace, svc: Service, timeout: float = 300.0,
-          retry: bool = False) -> MigrateResult:
+def apply(
+    ws: Workspace, svc: Service, timeout: float = 300.0, retry: bool = False
+) -> MigrateResult:
     """Apply the service's pending migrations before the run's deadline (`timeout` seconds
     from now: waiting for the lock and every statement count against it)."""
     import psycopg
@@ -155,23 +202,36 @@ def apply(ws: Workspace, svc: Service, timeout: float = 300.0,
 
     def lost(exc: BaseException) -> str:
         where = f" during {progress[0].name}" if progress else ""
-        pending = ("; that one is still pending (nothing recorded)" if progress else "")
-        return (f"lost the connection to {address} while migrating {svc.database}{where}: "
-                f"{first_line(str(exc))}. Migrations applied before it are committed and "
-                f"recorded{pending}. Run again when the server is back")
+        pending = "; that one is still pending (nothing recorded)" if progress else ""
+        return (
+            f"lost the connection to {address} while migrating {svc.database}{where}: "
+            f"{first_line(str(exc))}. Migrations applied before it are committed and "
+            f"recorded{pending}. Run again when the server is back"
+        )
 
     try:
         with conn:
             try:
-                _deploy(conn, svc, folder, deadline, timeout, retry, result, progress,
-                        lambda pids: sessions.describe_blockers(ws, svc, pids))
+                _deploy(
+                    conn,
+                    svc,
+                    folder,
+                    deadline,
+                    timeout,
+                    retry,
+                    result,
+                    progress,
+                    lambda pids: sessions.describe_blockers(ws, svc, pids),
+                )
             except _Lost as exc:
                 result.error = lost(exc)
             except psycopg.Error as exc:
                 # An SQL error (any SQLSTATE) leaves the connection working; a lost one does not.
                 if alive(conn):
-                    result.error = (classify(str(exc), svc, address)
-                                    or f"{svc.database}: {first_line(str(exc))}")
+                    result.error = (
+                        classify(str(exc), svc, address)
+                        or f"{svc.database}: {first_line(str(exc))}"
+                    )
                 else:
                     result.error = lost(exc)
     except psycopg.Error as exc:  # closing a connection that broke on the way out
@@ -186,9 +246,17 @@ def _stopped_clean(failure: Any, migration: LocalMigration) -> bool:
     return bool(failure.deadline_passed and not re.search(r"\bCOMMIT\b", migration.sql(), re.I))
 
 
-def _deploy(conn: Any, svc: Service, folder: Path, deadline: float, timeout: float,
-            retry: bool, result: MigrateResult, progress: list[LocalMigration],
-            blockers: Any = None) -> None:
+def _deploy(
+    conn: Any,
+    svc: Service,
+    folder: Path,
+    deadline: float,
+    timeout: float,
+    retry: bool,
+    result: MigrateResult,
+    progress: list[LocalMigration],
+    blockers: Any = None,
+) -> None:
     """The run on an open connection: lock, table, state, then each pending migration."""
     conn.execute("SET client_encoding TO 'UTF8'")  # Prisma's pg sends UTF-8
     locked = take_lock(conn, deadline, timeout, svc.database)
@@ -199,8 +267,9 @@ def _deploy(conn: Any, svc: Service, folder: Path, deadline: float, timeout: flo
     if retry:
         marked = mark_rolled_back(conn)
         if marked:
-            result.warnings.append(f"marked failed migration(s) {', '.join(marked)} "
-                                   f"as rolled back, applying again")
+            result.warnings.append(
+                f"marked failed migration(s) {', '.join(marked)} as rolled back, applying again"
+            )
     state = read_state(conn, svc, folder)
     result.warnings += state.warnings()
     result.already = len(state.applied)
@@ -210,25 +279,34 @@ def _deploy(conn: Any, svc: Service, folder: Path, deadline: float, timeout: flo
     for migration in state.pending:
         progress[:] = [migration]
         if not migration.has_file:
-            result.error = (f"prisma/migrations/{migration.name} has no {MIGRATION_FILE} "
-                            f"(P3015): restore the file, or delete the folder if it is not a "
-                            f"migration")
+            result.error = (
+                f"prisma/migrations/{migration.name} has no {MIGRATION_FILE} "
+                f"(P3015): restore the file, or delete the folder if it is not a "
+                f"migration"
+            )
             return
         failure = _apply_one(conn, migration, deadline, timeout, blockers)
         if failure is not None and failure.connection_lost:
             raise _Lost(failure.message)
         if failure is not None and (failure.interrupted or _stopped_clean(failure, migration)):
             what = "interrupted" if failure.interrupted else "stopped at the deadline"
-            fix = ("run again to apply it" if failure.interrupted else
-                   f"end the session it waited for (or raise db.timeout / --timeout), then run "
-                   f"`inv db.migrate --service {svc.alias}` again")
-            result.error = (f"migration {migration.name} {failure.message if not failure.interrupted else what}; "
-                            f"nothing of it was applied and nothing was recorded (it is still "
-                            f"pending): {fix}")
+            fix = (
+                "run again to apply it"
+                if failure.interrupted
+                else f"end the session it waited for (or raise db.timeout / --timeout), then run "
+                f"`inv db.migrate --service {svc.alias}` again"
+            )
+            result.error = (
+                f"migration {migration.name} {failure.message if not failure.interrupted else what}; "
+                f"nothing of it was applied and nothing was recorded (it is still "
+                f"pending): {fix}"
+            )
             return
         if failure is not None:
-            result.error = (f"migration {migration.name} failed: {failure.message}; "
-                            f"{_kept_note(migration)}{failed_hint(svc, migration.name)}")
+            result.error = (
+                f"migration {migration.name} failed: {failure.message}; "
+                f"{_kept_note(migration)}{failed_hint(svc, migration.name)}"
+            )
             return
         result.applied.append(migration.name)
     progress[:] = []
@@ -242,13 +320,16 @@ class _Lost(Exception):
 def _kept_note(migration: LocalMigration) -> str:
     """What a failed script leaves: nothing, unless it commits a part itself."""
     if re.search(r"\bCOMMIT\b", migration.sql(), re.I):
-        return ("the script commits on its own (COMMIT): what it committed before the error "
-                "stays, the rest was rolled back; ")
+        return (
+            "the script commits on its own (COMMIT): what it committed before the error "
+            "stays, the rest was rolled back; "
+        )
     return "it was rolled back (nothing of it remains); "
 
 
-def _apply_one(conn: Any, migration: LocalMigration, deadline: float,
-               timeout: float, blockers: Any = None) -> "ScriptFailure | None":
+def _apply_one(
+    conn: Any, migration: LocalMigration, deadline: float, timeout: float, blockers: Any = None
+) -> ScriptFailure | None:
     """Run one script as Prisma does, then record its row (finished, or failed with logs).
 
     A script stopped on the server before it could commit anything (interrupted, or cancelled
@@ -257,8 +338,9 @@ def _apply_one(conn: Any, migration: LocalMigration, deadline: float,
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     started = utc_now_ms()
     failure = run_script(conn, text, deadline, timeout, migration.name, blockers)
-    if failure is not None and (failure.connection_lost or failure.interrupted
-                                or _stopped_clean(failure, migration)):
+    if failure is not None and (
+        failure.connection_lost or failure.interrupted or _stopped_clean(failure, migration)
+    ):
         return failure
     if failure is None:
         import psycopg
@@ -266,17 +348,21 @@ def _apply_one(conn: Any, migration: LocalMigration, deadline: float,
         try:
             conn.execute(
                 f'INSERT INTO public."{TABLE}" (id, checksum, started_at, finished_at, '
-                f'migration_name, logs, applied_steps_count) VALUES (%s, %s, %s, %s, %s, NULL, 1)',
-                (str(uuid.uuid4()), digest, started, utc_now_ms(), migration.name))
+                f"migration_name, logs, applied_steps_count) VALUES (%s, %s, %s, %s, %s, NULL, 1)",
+                (str(uuid.uuid4()), digest, started, utc_now_ms(), migration.name),
+            )
         except psycopg.Error as exc:
             if alive(conn):
                 raise
-            raise _Lost(f"{first_line(str(exc))} (after its script ran to its end and before "
-                        f"it was recorded: if its changes are there, record it with "
-                        f"`inv db.resolve --applied {migration.name}`)") from None
+            raise _Lost(
+                f"{first_line(str(exc))} (after its script ran to its end and before "
+                f"it was recorded: if its changes are there, record it with "
+                f"`inv db.resolve --applied {migration.name}`)"
+            ) from None
         return None
     conn.execute(
         f'INSERT INTO public."{TABLE}" (id, checksum, started_at, migration_name, logs, '
-        f'applied_steps_count) VALUES (%s, %s, %s, %s, %s, 0)',
-        (str(uuid.uuid4()), digest, started, migration.name, failure.logs))
+        f"applied_steps_count) VALUES (%s, %s, %s, %s, %s, 0)",
+        (str(uuid.uuid4()), digest, started, migration.name, failure.logs),
+    )
     return failure

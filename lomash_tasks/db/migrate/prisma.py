@@ -21,12 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from lomash_tasks import commands, connections
-from lomash_tasks.errors import UserError
-from lomash_tasks.registry import Service
-from lomash_tasks.workspace import Workspace
 from lomash_tasks.db.migrate import native
 from lomash_tasks.db.migrate.problems import classify, first_line
 from lomash_tasks.db.migrate.runner import MigrateResult
+from lomash_tasks.errors import UserError
+from lomash_tasks.registry import Service
+from lomash_tasks.workspace import Workspace
 
 
 def cli_path(ws: Workspace, svc: Service) -> Path:
@@ -54,9 +54,11 @@ def missing_reason(ws: Workspace, svc: Service) -> str:
     facts = ws.facts(svc)
     if facts.prisma.cli_version is None:
         install = " ".join([facts.installer.manager, *facts.installer.frozen_command])
-        return (f"its Prisma CLI is not installed: run `{install}` in "
-                f"{ws.relative(facts.installer.folder) or '.'} (or `inv setup --only deps`), "
-                f"or use --runner native")
+        return (
+            f"its Prisma CLI is not installed: run `{install}` in "
+            f"{ws.relative(facts.installer.folder) or '.'} (or `inv setup --only deps`), "
+            f"or use --runner native"
+        )
     return f"{why(ws, svc)}; use --runner native"
 
 
@@ -68,8 +70,14 @@ class CliRun:
     stdout: str = ""
 
 
-def run_cli(ws: Workspace, svc: Service, args: list[str], timeout: float,
-            database_url: str | None = None, extra_env: dict[str, str] | None = None) -> CliRun:
+def run_cli(
+    ws: Workspace,
+    svc: Service,
+    args: list[str],
+    timeout: float,
+    database_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> CliRun:
     """`prisma ARGS` in the service's folder with DATABASE_URL in the environment."""
     env = dict(os.environ)
     env.update(extra_env or {})
@@ -87,14 +95,19 @@ def run_cli(ws: Workspace, svc: Service, args: list[str], timeout: float,
     try:
         # The command layer runs it in its own process group: bin/prisma is a shell shim
         # around node, and a deadline ends both.
-        done = commands.run([cli_path(ws, svc), *args], cwd=ws.service_dir(svc), env=env,
-                            replace_env=True, timeout=timeout, check=False)
+        done = commands.run(
+            [cli_path(ws, svc), *args],
+            cwd=ws.service_dir(svc),
+            env=env,
+            replace_env=True,
+            timeout=timeout,
+            check=False,
+        )
     except commands.CommandTimeout as err:
         return CliRun(None, f"{err.stdout}\n{err.stderr}", time.monotonic() - began, err.stdout)
     except commands.CommandNotFound as err:
         return CliRun(127, err.text, time.monotonic() - began)
-    return CliRun(done.code, f"{done.stdout}\n{done.stderr}", time.monotonic() - began,
-                  done.stdout)
+    return CliRun(done.code, f"{done.stdout}\n{done.stderr}", time.monotonic() - began, done.stdout)
 
 
 def _with_app_name(url: str) -> str:
@@ -103,8 +116,9 @@ def _with_app_name(url: str) -> str:
     from lomash_tasks.db.migrate.sessions import PRISMA_APP
 
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if k != "application_name"]
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "application_name"
+    ]
     query.append(("application_name", PRISMA_APP))
     return parts._replace(query=urlencode(query)).geturl()
 
@@ -117,11 +131,14 @@ def explain(output: str, svc: Service, address: str) -> str:
     if "P3009" in output:
         found = re.search(r"The `([^`]+)` migration started at .* failed", output)
         name = found.group(1) if found else "a migration"
-        return (f"migration {name} failed earlier; nothing more is applied until it is resolved "
-                f"(P3009): {native.failed_hint(svc, found.group(1) if found else None)}")
+        return (
+            f"migration {name} failed earlier; nothing more is applied until it is resolved "
+            f"(P3009): {native.failed_hint(svc, found.group(1) if found else None)}"
+        )
     if "P3018" in output or "external connector error" in output or "Migration name:" in output:
-        name = re.search(r'migration_name="([^"]+)"', output) or \
-            re.search(r"Migration name: (\S+)", output)
+        name = re.search(r'migration_name="([^"]+)"', output) or re.search(
+            r"Migration name: (\S+)", output
+        )
         lines = [l.strip() for l in output.splitlines() if l.strip()]
         cause = ""
         for i, line in enumerate(lines):
@@ -132,15 +149,21 @@ def explain(output: str, svc: Service, address: str) -> str:
                 cause = lines[i + 1]
                 break
         which = name.group(1) if name else "a migration"
-        return (f"migration {which} failed: {cause or 'see prisma output'}; "
-                f"{native.failed_hint(svc, name.group(1) if name else None)}")
+        return (
+            f"migration {which} failed: {cause or 'see prisma output'}; "
+            f"{native.failed_hint(svc, name.group(1) if name else None)}"
+        )
     if "P3015" in output:
-        return (f"a migration folder has no migration.sql (P3015): restore the file, or delete "
-                f"the folder if it is not a migration")
+        return (
+            "a migration folder has no migration.sql (P3015): restore the file, or delete "
+            "the folder if it is not a migration"
+        )
     if "P1002" in output and "advisory lock" in output:
-        return (f"another migration holds the lock of {svc.database} (pg_advisory_lock "
-                f"{native.LOCK_ID}); Prisma gave up after 10 s. Wait for it to finish and run "
-                f"again")
+        return (
+            f"another migration holds the lock of {svc.database} (pg_advisory_lock "
+            f"{native.LOCK_ID}); Prisma gave up after 10 s. Wait for it to finish and run "
+            f"again"
+        )
     if "permission denied" in output.lower():
         line = next((l for l in output.splitlines() if "permission denied" in l.lower()), "")
         return f"permission denied: {line.strip()}"
@@ -148,8 +171,9 @@ def explain(output: str, svc: Service, address: str) -> str:
     return errors[0] if errors else first_line(output[-2000:]) or "prisma failed"
 
 
-def deploy(ws: Workspace, svc: Service, timeout: float = 300.0,
-           retry: bool = False) -> MigrateResult:
+def deploy(
+    ws: Workspace, svc: Service, timeout: float = 300.0, retry: bool = False
+) -> MigrateResult:
     """`prisma migrate deploy` for one service; applied / already applied from the table."""
     began = time.monotonic()
     result = MigrateResult(svc.name, runner="prisma")
@@ -161,8 +185,9 @@ def deploy(ws: Workspace, svc: Service, timeout: float = 300.0,
         return result
     if retry and before.failed:
         marked = native.retry_failed(ws, svc)
-        result.warnings.append(f"marked failed migration(s) {', '.join(marked)} as rolled back, "
-                               f"applying again")
+        result.warnings.append(
+            f"marked failed migration(s) {', '.join(marked)} as rolled back, applying again"
+        )
         before = native.status(ws, svc, timeout=min(timeout, 10.0))
     result.warnings += before.warnings()
     result.already = len(before.applied)
@@ -181,16 +206,23 @@ def deploy(ws: Workspace, svc: Service, timeout: float = 300.0,
         pending = [m.name for m in before.pending]
         blockers, marked = stop_prisma_sessions(ws, svc, pending, why)
         waited = f"; it was waiting for {blockers}" if blockers else ""
-        undone = (f"; {', '.join(marked)} was stopped on the server and rolled back (recorded "
-                  f"as rolled back: still pending)" if marked else "")
+        undone = (
+            f"; {', '.join(marked)} was stopped on the server and rolled back (recorded "
+            f"as rolled back: still pending)"
+            if marked
+            else ""
+        )
         stopped = f"{waited}{undone}"
     after = native.status(ws, svc, timeout=min(timeout, 10.0))
     done_before = set(before.applied)
     # What this run applied: new rows that its own CLI says it applied (another run waiting
     # for the same lock may have applied the rest meanwhile: not ours to count).
     # 6.19.3 lists them as a tree ("└─ 20260101000000_init/"), others as "Applying `X`".
-    printed = {n for n in after.applied
-               if re.search(rf"(?:`{re.escape(n)}`|\b{re.escape(n)}/)", run.output)}
+    printed = {
+        n
+        for n in after.applied
+        if re.search(rf"(?:`{re.escape(n)}`|\b{re.escape(n)}/)", run.output)
+    }
     result.applied = [n for n in after.applied if n not in done_before and n in printed]
     others = [n for n in after.applied if n not in done_before and n not in printed]
     if others and run.code == 0:
@@ -199,10 +231,12 @@ def deploy(ws: Workspace, svc: Service, timeout: float = 300.0,
     if STOP.is_set():
         result.error = f"interrupted{stopped}; run again to apply what is pending"
     elif run.code is None:
-        result.error = (f"prisma migrate deploy did not finish within {timeout:.0f} s"
-                        f"{stopped or ' (last output: ' + (first_line(run.output[-300:]) or 'none') + ')'}"
-                        f"; end the session it waited for (or raise db.timeout / --timeout) and "
-                        f"run again")
+        result.error = (
+            f"prisma migrate deploy did not finish within {timeout:.0f} s"
+            f"{stopped or ' (last output: ' + (first_line(run.output[-300:]) or 'none') + ')'}"
+            f"; end the session it waited for (or raise db.timeout / --timeout) and "
+            f"run again"
+        )
     elif run.code != 0:
         result.error = explain(run.output, svc, address)
     result.seconds = time.monotonic() - began
@@ -222,8 +256,9 @@ class NewMigration:
     sql: str
 
 
-def create_migration(ws: Workspace, svc: Service, name: str, timeout: float = 120.0,
-                     now: datetime | None = None) -> NewMigration:
+def create_migration(
+    ws: Workspace, svc: Service, name: str, timeout: float = 120.0, now: datetime | None = None
+) -> NewMigration:
     """Write prisma/migrations/<UTC timestamp>_<name>/migration.sql from the schema's changes.
 
     Prisma computes the SQL (`migrate diff --from-migrations ... --to-schema-datamodel ...`,
@@ -231,34 +266,53 @@ def create_migration(ws: Workspace, svc: Service, name: str, timeout: float = 12
     drops); an empty difference writes nothing and raises a UserError.
     """
     if not NAME_RE.match(name or ""):
-        raise UserError(f"Migration name {name!r} is not usable: use letters, digits and "
-                        f"underscores, e.g. --name add_wishlist_notes.")
+        raise UserError(
+            f"Migration name {name!r} is not usable: use letters, digits and "
+            f"underscores, e.g. --name add_wishlist_notes."
+        )
     if not available(ws, svc):
-        raise UserError(f"Creating a migration needs the Prisma CLI of {svc.name}: "
-                        f"{missing_reason(ws, svc)}.")
+        raise UserError(
+            f"Creating a migration needs the Prisma CLI of {svc.name}: {missing_reason(ws, svc)}."
+        )
     mig_dir = ws.migrations_dir(svc)
     layout = ws.facts(svc).prisma
     schema = layout.schema
     if schema is None or not schema.exists():
         where = ws.relative(schema) if schema else "prisma/schema.prisma"
-        raise UserError(f"{svc.name} has no Prisma schema ({where} does not exist, and its "
-                        f"config names none): nothing to create a migration from.")
+        raise UserError(
+            f"{svc.name} has no Prisma schema ({where} does not exist, and its "
+            f"config names none): nothing to create a migration from."
+        )
     folder = ws.service_dir(svc)
-    args = ["migrate", "diff", "--from-migrations", os.path.relpath(mig_dir, folder),
-            "--to-schema-datamodel", os.path.relpath(schema, folder), "--script"]
+    args = [
+        "migrate",
+        "diff",
+        "--from-migrations",
+        os.path.relpath(mig_dir, folder),
+        "--to-schema-datamodel",
+        os.path.relpath(schema, folder),
+        "--script",
+    ]
     run = run_cli(ws, svc, args, timeout)
     if run.code != 0:
-        why = "timed out" if run.code is None else explain(run.output, svc,
-                                                           ws.registry.postgres.address)
+        why = (
+            "timed out"
+            if run.code is None
+            else explain(run.output, svc, ws.registry.postgres.address)
+        )
         raise UserError(f"prisma migrate diff failed for {svc.name}: {why}")
     cleaned = without_known_extensions(run.stdout, mig_dir)
     if not has_statements(cleaned):
-        raise UserError(f"{svc.name}: the schema ({ws.relative(schema)}) already matches its "
-                        f"migrations: no migration written. Edit the schema first.")
+        raise UserError(
+            f"{svc.name}: the schema ({ws.relative(schema)}) already matches its "
+            f"migrations: no migration written. Edit the schema first."
+        )
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
     folder = mig_dir / f"{stamp}_{name}"
     if folder.exists():
-        raise UserError(f"{ws.relative(folder)} already exists: wait a second or pick another name.")
+        raise UserError(
+            f"{ws.relative(folder)} already exists: wait a second or pick another name."
+        )
     folder.mkdir(parents=True)
     path = folder / native.MIGRATION_FILE
     path.write_text(cleaned.strip() + "\n", encoding="utf-8")

@@ -18,10 +18,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from lomash_tasks.db.migrate import native
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
-from lomash_tasks.db.migrate import native
 
 
 @dataclass
@@ -32,23 +32,36 @@ class ResolveResult:
     rolled_back: list[str]  # ids of failed rows marked rolled back
 
     def as_dict(self) -> dict:
-        return {"service": self.service, "migration": self.migration, "action": self.action,
-                "rolled_back_rows": self.rolled_back}
+        return {
+            "service": self.service,
+            "migration": self.migration,
+            "action": self.action,
+            "rolled_back_rows": self.rolled_back,
+        }
 
 
-def resolve(ws: Workspace, svc: Service, applied: str | None = None,
-            rolled_back: str | None = None, timeout: float = 30.0) -> ResolveResult:
+def resolve(
+    ws: Workspace,
+    svc: Service,
+    applied: str | None = None,
+    rolled_back: str | None = None,
+    timeout: float = 30.0,
+) -> ResolveResult:
     if bool(applied) == bool(rolled_back):
-        raise UserError("db.resolve needs exactly one of --applied MIGRATION or --rolled-back "
-                        "MIGRATION, e.g. `inv db.resolve --service auth --rolled-back "
-                        "20260301000000_add_notes`.")
+        raise UserError(
+            "db.resolve needs exactly one of --applied MIGRATION or --rolled-back "
+            "MIGRATION, e.g. `inv db.resolve --service auth --rolled-back "
+            "20260301000000_add_notes`."
+        )
     name = applied or rolled_back or ""
     folder = ws.migrations_dir(svc)
     local = {m.name: m for m in native.migration_folders(folder)}
     if applied and (name not in local or not local[name].has_file):
         known = ", ".join(list(local)[-3:]) or "none"
-        raise UserError(f"{svc.name} has no migration {name} in {ws.relative(folder)} (P3017): "
-                        f"name a folder of it (the last ones: {known}).")
+        raise UserError(
+            f"{svc.name} has no migration {name} in {ws.relative(folder)} (P3017): "
+            f"name a folder of it (the last ones: {known})."
+        )
     try:
         conn = native.connect(ws, svc, min(timeout, 10.0))
     except native.ConnectProblem as exc:
@@ -63,18 +76,24 @@ def resolve(ws: Workspace, svc: Service, applied: str | None = None,
         failed = [r for r in mine if r.finished_at is None and r.rolled_back_at is None]
         if applied:
             if any(r.finished_at is not None for r in mine):
-                raise UserError(f"migration {name} of {svc.name} is already recorded as applied "
-                                f"(P3008): nothing to resolve.")
+                raise UserError(
+                    f"migration {name} of {svc.name} is already recorded as applied "
+                    f"(P3008): nothing to resolve."
+                )
             with conn.transaction():
                 ids = _roll_back(conn, failed)
                 record_applied(conn, local[name])
             return ResolveResult(svc.name, name, "applied", ids)
         if not mine:
-            raise UserError(f"migration {name} of {svc.name} cannot be rolled back: it was never "
-                            f"applied to {svc.database} (P3011).")
+            raise UserError(
+                f"migration {name} of {svc.name} cannot be rolled back: it was never "
+                f"applied to {svc.database} (P3011)."
+            )
         if not failed:
-            raise UserError(f"migration {name} of {svc.name} cannot be rolled back: it is not "
-                            f"in a failed state (P3012).")
+            raise UserError(
+                f"migration {name} of {svc.name} cannot be rolled back: it is not "
+                f"in a failed state (P3012)."
+            )
         with conn.transaction():
             ids = _roll_back(conn, failed)
         return ResolveResult(svc.name, name, "rolled-back", ids)
@@ -87,13 +106,16 @@ def record_applied(conn, migration: native.LocalMigration) -> None:
     now = native.utc_now_ms()
     conn.execute(
         f'INSERT INTO public."{native.TABLE}" (id, checksum, logs, started_at, finished_at, '
-        f'migration_name) VALUES (%s, %s, \'\', %s, %s, %s)',
-        (str(uuid.uuid4()), migration.checksum, now, now, migration.name))
+        f"migration_name) VALUES (%s, %s, '', %s, %s, %s)",
+        (str(uuid.uuid4()), migration.checksum, now, now, migration.name),
+    )
 
 
 def _roll_back(conn, rows) -> list[str]:
     ids = [r.id for r in rows]
     for rid in ids:
-        conn.execute(f'UPDATE public."{native.TABLE}" SET rolled_back_at = %s WHERE id = %s',
-                     (native.utc_now_ms(), rid))
+        conn.execute(
+            f'UPDATE public."{native.TABLE}" SET rolled_back_at = %s WHERE id = %s',
+            (native.utc_now_ms(), rid),
+        )
     return ids

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 from lomash_tasks.console import FAIL, OK, SKIP, Console
 from lomash_tasks.registry import Service
@@ -103,8 +103,17 @@ class MigrateReport:
         return "done" if self.applied_count else "already done"
 
     def rows(self) -> list[list[str]]:
-        return [[r.service, r.runner, str(len(r.applied)), str(r.already), f"{r.seconds:.2f}s",
-                 r.result_text] for r in self.results]
+        return [
+            [
+                r.service,
+                r.runner,
+                str(len(r.applied)),
+                str(r.already),
+                f"{r.seconds:.2f}s",
+                r.result_text,
+            ]
+            for r in self.results
+        ]
 
     COLUMNS = ("service", "runner", "applied", "already applied", "time", "result")
 
@@ -128,8 +137,12 @@ class MigrateReport:
         return grouped
 
     def markdown(self, title: str) -> str:
-        lines = [f"### {title}", "", "| " + " | ".join(self.COLUMNS) + " |",
-                 "|" + "---|" * len(self.COLUMNS)]
+        lines = [
+            f"### {title}",
+            "",
+            "| " + " | ".join(self.COLUMNS) + " |",
+            "|" + "---|" * len(self.COLUMNS),
+        ]
         for row in self.rows():
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
         return "\n".join(lines)
@@ -159,7 +172,7 @@ def cancellable(cancel: Callable[[], None]) -> Iterator[None]:
 class Interrupted(KeyboardInterrupt):
     """A run stopped by Ctrl-C or SIGTERM, with what each service got to (its report)."""
 
-    def __init__(self, report: "MigrateReport") -> None:
+    def __init__(self, report: MigrateReport) -> None:
         super().__init__("interrupted")
         self.report = report
 
@@ -178,8 +191,13 @@ def _interrupt() -> None:
     commands.interrupt_all()
 
 
-def run_all(services: Sequence[Service], run: Runner, jobs: int, out: Console | None = None,
-            title: str = "Migrating") -> MigrateReport:
+def run_all(
+    services: Sequence[Service],
+    run: Runner,
+    jobs: int,
+    out: Console | None = None,
+    title: str = "Migrating",
+) -> MigrateReport:
     """Run `run(service)` for every service, `jobs` at a time, with live progress.
 
     Ctrl-C (or SIGTERM) stops the programs and statements in progress at once (see
@@ -206,7 +224,7 @@ def run_all(services: Sequence[Service], run: Runner, jobs: int, out: Console | 
     jobs = max(1, min(int(jobs or 1), len(services) or 1))
     progress_cm = out.progress(names, title) if out is not None else None
     STOP.clear()
-    with (progress_cm or nullcontext()) as progress:
+    with progress_cm or nullcontext() as progress:
         pool = ThreadPoolExecutor(max_workers=jobs)
         futures = {svc.name: pool.submit(one, svc, progress) for svc in services}
         try:
@@ -221,8 +239,9 @@ def run_all(services: Sequence[Service], run: Runner, jobs: int, out: Console | 
                 elif name not in results:
                     results[name] = future.result()
             STOP.clear()
-            raise Interrupted(MigrateReport([results[n] for n in names],
-                                            time.monotonic() - start)) from None
+            raise Interrupted(
+                MigrateReport([results[n] for n in names], time.monotonic() - start)
+            ) from None
         finally:
             pool.shutdown(wait=False)
     return MigrateReport([results[n] for n in names], time.monotonic() - start)

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from lomash_tasks.db.migrate.problems import first_line
 
 
 @dataclass
 class ScriptFailure:
-    message: str        # one line: `relation "x" does not exist (SQLSTATE 42P01) at line 4: ...`
-    logs: str           # the text recorded in _prisma_migrations.logs
+    message: str  # one line: `relation "x" does not exist (SQLSTATE 42P01) at line 4: ...`
+    logs: str  # the text recorded in _prisma_migrations.logs
     connection_lost: bool = False
     deadline_passed: bool = False
     interrupted: bool = False  # Ctrl-C / SIGTERM: cancelled on the server, nothing applied
@@ -32,8 +33,9 @@ class ScriptFailure:
 class Deadline:
     """Cancel the connection's running statement when the run's deadline passes."""
 
-    def __init__(self, conn: Any, deadline: float,
-                 blockers: Callable[[list[int]], str] | None = None):
+    def __init__(
+        self, conn: Any, deadline: float, blockers: Callable[[list[int]], str] | None = None
+    ):
         self.conn = conn
         self.deadline = deadline
         self.fired = False
@@ -42,7 +44,7 @@ class Deadline:
         self._pid: int | None = None
         self._timer: threading.Timer | None = None
 
-    def __enter__(self) -> "Deadline":
+    def __enter__(self) -> Deadline:
         remaining = max(0.0, self.deadline - time.monotonic())
         try:
             self._pid = self.conn.info.backend_pid
@@ -82,9 +84,14 @@ def alive(conn: Any) -> bool:
         return False
 
 
-def run_script(conn: Any, text: str, deadline: float, timeout: float,
-               migration_name: str,
-               blockers: Callable[[list[int]], str] | None = None) -> ScriptFailure | None:
+def run_script(
+    conn: Any,
+    text: str,
+    deadline: float,
+    timeout: float,
+    migration_name: str,
+    blockers: Callable[[list[int]], str] | None = None,
+) -> ScriptFailure | None:
     """Send `text` as one simple query before `deadline`; None when it ran to its end.
 
     At the deadline the statement is cancelled on the server (`blockers` names, first, the
@@ -108,30 +115,40 @@ def run_script(conn: Any, text: str, deadline: float, timeout: float,
             # `BEGIN;` without `COMMIT;`: nothing of it would ever be committed (Prisma reports
             # such a migration as applied, then the closing connection rolls it back).
             conn.execute("ROLLBACK")
-            msg = ("the script leaves a transaction open (BEGIN without COMMIT): its changes "
-                   "were rolled back; end it with COMMIT;")
+            msg = (
+                "the script leaves a transaction open (BEGIN without COMMIT): its changes "
+                "were rolled back; end it with COMMIT;"
+            )
             return ScriptFailure(msg, _logs(msg, migration_name))
         return None
     if not alive(conn):
         return ScriptFailure(first_line(str(error)), "", connection_lost=True)
     if STOP.is_set() and getattr(error, "sqlstate", None) == "57014":
-        return ScriptFailure("interrupted: the statement was cancelled on the server and "
-                             "rolled back", "", interrupted=True)
+        return ScriptFailure(
+            "interrupted: the statement was cancelled on the server and rolled back",
+            "",
+            interrupted=True,
+        )
     message = describe_sql_error(error, text)
     if guard.fired:
         waited = f"; it was waiting for {guard.blockers}" if guard.blockers else ""
-        message = (f"did not finish within the run's deadline of {timeout:.0f} s{waited}: "
-                   f"the statement was cancelled on the server and rolled back")
-    return ScriptFailure(message, _logs(message, migration_name, str(error)),
-                         deadline_passed=guard.fired)
+        message = (
+            f"did not finish within the run's deadline of {timeout:.0f} s{waited}: "
+            f"the statement was cancelled on the server and rolled back"
+        )
+    return ScriptFailure(
+        message, _logs(message, migration_name, str(error)), deadline_passed=guard.fired
+    )
 
 
 def _logs(message: str, migration_name: str, detail: str = "") -> str:
     """The failed row's logs, shaped like Prisma's (error, cause, where)."""
     detail = detail.strip()
     body = message if not detail or detail == message else f"{message}\n{detail}"
-    return (f"Database error: {body}\n   0: lomash-tasks native runner: applying migration\n"
-            f"           with migration_name=\"{migration_name}\"")
+    return (
+        f"Database error: {body}\n   0: lomash-tasks native runner: applying migration\n"
+        f'           with migration_name="{migration_name}"'
+    )
 
 
 def describe_sql_error(exc: Any, script: str) -> str:

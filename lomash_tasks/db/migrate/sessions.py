@@ -39,8 +39,9 @@ def _connect(ws: Workspace, svc: Service) -> Any:
     """The superuser on the local stack (it sees every session's query), else the role."""
     if ws.is_local:
         try:
-            return connections.pg_connect(ws, superuser=True, dbname=svc.database, timeout=5,
-                                          autocommit=True)
+            return connections.pg_connect(
+                ws, superuser=True, dbname=svc.database, timeout=5, autocommit=True
+            )
         except Exception:  # noqa: BLE001 - fall back to the service's own role
             pass
     return connections.pg_connect(ws, svc, timeout=5, autocommit=True)
@@ -57,13 +58,15 @@ def describe_blockers(ws: Workspace, svc: Service, pids: list[int]) -> str:
     parts = []
     for pid, app, state, seconds, query in rows:
         query = query if query and not query.startswith("<insufficient") else ""
-        parts.append(f"pid {pid} ({app}, {state} for {seconds} s"
-                     + (f": {query}" if query else "") + ")")
+        parts.append(
+            f"pid {pid} ({app}, {state} for {seconds} s" + (f": {query}" if query else "") + ")"
+        )
     return "; ".join(parts)
 
 
-def stop_prisma_sessions(ws: Workspace, svc: Service, pending: list[str],
-                         why: str) -> tuple[str, list[str]]:
+def stop_prisma_sessions(
+    ws: Workspace, svc: Service, pending: list[str], why: str
+) -> tuple[str, list[str]]:
     """After the Prisma CLI was stopped: name what its sessions waited for, end them on the
     server, and mark the unfinished rows of the migrations they were applying rolled back.
     Returns (blockers, names marked rolled back)."""
@@ -74,9 +77,11 @@ def stop_prisma_sessions(ws: Workspace, svc: Service, pending: list[str],
     except Exception:  # noqa: BLE001 - the server is gone: nothing to stop there
         return "", []
     with conn:
-        rows = conn.execute("SELECT pid, state FROM pg_stat_activity WHERE datname = %s AND "
-                            "application_name = %s AND pid <> pg_backend_pid()",
-                            (svc.database, PRISMA_APP)).fetchall()
+        rows = conn.execute(
+            "SELECT pid, state FROM pg_stat_activity WHERE datname = %s AND "
+            "application_name = %s AND pid <> pg_backend_pid()",
+            (svc.database, PRISMA_APP),
+        ).fetchall()
         active = [pid for pid, state in rows if state not in ("idle",)]
         blockers = ""
         if active:
@@ -85,20 +90,28 @@ def stop_prisma_sessions(ws: Workspace, svc: Service, pending: list[str],
             conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
         end = time.monotonic() + 5
         while rows and time.monotonic() < end:
-            left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
-                                ([pid for pid, _ in rows],)).fetchone()[0]
+            left = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                ([pid for pid, _ in rows],),
+            ).fetchone()[0]
             if not left:
                 break
             time.sleep(0.05)
         marked: list[str] = []
         exists = conn.execute("SELECT to_regclass(%s)", (f'public."{TABLE}"',)).fetchone()[0]
         if active and pending and exists:
-            note = (f"Stopped by lomash-tasks ({why}): its session was ended on the server "
-                    f"while the script ran, so PostgreSQL rolled the script back; nothing of "
-                    f"it was applied." + (f" It waited for {blockers}." if blockers else ""))
-            marked = [r[0] for r in conn.execute(
-                f'UPDATE public."{TABLE}" SET rolled_back_at = now(), logs = %s '
-                f'WHERE finished_at IS NULL AND rolled_back_at IS NULL AND logs IS NULL '
-                f'AND migration_name = ANY(%s) RETURNING migration_name',
-                (note, pending)).fetchall()]
+            note = (
+                f"Stopped by lomash-tasks ({why}): its session was ended on the server "
+                f"while the script ran, so PostgreSQL rolled the script back; nothing of "
+                f"it was applied." + (f" It waited for {blockers}." if blockers else "")
+            )
+            marked = [
+                r[0]
+                for r in conn.execute(
+                    f'UPDATE public."{TABLE}" SET rolled_back_at = now(), logs = %s '
+                    f"WHERE finished_at IS NULL AND rolled_back_at IS NULL AND logs IS NULL "
+                    f"AND migration_name = ANY(%s) RETURNING migration_name",
+                    (note, pending),
+                ).fetchall()
+            ]
     return blockers, marked

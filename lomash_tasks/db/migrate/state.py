@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from lomash_tasks import connections
+from lomash_tasks.db.migrate.problems import classify, first_line
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
-from lomash_tasks.db.migrate.problems import classify, first_line
 
 TABLE = "_prisma_migrations"
 MIGRATION_FILE = "migration.sql"
@@ -83,8 +83,11 @@ def migration_folders(folder: Path) -> list[LocalMigration]:
     """
     if not folder.is_dir():
         return []
-    return [LocalMigration(child.name, child / MIGRATION_FILE)
-            for child in sorted(folder.iterdir(), key=lambda p: p.name) if child.is_dir()]
+    return [
+        LocalMigration(child.name, child / MIGRATION_FILE)
+        for child in sorted(folder.iterdir(), key=lambda p: p.name)
+        if child.is_dir()
+    ]
 
 
 # -- what the database says ---------------------------------------------------------------------
@@ -142,9 +145,14 @@ class MigrationState:
     @property
     def modified(self) -> list[str]:
         active = self._active
-        return [m.name for m in self.local if m.name in active and m.has_file
-                and active[m.name].finished_at is not None
-                and active[m.name].checksum != m.checksum]
+        return [
+            m.name
+            for m in self.local
+            if m.name in active
+            and m.has_file
+            and active[m.name].finished_at is not None
+            and active[m.name].checksum != m.checksum
+        ]
 
     @property
     def missing(self) -> list[str]:
@@ -161,16 +169,22 @@ class MigrationState:
         pending = {m.name for m in self.pending}
         for name in self.no_file:
             if name not in pending:
-                out.append(f"migration {name} is recorded as applied but prisma/migrations/{name}/"
-                           f"{MIGRATION_FILE} is gone (`prisma migrate status` refuses this "
-                           f"with P3015): restore the file from git")
+                out.append(
+                    f"migration {name} is recorded as applied but prisma/migrations/{name}/"
+                    f"{MIGRATION_FILE} is gone (`prisma migrate status` refuses this "
+                    f"with P3015): restore the file from git"
+                )
         for name in self.modified:
-            out.append(f"migration {name} was edited after it was applied (its checksum differs "
-                       f"from the database's); the edit is not applied: put changes in a new "
-                       f"migration instead")
+            out.append(
+                f"migration {name} was edited after it was applied (its checksum differs "
+                f"from the database's); the edit is not applied: put changes in a new "
+                f"migration instead"
+            )
         for name in self.missing:
-            out.append(f"migration {name} is recorded as applied but its folder "
-                       f"prisma/migrations/{name} is gone")
+            out.append(
+                f"migration {name} is recorded as applied but its folder "
+                f"prisma/migrations/{name} is gone"
+            )
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -187,12 +201,15 @@ class MigrationState:
 
 
 def read_rows(conn: Any) -> tuple[bool, list[Row]]:
-    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'public."{TABLE}"',)).fetchone()[0]
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'public."{TABLE}"',)).fetchone()[
+        0
+    ]
     if not exists:
         return False, []
     cur = conn.execute(
-        f'SELECT id, migration_name, checksum, started_at, finished_at, rolled_back_at, logs, '
-        f'applied_steps_count FROM public."{TABLE}" ORDER BY started_at, migration_name')
+        f"SELECT id, migration_name, checksum, started_at, finished_at, rolled_back_at, logs, "
+        f'applied_steps_count FROM public."{TABLE}" ORDER BY started_at, migration_name'
+    )
     return True, [Row(*r) for r in cur.fetchall()]
 
 
@@ -209,9 +226,10 @@ def connect(ws: Workspace, svc: Service, timeout: float) -> Any:
         return connections.pg_connect(ws, svc, timeout=timeout, autocommit=True)
     except psycopg.Error as exc:
         address = ws.registry.postgres.address
-        raise ConnectProblem(classify(str(exc), svc, address)
-                             or f"Can't connect to {svc.database} at {address}: "
-                                f"{first_line(str(exc))}") from None
+        raise ConnectProblem(
+            classify(str(exc), svc, address)
+            or f"Can't connect to {svc.database} at {address}: {first_line(str(exc))}"
+        ) from None
 
 
 class ConnectProblem(Exception):

@@ -15,17 +15,29 @@ import fcntl
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-from lomash_tasks.stack import probes
 from lomash_tasks.errors import UserError
-from lomash_tasks.stack.base import (ALREADY_RUNNING, RUNNING, STALE, STARTED, STOPPED, UNHEALTHY,
-                                     Backend, PartResult, PartStatus, select_parts)
+from lomash_tasks.stack import probes
+from lomash_tasks.stack.base import (
+    ALREADY_RUNNING,
+    RUNNING,
+    STALE,
+    STARTED,
+    STOPPED,
+    UNHEALTHY,
+    Backend,
+    PartResult,
+    PartStatus,
+    select_parts,
+)
+from lomash_tasks.stack.embedded import strays
 from lomash_tasks.stack.embedded.aws import AwsPart
 from lomash_tasks.stack.embedded.postgres import PostgresPart
-from lomash_tasks.stack.embedded import strays
-from lomash_tasks.stack.embedded.process import Part, follow as follow_log, terminate
+from lomash_tasks.stack.embedded.process import Part, terminate
+from lomash_tasks.stack.embedded.process import follow as follow_log
 from lomash_tasks.stack.embedded.smtp import SmtpPart
 from lomash_tasks.stack.embedded.valkey import RedisPart
 
@@ -51,8 +63,12 @@ class EmbeddedBackend(Backend):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -- up ----------------------------------------------------------------------------------
-    def up(self, parts: Iterable[str] | None = None, timeout: float | None = None,
-           log: Callable[[str], Any] | None = None) -> list[PartResult]:
+    def up(
+        self,
+        parts: Iterable[str] | None = None,
+        timeout: float | None = None,
+        log: Callable[[str], Any] | None = None,
+    ) -> list[PartResult]:
         chosen = select_parts(parts)
         timeout = float(timeout or self.settings.start_timeout)
         say = log or (lambda text: None)
@@ -60,21 +76,25 @@ class EmbeddedBackend(Backend):
         objs = {name: self.part(name) for name in chosen}
         t0 = time.monotonic()
         if all(p.running() for p in objs.values()):
-            return [PartResult(n, ALREADY_RUNNING, p.address, time.monotonic() - t0, self.name)
-                    for n, p in objs.items()]
+            return [
+                PartResult(n, ALREADY_RUNNING, p.address, time.monotonic() - t0, self.name)
+                for n, p in objs.items()
+            ]
         with self._lock():
             return self._up_locked(objs, timeout, say)
 
-    def _up_locked(self, objs: dict[str, Part], timeout: float,
-                   say: Callable[[str], Any]) -> list[PartResult]:
+    def _up_locked(
+        self, objs: dict[str, Part], timeout: float, say: Callable[[str], Any]
+    ) -> list[PartResult]:
         results: dict[str, PartResult] = {}
         starting: list[str] = []
         began: dict[str, float] = {}
         for name, part in objs.items():
             t = time.monotonic()
             if part.running():
-                results[name] = PartResult(name, ALREADY_RUNNING, part.address,
-                                           time.monotonic() - t, self.name)
+                results[name] = PartResult(
+                    name, ALREADY_RUNNING, part.address, time.monotonic() - t, self.name
+                )
                 continue
             if part.pid() is not None:  # ours, alive, but not answering: start it afresh
                 say(f"{name}: a previous server (pid {part.pid()}) does not answer; restarting it")
@@ -117,10 +137,21 @@ class EmbeddedBackend(Backend):
                     for note in part.after_ready():
                         notes[name].append(note)
                         say(f"{name}: {note}")
-                probes.wait_for(self.ws, name, max(0.5, deadline - time.monotonic()),
-                                backend=self.name, abort=part.died)
-                return PartResult(name, STARTED, part.address, time.monotonic() - began[name],
-                                  self.name, notes[name])
+                probes.wait_for(
+                    self.ws,
+                    name,
+                    max(0.5, deadline - time.monotonic()),
+                    backend=self.name,
+                    abort=part.died,
+                )
+                return PartResult(
+                    name,
+                    STARTED,
+                    part.address,
+                    time.monotonic() - began[name],
+                    self.name,
+                    notes[name],
+                )
 
             if starting:
                 with ThreadPoolExecutor(max_workers=len(starting)) as pool:
@@ -164,12 +195,15 @@ class EmbeddedBackend(Backend):
             out.setdefault(stray.part, []).append(stray)
         return out
 
-    def end_strays(self, found: dict[str, list[strays.Stray]], why: str,
-                   say: Callable[[str], Any]) -> None:
+    def end_strays(
+        self, found: dict[str, list[strays.Stray]], why: str, say: Callable[[str], Any]
+    ) -> None:
         for name, items in found.items():
             for stray in items:
-                say(f"{name}: stopping the server this workspace started, found without its "
-                    f"pid file ({why}): {stray.text()}")
+                say(
+                    f"{name}: stopping the server this workspace started, found without its "
+                    f"pid file ({why}): {stray.text()}"
+                )
                 terminate(stray.pid, self.part(name).stop_signal, timeout=15)
 
     # -- down --------------------------------------------------------------------------------
@@ -185,8 +219,9 @@ class EmbeddedBackend(Backend):
                 if part.stop():
                     done.append(name)
                 if found.get(name):
-                    self.end_strays({name: found[name]}, "the state folder or the pid file was "
-                                    "removed", say)
+                    self.end_strays(
+                        {name: found[name]}, "the state folder or the pid file was removed", say
+                    )
                     if name not in done:
                         done.append(name)
                 if volumes:
@@ -219,15 +254,18 @@ class EmbeddedBackend(Backend):
                 if found.get(name):
                     stray = found[name][0]
                     state, pid = UNHEALTHY, stray.pid
-                    detail = (f"runs without its pid file (its state was removed): "
-                              f"{stray.text()}; `inv stack.down` stops it, `inv stack.up` "
-                              f"starts it afresh")
+                    detail = (
+                        f"runs without its pid file (its state was removed): "
+                        f"{stray.text()}; `inv stack.down` stops it, `inv stack.up` "
+                        f"starts it afresh"
+                    )
                 elif state == STALE:
                     detail = "pid file left by a server that is gone"
             else:
                 state = RUNNING if part.answering() else UNHEALTHY
-            out.append(PartStatus(name, self.name, part.address, state, part.version(), pid,
-                                  detail))
+            out.append(
+                PartStatus(name, self.name, part.address, state, part.version(), pid, detail)
+            )
         return out
 
     def logs(self, part: str, follow: bool = False) -> Iterator[str]:

@@ -12,8 +12,10 @@ from lomash_tasks import CHECKOUT_DIR
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.embedded.process import Part
 
-INSTALL_HINT = ("Install the suite's embedded extra: `pip install -e '.[embedded]'` "
-                "(it brings moto[server]==5.2.1).")
+INSTALL_HINT = (
+    "Install the suite's embedded extra: `pip install -e '.[embedded]'` "
+    "(it brings moto[server]==5.2.1)."
+)
 
 
 class AwsPart(Part):
@@ -23,8 +25,10 @@ class AwsPart(Part):
     def check(self) -> None:
         for module in ("moto", "flask", "werkzeug"):
             if importlib.util.find_spec(module) is None:
-                raise UserError(f"The embedded AWS endpoint needs moto's server, but the Python "
-                                f"package '{module}' is not installed. {INSTALL_HINT}")
+                raise UserError(
+                    f"The embedded AWS endpoint needs moto's server, but the Python "
+                    f"package '{module}' is not installed. {INSTALL_HINT}"
+                )
 
     def prepare(self) -> list[str]:
         self.check()
@@ -37,6 +41,15 @@ class AwsPart(Part):
 
     def spawn(self) -> None:
         ep = self.endpoint
-        self._spawn([sys.executable, "-m", "lomash_tasks.stack.aws_endpoint",
-                     "--host", ep.host, "--port", str(ep.port)],
-                    env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(CHECKOUT_DIR)})
+        self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "lomash_tasks.stack.aws_endpoint",
+                "--host",
+                ep.host,
+                "--port",
+                str(ep.port),
+            ],
+            env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(CHECKOUT_DIR)},
+        )

@@ -32,8 +32,9 @@ def checkpoint_segment(bindir: Path, data_dir: Path) -> str | None:
     """The WAL segment a cleanly shut down cluster needs (None when it was not shut down
     cleanly, or pg_controldata cannot tell)."""
     try:
-        out = commands.run([bindir / "pg_controldata", "-D", data_dir], timeout=10,
-                           env={"LC_ALL": "C"}).stdout
+        out = commands.run(
+            [bindir / "pg_controldata", "-D", data_dir], timeout=10, env={"LC_ALL": "C"}
+        ).stdout
     except commands.CommandError:
         return None
     fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
@@ -55,8 +56,14 @@ def cache_root(configured: str) -> Path | None:
     return Path(platformdirs.user_cache_dir("lomash-tasks", appauthor=False))
 
 
-def key(server_version: str, superuser: str, password: str, init_sql: bytes,
-        initdb_args: list[str], decisions: str = "") -> str:
+def key(
+    server_version: str,
+    superuser: str,
+    password: str,
+    init_sql: bytes,
+    initdb_args: list[str],
+    decisions: str = "",
+) -> str:
     digest = hashlib.sha256()
     for part in (FORMAT, server_version, superuser, password, " ".join(initdb_args), decisions):
         digest.update(part.encode() + b"\0")

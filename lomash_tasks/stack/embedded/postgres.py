@@ -17,11 +17,10 @@ PostgreSQL refuses to run as root: under root the server runs as an unprivileged
 
 from __future__ import annotations
 
-import hashlib
 import grp
+import hashlib
 import os
 import pwd
-import re
 import shutil
 import signal
 import stat
@@ -31,8 +30,8 @@ from pathlib import Path
 from lomash_tasks import commands, connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.embedded import pgtemplate
-from lomash_tasks.stack.pgtools import find_bindir
 from lomash_tasks.stack.embedded.process import Part, alive, tail
+from lomash_tasks.stack.pgtools import find_bindir
 
 
 def _needs():
@@ -41,6 +40,7 @@ def _needs():
     from lomash_tasks.stack.initsql import needs
 
     return needs
+
 
 INCLUDE_LINE = "include_if_exists = 'lomash.conf'"
 
@@ -53,22 +53,35 @@ def ensure_system_user(name: str) -> bool:
     except KeyError:
         pass
     tool = shutil.which("useradd") or "/usr/sbin/useradd"
-    argv = [tool, "--system", "--no-create-home", "--home-dir", "/nonexistent",
-            "--shell", "/usr/sbin/nologin", "--user-group", name]
+    argv = [
+        tool,
+        "--system",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        "--user-group",
+        name,
+    ]
     try:
         result = commands.run(argv, timeout=30, check=False)
     except commands.CommandError as exc:
-        raise UserError(f"PostgreSQL refuses to run as root, and the system user '{name}' to "
-                        f"run it could not be created ({exc.text}). Create it yourself "
-                        f"(`useradd --system {name}`) or set stack.postgres_user to an existing "
-                        f"unprivileged user.") from None
+        raise UserError(
+            f"PostgreSQL refuses to run as root, and the system user '{name}' to "
+            f"run it could not be created ({exc.text}). Create it yourself "
+            f"(`useradd --system {name}`) or set stack.postgres_user to an existing "
+            f"unprivileged user."
+        ) from None
     try:
         pwd.getpwnam(name)  # a parallel run may have created it first
     except KeyError:
-        raise UserError(f"PostgreSQL refuses to run as root, and creating the system user "
-                        f"'{name}' failed: {result.stderr.strip() or result.stdout.strip()}. "
-                        f"Create it yourself or set stack.postgres_user to an existing "
-                        f"unprivileged user.") from None
+        raise UserError(
+            f"PostgreSQL refuses to run as root, and creating the system user "
+            f"'{name}' failed: {result.stderr.strip() or result.stdout.strip()}. "
+            f"Create it yourself or set stack.postgres_user to an existing "
+            f"unprivileged user."
+        ) from None
     return result.code == 0
 
 
@@ -172,18 +185,24 @@ class PostgresPart(Part):
         if os.geteuid() == 0:
             name = self.settings.postgres_user
             if not name or name == "root":
-                raise UserError("stack.postgres_user must name an unprivileged user: "
-                                "PostgreSQL refuses to run as root.")
+                raise UserError(
+                    "stack.postgres_user must name an unprivileged user: "
+                    "PostgreSQL refuses to run as root."
+                )
             if ensure_system_user(name):
-                notes.append(f"created system user {name} to run PostgreSQL "
-                             f"(it refuses to run as root)")
+                notes.append(
+                    f"created system user {name} to run PostgreSQL (it refuses to run as root)"
+                )
             entry = pwd.getpwnam(name)
             gids = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if name in g.gr_mem}
             blocked = untraversable(self.ws.state_dir, entry.pw_uid, gids)
             state = self.ws.ensure_state_dir()
             state.chmod(0o711)  # others may pass through to their own folder, not list it
-            if blocked is not None and blocked != self.ws.state_dir and \
-                    not self.location_file.is_file():
+            if (
+                blocked is not None
+                and blocked != self.ws.state_dir
+                and not self.location_file.is_file()
+            ):
                 notes.append(self._move_outside(name, blocked))
             elif not self.location_file.is_file() and self.dir == outside_dir(self.ws.root):
                 self._record_location(self.dir)  # found again without its record
@@ -193,33 +212,41 @@ class PostgresPart(Part):
         self.dir.chmod(0o700)
         self._own(self.dir)
         if not self.ws.init_sql.is_file():
-            raise UserError(f"The workspace has no {self.ws.relative(self.ws.init_sql)}: the "
-                            f"embedded PostgreSQL needs it to create the services' roles and "
-                            f"databases.")
+            raise UserError(
+                f"The workspace has no {self.ws.relative(self.ws.init_sql)}: the "
+                f"embedded PostgreSQL needs it to create the services' roles and "
+                f"databases."
+            )
         self.save_template: Path | None = None
         if (self.data_dir / "PG_VERSION").is_file() and not self.init_marker.exists():
             shutil.rmtree(self.data_dir)
-            notes.append(f"removed the half-made cluster in {self.ws.relative(self.data_dir)} "
-                         f"(a first start that never finished init.sql); making it afresh")
+            notes.append(
+                f"removed the half-made cluster in {self.ws.relative(self.data_dir)} "
+                f"(a first start that never finished init.sql); making it afresh"
+            )
         if not (self.data_dir / "PG_VERSION").is_file():
             from lomash_tasks.stack.initsql import read_script
 
-            self.new_cluster = _needs().for_new_cluster(read_script(self.ws),
-                                                     self.settings.missing_locale, self.bindir)
+            self.new_cluster = _needs().for_new_cluster(
+                read_script(self.ws), self.settings.missing_locale, self.bindir
+            )
             template = self._template()
             account = self._account()
             owner = (account[0], account[1]) if account else None
             if template is not None and pgtemplate.restore(template, self.data_dir, owner):
                 self.init_marker.write_text("applied (cluster copied from the template cache)\n")
                 self._own(self.init_marker)
-                notes.append(f"copied a ready cluster (init.sql applied) from the template "
-                             f"cache {template.parent.parent} into "
-                             f"{self.ws.relative(self.data_dir)}")
+                notes.append(
+                    f"copied a ready cluster (init.sql applied) from the template "
+                    f"cache {template.parent.parent} into "
+                    f"{self.ws.relative(self.data_dir)}"
+                )
             else:
                 self._initdb()
                 self.save_template = template
-                notes.append(f"initialised a new PostgreSQL cluster in "
-                             f"{self.ws.relative(self.data_dir)}")
+                notes.append(
+                    f"initialised a new PostgreSQL cluster in {self.ws.relative(self.data_dir)}"
+                )
                 notes += self.new_cluster.notes + self._made(self.new_cluster.make(self.data_dir))
             self.version_file.write_text(self._server_version() + "\n")
         self._write_conf()
@@ -233,8 +260,10 @@ class PostgresPart(Part):
             folder.mkdir(parents=True, exist_ok=True, mode=0o711)
             folder.chmod(0o711)
         self._record_location(target)
-        return (f"{blocked} is closed to the system user {user} that runs PostgreSQL, so its "
-                f"cluster lives in {target} (removed by `inv teardown --volumes`)")
+        return (
+            f"{blocked} is closed to the system user {user} that runs PostgreSQL, so its "
+            f"cluster lives in {target} (removed by `inv teardown --volumes`)"
+        )
 
     def _record_location(self, target: Path) -> None:
         fd = os.open(self.location_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -242,8 +271,16 @@ class PostgresPart(Part):
             handle.write(f"{target}\n")
 
     def _initdb_options(self) -> list[str]:
-        return ["-U", self.ws.registry.postgres.superuser, "--auth", "scram-sha-256",
-                "-E", "UTF8", "--locale", "C"]
+        return [
+            "-U",
+            self.ws.registry.postgres.superuser,
+            "--auth",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale",
+            "C",
+        ]
 
     def _server_version(self) -> str:
         out = commands.run([self.bindir / "postgres", "--version"], timeout=10).stdout.strip()
@@ -254,10 +291,14 @@ class PostgresPart(Part):
         root = pgtemplate.cache_root(self.settings.cache_dir)
         if root is None:
             return None
-        cache_key = pgtemplate.key(self._server_version(), self.ws.registry.postgres.superuser,
-                                   connections.superuser_password(self.ws),
-                                   self.ws.init_sql.read_bytes(), self._initdb_options(),
-                                   self.new_cluster.key)
+        cache_key = pgtemplate.key(
+            self._server_version(),
+            self.ws.registry.postgres.superuser,
+            connections.superuser_password(self.ws),
+            self.ws.init_sql.read_bytes(),
+            self._initdb_options(),
+            self.new_cluster.key,
+        )
         return pgtemplate.location(root, cache_key)
 
     def _initdb(self) -> None:
@@ -269,14 +310,24 @@ class PostgresPart(Part):
         with os.fdopen(fd, "w") as handle:
             handle.write(connections.superuser_password(self.ws) + "\n")
         self._own(pwfile)
-        argv = [str(self.bindir / "initdb"), "-D", str(self.data_dir), "--pwfile", str(pwfile),
-                *self._initdb_options(), "--no-sync"]
+        argv = [
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "--pwfile",
+            str(pwfile),
+            *self._initdb_options(),
+            "--no-sync",
+        ]
         try:
-            commands.run(argv, cwd=self.dir, timeout=self.settings.start_timeout,
-                         **self._run_kwargs())
+            commands.run(
+                argv, cwd=self.dir, timeout=self.settings.start_timeout, **self._run_kwargs()
+            )
         except commands.CommandError as err:
-            raise UserError(f"initdb failed for the embedded PostgreSQL "
-                            f"({self.ws.relative(self.data_dir)}):\n{err.tail(30)}") from None
+            raise UserError(
+                f"initdb failed for the embedded PostgreSQL "
+                f"({self.ws.relative(self.data_dir)}):\n{err.tail(30)}"
+            ) from None
         finally:
             pwfile.unlink(missing_ok=True)
         conf = self.data_dir / "postgresql.conf"
@@ -342,11 +393,26 @@ class PostgresPart(Part):
         if not self.log_file.exists():
             self.log_file.touch(mode=0o600)
         self._own(self.log_file)
-        argv = [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-                "-w", "-t", str(int(self.settings.start_timeout)), "-s", "start"]
+        argv = [
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            str(int(self.settings.start_timeout)),
+            "-s",
+            "start",
+        ]
         try:
-            commands.run(argv, cwd=self.dir, timeout=self.settings.start_timeout + 10,
-                         env=self._server_env(), **self._run_kwargs())
+            commands.run(
+                argv,
+                cwd=self.dir,
+                timeout=self.settings.start_timeout + 10,
+                env=self._server_env(),
+                **self._run_kwargs(),
+            )
         except commands.CommandTimeout:
             raise UserError(self.death_message("did not start in time")) from None
         except commands.CommandError as err:
@@ -354,7 +420,8 @@ class PostgresPart(Part):
             raise UserError(
                 f"The embedded postgres did not start (pg_ctl exit {err.returncode}"
                 f"{': ' + said if said else ''}). Last lines "
-                f"of {self.ws.relative(self.log_file)}:\n{tail(self.log_file)}") from None
+                f"of {self.ws.relative(self.log_file)}:\n{tail(self.log_file)}"
+            ) from None
 
     def died(self) -> str | None:
         if self.pid() is None:
@@ -369,8 +436,10 @@ class PostgresPart(Part):
             notes.append(f"applied {self.ws.relative(self.ws.init_sql)}")
             template = getattr(self, "save_template", None)
             if template is not None and self._save(template):
-                notes.append(f"saved the ready cluster to the template cache "
-                             f"{template.parent.parent} (new workspaces start from a copy)")
+                notes.append(
+                    f"saved the ready cluster to the template cache "
+                    f"{template.parent.parent} (new workspaces start from a copy)"
+                )
         else:
             self._set_passwords()  # applying init.sql sets them too
         return notes
@@ -401,14 +470,19 @@ class PostgresPart(Part):
 
         cluster = getattr(self, "new_cluster", None) or _needs().NewCluster()
         try:
-            outcome = first_run(self.ws, psql=self.bindir / "psql",
-                                timeout=max(60.0, self.settings.start_timeout),
-                                substitutions=cluster.substitutions,
-                                missing_locale=self.settings.missing_locale)
+            outcome = first_run(
+                self.ws,
+                psql=self.bindir / "psql",
+                timeout=max(60.0, self.settings.start_timeout),
+                substitutions=cluster.substitutions,
+                missing_locale=self.settings.missing_locale,
+            )
         except UserError as err:
             self._discard()
-            raise UserError(f"{err.text}\nThe new cluster was removed: fix that, then "
-                            f"`inv stack.up` makes it afresh.") from None
+            raise UserError(
+                f"{err.text}\nThe new cluster was removed: fix that, then "
+                f"`inv stack.up` makes it afresh."
+            ) from None
         except BaseException:
             self._discard()
             raise

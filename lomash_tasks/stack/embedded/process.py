@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from lomash_tasks import commands
 from lomash_tasks.errors import UserError
 from lomash_tasks.processes import alive, command_line
 from lomash_tasks.stack import ports
-from lomash_tasks.workspace import Workspace
 from lomash_tasks.stack.base import PORT_KEYS, Settings, endpoint
+from lomash_tasks.workspace import Workspace
 
 TAIL_LINES = 15
 
@@ -37,7 +38,7 @@ def follow(path: Path, follow_: bool, poll: float = 0.25) -> Iterator[str]:
     """The lines of a log file; with `follow_`, keep yielding new lines until interrupted."""
     if not path.exists():
         return
-    with open(path, "r", errors="replace") as handle:
+    with open(path, errors="replace") as handle:
         while True:
             line = handle.readline()
             if line:
@@ -123,9 +124,11 @@ class Part:
 
         host = self.endpoint.host
         if not is_local(host):
-            raise UserError(f"The embedded {self.name} listens on the loopback only, but "
-                            f"infra.{self.name}.host is {host}. Set it to 127.0.0.1 (or "
-                            f"localhost), or use a remote server without the embedded backend.")
+            raise UserError(
+                f"The embedded {self.name} listens on the loopback only, but "
+                f"infra.{self.name}.host is {host}. Set it to 127.0.0.1 (or "
+                f"localhost), or use a remote server without the embedded backend."
+            )
         for port, key in self.ports():
             ports.ensure_free(self.endpoint.host, port, f"the embedded {self.name}", key)
 
@@ -145,16 +148,22 @@ class Part:
         """Work once the server answers (e.g. init.sql); returns notes."""
         return []
 
-    def _spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
-               cwd: Path | None = None, **kwargs: Any) -> Any:
+    def _spawn(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        **kwargs: Any,
+    ) -> Any:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.log_file, "ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
         try:
             proc = commands.spawn(argv, log=self.log_file, env=env, cwd=cwd or self.dir, **kwargs)
         except (OSError, commands.CommandError) as exc:
-            raise UserError(f"Could not start the embedded {self.name} ({argv[0]}): {exc}.") \
-                from None
+            raise UserError(
+                f"Could not start the embedded {self.name} ({argv[0]}): {exc}."
+            ) from None
         self.proc = proc
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc
@@ -172,8 +181,10 @@ class Part:
     def death_message(self, what: str = "exited during start") -> str:
         code = self.proc.returncode if self.proc is not None else None
         how = f" (exit code {code})" if code is not None else ""
-        return (f"The embedded {self.name} {what}{how}. Last lines of "
-                f"{self.ws.relative(self.log_file)}:\n{tail(self.log_file)}")
+        return (
+            f"The embedded {self.name} {what}{how}. Last lines of "
+            f"{self.ws.relative(self.log_file)}:\n{tail(self.log_file)}"
+        )
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop the server if it runs; True when something was stopped."""
@@ -198,7 +209,10 @@ def terminate(pid: int, sig: int = signal.SIGTERM, timeout: float = 15.0) -> Non
     delay = 0.005
     while alive(pid):
         if time.monotonic() > deadline:
-            for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            for target in (
+                lambda: os.killpg(pid, signal.SIGKILL),
+                lambda: os.kill(pid, signal.SIGKILL),
+            ):
                 try:
                     target()
                 except OSError:

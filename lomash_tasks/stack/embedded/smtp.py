@@ -25,8 +25,10 @@ class SmtpPart(Part):
 
     def check(self) -> None:
         if importlib.util.find_spec("aiosmtpd") is None:
-            raise UserError("The embedded SMTP trap needs the Python package aiosmtpd: "
-                            "`pip install -e '.[embedded]'` (aiosmtpd==1.4.6).")
+            raise UserError(
+                "The embedded SMTP trap needs the Python package aiosmtpd: "
+                "`pip install -e '.[embedded]'` (aiosmtpd==1.4.6)."
+            )
 
     def prepare(self) -> list[str]:
         self.check()
@@ -40,7 +42,19 @@ class SmtpPart(Part):
 
     def spawn(self) -> None:
         smtp = self.ws.registry.smtp
-        self._spawn([sys.executable, "-m", "lomash_tasks.stack.smtp_trap", "--host", smtp.host,
-                     "--port", str(smtp.port), "--web-port", str(smtp.web_port),
-                     "--dir", str(self.mail_dir)],
-                    env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(CHECKOUT_DIR)})
+        self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "lomash_tasks.stack.smtp_trap",
+                "--host",
+                smtp.host,
+                "--port",
+                str(smtp.port),
+                "--web-port",
+                str(smtp.web_port),
+                "--dir",
+                str(self.mail_dir),
+            ],
+            env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(CHECKOUT_DIR)},
+        )

@@ -18,8 +18,8 @@ The ports each one found listens on are reported beside it (they confirm; they n
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from lomash_tasks import processes
 from lomash_tasks.workspace import Workspace
@@ -30,8 +30,8 @@ class Stray:
     part: str
     pid: int
     command: str
-    where: str                # the folder of ours it works in (or names), as the user knows it
-    ports: tuple[int, ...]    # the TCP ports it listens on
+    where: str  # the folder of ours it works in (or names), as the user knows it
+    ports: tuple[int, ...]  # the TCP ports it listens on
 
     def text(self) -> str:
         ports = f", listening on {', '.join(map(str, self.ports))}" if self.ports else ""
@@ -78,8 +78,9 @@ def ours(seen: processes.Seen, folders: list[str]) -> str:
     return ""
 
 
-def find(ws: Workspace, parts: Iterable[str] | None = None, skip: Iterable[int] = ()
-         ) -> list[Stray]:
+def find(
+    ws: Workspace, parts: Iterable[str] | None = None, skip: Iterable[int] = ()
+) -> list[Stray]:
     """The servers of `parts` (all four by default) this workspace's embedded backend started,
     found by what they are; `skip`: pids already known from their pid files."""
     wanted = list(parts) if parts is not None else list(KINDS)
@@ -96,6 +97,13 @@ def find(ws: Workspace, parts: Iterable[str] | None = None, skip: Iterable[int] 
                     found.append((part, seen, where))
                 break
     listening = processes.listening_ports([seen.pid for _, seen, _ in found]) if found else {}
-    return [Stray(part, seen.pid, seen.describe(100), ws.relative(where),
-                  tuple(sorted(listening.get(seen.pid, ()))))
-            for part, seen, where in found]
+    return [
+        Stray(
+            part,
+            seen.pid,
+            seen.describe(100),
+            ws.relative(where),
+            tuple(sorted(listening.get(seen.pid, ()))),
+        )
+        for part, seen, where in found
+    ]

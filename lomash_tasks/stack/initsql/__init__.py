@@ -12,12 +12,38 @@ The embedded backend runs `first_run` on its new cluster (the official image doe
 Compose); `db.init` runs `apply` on any backend.
 """
 
-from lomash_tasks.stack.initsql.runs import (InitOutcome, Plan, ScriptFailed, apply,
-                                              apply_plan, check_rebuild, first_run, inventory,
-                                              keep_metas, make_plan, missing_objects,
-                                              read_script, run_plan, set_role_passwords)
+from lomash_tasks.stack.initsql.runs import (
+    InitOutcome,
+    Plan,
+    ScriptFailed,
+    apply,
+    apply_plan,
+    check_rebuild,
+    first_run,
+    inventory,
+    keep_metas,
+    make_plan,
+    missing_objects,
+    read_script,
+    run_plan,
+    set_role_passwords,
+)
 from lomash_tasks.stack.initsql.script import renamed_database
 
-__all__ = ["InitOutcome", "Plan", "ScriptFailed", "apply", "apply_plan", "check_rebuild",
-           "first_run", "inventory", "keep_metas", "make_plan", "missing_objects",
-           "read_script", "renamed_database", "run_plan", "set_role_passwords"]
+__all__ = [
+    "InitOutcome",
+    "Plan",
+    "ScriptFailed",
+    "apply",
+    "apply_plan",
+    "check_rebuild",
+    "first_run",
+    "inventory",
+    "keep_metas",
+    "make_plan",
+    "missing_objects",
+    "read_script",
+    "renamed_database",
+    "run_plan",
+    "set_role_passwords",
+]

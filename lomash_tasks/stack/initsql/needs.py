@@ -30,8 +30,10 @@ POLICIES = ("compile", "substitute", "refuse")
 LOCALES_DIR = "lomash-locales"  # in the embedded cluster's data folder (copied with it)
 EQUIVALENTS = ("C.UTF-8", "C.utf8")
 I18N_SOURCES = Path("/usr/share/i18n")
-SETTING_HINT = ("set stack.missing_locale (invoke.yaml, or INVOKE_STACK_MISSING_LOCALE) to "
-                "compile or substitute")
+SETTING_HINT = (
+    "set stack.missing_locale (invoke.yaml, or INVOKE_STACK_MISSING_LOCALE) to "
+    "compile or substitute"
+)
 
 
 # -- locale names ---------------------------------------------------------------------------
@@ -63,8 +65,10 @@ def is_utf8(name: str) -> bool:
 
 def install_hint(name: str) -> str:
     base = name.split(".")[0]
-    return (f"install it on the server's machine (Debian/Ubuntu: `localedef -i {base} -f UTF-8 "
-            f"{base}.UTF-8`, or `apt-get install locales-all`)")
+    return (
+        f"install it on the server's machine (Debian/Ubuntu: `localedef -i {base} -f UTF-8 "
+        f"{base}.UTF-8`, or `apt-get install locales-all`)"
+    )
 
 
 def system_locales() -> set[str] | None:
@@ -80,28 +84,36 @@ def system_locales() -> set[str] | None:
 class LocaleChoice:
     """What happens to one locale the script names."""
 
-    name: str    # as init.sql writes it
-    how: str     # "system" | "compiled" | "respelled" | "substituted"
-    use: str     # the name the server gets
+    name: str  # as init.sql writes it
+    how: str  # "system" | "compiled" | "respelled" | "substituted"
+    use: str  # the name the server gets
     lines: list[int] = field(default_factory=list)
 
     def note(self) -> str | None:
-        where = ("line " if len(self.lines) == 1 else "lines ") + \
-            ", ".join(str(n) for n in self.lines)
+        where = ("line " if len(self.lines) == 1 else "lines ") + ", ".join(
+            str(n) for n in self.lines
+        )
         if self.how == "compiled":
-            return (f"locale {self.name} (init.sql {where}): this machine lacks it, so it was "
-                    f"compiled with localedef for this PostgreSQL only (in its "
-                    f"{LOCALES_DIR}/ folder; nothing on the system changed)")
+            return (
+                f"locale {self.name} (init.sql {where}): this machine lacks it, so it was "
+                f"compiled with localedef for this PostgreSQL only (in its "
+                f"{LOCALES_DIR}/ folder; nothing on the system changed)"
+            )
         if self.how == "respelled":
-            return (f"locale {self.name} (init.sql {where}) is spelled {self.use} where "
-                    f"PostgreSQL runs: used so")
+            return (
+                f"locale {self.name} (init.sql {where}) is spelled {self.use} where "
+                f"PostgreSQL runs: used so"
+            )
         if self.how == "substituted":
-            ctype = ("" if self.use != "C" else
-                     "; C sorts by byte and knows only ASCII letters' case")
-            return (f"locale {self.name} (init.sql {where}) is not available to PostgreSQL "
-                    f"here, so those databases use {self.use} instead (the same UTF8 "
-                    f"encoding{ctype}); to get {self.name} itself, {install_hint(self.name)}, "
-                    f"or set stack.missing_locale to compile for a new embedded cluster")
+            ctype = (
+                "" if self.use != "C" else "; C sorts by byte and knows only ASCII letters' case"
+            )
+            return (
+                f"locale {self.name} (init.sql {where}) is not available to PostgreSQL "
+                f"here, so those databases use {self.use} instead (the same UTF8 "
+                f"encoding{ctype}); to get {self.name} itself, {install_hint(self.name)}, "
+                f"or set stack.missing_locale to compile for a new embedded cluster"
+            )
         return None
 
 
@@ -125,8 +137,12 @@ def compile_locale(name: str, folder: Path) -> str | None:
     """Compile `name` into folder/<name>; an error text, or None when it worked."""
     base = name.split(".")[0] + ("@" + name.split("@", 1)[1] if "@" in name else "")
     folder.mkdir(parents=True, exist_ok=True, mode=0o755)
-    result = commands.run(["localedef", "-i", base, "-f", "UTF-8", str(folder / normalize(name))],
-                          timeout=120, check=False, env={"LC_ALL": "C"})
+    result = commands.run(
+        ["localedef", "-i", base, "-f", "UTF-8", str(folder / normalize(name))],
+        timeout=120,
+        check=False,
+        env={"LC_ALL": "C"},
+    )
     if not (folder / normalize(name) / "LC_COLLATE").is_file():
         return (result.stderr or result.stdout).strip() or f"localedef exit {result.code}"
     return None
@@ -148,27 +164,35 @@ class NewCluster:
     @property
     def key(self) -> str:
         """What the template cache's key must cover besides init.sql's bytes."""
-        return ";".join([f"preload={','.join(self.preload)}"]
-                        + [f"locale={c.name}:{c.how}:{c.use}" for c in self.locales])
+        return ";".join(
+            [f"preload={','.join(self.preload)}"]
+            + [f"locale={c.name}:{c.how}:{c.use}" for c in self.locales]
+        )
 
     def make(self, data_dir: Path) -> list[str]:
         """After initdb: the preload line in postgresql.conf, the compiled locales; notes."""
         notes = []
         if self.preload:
             with open(data_dir / "postgresql.conf", "a") as handle:
-                handle.write(f"\n# init.sql configures these by ALTER SYSTEM; preloaded from the "
-                             f"first start so its settings apply\nshared_preload_libraries = "
-                             f"'{','.join(self.preload)}'\n")
-            notes.append(f"preloaded {', '.join(self.preload)} (init.sql sets "
-                         f"shared_preload_libraries and its settings by ALTER SYSTEM, which "
-                         f"need it loaded)")
+                handle.write(
+                    f"\n# init.sql configures these by ALTER SYSTEM; preloaded from the "
+                    f"first start so its settings apply\nshared_preload_libraries = "
+                    f"'{','.join(self.preload)}'\n"
+                )
+            notes.append(
+                f"preloaded {', '.join(self.preload)} (init.sql sets "
+                f"shared_preload_libraries and its settings by ALTER SYSTEM, which "
+                f"need it loaded)"
+            )
         compiled = [c for c in self.locales if c.how == "compiled"]
         for choice in compiled:
             error = compile_locale(choice.name, data_dir / LOCALES_DIR)
             if error:
-                raise UserError(f"Compiling locale {choice.name} for the embedded PostgreSQL "
-                                f"failed: {error}. Set stack.missing_locale to substitute, or "
-                                f"{install_hint(choice.name)}.")
+                raise UserError(
+                    f"Compiling locale {choice.name} for the embedded PostgreSQL "
+                    f"failed: {error}. Set stack.missing_locale to substitute, or "
+                    f"{install_hint(choice.name)}."
+                )
         return notes + [n for c in self.locales if (n := c.note())]
 
 
@@ -182,9 +206,11 @@ def for_new_cluster(script: Script, policy: str, bindir: Path | None = None) -> 
     missing = [n for n in named if have is None or normalize(n) not in have]
     if missing and policy == "refuse":
         name = missing[0]
-        raise UserError(f"init.sql line {_lines(named[name])[0]} creates a database with locale "
-                        f"{name}, which this machine lacks, and stack.missing_locale is refuse: "
-                        f"{install_hint(name)}, or {SETTING_HINT}. Nothing was created.")
+        raise UserError(
+            f"init.sql line {_lines(named[name])[0]} creates a database with locale "
+            f"{name}, which this machine lacks, and stack.missing_locale is refuse: "
+            f"{install_hint(name)}, or {SETTING_HINT}. Nothing was created."
+        )
     compile_all = policy == "compile" and missing and all(_compilable(n) is None for n in missing)
     for name, stmts in named.items():
         if name not in missing and not compile_all:
@@ -196,9 +222,11 @@ def for_new_cluster(script: Script, policy: str, bindir: Path | None = None) -> 
         else:
             use = _equivalent(name, have)
             if use is None:
-                raise UserError(f"init.sql line {_lines(stmts)[0]} creates a database with "
-                                f"locale {name}, which this machine lacks, and it has no "
-                                f"equivalent here: {install_hint(name)}. Nothing was created.")
+                raise UserError(
+                    f"init.sql line {_lines(stmts)[0]} creates a database with "
+                    f"locale {name}, which this machine lacks, and it has no "
+                    f"equivalent here: {install_hint(name)}. Nothing was created."
+                )
             why = _compilable(name) if policy == "compile" else None
             choice = LocaleChoice(name, "substituted", use, _lines(stmts))
             cluster.locales.append(choice)
@@ -228,13 +256,20 @@ def _preload(script: Script, bindir: Path | None) -> list[str]:
     if libdir is not None:
         for lib in wanted:
             if not has_library(libdir, lib):
-                line = next((s.line for s in script.settings
-                             if lib in split_list(s.values) or s.targets[0].startswith(lib + ".")),
-                            0)
-                raise UserError(f"init.sql line {line} needs the library {lib} preloaded, which "
-                                f"this PostgreSQL does not have ({libdir}): install it (the "
-                                f"contrib modules: `apt-get install postgresql-contrib`) or "
-                                f"remove it from init.sql. Nothing was created.")
+                line = next(
+                    (
+                        s.line
+                        for s in script.settings
+                        if lib in split_list(s.values) or s.targets[0].startswith(lib + ".")
+                    ),
+                    0,
+                )
+                raise UserError(
+                    f"init.sql line {line} needs the library {lib} preloaded, which "
+                    f"this PostgreSQL does not have ({libdir}): install it (the "
+                    f"contrib modules: `apt-get install postgresql-contrib`) or "
+                    f"remove it from init.sql. Nothing was created."
+                )
     return wanted
 
 
@@ -260,15 +295,23 @@ def server_has_locale(conn, name: str) -> bool:
 
     try:
         with conn.transaction(force_rollback=True):
-            conn.execute(sql.SQL("CREATE COLLATION pg_temp.lomash_locale_probe "
-                                 "(LC_COLLATE = {n}, LC_CTYPE = {n})").format(n=sql.Literal(name)))
+            conn.execute(
+                sql.SQL(
+                    "CREATE COLLATION pg_temp.lomash_locale_probe "
+                    "(LC_COLLATE = {n}, LC_CTYPE = {n})"
+                ).format(n=sql.Literal(name))
+            )
     except psycopg.Error:
         return False
     return True
 
 
-def choose_on_server(conn, script_locales: dict[str, list[Statement]], policy: str,
-                     what: str = "Nothing was created.") -> list[LocaleChoice]:
+def choose_on_server(
+    conn,
+    script_locales: dict[str, list[Statement]],
+    policy: str,
+    what: str = "Nothing was created.",
+) -> list[LocaleChoice]:
     """Locales for statements about to run on a live server: as written when it has them,
     else an equivalent (said), or a UserError under `refuse`."""
     out = []
@@ -276,17 +319,22 @@ def choose_on_server(conn, script_locales: dict[str, list[Statement]], policy: s
         if is_builtin(name) or server_has_locale(conn, name):
             continue
         if policy == "refuse":
-            raise UserError(f"init.sql line {_lines(stmts)[0]} creates a database with locale "
-                            f"{name}, which the server lacks, and stack.missing_locale is refuse: "
-                            f"{install_hint(name)}, or {SETTING_HINT}. {what}")
+            raise UserError(
+                f"init.sql line {_lines(stmts)[0]} creates a database with locale "
+                f"{name}, which the server lacks, and stack.missing_locale is refuse: "
+                f"{install_hint(name)}, or {SETTING_HINT}. {what}"
+            )
         use = None
         if is_utf8(name):
-            use = next((c for c in spellings(name) + list(EQUIVALENTS)
-                        if server_has_locale(conn, c)), "C")
+            use = next(
+                (c for c in spellings(name) + list(EQUIVALENTS) if server_has_locale(conn, c)), "C"
+            )
         if use is None:
-            raise UserError(f"init.sql line {_lines(stmts)[0]} creates a database with locale "
-                            f"{name}, which the server lacks, and it has no equivalent there: "
-                            f"{install_hint(name)}. {what}")
+            raise UserError(
+                f"init.sql line {_lines(stmts)[0]} creates a database with locale "
+                f"{name}, which the server lacks, and it has no equivalent there: "
+                f"{install_hint(name)}. {what}"
+            )
         how = "respelled" if use in spellings(name) else "substituted"
         out.append(LocaleChoice(name, how, use, _lines(stmts)))
     return out
@@ -301,6 +349,8 @@ def unavailable_extensions(conn, names: list[str]) -> list[str]:
 
 
 def extension_hint(name: str) -> str:
-    return (f"install the package that ships extension {name} on the server's machine (the "
-            f"contrib modules: Debian/Ubuntu `apt-get install postgresql-contrib`; they come "
-            f"with Homebrew's and the official images' PostgreSQL)")
+    return (
+        f"install the package that ships extension {name} on the server's machine (the "
+        f"contrib modules: Debian/Ubuntu `apt-get install postgresql-contrib`; they come "
+        f"with Homebrew's and the official images' PostgreSQL)"
+    )

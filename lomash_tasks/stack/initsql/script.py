@@ -26,12 +26,19 @@ the server's state.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 ROLE, DATABASE, GRANT_DB, EXTENSION, SETTING, RELOAD, OTHER = (
-    "role", "database", "grant_db", "extension", "setting", "reload", "other")
+    "role",
+    "database",
+    "grant_db",
+    "extension",
+    "setting",
+    "reload",
+    "other",
+)
 
 # Backslash commands that send the query buffer (and so end a statement).
 SEND_COMMANDS = frozenset({"g", "gx", "gexec", "gset", "gdesc", "crosstabview", "watch"})
@@ -39,17 +46,33 @@ CONNECT_COMMANDS = frozenset({"c", "connect"})
 INCLUDE_COMMANDS = frozenset({"i", "ir", "include", "include_relative"})
 SAY_COMMANDS = frozenset({"echo", "qecho", "warn"})
 
-DATABASE_KEYS = frozenset({"owner", "template", "encoding", "strategy", "locale", "lc_collate",
-                           "lc_ctype", "icu_locale", "locale_provider", "collation_version",
-                           "tablespace", "allow_connections", "is_template", "oid",
-                           "icu_rules", "builtin_locale"})
+DATABASE_KEYS = frozenset(
+    {
+        "owner",
+        "template",
+        "encoding",
+        "strategy",
+        "locale",
+        "lc_collate",
+        "lc_ctype",
+        "icu_locale",
+        "locale_provider",
+        "collation_version",
+        "tablespace",
+        "allow_connections",
+        "is_template",
+        "oid",
+        "icu_rules",
+        "builtin_locale",
+    }
+)
 LOCALE_KEYS = ("locale", "lc_collate", "lc_ctype")
 
 
 # -- tokens ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Token:
-    kind: str   # ws comment word qident string dollar var op semi meta
+    kind: str  # ws comment word qident string dollar var op semi meta
     start: int
     end: int
     value: str  # word: as written; qident/string/dollar: the content, unescaped; var: its name
@@ -58,7 +81,9 @@ class Token:
 _WORD = re.compile(r"[A-Za-z_\x80-\uffff][A-Za-z0-9_$\x80-\uffff]*")
 _NUMBER = re.compile(r"\d+(\.\d*)?([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?")
 _DOLLAR = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
-_VAR = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)|:'([A-Za-z_][A-Za-z0-9_]*)'|:\"([A-Za-z_][A-Za-z0-9_]*)\"")
+_VAR = re.compile(
+    r":([A-Za-z_][A-Za-z0-9_]*)|:'([A-Za-z_][A-Za-z0-9_]*)'|:\"([A-Za-z_][A-Za-z0-9_]*)\""
+)
 
 
 def tokens(text: str) -> Iterator[Token]:
@@ -100,7 +125,7 @@ def tokens(text: str) -> Iterator[Token]:
             tag = m.group(0)
             close = text.find(tag, m.end())
             j = n if close < 0 else close + len(tag)
-            yield Token("dollar", i, j, text[m.end(): close if close >= 0 else n])
+            yield Token("dollar", i, j, text[m.end() : close if close >= 0 else n])
             i = j
         elif c == "\\":
             j = text.find("\n", i)
@@ -110,8 +135,12 @@ def tokens(text: str) -> Iterator[Token]:
         elif c == ";":
             yield Token("semi", i, i + 1, ";")
             i += 1
-        elif c == ":" and (m := _VAR.match(text, i)) and not text.startswith("::", i) \
-                and not (i and text[i - 1] == ":"):
+        elif (
+            c == ":"
+            and (m := _VAR.match(text, i))
+            and not text.startswith("::", i)
+            and not (i and text[i - 1] == ":")
+        ):
             name = m.group(1) or m.group(2) or m.group(3)
             style = ":" if m.group(1) else m.group(0)[1]
             yield Token("var", i, m.end(), style + name)
@@ -129,8 +158,8 @@ def tokens(text: str) -> Iterator[Token]:
             yield Token("word", i, m.end(), m.group(0))
             i = m.end()
         else:
-            width = 2 if text[i:i + 2] in ("::", "<=", ">=", "<>", "!=", "||", "=>") else 1
-            yield Token("op", i, i + width, text[i:i + width])
+            width = 2 if text[i : i + 2] in ("::", "<=", ">=", "<>", "!=", "||", "=>") else 1
+            yield Token("op", i, i + width, text[i : i + width])
             i += width
 
 
@@ -160,18 +189,18 @@ def _quoted(text: str, i: int, quote: str, backslash: bool) -> tuple[int, str]:
 class Statement:
     """One query as psql sends it."""
 
-    text: str                 # the SQL as written (without its terminator)
-    start: int                # offsets in the script: from its first character ...
-    end: int                  # ... to the end of its terminator (`;`, or the `\gexec` line)
-    line: int                 # the line it starts on (1-based)
-    end_line: int             # the line psql sends it on (psql's error lines name this one)
-    database: str             # the database it runs in
-    terminator: str = ";"     # ";" or the send command ("gexec", "g", ...), "" at the end
+    text: str  # the SQL as written (without its terminator)
+    start: int  # offsets in the script: from its first character ...
+    end: int  # ... to the end of its terminator (`;`, or the `\gexec` line)
+    line: int  # the line it starts on (1-based)
+    end_line: int  # the line psql sends it on (psql's error lines name this one)
+    database: str  # the database it runs in
+    terminator: str = ";"  # ";" or the send command ("gexec", "g", ...), "" at the end
     kind: str = OTHER
-    targets: tuple[str, ...] = ()   # roles / database / extension / setting it is about
-    dynamic: bool = False     # ROLE: names built at run time (format('%I')), targets guessed
+    targets: tuple[str, ...] = ()  # roles / database / extension / setting it is about
+    dynamic: bool = False  # ROLE: names built at run time (format('%I')), targets guessed
     options: dict[str, str] = field(default_factory=dict)  # DATABASE: OWNER, LC_COLLATE, ...
-    values: tuple[str, ...] = ()    # SETTING: the value(s); () for RESET
+    values: tuple[str, ...] = ()  # SETTING: the value(s); () for RESET
 
     @property
     def gexec(self) -> bool:
@@ -187,8 +216,11 @@ class Statement:
         return self.options.get("owner")
 
     def lines(self) -> str:
-        return f"line {self.line}" if self.line == self.end_line else \
-            f"lines {self.line}-{self.end_line}"
+        return (
+            f"line {self.line}"
+            if self.line == self.end_line
+            else f"lines {self.line}-{self.end_line}"
+        )
 
     def summary(self, width: int = 90) -> str:
         """The statement on one line, shortened, passwords hidden (for messages)."""
@@ -206,7 +238,7 @@ class Meta:
     start: int
     end: int
     line: int
-    database: str   # the connection it runs on (for \c: the one it leaves)
+    database: str  # the connection it runs on (for \c: the one it leaves)
 
 
 @dataclass
@@ -214,7 +246,7 @@ class Section:
     """What runs on one connection: from a `\\c` (or the start of the file) to the next."""
 
     database: str
-    line: int                          # the `\c` line (0: the start of the file)
+    line: int  # the `\c` line (0: the start of the file)
     items: list[Statement | Meta] = field(default_factory=list)
 
     @property
@@ -269,8 +301,11 @@ class Script:
         """The extensions the script creates in `database`, in order."""
         out: list[str] = []
         for sec in self.sections_of(database):
-            out += [s.targets[0] for s in sec.statements
-                    if s.kind == EXTENSION and s.targets[0] not in out]
+            out += [
+                s.targets[0]
+                for s in sec.statements
+                if s.kind == EXTENSION and s.targets[0] not in out
+            ]
         return out
 
     @property
@@ -352,9 +387,15 @@ def parse(text: str, initial_database: str = "postgres") -> Script:
             return
         first = next(t for t in body if t.kind not in ("ws", "comment"))
         last = [t for t in body if t.kind not in ("ws", "comment")][-1]
-        stmt = Statement(text=text[first.start:last.end], start=first.start, end=end,
-                         line=line_of(first.start), end_line=line_of(send_line_offset),
-                         database=current.database, terminator=terminator)
+        stmt = Statement(
+            text=text[first.start : last.end],
+            start=first.start,
+            end=end,
+            line=line_of(first.start),
+            end_line=line_of(send_line_offset),
+            database=current.database,
+            terminator=terminator,
+        )
         _classify(stmt, _substituted(body, variables))
         current.items.append(stmt)
 
@@ -386,18 +427,22 @@ def parse(text: str, initial_database: str = "postgres") -> Script:
             depth += 1
         elif tok.kind == "op" and tok.value in ")]":
             depth = max(0, depth - 1)
-        elif tok.kind in ("string", "qident", "dollar", "comment") and tok.end == len(text) \
-                and not _closed(text, tok):
+        elif (
+            tok.kind in ("string", "qident", "dollar", "comment")
+            and tok.end == len(text)
+            and not _closed(text, tok)
+        ):
             problems.append(f"line {line_of(tok.start)}: unterminated {tok.kind}")
         buffer.append(tok)
     if buffer:
         flush(len(text), "", len(text))
-    return Script(text, None, initial_database, [s for s in sections if s.items or s.line],
-                  problems)
+    return Script(
+        text, None, initial_database, [s for s in sections if s.items or s.line], problems
+    )
 
 
 def _closed(text: str, tok: Token) -> bool:
-    raw = text[tok.start:tok.end]
+    raw = text[tok.start : tok.end]
     if tok.kind == "comment":
         return not raw.startswith("/*") or raw.endswith("*/")
     if tok.kind == "dollar":
@@ -419,7 +464,7 @@ def _meta(raw: str, variables: dict[str, str]) -> tuple[str, list[str]]:
     `\\` ends the command's arguments (the rest of the line is psql's next command)."""
     m = re.match(r"\\([A-Za-z_]+|[^A-Za-z_\s])", raw)
     name = m.group(1) if m else ""
-    rest = raw[m.end():] if m else raw[1:]
+    rest = raw[m.end() :] if m else raw[1:]
     rest = rest.split("\\\\", 1)[0]
     args: list[str] = []
     i, n = 0, len(rest)
@@ -564,7 +609,7 @@ def _what(toks: list[Token]) -> tuple | None:
         for i in range(1, len(toks) - 1):
             if words[i] == "ON" and words[i + 1] == "DATABASE":
                 names: list[str] = []
-                for tok in toks[i + 2:]:
+                for tok in toks[i + 2 :]:
                     if _up(tok) in ("TO", "FROM"):
                         break
                     if tok.kind != "op":
@@ -572,7 +617,9 @@ def _what(toks: list[Token]) -> tuple | None:
                 return (GRANT_DB, tuple(n for n in names if n), {}, ())
         return None
     if words[:1] == ["SELECT"] and [t.value.lower() for t in toks[1:] if t.kind != "op"] in (
-            ["pg_reload_conf"], ["pg_catalog", "pg_reload_conf"]):
+        ["pg_reload_conf"],
+        ["pg_catalog", "pg_reload_conf"],
+    ):
         return (RELOAD, (), {}, ())
     return None
 
@@ -625,8 +672,11 @@ def _database_options(toks: list[Token]) -> dict[str, str]:
             if tok.kind == "op" and tok.value == "-" and i + 1 < len(toks):
                 value, i = "-" + toks[i + 1].value, i + 1
             if key in DATABASE_KEYS or key == "connection_limit":
-                out[key] = value.lower() if (tok.kind == "word" and key in ("owner", "template")) \
+                out[key] = (
+                    value.lower()
+                    if (tok.kind == "word" and key in ("owner", "template"))
                     else value
+                )
         i += 1
     return out
 
@@ -658,7 +708,7 @@ def _roles_in_code(code: str) -> tuple[tuple[str, ...], bool] | None:
         for i, tok in enumerate(toks):
             if _up(tok) == "ARRAY" and i + 1 < len(toks) and toks[i + 1].value == "[":
                 depth = 1
-                for inner in toks[i + 2:]:
+                for inner in toks[i + 2 :]:
                     if inner.kind == "op" and inner.value == "[":
                         depth += 1
                     elif inner.kind == "op" and inner.value == "]":
@@ -685,7 +735,7 @@ def _strip_comments(text: str) -> str:
 
 def _raw(text: str) -> Iterator[Token]:
     for tok in tokens(text):
-        yield Token(tok.kind, tok.start, tok.end, text[tok.start:tok.end])
+        yield Token(tok.kind, tok.start, tok.end, text[tok.start : tok.end])
 
 
 # -- another database made like one of the script's -----------------------------------------
@@ -700,16 +750,20 @@ def renamed_database(script: Script, old: str, new: str) -> Script:
     text = script.text
     edits: list[tuple[int, int, str]] = []
     for stmt in script.statements:
-        if (stmt.kind == DATABASE and stmt.targets[0] == old) or \
-                (stmt.kind == GRANT_DB and old in stmt.targets):
-            edits += [(stmt.start + a, stmt.start + b, repl)
-                      for a, b, repl in _renames(text[stmt.start:stmt.end], old, new)]
+        if (stmt.kind == DATABASE and stmt.targets[0] == old) or (
+            stmt.kind == GRANT_DB and old in stmt.targets
+        ):
+            edits += [
+                (stmt.start + a, stmt.start + b, repl)
+                for a, b, repl in _renames(text[stmt.start : stmt.end], old, new)
+            ]
     word = re.compile(rf"(?<![\w$]){re.escape(old)}(?![\w$])")
     for meta in script.metas:
         if meta.name in CONNECT_COMMANDS and _connect_target(meta.args) == old:
-            raw = text[meta.start:meta.end]
-            edits += [(meta.start + m.start(), meta.start + m.end(), new)
-                      for m in word.finditer(raw)]
+            raw = text[meta.start : meta.end]
+            edits += [
+                (meta.start + m.start(), meta.start + m.end(), new) for m in word.finditer(raw)
+            ]
     for start, end, repl in sorted(edits, reverse=True):
         text = text[:start] + repl + text[end:]
     copy = parse(text, script.initial_database)
@@ -732,14 +786,20 @@ def _renames(sql: str, old: str, new: str) -> list[tuple[int, int, str]]:
             in_list = False
         if before == "DATABASE" and _up(toks[i - 2] if i > 1 else None) == "ON":
             in_list = True  # GRANT ... ON DATABASE a, b TO ...
-        if tok.kind in ("word", "qident") and ident(tok) == old and \
-                (before == "DATABASE" or in_list):
+        if (
+            tok.kind in ("word", "qident")
+            and ident(tok) == old
+            and (before == "DATABASE" or in_list)
+        ):
             out.append((tok.start, tok.end, new if tok.kind == "word" else f'"{new}"'))
             continue
-        if tok.kind != "string" or not sql[tok.start:tok.end].startswith("'"):
+        if tok.kind != "string" or not sql[tok.start : tok.end].startswith("'"):
             continue
-        compared = i > 1 and toks[i - 1].value in ("=", "<>", "!=") and \
-            (ident(toks[i - 2]) or "") == "datname"
+        compared = (
+            i > 1
+            and toks[i - 1].value in ("=", "<>", "!=")
+            and (ident(toks[i - 2]) or "") == "datname"
+        )
         if tok.value == old and compared:
             out.append((tok.start, tok.end, f"'{new}'"))
         elif old in tok.value and tok.value != old:

@@ -30,8 +30,11 @@ READY_D = Path(os.environ.get("LOCALSTACK_READY_D", "/etc/localstack/init/ready.
 PORT = int(os.environ.get("GATEWAY_PORT", "4566"))
 STATE = {"completed": False, "scripts": []}
 CLI_SOCKET = os.environ.get("AWSLOCAL_SOCKET", "/tmp/awslocal.sock")
-SERVICES = [s.strip() for s in os.environ.get("SERVICES", "s3,sqs,ses,secretsmanager").split(",")
-            if s.strip()]
+SERVICES = [
+    s.strip()
+    for s in os.environ.get("SERVICES", "s3,sqs,ses,secretsmanager").split(",")
+    if s.strip()
+]
 
 
 def local_routes(app):
@@ -39,16 +42,20 @@ def local_routes(app):
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_localstack/"):
             if path.rstrip("/") == "/_localstack/health":
-                body = {"services": {name: "running" for name in SERVICES},
-                        "edition": "community", "version": f"moto {version('moto')} (stand-in)"}
+                body = {
+                    "services": {name: "running" for name in SERVICES},
+                    "edition": "community",
+                    "version": f"moto {version('moto')} (stand-in)",
+                }
             elif path.rstrip("/") in ("/_localstack/init/ready", "/_localstack/init"):
                 body = {"completed": STATE["completed"], "scripts": STATE["scripts"]}
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])
                 return [b'{"error": "not found"}']
             data = json.dumps(body).encode()
-            start_response("200 OK", [("Content-Type", "application/json"),
-                                      ("Content-Length", str(len(data)))])
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+            )
             return [data]
         return app(environ, start_response)
 
@@ -124,7 +131,8 @@ def _handle(conn: socket.socket, driver) -> int:
             os.environ.clear()
             os.environ.update(request["env"])
             os.environ["AWS_DATA_PATH"] = os.pathsep.join(
-                p for p in (request["env"].get("AWS_DATA_PATH", ""), data_path) if p)
+                p for p in (request["env"].get("AWS_DATA_PATH", ""), data_path) if p
+            )
             code = driver.main(request["argv"])
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
