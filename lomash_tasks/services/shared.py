@@ -13,6 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+# A supervised service's states (what state.json records and `inv services.status` shows).
+STATES = ("starting", "healthy", "unhealthy", "crashed", "restarting", "stopped")
+STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED = STATES
+
 TICK = 0.1
 SCAN_EVERY = 0.25
 HEALTH_STARTING = 0.2
