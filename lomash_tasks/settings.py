@@ -151,8 +151,6 @@ class Section:
             }
         )
 
-    from_config = load
-
 
 def _convert(key: str, value: Any, default: Any, meta: Mapping[str, Any]) -> Any:
     from lomash_tasks import flagvalues

@@ -114,12 +114,6 @@ class EnvFile:
     def as_dict(self) -> dict[str, str]:
         return {e.key: e.value for e in self.entries}
 
-    def line_of(self, key: str) -> int | None:
-        for entry in self.entries:
-            if entry.key == key:
-                return entry.line
-        return None
-
     def ignored_lines(self) -> list[tuple[int, str]]:
         """(line number, text) of each line Node's dotenv skips that is no comment or blank."""
         lines = normalize(self.text).split("\n")

@@ -83,7 +83,6 @@ def run(
     state: Any,
     console: Console,
     dry: bool = False,
-    on_result: Callable[[StepResult], None] | None = None,
 ) -> list[StepResult]:
     """Run the steps in order; stop at the first failure. Ctrl-C marks the step interrupted."""
     results: list[StepResult] = []
@@ -147,8 +146,6 @@ def run(
             if result.status == FAILED:
                 console.error(result.detail, title=f"setup: {name}")
         results.append(result)
-        if on_result:
-            on_result(result)
         if not failed and result.status != FAILED:
             early.after(name)
     return results

@@ -72,11 +72,10 @@ class SetupState:
         return twin, kept
 
     def section(self, cls: Any) -> Any:
-        """One namespace's settings (`cls.load` or `cls.from_config`), read once per run."""
+        """One namespace's settings (`cls.load`), read once per run."""
         cache = self.__dict__.setdefault("_sections", {})
         if cls not in cache:
-            load = getattr(cls, "load", None) or cls.from_config
-            cache[cls] = load(self.config)
+            cache[cls] = cls.load(self.config)
         return cache[cls]
 
     @property
@@ -617,7 +616,6 @@ STEPS = [
         early="deps",
     ),
 ]
-STEP_NAMES = [s.name for s in STEPS]
 
 
 def summary(state: SetupState, results: list[StepResult], dry: bool = False) -> SetupSummary:
@@ -638,6 +636,7 @@ def where_things_are(state: SetupState) -> list[Link]:
 def urls(ws: Workspace, services: Any = None, backend: str = "embedded") -> list[Link]:
     """What answers now, with its state. The tools only Compose runs are marked so (and shown
     as running only when they answer)."""
+    from lomash_tasks.services.model import STOPPED
     from lomash_tasks.stack import ports
 
     reg = ws.registry
@@ -651,7 +650,7 @@ def urls(ws: Workspace, services: Any = None, backend: str = "embedded") -> list
     for s in reg.services:
         st = statuses.get(s.name)
         state = st.state if st else ("answering" if ports.answers("127.0.0.1", s.port) else "")
-        if state and state != "stopped":
+        if state and state != STOPPED:
             rows.append(Link(s.name, f"http://localhost:{s.port}", state, f"debug {s.debug_port}"))
     infra = [
         (
