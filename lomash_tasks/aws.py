@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from lomash_tasks import connections, masking
@@ -218,7 +218,7 @@ class _Calls:
             )
         return self
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(self, kind, exc, tb) -> Literal[False]:
         if exc is None or isinstance(exc, UserError):
             return False
         import botocore.exceptions as bce
@@ -262,7 +262,7 @@ def secret_exists(sm: Any, name: str) -> bool:
 
 # -- S3 -----------------------------------------------------------------------------------------
 def ensure_buckets(ws: Workspace) -> list[Outcome]:
-    """Create the configured buckets in the registry's region (path-style); existing ones are fine."""
+    """Create the configured buckets in the registry's region (path-style); existing ones stay."""
     import botocore.exceptions as bce
 
     aws = ws.registry.aws
@@ -389,7 +389,7 @@ def _service_envs(ws: Workspace) -> Iterator[tuple[Service, dict[str, str] | Non
 
 
 def sync_secrets(ws: Workspace, prefix: str = SECRET_PREFIX) -> list[Outcome]:
-    """Each service's secrets (from its `.env`) as one JSON secret; changed ones updated in place."""
+    """Each service's secrets (from its `.env`) as one JSON secret; changed ones updated."""
     import botocore.exceptions as bce
 
     out = []

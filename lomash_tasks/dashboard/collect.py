@@ -253,7 +253,7 @@ class Collector:
             rows = {row["service"]: row for row in data["cache"] if row.get("service")}
             out.cache = {
                 s.name: Cache(
-                    s.redis_db,
+                    s.redis_db or 0,
                     rows.get(s.name, {}).get("keys", 0),
                     rows.get(s.name, {}).get("foreign", []),
                 )
@@ -261,7 +261,7 @@ class Collector:
             }
         else:
             out.cache = {
-                s.name: Cache(s.redis_db, error=data.get("cache_error") or "")
+                s.name: Cache(s.redis_db or 0, error=data.get("cache_error") or "")
                 for s in reg.with_cache
             }
         return out
@@ -277,7 +277,7 @@ class Collector:
         else:
             yield from self.services.logs(None, follow=True)
 
-    # -- what to watch between two looks ------------------------------------------------------------
+    # -- what to watch between two looks -----------------------------------------------------------
     def signature(self) -> tuple[Any, ...]:
         """(what the supervisor says of each service, the migration folders): cheap reads,
         taken every 0.2 s. The supervisor rewrites its state file every second or so; only
@@ -293,7 +293,7 @@ class Collector:
         return watched, self.migrations_signature()
 
     def migrations_signature(self) -> tuple[Any, ...]:
-        out = []
+        out: list[Any] = []
         for svc in self.ws.registry.with_database:
             folder = self.ws.migrations_dir(svc)
             out.append(_stamp(folder))
@@ -310,7 +310,7 @@ def _read(what: str, read: Callable[[], Any], problems: list[str]) -> Any:
         return read()
     except UserError as err:
         problems.append(f"{what}: {err.text}")
-    except Exception as err:  # noqa: BLE001 - one read failing must not stop the page
+    except Exception as err:
         problems.append(f"{what}: {type(err).__name__}: {err}")
     return None
 

@@ -6,6 +6,7 @@ was seen and, when it failed, what to do. Checks run side by side, reported in a
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from collections.abc import Callable
@@ -85,8 +86,8 @@ def run_checks(
     plan.append(("Redis URLs", lambda: _redis_urls(ws)))
     plan.append(("Redis password", lambda: _redis_password(ws)))
     for part in probes.PARTS:
-        plan.append((part, lambda part=part: _reachable(ws, part, backend, timeout)))
-    plan.append(("CREATEDB", lambda: _createdb(ws, timeout)))
+        plan.append((part, functools.partial(_reachable, ws, part, backend, timeout)))
+    plan.append(("CREATEDB", lambda: _createdb(ws, timeout)))  # after the parts, by design
     plan.append(("S3 buckets", lambda: _buckets(ws, timeout)))
     with ThreadPoolExecutor(max_workers=6) as pool:
         futures = [(name, pool.submit(_guard, name, fn)) for name, fn in plan]
@@ -156,7 +157,7 @@ def _docker(timeout: float) -> Check:
             info = sdk.version()
         finally:
             sdk.close()
-    except Exception as exc:  # noqa: BLE001 - no engine, no context, or no SDK
+    except Exception as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return Check(
             "Docker",
@@ -296,9 +297,9 @@ def _dependencies(ws: Workspace) -> Check:
     for svc in ws.registry.services:
         facts = ws.facts(svc)
         if facts.exists and not facts.installed():
+            command = " ".join([facts.installer.manager, *facts.installer.frozen_command])
             missing.append(
-                f"{svc.alias} (`{' '.join([facts.installer.manager, *facts.installer.frozen_command])}`"
-                f" in {ws.relative(facts.installer.folder) or '.'})"
+                f"{svc.alias} (`{command}` in {ws.relative(facts.installer.folder) or '.'})"
             )
     if missing:
         return Check(
@@ -440,7 +441,7 @@ def _reachable(ws: Workspace, part: str, backend: str | None, timeout: float) ->
 
 
 def _createdb(ws: Workspace, timeout: float) -> Check:
-    roles = [s.role for s in ws.registry.with_database]
+    roles = [s.db_role for s in ws.registry.with_database]
     try:
         with connections.pg_connect(ws, superuser=True, timeout=timeout, autocommit=True) as conn:
             rows = dict(

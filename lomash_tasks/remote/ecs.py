@@ -140,6 +140,7 @@ def start(target: Target, svc: Service, ecs: Any) -> TaskResult:
 
     spec = target.ecs_service(svc)
     cfg = target.ecs
+    assert cfg is not None  # ecs_service() refuses a target without an `ecs:` section
     result = TaskResult(svc.name, spec.task_definition, spec.container)
     try:
         with calls(target, f"describe task definition {spec.task_definition}"):
@@ -327,7 +328,7 @@ def run(
                         )
                 if time.monotonic() >= deadline + 60:
                     for result in running.values():
-                        result.error += "; it had not stopped 60 s later"
+                        result.error = f"{result.error or ''}; it had not stopped 60 s later"
                     break
             sleep(cfg.poll)
     except KeyboardInterrupt:
@@ -339,7 +340,7 @@ def run(
                         ecs.describe_tasks(cluster=cfg.cluster, tasks=[arn]).get("tasks") or [{}]
                     )[0]
                 result.last_status = task.get("lastStatus", result.last_status)
-            except Exception:  # noqa: BLE001 - the report below is all that is left to give
+            except Exception:
                 pass
             fates.append(
                 f"{result.service}: task {result.task_id} is {result.last_status or '?'}"

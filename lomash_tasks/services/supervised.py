@@ -126,13 +126,15 @@ class Supervised:
                 replace_env=True,
                 pipe=True,
             )
-        except Exception as exc:  # noqa: BLE001 - a launch that cannot start is a crash
+        except Exception as exc:
             self.note(f"could not start: {exc}")
             self.crashed(f"could not start: {exc}")
             return
         self.proc, self.pgid = proc, proc.pid
         self.fds, self.streams = {}, {}
         for stream in (proc.stdout, proc.stderr):
+            if stream is None:  # spawned with pipes: never
+                continue
             fd = stream.fileno()
             os.set_blocking(fd, False)
             self.fds[fd] = b""
@@ -210,7 +212,7 @@ class Supervised:
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=5)
-            except Exception:  # noqa: BLE001 - it was SIGKILLed
+            except Exception:
                 pass
         end = time.monotonic() + 5
         while time.monotonic() < end and group_members(pgid):

@@ -94,7 +94,7 @@ class ComposeBackend(Backend):
     def __init__(self, ws: Workspace, settings: Settings | None = None, client: Any = None) -> None:
         super().__init__(ws, settings)
         self._client = client
-        self._compose_checked = False
+        self._compose_checked = ""
         self._classic: bool | None = None
 
     @property
@@ -114,7 +114,7 @@ class ComposeBackend(Backend):
             try:
                 self._client = engine.client(10, found)
                 self._client.ping()
-            except Exception as exc:  # noqa: BLE001 - DockerException: no engine
+            except Exception as exc:
                 self._client = None
                 why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise UserError(
@@ -126,7 +126,7 @@ class ComposeBackend(Backend):
     def engine_alive(self) -> bool:
         try:
             return bool(self.client.ping())
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
 
     @property
@@ -314,7 +314,10 @@ class ComposeBackend(Backend):
         ports.ensure_free(ep.host, ep.port, f"the {part} container", PORT_KEYS[part])
         if part == "smtp":
             ports.ensure_free(
-                ep.host, ep.web_port, "the smtp container's web view", PORT_KEYS["smtp_web"]
+                ep.host,
+                self.ws.registry.smtp.web_port,
+                "the smtp container's web view",
+                PORT_KEYS["smtp_web"],
             )
 
     def diagnose(self, parts: list[str], detail: str, wait: float = 0) -> UserError:
@@ -460,7 +463,7 @@ class ComposeBackend(Backend):
             argv, cwd=self.ws.compose_dir, env=env, replace_env=True, pipe=True, merge=True
         )
         try:
-            for line in proc.stdout:
+            for line in proc.stdout or ():
                 yield line.rstrip("\n")
         finally:
             if proc.poll() is None:
