@@ -418,7 +418,7 @@ class PostgresPart(Part):
         except commands.CommandError as err:
             said = err.stderr.strip()
             raise UserError(
-                f"The embedded postgres did not start (pg_ctl exit {err.returncode}"
+                f"The embedded postgres did not start (pg_ctl exit {err.code}"
                 f"{': ' + said if said else ''}). Last lines "
                 f"of {self.ws.relative(self.log_file)}:\n{tail(self.log_file)}"
             ) from None
