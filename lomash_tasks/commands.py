@@ -22,7 +22,8 @@ job by `bench/commands_bench.py` (2 cores), `sh` took 6.1 ms per short program a
 (4.2x), 213 ms against 27 ms for 32 programs from 8 threads (7.8x), 120 ms against 50 ms to hand
 100,000 lines to a callback (2.4x this layer's reader, 5.4x a bare Popen), and 87 ms to import.
 Its threads per call, its own timed wait (which returned before the last output was read) and
-its `preexec_fn` user switch were each worked around here; `subprocess` needs none of that.
+its user switch by a Python callback between fork and exec were each worked around here;
+`subprocess` needs none of that.
 """
 
 from __future__ import annotations

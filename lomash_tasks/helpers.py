@@ -1,5 +1,6 @@
-"""Small helpers the whole package shares, each written once (standard library only, so the
-services supervisor can import it and stay small):
+"""Small helpers the whole package shares, each written once. Standard library only at import
+(the services supervisor imports it and stays small: `lomash_tasks.errors`, which imports
+Invoke, is imported only when an error is raised):
 
     write_atomic(path, data, mode=0o600)   -> a file replaced in one step, fsync'd, folder too
     owner_lock(path, timeout=..., on_wait=...) -> an exclusive lock file (0600) naming its holder
@@ -20,17 +21,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from lomash_tasks.errors import UserError
-
 T = TypeVar("T")
 
 
 # -- atomic write ------------------------------------------------------------------------------
-def write_atomic(path: str | Path, data: str | bytes, mode: int = 0o600) -> None:
+def write_atomic(
+    path: str | Path,
+    data: str | bytes,
+    mode: int = 0o600,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
     """Replace `path` with `data` in one step that survives a crash: a temporary file in the
     same folder (created with `mode`), written, flushed and fsync'd, renamed over `path`, then
     the folder fsync'd so the rename itself is on disk. No temporary file is left behind when
-    any step fails (the error is the caller's to word). Text is written as UTF-8, as is."""
+    any step fails (the error is the caller's to word). Text is written as UTF-8, as is.
+    `before_replace`: a last check, run once the data is on disk (it may raise: nothing then
+    changes)."""
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -43,6 +49,8 @@ def write_atomic(path: str | Path, data: str | bytes, mode: int = 0o600) -> None
             os.fsync(fd)
         finally:
             os.close(fd)
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -78,15 +86,6 @@ class Holder:
         if self.pid is None:
             return "unknown process"
         return f"pid {self.pid}" + (f": {self.command}" if self.command else "")
-
-
-class LockBusy(UserError):
-    """The lock is held by another process (`.holder` says which, when it could be read)."""
-
-    def __init__(self, path: Path, holder: Holder | None, message: str | None = None) -> None:
-        self.path = path
-        self.holder = holder
-        super().__init__(message or f"{path} is held by {holder or 'another process'}.")
 
 
 def _command_line() -> str:
@@ -158,7 +157,8 @@ def owner_lock(
 
     `timeout`: None waits as long as it takes; 0 tries once; otherwise seconds. `on_wait` is
     called once, with the holder, when the lock is taken and this call has to wait. Past the
-    timeout LockBusy is raised, its message `busy(holder)` when given. Yields this holder."""
+    timeout `errors.LockBusy` (a UserError) is raised, its message `busy(holder)` when given.
+    Yields this holder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -174,11 +174,16 @@ def owner_lock(
             if timeout is None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             elif not poll_until(lambda: _try_lock(fd), timeout=timeout, interval=interval):
+                from lomash_tasks.errors import LockBusy
+
                 holder = read_holder(path) or holder
                 raise LockBusy(path, holder, busy(holder) if busy else None) from None
         me = Holder(os.getpid(), _command_line())
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{me.pid}\n{me.command}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{me.pid}\n{me.command}\n".encode(), 0)
+        except OSError:  # a full disk: the lock holds all the same, unnamed
+            pass
         yield me
     finally:
         os.close(fd)  # releases the lock
@@ -193,16 +198,6 @@ def _try_lock(fd: int) -> bool:
 
 
 # -- polling -----------------------------------------------------------------------------------
-class PollTimeout(UserError):
-    """`poll_until` with `what` ran out of time; `.last` is the last value it saw."""
-
-    def __init__(self, what: str, timeout: float, last: object) -> None:
-        self.what = what
-        self.timeout = timeout
-        self.last = last
-        super().__init__(f"{what} did not happen within {timeout:g} s (last seen: {last!r}).")
-
-
 def poll_until(
     predicate: Callable[[], T],
     *,
@@ -216,8 +211,8 @@ def poll_until(
     that. It is called at least once, and once more at the deadline (`timeout` seconds from
     now, or `deadline` on `time.monotonic()`'s clock; neither: no deadline).
 
-    Out of time: with `what`, PollTimeout is raised naming it and the last value seen;
-    without, the last (falsy) value is returned, for the caller's own message."""
+    Out of time: with `what`, `errors.PollTimeout` (a UserError) is raised naming it and the
+    last value seen; without, the last (falsy) value is returned, for the caller's own message."""
     started = time.monotonic()
     if deadline is None and timeout is not None:
         deadline = started + timeout
@@ -230,6 +225,8 @@ def poll_until(
             break
         sleep(interval if deadline is None else max(0.0, min(interval, deadline - now)))
     if what is not None:
+        from lomash_tasks.errors import PollTimeout
+
         limit = timeout if timeout is not None else (deadline or started) - started
         raise PollTimeout(what, max(0.0, limit), value)
     return value

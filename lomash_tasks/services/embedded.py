@@ -18,7 +18,6 @@ is (`strays.py`): `down` stops it, `up` ends it before starting afresh, `status`
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import lock_holder, owner_lock
 from lomash_tasks.processes import group_members, groups, one_scan
 from lomash_tasks.registry import Service
 from lomash_tasks.services import model
@@ -117,33 +117,21 @@ class EmbeddedServices:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """One services.up/down/restart at a time per workspace."""
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.dir / "services.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with owner_lock(self.dir / "services.lock"):
             yield
-        finally:
-            os.close(fd)
 
     # -- the supervisor --------------------------------------------------------------------
     def supervisor_pid(self) -> int | None:
         """The supervisor's pid while it runs (it holds supervisor.lock for its life)."""
-        lock_path = self.dir / "supervisor.lock"
-        if not lock_path.exists():
+        holder = lock_holder(self.dir / "supervisor.lock")
+        if holder is None:
             return None
-        fd = os.open(lock_path, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                return int((self.dir / "supervisor.pid").read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                return -1
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
+        if holder.pid is not None:
+            return holder.pid
+        try:  # a lock file from before it named its holder
+            return int((self.dir / "supervisor.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return -1
 
     def signal_supervisor(self, sig: int) -> bool:
         pid = self.supervisor_pid()

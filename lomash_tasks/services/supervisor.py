@@ -27,7 +27,6 @@ asks about one pid per service every SCAN_EVERY and never scans the machine whil
 
 from __future__ import annotations
 
-import fcntl
 import os
 import select
 import signal
@@ -36,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lomash_tasks.helpers import owner_lock
 from lomash_tasks.processes import command_line, group_members
 from lomash_tasks.services.logfile import LogFile
 from lomash_tasks.services.shared import (
@@ -230,12 +230,19 @@ def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
 def main(argv: list[str]) -> int:
     folder = Path(argv[0]).resolve()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lock = os.open(folder / "supervisor.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        with owner_lock(folder / "supervisor.lock", timeout=0):  # held for the supervisor's life
+            return _supervise(folder)
+    except Exception as exc:
+        from lomash_tasks.errors import LockBusy  # (Invoke's import only when it is needed)
+
+        if not isinstance(exc, LockBusy):
+            raise
         print("another supervisor runs for this workspace", file=sys.stderr)
         return 0
+
+
+def _supervise(folder: Path) -> int:
     pid_file = folder / "supervisor.pid"
     try:
         pid_file.write_text(f"{os.getpid()}\n")

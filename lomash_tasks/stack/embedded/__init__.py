@@ -11,8 +11,6 @@ pid file went (`git clean -fdX` removed the state folder) is found by what it is
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import owner_lock
 from lomash_tasks.stack import probes
 from lomash_tasks.stack.base import (
     ALREADY_RUNNING,
@@ -53,14 +52,8 @@ class EmbeddedBackend(Backend):
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """One `stack.up`/`stack.down` at a time per workspace."""
-        state = self.ws.ensure_state_dir()
-        fd = os.open(state / "stack.lock", os.O_RDWR | os.O_CREAT, 0o600)  # owner-only state
-        with os.fdopen(fd, "r+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with owner_lock(self.ws.ensure_state_dir() / "stack.lock"):  # owner-only state
+            yield
 
     # -- up ----------------------------------------------------------------------------------
     def up(
