@@ -46,6 +46,7 @@ from lomash_tasks.errors import UserError
 from lomash_tasks.helpers import poll_until
 
 TAIL_LINES = 15
+Argv = Sequence["str | os.PathLike[str]"]  # an argument list: words and paths, never one string
 
 
 @dataclass
@@ -183,7 +184,7 @@ def _environ(env: Mapping[str, str] | None, replace_env: bool) -> dict[str, str]
     return base
 
 
-def _check_argv(argv: Sequence[str]) -> list[str]:
+def _check_argv(argv: Argv) -> list[str]:
     if isinstance(argv, (str, bytes)):
         raise TypeError("commands take an argument list, never a shell string")
     return [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in argv]
@@ -321,7 +322,7 @@ def terminate_as_interrupt() -> None:
 
 # -- foreground: run to completion ------------------------------------------------------------
 def run(
-    argv: Sequence[str],
+    argv: Argv,
     *,
     env: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
@@ -472,7 +473,7 @@ def _reap(proc: subprocess.Popen) -> None:
 
 # -- background and terminal ------------------------------------------------------------------
 def spawn(
-    argv: Sequence[str],
+    argv: Argv,
     *,
     log: str | Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -521,7 +522,7 @@ def spawn(
 
 
 def interactive(
-    argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None
+    argv: Argv, *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None
 ) -> int:
     """Run a program attached to this terminal (psql: this session, so Ctrl-C reaches it);
     its exit code."""

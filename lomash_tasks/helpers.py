@@ -95,6 +95,7 @@ def _command_line() -> str:
         text = " ".join(w.decode("utf-8", "replace") for w in words if w)
     except OSError:
         text = " ".join([sys.executable, *sys.argv])
+    text = " ".join(text.split())  # one line, whatever the arguments held
     return text if len(text) <= 200 else text[:199] + "…"
 
 
@@ -205,11 +206,14 @@ def poll_until(
     deadline: float | None = None,
     interval: float = 0.05,
     what: str | None = None,
+    backoff: float = 1.0,
+    max_interval: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Call `predicate` every `interval` seconds until it returns something truthy, and return
     that. It is called at least once, and once more at the deadline (`timeout` seconds from
-    now, or `deadline` on `time.monotonic()`'s clock; neither: no deadline).
+    now, or `deadline` on `time.monotonic()`'s clock; neither: no deadline). `backoff` > 1
+    grows the interval by that factor after each call, up to `max_interval`.
 
     Out of time: with `what`, `errors.PollTimeout` (a UserError) is raised naming it and the
     last value seen; without, the last (falsy) value is returned, for the caller's own message."""
@@ -224,6 +228,8 @@ def poll_until(
         if deadline is not None and now >= deadline:
             break
         sleep(interval if deadline is None else max(0.0, min(interval, deadline - now)))
+        if backoff != 1.0:
+            interval = max(interval, min(interval * backoff, max_interval))
     if what is not None:
         from lomash_tasks.errors import PollTimeout
 

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lomash_tasks.helpers import owner_lock
+from lomash_tasks.helpers import owner_lock, poll_until
 from lomash_tasks.processes import command_line, group_members
 from lomash_tasks.services.logfile import LogFile
 from lomash_tasks.services.shared import (
@@ -93,10 +93,8 @@ class Supervisor:
                 except OSError:
                     pass
                 say(f"killed the group {pgid} of {name} left by an earlier supervisor")
-        deadline = time.monotonic() + 5  # gone (ports and inspectors free) before new starts
-        while killed and time.monotonic() < deadline:
-            killed = [p for p in killed if group_members(p)]
-            time.sleep(0.02)
+        # gone (ports and inspectors free) before new starts
+        poll_until(lambda: not any(group_members(p) for p in killed), timeout=5, interval=0.02)
 
     def load_desired(self) -> None:
         try:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lomash_tasks.errors import UserError
-from lomash_tasks.helpers import owner_lock
+from lomash_tasks.helpers import owner_lock, poll_until
 from lomash_tasks.stack import probes
 from lomash_tasks.stack.base import (
     ALREADY_RUNNING,
@@ -168,14 +168,16 @@ class EmbeddedBackend(Backend):
 
     @staticmethod
     def _wait_answering(part: Part, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not part.answering(0.2):
+        def answering() -> bool:
+            if part.answering(0.2):
+                return True
             message = part.died()
             if message:
                 raise UserError(message)
-            if time.monotonic() > deadline:
-                raise UserError(part.death_message("did not open its port in time"))
-            time.sleep(0.01)
+            return False
+
+        if not poll_until(answering, timeout=timeout, interval=0.01):
+            raise UserError(part.death_message("did not open its port in time"))
 
     # -- servers without their pid files ---------------------------------------------------------
     def strays(self, parts: Iterable[str] | None = None) -> dict[str, list[strays.Stray]]:
