@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lomash_tasks.errors import UserError, suggest
-from lomash_tasks.settings import STACK_PARTS  # noqa: F401
+from lomash_tasks.settings import STACK_PARTS
 from lomash_tasks.settings import StackSettings as Settings
 
 if TYPE_CHECKING:  # annotations only: keeps `inv --list` from importing the registry
