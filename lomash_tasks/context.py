@@ -75,9 +75,10 @@ def _workspace_file(ctx: Context, full: dict[str, Any]) -> dict[str, Any] | None
         if not folder.is_absolute():
             folder = project_dir(ctx) / folder
     else:
-        folder = find_root(Path.cwd())
-        if folder is None:
+        found = find_root(Path.cwd())
+        if found is None:
             return None
+        folder = found
     path = folder / "invoke.yaml"
     project = project_dir(ctx) / "invoke.yaml"
     try:
@@ -129,7 +130,7 @@ def _refuse_near_misses(full: dict[str, Any]) -> None:
 
 def section(ctx: Context, cls: type[S]) -> S:
     """One namespace's settings, typed and validated (a bad value names its key)."""
-    return cls.load(data(ctx))  # type: ignore[return-value]
+    return cls.load(data(ctx))
 
 
 def registry(ctx: Context, config: dict[str, Any] | None = None) -> Registry:
@@ -207,7 +208,7 @@ def register_secrets(ws: Workspace) -> None:
             except UserError:
                 continue  # reported by the task that reads the file for real
             values += [v for k, v in env.as_dict().items() if masking.is_secret_key(k)]
-            values += [_url_password(v) for v in env.as_dict().values() if "://" in v]
+            values += [_url_password(v) or "" for v in env.as_dict().values() if "://" in v]
     _console.get().add_mask(*values)
 
 
@@ -234,7 +235,7 @@ def load_config(
     """The suite's config as `inv` builds it (packaged defaults, the project's invoke.yaml,
     INVOKE_* variables, then `overrides`), for scripts and tests that call the plain functions
     without going through `inv`. `project`: the folder of invoke.yaml (default: here)."""
-    config = Config(project_location=str(project or Path.cwd()), defaults=None)
+    config = Config(project_location=Path(project or Path.cwd()), defaults=None)
     config.load_collection(settings.all_defaults())
     config.load_project()
     if env:

@@ -11,7 +11,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lomash_tasks.helpers import write_atomic
 
@@ -136,7 +136,7 @@ def health_many(ports: list[int], timeout: float = 2.5) -> dict[int, tuple[int |
             if left <= 0:
                 break
             for key, events in sel.select(left):
-                sock, (port, data) = key.fileobj, key.data  # type: ignore[misc]
+                sock, (port, data) = cast(socket.socket, key.fileobj), key.data
                 if events & selectors.EVENT_WRITE:
                     err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     if err:
