@@ -90,7 +90,7 @@ def test_a_lock_is_owner_only_and_names_its_holder_to_whoever_waits(tmp_path):
         assert stat.S_IMODE(lock.parent.stat().st_mode) == 0o700
         holder = helpers.lock_holder(lock)
         assert holder is not None and holder.pid == proc.pid
-        assert "--marker-arg" in holder.command and str(holder).startswith(f"pid {proc.pid}: ")
+        assert "hold.py" in holder.command and str(holder).startswith(f"pid {proc.pid}: ")
         waited: list[object] = []
         began = time.monotonic()
         with pytest.raises(LockBusy) as err:
