@@ -27,7 +27,6 @@ asks about one pid per service every SCAN_EVERY and never scans the machine whil
 
 from __future__ import annotations
 
-import fcntl
 import os
 import select
 import signal
@@ -35,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+from lomash_tasks.helpers import owner_lock, poll_until
 from lomash_tasks.processes import command_line, group_members
 from lomash_tasks.services.logfile import LogFile
 from lomash_tasks.services.shared import (
@@ -100,10 +100,8 @@ class Supervisor:
                 except OSError:
                     pass
                 say(f"killed the group {pgid} of {name} left by an earlier supervisor")
-        deadline = time.monotonic() + 5  # gone (ports and inspectors free) before new starts
-        while killed and time.monotonic() < deadline:
-            killed = [p for p in killed if group_members(p)]
-            time.sleep(0.02)
+        # gone (ports and inspectors free) before new starts
+        poll_until(lambda: not any(group_members(p) for p in killed), timeout=5, interval=0.02)
 
     def load_desired(self) -> None:
         try:
@@ -220,12 +218,19 @@ class Supervisor:
 def main(argv: list[str]) -> int:
     folder = Path(argv[0]).resolve()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lock = os.open(folder / "supervisor.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        with owner_lock(folder / "supervisor.lock", timeout=0):  # held for the supervisor's life
+            return _supervise(folder)
+    except Exception as exc:
+        from lomash_tasks.errors import LockBusy  # (Invoke's import only when it is needed)
+
+        if not isinstance(exc, LockBusy):
+            raise
         print("another supervisor runs for this workspace", file=sys.stderr)
         return 0
+
+
+def _supervise(folder: Path) -> int:
     pid_file = folder / "supervisor.pid"
     try:
         pid_file.write_text(f"{os.getpid()}\n")
