@@ -44,6 +44,7 @@ from typing import Any
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.helpers import poll_until
+from lomash_tasks.processes import group_exists
 
 TAIL_LINES = 15
 Argv = Sequence["str | os.PathLike[str]"]  # an argument list: words and paths, never one string
@@ -254,13 +255,16 @@ def _start(
 def end_groups(
     groups: Iterable[int],
     sig: int = signal.SIGTERM,
-    grace: float = 2.0,
-    alive: Callable[[int], bool] | None = None,
+    grace: float | None = 2.0,
+    alive: Callable[[int], object] | None = None,
+    settle: float = 0.0,
 ) -> list[int]:
     """End process groups: `sig` (SIGTERM, SIGINT, or SIGKILL at once) to each, then SIGKILL to
-    those still there after `grace` seconds. `alive(pgid)`: whether a group is still there
-    (default: a signal 0 answers, which a leader we have not reaped yet still does). The groups
-    that were there to signal."""
+    those still there after `grace` seconds (`grace=None`: the signal only, nothing waited for).
+    `settle`: after that SIGKILL, kill again for up to that many seconds while a group is still
+    there (a watcher may start another child on its way out). `alive(pgid)`: truthy while a
+    group is still there (default: a signal 0 answers, which a leader we have not reaped yet
+    still does). The groups that were there to signal."""
     signalled = []
     for pgid in groups:
         try:
@@ -268,25 +272,23 @@ def end_groups(
             signalled.append(pgid)
         except OSError:
             pass
-    if sig == signal.SIGKILL or not signalled:
+    if grace is None or not signalled or (sig == signal.SIGKILL and not settle):
         return signalled
-    there = alive or _group_alive
-    poll_until(lambda: not any(there(g) for g in signalled), timeout=grace, interval=0.05)
-    for pgid in signalled:
-        if there(pgid):
+    there = alive or group_exists
+    if sig != signal.SIGKILL:
+        poll_until(lambda: not any(there(g) for g in signalled), timeout=grace, interval=0.05)
+
+    def killed() -> bool:
+        left = [g for g in signalled if there(g)]
+        for pgid in left:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except OSError:
                 pass
+        return not left
+
+    poll_until(killed, timeout=settle, interval=0.02)
     return signalled
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except OSError:
-        return False
 
 
 # Foreground programs running now (their process group ids), from any thread: what an
@@ -365,7 +367,7 @@ def run(
         code = proc.wait()
     except KeyboardInterrupt:
         # poll() reaps the program once it ended; a signal 0 then answers for what it left
-        gone = lambda g: (proc.poll(), _group_alive(g))[1]  # noqa: E731
+        gone = lambda g: (proc.poll(), group_exists(g))[1]  # noqa: E731
         end_groups([proc.pid], signal.SIGINT, grace=3.0, alive=gone)
         _reap(proc)
         raise

@@ -13,6 +13,7 @@ reads `/proc` itself (a test fails any module of the suite that tries).
                                   program, argv, working folder (one pass, for finding servers
                                   by what they are when no pid file says)
     group_members(pgid)           live members of one process group
+    group_exists(pgid)            whether the group has any process (a zombie too), by signal 0
     groups(pgids)                 {pgid: live members} for several groups, one pass
     descendants(pid)              every live process below `pid`
     listeners(port, host=None)    pids listening on TCP `port` (on `host`, else any address)
@@ -213,7 +214,9 @@ def snapshot() -> list[Seen]:
     return out
 
 
-def _group_exists(pgid: int) -> bool:
+def group_exists(pgid: int) -> bool:
+    """Whether process group `pgid` has any process, a zombie too (a signal 0 answers for the
+    whole group: nothing is sent, no process is looked at)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -232,7 +235,7 @@ def groups(pgids: Iterable[int] | None = None) -> dict[int, list[int]]:
     wanted = None
     if pgids is not None:
         # a signal 0 answers for a whole group without looking at any process
-        wanted = {g for g in pgids if g and g > 0 and _group_exists(g)}
+        wanted = {g for g in pgids if g and g > 0 and group_exists(g)}
         if not wanted:
             return {}
     out: dict[int, list[int]] = {}

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from lomash_tasks import commands
 from lomash_tasks.errors import UserError
 from lomash_tasks.helpers import lock_holder, owner_lock, poll_until
 from lomash_tasks.processes import group_members, groups, one_scan
@@ -144,8 +145,6 @@ class EmbeddedServices:
         return False
 
     def ensure_supervisor(self) -> int:
-        from lomash_tasks import commands
-
         pid = self.supervisor_pid()
         if pid:
             return pid
@@ -526,10 +525,7 @@ class EmbeddedServices:
         # no supervisor (killed) or past the deadline: end the recorded groups ourselves
         for name, pgid in pgids.items():
             if group_members(pgid):
-                try:
-                    os.killpg(pgid, signal.SIGKILL)
-                except OSError:
-                    pass
+                commands.end_groups([pgid], signal.SIGKILL)
                 if name not in gone:
                     gone.append(name)
         if not remaining:

@@ -74,8 +74,11 @@ def find(ws_root: Path, folder: Path, names: set[str] | None = None) -> Strays:
 
 
 def end(found: Strays, timeout: float = 5.0) -> None:
-    """SIGTERM the supervisors (each stops its own services), then every group left; SIGKILL
-    what is still there after `timeout`."""
+    """SIGTERM the supervisors (each stops its own services) and SIGKILL those still there
+    after `timeout` + 5 s, then SIGTERM every group left and SIGKILL what is still there after
+    `timeout` (a supervisor is gone before its groups are killed: it restarts none of them)."""
+    from lomash_tasks import commands
+
     for seen in found.supervisors:
         try:
             os.kill(seen.pid, signal.SIGTERM)
@@ -84,28 +87,14 @@ def end(found: Strays, timeout: float = 5.0) -> None:
     poll_until(
         lambda: not any(processes.alive(s.pid) for s in found.supervisors), timeout=timeout + 5
     )
-    pgids = {g for groups in found.groups.values() for g in groups if g and g != os.getpgid(0)}
-    for pgid in pgids:
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-        except OSError:
-            pass
-    poll_until(lambda: not any(processes.group_members(g) for g in pgids), timeout=timeout)
     for seen in found.supervisors:
         if processes.alive(seen.pid):
             try:
                 os.kill(seen.pid, signal.SIGKILL)
             except OSError:
                 pass
-
-    def killed() -> bool:
-        if not any(processes.group_members(g) for g in pgids):
-            return True
-        for pgid in pgids:  # a watcher may start another child on its way out
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except OSError:
-                pass
-        return False
-
-    poll_until(killed, timeout=5, interval=0.02)
+    pgids = {g for groups in found.groups.values() for g in groups if g and g != os.getpgid(0)}
+    # settle: a watcher may start another child on its way out
+    commands.end_groups(
+        sorted(pgids), signal.SIGTERM, timeout, alive=processes.group_members, settle=5.0
+    )

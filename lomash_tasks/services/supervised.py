@@ -194,35 +194,22 @@ class Supervised:
         """SIGTERM the whole group, SIGKILL what is left after `timeout`; reap the leader."""
         if self.pgid is None:
             return
-        pgid = self.pgid
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-        except OSError:
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and group_members(pgid):
-            self.drain()
+        from lomash_tasks import commands  # loaded already: it spawned the group
+
+        def still_there(pgid: int) -> bool:
+            self.drain()  # the group's output is read while it stops (a full pipe would block it)
             if self.proc is not None:
                 self.proc.poll()
-            time.sleep(0.02)
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except OSError:
-            pass
+            return bool(group_members(pgid))
+
+        # settle: a watcher that saw its child die may have started another before it went
+        # itself (nodemon with "signal": "SIGTERM" does): that one is in the group too
+        commands.end_groups([self.pgid], signal.SIGTERM, timeout, alive=still_there, settle=5.0)
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=5)
             except Exception:
                 pass
-        end = time.monotonic() + 5
-        while time.monotonic() < end and group_members(pgid):
-            # a watcher that saw its child die may have started another before it went itself
-            # (nodemon with "signal": "SIGTERM" does): that one is in the group too
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except OSError:
-                pass
-            time.sleep(0.02)
         self.drain()
         self.close_pipes()
         self.proc = None

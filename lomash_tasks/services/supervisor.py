@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from lomash_tasks.helpers import owner_lock, poll_until
+from lomash_tasks.helpers import owner_lock
 from lomash_tasks.processes import command_line, group_members
 from lomash_tasks.services.logfile import LogFile
 from lomash_tasks.services.shared import (
@@ -87,21 +87,22 @@ class Supervisor:
     def kill_orphans(self) -> None:
         """Groups a killed supervisor left running: end them before anything starts again."""
         old = read_json(self.state_path).get("services", {})
-        killed = []
+        left: dict[int, str] = {}
         for name, rec in old.items():
             pgid = rec.get("pgid")
             if pgid and pgid != os.getpgid(0) and group_members(pgid):
                 argv0 = (command_line(pgid) or [""])[0]
                 if argv0 and argv0 != rec.get("argv0"):
                     continue  # the group id was reused by something else
-                try:
-                    os.killpg(pgid, signal.SIGKILL)
-                    killed.append(pgid)
-                except OSError:
-                    pass
-                say(f"killed the group {pgid} of {name} left by an earlier supervisor")
+                left[pgid] = name
+        if not left:
+            return
+        from lomash_tasks import commands  # here only: the services' starts load it anyway
+
         # gone (ports and inspectors free) before new starts
-        poll_until(lambda: not any(group_members(p) for p in killed), timeout=5, interval=0.02)
+        commands.end_groups(left, signal.SIGKILL, alive=group_members, settle=5.0)
+        for pgid, name in left.items():
+            say(f"killed the group {pgid} of {name} left by an earlier supervisor")
 
     def load_desired(self) -> None:
         try:

@@ -208,18 +208,12 @@ def terminate(pid: int, sig: int = signal.SIGTERM, timeout: float = 15.0) -> Non
         return
     gone = lambda: not alive(pid)  # noqa: E731
     if not poll_until(gone, timeout=timeout, interval=0.005, backoff=2, max_interval=0.1):
-        for target in (
-            lambda: os.killpg(pid, signal.SIGKILL),
-            lambda: os.kill(pid, signal.SIGKILL),
-        ):
-            try:
-                target()
-            except OSError:
-                pass
+        commands.end_groups([pid], signal.SIGKILL)
+        try:  # not a group's leader (started by hand): the process itself
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
         poll_until(gone, timeout=5, interval=0.02)
         return
-    # children left in its session (e.g. a server's workers) go with it
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except OSError:
-        pass
+    # children left in its session (e.g. a server's workers) are told to go, not waited for
+    commands.end_groups([pid], signal.SIGTERM, grace=None)
