@@ -416,6 +416,7 @@ def _collect(
         if proc.stdin is not None:
             os.set_blocking(in_fd, False)
             sel.register(in_fd, selectors.EVENT_WRITE)
+        # not a poll_until: it reads the output as it comes; the deadline kills the group
         while sel.get_map():
             now = time.monotonic()
             if deadline is not None and not expired and now >= deadline:

@@ -191,6 +191,7 @@ def _follow(
     secret = None
     pending: list[str] = []
     open_streams = 2
+    # not a poll_until: it forwards the CLI's lines as they come; the deadline is for the secret
     while open_streams:
         try:
             stream, line = lines.get(timeout=0.1)

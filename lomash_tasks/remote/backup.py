@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 from lomash_tasks import commands, connections
 from lomash_tasks.console import Console
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import poll_until
 from lomash_tasks.registry import Service
 from lomash_tasks.remote.awscalls import calls, code_of
 from lomash_tasks.remote.targets import Target
@@ -263,9 +264,10 @@ def _snapshot(target: Target, out: Console | None) -> str:
             f"backup: RDS snapshot {ident} of {what} requested; waiting until it is "
             f"available (up to {backup.timeout:.0f} s)"
         )
-    deadline = time.monotonic() + backup.timeout
     status = "?"
-    while True:
+
+    def available() -> bool:
+        nonlocal status
         with calls(target, f"describe RDS snapshot {ident}"):
             if backup.cluster:
                 found = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=ident)[
@@ -274,18 +276,18 @@ def _snapshot(target: Target, out: Console | None) -> str:
             else:
                 found = rds.describe_db_snapshots(DBSnapshotIdentifier=ident)["DBSnapshots"]
         status = (found[0].get("Status") if found else "missing") or "?"
-        if status == "available":
-            return ident
         if status in ("failed", "missing", "deleted", "incompatible-restore"):
             raise UserError(
                 f"Target '{target.name}': RDS snapshot {ident} of {what} is "
                 f"{status}: the migration did not start."
             )
-        if time.monotonic() + POLL > deadline:
-            raise UserError(
-                f"Target '{target.name}': RDS snapshot {ident} of {what} was still "
-                f"'{status}' after {backup.timeout:.0f} s "
-                f"(targets.{target.name}.backup.timeout): the migration did not "
-                f"start. RDS goes on making it; run again once it is available."
-            )
-        time.sleep(POLL)
+        return status == "available"
+
+    if poll_until(available, timeout=backup.timeout, interval=POLL):
+        return ident
+    raise UserError(
+        f"Target '{target.name}': RDS snapshot {ident} of {what} was still "
+        f"'{status}' after {backup.timeout:.0f} s "
+        f"(targets.{target.name}.backup.timeout): the migration did not "
+        f"start. RDS goes on making it; run again once it is available."
+    )

@@ -20,6 +20,7 @@ from typing import Any
 from lomash_tasks import connections
 from lomash_tasks.console import FAIL, OK, Report
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import poll_until
 from lomash_tasks.registry import Service
 from lomash_tasks.remote.awscalls import calls, code_of
 from lomash_tasks.remote.targets import Target
@@ -286,7 +287,9 @@ def run(
                         f"{r.service}: task {r.task_id} started on {cfg.cluster} "
                         f"({r.task_definition.rsplit('/', 1)[-1]}, container {r.container})."
                     )
-        while running:
+
+        def all_stopped() -> bool:
+            """One look at the running tasks; past the deadline each is stopped (once)."""
             with calls(target, "describe the migration tasks"):
                 answer = ecs.describe_tasks(cluster=cfg.cluster, tasks=list(running))
             for task in answer.get("tasks") or []:
@@ -304,7 +307,7 @@ def run(
                 if result is not None:
                     result.error = f"ECS lost track of the task: {failure.get('reason', '?')}"
             if not running:
-                break
+                return True
             if time.monotonic() >= deadline:
                 for arn, result in running.items():
                     if arn in stopping:
@@ -326,11 +329,14 @@ def run(
                             task=arn,
                             reason=f"{STARTED_BY}: deadline of {limit:.0f} s passed",
                         )
-                if time.monotonic() >= deadline + 60:
-                    for result in running.values():
-                        result.error = f"{result.error or ''}; it had not stopped 60 s later"
-                    break
-            sleep(cfg.poll)
+            return False
+
+        # watched up to the deadline, then for 60 s more while the stopped tasks wind down
+        if running and not poll_until(
+            all_stopped, deadline=deadline + 60, interval=cfg.poll, sleep=sleep
+        ):
+            for result in running.values():
+                result.error = f"{result.error or ''}; it had not stopped 60 s later"
     except KeyboardInterrupt:
         fates = []
         for arn, result in running.items():

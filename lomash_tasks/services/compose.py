@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import poll_until
 from lomash_tasks.registry import Service
 from lomash_tasks.services import model
 from lomash_tasks.services.model import (
@@ -173,58 +174,63 @@ class ComposeServices:
         """Until the container is healthy (SDK) and GET /health on its registry port is 200.
         A container that exited, or that its restart policy restarted (more restarts than
         `restarts`, the count before `up`), failed at start: its log tail, without waiting."""
-        delay, seen, answer = 0.05, "no container", "not asked yet"
-        while True:
+        seen, answer, box = "no container", "not asked yet", None
+
+        def settled() -> UpResult | None:
+            nonlocal seen, answer, box
             box = self.container(svc)
-            if box is not None:
-                state = self.state_of(box)
-                seen = state
-                if state in (HEALTHY, STARTING, UNHEALTHY):  # the container runs: ask it
-                    code, what = self._http(svc)
-                    answer = f"{code} {what[:200]}" if code else what
-                    if code == 200 and state == HEALTHY:
-                        return UpResult(
-                            svc.name,
-                            STARTED,
-                            model.url(svc),
-                            svc.debug_port,
-                            time.monotonic() - began,
-                        )
-                again = int(box.attrs.get("RestartCount") or 0) - restarts
-                if state in (CRASHED, STOPPED, RESTARTING) or (again > 0 and state != HEALTHY):
-                    tail = box.logs(tail=15).decode(errors="replace").strip()
-                    code = (box.attrs.get("State") or {}).get("ExitCode")  # 0 once back up
-                    why = ([f"exit {code}"] if code else []) + (
-                        [f"restarted {again} time{'s' if again > 1 else ''} by its restart policy"]
-                        if again > 0
-                        else []
-                    )
-                    how = f" ({'; '.join(why)})" if why else ""
+            if box is None:
+                return None
+            state = self.state_of(box)
+            seen = state
+            if state in (HEALTHY, STARTING, UNHEALTHY):  # the container runs: ask it
+                code, what = self._http(svc)
+                answer = f"{code} {what[:200]}" if code else what
+                if code == 200 and state == HEALTHY:
                     return UpResult(
                         svc.name,
-                        FAILED,
+                        STARTED,
                         model.url(svc),
                         svc.debug_port,
                         time.monotonic() - began,
-                        f"The {svc.name} container exited during start{how}. Last "
-                        f"lines of its log:\n{tail}",
                     )
-            if time.monotonic() >= deadline:
-                check = self.last_check(box) if box is not None else ""
-                tail = box.logs(tail=15).decode(errors="replace").strip() if box else ""
+            again = int(box.attrs.get("RestartCount") or 0) - restarts
+            if state in (CRASHED, STOPPED, RESTARTING) or (again > 0 and state != HEALTHY):
+                tail = box.logs(tail=15).decode(errors="replace").strip()
+                code = (box.attrs.get("State") or {}).get("ExitCode")  # 0 once back up
+                why = ([f"exit {code}"] if code else []) + (
+                    [f"restarted {again} time{'s' if again > 1 else ''} by its restart policy"]
+                    if again > 0
+                    else []
+                )
+                how = f" ({'; '.join(why)})" if why else ""
                 return UpResult(
                     svc.name,
                     FAILED,
                     model.url(svc),
                     svc.debug_port,
                     time.monotonic() - began,
-                    f"The {svc.name} container was not healthy within {timeout:g}s "
-                    f"(last state: {seen}; its health check last said: {check}; "
-                    f"GET http://127.0.0.1:{svc.port}/health last said: {answer}). "
-                    f"Last lines of its log:\n{tail}",
+                    f"The {svc.name} container exited during start{how}. Last "
+                    f"lines of its log:\n{tail}",
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            return None
+
+        done = poll_until(settled, deadline=deadline, interval=0.05, backoff=2, max_interval=1.0)
+        if done is not None:
+            return done
+        check = self.last_check(box) if box is not None else ""
+        tail = box.logs(tail=15).decode(errors="replace").strip() if box else ""
+        return UpResult(
+            svc.name,
+            FAILED,
+            model.url(svc),
+            svc.debug_port,
+            time.monotonic() - began,
+            f"The {svc.name} container was not healthy within {timeout:g}s "
+            f"(last state: {seen}; its health check last said: {check}; "
+            f"GET http://127.0.0.1:{svc.port}/health last said: {answer}). "
+            f"Last lines of its log:\n{tail}",
+        )
 
     # -- down / restart / status / logs ----------------------------------------------------------
     def down(

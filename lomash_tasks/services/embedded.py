@@ -329,12 +329,11 @@ class EmbeddedServices:
     def _agree(self, names: list[str], timeout: float = 5.0) -> None:
         """Let the supervisor's record catch up with what /health said (it checks a starting
         service every 0.2 s), so `state.json` and `status` agree as soon as `up` returns."""
-        end = time.monotonic() + timeout
-        while names and time.monotonic() < end:
-            states = self.states()
-            if all(states.get(n, {}).get("state") == HEALTHY for n in names):
-                return
-            time.sleep(0.05)
+        if names:
+            poll_until(
+                lambda: all(self.states().get(n, {}).get("state") == HEALTHY for n in names),
+                timeout=timeout,
+            )
 
     def _wait(
         self,
@@ -377,7 +376,11 @@ class EmbeddedServices:
         say: Callable[[str], Any],
     ) -> dict[str, UpResult]:
         waiting_since = time.time()
-        while pending:
+        states: dict[str, Any] = {}
+
+        def answered() -> bool:
+            """One look at every pending service: those that answered (or crashed) leave it."""
+            nonlocal states
             states = self.states()
             by_port = health_many([svc.port for svc in pending.values()], timeout=3.0)
             answers = {name: by_port[svc.port] for name, svc in pending.items()}
@@ -413,19 +416,17 @@ class EmbeddedServices:
                     out[name].shown = True
                     say(out[name].detail)
                     del pending[name]
-            if not pending:
-                break
-            if time.monotonic() >= deadline:
-                for name, svc in pending.items():
-                    out[name] = self._failure(
-                        svc,
-                        began,
-                        f"did not answer GET /health with 200 within {timeout:g}s",
-                        self._listens(states.get(name, {}), svc),
-                        seen.get(name, (None, "nothing yet")),
-                    )
-                break
-            time.sleep(0.05)
+            return not pending
+
+        if pending and not poll_until(answered, deadline=deadline):
+            for name, svc in pending.items():
+                out[name] = self._failure(
+                    svc,
+                    began,
+                    f"did not answer GET /health with 200 within {timeout:g}s",
+                    self._listens(states.get(name, {}), svc),
+                    seen.get(name, (None, "nothing yet")),
+                )
         return out
 
     def _failure(

@@ -135,6 +135,7 @@ def health_many(ports: list[int], timeout: float = 2.5) -> dict[int, tuple[int |
             continue
         sel.register(sock, selectors.EVENT_WRITE, [port, b""])
     try:
+        # not a poll_until: one selector waits on every socket at once until the deadline
         while sel.get_map():
             left = deadline - time.monotonic()
             if left <= 0:

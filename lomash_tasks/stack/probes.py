@@ -36,6 +36,7 @@ from typing import Any
 
 from lomash_tasks import connections
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import poll_until
 from lomash_tasks.stack import ports
 from lomash_tasks.workspace import Workspace
 
@@ -254,15 +255,17 @@ def wait_for(
     """
     ep = _endpoint(ws, part)
     start = time.monotonic()
-    deadline = start + timeout
     attempt = _attempt(ws, part, backend, timeout=max(0.5, min(5.0, timeout)), objects=objects)
     delay, attempts, last, was_open = FIRST_DELAY, 0, "no attempt was made", None
-    while True:
+    port_open = False
+
+    def ready() -> ProbeResult | None:
+        nonlocal delay, attempts, last, was_open, port_open
         attempts += 1
         if ports.answers(ep.host, ep.port, timeout=0.5):
             if was_open is False:
                 delay = FIRST_DELAY  # the server just started listening: back off afresh
-            was_open = True
+            was_open = port_open = True
             try:
                 detail = attempt()
                 return ProbeResult(
@@ -275,28 +278,31 @@ def wait_for(
                 )
             except _NotReady as exc:
                 last = str(exc)
-            port_open = True
         else:
             last, port_open, was_open = "connection refused (nothing listens)", False, False
         if abort is not None:
             message = abort()
             if message:
                 raise UserError(message)
-        now = time.monotonic()
-        if now >= deadline:
-            waited = now - start
-            raise UserError(
-                f"{part} at {ep.address} was not ready after {waited:.1f} s "
-                f"({attempts} attempt{'s' if attempts != 1 else ''}); last error: {last}. "
-                f"Check that it is running (`inv stack.status`, `inv stack.logs --part {part}`) "
-                f"or wait longer with --timeout."
-            )
-        pause = min(delay, deadline - now)
+        return None
+
+    def pause(left: float) -> None:  # this wait's own back-off, never past the deadline
+        nonlocal delay
         if port_open:
-            time.sleep(pause)
+            time.sleep(min(delay, left))
         else:
-            _sleep_until_port_opens(ep.host, ep.port, pause)
+            _sleep_until_port_opens(ep.host, ep.port, min(delay, left))
         delay = min(delay * 2, MAX_DELAY)
+
+    result = poll_until(ready, deadline=start + timeout, interval=float("inf"), sleep=pause)
+    if result is not None:
+        return result
+    raise UserError(
+        f"{part} at {ep.address} was not ready after {time.monotonic() - start:.1f} s "
+        f"({attempts} attempt{'s' if attempts != 1 else ''}); last error: {last}. "
+        f"Check that it is running (`inv stack.status`, `inv stack.logs --part {part}`) "
+        f"or wait longer with --timeout."
+    )
 
 
 def wait_all(
@@ -312,11 +318,5 @@ def wait_all(
 
 
 def _sleep_until_port_opens(host: str, port: int, pause: float) -> None:
-    end = time.monotonic() + pause
-    while True:
-        left = end - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(PORT_POLL, left))
-        if ports.answers(host, port, timeout=0.05):
-            return
+    """Sleep `pause` seconds, or less: until the port opens (asked every PORT_POLL seconds)."""
+    poll_until(lambda: ports.answers(host, port, timeout=0.05), timeout=pause, interval=PORT_POLL)

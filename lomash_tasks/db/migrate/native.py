@@ -57,6 +57,7 @@ from lomash_tasks.db.migrate.state import (
     script_text,
     status,
 )
+from lomash_tasks.helpers import poll_until
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
 
@@ -154,9 +155,11 @@ def take_lock(conn: Any, deadline: float, timeout: float, database: str) -> str 
     holder = None
     from lomash_tasks.db.migrate.runner import STOP
 
-    while True:
+    def taken() -> str | bool:
+        """True once the lock is ours; a message when interrupted; False while it is held."""
+        nonlocal holder
         if conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_ID,)).fetchone()[0]:
-            return None
+            return True
         if STOP.is_set():
             return "interrupted while waiting for the migration lock (nothing was applied)"
         holder = (
@@ -170,15 +173,21 @@ def take_lock(conn: Any, deadline: float, timeout: float, database: str) -> str 
             ).fetchone()
             or holder
         )
-        if time.monotonic() + LOCK_POLL > deadline:
-            who = f"server process {holder[0]} ({holder[1]})" if holder else "another session"
-            return (
-                f"another migration holds the lock of {database} (pg_advisory_lock "
-                f"{LOCK_ID}, held by {who}); waited {time.monotonic() - waited_from:.0f} s, "
-                f"up to the run's deadline of {timeout:.0f} s. Wait for it to finish and "
-                f"run again"
-            )
-        time.sleep(LOCK_POLL)
+        return False
+
+    # the last try comes before a pause would pass the deadline: there is no time left after it
+    got = poll_until(taken, deadline=deadline - LOCK_POLL, interval=LOCK_POLL)
+    if isinstance(got, str):
+        return got
+    if got:
+        return None
+    who = f"server process {holder[0]} ({holder[1]})" if holder else "another session"
+    return (
+        f"another migration holds the lock of {database} (pg_advisory_lock "
+        f"{LOCK_ID}, held by {who}); waited {time.monotonic() - waited_from:.0f} s, "
+        f"up to the run's deadline of {timeout:.0f} s. Wait for it to finish and "
+        f"run again"
+    )
 
 
 def apply(
