@@ -188,6 +188,49 @@ def test_a_deadline_ends_the_group_of_a_spawned_program_too(tmp_path):
     assert poll_until(lambda: not processes.alive(child), timeout=5)
 
 
+def test_end_groups_without_a_grace_only_signals(tmp_path):
+    """`grace=None`: the signal is sent and nothing is waited for or killed (a server's
+    workers told to go once it stopped)."""
+    import signal
+
+    marker = tmp_path / "ready"
+    proc = commands.spawn(["sh", "-c", f"trap '' TERM; touch {marker}; sleep 30 & wait"])
+    from lomash_tasks.helpers import poll_until
+
+    try:
+        assert poll_until(marker.exists, timeout=10)
+        began = time.monotonic()
+        assert commands.end_groups([proc.pid], signal.SIGTERM, grace=None) == [proc.pid]
+        assert time.monotonic() - began < 0.5
+        assert commands.wait(proc, timeout=0.5) is None  # it ignored SIGTERM: still there
+    finally:
+        commands.end_groups([proc.pid], signal.SIGKILL)
+        commands.wait(proc, timeout=10)
+
+
+def test_end_groups_settle_kills_again_while_the_group_is_still_there():
+    """`settle`: after the SIGKILL the group is asked again and killed again until it is gone
+    (a watcher may start another child on its way out), at most that long."""
+    import signal
+
+    from lomash_tasks import processes
+
+    proc = commands.spawn(["sleep", "30"])
+    asked: list[int] = []
+
+    def there(pgid: int) -> bool:  # says "still there" 3 times: each time it is killed again
+        asked.append(pgid)
+        return len(asked) <= 3 or bool(processes.group_members(pgid))
+
+    began = time.monotonic()
+    assert commands.end_groups([proc.pid], signal.SIGKILL, alive=there, settle=5.0) == [proc.pid]
+    assert len(asked) >= 4 and time.monotonic() - began < 4
+    assert commands.wait(proc, timeout=10) == -9
+    assert not processes.group_members(proc.pid)
+    asked.clear()
+    assert commands.end_groups([proc.pid], signal.SIGKILL, alive=there, settle=5.0) == []
+
+
 def test_no_preexec_fn_anywhere_in_the_package():
     """Switching user runs in Popen's own child code (user=, group=, extra_groups=): a
     preexec_fn is documented as unsafe while other threads run (initdb under a thread pool)."""

@@ -201,3 +201,100 @@ def test_no_module_shadows_a_library_it_could_use():
         if p.stem in libraries or (p.stem in stdlib and p.stem not in ("__init__",))
     ]
     assert not clashes, f"module names that shadow libraries: {clashes}"
+
+
+# Each small thing is done in one module (rule 7). A call listed here outside its home is an
+# exception kept on purpose; its reason says why it is not the helper's job.
+ONE_HOME = {
+    "fcntl": ("helpers.py", {}),  # owner_lock / lock_holder
+    "os.killpg": (
+        "commands.py",  # end_groups: the one way a process group is signalled and ended
+        {"processes.py": "group_exists: signal 0 asks whether a group exists and sends nothing"},
+    ),
+    "rename": (
+        "helpers.py",  # write_atomic: temporary file, fsync, os.replace, folder fsync
+        {
+            "services/logfile.py": "rotate: moves old logs aside (name.log -> name.log.1); "
+            "no content is written",
+            "stack/embedded/pgtemplate.py": "save: puts a copied data folder in place; a "
+            "folder, which write_atomic does not write",
+        },
+    ),
+    "deadline loop": (
+        "helpers.py",  # poll_until
+        {
+            "services/supervisor.py": "run: the supervisor's event loop for its whole life "
+            "(select on the services' output, a tick), not a wait for one condition",
+        },
+    ),
+}
+
+
+def _one_home_uses(tree: ast.AST) -> list[tuple[str, int]]:
+    """(what, line) for each use of a thing ONE_HOME gives one module."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [("fcntl", node.lineno) for a in node.names if a.name == "fcntl"]
+        elif isinstance(node, ast.ImportFrom) and node.module == "fcntl":
+            found.append(("fcntl", node.lineno))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            func, owner = node.func, getattr(node.func.value, "id", "")
+            if owner == "os" and func.attr == "killpg":
+                found.append(("os.killpg", node.lineno))
+            elif owner == "os" and func.attr in ("replace", "rename", "renames"):
+                found.append(("rename", node.lineno))
+            # Path.replace(target) / Path.rename(target): one argument (str.replace takes two)
+            elif func.attr in ("replace", "rename") and len(node.args) == 1 and not node.keywords:
+                found.append(("rename", node.lineno))
+        elif isinstance(node, ast.While):
+            # a hand-written "poll until a deadline": the clock and a sleep in one loop
+            calls = [n.func for n in ast.walk(node) if isinstance(n, ast.Call)]
+            names = {getattr(f, "attr", getattr(f, "id", "")) for f in calls}
+            if "monotonic" in names and "sleep" in names:
+                found.append(("deadline loop", node.lineno))
+    return found
+
+
+def test_each_small_thing_has_one_home():
+    """fcntl locks only in helpers.py, process groups signalled only in commands.py, files
+    replaced only by helpers.write_atomic, deadline loops only in helpers.poll_until (each
+    exception listed in ONE_HOME with its reason)."""
+    offenders, used = [], set()
+    for path in sources():
+        rel = str(path.relative_to(PACKAGE))
+        for what, line in _one_home_uses(ast.parse(path.read_text())):
+            home, allowed = ONE_HOME[what]
+            if rel == home:
+                continue
+            if rel in allowed:
+                used.add((what, rel))
+                continue
+            offenders.append(f"lomash_tasks/{rel}:{line}: {what} (its one home: {home})")
+    assert not offenders, "done outside its helper:\n" + "\n".join(offenders)
+    stale = [
+        f"{what} in {rel}"
+        for what, (_, allowed) in ONE_HOME.items()
+        for rel in allowed
+        if (what, rel) not in used
+    ]
+    assert not stale, f"exceptions listed that the code no longer needs: {stale}"
+
+
+def test_the_one_home_check_finds_each_kind():
+    """The check above can fail: each kind of use is found in a sample."""
+    sample = """
+import fcntl
+from fcntl import flock
+import os, time
+os.killpg(1, 15)
+os.replace("a", "b")
+path.replace(other)
+text.replace("a", "b")
+while time.monotonic() < end:
+    time.sleep(0.1)
+"""
+    found = [what for what, _ in _one_home_uses(ast.parse(sample))]
+    assert sorted(found) == sorted(
+        ["fcntl", "fcntl", "os.killpg", "rename", "rename", "deadline loop"]
+    )
