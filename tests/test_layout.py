@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
         "lomash_tasks.errors",
         "lomash_tasks.lazy",
         "lomash_tasks.masking",
-        "lomash_tasks.flagvalues",
+        "lomash_tasks.values",
         "lomash_tasks.console",
         "lomash_tasks.commands",
         "lomash_tasks.processes",
