@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 from _common import SUITE_ROOT, median, row
-from conftest import make_workspace, stack_config, stack_env  # noqa: E402
+from conftest import make_workspace, stack_config, stack_env
 
 STATE = Path(os.environ.get("LOMASH_DOCKER_STATE", "/var/tmp/lomash-docker"))
 SCRIPT = SUITE_ROOT / "scripts" / "docker-engine.sh"

@@ -97,19 +97,19 @@ def main() -> None:
     try:
         for _ in range(args.rounds):
             for name, (kind, main) in mains.items():
-                if not wait(lambda: record(name).get("state") == "healthy"):
+                if not wait(lambda name=name: record(name).get("state") == "healthy"):
                     continue
                 pid = record(name)["app"]["pid"]
                 began = time.time()
                 os.kill(pid, signal.SIGKILL)
-                if wait(lambda: record(name).get("state") == "crashed", 30):
+                if wait(lambda name=name: record(name).get("state") == "crashed", 30):
                     results[kind]["kill -9"].append(time.time() - began)
-                wait(lambda: record(name).get("state") == "healthy")
+                wait(lambda name=name: record(name).get("state") == "healthy")
                 restarts = record(name).get("restarts", 0)
                 source = main.read_text()
                 main.write_text(source + "\nthrow new Error('boom');\n")
                 seen = wait(
-                    lambda: (
+                    lambda name=name, restarts=restarts: (
                         record(name).get("state") == "crashed"
                         and record(name).get("restarts", 0) > restarts
                     ),

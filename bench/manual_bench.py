@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from _common import SUITE_ROOT
-from conftest import free_port, make_workspace, stack_config  # noqa: E402  (tests/ is on the path)
+from conftest import free_port, make_workspace, stack_config
 
 
 def inv_cmd(*args: str) -> list[str]:

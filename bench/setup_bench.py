@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import SUITE_ROOT
-from conftest import make_workspace, stack_env  # noqa: E402  (tests/ is on the path)
+from conftest import make_workspace, stack_env
 
 PNPM = SUITE_ROOT / "tools" / "node_modules" / ".bin" / "pnpm"
 HIDDEN = ("CI", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "PYTHONDONTWRITEBYTECODE")

@@ -141,7 +141,7 @@ def secret_exists(sm: Any, name: str) -> bool:
 
 # -- S3 -----------------------------------------------------------------------------------------
 def ensure_buckets(ws: Workspace) -> list[Outcome]:
-    """Create the configured buckets in the registry's region (path-style); existing ones are fine."""
+    """Create the configured buckets in the registry's region (path-style); existing ones stay."""
     import botocore.exceptions as bce
 
     aws = ws.registry.aws
@@ -268,7 +268,7 @@ def _service_envs(ws: Workspace) -> Iterator[tuple[Service, dict[str, str] | Non
 
 
 def sync_secrets(ws: Workspace, prefix: str = SECRET_PREFIX) -> list[Outcome]:
-    """Each service's secrets (from its `.env`) as one JSON secret; changed ones updated in place."""
+    """Each service's secrets (from its `.env`) as one JSON secret; changed ones updated."""
     import botocore.exceptions as bce
 
     out = []

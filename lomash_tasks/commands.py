@@ -334,7 +334,7 @@ def terminate_as_interrupt() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
-    def handler(signum: int, frame: object) -> None:  # noqa: ARG001 - a handler's signature
+    def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     try:

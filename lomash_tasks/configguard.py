@@ -38,7 +38,7 @@ def install() -> None:
             if isinstance(_old(self, key_path), bool):  # Invoke's own cast takes "no" as True
                 value = "1" if values.boolean(value, env_name("INVOKE_", key_path)) else "0"
             original_set(self, key_path, value)
-        except Exception as err:  # noqa: BLE001 - ValueError, TypeError, UncastableEnvVar
+        except Exception as err:
             raise UserError(
                 env_message(self._prefix or "", key_path, value, _old(self, key_path), err)
             ) from None
@@ -116,7 +116,7 @@ def load_yaml(path: Any) -> Any:
             data = yaml.load(handle, Loader=Strict)
         except UserError:
             raise
-        except Exception as err:  # noqa: BLE001 - yaml's parser and scanner errors
+        except Exception as err:
             raise UserError(
                 f"{path} is not valid YAML: {_first_line(err)}. Fix the file "
                 f"(or leave it out) and run again."
@@ -197,7 +197,7 @@ def ambiguous_message(config: Any) -> str:
             return f"{source} {what}. Give it its keys, or delete the line, then run again."
         try:
             merge_dicts(merged, copy_dict(data or {}))
-        except Exception:  # noqa: BLE001 - reported above when it is a conflict
+        except Exception:
             break
     return (
         "Invoke could not merge the config files (a key is a mapping in one and a plain "
@@ -265,7 +265,7 @@ def _mapping(path: Any, data: Any) -> Any:
 def _old(env: Any, key_path: Sequence[str]) -> Any:
     try:
         return env._path_get(key_path)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
 
 

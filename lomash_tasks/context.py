@@ -17,7 +17,7 @@ from lomash_tasks import commands, configguard, masking, settings
 from lomash_tasks import console as _console
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Registry
-from lomash_tasks.settings import plain  # noqa: F401 - re-exported for the task modules
+from lomash_tasks.settings import plain
 from lomash_tasks.workspace import HINT, Workspace, find_root
 
 configguard.install()  # a bad INVOKE_* variable or -f file: a message, not a traceback

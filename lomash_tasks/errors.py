@@ -28,7 +28,7 @@ def clean(text: str) -> str:
         text,
     )
     return re.sub(
-        r"\S{%d,}" % (LONG_WORD + 1),
+        rf"\S{{{LONG_WORD + 1},}}",
         lambda m: f"{m.group(0)[:60]}…({len(m.group(0))} characters)",
         text,
     )

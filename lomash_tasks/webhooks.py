@@ -82,7 +82,7 @@ def find_cli(cli: str = "stripe") -> str:
 
 
 def cli_env(tgt: Target) -> dict[str, str]:
-    """The CLI's environment: the order service's STRIPE_SECRET_KEY as STRIPE_API_KEY (never argv)."""
+    """The CLI's environment: the order service's STRIPE_SECRET_KEY as STRIPE_API_KEY (not argv)."""
     env = dict(os.environ)
     if tgt.env_path.is_file():
         key = envfiles.read_env(tgt.env_path).get(API_KEY)
@@ -202,7 +202,7 @@ def _follow(
                     f"Its last lines: {_tail(recent) or '(none)'}. Check `stripe login` or "
                     f"STRIPE_SECRET_KEY in {ws.relative(tgt.env_path)}, your network, or raise "
                     f"the deadline (INVOKE_STRIPE_READY_TIMEOUT)."
-                )
+                ) from None
             continue
         if line is None:
             open_streams -= 1
@@ -270,7 +270,7 @@ def _pump(stream, name: str, lines: queue.Queue) -> None:
         lines.put((name, None))
 
 
-def _raise_interrupt(signum, frame):  # noqa: ARG001 - a signal handler's signature
+def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 

@@ -327,7 +327,7 @@ def system_postgres(tmp_root):
 
     try:
         bindir = find_bindir()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.skip(f"PostgreSQL server binaries not found: {exc}")
     folder = Path(tempfile.mkdtemp(prefix="syspg-", dir=tmp_root))
     folder.chmod(0o755)

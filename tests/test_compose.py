@@ -1,8 +1,8 @@
 """The Compose backend's pieces that no real engine can stand in for.
 
 Everything an engine answers (up, status, logs, down, health, faults, and the nine services'
-`services.*` tasks) is tested against a real Docker engine in test_compose_engine.py. What remains here: the argument list of a
-`docker compose` call and its environment (pure construction, checked against a recording
+`services.*` tasks) is tested against a real Docker engine in test_compose_engine.py. What
+remains here: the argument list of a `docker compose` call and its environment (pure construction, checked against a recording
 `docker` executable so the exact argv is seen), and Compose v1 alone on PATH, which a real
 engine cannot show without installing Debian's deprecated Python docker-compose 1.29 on the
 machine (its `docker-compose` would then sit on every developer's PATH): a stand-in `docker`

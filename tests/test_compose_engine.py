@@ -319,7 +319,7 @@ def test_teardown_volumes_leaves_nothing(backend, tmp_root, request):
             inv("stack.down", "--backend", "embedded")
 
 
-# -- faults, on the real engine ---------------------------------------------------------------------
+# -- faults, on the real engine --------------------------------------------------------------------
 def test_no_engine_says_how_to_start_one(tmp_root):
     parent = Path(tempfile.mkdtemp(prefix="noeng-", dir=tmp_root))
     env = {

@@ -119,7 +119,7 @@ def wait_until(check, timeout: float, what: str):
     while time.monotonic() < deadline:
         try:
             last = check()
-        except Exception as err:  # noqa: BLE001 - a page mid-render: look again
+        except Exception as err:
             last = err
         if last and not isinstance(last, Exception):
             return last
@@ -538,7 +538,7 @@ def test_secrets_in_a_log_line_are_masked_as_in_the_terminal(browser, dash):
             f"signing with {SECRET}\n"
         )
     line = wait_until(
-        lambda: next((l for l in log_lines(browser) if "config: REDIS_URL" in l), None),
+        lambda: next((s for s in log_lines(browser) if "config: REDIS_URL" in s), None),
         30,
         "the line did not reach the log view",
     )

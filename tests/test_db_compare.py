@@ -253,7 +253,7 @@ def test_a_seed_profile_file_is_used_where_it_exists_and_reaches_seed_commands(s
             "  const db = new Client({ connectionString: process.env.DATABASE_URL });\n"
             "  await db.connect();\n"
             "  await db.query('CREATE TABLE IF NOT EXISTS seed_runs (profile text)');\n"
-            "  await db.query('INSERT INTO seed_runs VALUES ($1)', [process.env.SEED_PROFILE || 'none']);\n"
+            "  await db.query('INSERT INTO seed_runs VALUES ($1)', [process.env.SEED_PROFILE || 'none']);\n"  # noqa: E501
             "  await db.end();\n"
             "})();\n"
         )

@@ -207,7 +207,7 @@ def test_reset_env_test_clones_the_template_and_remakes_it_when_migrations_chang
 def test_inv_test_runs_the_auth_e2e_tests_twice_against_a_fresh_test_database(stack):
     root, ws, inv = copy_workspace(stack, node_modules=True)
     try:
-        for run in (1, 2):
+        for _run in (1, 2):
             result = inv("test", "--service", "auth", "--kind", "e2e", timeout=300)
             text = result.stdout + result.stderr
             assert result.returncode == 0, text

@@ -627,7 +627,7 @@ def test_setup_with_drifted_examples_migrates_and_a_broken_url_stops_it_first(dr
     broken = inv("setup", "--runner", "native", timeout=300)
     out = broken.stdout + broken.stderr
     assert_user_error(broken, "stopped at step 'db.migrate'")
-    line = next(l for l in out.splitlines() if "auth-service: DATABASE_URL" in l)
+    line = next(s for s in out.splitlines() if "auth-service: DATABASE_URL" in s)
     assert "logs in as postgres to lomash_wood_auth" in line
     assert "refused role postgres on database lomash_wood_auth" in line
     assert "the stack's role for auth-service is lomash_auth" in line
@@ -649,7 +649,7 @@ def test_setup_with_drifted_examples_migrates_and_a_broken_url_stops_it_first(dr
     broken = inv("setup", "--runner", "native", timeout=300)
     out = broken.stdout + broken.stderr
     assert_user_error(broken, "stopped at step 'db.migrate'")
-    line = next(l for l in out.splitlines() if "product-service: DIRECT_URL" in l)
+    line = next(s for s in out.splitlines() if "product-service: DIRECT_URL" in s)
     assert "logs in as lomash_product to lomash_products" in line
     assert "password authentication failed" in line and "inv env.copy --align" in line
     assert "20270101000000_more" not in migrations("product")

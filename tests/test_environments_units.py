@@ -205,7 +205,7 @@ def test_clean_reads_only_what_the_packages_declare(tmp_path):
         json.dumps(
             {
                 "scripts": {
-                    "clean": "rimraf dist && rm -rf coverage .nyc_output/ ../outside $HOME/x *.log; echo hi"
+                    "clean": "rimraf dist && rm -rf coverage .nyc_output/ ../outside $HOME/x *.log; echo hi"  # noqa: E501
                 }
             }
         )

@@ -119,7 +119,7 @@ def env_files_parse(root: Path) -> None:
 # -- the stack these tests share --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fresh(tmp_root):
-    """A fresh workspace (Node dependencies linked) on free ports; stopped and removed at the end."""
+    """A fresh workspace (Node dependencies linked) on free ports; stopped and removed after."""
     root = Path(tempfile.mkdtemp(prefix="faults-", dir=tmp_root))
     root.rmdir()
     make_workspace(root, node_modules=True)
@@ -282,8 +282,8 @@ def test_sigint_during_stripe_listen_stops_the_cli_and_keeps_env(fresh, tmp_path
     assert events[-1] == "stopped"
     after = env_path.read_text()
     assert "STRIPE_WEBHOOK_SECRET=whsec_faultinjection0123456789\n" in after
-    assert [l for l in after.splitlines() if not l.startswith("STRIPE_WEBHOOK_SECRET=")] == [
-        l for l in before.splitlines() if not l.startswith("STRIPE_WEBHOOK_SECRET=")
+    assert [s for s in after.splitlines() if not s.startswith("STRIPE_WEBHOOK_SECRET=")] == [
+        s for s in before.splitlines() if not s.startswith("STRIPE_WEBHOOK_SECRET=")
     ]
     assert half_written(root) == []
     assert "whsec_faultinjection0123456789" not in text

@@ -66,7 +66,7 @@ def test_real_style_script_sections_and_what_each_creates():
     }
     assert auth.line == line_of(text, "CREATE DATABASE lomash_auth")
     assert auth.end_line == auth.line + 5 and auth.database == "postgres"
-    for db, role, extensions in DATABASES:
+    for db, _role, extensions in DATABASES:
         assert script.extensions(db) == extensions
         assert [s.line for s in script.about(db)] == [line_of(text, f"ON DATABASE {db} TO")]
         sections = script.sections_of(db)

@@ -70,7 +70,7 @@ def schema_dump(ws, svc) -> str:
     ).stdout
     # (a dump's \restrict / \unrestrict lines carry a random key of each run)
     return "\n".join(
-        l for l in out.splitlines() if not l.startswith(("-- Dumped", "\\restrict", "\\unrestrict"))
+        s for s in out.splitlines() if not s.startswith(("-- Dumped", "\\restrict", "\\unrestrict"))
     )
 
 

@@ -126,11 +126,11 @@ def test_sql_error_names_the_statement_line():
             "Can't reach the database server at 127.0.0.1:5999",
         ),
         (
-            'connection failed: connection to server at "127.0.0.1", port 5999 failed: Connection refused',
+            'connection failed: connection to server at "127.0.0.1", port 5999 failed: Connection refused',  # noqa: E501
             "Can't reach",
         ),
         (
-            "Authentication failed against database server, the provided database credentials for `lomash_auth` are not valid.",
+            "Authentication failed against database server, the provided database credentials for `lomash_auth` are not valid.",  # noqa: E501
             "Authentication failed for role lomash_auth",
         ),
         ('FATAL:  password authentication failed for user "lomash_auth"', "Authentication failed"),

@@ -460,7 +460,7 @@ def test_an_edit_reloads_behind_the_same_debug_port(npm):
     def mark():
         try:
             return inspector.evaluate(debug, "globalThis.RELOAD_MARK ?? 'none'", timeout=2)
-        except Exception:  # noqa: BLE001 - the port is between two processes
+        except Exception:
             return None
 
     try:

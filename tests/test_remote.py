@@ -247,7 +247,7 @@ def test_expired_aws_credentials_are_a_clear_message(stack, staging, sshd, tmp_p
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Expired(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             body = json.dumps(
                 {

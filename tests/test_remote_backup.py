@@ -57,13 +57,10 @@ def world(stack, rds, sshd, tmp_path):
         production=True,
     )
     env = aws_env(stack)
-    run = lambda config, *args, **kw: inv(
-        "-f",
-        str(config),
-        *args,  # noqa: E731
-        env={**env, **kw.pop("env", {})},
-        **kw,
-    )
+
+    def run(config, *args, **kw):
+        return inv("-f", str(config), *args, env={**env, **kw.pop("env", {})}, **kw)
+
     run(
         staging,
         "db.migrate",
@@ -109,7 +106,7 @@ def with_backup(config: Path, backup) -> Path:
 
 
 def audit(root: Path, what: str) -> dict:
-    lines = [json.loads(l) for l in (root / ".lomash/remote-audit.log").read_text().splitlines()]
+    lines = [json.loads(s) for s in (root / ".lomash/remote-audit.log").read_text().splitlines()]
     return [e for e in lines if e["what"] == what][-1]
 
 

@@ -62,7 +62,9 @@ def plant_secrets(root: Path) -> dict[str, str]:
                 value = redis_pw
             elif key == "DATABASE_URL":
                 pw = f"Role{label.split('-')[0].title()}{TAG}"
-                value = re.sub(r"(://[^:/@]+:)[^@]*@", lambda m: m.group(1) + pw + "@", value)
+                value = re.sub(
+                    r"(://[^:/@]+:)[^@]*@", lambda m, pw=pw: m.group(1) + pw + "@", value
+                )
                 secrets[f"{label}:role"] = pw
             elif key == "REDIS_URL":
                 value = re.sub(r"(://:)[^@]*@", lambda m: m.group(1) + redis_pw + "@", value)

@@ -155,7 +155,7 @@ def evaluate_or_none(port: int, expression: str):
         return None
 
 
-# -- the preload alone ------------------------------------------------------------------------------
+# -- the preload alone -----------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_the_inspector_lands_in_the_services_own_process_and_stays_across_reloads(kind, tmp_path):
     from lomash_tasks import processes
@@ -184,7 +184,7 @@ def test_the_inspector_lands_in_the_services_own_process_and_stays_across_reload
     )
     try:
         code, body = wait_until(
-            lambda: (lambda r: r if r[0] == 200 else None)(health(port)),
+            lambda port=port: (lambda r: r if r[0] == 200 else None)(health(port)),
             60,
             f"{kind}: the service did not answer",
         )
@@ -207,7 +207,7 @@ def test_the_inspector_lands_in_the_services_own_process_and_stays_across_reload
             f"{kind}: the edited code did not answer behind the same debug port",
         )
         code, after = wait_until(
-            lambda: (lambda r: r if r[0] == 200 else None)(health(port)),
+            lambda port=port: (lambda r: r if r[0] == 200 else None)(health(port)),
             30,
             f"{kind}: not answering after the reload",
         )
@@ -261,7 +261,7 @@ def test_a_wrapper_the_preload_does_not_know_is_named_through_service_options(tm
         )
         try:
             _, body = wait_until(
-                lambda: (lambda r: r if r[0] == 200 else None)(health(port)),
+                lambda port=port: (lambda r: r if r[0] == 200 else None)(health(port)),
                 30,
                 "the service did not answer",
             )
@@ -302,7 +302,7 @@ def test_node_options_keeps_the_services_own_and_quotes_a_path_with_a_space(tmp_
     assert node_options(once, spaced) == once  # never twice
 
 
-# -- under the supervisor: `inv services.*` on the session's embedded stack -------------------------
+# -- under the supervisor: `inv services.*` on the session's embedded stack ------------------------
 def solo_workspace(stack, tmp_root: Path, kinds: dict[str, str]) -> tuple[Path, Inv, dict]:
     """A workspace copy on the session stack's servers, its services on free ports, the named
     services (alias -> kind) rewritten to run under those watchers."""
@@ -361,7 +361,7 @@ def watched(stack, tmp_root):
     yield make
     from lomash_tasks import processes
 
-    for root, inv, ports in made:
+    for root, inv, _ports in made:
         inv("services.down", timeout=60)
         assert processes.in_folder(root / "services") == []
         violations = root.parent / "proc-violations"

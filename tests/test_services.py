@@ -266,13 +266,13 @@ def test_editing_a_source_reloads_the_service_behind_the_same_debug_port(nine):
 def test_kill_9_brings_the_service_back_healthy_with_a_growing_backoff(nine):
     port, debug = nine.ports["customer-service"]
     backoffs = []
-    for round_ in range(2):
+    for _round in range(2):
         rec = state(nine.root)["customer-service"]
         pgid = rec["pgid"]
         os.killpg(pgid, signal.SIGKILL)  # the watcher and the serving child
-        wait_until(lambda: not group_members(pgid), 5, "the killed group did not go")
+        wait_until(lambda pgid=pgid: not group_members(pgid), 5, "the killed group did not go")
 
-        def back():
+        def back(pgid=pgid):
             now = state(nine.root)["customer-service"]
             return now if now["pgid"] != pgid and now["state"] == "healthy" else None
 
@@ -306,7 +306,7 @@ def test_kill_9_of_the_serving_child_alone_is_noticed(nine):
     assert f"crashed: the service's own process (pid {child}) exited" in log
 
 
-# -- Stripe webhooks --------------------------------------------------------------------------------
+# -- Stripe webhooks -------------------------------------------------------------------------------
 def test_stripe_replay_records_two_events_once_and_a_tampered_signature_gets_400(nine):
     import psycopg
 
@@ -595,7 +595,7 @@ def test_a_killed_supervisor_leaves_no_orphan_after_the_next_up(solo):
     assert len(processes_under(solo.root)) == 2
 
 
-# -- plain functions ---------------------------------------------------------------------------------
+# -- plain functions -------------------------------------------------------------------------------
 def test_service_flag_takes_a_string_a_comma_list_or_a_list():
     from lomash_tasks.services.model import service_names
 

@@ -48,7 +48,7 @@ class Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if receiver.tamper:
                     body = body.replace(b'"livemode": false', b'"livemode": true')
@@ -221,7 +221,7 @@ def test_replay_of_an_unknown_fixture_lists_the_shipped_ones(workspace, inv):
     )
 
 
-# -- the CLI, with the stand-in ---------------------------------------------------------------------
+# -- the CLI, with the stand-in --------------------------------------------------------------------
 def standin_env(workspace: Path, log: Path, **extra: str) -> dict[str, str]:
     env = {
         "INVOKE_STRIPE_CLI": str(STANDIN),

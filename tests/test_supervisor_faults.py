@@ -334,7 +334,7 @@ def test_a_supervisor_killed_while_up_waits_is_named_not_the_service(one):
     assert "did not answer GET /health" not in text, text
 
 
-# -- the reading from the end, as a plain function --------------------------------------------------
+# -- the reading from the end, as a plain function -------------------------------------------------
 def test_tail_and_since_read_from_the_end_across_rotated_files(tmp_path):
     from lomash_tasks.services import logs
     from lomash_tasks.services.shared import now_stamp

@@ -277,7 +277,7 @@ class Collector:
         else:
             yield from self.services.logs(None, follow=True)
 
-    # -- what to watch between two looks ------------------------------------------------------------
+    # -- what to watch between two looks -----------------------------------------------------------
     def signature(self) -> tuple[Any, ...]:
         """(what the supervisor says of each service, the migration folders): cheap reads,
         taken every 0.2 s. The supervisor rewrites its state file every second or so; only
@@ -310,7 +310,7 @@ def _read(what: str, read: Callable[[], Any], problems: list[str]) -> Any:
         return read()
     except UserError as err:
         problems.append(f"{what}: {err.text}")
-    except Exception as err:  # noqa: BLE001 - one read failing must not stop the page
+    except Exception as err:
         problems.append(f"{what}: {type(err).__name__}: {err}")
     return None
 

@@ -178,7 +178,7 @@ class Hub:
                 continue
             try:
                 self._tick(due)
-            except Exception as err:  # noqa: BLE001 - a bug must not freeze every page
+            except Exception as err:
                 with self.lock:
                     self.pending.append(
                         ("dashboard", f"reading the stack failed: {type(err).__name__}: {err}")
@@ -248,7 +248,7 @@ class Hub:
         def run() -> None:
             try:
                 self._probe = self.collector.probe(running, aws, previous)
-            except Exception as err:  # noqa: BLE001 - said on the page; the next one may work
+            except Exception as err:
                 self._probe = Probe(
                     time.time(),
                     problems=[
@@ -308,7 +308,7 @@ class Hub:
                     self.pending.append(item)
                 if self.stop.is_set():
                     return
-        except Exception as err:  # noqa: BLE001 - the page says so; the rest keeps working
+        except Exception as err:
             with self.lock:
                 self.pending.append(("dashboard", f"the log stream stopped: {err}"))
 

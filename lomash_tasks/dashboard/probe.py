@@ -34,7 +34,7 @@ def _read(what: Callable[[], Any]) -> tuple[Any, str]:
         return what(), ""
     except UserError as err:
         return None, err.text
-    except Exception as err:  # noqa: BLE001 - one read failing must not hide the others
+    except Exception as err:
         return None, f"{type(err).__name__}: {err}"
 
 

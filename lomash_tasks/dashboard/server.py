@@ -93,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 30  # an idle keep-alive connection is closed (a WebSocket has none: see stream)
     app: App  # set on the subclass the server makes
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the terminal shows the URL, the page shows the rest
 
     # -- the checks ------------------------------------------------------------------------------
@@ -147,7 +147,7 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(code, f"{code} {message}\n".encode(), "text/plain; charset=utf-8")
 
     # -- routes ----------------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - the base's name
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         upgrade = path == "/ws" and websocket.is_upgrade(self.headers)
         why = self.refused(write=upgrade)
@@ -174,10 +174,10 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.text(404, f"Not Found: {path}")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         why = self.refused(write=True)
         if why:
             self.text(403, f"Forbidden: {why}")
@@ -191,10 +191,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.act(path.rsplit("/", 1)[1], params)
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self.text(405, "Method Not Allowed")
 
-    do_DELETE = do_PATCH = do_OPTIONS = do_PUT  # noqa: N815 - a CORS preflight is refused too
+    do_DELETE = do_PATCH = do_OPTIONS = do_PUT
 
     def body(self) -> dict[str, Any] | None:
         kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -280,7 +280,7 @@ class Handler(BaseHTTPRequestHandler):
             while not client.closed.is_set():
                 try:
                     message = client.queue.get(timeout=PING_EVERY)
-                except Exception:  # noqa: BLE001 - queue.Empty: keep the connection alive
+                except Exception:
                     send(b"", websocket.PING)
                     continue
                 if message is None:

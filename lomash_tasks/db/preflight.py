@@ -111,7 +111,8 @@ def check_connections(
                             "",
                             "",
                             (
-                                f"{key} is {'missing' if env is not None else 'not there: no ' + rel}",
+                                f"{key} is "
+                                f"{'missing' if env is not None else 'not there: no ' + rel}",
                             ),
                             fix="`inv env.copy` writes it (`--align` into an existing file)",
                         )

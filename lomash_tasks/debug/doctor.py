@@ -156,7 +156,7 @@ def _docker(timeout: float) -> Check:
             info = sdk.version()
         finally:
             sdk.close()
-    except Exception as exc:  # noqa: BLE001 - no engine, no context, or no SDK
+    except Exception as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return Check(
             "Docker",
@@ -300,9 +300,9 @@ def _dependencies(ws: Workspace) -> Check:
     for svc in ws.registry.services:
         facts = ws.facts(svc)
         if facts.exists and not facts.installed():
+            command = " ".join([facts.installer.manager, *facts.installer.frozen_command])
             missing.append(
-                f"{svc.alias} (`{' '.join([facts.installer.manager, *facts.installer.frozen_command])}`"
-                f" in {ws.relative(facts.installer.folder) or '.'})"
+                f"{svc.alias} (`{command}` in {ws.relative(facts.installer.folder) or '.'})"
             )
     if missing:
         return Check(

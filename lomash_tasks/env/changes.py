@@ -94,8 +94,8 @@ class Alignment:
                     if re.match(rf"\s*(?:export\s+)?{re.escape(c.key)}\s*[=:]", line):
                         lines[i] = _mask_line(line, value, c)
         out = difflib.unified_diff(
-            [_one(l) for l in shown_old],
-            [_one(l) for l in shown_new],
+            [_one(s) for s in shown_old],
+            [_one(s) for s in shown_new],
             f"{self.file}",
             f"{self.file} (aligned)",
             n=0,

@@ -1,4 +1,5 @@
-"""Overlays (`overlay_files/<name>.yaml`): where the stack's parts are reached from one place code runs.
+"""Overlays (`overlay_files/<name>.yaml`): where the stack's parts are reached from one place
+code runs.
 
 An overlay is data: each part's host and port. `env.align` writes them into the `.env` files
 it aligns (URLs, `*_HOST` / `*_PORT` keys, AWS endpoints), with the rest of what the stack serves.

@@ -284,7 +284,8 @@ def read_layout(
             Finding(
                 schema_source.split(" ")[0],
                 "schema",
-                f"names {schema.relative_to(folder) if schema.is_relative_to(folder) else schema}, which does not exist",
+                f"names {schema.relative_to(folder) if schema.is_relative_to(folder) else schema}"
+                ", which does not exist",
             )
         )
 

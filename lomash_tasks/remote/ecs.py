@@ -288,7 +288,7 @@ def run(
                         ecs.describe_tasks(cluster=cfg.cluster, tasks=[arn]).get("tasks") or [{}]
                     )[0]
                 result.last_status = task.get("lastStatus", result.last_status)
-            except Exception:  # noqa: BLE001 - the report below is all that is left to give
+            except Exception:
                 pass
             fates.append(
                 f"{result.service}: task {result.task_id} is {result.last_status or '?'}"

@@ -104,7 +104,7 @@ class Service:
                 replace_env=True,
                 pipe=True,
             )
-        except Exception as exc:  # noqa: BLE001 - a launch that cannot start is a crash
+        except Exception as exc:
             self.note(f"could not start: {exc}")
             self.crashed(f"could not start: {exc}")
             return
@@ -165,7 +165,7 @@ class Service:
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=5)
-            except Exception:  # noqa: BLE001 - it was SIGKILLed
+            except Exception:
                 pass
         end = time.monotonic() + 5
         while time.monotonic() < end and group_members(pgid):

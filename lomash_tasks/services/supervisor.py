@@ -183,7 +183,7 @@ class Supervisor:
         while not self.stopping:
             try:
                 self.load_desired()
-            except Exception:  # noqa: BLE001 - a launch that cannot be read must not end the rest
+            except Exception:
                 self.surprise("reading desired.json")
             fds = {fd: svc for svc in self.services.values() for fd in svc.fds}
             try:
@@ -195,7 +195,7 @@ class Supervisor:
             for fd in ready:
                 try:
                     fds[fd].drain([fd])
-                except Exception:  # noqa: BLE001
+                except Exception:
                     self.surprise(f"reading {fds[fd].name}'s output")
             mono = time.monotonic()
             scan = mono - self.last_scan >= SCAN_EVERY
@@ -204,7 +204,7 @@ class Supervisor:
             for svc in list(self.services.values()):
                 try:
                     svc.watch(scan)
-                except Exception:  # noqa: BLE001 - one service's surprise must not end the rest
+                except Exception:
                     self.surprise(f"watching {svc.name}")
             self.write_state()
             if not self.services and not (read_json(self.desired_path).get("services")):

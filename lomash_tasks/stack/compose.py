@@ -114,7 +114,7 @@ class ComposeBackend(Backend):
             try:
                 self._client = engine.client(10, found)
                 self._client.ping()
-            except Exception as exc:  # noqa: BLE001 - DockerException: no engine
+            except Exception as exc:
                 self._client = None
                 why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise UserError(
@@ -126,7 +126,7 @@ class ComposeBackend(Backend):
     def engine_alive(self) -> bool:
         try:
             return bool(self.client.ping())
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
 
     @property

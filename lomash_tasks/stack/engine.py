@@ -77,7 +77,7 @@ def locate() -> Engine:
         return Engine(DEFAULT_HOST, "default", source)
     try:
         ctx = ContextAPI.get_context(name)
-    except Exception:  # noqa: BLE001 - a context file that cannot be read: not found
+    except Exception:
         ctx = None
     if ctx is None or not ctx.Host:
         where = (
@@ -115,12 +115,12 @@ def ping(timeout: float = 1.0) -> tuple[bool, str]:
         sdk = client(timeout, engine)
         sdk.ping()
         return True, str(sdk.version().get("Version", "?"))
-    except Exception as exc:  # noqa: BLE001 - DockerException and friends: no engine
+    except Exception as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return False, f"{engine.describe()}: {why}"
     finally:
         if sdk is not None:
             try:
                 sdk.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass

@@ -3,8 +3,9 @@
 GitHub Actions `services:` containers, a developer's Homebrew or system PostgreSQL, a shared
 dev box: the parts are wherever `infra.<part>` says. `up` only checks and waits (real protocol
 checks with a deadline; for PostgreSQL the server answering is enough, since `db.init` then
-creates what init.sql creates, with the superuser credentials given: `infra.postgres.superuser` and the root
-.env's POSTGRES_PASSWORD). `down` refuses, and so do `logs`: the servers are someone else's.
+creates what init.sql creates, with the superuser credentials given: `infra.postgres.superuser`
+and the root .env's POSTGRES_PASSWORD). `down` refuses, and so do `logs`: the servers are
+someone else's.
 """
 
 from __future__ import annotations

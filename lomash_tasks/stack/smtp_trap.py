@@ -86,7 +86,7 @@ def make_web(host: str, port: int, folder: Path) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0].rstrip("/") or "/"
             if path in ("/api/v2/messages", "/api/v1/messages"):
                 items = messages(folder)

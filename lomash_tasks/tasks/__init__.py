@@ -17,7 +17,7 @@ from lomash_tasks import configguard, settings
 
 configguard.install()  # a bad INVOKE_* variable or -f file: a clear message, not a traceback
 
-from lomash_tasks.tasks import (
+from lomash_tasks.tasks import (  # noqa: E402 (after the guard is installed)
     aws,
     cache,
     clean,

@@ -21,12 +21,12 @@ HELP = {
 }
 
 
-def _interrupt(signum, frame):  # noqa: ARG001 - a signal handler's signature
+def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 @task(help=HELP)
-def dashboard(c, port=None, open=False, backend=None):  # noqa: A002 - the flag is --open
+def dashboard(c, port=None, open=False, backend=None):
     """Serve the local stack on one live page until Ctrl-C (prints its URL with a token)."""
     from lomash_tasks import commands
     from lomash_tasks.dashboard.server import Dashboard

@@ -18,7 +18,7 @@ STEPS_HELP = "env, stack, wait, db.init, deps, db.migrate, db.seed, aws, service
 @task(
     iterable=["skip", "only"],
     help={
-        "backend": "auto | embedded | compose | external (default: config stack.backend, i.e. auto).",
+        "backend": "auto | embedded | compose | external (default: config stack.backend: auto).",
         "runner": "Migration runner: auto | prisma | native (default: config db.runner).",
         "skip": f"Leave out a step (repeatable). Steps: {STEPS_HELP}.",
         "only": "Run only this step (repeatable); the others are reported as skipped.",

@@ -54,7 +54,8 @@ def listen(c, events=None, forward_to=None):
     }
 )
 def secret(c, timeout=None):
-    """Save the webhook signing secret (stripe listen --print-secret) to the order service's .env."""
+    """Save the webhook signing secret (stripe listen --print-secret) to the order service's
+    .env."""
     ws = context.workspace(c)
     webhooks.print_secret(
         ws,

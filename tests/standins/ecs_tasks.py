@@ -93,7 +93,7 @@ class EcsStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 action = (self.headers.get("X-Amz-Target") or "").replace(PREFIX, "")
                 if action in ("RunTask", "DescribeTasks", "StopTask"):

@@ -1,7 +1,8 @@
 """The native runner: applies Prisma migration folders with psycopg, no Node needed.
 
 It reads and writes `_prisma_migrations` exactly as Prisma 6's `migrate deploy` does, so either
-tool can take over from the other (checked against the Prisma 6.19.3 CLI, `tests/test_migrate_corpus.py`):
+tool can take over from the other (checked against the Prisma 6.19.3 CLI,
+`tests/test_migrate_corpus.py`):
 
 * `pg_advisory_lock(72707369)` for the run (Prisma's lock id); while another process holds it the
   runner waits, up to the run's deadline, then says which process holds it;
@@ -296,8 +297,9 @@ def _deploy(
                 else f"end the session it waited for (or raise db.timeout / --timeout), then run "
                 f"`inv db.migrate --service {svc.alias}` again"
             )
+            said = what if failure.interrupted else failure.message
             result.error = (
-                f"migration {migration.name} {failure.message if not failure.interrupted else what}; "
+                f"migration {migration.name} {said}; "
                 f"nothing of it was applied and nothing was recorded (it is still "
                 f"pending): {fix}"
             )

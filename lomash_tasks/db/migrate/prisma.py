@@ -1,4 +1,5 @@
-"""The Prisma runner: each service's own Prisma CLI (`node_modules/.bin/prisma`), as developers run it.
+"""The Prisma runner: each service's own Prisma CLI (`node_modules/.bin/prisma`), as developers
+run it.
 
 The CLI runs from the service's folder (its prisma.config.ts sets the Wasm engine and the driver
 adapter, so nothing is downloaded), with a host-reachable DATABASE_URL in its environment (never
@@ -139,7 +140,7 @@ def explain(output: str, svc: Service, address: str) -> str:
         name = re.search(r'migration_name="([^"]+)"', output) or re.search(
             r"Migration name: (\S+)", output
         )
-        lines = [l.strip() for l in output.splitlines() if l.strip()]
+        lines = [s.strip() for s in output.splitlines() if s.strip()]
         cause = ""
         for i, line in enumerate(lines):
             if line.startswith("Error: external connector error") and i + 1 < len(lines):
@@ -165,9 +166,9 @@ def explain(output: str, svc: Service, address: str) -> str:
             f"again"
         )
     if "permission denied" in output.lower():
-        line = next((l for l in output.splitlines() if "permission denied" in l.lower()), "")
+        line = next((s for s in output.splitlines() if "permission denied" in s.lower()), "")
         return f"permission denied: {line.strip()}"
-    errors = [l.strip() for l in output.splitlines() if l.strip().startswith("Error")]
+    errors = [s.strip() for s in output.splitlines() if s.strip().startswith("Error")]
     return errors[0] if errors else first_line(output[-2000:]) or "prisma failed"
 
 

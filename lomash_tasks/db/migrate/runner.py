@@ -186,7 +186,7 @@ def _interrupt() -> None:
     for cancel in cancels:
         try:
             cancel()
-        except Exception:  # noqa: BLE001 - the connection may be gone already
+        except Exception:
             pass
     commands.interrupt_all()
 

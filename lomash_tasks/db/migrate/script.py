@@ -48,7 +48,7 @@ class Deadline:
         remaining = max(0.0, self.deadline - time.monotonic())
         try:
             self._pid = self.conn.info.backend_pid
-        except Exception:  # noqa: BLE001
+        except Exception:
             self._pid = None
         self._timer = threading.Timer(remaining, self._cancel)
         self._timer.daemon = True

@@ -42,7 +42,7 @@ def _connect(ws: Workspace, svc: Service) -> Any:
             return connections.pg_connect(
                 ws, superuser=True, dbname=svc.database, timeout=5, autocommit=True
             )
-        except Exception:  # noqa: BLE001 - fall back to the service's own role
+        except Exception:
             pass
     return connections.pg_connect(ws, svc, timeout=5, autocommit=True)
 
@@ -53,7 +53,7 @@ def describe_blockers(ws: Workspace, svc: Service, pids: list[int]) -> str:
     try:
         with _connect(ws, svc) as conn:
             rows = conn.execute(BLOCKERS_SQL, (list(pids),)).fetchall()
-    except Exception:  # noqa: BLE001 - a description is best effort; the stop goes on
+    except Exception:
         return ""
     parts = []
     for pid, app, state, seconds, query in rows:
@@ -74,7 +74,7 @@ def stop_prisma_sessions(
 
     try:
         conn = _connect(ws, svc)
-    except Exception:  # noqa: BLE001 - the server is gone: nothing to stop there
+    except Exception:
         return "", []
     with conn:
         rows = conn.execute(

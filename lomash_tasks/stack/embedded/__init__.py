@@ -160,7 +160,7 @@ class EmbeddedBackend(Backend):
                     for name, future in futures.items():
                         try:
                             results[name] = future.result()
-                        except BaseException as exc:  # noqa: BLE001 - reported below
+                        except BaseException as exc:
                             errors.append(exc)
                 if errors:
                     raise errors[0]
@@ -168,7 +168,7 @@ class EmbeddedBackend(Backend):
             for name in reversed(spawned):
                 try:
                     objs[name].stop(timeout=10)
-                except Exception:  # noqa: BLE001 - the first error is the one to report
+                except Exception:
                     pass
             raise
         return [results[name] for name in objs]

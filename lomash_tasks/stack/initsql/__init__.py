@@ -1,4 +1,5 @@
-"""The workspace's `infra/docker/postgres/init.sql`: read as psql reads it, run as the image runs it.
+"""The workspace's `infra/docker/postgres/init.sql`: read as psql reads it, run as the image
+runs it.
 
     script.py   the reader: sections per database, statements and what each creates
     needs.py    what the script needs from the server (locales, preloaded libraries,

@@ -6,8 +6,9 @@
   the server through `LOCPATH`: nothing on the system changes) when localedef and the locale's
   sources are there; otherwise, and on servers the suite does not start, the script runs
   against an equivalent with the same encoding (C.UTF-8 for any `*.utf8` locale: code-point
-  order, Unicode character classes), and says so. `stack.missing_locale` chooses: `compile` (the default, as above), `substitute`
-  (never compile) or `refuse` (stop and name the locale to install).
+  order, Unicode character classes), and says so. `stack.missing_locale` chooses: `compile`
+  (the default, as above), `substitute` (never compile) or `refuse` (stop and name the locale to
+  install).
 - **Libraries** it configures by `ALTER SYSTEM SET shared_preload_libraries` or
   `ALTER SYSTEM SET <library>.<name>`: PostgreSQL before 17 refuses the latter unless the
   library is loaded, and the former only takes effect after a restart. A new embedded cluster

@@ -213,7 +213,7 @@ def substitute(sql: str, substitutions: dict[str, str]) -> str:
     for name, use in substitutions.items():
         sql = re.sub(
             r"(?i)(\b(?:LOCALE|LC_COLLATE|LC_CTYPE)\s*(?:=\s*)?)('{1,2})" + re.escape(name) + r"\2",
-            lambda m: m.group(1) + m.group(2) + use + m.group(2),
+            lambda m, use=use: m.group(1) + m.group(2) + use + m.group(2),
             sql,
         )
     return sql

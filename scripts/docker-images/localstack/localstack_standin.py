@@ -92,7 +92,7 @@ def cli_server() -> int:
             table = commands[service]._get_command_table()
             for operation in table.values():
                 getattr(operation, "arg_table", None)
-        except Exception:  # noqa: BLE001 - a warm-up only
+        except Exception:
             pass
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # handler children are reaped by the kernel
     try:
@@ -136,7 +136,7 @@ def _handle(conn: socket.socket, driver) -> int:
             code = driver.main(request["argv"])
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:  # noqa: BLE001 - the CLI's own crash, reported by exit code
+        except BaseException:
             import traceback
 
             traceback.print_exc()
