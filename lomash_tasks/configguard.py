@@ -73,16 +73,16 @@ def install() -> None:
         except AmbiguousMergeError:
             raise UserError(ambiguous_message(self)) from None
 
-    Config.merge = merge
+    Config.merge = merge  # type: ignore[method-assign]
     _mask_invoke_errors()
-    Environment._path_set = _path_set
+    Environment._path_set = _path_set  # type: ignore[method-assign]
     # `services.auth-service.port` is INVOKE_SERVICES_AUTH_SERVICE_PORT: a shell cannot export
     # a name with '-' in it, so a key's '-' is '_' in its variable's name.
-    Environment._to_env_var = lambda self, key_path: env_name("", key_path)
-    Config.load_runtime = load_runtime
-    Config._load_yaml = _load_yaml
+    Environment._to_env_var = lambda self, key_path: env_name("", list(key_path))  # type: ignore[method-assign]
+    Config.load_runtime = load_runtime  # type: ignore[method-assign]
+    Config._load_yaml = _load_yaml  # type: ignore[method-assign]
     Config._load_yml = _load_yaml
-    Config._load_json = _load_json
+    Config._load_json = _load_json  # type: ignore[method-assign]
     _INSTALLED = True
 
 

@@ -70,8 +70,8 @@ def service_credentials(ws: Workspace, svc: Service) -> Credentials:
         raise UserError(f"{svc.name} has no database (it owns no Postgres role or database).")
     remote = ws.database_urls.get(svc.name)
     if remote is not None:  # a target's secret: never the local .env
-        parts = urlsplit(remote)
-        return Credentials(unquote(parts.username or svc.role or ""), unquote(parts.password or ""))
+        given = urlsplit(remote)
+        return Credentials(unquote(given.username or svc.role or ""), unquote(given.password or ""))
     pair = ws.env_pair(svc)
     for path in dict.fromkeys((ws.base_env(svc), pair.env, pair.example)):
         if not path.is_file():
@@ -187,12 +187,12 @@ def _pg_login(
         return (
             credentials.user,
             credentials.password,
-            dbname or (svc.database if svc is not None else "postgres"),
+            dbname or (svc.db if svc is not None else "postgres"),
         )
     if superuser or svc is None:
         return ws.registry.postgres.superuser, superuser_password(ws), dbname or "postgres"
     creds = service_credentials(ws, svc)
-    return creds.user, creds.password, dbname or svc.database
+    return creds.user, creds.password, dbname or svc.db
 
 
 def pg_wire(

@@ -179,7 +179,7 @@ class Progress:
         self.title = title
         self.state = {name: "waiting" for name in names}
         self.started: dict[str, float] = {}
-        self._live = None
+        self._live: Any = None  # rich's Live while shown
         self._lock = threading.Lock()
 
     def __enter__(self) -> Progress:

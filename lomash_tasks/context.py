@@ -252,7 +252,7 @@ def register_secrets(ws: Workspace) -> None:
             except UserError:
                 continue  # reported by the task that reads the file for real
             values += [v for k, v in env.as_dict().items() if masking.is_secret_key(k)]
-            values += [_url_password(v) for v in env.as_dict().values() if "://" in v]
+            values += [_url_password(v) or "" for v in env.as_dict().values() if "://" in v]
     _console.get().add_mask(*values)
 
 
@@ -278,7 +278,7 @@ def load_config(
     """The suite's config as `inv` builds it (packaged defaults, the project's invoke.yaml,
     INVOKE_* variables, then `overrides`), for scripts and tests that call the plain functions
     without going through `inv`. `project`: the folder of invoke.yaml (default: here)."""
-    config = Config(project_location=str(project or Path.cwd()), defaults=None)
+    config = Config(project_location=Path(project or Path.cwd()), defaults=None)
     config.load_collection(settings.all_defaults())
     config.load_project()
     if env:

@@ -35,6 +35,20 @@ class Service:
         return self.database is not None
 
     @property
+    def db(self) -> str:
+        """Its database's name: asked only of a service that has one (`with_database`)."""
+        if self.database is None:
+            raise ValueError(f"{self.name} has no database")
+        return self.database
+
+    @property
+    def db_role(self) -> str:
+        """Its database role's name: asked only of a service that has a database."""
+        if self.role is None:
+            raise ValueError(f"{self.name} has no database role")
+        return self.role
+
+    @property
     def has_cache(self) -> bool:
         return self.redis_db is not None
 

@@ -81,6 +81,10 @@ def text(default: str, help: str) -> Any:
     return Setting(default, help)
 
 
+def flag(default: bool, help: str) -> Any:
+    return Setting(default, help)
+
+
 class Section:
     """One namespace's settings (`<NAME>.*` in the config): typed values, read-only.
 
@@ -112,7 +116,7 @@ class Section:
         raise AttributeError(f"{self.NAME} settings are read-only")
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.as_dict() == other.as_dict()  # type: ignore[union-attr]
+        return type(other) is type(self) and self.as_dict() == other.as_dict()
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
@@ -285,7 +289,7 @@ class ServicesSettings(Section):
     stable_after: float = number(
         30.0, "Healthy this long: the next crash starts the backoff afresh.", positive=True
     )
-    in_setup: bool = Setting(True, "`inv setup` ends by starting them (its `services` step).")
+    in_setup: bool = flag(True, "`inv setup` ends by starting them (its `services` step).")
     dev_scripts: str = text(
         "dev,start:dev,develop,serve:dev",
         "The package.json scripts that run a service in development, in "

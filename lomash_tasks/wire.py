@@ -157,7 +157,7 @@ class _Pg:
             kind, body = self.message()
             if kind == b"D":
                 (count,) = struct.unpack("!h", body[:2])
-                at, row = 2, []
+                at, row = 2, list[str | None]()
                 for _ in range(count):
                     (size,) = struct.unpack("!i", body[at : at + 4])
                     at += 4

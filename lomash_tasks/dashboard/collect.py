@@ -253,7 +253,7 @@ class Collector:
             rows = {row["service"]: row for row in data["cache"] if row.get("service")}
             out.cache = {
                 s.name: Cache(
-                    s.redis_db,
+                    s.redis_db or 0,
                     rows.get(s.name, {}).get("keys", 0),
                     rows.get(s.name, {}).get("foreign", []),
                 )
@@ -261,7 +261,7 @@ class Collector:
             }
         else:
             out.cache = {
-                s.name: Cache(s.redis_db, error=data.get("cache_error") or "")
+                s.name: Cache(s.redis_db or 0, error=data.get("cache_error") or "")
                 for s in reg.with_cache
             }
         return out
@@ -293,7 +293,7 @@ class Collector:
         return watched, self.migrations_signature()
 
     def migrations_signature(self) -> tuple[Any, ...]:
-        out = []
+        out: list[Any] = []
         for svc in self.ws.registry.with_database:
             folder = self.ws.migrations_dir(svc)
             out.append(_stamp(folder))

@@ -72,7 +72,7 @@ class Hub:
         self.clients: set[Client] = set()
         self.stop = threading.Event()
         self.wake = threading.Event()
-        self.log = deque(maxlen=log_lines)  # (service, masked line)
+        self.log: deque[tuple[str, str]] = deque(maxlen=log_lines)  # (service, masked line)
         self.pending: list[tuple[str, str]] = []  # lines not yet sent to the pages
         self.events: deque[Event] = deque(maxlen=EVENTS)
         self.snapshot: Snapshot | None = None

@@ -8,14 +8,21 @@ import base64
 import hashlib
 import struct
 from collections.abc import Mapping
-from typing import BinaryIO
+from email.message import Message
+from typing import Protocol
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 MAX_INCOMING = 1 << 16  # the page sends nothing large
 
 
-def is_upgrade(headers: Mapping[str, str]) -> bool:
+class Reader(Protocol):
+    """What frames are read from: the request handler's `rfile`."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+def is_upgrade(headers: Mapping[str, str] | Message) -> bool:
     """True for a WebSocket handshake request (RFC 6455, version 13)."""
     return (
         headers.get("Upgrade", "").strip().lower() == "websocket"
@@ -54,7 +61,7 @@ def close_frame(code: int = 1000) -> bytes:
     return frame(struct.pack(">H", code), CLOSE)
 
 
-def _exactly(stream: BinaryIO, size: int) -> bytes:
+def _exactly(stream: Reader, size: int) -> bytes:
     data = b""
     while len(data) < size:
         chunk = stream.read(size - len(data))
@@ -64,7 +71,7 @@ def _exactly(stream: BinaryIO, size: int) -> bytes:
     return data
 
 
-def read_frame(stream: BinaryIO) -> tuple[int, bytes]:
+def read_frame(stream: Reader) -> tuple[int, bytes]:
     """(opcode, payload) of the next frame from the page; ConnectionError at its end, or for a
     frame that is unmasked or larger than the page ever sends."""
     first, second = _exactly(stream, 2)

@@ -129,7 +129,7 @@ def baseline(
     except native.ConnectProblem as exc:
         raise UserError(str(exc)) from None
     with conn:
-        locked = native.take_lock(conn, time.monotonic() + timeout, timeout, svc.database)
+        locked = native.take_lock(conn, time.monotonic() + timeout, timeout, svc.db)
         if locked:
             raise UserError(locked + ".")
         conn.execute(native.TABLE_DDL)

@@ -275,7 +275,7 @@ def ensure(
 
 def mark_missing(ws: Workspace, env: Environment, states: list[Any]) -> None:
     """The environment's databases that do not exist yet, as `db.status` errors with the fix."""
-    names = [ws.registry.service(s.service).database for s in states]
+    names = [ws.registry.service(s.service).db for s in states]
     have = existing(ws, names)
     for state, name in zip(states, names):
         if name not in have:

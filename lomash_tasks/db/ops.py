@@ -116,7 +116,7 @@ def drop_database(ws: Workspace, svc: Service, timeout: float = 10.0) -> bool:
             is not None
         )
         conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(svc.database))
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(svc.db))
         )
     return existed
 
@@ -185,7 +185,7 @@ def reset(
             )
         raise UserError(f"Not confirmed: database {svc.database} was left as it was.")
     began = time.monotonic()
-    result = ResetResult(svc.name, svc.database)
+    result = ResetResult(svc.name, svc.db)
     drop_database(ws, svc)
     try:
         detail = dbinit.apply_plan(ws, rebuild, missing_locale=missing_locale)

@@ -6,6 +6,7 @@ was seen and, when it failed, what to do. Checks run side by side, reported in a
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from collections.abc import Callable
@@ -85,8 +86,8 @@ def run_checks(
     plan.append(("Redis URLs", lambda: _redis_urls(ws)))
     plan.append(("Redis password", lambda: _redis_password(ws)))
     for part in probes.PARTS:
-        plan.append((part, lambda part=part: _reachable(ws, part, backend, timeout)))
-    plan.append(("CREATEDB", lambda: _createdb(ws, timeout)))
+        plan.append((part, functools.partial(_reachable, ws, part, backend, timeout)))
+    plan.append(("CREATEDB", lambda: _createdb(ws, timeout)))  # after the parts, by design
     plan.append(("S3 buckets", lambda: _buckets(ws, timeout)))
     with ThreadPoolExecutor(max_workers=6) as pool:
         futures = [(name, pool.submit(_guard, name, fn)) for name, fn in plan]
@@ -444,7 +445,7 @@ def _reachable(ws: Workspace, part: str, backend: str | None, timeout: float) ->
 
 
 def _createdb(ws: Workspace, timeout: float) -> Check:
-    roles = [s.role for s in ws.registry.with_database]
+    roles = [s.db_role for s in ws.registry.with_database]
     try:
         with connections.pg_connect(ws, superuser=True, timeout=timeout, autocommit=True) as conn:
             rows = dict(

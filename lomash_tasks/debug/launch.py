@@ -153,14 +153,14 @@ def write_launch(ws: Workspace) -> LaunchResult:
     by_name = {c["name"]: c for c in ours}
     if current is None:
         data: dict[str, Any] = {"version": "0.2.0", "configurations": ours}
-        added, changed, kept = [c["name"] for c in ours], [], 0
+        added, changed, kept = [c["name"] for c in ours], list[str](), 0
     else:
         data = dict(current)
         data.setdefault("version", "0.2.0")
-        merged, seen, changed, kept = [], set(), [], 0
+        merged, seen, changed, kept = [], set(), list[str](), 0
         for entry in data.get("configurations", []):
             name = entry.get("name") if isinstance(entry, dict) else None
-            if name in by_name and name not in seen:
+            if name is not None and name in by_name and name not in seen:
                 updated = {**entry, **by_name[name]}
                 if updated != entry:
                     changed.append(name)

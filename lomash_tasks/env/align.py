@@ -202,7 +202,9 @@ class Aligner:
             )
             for rank_file, (label, path) in enumerate(files):
                 env = self._read(path)
-                for key in env.keys if env else []:
+                if env is None:
+                    continue
+                for key in env.keys:
                     url = urls.parse(env.get(key) or "")
                     if (
                         url is None
@@ -270,10 +272,9 @@ class Aligner:
                 text = envfiles.replace_values(env, {k: p.value for k, p in plans.items()})
             except UserError as err:  # planned all the same: check and drift report them
                 error = err.text
+        lines = {k: entry.line for k in plans if (entry := env.entry(k)) is not None}
         changes = [
-            Change(
-                rel, k, env.entry(k).line, env.get(k) or "", p.value, p.reason, p.source, p.secret
-            )
+            Change(rel, k, lines[k], env.get(k) or "", p.value, p.reason, p.source, p.secret)
             for k, p in plans.items()
         ]
         hidden = set(self._secrets)

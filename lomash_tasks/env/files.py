@@ -20,6 +20,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,7 +126,7 @@ class EnvFile:
         lines = normalize(self.text).split("\n")
         return [(n.line, lines[n.line - 1]) for n in self.notes if n.ignored]
 
-    def refuse_ignored_lines(self, allowed: set[str] = frozenset()) -> None:
+    def refuse_ignored_lines(self, allowed: Set[str] = frozenset()) -> None:
         """A UserError for the first line Node ignores (a writer must not guess what it meant),
         unless its text is in `allowed` (e.g. the same line of the example it was copied from)."""
         for number, text in self.ignored_lines():

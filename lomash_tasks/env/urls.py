@@ -64,7 +64,8 @@ def parse(value: str) -> Url | None:
             userinfo, hostpart = rest[:end].rsplit("@", 1)[0], rest[rest.rfind("@", 0, end) + 1 :]
     else:  # an unencoded '#', '/' or '?' in the password: the first '@' before a host
         for at in [i for i, c in enumerate(rest) if c == "@"]:
-            if _HOSTPORT.match(rest, at + 1) and _HOSTPORT.match(rest, at + 1).group("host"):
+            host = _HOSTPORT.match(rest, at + 1)
+            if host and host.group("host"):
                 userinfo, hostpart = rest[:at], rest[at + 1 :]
                 break
         else:

@@ -42,7 +42,7 @@ class Finding:
         where = f"{self.file}: {self.key}" if self.key else self.file
         return f"{where}: {self.message}"
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str | bool]:
         return {
             "file": self.file,
             "key": self.key,
@@ -137,9 +137,8 @@ def parse_package_manager(value: Any) -> tuple[str, str | None] | None:
     """`"pnpm@9.1.4+sha512.abc"` -> ("pnpm", "9.1.4"); None when absent or unreadable."""
     if not isinstance(value, str) or not value.strip():
         return None
-    name, _, version = value.strip().partition("@")
-    version = version.split("+", 1)[0] or None
-    return name, version
+    name, _, raw = value.strip().partition("@")
+    return name, raw.split("+", 1)[0] or None
 
 
 def read_json(path: Path) -> tuple[Mapping[str, Any] | None, str | None]:

@@ -340,15 +340,15 @@ def read_layout(
         url_source = "schema" if url_env else ""
     adapter = bool(text and re.search(r"(?<![\w$.])adapter\s*[:(]", text))
     if url_env is None and text and adapter:
-        found = re.search(
+        named = re.search(
             r"connectionString\s*:\s*process\.env\.([A-Za-z_][A-Za-z0-9_]*)", text
         ) or re.search(r"process\.env\.([A-Za-z_][A-Za-z0-9_]*URL[A-Za-z0-9_]*)", text)
-        if found:
-            url_env, url_source = found.group(1), "adapter"
+        if named:
+            url_env, url_source = named.group(1), "adapter"
     engine = None
     if text:
-        found = re.search(r"(?<![\w$.])engine\s*:\s*['\"](\w+)['\"]", text)
-        engine = found.group(1) if found else None
+        named = re.search(r"(?<![\w$.])engine\s*:\s*['\"](\w+)['\"]", text)
+        engine = named.group(1) if named else None
 
     version, cli_dir = installed_version(folder, stop, "prisma")
     return PrismaLayout(

@@ -23,7 +23,7 @@ KEY = "DATABASE_URL"
 def _protect(url: str, document: dict | None) -> None:
     values = [url]
     try:
-        values.append(urlsplit(url).password)
+        values.append(urlsplit(url).password or "")
     except ValueError:
         pass
     for key, value in (document or {}).items():

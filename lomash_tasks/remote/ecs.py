@@ -89,6 +89,7 @@ def start(target: Target, svc: Service, ecs: Any) -> TaskResult:
 
     spec = target.ecs_service(svc)
     cfg = target.ecs
+    assert cfg is not None  # ecs_service() refuses a target without an `ecs:` section
     result = TaskResult(svc.name, spec.task_definition, spec.container)
     try:
         with calls(target, f"describe task definition {spec.task_definition}"):
@@ -276,7 +277,7 @@ def run(
                         )
                 if time.monotonic() >= deadline + 60:
                     for result in running.values():
-                        result.error += "; it had not stopped 60 s later"
+                        result.error = f"{result.error or ''}; it had not stopped 60 s later"
                     break
             sleep(cfg.poll)
     except KeyboardInterrupt:

@@ -325,7 +325,7 @@ class ComposeServices:
             new_session=False,
         )
         try:
-            for raw in proc.stdout:
+            for raw in proc.stdout or ():
                 line = raw.rstrip("\n")
                 name, sep, rest = line.partition("|")
                 name = name.strip()

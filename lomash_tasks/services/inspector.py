@@ -135,7 +135,7 @@ class Session:
 
     def __init__(self, ws_url: str, timeout: float = 5.0) -> None:
         parts = urlsplit(ws_url)
-        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        self.sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(
             (

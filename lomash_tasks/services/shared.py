@@ -11,7 +11,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 TICK = 0.1
 SCAN_EVERY = 0.25
@@ -145,7 +145,7 @@ def health_many(ports: list[int], timeout: float = 2.5) -> dict[int, tuple[int |
             if left <= 0:
                 break
             for key, events in sel.select(left):
-                sock, (port, data) = key.fileobj, key.data  # type: ignore[misc]
+                sock, (port, data) = cast(socket.socket, key.fileobj), key.data
                 if events & selectors.EVENT_WRITE:
                     err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     if err:

@@ -111,6 +111,8 @@ class Service:
         self.proc, self.pgid = proc, proc.pid
         self.fds, self.streams = {}, {}
         for stream in (proc.stdout, proc.stderr):
+            if stream is None:  # spawned with pipes: never
+                continue
             fd = stream.fileno()
             os.set_blocking(fd, False)
             self.fds[fd] = b""

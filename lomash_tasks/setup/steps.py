@@ -460,9 +460,12 @@ def _db_seed(state: SetupState) -> Outcome:
         seen = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         seen = {}
-    marks = _seed_marks(state)
-    if marks is None:  # not asked: every seed is due, and none is recorded until it can be
-        marks = {s.name: None for s in state.ws.registry.with_database}
+    found = _seed_marks(state)
+    marks: dict[str, dict[str, Any] | None] = (
+        dict(found)
+        if found is not None  # else not asked: every seed is due, none recorded until it can be
+        else {s.name: None for s in state.ws.registry.with_database}
+    )
     due = [name for name, mark in marks.items() if mark is None or seen.get(name) != mark]
     if not due:
         return Outcome(

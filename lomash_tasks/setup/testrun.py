@@ -161,7 +161,7 @@ def run(
     made = envops.copy_env(ews, [mine], facts=facts, dry=pair.env.is_file())
     result.env_made = not made[0].dry
     for change in made[0].drift if on_warning is not None else []:
-        if change.key in ("DATABASE_URL", "TEST_DATABASE_URL", "REDIS_URL", "PORT"):
+        if on_warning and change.key in ("DATABASE_URL", "TEST_DATABASE_URL", "REDIS_URL", "PORT"):
             on_warning(
                 f"{change.file}: {change.key} is {change.shown(change.old)}, but "
                 f"{change.reason} (`inv env.copy --env {env.name} --align` sets it)"

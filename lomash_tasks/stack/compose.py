@@ -94,7 +94,7 @@ class ComposeBackend(Backend):
     def __init__(self, ws: Workspace, settings: Settings | None = None, client: Any = None) -> None:
         super().__init__(ws, settings)
         self._client = client
-        self._compose_checked = False
+        self._compose_checked = ""
         self._classic: bool | None = None
 
     @property
@@ -314,7 +314,10 @@ class ComposeBackend(Backend):
         ports.ensure_free(ep.host, ep.port, f"the {part} container", PORT_KEYS[part])
         if part == "smtp":
             ports.ensure_free(
-                ep.host, ep.web_port, "the smtp container's web view", PORT_KEYS["smtp_web"]
+                ep.host,
+                self.ws.registry.smtp.web_port,
+                "the smtp container's web view",
+                PORT_KEYS["smtp_web"],
             )
 
     def diagnose(self, parts: list[str], detail: str, wait: float = 0) -> UserError:
@@ -460,7 +463,7 @@ class ComposeBackend(Backend):
             argv, cwd=self.ws.compose_dir, env=env, replace_env=True, pipe=True, merge=True
         )
         try:
-            for line in proc.stdout:
+            for line in proc.stdout or ():
                 yield line.rstrip("\n")
         finally:
             if proc.poll() is None:

@@ -73,8 +73,8 @@ class _Postgres:
         from lomash_tasks import wire
 
         reg = self.ws.registry
-        roles = ", ".join(wire.pg_literal(s.role) for s in reg.with_database)
-        dbs = ", ".join(wire.pg_literal(s.database) for s in reg.with_database)
+        roles = ", ".join(wire.pg_literal(s.db_role) for s in reg.with_database)
+        dbs = ", ".join(wire.pg_literal(s.db) for s in reg.with_database)
         sql = ["SHOW server_version"]
         if self.objects and roles:
             sql += [
@@ -96,8 +96,8 @@ class _Postgres:
             return f"PostgreSQL {version}"
         have_roles = {r[0] for r in found[1]}
         have_dbs = {r[0] for r in found[2]}
-        missing_roles = [s.role for s in reg.with_database if s.role not in have_roles]
-        missing_dbs = [s.database for s in reg.with_database if s.database not in have_dbs]
+        missing_roles = [s.db_role for s in reg.with_database if s.db_role not in have_roles]
+        missing_dbs = [s.db for s in reg.with_database if s.db not in have_dbs]
         if missing_roles or missing_dbs:
             parts = []
             if missing_roles:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _address(text: str) -> dict[str, str]:
+def _address(text: str) -> dict[str, str | None]:
     text = (text or "").strip().strip("<>")
     local, _, domain = text.partition("@")
     return {"Relays": None, "Mailbox": local, "Domain": domain, "Params": ""}
@@ -34,7 +34,7 @@ def _address(text: str) -> dict[str, str]:
 def messages(folder: Path) -> list[dict[str, Any]]:
     """The kept messages, newest first, in MailHog's v2 item shape."""
     box = mailbox.Maildir(str(folder), create=True)
-    items = []
+    items: list[dict[str, Any]] = []
     for key in box.keys():
         path = None
         for sub in ("new", "cur"):
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         web = make_web(args.host, args.web_port, folder)
         threading.Thread(target=web.serve_forever, daemon=True).start()
     controller = Controller(
-        Mailbox(str(folder)),
+        Mailbox(folder),
         hostname=args.host,
         port=args.port,
         server_hostname="lomash-mail-trap",

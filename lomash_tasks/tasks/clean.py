@@ -51,7 +51,7 @@ def clean(c, dry=False, all=False, yes=False, json=False):
                 f"(dry run: nothing was removed)."
             )
         return
-    if not found.remove:
+    if not found.remove and not found.running:  # while it runs, refused either way (below)
         if not json:
             out.ok("Nothing to clean.")
         return

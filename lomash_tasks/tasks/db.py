@@ -490,7 +490,7 @@ def reset(c, service, yes=False, allow_remote=False, runner=None, env=None, prof
         out=out,
         missing_locale=_missing_locale(c),
     )
-    _say(out, result.init.detail)
+    _say(out, result.init.detail if result.init else "")
     m = result.migrate
     if not m.ok:
         raise UserError(

@@ -54,8 +54,7 @@ def listen(c, events=None, forward_to=None):
     }
 )
 def secret(c, timeout=None):
-    """Save the webhook signing secret (stripe listen --print-secret) to the order service's
-    .env."""
+    """Save the webhook signing secret from `stripe listen` to the order service's .env."""
     ws = context.workspace(c)
     webhooks.print_secret(
         ws,

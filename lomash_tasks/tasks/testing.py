@@ -1,5 +1,8 @@
 """test: each service's own test script against its own test database."""
 
+import functools
+from typing import Any
+
 from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import DbSettings, EnvSettings, StackSettings, TestSettings
@@ -70,7 +73,7 @@ def test(c, service=None, kind=None, env=None, reset=True, runner=None, timeout=
                 db_timeout=db.timeout,
                 facts=facts,
                 missing_locale=context.section(c, StackSettings).missing_locale,
-                on_line=lambda line, p=prefix: out.print(f"{p}{line}"),
+                on_line=functools.partial(_prefixed, out, prefix),
                 on_warning=out.warn,
             )
         results.append(result)
@@ -102,3 +105,7 @@ def test(c, service=None, kind=None, env=None, reset=True, runner=None, timeout=
     if not runnable:
         raise UserError(f"test: no service has a {' or '.join(testrun.SCRIPTS[kind])} script.")
     out.ok(f"{len(runnable)} service(s) passed.")
+
+
+def _prefixed(out: Any, prefix: str, line: str) -> None:
+    out.print(f"{prefix}{line}")

@@ -260,7 +260,7 @@ def _deploy(
 ) -> None:
     """The run on an open connection: lock, table, state, then each pending migration."""
     conn.execute("SET client_encoding TO 'UTF8'")  # Prisma's pg sends UTF-8
-    locked = take_lock(conn, deadline, timeout, svc.database)
+    locked = take_lock(conn, deadline, timeout, svc.db)
     if locked:
         result.error = locked
         return

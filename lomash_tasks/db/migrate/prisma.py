@@ -324,7 +324,7 @@ def without_known_extensions(sql: str, migrations: Path) -> str:
     """A diff's SQL without the CREATE EXTENSION lines the migrations already have: Prisma
     repeats CREATE EXTENSION IF NOT EXISTS for every extension of the datasource in every diff
     (no-ops)."""
-    known = set()
+    known: set[str] = set()
     for m in native.local_migrations(migrations):
         known.update(x.lower() for x in EXTENSION_RE.findall(m.sql()))
     cleaned = EXTENSION_RE.sub(lambda m: "" if m.group(1).lower() in known else m.group(0), sql)

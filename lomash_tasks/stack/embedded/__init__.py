@@ -39,6 +39,7 @@ from lomash_tasks.stack.embedded.postgres import PostgresPart
 from lomash_tasks.stack.embedded.process import Part, terminate
 from lomash_tasks.stack.embedded.process import follow as follow_log
 from lomash_tasks.stack.embedded.smtp import SmtpPart
+from lomash_tasks.stack.embedded.strays import Stray
 from lomash_tasks.stack.embedded.valkey import RedisPart
 
 PART_CLASSES = {"postgres": PostgresPart, "redis": RedisPart, "aws": AwsPart, "smtp": SmtpPart}
@@ -185,7 +186,7 @@ class EmbeddedBackend(Backend):
             time.sleep(0.01)
 
     # -- servers without their pid files ---------------------------------------------------------
-    def strays(self, parts: Iterable[str] | None = None) -> dict[str, list[strays.Stray]]:
+    def strays(self, parts: Iterable[str] | None = None) -> dict[str, list[Stray]]:
         """{part: servers this workspace started that no pid file records} (the state folder
         was removed, or a pid file): found by what they are (`strays.py`)."""
         chosen = list(parts) if parts is not None else list(PART_CLASSES)
@@ -196,7 +197,7 @@ class EmbeddedBackend(Backend):
         return out
 
     def end_strays(
-        self, found: dict[str, list[strays.Stray]], why: str, say: Callable[[str], Any]
+        self, found: dict[str, list[Stray]], why: str, say: Callable[[str], Any]
     ) -> None:
         for name, items in found.items():
             for stray in items:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from lomash_tasks import processes
 from lomash_tasks.workspace import Workspace
@@ -102,7 +103,7 @@ def find(
             part,
             seen.pid,
             seen.describe(100),
-            ws.relative(where),
+            ws.relative(Path(where)),
             tuple(sorted(listening.get(seen.pid, ()))),
         )
         for part, seen, where in found

@@ -145,8 +145,8 @@ def _extensions(ws: Workspace, database: str) -> set[str]:
 def _missing(ws: Workspace, roles: set[str], dbs: set[str]) -> list[str]:
     wanted = ws.registry.with_database
     return sorted(
-        {s.role for s in wanted if s.role not in roles}
-        | {s.database for s in wanted if s.database not in dbs}
+        {s.db_role for s in wanted if s.db_role not in roles}
+        | {s.db for s in wanted if s.db not in dbs}
     )
 
 
@@ -211,9 +211,13 @@ class Plan:
 def substitute(sql: str, substitutions: dict[str, str]) -> str:
     """LC_COLLATE/LC_CTYPE/LOCALE values replaced (also inside a \\gexec string's '')."""
     for name, use in substitutions.items():
+
+        def quoted(m: re.Match[str], use: str = use) -> str:
+            return m.group(1) + m.group(2) + use + m.group(2)
+
         sql = re.sub(
             r"(?i)(\b(?:LOCALE|LC_COLLATE|LC_CTYPE)\s*(?:=\s*)?)('{1,2})" + re.escape(name) + r"\2",
-            lambda m, use=use: m.group(1) + m.group(2) + use + m.group(2),
+            quoted,
             sql,
         )
     return sql

@@ -447,7 +447,7 @@ def _closed(text: str, tok: Token) -> bool:
         return not raw.startswith("/*") or raw.endswith("*/")
     if tok.kind == "dollar":
         tag = _DOLLAR.match(raw)
-        return bool(tag) and len(raw) >= 2 * len(tag.group(0)) and raw.endswith(tag.group(0))
+        return tag is not None and len(raw) >= 2 * len(tag[0]) and raw.endswith(tag[0])
     quote = "'" if tok.kind == "string" else '"'
     return len(raw) >= 2 and raw.endswith(quote)
 
