@@ -393,23 +393,23 @@ class ConfigReader:
         return value
 
     def integer(self, data: Mapping[str, Any], key: str, at: str, low: int, high: int) -> int:
-        return self.read(values.whole, data, key, at, low, high)  # type: ignore[no-any-return]
+        return self.read(values.whole, data, key, at, low, high)
 
     def port(self, data: Mapping[str, Any], key: str, at: str) -> int:
-        return self.read(values.port, data, key, at)  # type: ignore[no-any-return]
+        return self.read(values.port, data, key, at)
 
     def boolean(self, data: Mapping[str, Any], key: str, at: str, default: bool) -> bool:
         if data.get(key) is None:
             return default
-        return self.read(values.boolean, data, key, at)  # type: ignore[no-any-return]
+        return self.read(values.boolean, data, key, at)
 
     def seconds(self, data: Mapping[str, Any], key: str, at: str, default: float) -> float:
         if data.get(key) is None:
             return default
-        return self.read(values.seconds, data, key, at)  # type: ignore[no-any-return]
+        return self.read(values.seconds, data, key, at)
 
     def choice(self, data: Mapping[str, Any], key: str, at: str, choices: Iterable[str]) -> str:
-        return self.read(values.choice, data, key, at, choices)  # type: ignore[no-any-return]
+        return self.read(values.choice, data, key, at, choices)
 
     def names(
         self, data: Mapping[str, Any], key: str, at: str, required: bool = True
