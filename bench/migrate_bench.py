@@ -151,7 +151,7 @@ def main() -> None:
     parent.chmod(0o755)
     root = make_workspace(parent / "ws", node_modules=True)
     config, ws = stack_config(stack_env(root))
-    backend = backends.get(ws, Settings.from_config(plain(config)), "embedded")
+    backend = backends.get(ws, Settings.load(plain(config)), "embedded")
     try:
         backend.up(parts=["postgres"])
         times: dict[str, list[float]] = {}

@@ -45,7 +45,7 @@ def main() -> int:
     root = make_workspace(base / "ws")
     env = stack_env(root)
     config, ws = stack_config(env)
-    backend = backends.get(ws, Settings.from_config(plain(config)), "embedded")
+    backend = backends.get(ws, Settings.load(plain(config)), "embedded")
     sshd = None
     try:
         backend.up()

@@ -51,7 +51,7 @@ def main() -> None:
     root = make_workspace(parent / "ws", node_modules=True)
     env = stack_env(root)
     config, ws = stack_config(env)
-    backend = backends.get(ws, Settings.from_config(plain(config)), "embedded")
+    backend = backends.get(ws, Settings.load(plain(config)), "embedded")
     test = environments.load(plain(config), "test")
     times: dict[str, list[float]] = {}
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from lomash_tasks import connections, masking
+from lomash_tasks.console import Report
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
@@ -81,6 +82,126 @@ class AwsReport:
 
 
 # -- errors -------------------------------------------------------------------------------------
+# -- aws.status --------------------------------------------------------------------------------
+@dataclass
+class Present:
+    """A declared bucket (or the SES sender), and whether the endpoint has it."""
+
+    name: str
+    exists: bool
+
+    @property
+    def detail(self) -> str:
+        return ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def gaps(self, label: str) -> list[str]:
+        """What is missing of it (`bucket lomash-dev-media`), for the gate."""
+        return [] if self.exists else [f"{label} {self.name}"]
+
+
+@dataclass
+class QueuePresent(Present):
+    """A declared queue: it, its dead-letter queue, its redrive policy's maxReceiveCount."""
+
+    dlq: bool = False
+    max_receive_count: int | None = None
+
+    @property
+    def detail(self) -> str:
+        if not self.exists:
+            return ""
+        return (
+            f"dlq {'present' if self.dlq else 'MISSING'}, maxReceiveCount {self.max_receive_count}"
+        )
+
+    def gaps(self, label: str) -> list[str]:
+        if not self.exists:
+            return [f"{label} {self.name}"]
+        return [] if self.dlq else [f"dead-letter queue of {self.name}"]
+
+
+@dataclass
+class SecretPresent:
+    """A service's secret; `skipped` says why there is nothing to store yet (no .env)."""
+
+    name: str
+    service: str
+    exists: bool
+    skipped: str | None = None
+
+    @property
+    def detail(self) -> str:
+        return self.service
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.skipped is None:
+            data.pop("skipped")
+        return data
+
+    def gaps(self, label: str) -> list[str]:
+        return [] if self.exists or self.skipped else [f"{label} {self.name}"]
+
+
+LABELS = {"buckets": "bucket", "queues": "queue", "secrets": "secret", "ses": "SES sender"}
+
+
+@dataclass
+class AwsStatus(Report):
+    """`aws.status` on the local endpoint: what exists of each declared resource."""
+
+    endpoint: str  # its URL
+    buckets: list[Present] = field(default_factory=list)
+    queues: list[QueuePresent] = field(default_factory=list)
+    secrets: list[SecretPresent] = field(default_factory=list)
+    ses: list[Present] = field(default_factory=list)
+
+    columns = ("kind", "name", "exists", "detail")
+
+    def kinds(self) -> dict[str, list[Any]]:
+        return {
+            "buckets": self.buckets,
+            "queues": self.queues,
+            "secrets": self.secrets,
+            "ses": self.ses,
+        }
+
+    def heading(self) -> str:
+        return self.endpoint
+
+    def rows(self) -> list[list[Any]]:
+        return [
+            [kind, i.name, "yes" if i.exists else "no", i.detail]
+            for kind, items in self.kinds().items()
+            for i in items
+        ]
+
+    def data(self) -> dict[str, list[dict[str, Any]]]:
+        return {kind: [i.as_dict() for i in items] for kind, items in self.kinds().items()}
+
+    def missing(self) -> list[str]:
+        """`kind name` of every declared resource not found (a queue without its DLQ counts)."""
+        return [
+            gap
+            for kind, items in self.kinds().items()
+            for i in items
+            for gap in i.gaps(LABELS[kind])
+        ]
+
+    def failure(self) -> str | None:
+        gone = self.missing()
+        if not gone:
+            return None
+        return (
+            f"aws.status: {len(gone)} declared resource(s) missing on "
+            f"{self.endpoint}: {', '.join(gone)}. Run `inv aws.bootstrap` "
+            f"(or `inv setup`) to create them."
+        )
+
+
 class _Calls:
     """Turns an unreachable or refusing endpoint into one UserError naming it."""
 
@@ -377,32 +498,13 @@ def restore(ws: Workspace) -> AwsReport | None:
     )
 
 
-def missing(found: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """`kind name` of every declared resource `status` did not find (a queue without its DLQ
-    counts)."""
-    out = []
-    for kind, items in found.items():
-        for item in items:
-            if not item["exists"] and not item.get("skipped"):
-                label = {
-                    "buckets": "bucket",
-                    "queues": "queue",
-                    "secrets": "secret",
-                    "ses": "SES sender",
-                }.get(kind, kind)
-                out.append(f"{label} {item['name']}")
-            elif kind == "queues" and not item.get("dlq", True):
-                out.append(f"dead-letter queue of {item['name']}")
-    return out
-
-
-def status(ws: Workspace, prefix: str = SECRET_PREFIX) -> dict[str, list[dict[str, Any]]]:
+def status(ws: Workspace, prefix: str = SECRET_PREFIX) -> AwsStatus:
     """What exists on the endpoint for each configured bucket, queue, secret and the sender."""
     aws = ws.registry.aws
     with _Calls(ws, "read the AWS resources"):
         s3 = connections.aws_client(ws, "s3")
         have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-        buckets = [{"name": b, "exists": b in have} for b in aws.buckets]
+        buckets = [Present(b, b in have) for b in aws.buckets]
         sqs = connections.aws_client(ws, "sqs")
         queues = []
         for name in aws.queues:
@@ -413,23 +515,27 @@ def status(ws: Workspace, prefix: str = SECRET_PREFIX) -> dict[str, list[dict[st
                 attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
                 policy = _redrive(attrs.get("Attributes", {}).get("RedrivePolicy"))
             queues.append(
-                {
-                    "name": name,
-                    "exists": url is not None,
-                    "dlq": dlq is not None,
-                    "max_receive_count": policy["maxReceiveCount"] if policy else None,
-                }
+                QueuePresent(
+                    name,
+                    url is not None,
+                    dlq is not None,
+                    policy["maxReceiveCount"] if policy else None,
+                )
             )
         sm = connections.aws_client(ws, "secretsmanager")
         secrets = []
         for svc, values in _service_envs(ws):
             name = secret_name(ws, svc, values or {}, prefix)
-            exists = secret_exists(sm, name)
-            item = {"name": name, "service": svc.name, "exists": exists}
-            if values is None:  # nothing to store until the service has its .env
-                item["skipped"] = f"no {ws.relative(ws.env_pair(svc).env)}"
-            secrets.append(item)
+            secrets.append(
+                SecretPresent(
+                    name,
+                    svc.name,
+                    secret_exists(sm, name),
+                    # nothing to store until the service has its .env
+                    None if values is not None else f"no {ws.relative(ws.env_pair(svc).env)}",
+                )
+            )
         ses = connections.aws_client(ws, "ses")
         identities = ses.list_identities(IdentityType="EmailAddress").get("Identities", [])
-        senders = [{"name": aws.sender, "exists": aws.sender in identities}] if aws.sender else []
-    return {"buckets": buckets, "queues": queues, "secrets": secrets, "ses": senders}
+        senders = [Present(aws.sender, aws.sender in identities)] if aws.sender else []
+    return AwsStatus(aws.url, buckets, queues, secrets, senders)

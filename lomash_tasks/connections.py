@@ -100,11 +100,6 @@ def database_url(ws: Workspace, svc: Service, database: str | None = None) -> st
     )
 
 
-def redis_url(ws: Workspace, index: int) -> str:
-    rd = ws.registry.redis
-    return f"redis://:{quote(redis_password(ws), safe='')}@{rd.host}:{rd.port}/{index}"
-
-
 # -- safety -------------------------------------------------------------------------------------
 def is_local(host: str) -> bool:
     """True for loopback names and addresses (what a destructive task may touch unasked)."""

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 from lomash_tasks import masking
 
@@ -169,6 +169,36 @@ class Console:
             self.out.flush()
         answer = sys.stdin.readline().strip().lower()
         return answer in ("y", "yes")
+
+
+class Report:
+    """A result that prints itself: a table on the console, or its data as JSON (`--json`).
+
+    A subclass (a dataclass, beside the work it reports on) names its `columns` and gives its
+    `rows()`, its `heading()` (the table's title) and its `data()` (plain values: what `--json`
+    prints); `notes()` prints what follows the table (warnings). A task then only says
+    `report.render(out, json=json)`."""
+
+    columns: ClassVar[tuple[str, ...]] = ()
+
+    def heading(self) -> str | None:
+        return None
+
+    def rows(self) -> list[list[Any]]:
+        raise NotImplementedError
+
+    def data(self) -> Any:
+        raise NotImplementedError
+
+    def notes(self, console: Console) -> None:
+        """What follows the table (nothing by default)."""
+
+    def render(self, console: Console, json: bool = False) -> None:
+        if json:
+            console.json(self.data())
+            return
+        console.table(list(self.columns), self.rows(), title=self.heading())
+        self.notes(console)
 
 
 class Progress:

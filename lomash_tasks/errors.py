@@ -58,3 +58,23 @@ def suggest(name: str, choices: Iterable[str]) -> str:
         return ""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+class LockBusy(UserError):
+    """A lock (`helpers.owner_lock`) is held by another process; `.holder` names it when the
+    lock file could say (a `helpers.Holder`, or None)."""
+
+    def __init__(self, path: object, holder: object, message: str | None = None) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(message or f"{path} is held by {holder or 'another process'}.")
+
+
+class PollTimeout(UserError):
+    """`helpers.poll_until(..., what=)` ran out of time; `.last` is the last value it saw."""
+
+    def __init__(self, what: str, timeout: float, last: object) -> None:
+        self.what = what
+        self.timeout = timeout
+        self.last = last
+        super().__init__(f"{what} did not happen within {timeout:g} s (last seen: {last!r}).")

@@ -62,10 +62,6 @@ def registered() -> list[str]:
         return sorted(_registered, key=len, reverse=True)
 
 
-def mask_value(value: str | None) -> str:
-    return MASK if value else ""
-
-
 def _mask_url_passwords(text: str) -> str:
     """Every `scheme://user:PASSWORD@` password masked, in time linear in the text."""
     out: list[str] = []

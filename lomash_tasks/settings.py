@@ -155,8 +155,6 @@ class Section:
             }
         )
 
-    from_config = load
-
 
 def _convert(key: str, value: Any, default: Any, meta: Mapping[str, Any]) -> Any:
     """A setting's value read by `lomash_tasks.values`, by the type of its default."""

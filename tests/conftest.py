@@ -307,7 +307,7 @@ def stack(tmp_root):
     root = make_workspace(parent / "ws", node_modules=True)
     env = stack_env(root)
     config, ws = stack_config(env)
-    backend = backends.get(ws, Settings.from_config(plain(config)), "embedded")
+    backend = backends.get(ws, Settings.load(plain(config)), "embedded")
     try:
         results = backend.up()
         yield StackHandle(root, env, Inv(env), config, ws, results)

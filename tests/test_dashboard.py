@@ -844,7 +844,7 @@ def test_the_websocket_handshake_and_frames_follow_rfc_6455():
 
 def test_every_string_of_the_snapshot_is_masked_as_the_terminal_masks_it():
     from lomash_tasks import masking
-    from lomash_tasks.dashboard.snapshot import Event, Part, Service, Snapshot
+    from lomash_tasks.dashboard.snapshot import Event, Part, ServiceRow, Snapshot
 
     masking.register(["s3cr3t-registered-value"])
     leaky = (
@@ -858,7 +858,7 @@ def test_every_string_of_the_snapshot_is_masked_as_the_terminal_masks_it():
         time.time(),
         parts=[Part("postgres", "infra", "healthy", "127.0.0.1:5432", detail=leaky)],
         services=[
-            Service(
+            ServiceRow(
                 "auth-service",
                 "auth",
                 "crashed",

@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
         "lomash_tasks.errors",
         "lomash_tasks.lazy",
         "lomash_tasks.masking",
+        "lomash_tasks.helpers",
         "lomash_tasks.values",
         "lomash_tasks.console",
         "lomash_tasks.commands",

@@ -75,7 +75,7 @@ def test_state_classifies_applied_pending_failed_modified_missing(tmp_path):
         row("3_c", finished=False, rolled_back=True),
         row("4_d", finished=False),
     ]
-    state = native.MigrationState("svc", native.local_migrations(tmp_path), rows, True)
+    state = native.MigrationState("svc", native.local_migrations(tmp_path), rows)
     assert state.applied == ["1_a", "2_b", "0_gone"]
     assert [m.name for m in state.pending] == ["3_c"]  # a rolled-back row is history
     assert [r.name for r in state.failed] == ["4_d"]
@@ -92,7 +92,7 @@ def test_a_later_successful_row_wins_over_a_rolled_back_one(tmp_path):
         row("1_a", native.checksum(a), finished=False, rolled_back=True),
         row("1_a", native.checksum(a)),
     ]
-    state = native.MigrationState("svc", native.local_migrations(tmp_path), rows, True)
+    state = native.MigrationState("svc", native.local_migrations(tmp_path), rows)
     assert state.applied == ["1_a"] and not state.failed and not state.pending
 
 
@@ -309,10 +309,10 @@ def test_a_folder_without_migration_sql_is_a_migration_of_its_own(tmp_path):
     (tmp_path / "migration_lock.toml").write_text('provider = "postgresql"\n')
     folders = native.migration_folders(tmp_path)
     assert [(m.name, m.has_file) for m in folders] == [("1_a", True), ("2_nofile", False)]
-    state = native.MigrationState("svc", folders, [row("2_nofile")], True)
+    state = native.MigrationState("svc", folders, [row("2_nofile")])
     assert state.no_file == ["2_nofile"] and state.modified == []
     assert any("2_nofile/migration.sql is gone" in w and "P3015" in w for w in state.warnings())
-    pending = native.MigrationState("svc", folders, [], True)
+    pending = native.MigrationState("svc", folders, [])
     assert [m.name for m in pending.pending] == ["1_a", "2_nofile"]
 
 

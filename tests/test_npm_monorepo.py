@@ -26,6 +26,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import devtools
 import pytest
 from conftest import (
     NPM_PACKAGES,
@@ -450,7 +451,6 @@ def test_each_inspector_serves_the_services_own_process(npm):
 
 def test_an_edit_reloads_behind_the_same_debug_port(npm):
     from lomash_tasks import processes
-    from lomash_tasks.services import inspector
 
     port, debug = npm.ports("product-service")
     old = health(port)[1]["pid"]
@@ -459,7 +459,7 @@ def test_an_edit_reloads_behind_the_same_debug_port(npm):
 
     def mark():
         try:
-            return inspector.evaluate(debug, "globalThis.RELOAD_MARK ?? 'none'", timeout=2)
+            return devtools.evaluate(debug, "globalThis.RELOAD_MARK ?? 'none'", timeout=2)
         except Exception:
             return None
 

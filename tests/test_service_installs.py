@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import devtools
 import pytest
 from conftest import Inv, assert_user_error, free_port, make_workspace, stack_env
 
@@ -259,7 +260,6 @@ def test_an_npm_service_runs_its_start_dev_program_directly_with_its_inspector(s
     script names a program of node_modules/.bin, so it runs without npm in front (npm would
     only start first and stay alive), with what `npm run` tells a script."""
     from lomash_tasks import processes
-    from lomash_tasks.services import inspector
 
     parent = Path(tempfile.mkdtemp(prefix="npm-run-", dir=tmp_root))
     parent.chmod(0o755)
@@ -295,12 +295,12 @@ def test_an_npm_service_runs_its_start_dev_program_directly_with_its_inspector(s
         names = [" ".join(processes.command_line(p)[:2]) for p in members]
         assert members and not any("npm" in Path(n.split()[0]).name for n in names), names
         assert any("nodemon" in n for n in names), names
-        pid = inspector.evaluate(debug, "process.pid")
+        pid = devtools.evaluate(debug, "process.pid")
         assert f"own process (pid {pid}" in row["inspector"]
         assert processes.listeners(port) == [pid]
         # what `npm run` tells a script, as the real services read it (npm_package_version)
-        assert inspector.evaluate(debug, "process.env.npm_package_version") == "1.2.3"
-        assert inspector.evaluate(debug, "process.env.npm_lifecycle_event") == "start:dev"
+        assert devtools.evaluate(debug, "process.env.npm_package_version") == "1.2.3"
+        assert devtools.evaluate(debug, "process.env.npm_lifecycle_event") == "start:dev"
     finally:
         inv("services.down", timeout=60)
     assert processes.in_folder(root / "services") == []

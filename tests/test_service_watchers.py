@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import devtools
 import pytest
 from conftest import SUITE_ROOT, Inv, assert_user_error, free_port, make_workspace
 
@@ -147,10 +148,9 @@ def events(path: Path) -> list[dict]:
 
 
 def evaluate_or_none(port: int, expression: str):
-    from lomash_tasks.services import inspector
 
     try:
-        return inspector.evaluate(port, expression)
+        return devtools.evaluate(port, expression)
     except (OSError, ValueError):
         return None
 
@@ -197,7 +197,7 @@ def test_the_inspector_lands_in_the_services_own_process_and_stays_across_reload
             f"ws://127.0.0.1:{debug}/"
         )
         assert processes.listeners(debug) == [pid] and processes.listeners(port) == [pid]
-        assert inspector.evaluate(debug, "process.pid") == pid
+        assert devtools.evaluate(debug, "process.pid") == pid
         assert inspector.placed(debug, {"pid": pid}, opened[0])[0]
         # an edit: the watcher starts a new process, which takes the same debug port
         main.write_text(main.read_text() + "\nglobalThis.RELOAD_MARK = 'edited';\n")
@@ -212,7 +212,7 @@ def test_the_inspector_lands_in_the_services_own_process_and_stays_across_reload
             f"{kind}: not answering after the reload",
         )
         assert after["pid"] != pid
-        assert inspector.evaluate(debug, "process.pid") == after["pid"]
+        assert devtools.evaluate(debug, "process.pid") == after["pid"]
         assert [e["pid"] for e in events(log) if e["event"] == "start"][-1] == after["pid"]
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -273,7 +273,7 @@ def test_a_wrapper_the_preload_does_not_know_is_named_through_service_options(tm
                 assert "service_options.wrappers" in why
             else:
                 assert [e["pid"] for e in starts] == [body["pid"]]
-                assert inspector.evaluate(debug, "process.pid") == body["pid"]
+                assert devtools.evaluate(debug, "process.pid") == body["pid"]
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
@@ -370,7 +370,6 @@ def watched(stack, tmp_root):
 
 def test_nodemon_ts_node_service_healthy_inspected_reloaded_crashed_and_stopped(watched):
     from lomash_tasks import processes
-    from lomash_tasks.services import inspector
 
     root, inv, ports = watched({"auth-service": "nodemon + ts-node"})
     port, debug = ports["auth-service"]
@@ -382,7 +381,7 @@ def test_nodemon_ts_node_service_healthy_inspected_reloaded_crashed_and_stopped(
     assert row["command"].endswith("(nodemon; run without pnpm in front)"), row["command"]
     assert row["debug_port"] == debug and row["debugger"] == "not attached"
     assert f"in the service's own process (pid {pid}" in row["inspector"]
-    assert inspector.evaluate(debug, "process.pid") == pid
+    assert devtools.evaluate(debug, "process.pid") == pid
     assert state(root)["auth-service"]["app"]["pid"] == pid
 
     main = root / "services/auth-service/src/main.ts"

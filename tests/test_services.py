@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import devtools
 import pytest
 from conftest import (
     SUITE_ROOT,
@@ -120,8 +121,8 @@ def test_setup_ends_with_nine_healthy_services_each_with_its_inspector(nine):
         assert targets and targets[0]["url"].endswith("/src/index.js"), targets
         assert targets[0]["webSocketDebuggerUrl"].startswith(f"ws://127.0.0.1:{debug}/")
         # the inspector is on the service's own process, not on Node's watcher
-        assert inspector.evaluate(debug, "process.env.PORT") == str(port)
-        assert inspector.evaluate(debug, "process.pid") == body["pid"]
+        assert devtools.evaluate(debug, "process.env.PORT") == str(port)
+        assert devtools.evaluate(debug, "process.pid") == body["pid"]
     code, body = get(nine.ports["api-gateway"][0])
     assert set(body["checks"]) == set(NAMES[1:])
     where = nine.setup.stdout.split("Where things are", 1)[1]
@@ -149,7 +150,7 @@ def test_status_sees_an_attached_debugger(nine):
 
     debug = nine.ports["auth-service"][1]
     target = inspector.targets(debug)[0]
-    with inspector.Session(target["webSocketDebuggerUrl"]) as session:
+    with devtools.Session(target["webSocketDebuggerUrl"]) as session:
         assert (
             session.call("Runtime.evaluate", expression="1 + 1", returnByValue=True)["result"][
                 "value"
@@ -248,7 +249,7 @@ def test_editing_a_source_reloads_the_service_behind_the_same_debug_port(nine):
 
     def reloaded():
         try:
-            return inspector.evaluate(debug, "globalThis.RELOAD_MARK") == "edited"
+            return devtools.evaluate(debug, "globalThis.RELOAD_MARK") == "edited"
         except (OSError, ValueError):
             return False
 

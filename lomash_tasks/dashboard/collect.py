@@ -28,7 +28,7 @@ from lomash_tasks.dashboard.snapshot import (
     Cache,
     Migrations,
     Part,
-    Service,
+    ServiceRow,
     part_row,
     service_row,
 )
@@ -50,7 +50,7 @@ class Look:
     backend: str
     services_backend: str
     parts: list[Part]
-    services: list[Service]
+    services: list[ServiceRow]
     env_problems: list[str] = field(default_factory=list)
     setup: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)  # reading the parts
@@ -179,7 +179,7 @@ class Collector:
             )
         return out
 
-    def env_check(self, services: list[Service]) -> list[str]:
+    def env_check(self, services: list[ServiceRow]) -> list[str]:
         """env.check's problems, each on its service's row; the root .env's returned."""
         from lomash_tasks.env import ops
 

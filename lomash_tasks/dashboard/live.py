@@ -19,6 +19,7 @@ from typing import Any
 from lomash_tasks import masking
 from lomash_tasks.dashboard.collect import Collector, Look, Probe
 from lomash_tasks.dashboard.snapshot import HEALTHY, TROUBLED, Event, Snapshot, events_between
+from lomash_tasks.helpers import poll_until
 
 TICK = 0.2  # how often the cheap signature is compared, and logs are flushed
 QUEUE = 2000  # messages a page may fall behind before it is dropped
@@ -141,9 +142,7 @@ class Hub:
             )
         if self._probe is None:
             self._start_probe()
-            deadline = time.monotonic() + PROBE_WAIT
-            while self._probing.is_set() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            poll_until(lambda: not self._probing.is_set(), timeout=PROBE_WAIT)
             self._refresh(full=False)
         return self.snapshot  # type: ignore[return-value]
 

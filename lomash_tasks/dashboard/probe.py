@@ -58,7 +58,7 @@ def probe(config: dict[str, Any], reads: set[str]) -> dict[str, Any]:
     def aws() -> dict[str, Any]:
         from lomash_tasks import aws as aws_ops
 
-        return aws_ops.status(ws, settings.AwsSettings.load(config).secret_prefix)
+        return aws_ops.status(ws, settings.AwsSettings.load(config).secret_prefix).data()
 
     out: dict[str, Any] = {}
     for key, read in (("migrations", migrations), ("cache", cache), ("aws", aws)):

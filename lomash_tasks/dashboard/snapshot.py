@@ -14,17 +14,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lomash_tasks import masking
-
-# The page's states: the services' own (services/model.py), and the parts' mapped onto them.
-HEALTHY, STARTING, UNHEALTHY, CRASHED, RESTARTING, STOPPED, COMPOSE_ONLY = (
-    "healthy",
-    "starting",
-    "unhealthy",
-    "crashed",
-    "restarting",
-    "stopped",
-    "Compose only",
+from lomash_tasks.services.shared import (
+    CRASHED,
+    HEALTHY,
+    RESTARTING,
+    STARTING,
+    STOPPED,
+    UNHEALTHY,
 )
+
+# The page's states: the services' own (services/shared.py), and the parts' mapped onto them.
+COMPOSE_ONLY = "Compose only"
 PART_STATES = {
     "running": HEALTHY,
     "unhealthy": UNHEALTHY,
@@ -92,7 +92,7 @@ class Cache:
 
 
 @dataclass
-class Service:
+class ServiceRow:
     """A service: services.status's row, and what the page adds beside it."""
 
     name: str
@@ -133,7 +133,7 @@ class Snapshot:
     services_backend: str
     generated_at: float
     parts: list[Part] = field(default_factory=list)
-    services: list[Service] = field(default_factory=list)
+    services: list[ServiceRow] = field(default_factory=list)
     env_problems: list[str] = field(default_factory=list)  # the root .env's
     aws: dict[str, list[dict[str, Any]]] | None = None  # aws.status's listing
     aws_error: str = ""
@@ -175,9 +175,9 @@ def masked(value: Any) -> Any:
     return value
 
 
-def service_row(status: Any, svc: Any) -> Service:
-    """A `Service` from services.status's `ServiceStatus` and the registry's service."""
-    return Service(
+def service_row(status: Any, svc: Any) -> ServiceRow:
+    """A `ServiceRow` from services.status's `ServiceStatus` and the registry's service."""
+    return ServiceRow(
         svc.name,
         svc.alias,
         status.state,

@@ -1,11 +1,13 @@
-"""What the db tasks print: `db.status`'s table and its gate's words, `db.diff`'s summary and
-each difference (the data comes from `db.migrate` and `db.diff`; `--json` prints it as is)."""
+"""What the db tasks print: `db.status`'s report (`MigrationStatus`: its table, its JSON, its
+gate's words), `db.diff`'s summary and each difference (the data comes from `db.migrate` and
+`db.diff`; `--json` prints it as is)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from lomash_tasks.console import Console
+from lomash_tasks.console import Console, Report
 
 
 def behind(state: Any) -> str:
@@ -25,39 +27,69 @@ def behind(state: Any) -> str:
     return ", ".join(parts)
 
 
-def status_table(out: Console, states: list[Any]) -> None:
-    rows = []
-    for s in states:
-        if s.error:
-            rows.append([s.service, "", "", "", "", "", f"✗ {s.error}"])
-            continue
-        rows.append(
-            [
-                s.service,
-                len(s.applied),
-                ", ".join(m.name for m in s.pending),
-                ", ".join(r.name for r in s.failed),
-                ", ".join(s.modified),
-                ", ".join(s.missing),
-                "up to date"
-                if not (s.pending or s.failed or s.modified or s.missing)
-                else "needs attention"
-                if s.failed
-                else "pending"
-                if s.pending
-                else "edited"
-                if s.modified
-                else "folder gone",
-            ]
+@dataclass
+class MigrationStatus(Report):
+    """`db.status`: each service's migrations (`MigrationState`), as a table or JSON, and the
+    gate's words when one is not up to date."""
+
+    states: list[Any]
+
+    columns = ("service", "applied", "pending", "failed", "edited", "folder gone", "state")
+
+    def heading(self) -> str:
+        return "db.status"
+
+    def rows(self) -> list[list[Any]]:
+        rows: list[list[Any]] = []
+        for s in self.states:
+            if s.error:
+                rows.append([s.service, "", "", "", "", "", f"✗ {s.error}"])
+                continue
+            rows.append(
+                [
+                    s.service,
+                    len(s.applied),
+                    ", ".join(m.name for m in s.pending),
+                    ", ".join(r.name for r in s.failed),
+                    ", ".join(s.modified),
+                    ", ".join(s.missing),
+                    _state_word(s),
+                ]
+            )
+        return rows
+
+    def data(self) -> list[dict[str, Any]]:
+        return [s.as_dict() for s in self.states]
+
+    def notes(self, console: Console) -> None:
+        for s in self.states:
+            for warning in [] if s.error else s.warnings():
+                console.warn(f"{s.service}: {warning}")
+
+    def failure(self, where: str = "", report_only: bool = False) -> str | None:
+        """Why the gate fails (None when it passes): a service that cannot be read or has a
+        failed migration always; one behind (pending, edited, folder gone) unless
+        `report_only`. `where` is the flag the fix repeats (` --target staging`)."""
+        bad = [s for s in self.states if s.error or s.failed]
+        behind_ = [s for s in self.states if not s.error and (s.pending or s.modified or s.missing)]
+        if not bad and not (behind_ and not report_only):
+            return None
+        names = ", ".join(f"{s.service} ({behind(s)})" for s in bad + behind_)
+        return (
+            f"db.status: {len(bad + behind_)} of {len(self.states)} service(s) not up "
+            f"to date: {names}. `inv db.migrate{where}` applies what is pending; "
+            f"see above for the rest (--report-only: report without failing)."
         )
-    out.table(
-        ["service", "applied", "pending", "failed", "edited", "folder gone", "state"],
-        rows,
-        title="db.status",
-    )
-    for s in states:
-        for warning in [] if s.error else s.warnings():
-            out.warn(f"{s.service}: {warning}")
+
+
+def _state_word(s: Any) -> str:
+    if not (s.pending or s.failed or s.modified or s.missing):
+        return "up to date"
+    if s.failed:
+        return "needs attention"
+    if s.pending:
+        return "pending"
+    return "edited" if s.modified else "folder gone"
 
 
 def diff_table(out: Console, results: list[Any]) -> None:

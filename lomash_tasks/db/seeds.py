@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lomash_tasks import commands, connections
-from lomash_tasks.db.migrate.runner import StepResult
+from lomash_tasks.db.migrate.runner import ServiceResult
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
@@ -44,7 +44,7 @@ ROW_COUNT_LIMIT_BYTES = 256 * 1024 * 1024  # count rows exactly only below this 
 
 
 @dataclass
-class SeedResult(StepResult):
+class SeedResult(ServiceResult):
     service: str
     inserted: int = 0  # rows inserted by this run (0 on a re-run: the seeds are idempotent)
     seconds: float = 0.0

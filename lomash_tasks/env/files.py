@@ -10,20 +10,21 @@ corpus and compares. Lines Node reads in a way their author probably did not mea
 `#` glued to a value, an unclosed quote, a quoted value that swallows later assignments, a line
 Node ignores) are read as Node reads them and reported as warnings naming the file and line.
 
-Writes are atomic (a temporary file in the same folder, then `os.replace`), so an interrupted
-write never leaves half a file behind; merges keep every byte of what the developer wrote.
+Writes are atomic (`helpers.write_atomic`: a temporary file in the same folder, fsync'd, then
+`os.replace`), so an interrupted write never leaves half a file behind; merges keep every byte
+of what the developer wrote.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lomash_tasks import helpers
 from lomash_tasks.errors import UserError
 
 ENV_MODE = 0o600
@@ -114,12 +115,6 @@ class EnvFile:
 
     def as_dict(self) -> dict[str, str]:
         return {e.key: e.value for e in self.entries}
-
-    def line_of(self, key: str) -> int | None:
-        for entry in self.entries:
-            if entry.key == key:
-                return entry.line
-        return None
 
     def ignored_lines(self) -> list[tuple[int, str]]:
         """(line number, text) of each line Node's dotenv skips that is no comment or blank."""
@@ -445,22 +440,11 @@ def write_atomic(path: Path, text: str, mode: int | None = ENV_MODE) -> None:
         except FileNotFoundError:
             mode = ENV_MODE
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        helpers.write_atomic(path, text, mode, before_replace=lambda: ensure_writable(path))
     except PermissionError:
         raise UserError(
             f"Cannot write {path}: its folder is not writable. Check the folder's owner and mode."
         ) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        ensure_writable(path)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def ensure_writable(path: Path) -> None:

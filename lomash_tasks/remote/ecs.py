@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lomash_tasks import connections
-from lomash_tasks.console import FAIL, OK
+from lomash_tasks.console import FAIL, OK, Report
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
 from lomash_tasks.remote.awscalls import calls, code_of
@@ -59,12 +59,63 @@ class TaskResult:
     def result_text(self) -> str:
         return f"{FAIL} {self.error}" if self.error else f"{OK} exit code 0"
 
+    @property
+    def exit_code_text(self) -> str | int:
+        """The container's exit code; with sidecars, every container's (`app: 0, envoy: -`)."""
+        if len(self.exit_codes) > 1:
+            return ", ".join(
+                f"{name}: {'-' if code is None else code}" for name, code in self.exit_codes.items()
+            )
+        return "" if self.exit_code is None else self.exit_code
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("token", "log_group", "log_stream"):
             data.pop(key)
         data["ok"] = self.ok
         return data
+
+
+@dataclass
+class TaskReport(Report):
+    """The migration tasks of one `db.migrate --target ... --via ecs`, as a table and as the
+    GitHub step summary's markdown."""
+
+    tasks: list[TaskResult]
+    title: str
+
+    columns = ("service", "task", "exit code", "stopCode", "stoppedReason", "log lines", "result")
+
+    def heading(self) -> str:
+        return self.title
+
+    def rows(self) -> list[list[Any]]:
+        return [
+            [
+                t.service,
+                t.task_id or "-",
+                t.exit_code_text,
+                t.stop_code or "-",
+                t.stopped_reason or "-",
+                t.log_lines,
+                t.result_text,
+            ]
+            for t in self.tasks
+        ]
+
+    def data(self) -> list[dict[str, Any]]:
+        return [t.as_dict() for t in self.tasks]
+
+    def markdown(self) -> str:
+        return (
+            f"### {self.title}\n\n| service | task | exit code | stopCode | result |\n"
+            f"|---|---|---|---|---|\n"
+            + "\n".join(
+                f"| {t.service} | {t.task_id or '-'} | {t.exit_code} | "
+                f"{t.stop_code or '-'} | {t.error or 'ok'} |"
+                for t in self.tasks
+            )
+        )
 
 
 def _log_settings(definition: dict[str, Any], container: str) -> tuple[dict[str, Any], str, str]:

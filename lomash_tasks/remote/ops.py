@@ -6,7 +6,7 @@
     resolve(ws, target, svc, applied=...|rolled_back=...)              through the tunnel
     database_url(ws, target, svc)                -> str                (masked from then on)
     psql(ws, target, svc, bindir)                -> exit code
-    aws_status(ws, target)                       -> {kind: [rows]}
+    aws_status(ws, target)                       -> TargetAwsStatus
 
 Every call is written to the audit log (who, what, when, result).
 """
@@ -14,12 +14,12 @@ Every call is written to the audit log (who, what, when, result).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lomash_tasks import aws as aws_ops
 from lomash_tasks import connections
-from lomash_tasks.console import Console
+from lomash_tasks.console import Console, Report
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
 from lomash_tasks.remote import audit, backup, credentials, ecs, guard, session
@@ -239,52 +239,90 @@ def psql(ws: Workspace, target: Target, svc: Service, bindir: str = "") -> int:
     return code
 
 
-def aws_status(ws: Workspace, target: Target) -> dict[str, list[dict[str, Any]]]:
+@dataclass
+class Resource:
+    """A secret, the ECS cluster or a task definition the target needs, and whether it has it."""
+
+    name: str
+    service: str  # the service it belongs to ("cluster" for the cluster)
+    exists: bool = False
+    detail: str = ""
+
+
+@dataclass
+class TargetAwsStatus(Report):
+    """`aws.status --target`: what the target's account has of what the suite needs."""
+
+    target: str
+    region: str
+    secrets: list[Resource] = field(default_factory=list)
+    ecs: list[Resource] = field(default_factory=list)
+
+    columns = ("kind", "name", "exists", "service", "detail")
+
+    def kinds(self) -> dict[str, list[Resource]]:
+        return {"secrets": self.secrets, "ecs": self.ecs}
+
+    def heading(self) -> str:
+        return f"target {self.target} ({self.region})"
+
+    def rows(self) -> list[list[Any]]:
+        return [
+            [kind, i.name, "yes" if i.exists else "no", i.service, i.detail]
+            for kind, items in self.kinds().items()
+            for i in items
+        ]
+
+    def data(self) -> dict[str, list[dict[str, Any]]]:
+        return {kind: [asdict(i) for i in items] for kind, items in self.kinds().items()}
+
+    def failure(self) -> str | None:
+        missing = sum(not i.exists for items in self.kinds().values() for i in items)
+        if not missing:
+            return None
+        return (
+            f"aws.status: {missing} missing on {self.target} (see the table): see "
+            f"the README, 'Staging and production'."
+        )
+
+
+def aws_status(ws: Workspace, target: Target) -> TargetAwsStatus:
     """What the target's account has of what the suite needs: each service's secret (described,
     never read), the ECS cluster, each task definition with its container and log settings."""
     import botocore.exceptions as bx
 
-    found: dict[str, list[dict[str, Any]]] = {"secrets": [], "ecs": []}
+    found = TargetAwsStatus(target.name, target.aws.region)
     with audit.action(ws, target.name, "aws.status"):
         sm = connections.target_client(target.aws, "secretsmanager")
         for svc in ws.registry.with_database:
             name = target.secret_name(svc)
             with calls(target, f"describe secret {name}"):
                 exists = aws_ops.secret_exists(sm, name)
-            found["secrets"].append(
-                {"name": name, "service": svc.name, "exists": exists, "detail": ""}
-            )
+            found.secrets.append(Resource(name, svc.name, exists))
         if target.ecs is None:
             return found
         client = connections.target_client(target.aws, "ecs")
         with calls(target, f"describe cluster {target.ecs.cluster}"):
             clusters = client.describe_clusters(clusters=[target.ecs.cluster]).get("clusters", [])
         state = clusters[0].get("status", "?") if clusters else "missing"
-        found["ecs"].append(
-            {
-                "name": target.ecs.cluster,
-                "service": "cluster",
-                "exists": state == "ACTIVE",
-                "detail": state,
-            }
-        )
+        found.ecs.append(Resource(target.ecs.cluster, "cluster", state == "ACTIVE", state))
         for svc in ws.registry.with_database:
             spec = target.ecs.services.get(svc.alias)
             if spec is None:
                 continue
-            row = {"name": spec.task_definition, "service": svc.name, "exists": False, "detail": ""}
+            row = Resource(spec.task_definition, svc.name)
             try:
                 with calls(target, f"describe task definition {spec.task_definition}"):
                     definition = client.describe_task_definition(
                         taskDefinition=spec.task_definition
                     )["taskDefinition"]
-                row["exists"] = True
+                row.exists = True
                 try:
                     _, group, _ = ecs._log_settings(definition, spec.container)
-                    row["detail"] = f"container {spec.container}, logs " + (group or "NOT awslogs")
+                    row.detail = f"container {spec.container}, logs " + (group or "NOT awslogs")
                 except LookupError as exc:
-                    row["detail"] = str(exc)
+                    row.detail = str(exc)
             except bx.ClientError as exc:
-                row["detail"] = code_of(exc)
-            found["ecs"].append(row)
+                row.detail = code_of(exc)
+            found.ecs.append(row)
     return found

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import poll_until
 from lomash_tasks.remote.targets import Hop
 
 LISTEN_DEADLINE = 5.0
@@ -204,14 +204,13 @@ def opened(
         )
         forward.__enter__()
         try:
-            deadline = time.monotonic() + LISTEN_DEADLINE
-            while not listening(local_host, port):
-                if time.monotonic() > deadline:
-                    raise UserError(
-                        f"Target '{label}': the tunnel's local end {local_host}:"
-                        f"{port} did not open within {LISTEN_DEADLINE:.0f} s."
-                    )
-                time.sleep(0.01)
+            if not poll_until(
+                lambda: listening(local_host, port), timeout=LISTEN_DEADLINE, interval=0.01
+            ):
+                raise UserError(
+                    f"Target '{label}': the tunnel's local end {local_host}:"
+                    f"{port} did not open within {LISTEN_DEADLINE:.0f} s."
+                )
             yield Local(local_host, port)
         except BaseException as exc:
             try:

@@ -18,7 +18,6 @@ is (`strays.py`): `down` stops it, `up` ends it before starting afresh, `status`
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import lock_holder, owner_lock, poll_until
 from lomash_tasks.processes import group_members, groups, one_scan
 from lomash_tasks.registry import Service
 from lomash_tasks.services import model
@@ -117,33 +117,21 @@ class EmbeddedServices:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """One services.up/down/restart at a time per workspace."""
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.dir / "services.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with owner_lock(self.dir / "services.lock"):
             yield
-        finally:
-            os.close(fd)
 
     # -- the supervisor --------------------------------------------------------------------
     def supervisor_pid(self) -> int | None:
         """The supervisor's pid while it runs (it holds supervisor.lock for its life)."""
-        lock_path = self.dir / "supervisor.lock"
-        if not lock_path.exists():
+        holder = lock_holder(self.dir / "supervisor.lock")
+        if holder is None:
             return None
-        fd = os.open(lock_path, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                return int((self.dir / "supervisor.pid").read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                return -1
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
+        if holder.pid is not None:
+            return holder.pid
+        try:  # a lock file from before it named its holder
+            return int((self.dir / "supervisor.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return -1
 
     def signal_supervisor(self, sig: int) -> bool:
         pid = self.supervisor_pid()
@@ -168,14 +156,15 @@ class EmbeddedServices:
             log=log,
             cwd=self.dir,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+
+        def started() -> tuple[int | None] | None:
+            """(its pid) once it holds its lock, (None,) once it exited: done waiting."""
             pid = self.supervisor_pid()
-            if pid:
-                return pid
-            if proc.poll() is not None:
-                break
-            time.sleep(0.02)
+            return (pid,) if pid or proc.poll() is not None else None
+
+        seen = poll_until(started, timeout=10, interval=0.02)
+        if seen and seen[0]:
+            return seen[0]
         tail = log_tail(log, TAIL)
         raise UserError(
             f"The services' supervisor did not start{self.disk_note()}. Last lines "
@@ -524,15 +513,16 @@ class EmbeddedServices:
                 ) from None
             alive = self.signal_supervisor(signal.SIGTERM)  # it stops every service it runs
         pgids = {n: rec.get("pgid") for n, rec in states.items() if n in chosen and rec.get("pgid")}
-        deadline = time.monotonic() + timeout
-        while alive and time.monotonic() < deadline:
+
+        def stopped() -> bool:
             now_states = self.states()
             running = [n for n in chosen if now_states.get(n, {}).get("pgid")]
             if not running and not any(group_members(p) for p in pgids.values()):
-                break
-            if self.supervisor_pid() is None:
-                break
-            time.sleep(0.05)
+                return True
+            return self.supervisor_pid() is None
+
+        if alive:
+            poll_until(stopped, timeout=timeout)
         # no supervisor (killed) or past the deadline: end the recorded groups ourselves
         for name, pgid in pgids.items():
             if group_members(pgid):
@@ -543,9 +533,7 @@ class EmbeddedServices:
                 if name not in gone:
                     gone.append(name)
         if not remaining:
-            end = time.monotonic() + 10
-            while self.supervisor_pid() is not None and time.monotonic() < end:
-                time.sleep(0.05)
+            poll_until(lambda: self.supervisor_pid() is None, timeout=10)
         return gone
 
     def end_strays(
@@ -600,12 +588,12 @@ class EmbeddedServices:
                 desired.update(bumped)
                 self.write_desired(desired)
                 # wait for the supervisor to take the new tokens (the old process is gone)
-                end = time.monotonic() + self.settings.stop_timeout + 10
-                while time.monotonic() < end:
-                    states = self.states()
-                    if all(states.get(n, {}).get("token") == bumped[n]["token"] for n in bumped):
-                        break
-                    time.sleep(0.05)
+                poll_until(
+                    lambda: all(
+                        self.states().get(n, {}).get("token") == bumped[n]["token"] for n in bumped
+                    ),
+                    timeout=self.settings.stop_timeout + 10,
+                )
         return self.up(
             [s.name for s in chosen], timeout=timeout, log=log, restarted=bumped, began=began
         )

@@ -13,11 +13,22 @@ import heapq
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-COLOURS = ("36", "33", "35", "32", "34", "91", "96", "93", "95")
+# rich's names of the colours the prefixes take in turn
+COLOURS = (
+    "cyan",
+    "yellow",
+    "magenta",
+    "green",
+    "blue",
+    "bright_red",
+    "bright_cyan",
+    "bright_yellow",
+    "bright_magenta",
+)
 
 
 def stamp_of(line: str) -> float | None:
@@ -263,12 +274,23 @@ def condensed_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(shown)
 
 
-def prefixer(names: list[str], colour: bool):
+def prefixer(names: list[str], colour: bool) -> Callable[[str, str], str]:
+    """`prefix(name, line)`: the line after its service's name, padded to the longest; in a
+    colour of its own per service when `colour` (a terminal without NO_COLOR: Console.color)."""
     width = max((len(n) for n in names), default=0)
-    colours = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(names)}
+    tags = {name: f"{name:<{width}} |" for name in names}
+    if colour:
+        from rich.color import ColorSystem
+        from rich.style import Style
+
+        tags = {
+            name: Style(color=COLOURS[i % len(COLOURS)]).render(
+                tag, color_system=ColorSystem.STANDARD
+            )
+            for i, (name, tag) in enumerate(tags.items())
+        }
 
     def prefix(name: str, line: str) -> str:
-        tag = f"{name:<{width}} |"
-        return f"\x1b[{colours[name]}m{tag}\x1b[0m {line}" if colour else f"{tag} {line}"
+        return f"{tags.get(name) or f'{name:<{width}} |'} {line}"
 
     return prefix

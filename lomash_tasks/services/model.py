@@ -29,21 +29,15 @@ from typing import Any
 
 from lomash_tasks.errors import UserError
 from lomash_tasks.registry import Service
+from lomash_tasks.services import shared
 from lomash_tasks.settings import ServicesSettings
 from lomash_tasks.workspace import Workspace
 
 GATEWAY = "api-gateway"
 HOST = "127.0.0.1"
 
-STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED = (
-    "starting",
-    "healthy",
-    "unhealthy",
-    "crashed",
-    "restarting",
-    "stopped",
-)
-STATES = (STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED)
+# A service's states, defined in shared.py (the supervisor reads them without this module).
+STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED = shared.STATES
 STARTED, ALREADY, FAILED = "started", "already running", "failed"
 
 # What a service takes from the environment of the `inv` that starts it: the rest comes from
@@ -108,7 +102,7 @@ def failures_text(results: list[UpResult]) -> str:
 class ServiceStatus:
     service: str
     backend: str
-    state: str  # one of STATES
+    state: str  # STARTING | HEALTHY | UNHEALTHY | CRASHED | RESTARTING | STOPPED
     url: str
     debug_port: int | None
     debugger: str = ""  # attached | not attached | no inspector | "" (not visible)

@@ -13,6 +13,12 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+from lomash_tasks.helpers import write_atomic
+
+# A supervised service's states (what state.json records and `inv services.status` shows).
+STATES = ("starting", "healthy", "unhealthy", "crashed", "restarting", "stopped")
+STARTING, HEALTHY, UNHEALTHY, CRASHED, RESTARTING, STOPPED = STATES
+
 TICK = 0.1
 SCAN_EVERY = 0.25
 HEALTH_STARTING = 0.2
@@ -42,19 +48,8 @@ def now_stamp(t: float | None = None) -> str:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Atomically (a temporary file renamed over it, none left behind when that fails)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
+    """Atomically and owner-only (`helpers.write_atomic`: none left behind when that fails)."""
+    write_atomic(path, json.dumps(data, indent=1), 0o600)
 
 
 def read_json(path: Path) -> dict[str, Any]:

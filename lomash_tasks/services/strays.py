@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lomash_tasks import processes
+from lomash_tasks.helpers import poll_until
 
 SUPERVISOR_MODULE = "lomash_tasks.services.supervisor"
 EVENTS_VARIABLE = "LOMASH_SERVICE_EVENTS"
@@ -81,29 +81,31 @@ def end(found: Strays, timeout: float = 5.0) -> None:
             os.kill(seen.pid, signal.SIGTERM)
         except OSError:
             pass
-    deadline = time.monotonic() + timeout + 5
-    while time.monotonic() < deadline and any(processes.alive(s.pid) for s in found.supervisors):
-        time.sleep(0.05)
+    poll_until(
+        lambda: not any(processes.alive(s.pid) for s in found.supervisors), timeout=timeout + 5
+    )
     pgids = {g for groups in found.groups.values() for g in groups if g and g != os.getpgid(0)}
     for pgid in pgids:
         try:
             os.killpg(pgid, signal.SIGTERM)
         except OSError:
             pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(processes.group_members(g) for g in pgids):
-        time.sleep(0.05)
+    poll_until(lambda: not any(processes.group_members(g) for g in pgids), timeout=timeout)
     for seen in found.supervisors:
         if processes.alive(seen.pid):
             try:
                 os.kill(seen.pid, signal.SIGKILL)
             except OSError:
                 pass
-    end_by = time.monotonic() + 5
-    while time.monotonic() < end_by and any(processes.group_members(g) for g in pgids):
+
+    def killed() -> bool:
+        if not any(processes.group_members(g) for g in pgids):
+            return True
         for pgid in pgids:  # a watcher may start another child on its way out
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except OSError:
                 pass
-        time.sleep(0.02)
+        return False
+
+    poll_until(killed, timeout=5, interval=0.02)

@@ -22,17 +22,25 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lomash_tasks.processes import alive, group_members
 from lomash_tasks.services.logfile import LogFile
 from lomash_tasks.services.shared import (
     APP_GONE_GRACE,
+    CRASHED,
     FAILS_UNHEALTHY,
     HEALTH_RUNNING,
     HEALTH_STARTING,
+    HEALTHY,
     RELOAD_GRACE,
+    RESTARTING,
+    STARTING,
+    STOPPED,
+    UNHEALTHY,
     WATCHER_RESTARTS,
     WATCHER_WAITS,
     health,
@@ -40,23 +48,37 @@ from lomash_tasks.services.shared import (
     read_events,
 )
 
-if TYPE_CHECKING:
-    from lomash_tasks.services.supervisor import Supervisor
+
+@dataclass(frozen=True)
+class Hooks:
+    """What a supervised service asks of whoever supervises it, as callables (the supervisor
+    passes its own: this module never imports it)."""
+
+    settings: Callable[[], dict[str, float]]  # the current restart and log settings
+    changed: Callable[[], None]  # something the record shows changed: write it soon
+    health_read: Callable[[], None]  # a health check ran (written within a second)
+    publish: Callable[[], None]  # write the record now (a crash is said at once)
 
 
-class Service:
+def log_limits(settings: dict[str, float]) -> dict[str, int]:
+    """How the services' logs are rotated (service_options.log_max_mb, log_keep)."""
+    mb = float(settings.get("log_max_mb") or 0)
+    return {"max_bytes": int(mb * (1 << 20)), "keep": int(settings.get("log_keep") or 3)}
+
+
+class Supervised:
     """One supervised service: its launch, its process group, its state."""
 
-    def __init__(self, sup: Supervisor, spec: dict[str, Any]) -> None:
-        self.sup = sup
+    def __init__(self, spec: dict[str, Any], hooks: Hooks) -> None:
+        self.hooks = hooks
         self.spec = spec
         self.name = spec["name"]
         self.proc: Any = None
         self.pgid: int | None = None
         self.fds: dict[int, bytes] = {}
         self.streams: dict[int, Any] = {}
-        self.log = LogFile(spec["log"], **sup.log_limits())
-        self.state = "stopped"
+        self.log = LogFile(spec["log"], **log_limits(hooks.settings()))
+        self.state = STOPPED
         self.started_at: float | None = None
         self.first_started: float | None = None
         self.healthy_since: float | None = None
@@ -91,7 +113,7 @@ class Service:
         # `up` may have rotated the file (write to the new one), or changed the limits
         self.log.close()
         self.log.path = Path(self.spec["log"])
-        limits = self.sup.log_limits()
+        limits = log_limits(self.hooks.settings())
         self.log.max_bytes, self.log.keep = limits["max_bytes"], limits["keep"]
         what = "restarting after a crash" if self.after_crash else "starting"
         self.note(f"{what}: {' '.join(self.spec['argv'])} (in {self.spec['cwd']})")
@@ -119,15 +141,38 @@ class Service:
             self.streams[fd] = stream
         self.started_at = time.time()
         self.first_started = self.first_started or self.started_at
-        self.state = "restarting" if self.after_crash else "starting"
+        self.state = RESTARTING if self.after_crash else STARTING
         self.healthy_since = None
         self.fails = 0
         self.next_health = time.monotonic() + 0.05
         self.next_start = None
-        self.sup.dirty = True
+        self.hooks.changed()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def descriptors(self) -> list[int]:
+        """The pipes of its output still open (to wait on, then `drain`)."""
+        return list(self.fds)
+
+    def update(self, spec: dict[str, Any], stop_timeout: float) -> None:
+        """A launch from desired.json: started again when what it runs changed, it was stopped
+        or a restart was asked (a new token); otherwise only taken (e.g. a new log path)."""
+        if spec == self.spec:
+            return
+        restart = (
+            self.spec.get("token") != spec.get("token")
+            or self.state == STOPPED
+            or _differs(self.spec, spec)
+        )
+        if restart:
+            self.stop(stop_timeout)
+            self.spec = spec
+            self.after_crash = False
+            self.streak = 0
+            self.start()
+        else:
+            self.spec = spec
 
     def reset_app(self) -> None:
         """Forget the last run's own process; its events file starts empty."""
@@ -241,21 +286,21 @@ class Service:
             self.kill_group(timeout)
             self.note("stopped")
         self.log.close()
-        self.state = "stopped"
+        self.state = STOPPED
         self.next_start = None
-        self.sup.dirty = True
+        self.hooks.changed()
 
     def fail(self, why: str) -> None:
         """A crash: said in the state file at once, then the whole group ended (which may take
         up to a second) before the restart after the backoff."""
         self.drain()
         self.crashed(why)
-        self.sup.write_state(force=True)
+        self.hooks.publish()
         self.kill_group(0.5)
-        self.sup.dirty = True
+        self.hooks.changed()
 
     def crashed(self, why: str) -> None:
-        settings = self.sup.settings
+        settings = self.hooks.settings()
         if self.healthy_since and time.time() - self.healthy_since >= settings["stable_after"]:
             self.streak = 0
         self.streak += 1
@@ -263,7 +308,7 @@ class Service:
             settings["backoff_max"], settings["backoff_base"] * 2 ** (self.streak - 1)
         )
         self.last_exit = why
-        self.state = "crashed"
+        self.state = CRASHED
         self.healthy_since = None
         self.next_start = time.monotonic() + self.backoff
         self.after_crash = True
@@ -271,12 +316,12 @@ class Service:
             f"crashed: {why}; restarting in {self.backoff:g}s (crash #{self.streak} in a "
             f"row, backoff doubles up to {settings['backoff_max']:g}s)"
         )
-        self.sup.dirty = True
+        self.hooks.changed()
 
     # -- watching --------------------------------------------------------------------------
     def watch(self, scan: bool) -> None:
         mono = time.monotonic()
-        if self.state == "crashed":
+        if self.state == CRASHED:
             if self.next_start is not None and mono >= self.next_start:
                 self.restarts += 1
                 self.start()
@@ -317,7 +362,7 @@ class Service:
             elif kind == "inspector" and pid == self.app.get("pid"):
                 self.inspector = {k: item[k] for k in ("url", "error", "own") if k in item}
                 self.inspector["pid"] = pid
-            self.sup.dirty = True
+            self.hooks.changed()
 
     def app_down(self, mono: float) -> str:
         """Why the service is down while its watcher lives on, or ''."""
@@ -354,29 +399,29 @@ class Service:
         before = self.state
         if code == 200:
             self.fails = 0
-            if self.state != "healthy":
+            if self.state != HEALTHY:
                 self.healthy_since = time.time()
-                self.state = "healthy"
+                self.state = HEALTHY
         else:
             self.fails += 1
-            if self.state == "healthy":
+            if self.state == HEALTHY:
                 if self.fails >= FAILS_UNHEALTHY:  # one miss may be a hot reload
-                    self.state = "unhealthy"
+                    self.state = UNHEALTHY
                     self.healthy_since = None
             elif code is not None:  # it answers, but not 200 (e.g. 503: its database is down)
-                self.state = "unhealthy"
+                self.state = UNHEALTHY
         if (
-            self.state == "healthy"
+            self.state == HEALTHY
             and self.healthy_since
             and self.streak
-            and time.time() - self.healthy_since >= self.sup.settings["stable_after"]
+            and time.time() - self.healthy_since >= self.hooks.settings()["stable_after"]
         ):
             self.streak = 0
-        interval = HEALTH_RUNNING if self.state == "healthy" else HEALTH_STARTING
+        interval = HEALTH_RUNNING if self.state == HEALTHY else HEALTH_STARTING
         self.next_health = time.monotonic() + interval
         if self.state != before:
-            self.sup.dirty = True
-        self.sup.health_changed = True
+            self.hooks.changed()
+        self.hooks.health_read()
 
     def record(self) -> dict[str, Any]:
         return {
@@ -405,6 +450,11 @@ class Service:
             "app": self.app if self.proc is not None else {},
             "inspector": self.inspector if self.proc is not None else {},
         }
+
+
+def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    keys = ("argv", "cwd", "env", "port", "debug_port", "events")
+    return any(old.get(k) != new.get(k) for k in keys)
 
 
 def _plain(line: bytes) -> str:

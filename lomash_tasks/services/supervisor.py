@@ -27,15 +27,14 @@ asks about one pid per service every SCAN_EVERY and never scans the machine whil
 
 from __future__ import annotations
 
-import fcntl
 import os
 import select
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
+from lomash_tasks.helpers import owner_lock, poll_until
 from lomash_tasks.processes import command_line, group_members
 from lomash_tasks.services.logfile import LogFile
 from lomash_tasks.services.shared import (
@@ -46,7 +45,7 @@ from lomash_tasks.services.shared import (
     read_json,
     write_json,
 )
-from lomash_tasks.services.supervised import Service
+from lomash_tasks.services.supervised import Hooks, Supervised
 
 OWN_LOG = LogFile(fd=1)  # the supervisor's own lines: its stdout, supervisor.log
 
@@ -61,7 +60,7 @@ class Supervisor:
         self.folder = folder
         self.desired_path = folder / "desired.json"
         self.state_path = folder / "state.json"
-        self.services: dict[str, Service] = {}
+        self.services: dict[str, Supervised] = {}
         self.settings: dict[str, float] = {}
         self.reload = True
         self.stopping = False
@@ -71,11 +70,19 @@ class Supervisor:
         self.last_write = 0.0
         self.last_scan = 0.0
         self.write_error = ""
+        # what each supervised service calls back (it never reaches into the supervisor)
+        self.hooks = Hooks(
+            settings=lambda: self.settings,
+            changed=self.mark_changed,
+            health_read=self.mark_health_read,
+            publish=lambda: self.write_state(force=True),
+        )
 
-    def log_limits(self) -> dict[str, int]:
-        """How the services' logs are rotated (service_options.log_max_mb, log_keep)."""
-        mb = float(self.settings.get("log_max_mb") or 0)
-        return {"max_bytes": int(mb * (1 << 20)), "keep": int(self.settings.get("log_keep") or 3)}
+    def mark_changed(self) -> None:
+        self.dirty = True
+
+    def mark_health_read(self) -> None:
+        self.health_changed = True
 
     def kill_orphans(self) -> None:
         """Groups a killed supervisor left running: end them before anything starts again."""
@@ -93,10 +100,8 @@ class Supervisor:
                 except OSError:
                     pass
                 say(f"killed the group {pgid} of {name} left by an earlier supervisor")
-        deadline = time.monotonic() + 5  # gone (ports and inspectors free) before new starts
-        while killed and time.monotonic() < deadline:
-            killed = [p for p in killed if group_members(p)]
-            time.sleep(0.02)
+        # gone (ports and inspectors free) before new starts
+        poll_until(lambda: not any(group_members(p) for p in killed), timeout=5, interval=0.02)
 
     def load_desired(self) -> None:
         try:
@@ -125,23 +130,11 @@ class Supervisor:
         for name, spec in specs.items():
             current = self.services.get(name)
             if current is None:
-                svc = Service(self, spec)
+                svc = Supervised(spec, self.hooks)
                 self.services[name] = svc
                 svc.start()
-            elif current.spec != spec:
-                restart = (
-                    current.spec.get("token") != spec.get("token")
-                    or current.state == "stopped"
-                    or _differs(current.spec, spec)
-                )
-                if restart:
-                    current.stop(self.settings["stop_timeout"])
-                    current.spec = spec
-                    current.after_crash = False
-                    current.streak = 0
-                    current.start()
-                else:
-                    current.spec = spec
+            else:
+                current.update(spec, self.settings["stop_timeout"])
 
     def write_state(self, force: bool = False) -> None:
         """The record `inv services.*` reads; one that cannot be written (a full disk, the
@@ -185,7 +178,7 @@ class Supervisor:
                 self.load_desired()
             except Exception:
                 self.surprise("reading desired.json")
-            fds = {fd: svc for svc in self.services.values() for fd in svc.fds}
+            fds = {fd: svc for svc in self.services.values() for fd in svc.descriptors()}
             try:
                 ready = select.select(list(fds), [], [], TICK)[0] if fds else []
                 if not fds:
@@ -222,20 +215,22 @@ class Supervisor:
         say(f"error {what}:\n{traceback.format_exc()}")
 
 
-def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    keys = ("argv", "cwd", "env", "port", "debug_port", "events")
-    return any(old.get(k) != new.get(k) for k in keys)
-
-
 def main(argv: list[str]) -> int:
     folder = Path(argv[0]).resolve()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lock = os.open(folder / "supervisor.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        with owner_lock(folder / "supervisor.lock", timeout=0):  # held for the supervisor's life
+            return _supervise(folder)
+    except Exception as exc:
+        from lomash_tasks.errors import LockBusy  # (Invoke's import only when it is needed)
+
+        if not isinstance(exc, LockBusy):
+            raise
         print("another supervisor runs for this workspace", file=sys.stderr)
         return 0
+
+
+def _supervise(folder: Path) -> int:
     pid_file = folder / "supervisor.pid"
     try:
         pid_file.write_text(f"{os.getpid()}\n")

@@ -8,7 +8,6 @@ file in the workspace's state folder keeps two runs on one workspace from interl
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -83,7 +82,6 @@ def run(
     state: Any,
     console: Console,
     dry: bool = False,
-    on_result: Callable[[StepResult], None] | None = None,
 ) -> list[StepResult]:
     """Run the steps in order; stop at the first failure. Ctrl-C marks the step interrupted."""
     results: list[StepResult] = []
@@ -147,8 +145,6 @@ def run(
             if result.status == FAILED:
                 console.error(result.detail, title=f"setup: {name}")
         results.append(result)
-        if on_result:
-            on_result(result)
         if not failed and result.status != FAILED:
             early.after(name)
     return results
@@ -286,44 +282,23 @@ def _first_line(text: str) -> str:
 @contextmanager
 def exclusive(lock_path: Path, console: Console, timeout: float, what: str) -> Iterator[None]:
     """Hold an exclusive lock; wait up to `timeout` seconds for another holder, then refuse."""
-    import fcntl
+    from lomash_tasks.helpers import Holder, owner_lock
 
-    lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(lock_path)
-            console.print(
-                f"Another {what} is running on this workspace{holder}: waiting up to "
-                f"{timeout:.0f}s for it to finish..."
-            )
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise UserError(
-                            f"Another {what} is still running on this workspace{holder} after "
-                            f"{timeout:.0f}s. Wait for it to finish (or stop it), then run "
-                            f"again. Lock file: {lock_path}."
-                        ) from None
-                    time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
+    def named(holder: Holder | None) -> str:
+        return f" ({holder})" if holder is not None else ""
+
+    def waiting(holder: Holder | None) -> None:
+        console.print(
+            f"Another {what} is running on this workspace{named(holder)}: waiting up to "
+            f"{timeout:.0f}s for it to finish..."
+        )
+
+    def busy(holder: Holder | None) -> str:
+        return (
+            f"Another {what} is still running on this workspace{named(holder)} after "
+            f"{timeout:.0f}s. Wait for it to finish (or stop it), then run again. "
+            f"Lock file: {lock_path}."
+        )
+
+    with owner_lock(lock_path, timeout=timeout, on_wait=waiting, busy=busy):
         yield
-    finally:
-        handle.close()
-
-
-def _holder(lock_path: Path) -> str:
-    try:
-        pid = lock_path.read_text(encoding="utf-8").strip()
-    except OSError:
-        return ""
-    return f" (pid {pid})" if pid.isdigit() else ""

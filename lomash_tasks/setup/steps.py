@@ -20,7 +20,8 @@ from lomash_tasks.console import Console
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.errors import UserError
 from lomash_tasks.setup import verified
-from lomash_tasks.setup.pipeline import ALREADY, DONE, SKIPPED, Outcome, Step
+from lomash_tasks.setup.pipeline import ALREADY, DONE, SKIPPED, Outcome, Step, StepResult
+from lomash_tasks.setup.summary import Link, SetupSummary
 from lomash_tasks.workspace import Workspace
 
 
@@ -71,11 +72,10 @@ class SetupState:
         return twin, kept
 
     def section(self, cls: Any) -> Any:
-        """One namespace's settings (`cls.load` or `cls.from_config`), read once per run."""
+        """One namespace's settings (`cls.load`), read once per run."""
         cache = self.__dict__.setdefault("_sections", {})
         if cls not in cache:
-            load = getattr(cls, "load", None) or cls.from_config
-            cache[cls] = load(self.config)
+            cache[cls] = cls.load(self.config)
         return cache[cls]
 
     @property
@@ -528,7 +528,8 @@ def _aws(state: SetupState) -> Outcome:
 
 
 # -- services -----------------------------------------------------------------------------------
-def _services_backend(state: SetupState) -> Any:
+def services_backend(state: SetupState) -> Any:
+    """The services' backend this run starts them with (service_options, the stack's)."""
     from lomash_tasks import services
     from lomash_tasks.services.model import Settings
 
@@ -540,7 +541,7 @@ def _services(state: SetupState) -> Outcome:
 
     if not state.section(Settings).in_setup:
         return Outcome(SKIPPED, "service_options.in_setup is off: `inv services.up` starts them")
-    chosen = _services_backend(state)
+    chosen = services_backend(state)
     results = chosen.up(log=state.out.info)
     failed = [r for r in results if r.state == FAILED]
     if failed:
@@ -618,27 +619,42 @@ STEPS = [
         early="deps",
     ),
 ]
-STEP_NAMES = [s.name for s in STEPS]
 
 
-def urls(ws: Workspace, services_backend: Any = None, backend: str = "embedded") -> list[list[str]]:
-    """What answers now, with its state: [name, address, state, note]. The tools only Compose
-    runs are marked so (and shown as running only when they answer)."""
+def summary(state: SetupState, results: list[StepResult], dry: bool = False) -> SetupSummary:
+    """The run's summary; after a real run, with where things are."""
+    return SetupSummary(results, str(state.ws.root), [] if dry else where_things_are(state), dry)
+
+
+def where_things_are(state: SetupState) -> list[Link]:
+    """What answers now, asking the run's services backend (the ports alone when it cannot be
+    had)."""
+    try:
+        backend = state.backend_name
+        return urls(state.ws, services_backend(state), backend)
+    except UserError:
+        return urls(state.ws)
+
+
+def urls(ws: Workspace, services: Any = None, backend: str = "embedded") -> list[Link]:
+    """What answers now, with its state. The tools only Compose runs are marked so (and shown
+    as running only when they answer)."""
+    from lomash_tasks.services.model import STOPPED
     from lomash_tasks.stack import ports
 
     reg = ws.registry
-    rows = []
+    rows: list[Link] = []
     statuses = {}
-    if services_backend is not None:
+    if services is not None:
         try:
-            statuses = {st.service: st for st in services_backend.status(inspectors=False)}
+            statuses = {st.service: st for st in services.status(inspectors=False)}
         except UserError:
             statuses = {}
     for s in reg.services:
         st = statuses.get(s.name)
         state = st.state if st else ("answering" if ports.answers("127.0.0.1", s.port) else "")
-        if state and state != "stopped":
-            rows.append([s.name, f"http://localhost:{s.port}", state, f"debug {s.debug_port}"])
+        if state and state != STOPPED:
+            rows.append(Link(s.name, f"http://localhost:{s.port}", state, f"debug {s.debug_port}"))
     infra = [
         (
             "postgres",
@@ -657,18 +673,12 @@ def urls(ws: Workspace, services_backend: Any = None, backend: str = "embedded")
     ]
     for name, ep, address, note in infra:
         if ports.answers(ep.host, ep.port):
-            rows.append([name, address, "running", note])
+            rows.append(Link(name, address, "running", note))
     for t in reg.tools:
         login = t.login.split(" / ")[0] + " / ****" if t.login else ""
         if backend == "compose" and ports.answers("127.0.0.1", t.port):
-            rows.append([t.name, t.url, "running", login])
+            rows.append(Link(t.name, t.url, "running", login))
         else:
-            rows.append(
-                [
-                    t.name,
-                    t.url,
-                    "Compose only",
-                    "runs with `--backend compose`" if backend != "compose" else login,
-                ]
-            )
+            note = "runs with `--backend compose`" if backend != "compose" else login
+            rows.append(Link(t.name, t.url, "Compose only", note))
     return rows

@@ -3,9 +3,10 @@ servers someone else runs (`external`: checked, never started or stopped).
 
     get(ws, settings, name=None) -> Backend     `name` (a --backend flag) beats stack.backend
 
-`auto` (the default) picks Compose when a Docker engine answers a ping within a short
-timeout (the engine the `docker` CLI would use: DOCKER_HOST, DOCKER_CONTEXT, the current
-context; `stack/engine.py`), and the embedded backend otherwise.
+`auto` (the default) follows a stack that already runs: the embedded backend when servers it
+started in this workspace are alive; otherwise Compose when a Docker engine answers a ping
+within a short timeout (the engine the `docker` CLI would use: DOCKER_HOST, DOCKER_CONTEXT, the
+current context; `stack/engine.py`), and the embedded backend when none does (`resolve`).
 """
 
 from __future__ import annotations

@@ -86,50 +86,12 @@ def status(c, json=False, target=None):
         from lomash_tasks.remote import ops as remote
 
         found = remote.aws_status(ws, tgt)
-        if json:
-            out.json(found)
-            return
-        rows = [
-            [kind, i["name"], "yes" if i["exists"] else "no", i["service"], i["detail"]]
-            for kind, items in found.items()
-            for i in items
-        ]
-        out.table(
-            ["kind", "name", "exists", "service", "detail"],
-            rows,
-            title=f"target {tgt.name} ({tgt.aws.region})",
-        )
-        missing = sum(not i["exists"] for items in found.values() for i in items)
-        if missing:
-            raise UserError(
-                f"aws.status: {missing} missing on {tgt.name} (see the table): see "
-                f"the README, 'Staging and production'."
-            )
-        return
-    found = aws_ops.status(ws, context.section(c, AwsSettings).secret_prefix)
-    if json:
-        out.json(found)
-        return
-    rows = []
-    for kind, items in found.items():
-        for item in items:
-            extra = ""
-            if kind == "queues" and item["exists"]:
-                extra = (
-                    f"dlq {'present' if item['dlq'] else 'MISSING'}, maxReceiveCount "
-                    f"{item['max_receive_count']}"
-                )
-            elif kind == "secrets":
-                extra = item["service"]
-            rows.append([kind, item["name"], "yes" if item["exists"] else "no", extra])
-    out.table(["kind", "name", "exists", "detail"], rows, title=ws.registry.aws.url)
-    gone = aws_ops.missing(found)
-    if gone:
-        raise UserError(
-            f"aws.status: {len(gone)} declared resource(s) missing on "
-            f"{ws.registry.aws.url}: {', '.join(gone)}. Run `inv aws.bootstrap` "
-            f"(or `inv setup`) to create them."
-        )
+    else:
+        found = aws_ops.status(ws, context.section(c, AwsSettings).secret_prefix)
+    found.render(out, json=json)
+    failure = None if json else found.failure()
+    if failure:
+        raise UserError(failure)
 
 
 @task(help={"timeout": "Seconds to wait (default: aws.wait_timeout)." + TIMEOUT_HELP})

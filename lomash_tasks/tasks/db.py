@@ -304,39 +304,11 @@ def _migrate_remote(
         out.ok(f"{result.report.applied_count} migration(s) applied on {tgt.name}.")
         return
 
-    def codes(t):
-        if len(t.exit_codes) > 1:  # sidecars too: every container's exit code
-            return ", ".join(
-                f"{name}: {'-' if code is None else code}" for name, code in t.exit_codes.items()
-            )
-        return "" if t.exit_code is None else t.exit_code
+    from lomash_tasks.remote.ecs import TaskReport
 
-    rows = [
-        [
-            t.service,
-            t.task_id or "-",
-            codes(t),
-            t.stop_code or "-",
-            t.stopped_reason or "-",
-            t.log_lines,
-            t.result_text,
-        ]
-        for t in result.tasks
-    ]
-    out.table(
-        ["service", "task", "exit code", "stopCode", "stoppedReason", "log lines", "result"],
-        rows,
-        title=title,
-    )
-    out.step_summary(
-        f"### {title}\n\n| service | task | exit code | stopCode | result |\n"
-        f"|---|---|---|---|---|\n"
-        + "\n".join(
-            f"| {t.service} | {t.task_id or '-'} | {t.exit_code} | "
-            f"{t.stop_code or '-'} | {t.error or 'ok'} |"
-            for t in result.tasks
-        )
-    )
+    runs = TaskReport(result.tasks, title)
+    runs.render(out)
+    out.step_summary(runs.markdown())
     failed = [t for t in result.tasks if not t.ok]
     for t in failed:
         out.error(t.error or "", title=t.service)
@@ -384,24 +356,16 @@ def status(c, service=None, json=False, target=None, env=None, report_only=False
             from lomash_tasks.db import environments
 
             environments.mark_missing(ws, chosen, states)
-    if json:
-        out.json([s.as_dict() for s in states])
-    else:
-        report.status_table(out, states)
-    bad = [s for s in states if s.error or s.failed]
-    behind = [s for s in states if not s.error and (s.pending or s.modified or s.missing)]
-    if bad or (behind and not report_only):
-        names = ", ".join(f"{s.service} ({report.behind(s)})" for s in bad + behind)
-        where = (
-            f" --target {tgt.name}"
-            if tgt is not None
-            else (f" --env {chosen.name}" if not chosen.is_default else "")
-        )
-        raise UserError(
-            f"db.status: {len(bad + behind)} of {len(states)} service(s) not up "
-            f"to date: {names}. `inv db.migrate{where}` applies what is pending; "
-            f"see above for the rest (--report-only: report without failing)."
-        )
+    found = report.MigrationStatus(states)
+    found.render(out, json=json)
+    where = (
+        f" --target {tgt.name}"
+        if tgt is not None
+        else (f" --env {chosen.name}" if not chosen.is_default else "")
+    )
+    failure = found.failure(where, report_only)
+    if failure:
+        raise UserError(failure)
 
 
 @task(

@@ -67,8 +67,6 @@ def setup(c, backend=None, runner=None, skip=None, only=None, dry=False, json=Fa
 def _report(c, ws, results, json, dry, state):
     from lomash_tasks.setup import steps as setup_steps
 
-    out = context.console(c)
-    links = []
     if not dry:  # the dashboard shows the last run's summary
         pipeline.record(
             ws.state_dir / pipeline.SUMMARY_FILE,
@@ -77,35 +75,7 @@ def _report(c, ws, results, json, dry, state):
             runner=state.runner,
             skipped=sorted(state.skipped),
         )
-        try:
-            backend = state.backend_name
-            links = setup_steps.urls(ws, setup_steps._services_backend(state), backend)
-        except UserError:
-            links = setup_steps.urls(ws)
-    if json:
-        out.print(
-            pipeline.as_json(
-                results,
-                workspace=str(ws.root),
-                urls={name: url for name, url, _, _ in links},
-                states={name: st for name, _, st, _ in links},
-            )
-        )
-        return
-    title = "inv setup --dry (nothing changed)" if dry else "inv setup"
-    out.table(["step", "result", "time", "detail"], pipeline.summary_rows(results), title=title)
-    table = "\n".join(f"| {n} | {u} | {st} | {x} |" for n, u, st, x in links)
-    out.step_summary(
-        pipeline.markdown(
-            results, title, "| service | address | state | note |\n|---|---|---|---|\n" + table
-        )
-    )
-    if dry:
-        return
-    if all(r.status in (pipeline.ALREADY, pipeline.SKIPPED) for r in results):
-        out.ok("Nothing to do: the stack was already set up.")
-    if not any(r.status in (pipeline.FAILED, pipeline.NOT_RUN) for r in results):
-        out.table(["service", "address", "state", "note"], links, title="Where things are")
+    setup_steps.summary(state, results, dry).render(context.console(c), json=json)
 
 
 @task(

@@ -1,8 +1,10 @@
 """stack: bring the local infrastructure up and down (PostgreSQL, Redis, AWS endpoint, SMTP trap).
 
-Backends (`--backend` or config `stack.backend`): `auto` (Compose when a Docker engine
-answers, else embedded), `embedded` (real servers the suite starts itself, state under
-<workspace>/.lomash/), `compose` (the workspace's docker-compose files).
+Backends (`--backend` or config `stack.backend`): `auto` (the embedded stack when its servers
+already run in this workspace, else Compose when a Docker engine answers, otherwise embedded),
+`embedded` (real servers the suite starts itself, state under <workspace>/.lomash/), `compose`
+(the workspace's docker-compose files), `external` (servers someone else runs: checked, never
+started or stopped).
 """
 
 from invoke import Collection

@@ -26,8 +26,9 @@ from lomash_tasks.registry import Service
 DEFAULT_JOBS = {"prisma": 8, "native": 8}
 
 
-class StepResult:
-    """What a per-service db step's result shares: ok, and its status for a summary."""
+class ServiceResult:
+    """What a per-service db result shares (MigrateResult, SeedResult): ok, and its status
+    for a summary."""
 
     error: str | None
     skipped: str | None
@@ -51,7 +52,7 @@ class StepResult:
 
 
 @dataclass
-class MigrateResult(StepResult):
+class MigrateResult(ServiceResult):
     """One service's outcome: what was applied now, what already was, and any error."""
 
     service: str

@@ -16,10 +16,10 @@ when the server next talks to it), then finishes it. So the suite
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from lomash_tasks import connections
+from lomash_tasks.helpers import poll_until
 from lomash_tasks.registry import Service
 from lomash_tasks.workspace import Workspace
 
@@ -88,15 +88,16 @@ def stop_prisma_sessions(
             blockers = describe_blockers(ws, svc, active)
         for pid, _ in rows:
             conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        end = time.monotonic() + 5
-        while rows and time.monotonic() < end:
-            left = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
-                ([pid for pid, _ in rows],),
-            ).fetchone()[0]
-            if not left:
-                break
-            time.sleep(0.05)
+        if rows:
+            poll_until(
+                lambda: (
+                    not conn.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                        ([pid for pid, _ in rows],),
+                    ).fetchone()[0]
+                ),
+                timeout=5,
+            )
         marked: list[str] = []
         exists = conn.execute("SELECT to_regclass(%s)", (f'public."{TABLE}"',)).fetchone()[0]
         if active and pending and exists:

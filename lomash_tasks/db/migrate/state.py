@@ -118,7 +118,6 @@ class MigrationState:
     service: str
     local: list[LocalMigration] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
-    table_exists: bool = False
     error: str | None = None  # could not read the database at all
 
     @property
@@ -214,8 +213,8 @@ def read_rows(conn: Any) -> tuple[bool, list[Row]]:
 
 
 def read_state(conn: Any, svc: Service, folder: Path) -> MigrationState:
-    exists, rows = read_rows(conn)
-    return MigrationState(svc.name, migration_folders(folder), rows, exists)
+    _, rows = read_rows(conn)
+    return MigrationState(svc.name, migration_folders(folder), rows)
 
 
 def connect(ws: Workspace, svc: Service, timeout: float) -> Any:

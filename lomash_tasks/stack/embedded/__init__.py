@@ -11,8 +11,6 @@ pid file went (`git clean -fdX` removed the state folder) is found by what it is
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import owner_lock, poll_until
 from lomash_tasks.stack import probes
 from lomash_tasks.stack.base import (
     ALREADY_RUNNING,
@@ -54,14 +53,8 @@ class EmbeddedBackend(Backend):
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """One `stack.up`/`stack.down` at a time per workspace."""
-        state = self.ws.ensure_state_dir()
-        fd = os.open(state / "stack.lock", os.O_RDWR | os.O_CREAT, 0o600)  # owner-only state
-        with os.fdopen(fd, "r+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with owner_lock(self.ws.ensure_state_dir() / "stack.lock"):  # owner-only state
+            yield
 
     # -- up ----------------------------------------------------------------------------------
     def up(
@@ -176,14 +169,16 @@ class EmbeddedBackend(Backend):
 
     @staticmethod
     def _wait_answering(part: Part, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not part.answering(0.2):
+        def answering() -> bool:
+            if part.answering(0.2):
+                return True
             message = part.died()
             if message:
                 raise UserError(message)
-            if time.monotonic() > deadline:
-                raise UserError(part.death_message("did not open its port in time"))
-            time.sleep(0.01)
+            return False
+
+        if not poll_until(answering, timeout=timeout, interval=0.01):
+            raise UserError(part.death_message("did not open its port in time"))
 
     # -- servers without their pid files ---------------------------------------------------------
     def strays(self, parts: Iterable[str] | None = None) -> dict[str, list[Stray]]:

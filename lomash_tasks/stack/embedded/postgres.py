@@ -24,11 +24,11 @@ import pwd
 import shutil
 import signal
 import stat
-import time
 from pathlib import Path
 
 from lomash_tasks import commands, connections
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import poll_until
 from lomash_tasks.stack.embedded import pgtemplate
 from lomash_tasks.stack.embedded.process import Part, alive, tail
 from lomash_tasks.stack.pgtools import find_bindir
@@ -418,7 +418,7 @@ class PostgresPart(Part):
         except commands.CommandError as err:
             said = err.stderr.strip()
             raise UserError(
-                f"The embedded postgres did not start (pg_ctl exit {err.returncode}"
+                f"The embedded postgres did not start (pg_ctl exit {err.code}"
                 f"{': ' + said if said else ''}). Last lines "
                 f"of {self.ws.relative(self.log_file)}:\n{tail(self.log_file)}"
             ) from None
@@ -458,9 +458,7 @@ class PostgresPart(Part):
         except OSError:
             saved = False  # a cache we cannot write is no reason to fail the start
         self.spawn()
-        deadline = time.monotonic() + self.settings.start_timeout
-        while not self.answering(0.2) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        poll_until(lambda: self.answering(0.2), timeout=self.settings.start_timeout, interval=0.01)
         return saved
 
     def _first_run(self) -> list[str]:

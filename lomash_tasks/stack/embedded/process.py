@@ -17,6 +17,7 @@ from typing import Any
 
 from lomash_tasks import commands
 from lomash_tasks.errors import UserError
+from lomash_tasks.helpers import poll_until
 from lomash_tasks.processes import alive, command_line
 from lomash_tasks.stack import ports
 from lomash_tasks.stack.base import PORT_KEYS, Settings, endpoint
@@ -205,24 +206,18 @@ def terminate(pid: int, sig: int = signal.SIGTERM, timeout: float = 15.0) -> Non
         os.kill(pid, sig)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while alive(pid):
-        if time.monotonic() > deadline:
-            for target in (
-                lambda: os.killpg(pid, signal.SIGKILL),
-                lambda: os.kill(pid, signal.SIGKILL),
-            ):
-                try:
-                    target()
-                except OSError:
-                    pass
-            end = time.monotonic() + 5
-            while alive(pid) and time.monotonic() < end:
-                time.sleep(0.02)
-            return
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
+    gone = lambda: not alive(pid)  # noqa: E731
+    if not poll_until(gone, timeout=timeout, interval=0.005, backoff=2, max_interval=0.1):
+        for target in (
+            lambda: os.killpg(pid, signal.SIGKILL),
+            lambda: os.kill(pid, signal.SIGKILL),
+        ):
+            try:
+                target()
+            except OSError:
+                pass
+        poll_until(gone, timeout=5, interval=0.02)
+        return
     # children left in its session (e.g. a server's workers) go with it
     try:
         os.killpg(pid, signal.SIGTERM)

@@ -452,7 +452,7 @@ class ScriptFailed(UserError):
         if failure is None:
             super().__init__(
                 f"Applying {where} to PostgreSQL at {ws.registry.postgres.address} "
-                f"failed (psql exit {err.returncode}):\n{redact(err.tail(30))}"
+                f"failed (psql exit {err.code}):\n{redact(err.tail(30))}"
             )
             self.line = 0
             return
