@@ -1,7 +1,7 @@
 # Two commands on a fresh clone:
 #   make setup   install the suite, then `inv setup --backend embedded`: a working local
 #                stack with no Docker needed
-#   make test    install the suite, then run the whole test suite
+#   make test    install the suite, then lint it (ruff, mypy) and run the whole test suite
 # Installs are idempotent and quick when nothing changed (stamp files under .venv/ and in
 # each node_modules/).
 
@@ -16,13 +16,19 @@ NPM_PKGS := $(NPM_WS)/api-gateway $(addprefix $(NPM_WS)/services/,auth-service \
             customer-service notification-service analytics-service)
 NPM_STAMPS := $(addsuffix /node_modules/.stamp,$(NPM_PKGS))
 
-.PHONY: setup test install npm-fixture npm-fixture-stamps bench clean
+.PHONY: setup test lint install npm-fixture npm-fixture-stamps bench clean
 
 setup: install
 	$(BIN)/inv setup --backend embedded
 
-test: install
+test: install lint
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+# ruff (lint and format check) and mypy, configured in pyproject.toml; `make test` runs them first
+lint: $(VENV)/.stamp-python
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 install: $(VENV)/.stamp-python tools/node_modules/.stamp $(WS)/node_modules/.stamp npm-fixture
 

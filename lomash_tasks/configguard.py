@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from lomash_tasks import values
 from lomash_tasks.errors import UserError
 
 _INSTALLED = False
@@ -34,6 +35,8 @@ def install() -> None:
 
     def _path_set(self: Environment, key_path: Sequence[str], value: str) -> None:
         try:
+            if isinstance(_old(self, key_path), bool):  # Invoke's own cast takes "no" as True
+                value = "1" if values.boolean(value, env_name("INVOKE_", key_path)) else "0"
             original_set(self, key_path, value)
         except Exception as err:
             raise UserError(
@@ -213,7 +216,7 @@ def env_message(prefix: str, key_path: Sequence[str], value: str, old: Any, err:
     if isinstance(old, (list, tuple, dict)):
         want = "a list, which an environment variable cannot set (use an `inv -f FILE` instead)"
     elif isinstance(old, bool):
-        want = "true or false"
+        want = f"true or false ({values.BOOLEAN_WORDS}; any case)"
     elif isinstance(old, int):
         want = "a whole number"
     elif isinstance(old, float):

@@ -47,10 +47,39 @@ def data(ctx: Context) -> dict[str, Any]:
     names it), the project's invoke.yaml, INVOKE_* variables, an `-f` file, flags. A key the
     suite does not know but nearly does (`servcies`, `INVOKE_INFRA_POSTGRES_PROT`) is refused:
     a typo must not be silently ignored.
+
+    Merged and validated once per config object: the result (and every section read from it)
+    is kept on the config and used again while the config holds the same data, the same
+    INVOKE_* variables are set and the workspace's own invoke.yaml is unchanged. Read it, never
+    change it.
     """
+    return _merged(ctx).full
+
+
+class _Merged:
+    """One config's merged data and its sections, with what it was computed from."""
+
+    __slots__ = ("full", "key", "sections")
+
+    def __init__(self, key: tuple[Any, ...], full: dict[str, Any]) -> None:
+        self.key = key
+        self.full = full
+        self.sections: dict[type[settings.Section], settings.Section] = {}
+
+
+CACHE_ATTR = "_lomash_merged"  # on the Config object itself: it goes when the config goes
+
+
+def _merged(ctx: Context) -> _Merged:
     cfg = ctx.config
-    full = settings.merged(settings.all_defaults(), plain(cfg))
-    own = _workspace_file(ctx, full)
+    raw = plain(cfg)
+    own_path = _workspace_file_path(ctx, raw)
+    key = (raw, own_path, sorted((k, v) for k, v in os.environ.items() if k.startswith("INVOKE_")))
+    cached = getattr(cfg, "__dict__", {}).get(CACHE_ATTR)
+    if isinstance(cached, _Merged) and cached.key == key:
+        return cached
+    full = settings.merged(settings.all_defaults(), raw)
+    own = _workspace_file(own_path)
     if own is not None:
         full = settings.all_defaults()
         for name in LOW_LAYERS:
@@ -59,17 +88,24 @@ def data(ctx: Context) -> dict[str, Any]:
         for name in HIGH_LAYERS:
             full = settings.merged(full, plain(getattr(cfg, name, None) or {}))
     _refuse_near_misses(full)
+    result = _Merged(key, full)
     for section in settings.SECTIONS:  # every setting checked, whichever task runs
-        section.load(full)
-    return full
+        result.sections[section] = section.load(full)
+    try:
+        object.__setattr__(cfg, CACHE_ATTR, result)  # not a config key: Invoke's proxy skipped
+    except (AttributeError, TypeError):
+        pass  # a config that takes no attribute: merged again next time
+    return result
 
 
 _OWN_FILES: dict[tuple[str, float], dict[str, Any]] = {}
 
 
-def _workspace_file(ctx: Context, full: dict[str, Any]) -> dict[str, Any] | None:
-    """The workspace's own invoke.yaml, when it is not the project file Invoke already read."""
-    root = str(((full.get("workspace") or {}).get("root")) or "")
+def _workspace_file_path(ctx: Context, raw: dict[str, Any]) -> tuple[str, float] | None:
+    """The workspace's own invoke.yaml (path, mtime), when it is not the project file Invoke
+    already read."""
+    workspace = raw.get("workspace")
+    root = str((workspace.get("root") if isinstance(workspace, dict) else "") or "")
     if root:
         folder = Path(root).expanduser()
         if not folder.is_absolute():
@@ -84,11 +120,16 @@ def _workspace_file(ctx: Context, full: dict[str, Any]) -> dict[str, Any] | None
     try:
         if not path.is_file() or (project.exists() and path.samefile(project)):
             return None
-        key = (str(path.resolve()), path.stat().st_mtime)
+        return (str(path.resolve()), path.stat().st_mtime)
     except OSError:
         return None
+
+
+def _workspace_file(key: tuple[str, float] | None) -> dict[str, Any] | None:
+    if key is None:
+        return None
     if key not in _OWN_FILES:
-        loaded = configguard.load_yaml(path) or {}
+        loaded = configguard.load_yaml(Path(key[0])) or {}
         loaded.pop("workspace", None)  # the workspace file cannot move the workspace
         _OWN_FILES[key] = loaded
     return _OWN_FILES[key]
@@ -130,7 +171,10 @@ def _refuse_near_misses(full: dict[str, Any]) -> None:
 
 def section(ctx: Context, cls: type[S]) -> S:
     """One namespace's settings, typed and validated (a bad value names its key)."""
-    return cls.load(data(ctx))
+    merged = _merged(ctx)
+    if cls not in merged.sections:
+        merged.sections[cls] = cls.load(merged.full)
+    return merged.sections[cls]  # type: ignore[return-value]
 
 
 def registry(ctx: Context, config: dict[str, Any] | None = None) -> Registry:
@@ -144,7 +188,6 @@ def workspace(
     """The workspace: `root` (a flag) beats `workspace.root` (--root, INVOKE_WORKSPACE_ROOT,
     invoke.yaml), which beats the nearest folder up from here holding pnpm-workspace.yaml.
     `config`: `data(ctx)` when the caller has read it already."""
-    _commands(ctx)
     config = config if config is not None else data(ctx)  # once: registry and workspace
     reg = registry(ctx, config)
     configured = root or settings.WorkspaceSettings.load(config).root
@@ -171,16 +214,17 @@ def stack_backend(ctx: Context, flag: str | None = None) -> str:
 
 def wait_for_part(ctx: Context, part: str, timeout: Any, default: float) -> Any:
     """A `*.wait` task's work: probe one part until ready (`--timeout`, else `default`)."""
-    from lomash_tasks import flagvalues
     from lomash_tasks.stack import probes
+    from lomash_tasks.values import timeout_flag
 
     ws = workspace(ctx)
-    limit = flagvalues.seconds(timeout, "--timeout") if timeout not in (None, "") else default
+    limit = timeout_flag(timeout, default)
     return probes.wait_for(ws, part, timeout=limit, backend=stack_backend(ctx))
 
 
-def _commands(ctx: Context) -> None:
-    """Invoke's --echo / --dry reach the one command layer."""
+def apply_run_options(ctx: Context) -> None:
+    """Invoke's --echo / --dry reach the one command layer: done once per task call, by the
+    task wrapper (`lomash_tasks.tasks.base.task`)."""
     run = getattr(ctx.config, "run", None)
     if run is not None:
         commands.configure(echo=bool(run.get("echo")), dry=bool(run.get("dry")))
@@ -222,8 +266,7 @@ def _url_password(url: str) -> str | None:
 
 
 def console(ctx: Context | None = None) -> _console.Console:
-    if ctx is not None:
-        _commands(ctx)
+    """The one console (`ctx`: accepted for the callers that pass it; it changes nothing)."""
     return _console.get()
 
 

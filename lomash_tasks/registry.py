@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lomash_tasks import values
 from lomash_tasks.errors import UserError, suggest
 
 CONFIG_FILE = "invoke.yaml"
@@ -241,13 +242,7 @@ def _service(reader: ConfigReader, name: str, raw: Mapping[str, Any]) -> Service
         "namespaces",
         "command",
     }
-    for key in raw:
-        if key not in known:
-            reader.fail(
-                f"{at}.{key}",
-                f"is not a known key.{suggest(str(key), known)} "
-                f"(known: {', '.join(sorted(known))})",
-            )
+    reader.known(raw, at, sorted(known))
     database = reader.text(raw, "database", at, required=False)
     role = reader.text(raw, "role", at, required=False)
     if (database is None) != (role is None):
@@ -333,13 +328,17 @@ INFRA_PART_KEYS = {
 
 
 class ConfigReader:
-    """Typed reads from config data; every failure names the key and the file."""
+    """Typed reads from config data (through `lomash_tasks.values`); every failure names the key
+    and the file."""
 
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def known(self, data: Mapping[str, Any], at: str, keys: Sequence[str]) -> None:
+    def known(self, data: Any, at: str, keys: Iterable[str]) -> None:
         """A key this part does not have is a typo that would be silently ignored: refuse it."""
+        keys = sorted(keys) if isinstance(keys, (set, frozenset)) else list(keys)
+        if not isinstance(data, Mapping):
+            self.fail(at, "must be a mapping")
         for key in data:
             if key not in keys:
                 self.fail(
@@ -348,10 +347,19 @@ class ConfigReader:
                 )
 
     def fail(self, key: str, problem: str) -> None:
+        end = "" if problem.endswith((".", "?")) else "."
         raise UserError(
-            f"Invalid configuration in {self.source}: '{key}' {problem}. "
+            f"Invalid configuration in {self.source}: '{key}' {problem}{end} "
             f"Fix that key (or the INVOKE_* variable or -f file overriding it) and run again."
         )
+
+    def read(self, reader: Any, data: Mapping[str, Any], key: str, at: str, *args: Any) -> Any:
+        """`reader` (a `values` function) on the key's value; its problem framed with the file."""
+        path = f"{at}.{key}" if at else key
+        try:
+            return reader(self.get(data, key, at), path, *args)
+        except values.BadValue as err:
+            self.fail(path, err.sentence)
 
     def get(self, data: Mapping[str, Any], key: str, at: str, required: bool = True) -> Any:
         path = f"{at}.{key}" if at else key
@@ -385,17 +393,23 @@ class ConfigReader:
         return value
 
     def integer(self, data: Mapping[str, Any], key: str, at: str, low: int, high: int) -> int:
-        value = self.get(data, key, at)
-        try:
-            number = int(str(value).strip()) if not isinstance(value, bool) else None
-        except ValueError:
-            number = None
-        if number is None or not low <= number <= high:
-            self.fail(f"{at}.{key}", f"must be a whole number from {low} to {high}, not {value!r}")
-        return number  # type: ignore[return-value]
+        return self.read(values.whole, data, key, at, low, high)
 
     def port(self, data: Mapping[str, Any], key: str, at: str) -> int:
-        return self.integer(data, key, at, 1, 65535)
+        return self.read(values.port, data, key, at)
+
+    def boolean(self, data: Mapping[str, Any], key: str, at: str, default: bool) -> bool:
+        if data.get(key) is None:
+            return default
+        return self.read(values.boolean, data, key, at)
+
+    def seconds(self, data: Mapping[str, Any], key: str, at: str, default: float) -> float:
+        if data.get(key) is None:
+            return default
+        return self.read(values.seconds, data, key, at)
+
+    def choice(self, data: Mapping[str, Any], key: str, at: str, choices: Iterable[str]) -> str:
+        return self.read(values.choice, data, key, at, choices)
 
     def names(
         self, data: Mapping[str, Any], key: str, at: str, required: bool = True

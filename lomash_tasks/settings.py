@@ -66,8 +66,8 @@ class Setting:
         self.name = ""
 
 
-def choice(*values: str, default: str, label: str, help: str) -> Any:
-    return Setting(default, help, choices=values, label=label)
+def choice(*values: str, default: str, help: str) -> Any:
+    return Setting(default, help, choices=values)
 
 
 def number(
@@ -157,60 +157,30 @@ class Section:
 
 
 def _convert(key: str, value: Any, default: Any, meta: Mapping[str, Any]) -> Any:
-    from lomash_tasks import flagvalues
+    """A setting's value read by `lomash_tasks.values`, by the type of its default."""
+    from lomash_tasks import values
 
-    fix = (
-        f" Fix '{key}' (invoke.yaml, the INVOKE_{key.replace('.', '_').upper()} variable "
-        f"or the -f file that sets it) and run again."
-    )
     if value is None:
         value = default
     try:
         if isinstance(default, bool):
-            return _boolean(key, value)
+            return values.boolean(value, key)
         if isinstance(default, (int, float)):
             if meta.get("positive"):
-                return flagvalues.seconds(value, key)
+                return values.seconds(value, key)
             cast = int if isinstance(default, int) else float
-            return flagvalues.number(value, key, cast, meta.get("minimum"))
+            return values.number(value, key, cast, meta.get("minimum"))
         if isinstance(default, str):
-            return _text(key, value, meta)
-    except UserError as err:
-        raise UserError(err.text + fix) from None
-    return value
-
-
-def _boolean(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    words = {
-        "1": True,
-        "true": True,
-        "yes": True,
-        "on": True,
-        "0": False,
-        "false": False,
-        "no": False,
-        "off": False,
-        "": False,
-    }
-    if isinstance(value, str) and value.strip().lower() in words:
-        return words[value.strip().lower()]
-    raise UserError(f"{key} must be true or false, not {value!r}.")
-
-
-def _text(key: str, value: Any, meta: Mapping[str, Any]) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise UserError(f"{key} must be a string, not {value!r}.")
-    value = str(value).strip()
-    choices = meta.get("choices")
-    if choices and value.lower() not in choices:
-        label = meta.get("label", "value")
+            if meta.get("choices"):
+                return values.choice(value, key, meta["choices"])
+            return values.text(value, key)
+    except values.BadValue as err:
         raise UserError(
-            f"Unknown {label} '{value}' in config {key}.{suggest(value, choices)} "
-            f"Valid {label}s: {', '.join(choices)}."
-        )
-    return value.lower() if choices else value
+            f"{err.text} Fix '{key}' (invoke.yaml, the "
+            f"INVOKE_{key.replace('.', '_').upper()} variable or the -f file that sets it) "
+            f"and run again."
+        ) from None
+    return value
 
 
 # -- the sections -------------------------------------------------------------------------------
@@ -240,7 +210,6 @@ class StackSettings(Section):
         "compose",
         "external",
         default="auto",
-        label="backend",
         help="Where the stack comes from.",
     )
     postgres_bindir: str = text("", "PostgreSQL's server binaries ('' = found).")
@@ -259,7 +228,6 @@ class StackSettings(Section):
         "substitute",
         "refuse",
         default="compile",
-        label="missing-locale policy",
         help="A locale init.sql names that the server lacks: compile "
         "it for a new embedded cluster only (localedef, nothing "
         "system-wide; else as substitute), substitute an "
@@ -283,7 +251,6 @@ class DbSettings(Section):
         "prisma",
         "native",
         default="auto",
-        label="runner",
         help="Which migration runner db.migrate uses.",
     )
     jobs: int = number(0, "Services migrated at a time; 0 = the measured default (8).")
@@ -302,7 +269,6 @@ class ServicesSettings(Section):
         "embedded",
         "compose",
         default="auto",
-        label="backend",
         help="Where the services run (auto follows stack.backend).",
     )
     start_timeout: float = number(

@@ -168,11 +168,15 @@ CASES = [
         ("stack.up", "--backend", "podman"),
         ("Unknown backend 'podman'", "Valid backends: auto, embedded, compose"),
     ),
-    Case("stack.up-zero-timeout", ("stack.up", "--timeout", "0"), ("--timeout", "positive")),
+    Case(
+        "stack.up-zero-timeout",
+        ("stack.up", "--timeout", "0"),
+        ("--timeout must be a number of seconds greater than 0", "'0'"),
+    ),
     Case(
         "stack.wait-negative-timeout",
         ("stack.wait", "--timeout", "-1"),
-        ("--timeout", "positive", "'-1'"),
+        ("--timeout must be a number of seconds greater than 0", "'-1'"),
     ),
     Case(
         "stack.wait-non-numeric-timeout",

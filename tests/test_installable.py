@@ -192,7 +192,9 @@ def test_pre_post_and_body_calls_of_other_namespaces(monorepo):
 
 def test_config_is_validated_the_same_through_a_pre_call(monorepo):
     result = run(monorepo, "inv", "auth-ready", env={"INVOKE_DB_RUNNER": "flyway"}, check=False)
-    assert_user_error(result, "Unknown runner 'flyway'", "INVOKE_DB_RUNNER")
+    assert_user_error(
+        result, "db.runner must be one of auto, prisma, native, not 'flyway'", "INVOKE_DB_RUNNER"
+    )
 
 
 def test_lomash_program_runs_without_a_tasks_py(monorepo, tmp_path):

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
         "lomash_tasks.lazy",
         "lomash_tasks.masking",
         "lomash_tasks.helpers",
-        "lomash_tasks.flagvalues",
+        "lomash_tasks.values",
         "lomash_tasks.console",
         "lomash_tasks.commands",
         "lomash_tasks.processes",

@@ -245,4 +245,4 @@ def test_bad_timeout_is_a_user_error(stack):
     from conftest import assert_user_error
 
     result = stack.inv("stack.wait", "--timeout", "soon")
-    assert_user_error(result, "--timeout must be a positive number of seconds")
+    assert_user_error(result, "--timeout must be a number of seconds greater than 0", "'soon'")

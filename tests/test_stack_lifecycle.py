@@ -132,7 +132,9 @@ def test_unknown_backend_lists_the_valid_ones(ws_env):
         result, "Unknown backend 'embeded'", "Did you mean 'embedded'", "auto, embedded, compose"
     )
     result = Inv(ws_env)("stack.status", env={"INVOKE_STACK_BACKEND": "kubernetes"})
-    assert_user_error(result, "Unknown backend 'kubernetes'")
+    assert_user_error(
+        result, "stack.backend must be one of auto, embedded, compose, external, not 'kubernetes'"
+    )
 
 
 def test_unknown_part_lists_the_valid_ones(ws_env):

@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 from lomash_tasks import commands, connections
 from lomash_tasks.env import files as envfiles
 from lomash_tasks.stack import ports, probes
+from lomash_tasks.stack.compose_cli import COMPOSE_MIN
 from lomash_tasks.workspace import Workspace
 
 NODE_MAJOR = 20
 PNPM_VERSION = "9.1.0"
 DOCKER_MIN = (25, 0)
-COMPOSE_MIN = (2, 24)
 
 
 @dataclass(frozen=True)
@@ -191,11 +191,15 @@ def _compose(timeout: float) -> Check:
             "Docker Compose",
             False,
             "not found (`docker compose version` failed)",
-            "install the Compose plugin 2.24 or later (bundled with Docker Desktop)",
+            f"install the Compose plugin {COMPOSE_MIN[0]}.{COMPOSE_MIN[1]} or later (bundled "
+            f"with Docker Desktop)",
         )
     if _tuple(version)[:2] < COMPOSE_MIN:
         return Check(
-            "Docker Compose", False, f"{version} (2.24 or later needed)", "upgrade Docker Compose"
+            "Docker Compose",
+            False,
+            f"{version} ({COMPOSE_MIN[0]}.{COMPOSE_MIN[1]} or later needed)",
+            "upgrade Docker Compose",
         )
     return Check("Docker Compose", True, version)
 

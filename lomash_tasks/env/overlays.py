@@ -12,9 +12,9 @@ from pathlib import Path
 
 from lomash_tasks.errors import UserError, suggest
 from lomash_tasks.registry import Registry
+from lomash_tasks.settings import STACK_PARTS as PARTS
 
 OVERLAY_DIR = Path(__file__).resolve().parent / "overlay_files"  # shipped in the package
-PARTS = ("postgres", "redis", "smtp", "aws")
 
 
 @dataclass(frozen=True)

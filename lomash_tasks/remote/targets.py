@@ -173,63 +173,20 @@ def load(
 TARGET_KEYS = {"aws", "postgres", "via", "bastion", "secrets", "ecs", "production", "backup"}
 
 
-def _known(reader: ConfigReader, raw: Mapping[str, Any], at: str, known: set[str]) -> None:
-    if not isinstance(raw, Mapping):
-        reader.fail(at, "must be a mapping")
-    for key in raw:
-        if key not in known:
-            reader.fail(
-                f"{at}.{key}",
-                f"is not a known key.{suggest(str(key), known)} "
-                f"(known: {', '.join(sorted(known))})",
-            )
-
-
-def _flag(reader: ConfigReader, raw: Mapping[str, Any], key: str, at: str, default: bool) -> bool:
-    value = raw.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off"):
-        return False
-    reader.fail(f"{at}.{key}", f"must be true or false, not {value!r}")
-    return default
-
-
-def _seconds(
-    reader: ConfigReader, raw: Mapping[str, Any], key: str, at: str, default: float
-) -> float:
-    value = raw.get(key)
-    if value is None:
-        return default
-    try:
-        number = float(str(value).strip()) if not isinstance(value, bool) else -1.0
-    except ValueError:
-        number = -1.0
-    if not 0 < number < float("inf"):
-        reader.fail(f"{at}.{key}", f"must be a number of seconds greater than 0, not {value!r}")
-    return number
-
-
 def _target(reader: ConfigReader, name: str, raw: Any, registry: Registry) -> Target:
     at = f"targets.{name}"
-    _known(reader, raw, at, TARGET_KEYS)
+    reader.known(raw, at, sorted(TARGET_KEYS))
     aw = reader.mapping(raw, "aws", at)
-    _known(reader, aw, f"{at}.aws", {"region", "profile", "endpoint_url"})
+    reader.known(aw, f"{at}.aws", {"region", "profile", "endpoint_url"})
     aws = Aws(
         reader.text(aw, "region", f"{at}.aws"),
         reader.text(aw, "profile", f"{at}.aws", required=False) or "",
         reader.text(aw, "endpoint_url", f"{at}.aws", required=False) or "",
     )
     pg = reader.mapping(raw, "postgres", at)
-    _known(reader, pg, f"{at}.postgres", {"host", "port", "databases"})
+    reader.known(pg, f"{at}.postgres", {"host", "port", "databases"})
     databases = pg.get("databases") or {}
-    _known(
-        reader,
+    reader.known(
         databases,
         f"{at}.postgres.databases",
         {s.alias for s in registry.with_database} | {s.name for s in registry.with_database},
@@ -240,14 +197,16 @@ def _target(reader: ConfigReader, name: str, raw: Any, registry: Registry) -> Ta
         {str(k): reader.text(databases, k, f"{at}.postgres.databases") for k in databases},
     )
     sec = reader.mapping(raw, "secrets", at)
-    _known(reader, sec, f"{at}.secrets", {"prefix"})
+    reader.known(sec, f"{at}.secrets", {"prefix"})
     prefix = reader.text(sec, "prefix", f"{at}.secrets")
     bastion = None
     if raw.get("bastion") is not None:
         bastion = _hop(reader, raw["bastion"], f"{at}.bastion")
-    via = reader.text(raw, "via", at, required=False) or ("bastion" if bastion else "direct")
-    if via not in VIAS:
-        reader.fail(f"{at}.via", f"must be one of {', '.join(VIAS)}, not {via!r}")
+    via = (
+        reader.choice(raw, "via", at, VIAS)
+        if raw.get("via") is not None
+        else ("bastion" if bastion else "direct")
+    )
     if via == "bastion" and bastion is None:
         reader.fail(f"{at}.bastion", "is missing (via: bastion needs host, user and key_file)")
     ecs = _ecs(reader, raw["ecs"], f"{at}.ecs", registry) if raw.get("ecs") is not None else None
@@ -264,7 +223,7 @@ def _target(reader: ConfigReader, name: str, raw: Any, registry: Registry) -> Ta
         via,
         bastion if via == "bastion" else None,
         ecs,
-        _flag(reader, raw, "production", at, name == "production"),
+        reader.boolean(raw, "production", at, name == "production"),
         backup,
     )
 
@@ -280,7 +239,7 @@ def _backup(reader: ConfigReader, raw: Any, at: str, postgres: Postgres) -> Back
     timeout). A snapshot's instance or cluster defaults to the one the RDS host name names."""
     if isinstance(raw, str):
         raw = {"kind": raw}
-    _known(reader, raw, at, {"kind", "instance", "cluster", "timeout"})
+    reader.known(raw, at, {"kind", "instance", "cluster", "timeout"})
     kind = reader.text(raw, "kind", at)
     if kind not in BACKUP_KINDS:
         reader.fail(
@@ -307,11 +266,11 @@ def _backup(reader: ConfigReader, raw: Any, at: str, postgres: Postgres) -> Back
             cluster = found.group("id")
         else:
             instance = found.group("id")
-    return Backup(kind, instance, cluster, _seconds(reader, raw, "timeout", at, 1800.0))
+    return Backup(kind, instance, cluster, reader.seconds(raw, "timeout", at, 1800.0))
 
 
 def _hop(reader: ConfigReader, raw: Any, at: str) -> Hop:
-    _known(reader, raw, at, {"host", "port", "user", "key_file", "known_hosts", "timeout", "jump"})
+    reader.known(raw, at, {"host", "port", "user", "key_file", "known_hosts", "timeout", "jump"})
     jump = _hop(reader, raw["jump"], f"{at}.jump") if raw.get("jump") is not None else None
     return Hop(
         host=reader.host(raw, "host", at),
@@ -319,7 +278,7 @@ def _hop(reader: ConfigReader, raw: Any, at: str) -> Hop:
         user=reader.text(raw, "user", at),
         key_file=reader.text(raw, "key_file", at),
         known_hosts=reader.text(raw, "known_hosts", at, required=False) or "~/.ssh/known_hosts",
-        timeout=_seconds(reader, raw, "timeout", at, 10.0),
+        timeout=reader.seconds(raw, "timeout", at, 10.0),
         jump=jump,
     )
 
@@ -343,8 +302,7 @@ def _command(
 
 
 def _ecs(reader: ConfigReader, raw: Any, at: str, registry: Registry) -> Ecs:
-    _known(
-        reader,
+    reader.known(
         raw,
         at,
         {
@@ -367,7 +325,7 @@ def _ecs(reader: ConfigReader, raw: Any, at: str, registry: Registry) -> Ecs:
         if key not in valid:
             reader.fail(where, f"is not a service with a database.{suggest(str(key), valid)}")
         svc_raw = reader.mapping(services_raw, key, f"{at}.services")
-        _known(reader, svc_raw, where, {"task_definition", "container", "command"})
+        reader.known(svc_raw, where, {"task_definition", "container", "command"})
         svc = registry.service(key)
         services[svc.alias] = EcsService(
             reader.text(svc_raw, "task_definition", where),
@@ -385,7 +343,7 @@ def _ecs(reader: ConfigReader, raw: Any, at: str, registry: Registry) -> Ecs:
         subnets,
         groups,
         services,
-        _flag(reader, raw, "assign_public_ip", at, False),
-        _seconds(reader, raw, "timeout", at, 900.0),
-        _seconds(reader, raw, "poll", at, 2.0),
+        reader.boolean(raw, "assign_public_ip", at, False),
+        reader.seconds(raw, "timeout", at, 900.0),
+        reader.seconds(raw, "poll", at, 2.0),
     )

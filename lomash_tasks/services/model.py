@@ -381,7 +381,7 @@ def rotate(path: Path, keep: int = 3) -> None:
 def tail_count(value: object, default: int) -> int | None:
     """--tail as a number of lines per service: N, or 0 / 'all' for the whole log (None);
     the configured default when not given."""
-    from lomash_tasks.flagvalues import number
+    from lomash_tasks.values import number
 
     if value is None or str(value).strip() == "":
         value = default

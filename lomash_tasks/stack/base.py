@@ -12,14 +12,12 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lomash_tasks.errors import UserError, suggest
-from lomash_tasks.settings import STACK_PARTS
+from lomash_tasks.settings import STACK_PARTS as PARTS
 from lomash_tasks.settings import StackSettings as Settings
 
 if TYPE_CHECKING:  # annotations only: keeps `inv --list` from importing the registry
     from lomash_tasks.registry import Endpoint
     from lomash_tasks.workspace import Workspace
-
-PARTS = STACK_PARTS
 
 # The registry key (and its INVOKE_* variable) that sets each part's port.
 PORT_KEYS = {
@@ -64,8 +62,12 @@ class PartStatus:
 
 
 def endpoint(ws: Workspace, part: str) -> Endpoint:
+    """The registry's endpoint of a stack part; an unknown part lists the valid ones."""
     reg = ws.registry
-    return {"postgres": reg.postgres, "redis": reg.redis, "aws": reg.aws, "smtp": reg.smtp}[part]
+    found = {"postgres": reg.postgres, "redis": reg.redis, "aws": reg.aws, "smtp": reg.smtp}
+    if part not in found:
+        raise UserError(f"Unknown stack part '{part}'. Valid parts: {', '.join(PARTS)}.")
+    return found[part]
 
 
 def select_parts(names: Iterable[str] | None) -> list[str]:

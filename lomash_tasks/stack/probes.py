@@ -37,10 +37,11 @@ from typing import Any
 from lomash_tasks import connections
 from lomash_tasks.errors import UserError
 from lomash_tasks.helpers import poll_until
+from lomash_tasks.settings import STACK_PARTS as PARTS
 from lomash_tasks.stack import ports
+from lomash_tasks.stack.base import endpoint as _endpoint
 from lomash_tasks.workspace import Workspace
 
-PARTS = ("postgres", "redis", "aws", "smtp")
 FIRST_DELAY, MAX_DELAY, PORT_POLL = 0.02, 1.0, 0.005
 
 
@@ -56,16 +57,6 @@ class ProbeResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _endpoint(ws: Workspace, part: str):
-    reg = ws.registry
-    try:
-        return {"postgres": reg.postgres, "redis": reg.redis, "aws": reg.aws, "smtp": reg.smtp}[
-            part
-        ]
-    except KeyError:
-        raise UserError(f"Unknown stack part '{part}'. Valid parts: {', '.join(PARTS)}.") from None
 
 
 class _NotReady(Exception):

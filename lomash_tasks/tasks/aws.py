@@ -6,6 +6,7 @@ from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import AwsSettings
 from lomash_tasks.tasks.base import task
+from lomash_tasks.values import TIMEOUT_HELP
 
 # Loaded on first use, so `inv --list` stays fast.
 aws_ops = lazy("lomash_tasks.aws")
@@ -93,7 +94,7 @@ def status(c, json=False, target=None):
         raise UserError(failure)
 
 
-@task(help={"timeout": "Seconds to wait (default: aws.wait_timeout)."})
+@task(help={"timeout": "Seconds to wait (default: aws.wait_timeout)." + TIMEOUT_HELP})
 def wait(c, timeout=None):
     """Wait until the AWS endpoint answers an S3 call."""
     result = context.wait_for_part(c, "aws", timeout, context.section(c, AwsSettings).wait_timeout)

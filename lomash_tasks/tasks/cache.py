@@ -3,10 +3,10 @@
 from invoke import Collection
 
 from lomash_tasks.errors import UserError
-from lomash_tasks.flagvalues import number
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import CacheSettings
 from lomash_tasks.tasks.base import task
+from lomash_tasks.values import TIMEOUT_HELP, number
 
 # Loaded on first use, so `inv --list` stays fast.
 cache_ops = lazy("lomash_tasks.cache")
@@ -126,7 +126,7 @@ def stats(c, json=False):
         )
 
 
-@task(help={"timeout": "Seconds to wait (default: cache.wait_timeout)."})
+@task(help={"timeout": "Seconds to wait (default: cache.wait_timeout)." + TIMEOUT_HELP})
 def wait(c, timeout=None):
     """Wait until Redis answers PING with the workspace's password."""
     result = context.wait_for_part(

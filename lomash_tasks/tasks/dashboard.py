@@ -30,7 +30,7 @@ def dashboard(c, port=None, open=False, backend=None):
     """Serve the local stack on one live page until Ctrl-C (prints its URL with a token)."""
     from lomash_tasks import commands
     from lomash_tasks.dashboard.server import Dashboard
-    from lomash_tasks.flagvalues import number
+    from lomash_tasks.values import number
 
     ws = context.workspace(c)
     out = context.console(c)

@@ -3,10 +3,10 @@
 from invoke import Collection, Exit
 
 from lomash_tasks.errors import UserError
-from lomash_tasks.flagvalues import number, seconds
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import DbSettings, StackSettings
 from lomash_tasks.tasks.base import task
+from lomash_tasks.values import TIMEOUT_HELP, number, timeout_flag
 
 context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stays fast
 report = lazy("lomash_tasks.db.report")
@@ -99,7 +99,7 @@ def init(c, env=None):
         "target has it).",
         "yes": "With a production target: do not ask (required in CI).",
         "timeout": "Seconds each service's migration may run (default: db.timeout; on ECS "
-        "the target's ecs.timeout, after which the task is stopped).",
+        "the target's ecs.timeout, after which the task is stopped)." + TIMEOUT_HELP,
         "env": ENV_HELP + " Missing ones are made first, as init.sql makes the real ones.",
     },
 )
@@ -136,8 +136,8 @@ def migrate(
     cfg = _cfg(c)
     runner = runner or cfg.runner
     jobs = number(jobs if jobs is not None else cfg.jobs, "--jobs", int)
-    limit = seconds(timeout, "--timeout") if timeout is not None else None
-    timeout = limit or cfg.timeout
+    limit = timeout_flag(timeout, None)  # None: on a target, its own ecs.timeout
+    timeout = cfg.timeout if limit is None else limit
     if mode not in ("deploy", "dev"):
         raise UserError(
             f"Unknown --mode '{mode}': use deploy (apply pending migrations) or dev "
@@ -660,14 +660,14 @@ def baseline(c, service, yes=False, json=False, env=None):
     )
 
 
-@task(help={"timeout": "Seconds to wait before giving up (default: db.wait_timeout)."})
+@task(help={"timeout": "Seconds to wait (default: db.wait_timeout)." + TIMEOUT_HELP})
 def wait(c, timeout=None):
     """Wait until PostgreSQL and its roles and databases are ready."""
     from lomash_tasks.db import ops as database
 
     ws = context.workspace(c)
     out = context.console(c)
-    limit = seconds(timeout, "--timeout") if timeout is not None else _cfg(c).wait_timeout
+    limit = timeout_flag(timeout, _cfg(c).wait_timeout)
     result = database.wait(ws, timeout=limit)
     out.ok(f"PostgreSQL at {result.address} is ready ({result.detail}, {result.elapsed:.2f}s).")
 

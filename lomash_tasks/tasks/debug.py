@@ -3,10 +3,10 @@
 from invoke import Collection
 
 from lomash_tasks.errors import UserError
-from lomash_tasks.flagvalues import seconds
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import DebugSettings
 from lomash_tasks.tasks.base import task
+from lomash_tasks.values import TIMEOUT_HELP, timeout_flag
 
 # Loaded on first use, so `inv --list` stays fast.
 context = lazy("lomash_tasks.context")
@@ -62,7 +62,7 @@ def vscode(c):
 @task(
     help={
         "json": "Print JSON instead of lines.",
-        "timeout": "Seconds each check may take (default: debug.check_timeout).",
+        "timeout": "Seconds each check may take (default: debug.check_timeout)." + TIMEOUT_HELP,
         "backend": "auto | embedded | compose: which stack to check (default: config "
         "stack.backend).",
     }
@@ -74,7 +74,7 @@ def doctor(c, json=False, timeout=None, backend=None):
     backend = context.stack_backend(c, backend)
     from lomash_tasks.settings import DbSettings
 
-    limit = seconds(timeout or context.section(c, DebugSettings).check_timeout, "--timeout")
+    limit = timeout_flag(timeout, context.section(c, DebugSettings).check_timeout)
     checks = _doctor.run_checks(
         ws, backend=backend, timeout=limit, runner=context.section(c, DbSettings).runner
     )

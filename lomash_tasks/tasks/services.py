@@ -11,6 +11,7 @@ from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import ServicesSettings, StackSettings
 from lomash_tasks.tasks.base import task
+from lomash_tasks.values import TIMEOUT_HELP, timeout_flag
 
 context = lazy("lomash_tasks.context")
 model = lazy("lomash_tasks.services.model")
@@ -25,14 +26,6 @@ def _backend(c, backend=None):
     ws = context.workspace(c)
     settings = context.section(c, ServicesSettings)
     return ws, settings, services.get(ws, settings, context.section(c, StackSettings), backend)
-
-
-def _timeout(value):
-    if value is None or value == "":
-        return None
-    from lomash_tasks.flagvalues import seconds
-
-    return seconds(value, "--timeout")
 
 
 def _report(out, results, title):
@@ -61,7 +54,7 @@ def _report(out, results, title):
         "service": SERVICE_HELP,
         "backend": BACKEND_HELP,
         "timeout": "Seconds for every service to answer GET /health 200 "
-        "(default: service_options.start_timeout).",
+        "(default: service_options.start_timeout)." + TIMEOUT_HELP,
         "dashboard": "Then serve the dashboard (`inv dashboard`) until Ctrl-C.",
     },
 )
@@ -69,7 +62,9 @@ def up(c, service=None, backend=None, timeout=None, dashboard=False):
     """Start the services (the gateway last) and return once each answers GET /health."""
     ws, settings, chosen = _backend(c, backend)
     out = context.console(c)
-    results = chosen.up(model.service_names(service), timeout=_timeout(timeout), log=out.info)
+    results = chosen.up(
+        model.service_names(service), timeout=timeout_flag(timeout, None), log=out.info
+    )
     _report(out, results, f"services ({chosen.name})")
     if dashboard:
         from lomash_tasks.tasks.dashboard import dashboard as serve
@@ -91,14 +86,17 @@ def down(c, service=None, backend=None):
     help={
         "service": SERVICE_HELP,
         "backend": BACKEND_HELP,
-        "timeout": "Seconds for each to answer GET /health 200 again.",
+        "timeout": "Seconds for each to answer GET /health 200 again (default: "
+        "service_options.start_timeout)." + TIMEOUT_HELP,
     },
 )
 def restart(c, service=None, backend=None, timeout=None):
     """Restart the services (or start them) and wait until each answers GET /health."""
     ws, settings, chosen = _backend(c, backend)
     out = context.console(c)
-    results = chosen.restart(model.service_names(service), timeout=_timeout(timeout), log=out.info)
+    results = chosen.restart(
+        model.service_names(service), timeout=timeout_flag(timeout, None), log=out.info
+    )
     _report(out, results, f"services ({chosen.name})")
 
 

@@ -14,6 +14,7 @@ from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import STACK_PARTS as PARTS
 from lomash_tasks.settings import StackSettings as Settings
 from lomash_tasks.tasks.base import task
+from lomash_tasks.values import TIMEOUT_HELP, timeout_flag
 
 # Loaded on first use, so `inv --list` stays fast.
 backends = lazy("lomash_tasks.stack")
@@ -21,19 +22,6 @@ context = lazy("lomash_tasks.context")
 
 BACKEND_HELP = "auto | embedded | compose | external (default: config stack.backend, i.e. auto)."
 PART_HELP = f"A part of the stack: {', '.join(PARTS)} (repeatable); all when omitted."
-
-
-def _seconds(value, flag):
-    """A --timeout value as seconds (None when not given)."""
-    if value is None or value == "":
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if not 0 < seconds < float("inf"):  # nan and inf are no deadline
-        raise UserError(f"{flag} must be a positive number of seconds, not {value!r}.")
-    return seconds
 
 
 def _setup(c, backend=None):
@@ -48,7 +36,7 @@ def _setup(c, backend=None):
         "backend": BACKEND_HELP,
         "part": PART_HELP,
         "timeout": "Seconds to wait for each part to be ready (default: stack.start_timeout; "
-        "compose: stack.compose_start_timeout).",
+        "compose: stack.compose_start_timeout)." + TIMEOUT_HELP,
     },
 )
 def up(c, backend=None, part=None, timeout=None):
@@ -56,7 +44,7 @@ def up(c, backend=None, part=None, timeout=None):
     ws, settings, chosen = _setup(c, backend)
     out = context.console(c)
     parts = backends.select_parts(part)
-    results = chosen.up(parts, timeout=_seconds(timeout, "--timeout"), log=out.info)
+    results = chosen.up(parts, timeout=timeout_flag(timeout, None), log=out.info)
     out.table(
         ["part", "state", "address", "time"],
         [[r.part, r.state, r.address, f"{r.elapsed:.2f}s"] for r in results],
@@ -158,7 +146,7 @@ def logs(c, part=None, follow=False, backend=None):
     help={
         "backend": BACKEND_HELP + " Decides how the AWS endpoint is probed.",
         "part": PART_HELP,
-        "timeout": "Seconds to wait in all (default: stack.wait_timeout).",
+        "timeout": "Seconds to wait in all (default: stack.wait_timeout)." + TIMEOUT_HELP,
     },
 )
 def wait(c, part=None, timeout=None, backend=None):
@@ -170,7 +158,7 @@ def wait(c, part=None, timeout=None, backend=None):
     out = context.console(c)
     parts = backends.select_parts(part)
     which = backends.resolve(backend, settings, ws)
-    seconds = _seconds(timeout, "--timeout") or settings.wait_timeout
+    seconds = timeout_flag(timeout, settings.wait_timeout)
     results = probes.wait_all(ws, parts, seconds, backend=which)
     for r in results:
         out.ok(f"{r.part} at {r.address}: ready in {r.elapsed:.2f}s ({r.detail})")

@@ -6,10 +6,10 @@ The module is not named `stripe.py` so that it never shadows the `stripe` librar
 from invoke import Collection
 
 from lomash_tasks.errors import UserError
-from lomash_tasks.flagvalues import seconds
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import StripeSettings
 from lomash_tasks.tasks.base import task
+from lomash_tasks.values import TIMEOUT_HELP, timeout_flag
 
 # Loaded on first use, so `inv --list` stays fast.
 context = lazy("lomash_tasks.context")
@@ -41,9 +41,7 @@ def listen(c, events=None, forward_to=None):
         context.section(c, StripeSettings).cli,
         context.console(c),
         events or (),
-        ready_timeout=seconds(
-            context.section(c, StripeSettings).ready_timeout, "stripe.ready_timeout"
-        ),
+        ready_timeout=context.section(c, StripeSettings).ready_timeout,
     )
     if code:
         raise UserError(f"The Stripe CLI exited with status {code}.", code=code)
@@ -52,7 +50,7 @@ def listen(c, events=None, forward_to=None):
 @task(
     help={
         "timeout": "Seconds to wait for the CLI to print the secret (default: "
-        "stripe.ready_timeout)."
+        "stripe.ready_timeout)." + TIMEOUT_HELP
     }
 )
 def secret(c, timeout=None):
@@ -63,7 +61,7 @@ def secret(c, timeout=None):
         _target(c),
         context.section(c, StripeSettings).cli,
         context.console(c),
-        timeout=seconds(timeout or context.section(c, StripeSettings).ready_timeout, "--timeout"),
+        timeout=timeout_flag(timeout, context.section(c, StripeSettings).ready_timeout),
     )
 
 
@@ -89,16 +87,16 @@ def trigger(c, event):
         "completed, payment_intent.succeeded, payment_intent.payment_failed, "
         "charge.refunded, invoice.paid) or paths to event JSON files.",
         "to": "The webhook URL (default: the order service's, as for stripe.listen).",
-        "timeout": "Seconds to wait for each response.",
+        "timeout": "Seconds to wait for each response (default: 10)." + TIMEOUT_HELP,
     },
 )
-def replay(c, fixture=None, to=None, timeout=10):
+def replay(c, fixture=None, to=None, timeout=None):
     """Sign stored Stripe events with the local secret and POST them (no Stripe account needed)."""
     ws = context.workspace(c)
     out = context.console(c)
     tgt = _target(c)
     names = [f.strip() for f in (fixture or "").split(",") if f.strip()]
-    deliveries = webhooks.replay(ws, tgt, names, url=to, timeout=seconds(timeout, "--timeout"))
+    deliveries = webhooks.replay(ws, tgt, names, url=to, timeout=timeout_flag(timeout, 10.0))
     dest = to or tgt.url
     failed = [d for d in deliveries if not d.ok]
     for d in deliveries:

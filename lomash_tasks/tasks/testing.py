@@ -7,6 +7,7 @@ from lomash_tasks.errors import UserError
 from lomash_tasks.lazy import lazy
 from lomash_tasks.settings import DbSettings, EnvSettings, StackSettings, TestSettings
 from lomash_tasks.tasks.base import task
+from lomash_tasks.values import TIMEOUT_HELP, timeout_flag
 
 context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stays fast
 
@@ -23,14 +24,13 @@ context = lazy("lomash_tasks.context")  # loaded on first use: `inv --list` stay
         "reset": "Reset each service's test database first (a copy of its template, seeded); "
         "--no-reset keeps its data (unit tests never touch it).",
         "runner": "Migration runner for a template made now: auto, prisma or native.",
-        "timeout": "Seconds one service's script may run (default: test.timeout).",
+        "timeout": "Seconds one service's script may run (default: test.timeout)." + TIMEOUT_HELP,
     },
 )
 def test(c, service=None, kind=None, env=None, reset=True, runner=None, timeout=None):
     """Run services' own test scripts against their test databases (reset first)."""
     from lomash_tasks.db import environments
     from lomash_tasks.env import overlays
-    from lomash_tasks.flagvalues import seconds
     from lomash_tasks.setup import testrun
 
     ws = context.workspace(c)
@@ -43,7 +43,7 @@ def test(c, service=None, kind=None, env=None, reset=True, runner=None, timeout=
             "inv test runs against an environment's own databases, never "
             "development's: pass --env test (or set test.env)."
         )
-    limit = seconds(timeout, "--timeout") if timeout is not None else cfg.timeout
+    limit = timeout_flag(timeout, cfg.timeout)
     db = context.section(c, DbSettings)
     overlay = context.section(c, EnvSettings).overlay
     facts = environments.stack_facts(
