@@ -62,6 +62,24 @@ class Credentials:
     password: str
 
 
+def libpq_login(ws: Workspace, svc: Service, app: str) -> tuple[list[str], dict[str, str]]:
+    """How a libpq program (psql, pg_dump) logs in as the service's role to its database: the
+    connection flags and the environment. The password goes in PGPASSWORD, never on the command
+    line; a target's secret URL's `sslmode`/`sslrootcert` become PGSSLMODE/PGSSLROOTCERT."""
+    import os
+    from urllib.parse import parse_qsl
+
+    creds = service_credentials(ws, svc)
+    pg = ws.registry.postgres
+    env = dict(os.environ)
+    env.update(PGPASSWORD=creds.password, PGCONNECT_TIMEOUT="10", PGAPPNAME=f"lomash-tasks {app}")
+    query = dict(parse_qsl(urlsplit(ws.database_urls.get(svc.name, "")).query))
+    for key, var in (("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT")):
+        if query.get(key):
+            env[var] = query[key]
+    return ["-h", pg.host, "-p", str(pg.port), "-U", creds.user, "-d", svc.db], env
+
+
 def service_credentials(ws: Workspace, svc: Service) -> Credentials:
     """The service's role and password, as its own env file's DATABASE_URL gives them: the
     `.env` (the stack sets the role's password from it), then another environment's file

@@ -124,15 +124,7 @@ def baseline(
                 f"confirmation: pass --yes (nothing was recorded)."
             )
         raise UserError("Not confirmed: nothing was recorded.")
-    try:
-        conn = native.connect(ws, svc, 10.0)
-    except native.ConnectProblem as exc:
-        raise UserError(str(exc)) from None
-    with conn:
-        locked = native.take_lock(conn, time.monotonic() + timeout, timeout, svc.db)
-        if locked:
-            raise UserError(locked + ".")
-        conn.execute(native.TABLE_DDL)
+    with native.locked_table(ws, svc, timeout, 10.0) as conn:
         with conn.transaction():
             _, rows = native.read_rows(conn)
             recorded = {r.name for r in rows if r.active and r.finished_at is not None}

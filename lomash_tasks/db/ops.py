@@ -12,7 +12,6 @@ Public entry points (plain functions; `tasks/db.py` is a thin layer over them):
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -218,22 +217,8 @@ def psql_command(ws: Workspace, svc: Service, bindir: str = "") -> tuple[list[st
     The password goes in PGPASSWORD (the environment), never on the command line."""
     if not svc.has_database:
         raise UserError(f"{svc.name} has no database to open psql on.")
-    creds = connections.service_credentials(ws, svc)
-    pg = ws.registry.postgres
-    env = dict(os.environ)
-    env.update(PGPASSWORD=creds.password, PGAPPNAME="lomash-tasks psql", PGCONNECT_TIMEOUT="10")
-    argv = [
-        str(find_psql(bindir)),
-        "-h",
-        pg.host,
-        "-p",
-        str(pg.port),
-        "-U",
-        creds.user,
-        "-d",
-        svc.database or "",
-    ]
-    return argv, env
+    login, env = connections.libpq_login(ws, svc, "psql")
+    return [str(find_psql(bindir)), *login], env
 
 
 def run_psql(ws: Workspace, svc: Service, bindir: str = "", extra: Iterable[str] = ()) -> int:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from lomash_tasks import commands, connections
 from lomash_tasks.console import Console
@@ -158,29 +157,8 @@ def _dump(
     path = folder / f"{svc.alias}-{svc.database}.dump"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # owner-only from the start
     os.close(fd)
-    creds = connections.service_credentials(rws, svc)
-    pg = rws.registry.postgres
-    env = dict(os.environ)
-    env.update(PGPASSWORD=creds.password, PGCONNECT_TIMEOUT="10", PGAPPNAME="lomash-tasks backup")
-    query = dict(parse_qsl(urlsplit(rws.database_urls.get(svc.name, "")).query))
-    for key, var in (("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT")):
-        if query.get(key):
-            env[var] = query[key]
-    argv = [
-        str(pg_dump),
-        "--format=custom",
-        "--no-password",
-        "-h",
-        pg.host,
-        "-p",
-        str(pg.port),
-        "-U",
-        creds.user,
-        "-d",
-        svc.database or "",
-        "-f",
-        str(path),
-    ]
+    login, env = connections.libpq_login(rws, svc, "backup")
+    argv = [str(pg_dump), "--format=custom", "--no-password", *login, "-f", str(path)]
     where = f"Target '{target.name}': the backup of {svc.name} ({svc.database})"
     try:
         done = commands.run(

@@ -32,6 +32,8 @@ import hashlib
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,25 @@ def retry_failed(ws: Workspace, svc: Service, timeout: float = 5.0) -> list[str]
     with conn:
         exists, _ = read_rows(conn)
         return mark_rolled_back(conn) if exists else []
+
+
+@contextmanager
+def locked_table(ws: Any, svc: Any, timeout: float, connect_timeout: float) -> Iterator[Any]:
+    """A connection to the service's database that holds Prisma's advisory lock (waited for up to
+    `timeout`) with `_prisma_migrations` made: what a command that edits the table works in.
+    A UserError when the server or the lock cannot be had."""
+    from lomash_tasks.errors import UserError
+
+    try:
+        conn = connect(ws, svc, connect_timeout)
+    except ConnectProblem as exc:
+        raise UserError(str(exc)) from None
+    with conn:
+        locked = take_lock(conn, time.monotonic() + timeout, timeout, svc.db)
+        if locked:
+            raise UserError(locked + ".")
+        conn.execute(TABLE_DDL)
+        yield conn
 
 
 def take_lock(conn: Any, deadline: float, timeout: float, database: str) -> str | None:

@@ -14,7 +14,6 @@ Both take Prisma's advisory lock first, like every Prisma migrate command.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -62,15 +61,7 @@ def resolve(
             f"{svc.name} has no migration {name} in {ws.relative(folder)} (P3017): "
             f"name a folder of it (the last ones: {known})."
         )
-    try:
-        conn = native.connect(ws, svc, min(timeout, 10.0))
-    except native.ConnectProblem as exc:
-        raise UserError(str(exc)) from None
-    with conn:
-        locked = native.take_lock(conn, time.monotonic() + timeout, timeout, svc.db)
-        if locked:
-            raise UserError(locked + ".")
-        conn.execute(native.TABLE_DDL)
+    with native.locked_table(ws, svc, timeout, min(timeout, 10.0)) as conn:
         _, rows = native.read_rows(conn)
         mine = [r for r in rows if r.name == name]
         failed = [r for r in mine if r.finished_at is None and r.rolled_back_at is None]
