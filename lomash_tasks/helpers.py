@@ -89,12 +89,8 @@ class Holder:
 
 
 def _command_line() -> str:
-    try:
-        with open(f"/proc/{os.getpid()}/cmdline", "rb") as handle:
-            words = handle.read().split(b"\0")
-        text = " ".join(w.decode("utf-8", "replace") for w in words if w)
-    except OSError:
-        text = " ".join([sys.executable, *sys.argv])
+    """This process's command, from its own argv (no /proc: the same on macOS)."""
+    text = " ".join([sys.executable, *sys.argv])
     text = " ".join(text.split())  # one line, whatever the arguments held
     return text if len(text) <= 200 else text[:199] + "…"
 

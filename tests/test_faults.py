@@ -297,7 +297,8 @@ def test_two_setups_at_once_never_interleave(fresh, tmp_path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if lock.is_file() and lock.read_text().strip() == str(first.pid):
+            # the lock file names its holder: pid on the first line, its command on the second
+            if lock.is_file() and lock.read_text().split("\n")[0].strip() == str(first.pid):
                 break
             time.sleep(0.02)
         second = spawn(inv.env, "setup", "--runner", "native", "--json", log=tmp_path / "b.log")
@@ -309,7 +310,7 @@ def test_two_setups_at_once_never_interleave(fresh, tmp_path):
     a, b = (tmp_path / "a.log").read_text(), (tmp_path / "b.log").read_text()
     assert codes == (0, 0), a + b
     assert "Another inv setup is running on this workspace" in b, b
-    assert f"(pid {first.pid})" in b
+    assert f"(pid {first.pid}: " in b and "setup" in b.split(f"(pid {first.pid}: ")[1]
     assert "Another inv setup" not in a
 
     def steps(text):
