@@ -62,22 +62,31 @@ class Credentials:
     password: str
 
 
-def libpq_login(ws: Workspace, svc: Service, app: str) -> tuple[list[str], dict[str, str]]:
-    """How a libpq program (psql, pg_dump) logs in as the service's role to its database: the
-    connection flags and the environment. The password goes in PGPASSWORD, never on the command
-    line; a target's secret URL's `sslmode`/`sslrootcert` become PGSSLMODE/PGSSLROOTCERT."""
+def libpq_login(
+    ws: Workspace,
+    svc: Service | None,
+    app: str,
+    dbname: str | None = None,
+    superuser: bool = False,
+) -> tuple[list[str], dict[str, str]]:
+    """How a libpq program (psql, pg_dump) logs in, as `pg_connect` would (the service's role in
+    its database by default, the superuser with `superuser` or no service): the connection flags
+    and the environment, `app` its application_name. The password goes in PGPASSWORD, never on
+    the command line; a target's secret URL's `sslmode`/`sslrootcert` become
+    PGSSLMODE/PGSSLROOTCERT."""
     import os
     from urllib.parse import parse_qsl
 
-    creds = service_credentials(ws, svc)
+    user, password, database = _pg_login(ws, svc, dbname, superuser, None)
     pg = ws.registry.postgres
     env = dict(os.environ)
-    env.update(PGPASSWORD=creds.password, PGCONNECT_TIMEOUT="10", PGAPPNAME=f"lomash-tasks {app}")
-    query = dict(parse_qsl(urlsplit(ws.database_urls.get(svc.name, "")).query))
+    env.update(PGPASSWORD=password, PGCONNECT_TIMEOUT="10", PGAPPNAME=app)
+    secret = ws.database_urls.get(svc.name, "") if svc is not None and not superuser else ""
+    query = dict(parse_qsl(urlsplit(secret).query))
     for key, var in (("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT")):
         if query.get(key):
             env[var] = query[key]
-    return ["-h", pg.host, "-p", str(pg.port), "-U", creds.user, "-d", svc.db], env
+    return ["-h", pg.host, "-p", str(pg.port), "-U", user, "-d", database], env
 
 
 def service_credentials(ws: Workspace, svc: Service) -> Credentials:

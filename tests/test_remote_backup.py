@@ -21,6 +21,11 @@ pytestmark = [needs_sshd, pytest.mark.xdist_group("remote")]
 
 LATER = "20270101000000_add_locale"
 
+# db.migrate of the auth service through the tunnel, with the native runner (--yes: production)
+MIGRATE = ("db.migrate", "--via", "tunnel", "-s", "auth", "--runner", "native")
+MIGRATE_PRODUCTION = (*MIGRATE, "--target", "production", "--yes")
+MIGRATE_STAGING = (*MIGRATE, "--target", "staging")
+
 
 @pytest.fixture(scope="module")
 def sshd(tmp_root):
@@ -63,15 +68,7 @@ def world(stack, rds, sshd, tmp_path):
 
     run(
         staging,
-        "db.migrate",
-        "--target",
-        "staging",
-        "--via",
-        "tunnel",
-        "-s",
-        "auth",
-        "--runner",
-        "native",
+        *MIGRATE_STAGING,
         check=True,
     )
     rds.query(
@@ -163,16 +160,7 @@ def test_a_production_migration_through_the_bastion_writes_a_restorable_dump_fir
     assert not (root / ".lomash/backups").exists()  # nothing was taken either
     done = world["run"](
         production,
-        "db.migrate",
-        "--target",
-        "production",
-        "--via",
-        "tunnel",
-        "-s",
-        "auth",
-        "--yes",
-        "--runner",
-        "native",
+        *MIGRATE_PRODUCTION,
         check=True,
     )
     assert f"applied {LATER}" in done.stdout
@@ -242,16 +230,7 @@ def test_a_backup_that_fails_means_the_migration_does_not_start(stack, world):
     execute(stack, rds.databases["auth"], "CREATE TABLE audit_secrets (id int)")
     failed = world["run"](
         production,
-        "db.migrate",
-        "--target",
-        "production",
-        "--via",
-        "tunnel",
-        "-s",
-        "auth",
-        "--yes",
-        "--runner",
-        "native",
+        *MIGRATE_PRODUCTION,
     )
     assert_user_error(
         failed,
@@ -330,16 +309,7 @@ def test_an_rds_snapshot_is_taken_and_waited_for_before_the_migration(stack, wor
     production = with_backup(world["production"], {"kind": "snapshot", "instance": instance})
     done = world["run"](
         production,
-        "db.migrate",
-        "--target",
-        "production",
-        "--via",
-        "tunnel",
-        "-s",
-        "auth",
-        "--yes",
-        "--runner",
-        "native",
+        *MIGRATE_PRODUCTION,
         check=True,
     )
     snapshots = client.describe_db_snapshots(DBInstanceIdentifier=instance, SnapshotType="manual")[
@@ -363,16 +333,7 @@ def test_an_rds_snapshot_is_taken_and_waited_for_before_the_migration(stack, wor
     )
     refused = world["run"](
         production,
-        "db.migrate",
-        "--target",
-        "production",
-        "--via",
-        "tunnel",
-        "-s",
-        "auth",
-        "--yes",
-        "--runner",
-        "native",
+        *MIGRATE_PRODUCTION,
     )
     assert_user_error(
         refused,
@@ -388,15 +349,7 @@ def test_db_resolve_through_the_bastion_marks_a_failed_migration_rolled_back(sta
     bad.write_text('ALTER TABLE "users" ADD COLUMN "locale" TEXT;\nSELECT * FROM nowhere;\n')
     failed = world["run"](
         world["staging"],
-        "db.migrate",
-        "--target",
-        "staging",
-        "--via",
-        "tunnel",
-        "-s",
-        "auth",
-        "--runner",
-        "native",
+        *MIGRATE_STAGING,
     )
     assert_user_error(failed, "nowhere", "db.resolve")
     refused = world["run"](
@@ -438,15 +391,7 @@ def test_db_resolve_through_the_bastion_marks_a_failed_migration_rolled_back(sta
     bad.write_text('ALTER TABLE "users" ADD COLUMN "locale" TEXT;\n')
     world["run"](
         world["staging"],
-        "db.migrate",
-        "--target",
-        "staging",
-        "--via",
-        "tunnel",
-        "-s",
-        "auth",
-        "--runner",
-        "native",
+        *MIGRATE_STAGING,
         check=True,
     )
     assert applied(stack, rds) == [INIT, LATER]

@@ -217,7 +217,7 @@ def psql_command(ws: Workspace, svc: Service, bindir: str = "") -> tuple[list[st
     The password goes in PGPASSWORD (the environment), never on the command line."""
     if not svc.has_database:
         raise UserError(f"{svc.name} has no database to open psql on.")
-    login, env = connections.libpq_login(ws, svc, "psql")
+    login, env = connections.libpq_login(ws, svc, "lomash-tasks psql")
     return [str(find_psql(bindir)), *login], env
 
 

@@ -157,7 +157,7 @@ def _dump(
     path = folder / f"{svc.alias}-{svc.database}.dump"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # owner-only from the start
     os.close(fd)
-    login, env = connections.libpq_login(rws, svc, "backup")
+    login, env = connections.libpq_login(rws, svc, "lomash-tasks backup")
     argv = [str(pg_dump), "--format=custom", "--no-password", *login, "-f", str(path)]
     where = f"Target '{target.name}': the backup of {svc.name} ({svc.database})"
     try:

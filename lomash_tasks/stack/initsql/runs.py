@@ -22,7 +22,6 @@ in a `.env` takes effect.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -388,30 +387,11 @@ def run_plan(ws: Workspace, plan: Plan, psql: Path | None = None, timeout: float
 
         psql = find_psql()
     pg = ws.registry.postgres
-    env = dict(os.environ)
-    env.update(
-        PGPASSWORD=connections.superuser_password(ws),
-        PGCONNECT_TIMEOUT="10",
-        PGAPPNAME="lomash-tasks",
-        PGOPTIONS=connections.LOCAL_SESSION_OPTIONS,
+    login, env = connections.libpq_login(
+        ws, None, "lomash-tasks", dbname=plan.script.initial_database, superuser=True
     )
-    argv = [
-        str(psql),
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        pg.host,
-        "-p",
-        str(pg.port),
-        "-U",
-        pg.superuser,
-        "-d",
-        plan.script.initial_database,
-        "-f",
-        "-",
-    ]
+    env["PGOPTIONS"] = connections.LOCAL_SESSION_OPTIONS
+    argv = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", *login, "-f", "-"]
     try:
         commands.run(
             argv, env=env, cwd=ws.init_sql.parent, timeout=timeout, effect=True, input=plan.text()
