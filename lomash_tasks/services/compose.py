@@ -125,9 +125,7 @@ class ComposeServices:
             box = self.container(svc)
             restarts[svc.name] = int(box.attrs.get("RestartCount") or 0) if box else 0
             if box is not None and self.state_of(box) == HEALTHY and self._http(svc)[0] == 200:
-                results[svc.name] = UpResult(
-                    svc.name, ALREADY, model.url(svc), svc.debug_port, time.monotonic() - began
-                )
+                results[svc.name] = UpResult.since(svc, ALREADY, began)
                 continue
             if box is None:
                 for port, which in ((svc.port, "port"), (svc.debug_port, "debug_port")):
@@ -187,13 +185,7 @@ class ComposeServices:
                 code, what = self._http(svc)
                 answer = f"{code} {what[:200]}" if code else what
                 if code == 200 and state == HEALTHY:
-                    return UpResult(
-                        svc.name,
-                        STARTED,
-                        model.url(svc),
-                        svc.debug_port,
-                        time.monotonic() - began,
-                    )
+                    return UpResult.since(svc, STARTED, began)
             again = int(box.attrs.get("RestartCount") or 0) - restarts
             if state in (CRASHED, STOPPED, RESTARTING) or (again > 0 and state != HEALTHY):
                 tail = box.logs(tail=15).decode(errors="replace").strip()
@@ -204,12 +196,10 @@ class ComposeServices:
                     else []
                 )
                 how = f" ({'; '.join(why)})" if why else ""
-                return UpResult(
-                    svc.name,
+                return UpResult.since(
+                    svc,
                     FAILED,
-                    model.url(svc),
-                    svc.debug_port,
-                    time.monotonic() - began,
+                    began,
                     f"The {svc.name} container exited during start{how}. Last "
                     f"lines of its log:\n{tail}",
                 )
@@ -220,12 +210,10 @@ class ComposeServices:
             return done
         check = self.last_check(box) if box is not None else ""
         tail = box.logs(tail=15).decode(errors="replace").strip() if box else ""
-        return UpResult(
-            svc.name,
+        return UpResult.since(
+            svc,
             FAILED,
-            model.url(svc),
-            svc.debug_port,
-            time.monotonic() - began,
+            began,
             f"The {svc.name} container was not healthy within {timeout:g}s "
             f"(last state: {seen}; its health check last said: {check}; "
             f"GET http://127.0.0.1:{svc.port}/health last said: {answer}). "

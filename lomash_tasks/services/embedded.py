@@ -396,9 +396,7 @@ class EmbeddedServices:
                 if ours and (code == 200 or (lenient and code is not None)):
                     kind = STARTED if name in fresh else ALREADY
                     detail = "" if code == 200 else f"GET /health answered {code}: {what[:200]}"
-                    out[name] = UpResult(
-                        name, kind, model.url(svc), svc.debug_port, time.monotonic() - began, detail
-                    )
+                    out[name] = UpResult.since(svc, kind, began, detail)
                     del pending[name]
                 elif (
                     state.get("state") == CRASHED
@@ -442,15 +440,7 @@ class EmbeddedServices:
             f"{svc.name} {cause}. /health last said: {last}\n"
             f"Last lines of {self.ws.relative(log)}:\n{condensed_tail(log, TAIL)}"
         )
-        return UpResult(
-            svc.name,
-            FAILED,
-            model.url(svc),
-            svc.debug_port,
-            time.monotonic() - began,
-            detail,
-            cause,
-        )
+        return UpResult.since(svc, FAILED, began, detail, cause)
 
     @staticmethod
     def _listens(rec: dict[str, Any], svc: Service) -> str:

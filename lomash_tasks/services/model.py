@@ -80,6 +80,15 @@ class UpResult:
     cause: str = ""  # a failure in one line
     shown: bool = False  # its detail was printed when it happened (`up` went on with the rest)
 
+    @classmethod
+    def since(
+        cls, svc: Service, state: str, began: float, detail: str = "", cause: str = ""
+    ) -> UpResult:
+        """`svc`'s result, timed from `began` (a `time.monotonic()` reading)."""
+        return cls(
+            svc.name, state, url(svc), svc.debug_port, time.monotonic() - began, detail, cause
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
