@@ -33,3 +33,66 @@ def test_inv_list_shows_every_namespace():
     for ns in ("env.", "stack.", "db.", "cache.", "aws.", "stripe.", "debug."):
         assert ns in out
     assert "setup" in out and "teardown" in out
+
+
+# -- the root's parser contexts (what `lomash` parses with) ---------------------------------
+ARGVS = [
+    ["db.url", "-s", "auth"],
+    ["db.url", "-s", "auth", "db.url", "--service", "product", "--reveal"],
+    ["db.migrate", "--service", "auth", "--service", "product", "--runner", "native"],
+    ["db.migrate", "-s", "auth", "db.migrate", "-s", "order"],  # one task twice: no sharing
+    ["services.logs", "--follow", "--tail", "5", "setup", "--skip", "services", "--skip", "aws"],
+    ["env.show", "auth", "--json", "stack.up", "--timeout", "30"],
+    ["teardown", "--volumes", "--yes"],
+]
+
+
+def parse(contexts, argv):
+    from invoke.parser import Parser, ParserContext
+
+    result = Parser(contexts=contexts, initial=ParserContext()).parse_argv(argv)
+    return [(ctx.name, ctx.as_kwargs) for ctx in result[1:]]
+
+
+def test_lazy_parser_contexts_parse_exactly_as_invokes_own():
+    """The root reads a task's flags only when a command line names it; what it parses, the
+    help it shows and the errors it gives are Invoke's own, for every task."""
+    import invoke
+    from invoke.exceptions import ParseError
+
+    from lomash_tasks.tasks import namespace
+
+    def reference():
+        return invoke.Collection.to_contexts(namespace)
+
+    for argv in ARGVS:
+        assert parse(namespace.to_contexts(), argv) == parse(reference(), argv), argv
+    lazy = {c.name: c for c in namespace.to_contexts()}
+    for ctx in reference():
+        assert lazy[ctx.name].help_tuples() == ctx.help_tuples(), ctx.name
+        assert lazy[ctx.name].aliases == ctx.aliases
+    for bad in (["db.migrate", "--bogus"], ["db.migrate", "--runner"], ["nosuch"]):
+        errors = []
+        for contexts in (namespace.to_contexts(), reference()):
+            try:
+                parse(contexts, bad)
+            except ParseError as err:
+                errors.append(str(err))
+        assert len(errors) == 2 and errors[0] == errors[1], (bad, errors)
+
+
+def test_lomash_lists_without_reading_any_tasks_flags(capsys):
+    from lomash_tasks.tasks import namespace
+    from lomash_tasks.tasks.program import Lomash
+
+    program = Lomash(namespace=namespace, name="lomash", binary="lomash")
+    program.run(["lomash", "--list"], exit=False)
+    assert "db.migrate" in capsys.readouterr().out
+    contexts = list(program.parser.contexts.values())
+    assert len(contexts) == len(namespace.task_names)
+    assert all("_build" in vars(ctx) for ctx in contexts)  # no flags read to list
+
+    program.run(["lomash", "--version"], exit=False)
+    from importlib.metadata import version
+
+    assert capsys.readouterr().out.strip() == f"lomash {version('lomash-tasks')}"

@@ -39,7 +39,8 @@ def auth_ready(c):
       post=[call(suite.setup.setup, dry=True)])
 def chained(c):
     """Run suite tasks of other namespaces as pre- and post-calls."""
-    suite.db.status(c, service="auth")  # and one from the task's body
+    # and one from the task's body (a report: whether an earlier test migrated auth or not)
+    suite.db.status(c, service="auth", report_only=True)
     print("chained body ran")
 
 

@@ -11,8 +11,6 @@
 namespace`) and what the `lomash` console script runs.
 """
 
-from invoke import Collection
-
 from lomash_tasks import configguard, settings
 
 configguard.install()  # a bad INVOKE_* variable or -f file: a clear message, not a traceback
@@ -31,27 +29,9 @@ from lomash_tasks.tasks import (  # noqa: E402 (after the guard is installed)
     stripe_tasks,
     testing,
 )
+from lomash_tasks.tasks.base import SuiteCollection  # noqa: E402
 
 stripe = stripe_tasks  # `suite.stripe`, like the namespace's name
-
-
-class SuiteCollection(Collection):
-    """The root collection. Looking a task up by name returns it without building its config:
-    Invoke's own lookup copies and merges the root's whole configuration (every namespace's
-    settings and the registry) each time, and `inv --list` looks up every task. Running a
-    task still gets its config from `task_with_config`/`configuration`, as always."""
-
-    def __getitem__(self, name=None):
-        if not name:
-            return super().__getitem__(name)
-        name = self.transform(name)
-        if "." in name:
-            coll, rest = self._split_path(name)
-            return self.collections[coll][rest]
-        if name in self.collections:
-            return self.collections[name][""]
-        return self.tasks[name]
-
 
 namespace = SuiteCollection()
 for module in (env, stack, services, db, cache, aws, stripe_tasks, debug):

@@ -12,17 +12,30 @@ invoke.yaml, INVOKE_WORKSPACE_ROOT and `-f` files.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from invoke import Argument, Program
 
 from lomash_tasks.settings import merged
 from lomash_tasks.tasks import namespace
-from lomash_tasks.workspace import find_root
 
 
 class Lomash(Program):
+    # Read from the installed package's metadata only for --version: importlib.metadata and
+    # the scan of site-packages it does cost a listing about 12 ms.
+    @property
+    def version(self) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("lomash-tasks")
+        except PackageNotFoundError:
+            return "unknown"
+
+    @version.setter
+    def version(self, value: str) -> None:  # Program.__init__ sets it; the property answers
+        pass
+
     def core_args(self) -> list[Argument]:
         return [
             *super().core_args(),
@@ -35,6 +48,8 @@ class Lomash(Program):
         ]
 
     def update_config(self, merge: bool = True) -> None:
+        from lomash_tasks.workspace import find_root
+
         root = self.args.root.value
         start = Path(root).expanduser().resolve() if root else Path.cwd()
         project = start if root else (find_root(start) or start)
@@ -50,16 +65,7 @@ class Lomash(Program):
             self.config.merge()
 
 
-def _version() -> str:
-    try:
-        return version("lomash-tasks")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-program = Lomash(
-    namespace=namespace, name="lomash", binary="lomash", binary_names=["lomash"], version=_version()
-)
+program = Lomash(namespace=namespace, name="lomash", binary="lomash", binary_names=["lomash"])
 
 
 def main() -> None:
