@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import socket
 import statistics
@@ -279,6 +280,37 @@ def baseline_round(kind, root, ports):
     }
 
 
+def floor_round(root, ports):
+    """The nine services' own dev scripts, each exec'd directly by this bench at once: no
+    package manager, no supervisor, no health gate, no debug port. Seconds from the spawn to
+    each GET /health 200: what the services themselves take to boot side by side on this
+    machine, below which no way of starting them can go."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    t0 = time.perf_counter()
+    procs = []
+    for name in NAMES:
+        where = folder(root, name)
+        scripts = json.loads((where / "package.json").read_text())["scripts"]
+        script = scripts["dev"] if "dev" in scripts else scripts["start:dev"]
+        bins = [where / "node_modules" / ".bin", root / "node_modules" / ".bin"]
+        path = os.pathsep.join([*map(str, bins), env.get("PATH", "")])
+        procs.append(
+            subprocess.Popen(
+                shlex.split(script),
+                cwd=where,
+                env={**env, "PATH": path},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+    try:
+        return wait_all({n: p for n, (p, _) in ports.items()}, t0)
+    finally:
+        stop_groups(procs)
+
+
 def ours_round(kind, root, env, ports):
     cold, _ = inv(env, "services.up")
     warm, _ = inv(env, "services.up")
@@ -323,9 +355,10 @@ def bench(kind: Kind, runs: int) -> None:
         )
         if kind.write_ports:
             write_ports(root, env, ports)
-        baseline, ours = [], []
+        baseline, ours, floor = [], [], []
         for n in range(runs):
             baseline.append(baseline_round(kind, root, ports))
+            floor.append(floor_round(root, ports))
             ours.append(ours_round(kind, root, env, ports))
             b, o = baseline[-1], ours[-1]
             silent = sorted(set(NAMES) - set(b["seen"]))
@@ -333,10 +366,11 @@ def bench(kind: Kind, runs: int) -> None:
                 f"[{kind.name}] round {n + 1}: {kind.baseline} slowest "
                 f"{max(b['seen'].values(), default=float('nan')):.2f}s "
                 f"({len(b['seen'])}/9 answered{': not ' + ', '.join(silent) if silent else ''}"
-                f"); services.up cold {o['cold']:.2f}s, warm {o['warm']:.2f}s; "
+                f"); the services alone {max(floor[-1].values(), default=float('nan')):.2f}s; "
+                f"services.up cold {o['cold']:.2f}s, warm {o['warm']:.2f}s; "
                 f"load {os.getloadavg()[0]:.2f}"
             )
-        report(kind, baseline, ours)
+        report(kind, baseline, ours, floor)
     finally:
         inv(env, "teardown", check=False)
         import shutil
@@ -344,7 +378,7 @@ def bench(kind: Kind, runs: int) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def report(kind: Kind, baseline: list[dict], ours: list[dict]) -> None:
+def report(kind: Kind, baseline: list[dict], ours: list[dict], floor: list[dict]) -> None:
     med = statistics.median
     nan = float("nan")
     complete = [b for b in baseline if len(b["seen"]) == len(NAMES)] or baseline
@@ -357,6 +391,13 @@ def report(kind: Kind, baseline: list[dict], ours: list[dict]) -> None:
     print(
         f"{'all nine answering /health 200 (slowest), s':<58} {slowest:>24.2f} "
         f"{cold:>12.2f}   ratio {cold / slowest:.2f}x (target <= 1.5x)"
+    )
+    alone = med([max(f.values(), default=nan) for f in floor if len(f) == len(NAMES)] or [nan])
+    print(
+        f"{'the nine dev scripts exec-ed at once, no launcher, s':<58} {alone:>24.2f} "
+        f"{'':>12}   {kind.baseline} {slowest / alone:.2f}x of it, services.up "
+        f"{cold / alone:.2f}x; the least any launcher can reach: {alone / slowest:.2f}x "
+        f"{kind.baseline}"
     )
     print(f"{'first service answering, s':<58} {first:>24.2f}")
     print(f"{'warm (all running), s':<58} {'-':>24} {med([o['warm'] for o in ours]):>12.2f}")

@@ -303,6 +303,23 @@ def test_after_the_supervisor_is_killed_status_asks_health(one):
     assert "503" in row["detail"] and "supervisor is not running" in row["detail"], row
 
 
+def test_the_supervisor_takes_sigusr1_as_look_now_and_says_it_does(one):
+    """`services.up` sends SIGUSR1 ("check the services that are not healthy yet now") only
+    to a supervisor whose record says it takes it: SIGUSR1's default action would end one
+    that does not. The signal wakes its loop and leaves it and the service running."""
+    one.inv("services.up", "--service", "auth", check=True, timeout=120)
+    record = json.loads((one.folder / "state.json").read_text())
+    assert record["supervisor"]["nudge"] is True
+    assert record["services"]["auth-service"]["state"] == "healthy"  # agreed before up returned
+    pid = one.supervisor()
+    urllib.request.urlopen(f"http://127.0.0.1:{one.port}/sick", timeout=5).read()
+    for _ in range(5):
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(0.05)
+    wait_until(lambda: one.record().get("state") == "unhealthy", 30, "503 never recorded")
+    assert one.supervisor() == pid and one.health() == 503
+
+
 def test_a_supervisor_killed_while_up_waits_is_named_not_the_service(one):
     env_file = one.root / "services/auth-service/.env"
     env_file.write_text(env_file.read_text() + "START_DELAY_MS=30000\n")

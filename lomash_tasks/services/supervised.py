@@ -329,6 +329,12 @@ class Supervised:
         if mono >= self.next_health:
             self.check_health()
 
+    def check_soon(self) -> None:
+        """Check /health at the next look, not at its scheduled time (a running service that
+        is not healthy yet: `services.up` saw it answer and waits for the record to agree)."""
+        if self.proc is not None and self.state != HEALTHY:
+            self.next_health = 0.0
+
     def read_events(self) -> None:
         """What the preload said since the last look: the service's own process started (a
         reload: a new one), its exit code, where its inspector listens."""

@@ -22,7 +22,12 @@ SIGHUP), starts each service in its own process group, timestamps and writes its
   HEARTBEAT seconds, so its age tells readers whether the supervisor still keeps it.
 
 Single-threaded (one select loop), standard library and psutil besides the command layer; it
-asks about one pid per service every SCAN_EVERY and never scans the machine while it runs.
+asks about one pid per service every SCAN_EVERY and never scans the machine while it runs. A
+signal wakes the loop at once (its wake-up pipe is in the select): a SIGHUP's new service
+starts without waiting out the tick, and SIGUSR1 ("look now") checks every service that is
+not healthy yet at once, so `services.up` need not wait for the next scheduled check to see
+the record agree with what it saw. The record says `"nudge": true` to tell `inv` this
+supervisor takes SIGUSR1 (an older one would be ended by it).
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Supervisor:
         self.settings: dict[str, float] = {}
         self.reload = True
         self.stopping = False
+        self.nudged = False
         self.dirty = True
         self.health_changed = False
         self.desired_mtime = 0.0
@@ -152,7 +158,7 @@ class Supervisor:
             write_json(
                 self.state_path,
                 {
-                    "supervisor": {"pid": os.getpid(), "written": time.time()},
+                    "supervisor": {"pid": os.getpid(), "written": time.time(), "nudge": True},
                     "services": {name: svc.record() for name, svc in self.services.items()},
                 },
             )
@@ -169,7 +175,12 @@ class Supervisor:
         self.last_write = mono
 
     def run(self) -> None:
+        wake, woken = os.pipe()  # a signal writes a byte here: the select returns at once
+        for fd in (wake, woken):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(woken)
         signal.signal(signal.SIGHUP, lambda *_: setattr(self, "reload", True))
+        signal.signal(signal.SIGUSR1, lambda *_: setattr(self, "nudged", True))
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: setattr(self, "stopping", True))
         self.kill_orphans()
@@ -181,16 +192,21 @@ class Supervisor:
                 self.surprise("reading desired.json")
             fds = {fd: svc for svc in self.services.values() for fd in svc.descriptors()}
             try:
-                ready = select.select(list(fds), [], [], TICK)[0] if fds else []
-                if not fds:
-                    time.sleep(TICK)
+                ready = select.select([wake, *fds], [], [], TICK)[0]
             except InterruptedError:
                 ready = []
             for fd in ready:
+                if fd == wake:
+                    _drain_wakeups(wake)
+                    continue
                 try:
                     fds[fd].drain([fd])
                 except Exception:
                     self.surprise(f"reading {fds[fd].name}'s output")
+            if self.nudged:
+                self.nudged = False
+                for svc in self.services.values():
+                    svc.check_soon()
             mono = time.monotonic()
             scan = mono - self.last_scan >= SCAN_EVERY
             if scan:
@@ -214,6 +230,14 @@ class Supervisor:
         import traceback
 
         say(f"error {what}:\n{traceback.format_exc()}")
+
+
+def _drain_wakeups(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def main(argv: list[str]) -> int:
