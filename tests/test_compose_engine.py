@@ -654,6 +654,45 @@ def test_services_down_on_compose_leaves_no_container_and_no_port(compose_servic
     assert {r["state"] for r in parts} == {"running"}, parts
 
 
+def test_services_up_on_compose_counts_its_timeout_from_the_container_start(
+    compose_stack, tmp_path
+):
+    """A `docker compose up` that takes longer than --timeout (here a `docker` on PATH that
+    waits 9 s before `compose up`, as a slow create or `--build` would) does not fail a
+    service that answers within --timeout of its container starting."""
+    stack = compose_stack
+    real = shutil.which("docker")
+    assert real
+    slow = tmp_path / "bin"
+    slow.mkdir()
+    (slow / "docker").write_text(
+        f'#!/bin/sh\ncase " $* " in *" compose "*" up "*) sleep 9;; esac\nexec {real} "$@"\n'
+    )
+    (slow / "docker").chmod(0o755)
+    try:
+        result = stack.inv(
+            "services.up",
+            "--backend",
+            "compose",
+            "--service",
+            "auth",
+            "--timeout",
+            "8",
+            env={"PATH": f"{slow}:{os.environ['PATH']}"},
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        row = next(line for line in result.stdout.splitlines() if line.startswith("auth-service"))
+        assert row.split()[1] == "started", result.stdout
+        assert float(row.split()[-1].rstrip("s")) > 9, row  # the slow `compose up` counted
+        rows = json.loads(
+            stack.inv("services.status", "--backend", "compose", "--json", check=True).stdout
+        )
+        assert {r["service"]: r["state"] for r in rows}["auth-service"] == "healthy", rows
+    finally:
+        stack.inv("services.down", "--backend", "compose", "--service", "auth")
+
+
 def test_services_up_on_compose_a_crash_and_a_503_say_why(compose_stack):
     """After the shared set is down: auth's command exits at start (its restart policy brings
     it back, and the suite says so at once instead of waiting) and product's Redis password is
@@ -681,7 +720,7 @@ def test_services_up_on_compose_a_crash_and_a_503_say_why(compose_stack):
             "--service",
             "product",
             "--timeout",
-            "4",
+            "6",
             timeout=300,
         )
         assert_user_error(
@@ -689,7 +728,7 @@ def test_services_up_on_compose_a_crash_and_a_503_say_why(compose_stack):
             "The auth-service container exited during start (",
             "by its restart policy",
             "auth-broke-here",
-            "product-service container was not healthy within 4s",
+            "product-service container was not healthy within 6s",
             "/health last said: 503",
             "redis",
             "2 of 2 services did not become healthy",

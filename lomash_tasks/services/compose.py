@@ -104,8 +104,9 @@ class ComposeServices:
     ) -> list[UpResult]:
         """Start the chosen services from their Compose definitions (their infrastructure
         comes up first through `depends_on`), the gateway last; one UpResult each, once it
-        answers GET /health 200 on its registry port (FAILED with its log tail otherwise;
-        the others keep running). `build` rebuilds their images."""
+        answers GET /health 200 on its registry port within `timeout` of Compose starting
+        its container (FAILED with its log tail otherwise; the others keep running).
+        `build` rebuilds their images."""
         from lomash_tasks.stack import ports
         from lomash_tasks.stack.compose import SERVICES, ComposeError, env_file
 
@@ -118,7 +119,6 @@ class ComposeServices:
                 f"Compose reads it. Run `inv env.copy`, then run this again."
             )
         began = time.monotonic()
-        deadline = began + timeout
         results: dict[str, UpResult] = {}
         todo, restarts = [], {}
         for svc in chosen:
@@ -150,12 +150,15 @@ class ComposeServices:
                     "-d",
                     *(["--build"] if build else []),
                     *batch_names,
-                    timeout=max(60.0, deadline - time.monotonic()) + 1800,
+                    timeout=max(60.0, timeout) + 1800,
                 )
             except ComposeError as exc:
                 raise self.stack.diagnose(
                     batch_names + list(SERVICES), exc.detail, timeout
                 ) from None
+            # the clock starts once Compose has started the containers: creating them (or
+            # building with `build`) is not the service's start-up
+            deadline = time.monotonic() + timeout
             for svc in batch:
                 results[svc.name] = self._wait(svc, deadline, began, timeout, restarts[svc.name])
         return [results[s.name] for s in chosen]

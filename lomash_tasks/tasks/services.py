@@ -53,8 +53,9 @@ def _report(out, results, title):
     help={
         "service": SERVICE_HELP,
         "backend": BACKEND_HELP,
-        "timeout": "Seconds for every service to answer GET /health 200 "
-        "(default: service_options.start_timeout)." + TIMEOUT_HELP,
+        "timeout": "Seconds for every service to answer GET /health 200 once started "
+        "(on compose, from when its container starts; default: "
+        "service_options.start_timeout)." + TIMEOUT_HELP,
         "dashboard": "Then serve the dashboard (`inv dashboard`) until Ctrl-C.",
     },
 )
