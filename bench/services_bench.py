@@ -116,6 +116,12 @@ def wait_all(ports, since, deadline=60.0):
     return seen
 
 
+def dev_script(where):
+    """The script a service's developers run: `dev`, or `start:dev` where there is no `dev`."""
+    scripts = json.loads((where / "package.json").read_text())["scripts"]
+    return "dev" if "dev" in scripts else "start:dev"
+
+
 def folder(root, name):
     return root / ("api-gateway" if name == "api-gateway" else f"services/{name}")
 
@@ -204,8 +210,7 @@ class Kind:
             return [subprocess.Popen([str(PNPM), "dev"], cwd=root, **quiet)]
         procs = []
         for name in NAMES:
-            scripts = json.loads((folder(root, name) / "package.json").read_text())["scripts"]
-            script = "dev" if "dev" in scripts else "start:dev"
+            script = dev_script(folder(root, name))
             procs.append(subprocess.Popen(["npm", "run", script], cwd=folder(root, name), **quiet))
         return procs
 
@@ -290,8 +295,7 @@ def floor_round(root, ports):
     procs = []
     for name in NAMES:
         where = folder(root, name)
-        scripts = json.loads((where / "package.json").read_text())["scripts"]
-        script = scripts["dev"] if "dev" in scripts else scripts["start:dev"]
+        script = json.loads((where / "package.json").read_text())["scripts"][dev_script(where)]
         bins = [where / "node_modules" / ".bin", root / "node_modules" / ".bin"]
         path = os.pathsep.join([*map(str, bins), env.get("PATH", "")])
         procs.append(

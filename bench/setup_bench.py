@@ -234,12 +234,10 @@ def main() -> None:
     suites = [Suite("now", SUITE_ROOT)]
     if args.compare:
         suites.insert(0, Suite(args.compare, unpack(args.compare, base / "code-compare")))
-    bare = base / "bare"
-    bare.mkdir()
-    (bare / "tasks.py").write_text(
-        "from invoke import task\n\n@task\ndef hello(c):\n"
-        '    """Say hello."""\n    print(\'hello\')\n'
-    )
+    from list_bench import write_bare
+
+    (base / "bare").mkdir()
+    bare = write_bare(base / "bare")
     print(
         f"inv setup, side by side ({os.cpu_count()} cores, {load()}); suites: "
         f"{', '.join(s.label for s in suites)}",

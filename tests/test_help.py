@@ -81,6 +81,29 @@ def test_lazy_parser_contexts_parse_exactly_as_invokes_own():
         assert len(errors) == 2 and errors[0] == errors[1], (bad, errors)
 
 
+def test_a_lazy_context_whose_flags_fail_to_build_says_so_on_every_read():
+    """A task whose help names no flag of it: Invoke's own `to_contexts` raises its
+    ValueError; the lazy context raises that same error at each read of its flags, not an
+    AttributeError after the first."""
+    import invoke
+    import pytest
+
+    from lomash_tasks.tasks.base import SuiteCollection
+
+    @invoke.task(help={"nosuch": "A flag the task does not have."})
+    def broken(c, real=None):
+        """Do nothing."""
+
+    root = SuiteCollection(broken)
+    with pytest.raises(ValueError) as own:
+        invoke.Collection.to_contexts(root)
+    (ctx,) = root.to_contexts()
+    for _ in range(2):
+        with pytest.raises(ValueError) as lazy:
+            ctx.flags  # noqa: B018 - the read is the point
+        assert str(lazy.value) == str(own.value)
+
+
 def test_lomash_lists_without_reading_any_tasks_flags(capsys):
     from lomash_tasks.tasks import namespace
     from lomash_tasks.tasks.program import Lomash

@@ -332,11 +332,8 @@ class EmbeddedServices:
         now (SIGUSR1) rather than at its next check of a starting service (every 0.2 s)."""
         if not names:
             return
-        record = read_json(self.state_path)
-        if record.get("supervisor", {}).get("nudge") and any(
-            record.get("services", {}).get(n, {}).get("state") != HEALTHY for n in names
-        ):
-            self.signal_supervisor(signal.SIGUSR1)
+        if read_json(self.state_path).get("supervisor", {}).get("nudge"):
+            self.signal_supervisor(signal.SIGUSR1)  # (a healthy service is not checked again)
         poll_until(
             lambda: all(self.states().get(n, {}).get("state") == HEALTHY for n in names),
             timeout=timeout,
