@@ -12,6 +12,9 @@ invoke.yaml, INVOKE_WORKSPACE_ROOT and `-f` files.
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from pathlib import Path
 
 from invoke import Argument, Program
@@ -69,7 +72,14 @@ program = Lomash(namespace=namespace, name="lomash", binary="lomash", binary_nam
 
 
 def main() -> None:
-    program.run()
+    try:
+        program.run()
+    except BrokenPipeError:
+        # `lomash --list | head`: the reader left. Nothing more to say, and nothing left to
+        # flush at exit (Python's own advice); the status a shell gives a program ended by
+        # SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(128 + signal.SIGPIPE) from None
 
 
 if __name__ == "__main__":  # `python -m lomash_tasks.tasks.program`: the dashboard's actions
