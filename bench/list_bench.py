@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 from _common import SUITE_ROOT
 
 LOMASH = Path(sys.executable).with_name("lomash")
@@ -169,15 +170,20 @@ def main() -> None:
         ]
         for p in spinners:
             p.start()
+        began = time.monotonic()
         try:
             wall, cpu = measure(args.runs, lomash=True)
         finally:
+            # what the spinners really took (the load average lags a minute behind)
+            spent = sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in spinners)
             for p in spinners:
                 p.terminate()
                 p.join()
+        took = time.monotonic() - began
         print(
             f"listing, median of {args.runs} ABBA rounds, {busy} spinning process(es) "
-            f"beside, load {os.getloadavg()[0]:.1f}"
+            f"beside{f' (they took {spent / took:.2f} CPUs over the {took:.0f} s)' if busy else ''}"
+            f", load {os.getloadavg()[0]:.1f}"
         )
         names = {
             "bare": "bare Invoke project (one task)",
