@@ -1,9 +1,10 @@
 """One place for output: lines, tables, progress, JSON and GitHub Actions workflow commands.
 
-Every line goes through `masking.mask` first. On a terminal tables and progress are drawn with
-rich; elsewhere (pipes, CI) output is plain lines. Under GitHub Actions, sections become
-`::group::` blocks, failures `::error::` annotations, secrets are registered with `::add-mask::`
-and summaries are appended to `$GITHUB_STEP_SUMMARY`.
+Every line goes through `masking.mask` first, and its hints name the program run
+(`errors.as_typed`). On a terminal tables and progress are drawn with rich; elsewhere (pipes,
+CI) output is plain lines. Under GitHub Actions, sections become `::group::` blocks, failures
+`::error::` annotations, secrets are registered with `::add-mask::` and summaries are appended
+to `$GITHUB_STEP_SUMMARY`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, TextIO
 
 from lomash_tasks import masking
+from lomash_tasks.errors import as_typed
 
 OK, FAIL, SKIP, WARN = "✓", "✗", "-", "!"
 
@@ -66,7 +68,7 @@ class Console:
     def print(self, text: str = "", *, err: bool = False) -> None:
         stream = self.err if err else self.out
         with self._lock:
-            _write(stream, masking.mask(str(text)) + "\n")
+            _write(stream, _shown(str(text)) + "\n")
 
     def print_raw(self, text: str) -> None:
         """Print without masking: only for output the user asked to see unmasked (--reveal)."""
@@ -81,15 +83,15 @@ class Console:
 
     def warn(self, text: str) -> None:
         if self.github:
-            self.print(f"::warning::{_escape(masking.mask(text))}")
+            self.print(f"::warning::{_escape(_shown(text))}")
         else:
             self.print(f"{WARN} {text}", err=True)
 
     def error(self, text: str, title: str | None = None) -> None:
         """A failure: an annotation under GitHub Actions, a line on stderr otherwise."""
         if self.github:
-            head = f" title={_escape_property(masking.mask(title))}" if title else ""
-            self.print(f"::error{head}::{_escape(masking.mask(text))}")
+            head = f" title={_escape_property(_shown(title))}" if title else ""
+            self.print(f"::error{head}::{_escape(_shown(text))}")
         else:
             self.print(f"{FAIL} {title + ': ' if title else ''}{text}", err=True)
 
@@ -120,12 +122,12 @@ class Console:
     def table(
         self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
     ) -> None:
-        cells = [[masking.mask("" if c is None else str(c)) for c in row] for row in rows]
+        cells = [[_shown("" if c is None else str(c)) for c in row] for row in rows]
         if self.color:
             from rich.console import Console as RichConsole
             from rich.table import Table
 
-            table = Table(title=title, title_justify="left")
+            table = Table(title=_shown(title) if title else None, title_justify="left")
             for col in columns:
                 table.add_column(col)
             for row in cells:
@@ -152,7 +154,7 @@ class Console:
         path = os.environ.get("GITHUB_STEP_SUMMARY")
         if path:
             with open(path, "a", encoding="utf-8") as handle:
-                handle.write(masking.mask(markdown).rstrip() + "\n\n")
+                handle.write(_shown(markdown).rstrip() + "\n\n")
 
     def progress(self, names: Sequence[str], title: str) -> Progress:
         return Progress(self, list(names), title)
@@ -165,7 +167,7 @@ class Console:
         if not self.interactive:
             return False
         with self._lock:
-            self.out.write(masking.mask(question) + " [y/N] ")
+            self.out.write(_shown(question) + " [y/N] ")
             self.out.flush()
         answer = sys.stdin.readline().strip().lower()
         return answer in ("y", "yes")
@@ -247,8 +249,13 @@ class Progress:
         now = time.monotonic()
         for name, state in self.state.items():
             clock = f"{now - self.started[name]:.1f}s" if state == "running" else ""
-            table.add_row(name, masking.mask(state), clock)
+            table.add_row(name, _shown(state), clock)
         return table
+
+
+def _shown(text: str) -> str:
+    """What the user sees of `text`: secrets masked, hints naming the program run."""
+    return as_typed(masking.mask(text))
 
 
 def _write(stream: TextIO, text: str) -> None:
@@ -259,20 +266,27 @@ def _write(stream: TextIO, text: str) -> None:
         _closed(stream)
 
 
-def _closed(stream: TextIO) -> None:
-    """The reader went away (`inv env.show ... | head`): stop quietly, as Unix tools do.
+CLOSED_PIPE = 141  # the status a shell gives a program ended by SIGPIPE
 
-    The stream's descriptor is pointed at /dev/null so nothing more (not even Python's own
-    flush at exit) fails on it; the task stops with the usual exit code of a closed pipe."""
+
+def _closed(stream: TextIO) -> None:
+    """The reader went away (`inv env.show ... | head`): stop quietly, as Unix tools do, with
+    the usual exit code of a closed pipe."""
     from invoke import Exit
 
+    silence(stream)
+    raise Exit(code=CLOSED_PIPE)
+
+
+def silence(stream: TextIO) -> None:
+    """Point `stream`'s descriptor at /dev/null: nothing more written to it (not even
+    Python's own flush at exit) fails on a pipe whose reader has gone."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, stream.fileno())
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO)
         pass
-    raise Exit(code=141)
 
 
 def _rich_console(stream: TextIO) -> Any:

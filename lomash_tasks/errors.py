@@ -13,15 +13,36 @@ from invoke import Exit
 
 LONG_WORD = 200  # a longer run of non-space characters is shortened in a message
 
+# The command the user runs the tasks with. Hints say `inv ...` (a monorepo's tasks.py loads
+# the suite); run as its own program, they name that program instead.
+_program = "inv"
+
+
+def set_program(name: str) -> None:
+    """From now on, this process's messages name `name` in their hints (`lomash setup`)."""
+    global _program
+    _program = name
+
+
+def as_typed(text: str) -> str:
+    """`text` with each command it names (`inv ...` in backticks, or `inv ...` opening a line:
+    "inv setup stopped at step ...") naming the program this run was started as."""
+    if _program == "inv":
+        return text
+    import re
+
+    return re.sub(r"(^|`)inv (?=[a-z-])", rf"\g<1>{_program} ", text, flags=re.MULTILINE)
+
 
 def clean(text: str) -> str:
     """A message safe to print: secrets masked, control characters shown as escapes (a pasted
-    name cannot move the cursor or recolour the terminal), overlong words shortened."""
+    name cannot move the cursor or recolour the terminal), overlong words shortened, hints
+    naming the program run (`as_typed`)."""
     import re
 
     from lomash_tasks import masking
 
-    text = masking.mask(str(text))
+    text = as_typed(masking.mask(str(text)))
     text = re.sub(
         r"[\x00-\x08\x0b-\x1f\x7f-\x9f]",
         lambda m: m.group(0).encode("unicode_escape").decode("ascii"),

@@ -213,6 +213,25 @@ def test_lomash_program_runs_without_a_tasks_py(monorepo, tmp_path):
     assert_user_error(missing, "No Lomash Wood workspace was found", "--root")
 
 
+def test_lomash_names_itself_in_its_hints(monorepo):
+    """Run as `lomash` (a monorepo with no tasks.py has no `inv` to run), every hint names
+    `lomash`: in a failure Invoke prints and in the console's lines (the setup summary);
+    `inv` from a tasks.py keeps naming `inv`."""
+    root, _, env = monorepo
+    closed = {"INVOKE_INFRA_POSTGRES_PORT": str(free_port())}
+    for program in ("lomash", "inv"):
+        failed = run(
+            monorepo, program, "setup", "--only", "db.migrate", cwd=root, env=closed, check=False
+        )
+        assert_user_error(
+            failed, f"`{program} env.copy --align`", f"`{program} setup --only db.migrate`"
+        )
+        assert f"{program} setup stopped at step 'db.migrate'" in failed.stderr
+        other = "inv" if program == "lomash" else "lomash"
+        assert f"`{other} " not in failed.stdout + failed.stderr
+        assert f"\n{other} setup" not in failed.stdout + failed.stderr  # the summary's title
+
+
 def test_monorepo_invoke_yaml_overrides_a_registry_key(monorepo, tmp_path):
     root, _, env = monorepo
     config = root / "invoke.yaml"

@@ -12,8 +12,6 @@ invoke.yaml, INVOKE_WORKSPACE_ROOT and `-f` files.
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from pathlib import Path
 
@@ -72,14 +70,15 @@ program = Lomash(namespace=namespace, name="lomash", binary="lomash", binary_nam
 
 
 def main() -> None:
+    from lomash_tasks import console, errors
+
+    if Path(sys.argv[0]).name == "lomash":  # (the dashboard runs its actions as a module)
+        errors.set_program("lomash")
     try:
         program.run()
-    except BrokenPipeError:
-        # `lomash --list | head`: the reader left. Nothing more to say, and nothing left to
-        # flush at exit (Python's own advice); the status a shell gives a program ended by
-        # SIGPIPE.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise SystemExit(128 + signal.SIGPIPE) from None
+    except BrokenPipeError:  # Invoke's own printing (`lomash --list | head`): the reader left
+        console.silence(sys.stdout)
+        raise SystemExit(console.CLOSED_PIPE) from None
 
 
 if __name__ == "__main__":  # `python -m lomash_tasks.tasks.program`: the dashboard's actions
