@@ -126,7 +126,9 @@ def load_yaml(path: Any) -> Any:
 
 def _mask_invoke_errors() -> None:
     """What Invoke prints to stderr itself (an Exit's message, a parse error naming a flag's
-    value) goes through the same cleaning as the suite's own messages: secrets masked."""
+    value) goes through the same cleaning as the suite's own messages: secrets masked. What it
+    prints to a pipe whose reader has gone (`inv --list | head`) ends the run quietly, as the
+    suite's own output does."""
     import builtins
     import sys
 
@@ -137,7 +139,12 @@ def _mask_invoke_errors() -> None:
             from lomash_tasks.errors import clean
 
             args = tuple(clean(str(a)) for a in args)
-        builtins.print(*args, **kwargs)
+        try:
+            builtins.print(*args, **kwargs)
+        except BrokenPipeError:
+            from lomash_tasks.console import closed
+
+            closed(kwargs.get("file") or sys.stdout)
 
     invoke.program.print = _print  # type: ignore[attr-defined]
 

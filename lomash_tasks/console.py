@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, NoReturn, TextIO
 
 from lomash_tasks import masking
 from lomash_tasks.errors import as_typed
@@ -135,7 +135,7 @@ class Console:
             try:
                 RichConsole(file=self.out, highlight=False).print(table)
             except BrokenPipeError:
-                _closed(self.out)
+                closed(self.out)
             return
         widths = (
             [max(len(str(c)) for c in col) for col in zip(columns, *cells)]
@@ -263,30 +263,23 @@ def _write(stream: TextIO, text: str) -> None:
         stream.write(text)
         stream.flush()
     except BrokenPipeError:
-        _closed(stream)
+        closed(stream)
 
 
-CLOSED_PIPE = 141  # the status a shell gives a program ended by SIGPIPE
+def closed(stream: TextIO) -> NoReturn:
+    """The reader went away (`inv env.show ... | head`): stop quietly, as Unix tools do.
 
-
-def _closed(stream: TextIO) -> None:
-    """The reader went away (`inv env.show ... | head`): stop quietly, as Unix tools do, with
-    the usual exit code of a closed pipe."""
+    The stream's descriptor is pointed at /dev/null so nothing more (not even Python's own
+    flush at exit) fails on it; the task stops with the usual exit code of a closed pipe."""
     from invoke import Exit
 
-    silence(stream)
-    raise Exit(code=CLOSED_PIPE)
-
-
-def silence(stream: TextIO) -> None:
-    """Point `stream`'s descriptor at /dev/null: nothing more written to it (not even
-    Python's own flush at exit) fails on a pipe whose reader has gone."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, stream.fileno())
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO)
         pass
+    raise Exit(code=141)
 
 
 def _rich_console(stream: TextIO) -> Any:

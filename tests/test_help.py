@@ -2,7 +2,7 @@
 
 import inspect
 
-from conftest import Inv
+from conftest import SUITE_ROOT, Inv
 
 
 def all_tasks():
@@ -121,22 +121,28 @@ def test_lomash_lists_without_reading_any_tasks_flags(capsys):
     assert capsys.readouterr().out.strip() == f"lomash {version('lomash-tasks')}"
 
 
-def test_lomash_whose_reader_left_ends_quietly():
-    """`lomash --list | head`: once the pipe's reader has gone, no traceback, and the status
-    a shell gives a program ended by SIGPIPE (141)."""
+def test_a_listing_whose_reader_left_ends_quietly():
+    """`inv --list | head`, `lomash --list | head`: once the pipe's reader has gone, no
+    traceback, and the status a shell gives a program ended by SIGPIPE (141)."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
     lomash = Path(sys.executable).with_name("lomash")
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run(
-            [str(lomash), "--list"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60
-        )
-    finally:
-        os.close(write)
-    assert done.returncode == 141, done.stderr
-    assert done.stderr == ""
+    for argv in ([sys.executable, "-m", "invoke", "--list"], [str(lomash), "--list"]):
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=SUITE_ROOT,
+                stdout=write,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            os.close(write)
+        assert done.returncode == 141, (argv, done.stderr)
+        assert done.stderr == "", argv

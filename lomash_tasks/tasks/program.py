@@ -70,15 +70,11 @@ program = Lomash(namespace=namespace, name="lomash", binary="lomash", binary_nam
 
 
 def main() -> None:
-    from lomash_tasks import console, errors
+    from lomash_tasks import errors
 
     if Path(sys.argv[0]).name == "lomash":  # (the dashboard runs its actions as a module)
         errors.set_program("lomash")
-    try:
-        program.run()
-    except BrokenPipeError:  # Invoke's own printing (`lomash --list | head`): the reader left
-        console.silence(sys.stdout)
-        raise SystemExit(console.CLOSED_PIPE) from None
+    program.run()
 
 
 if __name__ == "__main__":  # `python -m lomash_tasks.tasks.program`: the dashboard's actions
