@@ -61,6 +61,8 @@ def run_once(cwd: Path, argv: list[str] | None = None) -> tuple[float, float]:
 
 
 def write_bare(folder: Path) -> Path:
+    """A one-task Invoke project in `folder` (made if missing): what Invoke itself costs."""
+    folder.mkdir(exist_ok=True)
     (folder / "tasks.py").write_text(
         'from invoke import task\n\n@task\ndef hello(c):\n    """Say hello."""\n'
         "    print('hello')\n"
@@ -71,9 +73,11 @@ def write_bare(folder: Path) -> Path:
 def write_invoke_twin(folder: Path) -> Path:
     """A plain Invoke project with the suite's tasks (as loaded by this interpreter), empty
     bodies. The tasks live in a module the tasks.py imports, so its bytecode is cached as the
-    suite's is (`inv` turns bytecode writing off for the tasks.py itself)."""
+    suite's is (`inv` turns bytecode writing off for the tasks.py itself). `folder` is made if
+    missing."""
     from lomash_tasks.tasks import namespace
 
+    folder.mkdir(exist_ok=True)
     lines = ["import json", "", "from invoke import Collection, task", ""]
 
     def emit(coll, prefix: str) -> list[str]:
@@ -121,8 +125,6 @@ def measure(
     """Medians of `runs` ABBA rounds, in wall seconds and in CPU seconds: {bare, invoke, suite
     (and lomash), ratio (suite / bare), floor (invoke / bare), over_floor (suite / invoke)}."""
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "bare").mkdir()
-        (Path(tmp) / "twin").mkdir()
         listings: dict[str, tuple[Path, list[str] | None]] = {
             "bare": (bare or write_bare(Path(tmp) / "bare"), None),
             "invoke": (write_invoke_twin(Path(tmp) / "twin"), None),

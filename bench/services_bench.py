@@ -117,9 +117,11 @@ def wait_all(ports, since, deadline=60.0):
 
 
 def dev_script(where):
-    """The script a service's developers run: `dev`, or `start:dev` where there is no `dev`."""
+    """(name, command) of the script a service's developers run: `dev`, or `start:dev` where
+    there is no `dev`."""
     scripts = json.loads((where / "package.json").read_text())["scripts"]
-    return "dev" if "dev" in scripts else "start:dev"
+    name = "dev" if "dev" in scripts else "start:dev"
+    return name, scripts[name]
 
 
 def folder(root, name):
@@ -210,7 +212,7 @@ class Kind:
             return [subprocess.Popen([str(PNPM), "dev"], cwd=root, **quiet)]
         procs = []
         for name in NAMES:
-            script = dev_script(folder(root, name))
+            script, _ = dev_script(folder(root, name))
             procs.append(subprocess.Popen(["npm", "run", script], cwd=folder(root, name), **quiet))
         return procs
 
@@ -295,7 +297,7 @@ def floor_round(root, ports):
     procs = []
     for name in NAMES:
         where = folder(root, name)
-        script = json.loads((where / "package.json").read_text())["scripts"][dev_script(where)]
+        _, script = dev_script(where)
         bins = [where / "node_modules" / ".bin", root / "node_modules" / ".bin"]
         path = os.pathsep.join([*map(str, bins), env.get("PATH", "")])
         procs.append(

@@ -236,7 +236,6 @@ def main() -> None:
         suites.insert(0, Suite(args.compare, unpack(args.compare, base / "code-compare")))
     from list_bench import write_bare
 
-    (base / "bare").mkdir()
     bare = write_bare(base / "bare")
     print(
         f"inv setup, side by side ({os.cpu_count()} cores, {load()}); suites: "
